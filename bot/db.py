@@ -1,0 +1,141 @@
+"""The SQLite file: one connection per thread, WAL, busy_timeout, and migrations.
+
+Every thread (sender, notifier, HTTP workers, Bolt listeners) calls ``db.conn``
+and gets its own connection. Writes that must happen together use
+``with db.transaction() as conn:`` which takes the write lock up front
+(``BEGIN IMMEDIATE``), so two writers never deadlock on a lock upgrade.
+
+Connections are in autocommit mode (``isolation_level=None``): a statement
+outside ``transaction()`` commits on its own. sqlite-utils is used for the
+schema (tables, columns, indexes) and for simple reads.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from typing import Callable, Iterator
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["kv"].create({"key": str, "value": str}, pk="key")
+    db["batches"].create({
+        "id": int, "created_at": float, "team_id": str, "user_id": str, "user_name": str,
+        "channel_id": str, "channel_name": str, "text": str, "encoding": str, "parts": int,
+        "recipients": int, "response_url": str,
+        "status_channel": str, "status_ts": str, "posted_where": str,
+    }, pk="id")
+    db["messages"].create({
+        "id": int, "batch_id": int, "recipient": str, "status": str, "tracking_id": str,
+        "attempts": int, "next_attempt_at": float, "last_error": str,
+        "queued_at": float, "sending_at": float, "sent_at": float, "failed_at": float,
+        "unconfirmed_at": float, "updated_at": float,
+        "dlr_status_id": int, "dlr_status": str, "dlr_at": float,
+    }, pk="id", foreign_keys=[("batch_id", "batches", "id")],
+        defaults={"attempts": 0}, not_null={"batch_id", "recipient", "status"})
+    db["messages"].create_index(["status", "next_attempt_at", "id"], index_name="messages_due")
+    db["messages"].create_index(["batch_id"], index_name="messages_batch")
+    db["messages"].create_index(["tracking_id"], index_name="messages_tracking")
+    db["outbox"].create({
+        "id": int, "kind": str, "key": str, "batch_id": int, "channel": str, "payload": str,
+        "state": str, "created_at": float, "next_attempt_at": float, "attempts": int,
+        "last_error": str, "done_at": float,
+    }, pk="id", defaults={"attempts": 0, "state": "pending"}, not_null={"kind", "state"})
+    db["outbox"].create_index(["state", "next_attempt_at", "id"], index_name="outbox_due")
+    # At most one pending row per (kind, key): later changes coalesce into it.
+    db.execute("CREATE UNIQUE INDEX outbox_coalesce ON outbox(kind, key) "
+               "WHERE state = 'pending' AND key IS NOT NULL")
+
+
+# Append only: each function moves the schema one version forward.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+
+
+class Database:
+    """A SQLite file shared by threads, each with its own connection."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @property
+    def utils(self) -> sqlite_utils.Database:
+        """sqlite-utils over this thread's connection."""
+        return sqlite_utils.Database(self.conn)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Take the write lock now, commit on success, roll back on any error."""
+        conn = self.conn
+        if conn.in_transaction:
+            raise RuntimeError("transaction() does not nest")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def migrate(self) -> int:
+        """Bring the schema to the newest version; returns it. Safe to run at every start."""
+        conn = self.conn
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise RuntimeError(f"the database {self.path} was written by a newer smsbot "
+                               f"(schema {version}, this one knows {len(MIGRATIONS)}): upgrade smsbot")
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                step(self.utils)
+                conn.execute(f"PRAGMA user_version = {number}")
+            log.info("event=db_migrated version=%d", number)
+        return len(MIGRATIONS)
+
+    def ping(self) -> bool:
+        try:
+            return self.conn.execute("SELECT 1").fetchone()[0] == 1
+        except sqlite3.Error:
+            return False
+
+    def get_kv(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_kv(self, key: str, value: str, conn: sqlite3.Connection | None = None) -> None:
+        (conn or self.conn).execute(
+            "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value))
+
+    def close(self) -> None:
+        """Close every thread's connection (at shutdown)."""
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()

@@ -1,0 +1,137 @@
+"""The one sender thread: drains the queue in order over the gateway's one connection.
+
+It never talks to Slack. Each outcome is written together with a notification
+(``notify(conn, event, message)``, called inside the same transaction), which
+the runtime turns into a durable Slack outbox entry.
+
+Outcomes, per the gateway's rules:
+- sent: the gateway returned a tracking number.
+- refused (an ``Error:`` line): final, the message fails with the gateway's sentence.
+- not sent (connection refused, HTTP 5xx): retried with capped exponential
+  backoff; while backing off, the whole queue waits (order is kept and a down
+  gateway gets one request per interval, not one per queued SMS). After
+  ``give_up_after`` seconds in the queue the message fails.
+- unknown (timeout after the request went out): ``unconfirmed``, never resent
+  blindly; a person decides.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Callable
+
+from bot.gateway import GatewayError, SmsOfficeClient
+from bot.sendqueue import SendQueue
+from bot.worker import Worker
+
+log = logging.getLogger(__name__)
+
+Notify = Callable[[sqlite3.Connection, str, sqlite3.Row], None]
+
+FIRST_RETRY_SECONDS = 2.0
+MAX_RETRY_SECONDS = 300.0
+
+
+def backoff_delay(failures: int, first: float = FIRST_RETRY_SECONDS, cap: float = MAX_RETRY_SECONDS) -> float:
+    """Seconds to wait after the n-th consecutive failure: first, 2×first, 4×first … up to cap."""
+    return min(cap, first * 2 ** max(0, failures - 1))
+
+
+def _no_notify(conn, event, message) -> None:
+    pass
+
+
+class Sender(Worker):
+    name = "sender"
+
+    def __init__(self, queue: SendQueue, gateway: SmsOfficeClient, sender_id: str, *,
+                 notify: Notify = _no_notify, give_up_after: float = 24 * 3600.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.queue = queue
+        self.gateway = gateway
+        self.sender_id = sender_id
+        self.notify = notify
+        self.give_up_after = give_up_after
+        self.failures = 0            # consecutive "not sent" outcomes
+        self.paused_until = 0.0      # no claims before this time (gateway backoff)
+        self._texts: dict[int, str] = {}
+
+    def recover(self, now: float | None = None) -> list[sqlite3.Row]:
+        """Call once at start-up, before the thread runs."""
+        now = self.clock() if now is None else now
+        with self.queue.db.transaction() as conn:
+            rows = self.queue.recover(conn, now)
+            for row in rows:
+                self.notify(conn, "unconfirmed", row)
+        for row in rows:
+            log.warning("event=send_unconfirmed message=%d to=%s reason=crash_recovery", row["id"],
+                        row["recipient"])
+        return rows
+
+    def wait_time(self, now: float) -> float:
+        due = self.queue.next_due_at()
+        if due is None:
+            return self.idle_poll
+        return max(due, self.paused_until) - now
+
+    def run_once(self, now: float | None = None) -> bool:
+        now = self.clock() if now is None else now
+        if now < self.paused_until:
+            return False
+        message = self.queue.claim(now)
+        if message is None:
+            return False
+        text = self._text_of(message["batch_id"])
+        try:
+            tracking_id = self.gateway.send(self.sender_id, message["recipient"], text)
+        except GatewayError as error:
+            self._record_error(message, error, self.clock())
+        else:
+            self.failures = 0
+            self._record(message, "sent", self.clock(), tracking_id=tracking_id)
+        return True
+
+    def _text_of(self, batch_id: int) -> str:
+        # Batches are immutable, and most are sent to several recipients in a row.
+        text = self._texts.get(batch_id)
+        if text is None:
+            self._texts = {batch_id: self.queue.batch(batch_id)["text"]}
+            text = self._texts[batch_id]
+        return text
+
+    def _record_error(self, message: sqlite3.Row, error: GatewayError, now: float) -> None:
+        reason = str(error)
+        if error.outcome == "unknown":
+            self.failures = 0
+            self._record(message, "unconfirmed", now, error=reason)
+        elif error.outcome == "not_sent":
+            self.failures += 1
+            if now - message["queued_at"] >= self.give_up_after:
+                hours = self.give_up_after / 3600
+                span = f"{hours:g} hour" + ("" if hours == 1 else "s")
+                self._record(message, "failed", now,
+                             error=f"not sent: the gateway could not be reached for {span} ({reason})")
+            else:
+                delay = backoff_delay(self.failures)
+                self.paused_until = now + delay
+                self._record(message, "retrying", now, error=reason, next_attempt_at=now + delay)
+        else:
+            self._record(message, "failed", now, error=reason)
+
+    def _record(self, message: sqlite3.Row, event: str, now: float, *, tracking_id: str | None = None,
+                error: str | None = None, next_attempt_at: float | None = None) -> None:
+        q, mid = self.queue, message["id"]
+        with q.db.transaction() as conn:
+            if event == "sent":
+                q.mark_sent(conn, mid, tracking_id, now)
+            elif event == "failed":
+                q.mark_failed(conn, mid, error, now)
+            elif event == "unconfirmed":
+                q.mark_unconfirmed(conn, mid, error, now)
+            else:
+                q.retry_later(conn, mid, error, next_attempt_at, now)
+            row = conn.execute("SELECT * FROM messages WHERE id = ?", (mid,)).fetchone()
+            self.notify(conn, event, row)
+        level = logging.INFO if event == "sent" else logging.WARNING
+        log.log(level, "event=send_%s message=%d to=%s attempt=%d tracking=%s error=%s", event, mid,
+                message["recipient"], message["attempts"], tracking_id or "-", error or "-")

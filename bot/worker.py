@@ -1,0 +1,70 @@
+"""A background worker: ``run_once(now)`` does one unit of work; a thin loop on a
+named thread repeats it until ``stop()``.
+
+Tests call ``run_once`` directly with an injected time instead of starting the
+thread and waiting.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    name = "worker"
+    idle_poll = 1.0  # seconds between looks when there is nothing to do and nobody wakes us
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, now: float | None = None) -> bool:  # pragma: no cover - abstract
+        """Do one unit of work if any is due; True if something was done."""
+        raise NotImplementedError
+
+    def wait_time(self, now: float) -> float:
+        """How long the loop may sleep when idle (it is woken early by ``wake()``)."""
+        return self.idle_poll
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Ask the loop to stop after the current unit of work; True if it has ended."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        log.info("event=worker_started name=%s", self.name)
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                did_work = self.run_once()
+            except Exception:
+                log.exception("event=worker_error name=%s", self.name)
+                did_work = False
+            if not did_work and not self._stop.is_set():
+                self._wake.wait(max(0.01, min(self.idle_poll, self.wait_time(self.clock()))))
+        log.info("event=worker_stopped name=%s", self.name)

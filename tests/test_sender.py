@@ -1,0 +1,172 @@
+"""The sender thread's single iteration against a gateway stub (responses) or the simulator."""
+import threading
+
+import pytest
+import requests
+import responses
+
+from bot.gateway import SmsOfficeClient
+from bot.sender import Sender, backoff_delay
+from tests.conftest import GATEWAY_PASSWORD
+
+API = "http://gw.test/sms/api/"
+SEND_URL = API + "sendsms.asp"
+BATCH = {"user_id": "U1", "channel_id": "C1", "text": "Generator running & 50% fuel", "encoding": "GSM-7",
+         "parts": 1}
+
+
+class Clock:
+    def __init__(self, t=1000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def events():
+    return []
+
+
+@pytest.fixture
+def make_sender(queue, events):
+    def make(api=API, **kwargs):
+        client = SmsOfficeClient(api, "acme", GATEWAY_PASSWORD, read_timeout=2)
+        clock = kwargs.pop("clock", Clock())
+        return Sender(queue, client, "ACMEOPS", clock=clock,
+                      notify=lambda conn, event, row: events.append((event, row["recipient"], row["status"])),
+                      **kwargs)
+    return make
+
+
+def enqueue(queue, recipients=("27831234567",), now=1000.0, text=None):
+    batch = dict(BATCH, text=text or BATCH["text"])
+    with queue.db.transaction() as conn:
+        return queue.enqueue(conn, batch, recipients, now)
+
+
+@responses.activate
+def test_a_sent_sms_keeps_its_tracking_number(queue, make_sender, events):
+    responses.get(SEND_URL, body="Success:123456")
+    batch_id = enqueue(queue)
+    assert make_sender().run_once() is True
+    row = queue.messages_of(batch_id)[0]
+    assert (row["status"], row["tracking_id"], row["attempts"]) == ("sent", "123456", 1)
+    assert events == [("sent", "27831234567", "sent")]
+    sent = responses.calls[0].request
+    assert "message=Generator+running+%26+50%25+fuel" in sent.url and "from=ACMEOPS" in sent.url
+
+
+@responses.activate
+def test_a_gateway_error_line_fails_the_message_with_the_gateways_sentence(queue, make_sender, events):
+    responses.get(SEND_URL, body="Error: Not enough credits")
+    batch_id = enqueue(queue)
+    make_sender().run_once()
+    row = queue.messages_of(batch_id)[0]
+    assert row["status"] == "failed" and "Not enough credits" in row["last_error"]
+    assert events == [("failed", "27831234567", "failed")]
+    assert len(responses.calls) == 1  # final: never retried
+
+
+@responses.activate
+def test_not_sent_is_retried_with_backoff_and_the_whole_queue_waits(queue, make_sender, events):
+    responses.get(SEND_URL, status=503)
+    enqueue(queue, ["27831234567", "27821234567"])
+    clock = Clock(1000.0)
+    sender = make_sender(clock=clock)
+    assert sender.run_once() is True
+    head = queue.messages_of(1)[0]
+    assert head["status"] == "queued" and "HTTP 503" in head["last_error"]
+    assert head["next_attempt_at"] == 1000.0 + backoff_delay(1)
+    # during the backoff nothing else is tried: a down gateway gets one request per interval
+    clock.t += 1
+    assert sender.run_once() is False
+    assert len(responses.calls) == 1
+    # the gateway is back: the same head message goes first, then the next
+    responses.replace(responses.GET, SEND_URL, body="Success:777")
+    clock.t = head["next_attempt_at"]
+    assert sender.run_once() and sender.run_once()
+    rows = queue.messages_of(1)
+    assert [(r["recipient"], r["status"]) for r in rows] == [("27831234567", "sent"), ("27821234567", "sent")]
+    assert rows[0]["attempts"] == 2 and rows[0]["last_error"] is None
+    assert events[0] == ("retrying", "27831234567", "queued")
+
+
+def test_backoff_starts_within_seconds_and_is_capped_near_five_minutes():
+    delays = [backoff_delay(n) for n in range(1, 12)]
+    assert delays[0] <= 5 and delays == sorted(delays)
+    assert max(delays) == 300
+
+
+@responses.activate
+def test_a_send_that_cannot_reach_the_gateway_for_too_long_fails(queue, make_sender, events):
+    responses.get(SEND_URL, status=503)
+    enqueue(queue, now=1000.0)
+    make_sender(clock=Clock(1000.0 + 3600), give_up_after=3600).run_once()
+    row = queue.messages_of(1)[0]
+    assert row["status"] == "failed" and "could not be reached for 1 hour (" in row["last_error"]
+
+
+@responses.activate
+def test_a_timeout_after_the_request_went_out_is_unconfirmed_never_resent(queue, make_sender, events):
+    responses.get(SEND_URL, body=requests.ReadTimeout("read timed out"))
+    enqueue(queue)
+    sender = make_sender()
+    sender.run_once()
+    row = queue.messages_of(1)[0]
+    assert row["status"] == "unconfirmed"
+    assert sender.run_once() is False and len(responses.calls) == 1
+    assert events == [("unconfirmed", "27831234567", "unconfirmed")]
+
+
+def test_recover_tells_about_each_message_left_in_flight(queue, make_sender, events):
+    enqueue(queue, ["27831234567", "27821234567"])
+    queue.claim(now=1000.0)  # the process died during this send
+    rows = make_sender().recover(now=1001.0)
+    assert [r["recipient"] for r in rows] == ["27831234567"]
+    assert events == [("unconfirmed", "27831234567", "unconfirmed")]
+    assert [r["status"] for r in queue.messages_of(1)] == ["unconfirmed", "queued"]
+
+
+def test_the_queue_drains_in_order_over_one_kept_alive_connection(queue, make_sender, simulator):
+    numbers = [f"2783123{i:04d}" for i in range(12)]
+    enqueue(queue, numbers)
+    sender = make_sender(api=simulator.api_url)
+    while sender.run_once():
+        pass
+    assert [m.to for m in simulator.messages] == numbers
+    assert len(simulator.connections) == 1 and simulator.max_concurrent == 1
+    assert all(r["status"] == "sent" for r in queue.messages_of(1))
+
+
+def test_balance_checks_from_other_threads_never_overlap_a_send(queue, make_sender, simulator):
+    simulator.latency = 0.02
+    enqueue(queue, [f"2783123{i:04d}" for i in range(5)])
+    sender = make_sender(api=simulator.api_url)
+    checker = threading.Thread(target=lambda: [sender.gateway.balance() for _ in range(5)])
+    checker.start()
+    while sender.run_once():
+        pass
+    checker.join()
+    assert simulator.max_concurrent == 1 and len(simulator.messages) == 5
+
+
+def test_the_thread_stops_after_the_in_flight_send(queue, make_sender, simulator):
+    simulator.latency = 0.2
+    enqueue(queue, ["27831234567", "27821234567"])
+    sender = make_sender(api=simulator.api_url, clock=__import__("time").time)
+    sender.start()
+    assert _wait(lambda: simulator.max_concurrent == 1)
+    assert sender.stop(timeout=5) is True
+    statuses = [r["status"] for r in queue.messages_of(1)]
+    assert "sending" not in statuses and statuses[0] == "sent"
+
+
+def _wait(predicate, timeout=5.0):
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False

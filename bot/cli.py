@@ -1,0 +1,115 @@
+"""``smsbot run | check | simulator``."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _settings_or_exit() -> Settings:
+    load_dotenv(Path.cwd() / ".env", override=False)
+    try:
+        return load_settings()
+    except ConfigError as error:
+        print("smsbot cannot start; fix these settings (environment or .env):", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _run(args) -> int:
+    settings = _settings_or_exit()
+    from bot.logs import setup_logging
+    from bot.runtime import Bot
+
+    setup_logging(settings.log_level, settings.log_format)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        bot = Bot(settings)
+        bot.start()
+    except OSError as error:
+        print(f"smsbot cannot start: {error}. Is SMSBOT_PORT={settings.port} already in use?", file=sys.stderr)
+        return 1
+    except RuntimeError as error:
+        print(f"smsbot cannot start: {error}", file=sys.stderr)
+        return 1
+    _print_callback(bot.callback_url(), bot.callback_secret)
+    print(f"smsbot is running on {settings.host}:{bot.server.port}; Ctrl-C or SIGTERM stops it.", flush=True)
+    stop.wait()
+    bot.stop()
+    return 0
+
+
+def _print_callback(url: str | None, secret: str) -> None:
+    if url:
+        print(f"Delivery-report callback URL (paste it into your SMS Office account's API settings):\n  {url}",
+              flush=True)
+    else:
+        print("Delivery-report callback path (prefix it with this bot's public https address, or set "
+              f"SMSBOT_PUBLIC_URL to print the whole URL):\n  /sms/dlr/{secret}", flush=True)
+
+
+def _check(args) -> int:
+    settings = _settings_or_exit()
+    from slack_sdk import WebClient
+
+    from bot.db import Database
+    from bot.gateway import GatewayError, SmsOfficeClient
+    from bot.runtime import ensure_callback_secret
+
+    ok = True
+    print("Configuration: OK")
+    gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username, settings.smsoffice_password)
+    try:
+        print(f"SMS Office: OK, balance {gateway.balance():,.2f} credits")
+    except GatewayError as error:
+        ok = False
+        print(f"SMS Office: FAILED: {error}")
+    finally:
+        gateway.close()
+    try:
+        result = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10).auth_test()
+        print(f"Slack: OK, signed in as @{result.get('user')} in {result.get('team')}")
+    except Exception as error:
+        ok = False
+        reason = getattr(getattr(error, "response", None), "get", lambda *_: None)("error") or type(error).__name__
+        print(f"Slack: FAILED: {reason}. Check SLACK_BOT_TOKEN and SLACK_API_URL.")
+    db = Database(settings.db_path)
+    db.migrate()
+    secret = ensure_callback_secret(db, settings)
+    url = f"{settings.public_url}/sms/dlr/{secret}" if settings.public_url else None
+    db.close()
+    _print_callback(url, secret)
+    return 0 if ok else 1
+
+
+def _simulator(args) -> int:
+    from bot import simulator
+
+    return simulator.main(args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="smsbot", description="Send SMS through SMS Office from Slack.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,check,simulator}")
+    sub.add_parser("run", help="run the bot until SIGTERM/SIGINT").set_defaults(func=_run)
+    sub.add_parser("check", help="check the configuration, the gateway and Slack; print the callback URL") \
+        .set_defaults(func=_check)
+    sim = sub.add_parser("simulator", help="a local SMS Office API for trying the bot (see --help)",
+                         add_help=False)
+    sim.add_argument("rest", nargs=argparse.REMAINDER)
+    sim.set_defaults(func=_simulator)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

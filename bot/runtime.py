@@ -1,0 +1,136 @@
+"""The running bot: every service wired together, with one start()/stop() lifecycle.
+
+Threads: ``http`` (waitress, serving Slack, callbacks, health), ``sender`` (the
+one gateway connection), ``notifier`` (every Slack write), and Bolt's listener
+pool. Each thread has its own SQLite connection.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Callable
+
+from slack_sdk import WebClient
+
+from bot.commands import SendPlan
+from bot.config import Settings
+from bot.db import Database
+from bot.gateway import SmsOfficeClient
+from bot.httpserver import ServerThread
+from bot.outbox import Outbox
+from bot.redact import register_secret
+from bot.sender import Sender
+from bot.sendqueue import SendQueue
+from bot.slack.app import BotIdentity, build_app
+from bot.slack.notifier import Notifier, SlackNotices
+from bot.web import CALLBACK_PREFIX, make_wsgi_app
+
+log = logging.getLogger(__name__)
+
+SENDER_STOP_SECONDS = 7.0   # SIGTERM → exit within 10 s even if the gateway hangs mid-send
+NOTIFIER_STOP_SECONDS = 1.5
+
+
+class Bot:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db = Database(settings.db_path)
+        self.db.migrate()
+        self.callback_secret = ensure_callback_secret(self.db, settings)
+        self.queue = SendQueue(self.db)
+        self.outbox = Outbox(self.db)
+        self.gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username,
+                                       settings.smsoffice_password)
+        self.slack = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10,
+                               retry_handlers=[])
+        self.identity = BotIdentity()
+        self.notifier = Notifier(self.queue, self.outbox, self.slack, clock=clock)
+        self.notices = SlackNotices(self.outbox, wake=self.notifier.wake)
+        self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.notices.send_event,
+                             give_up_after=settings.send_give_up_hours * 3600, clock=clock)
+        self.app = build_app(self)
+        self.wsgi = make_wsgi_app(self)
+        self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
+        self.socket_mode = None
+
+    # -- what listeners call -------------------------------------------------------------------
+    def enqueue_send(self, plan: SendPlan, command: dict) -> int:
+        """Store the send (one queued row per recipient) and its status-message job, atomically."""
+        now = self.clock()
+        batch = {
+            "team_id": command.get("team_id"), "user_id": command.get("user_id"),
+            "user_name": command.get("user_name"), "channel_id": command.get("channel_id"),
+            "channel_name": command.get("channel_name"), "text": plan.text,
+            "encoding": plan.info.encoding, "parts": plan.info.parts,
+            "response_url": command.get("response_url"),
+        }
+        with self.db.transaction() as conn:
+            batch_id = self.queue.enqueue(conn, batch, plan.recipients, now)
+            self.notices.batch_created(conn, batch_id, now)
+        log.info("event=send_queued batch=%d user=%s recipients=%d parts=%d", batch_id, batch["user_id"],
+                 len(plan.recipients), plan.info.parts)
+        self.sender.wake()
+        self.notifier.wake()
+        return batch_id
+
+    def resend(self, message_id: int, user_id: str) -> str | None:
+        """Queue an unconfirmed/failed SMS again; returns its recipient, or None if it was not waiting."""
+        now = self.clock()
+        with self.db.transaction() as conn:
+            if not self.queue.requeue(conn, message_id, now):
+                return None
+            row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+            self.notices.resent(conn, row, user_id)
+        self.sender.wake()
+        return row["recipient"]
+
+    def healthy(self) -> dict:
+        return {"database": self.db.ping(), "sender": self.sender.is_alive()}
+
+    def callback_url(self) -> str | None:
+        if not self.settings.public_url:
+            return None
+        return f"{self.settings.public_url}{CALLBACK_PREFIX}{self.callback_secret}"
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.sender.recover()
+        self.outbox.recover()
+        self.server.start()
+        self.sender.start()
+        self.notifier.start()
+        self.identity.learn(self.slack)
+        if self.settings.slack_app_token:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            self.socket_mode = SocketModeHandler(self.app, self.settings.slack_app_token)
+            self.socket_mode.connect()
+            log.info("event=socket_mode_connected")
+        log.info("event=started listen=%s:%d", self.settings.host, self.server.port)
+
+    def stop(self) -> None:
+        """Stop taking work, let the in-flight send finish, stop every thread."""
+        log.info("event=stopping")
+        if self.socket_mode is not None:
+            self.socket_mode.close()
+        self.server.stop(timeout=2.0)
+        if not self.sender.stop(SENDER_STOP_SECONDS):
+            log.warning("event=sender_still_busy note=the in-flight SMS will be unconfirmed at next start")
+        self.notifier.stop(NOTIFIER_STOP_SECONDS)
+        self.gateway.close()
+        self.db.close()
+        log.info("event=stopped")
+
+
+def ensure_callback_secret(db: Database, settings: Settings) -> str:
+    """SMSBOT_CALLBACK_SECRET, or one generated on first start and kept in the database."""
+    secret = settings.callback_secret
+    if secret is None:
+        # INSERT OR IGNORE: if two processes start at once, both end up with the first one's secret.
+        db.conn.execute("INSERT OR IGNORE INTO kv(key, value) VALUES ('callback_secret', ?)",
+                        (secrets.token_urlsafe(32),))
+        secret = db.get_kv("callback_secret")
+    register_secret(secret)
+    return secret

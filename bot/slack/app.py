@@ -1,0 +1,55 @@
+"""The Bolt app: verification, authorization without network calls, and listener registration."""
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+
+from bot.slack.listeners import actions, commands
+
+log = logging.getLogger(__name__)
+
+
+class BotIdentity:
+    """Who the bot is in Slack, learnt from auth.test when Slack answers (not on the ack path)."""
+
+    def __init__(self) -> None:
+        self.user_id: str | None = None
+        self.bot_id: str | None = None
+        self.team_id: str | None = None
+
+    def learn(self, client: WebClient) -> bool:
+        try:
+            result = client.auth_test()
+        except Exception as error:  # Slack may be down at start-up: the bot works without it
+            log.warning("event=slack_auth_test_failed error=%s", type(error).__name__)
+            return False
+        self.user_id, self.bot_id, self.team_id = result.get("user_id"), result.get("bot_id"), result.get("team_id")
+        log.info("event=slack_identity user_id=%s team_id=%s", self.user_id, self.team_id)
+        return True
+
+
+def build_app(services) -> App:
+    settings = services.settings
+    client = WebClient(base_url=settings.slack_api_url, timeout=10)
+    token = settings.slack_bot_token
+    identity = services.identity
+
+    def authorize(enterprise_id=None, team_id=None, **_) -> AuthorizeResult:
+        # Single workspace, static token: no auth.test per request, so acks never wait on Slack.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or identity.team_id,
+                               bot_token=token, bot_user_id=identity.user_id, bot_id=identity.bot_id)
+
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret,
+        authorize=authorize,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("bot.slack.bolt"),
+    )
+    commands.register(app, services)
+    actions.register(app, services)
+    return app

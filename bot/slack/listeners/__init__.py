@@ -1,0 +1,1 @@
+"""Slack listeners; each module exposes ``register(app, services)``."""

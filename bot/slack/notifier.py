@@ -1,0 +1,249 @@
+"""Every Slack write goes through the outbox and this one notifier thread.
+
+``SlackNotices`` is called inside the transactions that change a send (by the
+command handler and the sender thread) and adds outbox jobs; nothing there
+waits on Slack. ``Notifier`` works the jobs off:
+
+- ``post``: the status message of a send, in the channel where the command was
+  typed. If the bot is not in that channel it joins (public channels) or posts
+  in the requester's DM with the app instead, and tells them where.
+- ``status``: ``chat.update`` of that message (coalesced: one job per send).
+- ``reply``: a thread reply under it (a failure, an unconfirmed send, …).
+- ``respond``: a message to the person, through the command's response_url.
+
+Transient failures (Slack down, 5xx, timeouts, 429 with Retry-After, auth
+trouble an operator can fix) are retried with backoff and never dropped;
+posts to one channel are paced to about one a second.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from bot.outbox import Outbox
+from bot.redact import redact
+from bot.sendqueue import SendQueue
+from bot.sender import backoff_delay
+from bot.slack import render
+from bot.worker import Worker
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PACE_SECONDS = 1.0
+# Errors that go away by themselves or once an operator fixes the token/scopes:
+# keep the job and try again later. Any other Slack error is final for that job.
+TRANSIENT_ERRORS = frozenset({
+    "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout",
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+    "missing_scope", "team_not_found",
+})
+NEEDS_STATUS_MESSAGE = ("status", "reply")
+
+
+class Transient(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class SlackNotices:
+    """What the rest of the bot calls to have something shown in Slack, durably."""
+
+    def __init__(self, outbox: Outbox, wake: Callable[[], None] = lambda: None) -> None:
+        self.outbox = outbox
+        self.wake = wake
+
+    def batch_created(self, conn: sqlite3.Connection, batch_id: int, now: float) -> None:
+        self.outbox.add(conn, "post", now, key=f"batch:{batch_id}", batch_id=batch_id)
+
+    def send_event(self, conn: sqlite3.Connection, event: str, message: sqlite3.Row) -> None:
+        """A message changed state (called inside the transaction that changed it)."""
+        now, batch_id = message["updated_at"], message["batch_id"]
+        self.outbox.add(conn, "status", now, key=f"batch:{batch_id}", batch_id=batch_id)
+        if event in ("failed", "unconfirmed"):
+            self.outbox.add(conn, "reply", now, batch_id=batch_id,
+                            payload={"event": event, "message_id": message["id"]})
+        self.wake()
+
+    def resent(self, conn: sqlite3.Connection, message: sqlite3.Row, user_id: str) -> None:
+        """Someone queued an unconfirmed or failed message again."""
+        now, batch_id = message["updated_at"], message["batch_id"]
+        self.outbox.add(conn, "status", now, key=f"batch:{batch_id}", batch_id=batch_id)
+        self.outbox.add(conn, "reply", now, batch_id=batch_id,
+                        payload={"event": "resent", "message_id": message["id"], "user_id": user_id})
+        self.wake()
+
+    def respond(self, conn: sqlite3.Connection, url: str, content: dict, now: float) -> None:
+        self.outbox.add(conn, "respond", now, payload={"url": url, "content": content})
+
+
+class Notifier(Worker):
+    name = "notifier"
+
+    def __init__(self, queue: SendQueue, outbox: Outbox, client: WebClient, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.queue = queue
+        self.outbox = outbox
+        self.db = outbox.db
+        self.client = client
+        self.failures = 0
+        self.paused_until = 0.0
+        self._last_write: dict[str, float] = {}
+        self._soonest = self.idle_poll
+
+    # -- the loop ----------------------------------------------------------------------------
+    def wait_time(self, now: float) -> float:
+        due = self.outbox.next_due_at()
+        candidates = [self._soonest, self.paused_until - now]
+        if due is not None:
+            candidates.append(due - now)
+        return max(0.01, min(candidates))
+
+    def run_once(self, now: float | None = None) -> bool:
+        now = self.clock() if now is None else now
+        self._soonest = self.idle_poll
+        if now < self.paused_until:
+            return False
+        for job in self.outbox.due(now):
+            batch = self.queue.batch(job["batch_id"]) if job["batch_id"] is not None else None
+            if job["kind"] in NEEDS_STATUS_MESSAGE and batch["status_ts"] is None:
+                if batch["posted_where"] == "nowhere":
+                    self.outbox.done(job["id"], now, state="dropped", error="the status message could not be posted")
+                continue  # wait for the status message to be posted
+            channel = self._channel_of(job, batch)
+            ready_at = self._last_write.get(channel, float("-inf")) + CHANNEL_PACE_SECONDS
+            if ready_at > now:
+                self._soonest = min(self._soonest, ready_at - now)
+                continue
+            self._run(job, batch, channel, now)
+            return True
+        return False
+
+    @staticmethod
+    def _channel_of(job: sqlite3.Row, batch: sqlite3.Row | None) -> str:
+        if batch is not None:
+            return batch["status_channel"] or batch["channel_id"]
+        return job["channel"] or "-"
+
+    def _run(self, job: sqlite3.Row, batch: sqlite3.Row | None, channel: str, now: float) -> None:
+        self.outbox.start(job["id"])
+        kind = job["kind"]
+        try:
+            getattr(self, f"_do_{kind}")(job, batch)
+        except Transient as problem:
+            self.failures += 1
+            delay = problem.retry_after if problem.retry_after is not None else backoff_delay(self.failures, first=1.0)
+            self.paused_until = now + delay
+            self.outbox.retry(job["id"], str(problem), now + delay)
+            log.warning("event=slack_retry job=%d kind=%s error=%s retry_in=%.1f", job["id"], kind,
+                        redact(problem), delay)
+            return
+        except SlackApiError as error:
+            reason = error.response.get("error", "unknown_error")
+            self.outbox.done(job["id"], self.clock(), state="failed", error=reason)
+            if kind == "post":  # nowhere to show this send: its updates and replies are dropped
+                self.db.conn.execute("UPDATE batches SET posted_where = 'nowhere' WHERE id = ?", (batch["id"],))
+            log.error("event=slack_failed job=%d kind=%s channel=%s error=%s", job["id"], kind, channel, reason)
+        else:
+            self.outbox.done(job["id"], self.clock())
+            log.info("event=slack_done job=%d kind=%s channel=%s", job["id"], kind, channel)
+        self.failures = 0
+        self._last_write[channel] = now
+
+    # -- Slack calls, each raising Transient for what is worth retrying ---------------------
+    def _call(self, method: str, **kwargs) -> dict:
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except SlackApiError as error:
+            status = error.response.status_code
+            data = error.response.data if isinstance(error.response.data, dict) else {}
+            code = data.get("error", f"http_{status}")
+            if status == 429:
+                raise Transient(f"rate limited ({code})", _retry_after(error.response.headers)) from None
+            if status >= 500 or code in TRANSIENT_ERRORS:
+                raise Transient(f"Slack answered {code} (HTTP {status})") from None
+            raise
+        except Exception as error:  # network: refused, reset, timeout, DNS
+            raise Transient(f"Slack unreachable: {type(error).__name__}: {redact(error)}") from None
+
+    def _do_post(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
+        content = render.status_message(batch, self.queue.messages_of(batch["id"]))
+        channel = batch["channel_id"]
+        try:
+            response = self._post_in_channel(channel, content)
+            where = "channel"
+        except SlackApiError as error:
+            code = error.response.get("error")
+            if code not in ("channel_not_found", "not_in_channel", "method_not_supported_for_channel_type",
+                            "is_archived", "restricted_action"):
+                raise
+            log.warning("event=status_moved_to_dm batch=%d channel=%s reason=%s", batch["id"], channel, code)
+            dm = self._call("conversations_open", users=batch["user_id"])["channel"]["id"]
+            note = f"Posted here because I can't post in <#{channel}> ({code})."
+            content = render.status_message(batch, self.queue.messages_of(batch["id"]), note=note)
+            response = self._call("chat_postMessage", channel=dm, **content)
+            where = "dm"
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE batches SET status_channel = ?, status_ts = ?, posted_where = ? WHERE id = ?",
+                         (response["channel"], response["ts"], where, batch["id"]))
+            # Changes that happened while the post was under way are rendered by a fresh update.
+            self.outbox.add(conn, "status", self.clock(), key=f"batch:{batch['id']}", batch_id=batch["id"])
+            if where == "dm" and batch["response_url"]:
+                SlackNotices(self.outbox).respond(conn, batch["response_url"], render.moved_to_dm(channel),
+                                                  self.clock())
+
+    def _post_in_channel(self, channel: str, content: dict) -> dict:
+        try:
+            return self._call("chat_postMessage", channel=channel, **content)
+        except SlackApiError as error:
+            if error.response.get("error") != "not_in_channel":
+                raise
+        self._call("conversations_join", channel=channel)  # public channels only; else raises
+        return self._call("chat_postMessage", channel=channel, **content)
+
+    def _do_status(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
+        note = ""
+        if batch["posted_where"] == "dm":
+            note = f"Posted here because I can't post in <#{batch['channel_id']}>."
+        content = render.status_message(batch, self.queue.messages_of(batch["id"]), note=note)
+        self._call("chat_update", channel=batch["status_channel"], ts=batch["status_ts"], **content)
+
+    def _do_reply(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
+        payload = Outbox.payload(job)
+        row = self.queue.message(payload["message_id"])
+        event = payload["event"]
+        if event == "failed":
+            content = render.failed_reply(batch, row)
+        elif event == "unconfirmed":
+            content = render.unconfirmed_reply(batch, row)
+        else:
+            content = render.resent_reply(payload["user_id"], row["recipient"])
+        self._call("chat_postMessage", channel=batch["status_channel"], thread_ts=batch["status_ts"], **content)
+
+    def _do_respond(self, job: sqlite3.Row, batch: None) -> None:
+        payload = Outbox.payload(job)
+        try:
+            response = WebhookClient(payload["url"], timeout=10).send_dict(payload["content"])
+        except Exception as error:
+            raise Transient(f"response_url unreachable: {type(error).__name__}") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise Transient(f"response_url answered HTTP {response.status_code}")
+        if response.status_code != 200:
+            # Response URLs expire after 30 minutes: nothing more to do.
+            log.warning("event=respond_gone status=%d", response.status_code)
+
+
+def _retry_after(headers: dict) -> float:
+    for name, value in (headers or {}).items():
+        if name.lower() == "retry-after":
+            value = value[0] if isinstance(value, list) else value
+            try:
+                return max(1.0, float(value))
+            except ValueError:
+                break
+    return 1.0

@@ -1,0 +1,193 @@
+"""Every message smsbot shows in Slack, as Block Kit with a plain-text fallback.
+
+Functions here take plain data (rows, numbers, strings) and return dicts ready
+for ``chat.postMessage``/``chat.update``/``ack``/``respond``: ``{"text": ..., "blocks": [...]}``.
+Nothing here does I/O.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Iterable, Mapping
+
+from bot.redact import redact
+
+PREVIEW_CHARS = 280
+LIST_EACH_UP_TO = 10          # recipients listed one per line up to this many; counts beyond
+MAX_NUMBERS_SHOWN = 30        # failed/unconfirmed numbers named in a long list
+RESEND_ACTION = "resend_message"
+
+USAGE = (
+    "*Send an SMS*\n"
+    "`/sms send 27831234567 Your message` — one recipient, international form\n"
+    "`/sms send 27831234567,+27821234567 Your message` — several, commas and no spaces\n"
+    "*Other commands*\n"
+    "`/sms balance` — credits left on the SMS Office account\n"
+    "`/sms status <tracking number>` — what happened to one SMS\n"
+    "`/sms help` — this help"
+)
+
+STATUS_LABELS = {
+    "queued": ":hourglass_flowing_sand: queued",
+    "sending": ":outbox_tray: sending",
+    "retrying": ":repeat: retrying: gateway unreachable",
+    "sent": ":incoming_envelope: sent",
+    "failed": ":x: failed",
+    "unconfirmed": ":grey_question: unconfirmed",
+}
+
+
+def escape(text: str) -> str:
+    """Escape text for Slack mrkdwn (only &, < and > are special)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def _context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+
+
+def message(text: str, *, blocks: list[dict] | None = None, ephemeral: bool = True) -> dict:
+    out = {"text": text, "blocks": blocks or [_section(text)]}
+    if ephemeral:
+        out["response_type"] = "ephemeral"
+    return out
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def clock(ts: float | None) -> str:
+    if ts is None:
+        return "?"
+    return dt.datetime.fromtimestamp(ts).strftime("%H:%M")
+
+
+# -- replies to the person who typed the command -----------------------------------------
+def help_message(unknown: str = "") -> dict:
+    lead = f"I don't know `/sms {escape(unknown)}`. " if unknown else ""
+    return message(f"{lead}Here is what I can do:\n{USAGE}")
+
+
+def usage_error(sentence: str) -> dict:
+    return message(f":warning: {escape(redact(sentence))}\nType `/sms help` for examples.")
+
+
+def queued(recipients: list[str], parts: int, encoding: str, credits: int, where: str) -> dict:
+    to = recipients[0] if len(recipients) == 1 else plural(len(recipients), "recipient")
+    text = (f":outbox_tray: Queued {len(recipients)} SMS to {to}: "
+            f"{plural(parts, 'part')} each ({encoding}), {plural(credits, 'credit')} in all. "
+            f"I'll post the status {where}.")
+    return message(text)
+
+
+def balance(credits: Decimal) -> dict:
+    return message(f":moneybag: SMS Office balance: *{credits:,.2f}* credits.")
+
+
+def gateway_problem(what: str, error: object) -> dict:
+    return message(f":warning: {what}: {escape(redact(error))}")
+
+
+# -- the status message of a send, and its thread ----------------------------------------
+def _status_label(row: Mapping) -> str:
+    status = row["status"]
+    if status == "queued" and row["last_error"]:
+        return STATUS_LABELS["retrying"]
+    label = STATUS_LABELS.get(status, status)
+    if status == "failed" and row["last_error"]:
+        label += f": {escape(redact(row['last_error']))}"
+    if row["tracking_id"]:
+        label += f" · #{escape(row['tracking_id'])}"
+    return label
+
+
+def _state(row: Mapping) -> str:
+    """The bucket a message is counted in on a long list."""
+    if row["status"] == "queued" and row["last_error"]:
+        return "retrying"
+    return row["status"]
+
+
+def _counts(rows: Iterable[Mapping]) -> str:
+    order = ["sent", "failed", "unconfirmed", "retrying", "sending", "queued"]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[_state(row)] = counts.get(_state(row), 0) + 1
+    return " · ".join(f"{counts[s]} {s}" for s in order if counts.get(s))
+
+
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    short = text if len(text) <= limit else text[:limit - 1] + "…"
+    return "\n".join("> " + escape(line) for line in short.split("\n"))
+
+
+def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> dict:
+    """The one message per send, updated in place as each recipient's SMS moves on."""
+    n = len(rows)
+    credits = batch["parts"] * n
+    head = (f"*SMS from <@{batch['user_id']}>* to "
+            f"{('`' + rows[0]['recipient'] + '`') if n == 1 else plural(n, 'recipient')} · "
+            f"{plural(batch['parts'], 'part')} ({batch['encoding']}) · {plural(credits, 'credit')}")
+    blocks = [_section(head), _section(preview(batch["text"]))]
+    if n == 1:
+        lines = [_status_label(rows[0])]
+    elif n <= LIST_EACH_UP_TO:
+        lines = [f"`{r['recipient']}` {_status_label(r)}" for r in rows]
+    else:
+        lines = [_counts(rows)]
+        for state in ("failed", "unconfirmed"):
+            numbers = [r["recipient"] for r in rows if r["status"] == state]
+            if numbers:
+                shown = ", ".join(numbers[:MAX_NUMBERS_SHOWN])
+                more = f" and {len(numbers) - MAX_NUMBERS_SHOWN} more" if len(numbers) > MAX_NUMBERS_SHOWN else ""
+                lines.append(f"{state.capitalize()}: {shown}{more}")
+    blocks.append(_section("\n".join(lines)))
+    if note:
+        blocks.append(_context(note))
+    summary = rows[0]["status"] if n == 1 else _counts(rows)
+    text = f"SMS from <@{batch['user_id']}> to {rows[0]['recipient'] if n == 1 else plural(n, 'recipient')}: {summary}"
+    return {"text": text, "blocks": blocks}
+
+
+def failed_reply(batch: Mapping, row: Mapping) -> dict:
+    reason = escape(redact(row["last_error"] or "the gateway refused it"))
+    text = f"<@{batch['user_id']}> The SMS to {row['recipient']} failed: {reason}"
+    return {"text": text, "blocks": [_section(f":x: {text}")]}
+
+
+def unconfirmed_reply(batch: Mapping, row: Mapping) -> dict:
+    reason = escape(redact(row["last_error"] or "no answer from the gateway"))
+    text = (f"<@{batch['user_id']}> I can't tell whether the SMS to {row['recipient']} went out ({reason}). "
+            f"It was not sent again, so it can't arrive twice. If the recipient did not get it, resend it.")
+    button = {"type": "button", "action_id": RESEND_ACTION, "value": str(row["id"]),
+              "text": {"type": "plain_text", "text": f"Resend to {row['recipient']}"},
+              "confirm": {"title": {"type": "plain_text", "text": "Resend this SMS?"},
+                          "text": {"type": "plain_text", "text": f"It may already have reached {row['recipient']}: "
+                                                                 "they could get it twice."},
+                          "confirm": {"type": "plain_text", "text": "Resend"},
+                          "deny": {"type": "plain_text", "text": "Cancel"}}}
+    return {"text": text, "blocks": [_section(f":grey_question: {text}"),
+                                     {"type": "actions", "elements": [button]}]}
+
+
+def resent_reply(user_id: str, recipient: str) -> dict:
+    text = f":repeat: <@{user_id}> queued the SMS to {recipient} again."
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def moved_to_dm(channel_id: str) -> dict:
+    return message(f":information_source: I can't post in <#{channel_id}>, so the status of your SMS is in "
+                   f"your DM with me. To see it in the channel next time, invite me there with "
+                   f"`/invite @smsbot`.")
+
+
+def tracking_status(batch: Mapping, row: Mapping) -> dict:
+    """``/sms status <tracking number>``: one SMS, its text and where it stands."""
+    text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, sent by <@{batch['user_id']}> "
+            f"at {clock(row['sent_at'])}\n{preview(batch['text'])}\n{_status_label(row)}")
+    return message(text)

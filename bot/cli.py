@@ -2,18 +2,26 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values
 
 from bot.config import ConfigError, Settings, load_settings
 
 
+def load_dotenv_file(path: Path) -> None:
+    """Fill settings from ``.env``; the real environment wins, but an empty variable counts as unset."""
+    for key, value in dotenv_values(path).items():
+        if value is not None and not os.environ.get(key):
+            os.environ[key] = value
+
+
 def _settings_or_exit() -> Settings:
-    load_dotenv(Path.cwd() / ".env", override=False)
+    load_dotenv_file(Path.cwd() / ".env")
     try:
         return load_settings()
     except ConfigError as error:

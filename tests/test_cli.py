@@ -1,0 +1,109 @@
+"""`smsbot` as a black box: a real subprocess against the simulator and a fake Slack."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
+from tests.fakes.slack import command_body, sign
+
+
+OURS = ("SLACK_", "SMSOFFICE_", "SMS_", "SMSBOT_")
+
+
+def smsbot(args, env, cwd, **kwargs):
+    """`smsbot ARGS` with only ``env`` for configuration (none of the caller's own settings)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
+    return subprocess.Popen([sys.executable, "-m", "bot", *args], env={**inherited, **env}, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_run_with_missing_settings_lists_each_problem_without_a_traceback(tmp_path):
+    proc = smsbot(["run"], {"SMSBOT_DB": str(tmp_path / "x.db"), "SLACK_BOT_TOKEN": ""}, tmp_path)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "Traceback" not in err
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SMSOFFICE_USERNAME", "SMSOFFICE_PASSWORD",
+                 "SMS_SENDER_ID"):
+        assert sum(name in line for line in err.splitlines()) == 1
+
+
+def test_dotenv_in_the_working_directory_is_read(tmp_path, simulator, fake_slack):
+    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
+                   SMSBOT_PUBLIC_URL="https://sms.example.com")
+    (tmp_path / ".env").write_text("".join(f'{k}="{v}"\n' for k, v in env.items()))
+    # an empty variable in the environment counts as unset, so .env fills it
+    proc = smsbot(["check"], {"SLACK_BOT_TOKEN": ""}, tmp_path)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    assert "balance 1,000.00 credits" in out and "Slack: OK" in out
+    assert re.search(r"https://sms\.example\.com/sms/dlr/[A-Za-z0-9_-]{40,}", out)
+
+
+def test_check_reports_a_refused_gateway_login_and_fails(tmp_path, simulator, fake_slack):
+    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
+                   SMSOFFICE_PASSWORD="wrong-password")
+    proc = smsbot(["check"], env, tmp_path)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "SMS Office: FAILED" in out and "SMSOFFICE_PASSWORD" in out and "wrong-password" not in out + err
+
+
+@pytest.fixture
+def running(tmp_path, simulator, fake_slack):
+    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
+                   SMSBOT_LOG_LEVEL="DEBUG")
+    proc = smsbot(["run"], env, tmp_path)
+    port = None
+    for line in proc.stdout:
+        if m := re.search(r"running on [\d.]+:(\d+)", line):
+            port = int(m.group(1))
+            break
+    assert port, proc.stderr.read()
+    yield proc, f"http://127.0.0.1:{port}"
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_run_end_to_end_send_then_sigterm(running, simulator, fake_slack):
+    proc, base = running
+    assert requests.get(base + "/healthz", timeout=5).json()["status"] == "ok"
+    body = command_body("send 27831234567,27821234567 Generator running & 50% fuel",
+                        response_url=fake_slack.response_url("e2e"))
+    ack = requests.post(base + "/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=5)
+    assert ack.status_code == 200 and "Queued 2 SMS" in ack.json()["text"]
+    assert fake_slack.wait_for(lambda: "2 sent" in json.dumps(fake_slack.messages.get("C0GENERAL", [{}])[0]
+                                                              .get("text", "")), timeout=10)
+    assert sorted(m.to for m in simulator.messages) == ["27821234567", "27831234567"]
+    assert {m.text for m in simulator.messages} == {"Generator running & 50% fuel"}
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    assert time.monotonic() - started < 10
+    log = proc.stderr.read()
+    assert "event=send_sent" in log and "event=stopped" in log
+    for secret in (GATEWAY_PASSWORD, BOT_TOKEN, SIGNING_SECRET):
+        assert secret not in log
+
+
+def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirmed_later(
+        running, simulator, fake_slack, tmp_path):
+    proc, base = running
+    simulator.hold()
+    body = command_body("send 27831234567 Hello", response_url=fake_slack.response_url("hang"))
+    requests.post(base + "/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=5)
+    assert fake_slack.wait_for(lambda: simulator.max_concurrent == 1, timeout=5)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0 and time.monotonic() - started < 10
+    simulator.release()
+    from bot.db import Database
+    row = Database(str(tmp_path / "smsbot.db")).conn.execute("SELECT status FROM messages").fetchone()
+    assert row["status"] == "sending"  # decided at next start: unconfirmed, never resent blindly

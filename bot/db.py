@@ -54,8 +54,24 @@ def _v1(db: sqlite_utils.Database) -> None:
                "WHERE state = 'pending' AND key IS NOT NULL")
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    # Delivery reports exactly as received (raw parameters), and what each did.
+    db["reports"].create({
+        "id": int, "received_at": float, "message_id": int, "tracking_id": str, "recipient": str,
+        "sender": str, "status_id": int, "status_message": str, "raw": str, "outcome": str,
+    }, pk="id")
+    db["reports"].create_index(["message_id", "id"], index_name="reports_message")
+    db["reports"].create_index(["tracking_id"], index_name="reports_tracking")
+    # Every balance check, for the balance watch and its forecast.
+    db["balance_history"].create({
+        "id": int, "checked_at": float, "balance": float, "outcome": str, "error": str,
+    }, pk="id")
+    db["balance_history"].create_index(["checked_at"], index_name="balance_history_time")
+    db["messages"].create_index(["recipient", "status"], index_name="messages_recipient")
+
+
 # Append only: each function moves the schema one version forward.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 
 
 class Database:

@@ -20,6 +20,7 @@ from bot.gateway import SmsOfficeClient
 from bot.httpserver import ServerThread
 from bot.outbox import Outbox
 from bot.redact import register_secret
+from bot.reports import ReportIntake
 from bot.sender import Sender
 from bot.sendqueue import SendQueue
 from bot.slack.app import BotIdentity, build_app
@@ -48,7 +49,8 @@ class Bot:
         self.identity = BotIdentity()
         self.notifier = Notifier(self.queue, self.outbox, self.slack, clock=clock)
         self.notices = SlackNotices(self.outbox, wake=self.notifier.wake)
-        self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.notices.send_event,
+        self.reports = ReportIntake(self.db, on_change=self.notices.report)
+        self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self._on_send_event,
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock)
         self.app = build_app(self)
         self.wsgi = make_wsgi_app(self)
@@ -74,6 +76,15 @@ class Bot:
         self.sender.wake()
         self.notifier.wake()
         return batch_id
+
+    def _on_send_event(self, conn, event: str, message) -> None:
+        """Inside the sender's transaction: match early delivery reports, then tell Slack."""
+        if event in ("sent", "unconfirmed"):
+            self.reports.match_unmatched(conn, message, message["updated_at"])
+            now = conn.execute("SELECT status FROM messages WHERE id = ?", (message["id"],)).fetchone()
+            if event == "unconfirmed" and now["status"] == "sent":
+                return  # a report already proved it went out; that reply says so
+        self.notices.send_event(conn, event, message)
 
     def resend(self, message_id: int, user_id: str) -> str | None:
         """Queue an unconfirmed/failed SMS again; returns its recipient, or None if it was not waiting."""

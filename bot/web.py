@@ -5,15 +5,21 @@ answer 5xx because a request was malformed.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+from urllib.parse import parse_qsl
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.reports import ReportError, parse_report
 
 log = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "/sms/dlr/"
 MAX_SLACK_BODY = 1 << 20
+MAX_REPORT_BODY = 16 << 10
+MAX_REPORT_FIELDS = 50
 
 
 def _reply(start_response, status: str, body: str | bytes | dict, content_type: str = "text/plain; charset=utf-8"):
@@ -22,6 +28,30 @@ def _reply(start_response, status: str, body: str | bytes | dict, content_type: 
     data = body.encode() if isinstance(body, str) else body
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
     return [data]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _report_params(environ) -> dict[str, str]:
+    """Query string and form body together; the first value of each name wins (query string first)."""
+    pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True, max_num_fields=MAX_REPORT_FIELDS)
+    if environ["REQUEST_METHOD"] == "POST":
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise ValueError("Content-Length is not a number") from None
+        if length > MAX_REPORT_BODY:
+            raise _TooLarge()
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "") or b"=" in body:
+            pairs += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
+                               max_num_fields=MAX_REPORT_FIELDS)
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        params.setdefault(name, value)
+    return params
 
 
 def make_wsgi_app(bot):
@@ -49,11 +79,38 @@ def make_wsgi_app(bot):
         return _reply(start_response, "200 OK" if ok else "503 Service Unavailable",
                       {"status": "ok" if ok else "unhealthy", **checks})
 
+    callback_path = (CALLBACK_PREFIX + bot.callback_secret).encode()
+
+    def delivery_report(environ, start_response):
+        """The gateway's callback. Store first, answer after; 500 only when storing failed."""
+        if not hmac.compare_digest(environ.get("PATH_INFO", "").encode("latin-1"), callback_path):
+            log.warning("event=report_wrong_secret path=%s***", CALLBACK_PREFIX)
+            return _reply(start_response, "404 Not Found", "not found\n")
+        if environ["REQUEST_METHOD"] not in ("GET", "POST"):
+            return _reply(start_response, "405 Method Not Allowed", "GET or POST\n")
+        try:
+            params = _report_params(environ)
+            report = parse_report(params)
+        except _TooLarge:
+            return _reply(start_response, "413 Payload Too Large", "report too large\n")
+        except (ValueError, ReportError) as error:
+            log.warning("event=report_rejected reason=%s", json.dumps(str(error)))
+            return _reply(start_response, "400 Bad Request", f"bad report: {error}\n")
+        try:
+            bot.reports.record(report, bot.clock())
+        except Exception:
+            log.exception("event=report_store_failed tracking=%s", report.tracking_id)
+            return _reply(start_response, "500 Internal Server Error", "could not store the report; resend it\n")
+        bot.notifier.wake()
+        return _reply(start_response, "200 OK", "OK\n")
+
     routes = {"/slack/events": slack_events, "/healthz": healthz}
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
         route = routes.get(path)
+        if route is None and path.startswith(CALLBACK_PREFIX):
+            route = delivery_report
         if route is not None:
             return route(environ, start_response)
         return _reply(start_response, "404 Not Found", "not found\n")

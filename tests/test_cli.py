@@ -11,6 +11,8 @@ import pytest
 import requests
 
 from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
+
+CALLBACK_SECRET = "cb-secret-0123456789abcdef"
 from tests.fakes.slack import command_body, sign
 
 
@@ -58,7 +60,7 @@ def test_check_reports_a_refused_gateway_login_and_fails(tmp_path, simulator, fa
 @pytest.fixture
 def running(tmp_path, simulator, fake_slack):
     env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                   SMSBOT_LOG_LEVEL="DEBUG")
+                   SMSBOT_LOG_LEVEL="DEBUG", SMSBOT_CALLBACK_SECRET=CALLBACK_SECRET)
     proc = smsbot(["run"], env, tmp_path)
     port = None
     for line in proc.stdout:
@@ -66,7 +68,10 @@ def running(tmp_path, simulator, fake_slack):
             port = int(m.group(1))
             break
     assert port, proc.stderr.read()
-    yield proc, f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}"
+    simulator.callback_url = f"{base}/sms/dlr/{CALLBACK_SECRET}"
+    simulator.dlr_delay = 0.05
+    yield proc, base
     if proc.poll() is None:
         proc.kill()
         proc.wait()
@@ -79,8 +84,14 @@ def test_run_end_to_end_send_then_sigterm(running, simulator, fake_slack):
                         response_url=fake_slack.response_url("e2e"))
     ack = requests.post(base + "/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=5)
     assert ack.status_code == 200 and "Queued 2 SMS" in ack.json()["text"]
-    assert fake_slack.wait_for(lambda: "2 sent" in json.dumps(fake_slack.messages.get("C0GENERAL", [{}])[0]
-                                                              .get("text", "")), timeout=10)
+    # sent, then the simulator's delivery reports (100, 200) come back through the callback
+    assert fake_slack.wait_for(lambda: "2 delivered" in fake_slack.messages.get("C0GENERAL", [{}])[0]
+                               .get("text", ""), timeout=10)
+    status = fake_slack.messages["C0GENERAL"][0]
+    # one reply per status change (submitted, delivered), paced to Slack's ~1 post/s per channel
+    assert fake_slack.wait_for(lambda: len(fake_slack.thread("C0GENERAL", status["ts"])) == 4, timeout=15)
+    thread = [reply["text"] for reply in fake_slack.thread("C0GENERAL", status["ts"])]
+    assert sum("Delivered to" in text for text in thread) == 2 and sum("Submitted" in t for t in thread) == 2
     assert sorted(m.to for m in simulator.messages) == ["27821234567", "27831234567"]
     assert {m.text for m in simulator.messages} == {"Generator running & 50% fuel"}
     started = time.monotonic()
@@ -89,7 +100,8 @@ def test_run_end_to_end_send_then_sigterm(running, simulator, fake_slack):
     assert time.monotonic() - started < 10
     log = proc.stderr.read()
     assert "event=send_sent" in log and "event=stopped" in log
-    for secret in (GATEWAY_PASSWORD, BOT_TOKEN, SIGNING_SECRET):
+    assert "event=report_applied" in log
+    for secret in (GATEWAY_PASSWORD, BOT_TOKEN, SIGNING_SECRET, CALLBACK_SECRET):
         assert secret not in log
 
 

@@ -70,6 +70,14 @@ class SlackNotices:
                             payload={"event": event, "message_id": message["id"]})
         self.wake()
 
+    def report(self, conn: sqlite3.Connection, outcome: str, message: sqlite3.Row, report: sqlite3.Row) -> None:
+        """A delivery report changed a message (``applied``) or revealed an unconfirmed one (``adopted``)."""
+        now, batch_id = message["updated_at"], message["batch_id"]
+        self.outbox.add(conn, "status", now, key=f"batch:{batch_id}", batch_id=batch_id)
+        self.outbox.add(conn, "reply", now, batch_id=batch_id,
+                        payload={"event": outcome, "message_id": message["id"], "report_id": report["id"]})
+        self.wake()
+
     def resent(self, conn: sqlite3.Connection, message: sqlite3.Row, user_id: str) -> None:
         """Someone queued an unconfirmed or failed message again."""
         now, batch_id = message["updated_at"], message["batch_id"]
@@ -93,7 +101,7 @@ class Notifier(Worker):
         self.client = client
         self.failures = 0
         self.paused_until = 0.0
-        self._last_write: dict[str, float] = {}
+        self._last_write: dict[tuple[str, bool], float] = {}
         self._soonest = self.idle_poll
 
     # -- the loop ----------------------------------------------------------------------------
@@ -116,11 +124,15 @@ class Notifier(Worker):
                     self.outbox.done(job["id"], now, state="dropped", error="the status message could not be posted")
                 continue  # wait for the status message to be posted
             channel = self._channel_of(job, batch)
-            ready_at = self._last_write.get(channel, float("-inf")) + CHANNEL_PACE_SECONDS
+            # New messages and edits are paced separately: Slack's ~1 message/s per channel
+            # is about posting; an edit need not wait behind a queue of thread replies.
+            lane = (channel, job["kind"] == "status")
+            ready_at = self._last_write.get(lane, float("-inf")) + CHANNEL_PACE_SECONDS
             if ready_at > now:
                 self._soonest = min(self._soonest, ready_at - now)
                 continue
             self._run(job, batch, channel, now)
+            self._last_write[lane] = now
             return True
         return False
 
@@ -153,7 +165,6 @@ class Notifier(Worker):
             self.outbox.done(job["id"], self.clock())
             log.info("event=slack_done job=%d kind=%s channel=%s", job["id"], kind, channel)
         self.failures = 0
-        self._last_write[channel] = now
 
     # -- Slack calls, each raising Transient for what is worth retrying ---------------------
     def _call(self, method: str, **kwargs) -> dict:
@@ -221,6 +232,9 @@ class Notifier(Worker):
             content = render.failed_reply(batch, row)
         elif event == "unconfirmed":
             content = render.unconfirmed_reply(batch, row)
+        elif event in ("applied", "adopted"):
+            report = self.db.conn.execute("SELECT * FROM reports WHERE id = ?", (payload["report_id"],)).fetchone()
+            content = render.report_reply(batch, row, report, adopted=event == "adopted")
         else:
             content = render.resent_reply(payload["user_id"], row["recipient"])
         self._call("chat_postMessage", channel=batch["status_channel"], thread_ts=batch["status_ts"], **content)

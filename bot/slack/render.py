@@ -27,7 +27,7 @@ USAGE = (
     "`/sms help` — this help"
 )
 
-STATUS_LABELS = {
+STATUS_LABELS = {  # before any delivery report
     "queued": ":hourglass_flowing_sand: queued",
     "sending": ":outbox_tray: sending",
     "retrying": ":repeat: retrying: gateway unreachable",
@@ -61,12 +61,6 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def clock(ts: float | None) -> str:
-    if ts is None:
-        return "?"
-    return dt.datetime.fromtimestamp(ts).strftime("%H:%M")
-
-
 # -- replies to the person who typed the command -----------------------------------------
 def help_message(unknown: str = "") -> dict:
     lead = f"I don't know `/sms {escape(unknown)}`. " if unknown else ""
@@ -94,31 +88,55 @@ def gateway_problem(what: str, error: object) -> dict:
 
 
 # -- the status message of a send, and its thread ----------------------------------------
+DELIVERY_LABELS = {
+    100: ":satellite_antenna: submitted to the network",
+    200: ":white_check_mark: delivered",
+    300: ":x: delivery failed",
+    400: ":no_entry: route not available",
+}
+BUCKETS = ("delivered", "failed", "unconfirmed", "pending")
+
+
+def when(ts: float | None) -> str:
+    """A time Slack shows in each reader's own time zone (UTC in the fallback)."""
+    if ts is None:
+        return "?"
+    fallback = dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%H:%M UTC")
+    return f"<!date^{int(ts)}^{{time}}|{fallback}>"
+
+
+def bucket(row: Mapping) -> str:
+    """Where a message counts on a long list: delivered, failed, unconfirmed or pending."""
+    dlr = row["dlr_status_id"]
+    if dlr == 200:
+        return "delivered"
+    if dlr in (300, 400) or row["status"] == "failed":
+        return "failed"
+    if row["status"] == "unconfirmed":
+        return "unconfirmed"
+    return "pending"
+
+
 def _status_label(row: Mapping) -> str:
-    status = row["status"]
-    if status == "queued" and row["last_error"]:
-        return STATUS_LABELS["retrying"]
-    label = STATUS_LABELS.get(status, status)
-    if status == "failed" and row["last_error"]:
-        label += f": {escape(redact(row['last_error']))}"
+    status, dlr = row["status"], row["dlr_status_id"]
+    if dlr is not None:
+        label = DELIVERY_LABELS.get(dlr) or f":grey_question: {escape(row['dlr_status'] or str(dlr))}"
+    elif status == "queued" and row["last_error"]:
+        label = STATUS_LABELS["retrying"]
+    else:
+        label = STATUS_LABELS.get(status, status)
+        if status == "failed" and row["last_error"]:
+            label += f": {escape(redact(row['last_error']))}"
     if row["tracking_id"]:
         label += f" · #{escape(row['tracking_id'])}"
     return label
 
 
-def _state(row: Mapping) -> str:
-    """The bucket a message is counted in on a long list."""
-    if row["status"] == "queued" and row["last_error"]:
-        return "retrying"
-    return row["status"]
-
-
 def _counts(rows: Iterable[Mapping]) -> str:
-    order = ["sent", "failed", "unconfirmed", "retrying", "sending", "queued"]
     counts: dict[str, int] = {}
     for row in rows:
-        counts[_state(row)] = counts.get(_state(row), 0) + 1
-    return " · ".join(f"{counts[s]} {s}" for s in order if counts.get(s))
+        counts[bucket(row)] = counts.get(bucket(row), 0) + 1
+    return " · ".join(f"{counts[b]} {b}" for b in BUCKETS if counts.get(b))
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
@@ -141,7 +159,7 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
     else:
         lines = [_counts(rows)]
         for state in ("failed", "unconfirmed"):
-            numbers = [r["recipient"] for r in rows if r["status"] == state]
+            numbers = [r["recipient"] for r in rows if bucket(r) == state]
             if numbers:
                 shown = ", ".join(numbers[:MAX_NUMBERS_SHOWN])
                 more = f" and {len(numbers) - MAX_NUMBERS_SHOWN} more" if len(numbers) > MAX_NUMBERS_SHOWN else ""
@@ -149,7 +167,7 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
     blocks.append(_section("\n".join(lines)))
     if note:
         blocks.append(_context(note))
-    summary = rows[0]["status"] if n == 1 else _counts(rows)
+    summary = _status_label(rows[0]) if n == 1 else _counts(rows)
     text = f"SMS from <@{batch['user_id']}> to {rows[0]['recipient'] if n == 1 else plural(n, 'recipient')}: {summary}"
     return {"text": text, "blocks": blocks}
 
@@ -186,8 +204,37 @@ def moved_to_dm(channel_id: str) -> dict:
                    f"`/invite @smsbot`.")
 
 
-def tracking_status(batch: Mapping, row: Mapping) -> dict:
-    """``/sms status <tracking number>``: one SMS, its text and where it stands."""
-    text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, sent by <@{batch['user_id']}> "
-            f"at {clock(row['sent_at'])}\n{preview(batch['text'])}\n{_status_label(row)}")
+def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dict:
+    """``/sms status <tracking number>``: one SMS, its text, and every status with its time."""
+    steps = [f"queued {when(row['queued_at'])}"]
+    if row["sent_at"]:
+        steps.append(f"sent {when(row['sent_at'])}")
+    for report in reports:
+        label = DELIVERY_LABELS.get(report["status_id"]) or escape(report["status_message"] or "")
+        late = " (late, ignored)" if report["outcome"] == "stale" else ""
+        steps.append(f"{label} {when(report['received_at'])}{late}")
+    text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, from <@{batch['user_id']}>\n"
+            f"{preview(batch['text'])}\nNow: {_status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
     return message(text)
+
+
+def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool = False) -> dict:
+    """One thread reply per delivery status change."""
+    to, at, status = row["recipient"], when(report["received_at"]), report["status_id"]
+    if status == 200:
+        text = f":white_check_mark: Delivered to {to} · {at}"
+    elif status == 100:
+        text = f":satellite_antenna: Submitted to the network for {to} · {at}"
+    elif status == 300:
+        text = (f":x: <@{batch['user_id']}> Delivery to {to} failed · {at}. The phone may be off or out of "
+                f"coverage, or the number no longer in use: check the number, then resend later.")
+    elif status == 400:
+        text = (f":no_entry: <@{batch['user_id']}> No route to {to} · {at}: the gateway cannot reach this "
+                f"number's network. Check the number; if it is right, ask SMS Office about coverage.")
+    else:
+        raw = escape(report["status_message"] or "no description")
+        text = f":grey_question: {to}: the gateway reports “{raw}” (status {status}) · {at}"
+    if adopted:
+        text = (f":link: The unconfirmed SMS to {to} did go out: the gateway reported it as "
+                f"#{escape(row['tracking_id'])}, so there is no need to resend it.\n") + text
+    return {"text": text, "blocks": [_section(text)]}

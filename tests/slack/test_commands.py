@@ -3,9 +3,8 @@ import json
 import time
 import urllib.parse
 
-from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET
+from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET, wait_for
 from tests.fakes.slack import command_body, sign
-from tests.slack.conftest import wait_for
 
 
 def ack_text(response) -> str:

@@ -54,4 +54,4 @@ def _status(args: str, services) -> dict:
     if row is None:
         return render.usage_error(f"No SMS with tracking number {tracking} was sent by this bot. "
                                   "Check the number on the send's status message.")
-    return render.tracking_status(services.queue.batch(row["batch_id"]), row)
+    return render.tracking_status(services.queue.batch(row["batch_id"]), row, services.reports.history(row["id"]))

@@ -1,0 +1,216 @@
+"""Delivery reports through the real callback route, with the fake Slack showing the result."""
+import json
+
+import pytest
+import requests
+
+from bot.runtime import Bot
+from bot.web import CALLBACK_PREFIX
+
+
+@pytest.fixture
+def sent(slack_driver, bot, simulator):
+    """One SMS sent to 27831234567, its status message posted; returns its tracking number."""
+    slack_driver.command("send 27831234567 Generator running")
+    slack_driver.pump()
+    return simulator.messages[0].id
+
+
+def report(bot, tracking, status, *, to="27831234567", method="get", secret=None, **extra):
+    params = {"messageid": tracking, "to": to, "from": "ACMEOPS", "StatusID": str(status),
+              "statusMessage": {100: "Submitted to gateway", 200: "Delivered to Mobile",
+                                300: "Delivery Failed", 400: "Route not available"}.get(status, "Odd"), **extra}
+    url = bot.server.url + CALLBACK_PREFIX + (secret or bot.callback_secret)
+    if method == "get":
+        return requests.get(url, params=params, timeout=5)
+    return requests.post(url, data=params, timeout=5)
+
+
+def thread_texts(bot, fake_slack):
+    batch = bot.queue.batch(1)
+    return [r["text"] for r in fake_slack.thread(batch["status_channel"], batch["status_ts"])]
+
+
+def outcomes(bot):
+    return [r["outcome"] for r in bot.db.conn.execute("SELECT outcome FROM reports ORDER BY id")]
+
+
+def test_reports_move_the_status_and_reply_in_the_thread(sent, slack_driver, bot, fake_slack):
+    assert report(bot, sent, 100).status_code == 200
+    assert report(bot, sent, 200, method="post").status_code == 200
+    slack_driver.pump()
+    replies = thread_texts(bot, fake_slack)
+    assert len(replies) == 2
+    assert "Submitted to the network for 27831234567" in replies[0]
+    assert "Delivered to 27831234567" in replies[1]
+    status = fake_slack.messages["C0GENERAL"][0]
+    assert "delivered" in json.dumps(status["blocks"])
+    assert bot.queue.messages_of(1)[0]["dlr_status_id"] == 200
+
+
+def test_parameter_names_match_case_insensitively(sent, slack_driver, bot):
+    url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
+    r = requests.get(url, params={"MESSAGEID": sent, "statusid": "200", "TO": "27831234567"}, timeout=5)
+    assert r.status_code == 200 and outcomes(bot) == ["applied"]
+
+
+def test_replays_and_duplicates_post_nothing_more(sent, slack_driver, bot, fake_slack):
+    for _ in range(3):
+        assert report(bot, sent, 200).status_code == 200
+    slack_driver.pump()
+    assert len(thread_texts(bot, fake_slack)) == 1
+    assert outcomes(bot) == ["applied", "duplicate", "duplicate"]  # every report is kept
+
+
+def test_a_late_submitted_after_delivered_is_recorded_but_changes_nothing(sent, slack_driver, bot, fake_slack):
+    report(bot, sent, 200)
+    report(bot, sent, 100)
+    report(bot, sent, 300)  # a second final status does not overturn the first
+    slack_driver.pump()
+    assert outcomes(bot) == ["applied", "stale", "stale"]
+    assert len(thread_texts(bot, fake_slack)) == 1
+    assert bot.queue.messages_of(1)[0]["dlr_status_id"] == 200
+
+
+def test_failures_are_worded_so_a_person_knows_what_to_do(sent, slack_driver, bot, fake_slack):
+    report(bot, sent, 300)
+    slack_driver.pump()
+    reply = thread_texts(bot, fake_slack)[0]
+    assert "Delivery to 27831234567 failed" in reply and "check the number" in reply and "<@U0USER>" in reply
+    assert "1 failed" in fake_slack.messages["C0GENERAL"][0]["text"] or \
+        "delivery failed" in json.dumps(fake_slack.messages["C0GENERAL"][0]["blocks"])
+
+
+def test_an_unknown_status_id_is_shown_with_its_raw_message(sent, slack_driver, bot, fake_slack):
+    report(bot, sent, 150, statusMessage="Queued at SMSC")
+    slack_driver.pump()
+    assert "Queued at SMSC" in thread_texts(bot, fake_slack)[0]
+    assert "Queued at SMSC" in json.dumps(fake_slack.messages["C0GENERAL"][0]["blocks"])
+
+
+def test_an_unknown_id_gets_200_is_kept_and_logged(bot, caplog):
+    caplog.set_level("WARNING")
+    assert report(bot, "999999", 200).status_code == 200
+    assert outcomes(bot) == ["unmatched"]
+    assert "event=report_unmatched tracking=999999" in caplog.text
+
+
+def test_a_wrong_or_missing_secret_gets_404_and_stores_nothing(bot, caplog):
+    assert report(bot, "1", 200, secret="not-the-secret-at-all").status_code == 404
+    assert requests.get(bot.server.url + CALLBACK_PREFIX, timeout=5).status_code == 404
+    assert requests.get(bot.server.url + "/sms/dlr", timeout=5).status_code == 404
+    assert outcomes(bot) == []
+    assert bot.callback_secret not in caplog.text
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"messageid": "123"},
+    {"messageid": "123", "StatusID": "delivered"},
+    {"messageid": "'; DROP TABLE reports; --", "StatusID": "200"},
+    {"messageid": "123", "StatusID": "200", "statusMessage": "x" * 5000},
+])
+def test_garbage_gets_a_4xx_never_a_5xx(bot, params):
+    url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
+    assert 400 <= requests.get(url, params=params, timeout=5).status_code < 500
+    assert 400 <= requests.post(url, data=params, timeout=5).status_code < 500
+    assert outcomes(bot) == []
+
+
+def test_an_oversized_body_is_refused(bot):
+    url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
+    assert requests.post(url, data=b"a=" + b"x" * 100_000, timeout=5).status_code == 413
+
+
+def test_a_store_failure_answers_500_so_the_gateway_retries(sent, bot):
+    bot.db.conn.execute("CREATE TRIGGER disk_full BEFORE INSERT ON reports "
+                        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    assert report(bot, sent, 200).status_code == 500
+    bot.db.conn.execute("DROP TRIGGER disk_full")
+    assert report(bot, sent, 200).status_code == 200  # the gateway's retry is then stored
+    assert outcomes(bot) == ["applied"]
+
+
+def test_slack_down_then_back_the_reply_still_arrives(sent, slack_driver, bot, fake_slack):
+    fake_slack.down = True
+    report(bot, sent, 200)
+    now = bot.clock()
+    bot.notifier.run_once(now)
+    assert thread_texts(bot, fake_slack) == []
+    fake_slack.down = False
+    later = bot.notifier.paused_until
+    while bot.notifier.run_once(later):
+        later += 1
+    assert any("Delivered to 27831234567" in t for t in thread_texts(bot, fake_slack))
+
+
+def test_429_on_a_reply_is_retried_after_retry_after(sent, slack_driver, bot, fake_slack):
+    report(bot, sent, 200)
+    fake_slack.http_error("chat.postMessage", 429, retry_after=3)
+    now = bot.clock() + 5  # past any pacing
+    while bot.notifier.run_once(now) and bot.notifier.paused_until <= now:
+        now += 1
+    assert bot.notifier.paused_until == pytest.approx(now + 3, abs=0.01)
+    assert thread_texts(bot, fake_slack) == []
+    later = now + 3
+    while bot.notifier.run_once(later):
+        later += 1
+    assert len(thread_texts(bot, fake_slack)) == 1
+
+
+def test_a_restart_keeps_the_thread_mapping(sent, bot, settings, fake_slack):
+    bot.server.stop()
+    bot.db.close()
+    again = Bot(settings)  # a new process over the same database
+    again.server.start()
+    try:
+        assert report(again, sent, 200).status_code == 200
+        again.notifier.run_once(again.clock() + 5)
+        again.notifier.run_once(again.clock() + 10)
+        batch = again.queue.batch(1)
+        replies = fake_slack.thread(batch["status_channel"], batch["status_ts"])
+        assert any("Delivered to 27831234567" in r["text"] for r in replies)
+    finally:
+        again.server.stop()
+        again.db.close()
+
+
+def test_an_unconfirmed_send_is_adopted_when_its_report_arrives(slack_driver, bot, fake_slack, simulator):
+    slack_driver.command("send 27831234567 Generator running")
+    bot.notifier.run_once()
+    bot.queue.claim(bot.clock())  # in flight when the process died...
+    bot.sender.recover()          # ...so now unconfirmed
+    slack_driver.pump()
+    assert report(bot, "555777", 200).status_code == 200
+    slack_driver.pump()
+    row = bot.queue.messages_of(1)[0]
+    assert (row["status"], row["tracking_id"], row["dlr_status_id"]) == ("sent", "555777", 200)
+    assert outcomes(bot) == ["adopted"]
+    last = thread_texts(bot, fake_slack)[-1]
+    assert "did go out" in last and "#555777" in last and "Delivered to 27831234567" in last
+
+
+def test_a_report_that_beats_our_own_commit_is_matched_when_the_send_is_recorded(
+        slack_driver, bot, fake_slack, simulator):
+    slack_driver.command("send 27831234567 Generator running")
+    bot.notifier.run_once()
+    message = bot.queue.claim(bot.clock())
+    tracking = "424242"
+    assert report(bot, tracking, 100).status_code == 200  # arrives before we recorded the send
+    assert outcomes(bot) == ["unmatched"]
+    with bot.db.transaction() as conn:
+        bot.queue.mark_sent(conn, message["id"], tracking, bot.clock())
+        row = conn.execute("SELECT * FROM messages WHERE id = ?", (message["id"],)).fetchone()
+        bot._on_send_event(conn, "sent", row)
+    assert outcomes(bot) == ["applied"]
+    assert bot.queue.messages_of(1)[0]["dlr_status_id"] == 100
+
+
+def test_status_command_lists_every_status_with_its_time(sent, slack_driver, bot):
+    report(bot, sent, 100)
+    report(bot, sent, 200)
+    text = slack_driver.command(f"status {sent}").json()["text"]
+    assert "27831234567" in text and "Generator running" in text
+    steps = [line for line in text.splitlines() if line.startswith("• ")]
+    assert [step.split(" <!date^")[0] for step in steps] == [
+        "• queued", "• sent", "• :satellite_antenna: submitted to the network", "• :white_check_mark: delivered"]

@@ -6,6 +6,7 @@ import requests
 
 from bot.runtime import Bot
 from bot.web import CALLBACK_PREFIX
+from tests.conftest import wait_for
 
 
 @pytest.fixture
@@ -214,3 +215,18 @@ def test_status_command_lists_every_status_with_its_time(sent, slack_driver, bot
     steps = [line for line in text.splitlines() if line.startswith("• ")]
     assert [step.split(" <!date^")[0] for step in steps] == [
         "• queued", "• sent", "• :satellite_antenna: submitted to the network", "• :white_check_mark: delivered"]
+
+
+@pytest.mark.parametrize("mode,final,replies", [
+    ("delivered", 200, 2), ("failed", 300, 2), ("route", 400, 1), ("duplicate", 200, 2), ("out_of_order", 200, 1),
+])
+def test_the_simulator_reports_reach_the_thread(slack_driver, bot, fake_slack, simulator, mode, final, replies):
+    simulator.callback_url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
+    simulator.dlr_mode, simulator.dlr_delay = mode, 0.01
+    slack_driver.command("send 27831234567 Generator running")
+    slack_driver.pump()
+    expected = {"delivered": 2, "failed": 2, "route": 1, "duplicate": 3, "out_of_order": 2}[mode]
+    assert wait_for(lambda: len(outcomes(bot)) == expected)
+    slack_driver.pump()
+    assert bot.queue.messages_of(1)[0]["dlr_status_id"] == final
+    assert len(thread_texts(bot, fake_slack)) == replies

@@ -1,0 +1,358 @@
+"""The balance watch: a scheduled balance check that warns a channel before the credits run out.
+
+One APScheduler ``BackgroundScheduler`` (a daemon thread) runs one job, ``check()``, at
+start-up and then every ``interval`` seconds. Each check asks the gateway for the balance,
+records the answer in ``balance_history`` and decides which alerts are due. The alert
+state lives in the ``kv`` table (key ``balance_watch``) and is read and written inside the
+same transaction as the history row and the ``alert(conn, kind, data)`` calls, so an
+alert and the state that says "it was raised" are committed together: a restart neither
+repeats an alert nor forgets one. No alert state is kept in memory, so the check thread
+and the sender thread (``not_enough_credits``) never disagree.
+
+Alerts (kind → data, all JSON-serialisable; amounts are strings, ``days_left`` a float):
+
+- ``low_balance`` (balance, threshold, per_day, days_left): the balance is below the
+  threshold. Once per drop; re-armed by a check that sees the balance at or above the
+  threshold, which raises ``topped_up`` (balance, threshold).
+- ``login_failed`` (error, settings): the gateway refused the credentials. Once; re-armed
+  by a successful login, which raises ``login_ok``.
+- ``unreachable`` (error, checks): the third check in a row that could not use the
+  gateway (``GatewayUnavailable`` → outcome "unreachable", any other non-login
+  ``GatewayError`` or unexpected exception → outcome "error"). Once; re-armed by any
+  answer from the gateway (a balance or a login refusal), which raises ``reachable``.
+- ``out_of_credits`` (balance: the last balance seen, or None; at): a send was refused
+  with "Not enough credits". Once per episode. The episode ends at a successful check
+  that sees a top-up: the balance at or above the threshold, or higher than the previous
+  successful check (an increase between two checks is a top-up, as in the forecast).
+
+Without an alert channel the watch still records every check, but emits no alerts and
+leaves the alert state untouched (so a channel configured later hears about a drop that
+is still going on); ``start()`` logs one WARNING saying so.
+
+Forecast (``forecast()``, pure): credits spent in a window is the larger of two lower
+bounds: the send log (``batches.parts`` of each message sent in the window) and the
+balance history (the sum of decreases between consecutive successful checks in the
+window; increases are top-ups and are left out). The send log misses use of the account
+outside the bot; the history misses spending hidden by a top-up between two checks and
+anything before the first check. ``per_day`` divides the 7-day spend by the days
+actually observed (since the earliest history row or batch), clamped to 1..7 days: a
+young install is not diluted over days it did not see, and a burst in its first hour is
+not extrapolated to a whole day's rate. ``per_day`` and ``days_left`` are None when
+nothing was spent in the window; ``days_left`` is also None without a balance.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from decimal import Decimal
+from typing import Callable, Iterable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.db import Database
+from bot.gateway import GatewayError, GatewayUnavailable, LoginFailed, SmsOfficeClient
+from bot.redact import redact
+
+log = logging.getLogger(__name__)
+
+Alert = Callable[[sqlite3.Connection, str, dict], None]
+Alerts = list[tuple[str, dict]]   # (kind, data) due after one check
+
+JOB_ID = "balance-watch"
+MISFIRE_GRACE_SECONDS = 300
+UNREACHABLE_CHECKS = 3           # consecutive failed checks before the "unreachable" alert
+STATE_KEY = "balance_watch"
+DAY = 86400.0
+WINDOW_DAYS = 7
+CREDENTIAL_SETTINGS = ("SMSOFFICE_USERNAME", "SMSOFFICE_PASSWORD")
+CENTS = Decimal("0.01")
+
+OK, LOGIN_FAILED, UNREACHABLE, ERROR = "ok", "login_failed", "unreachable", "error"
+
+
+# -- the forecast (pure) -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Forecast:
+    spent_7d: Decimal
+    spent_today: Decimal
+    per_day: Decimal | None       # rounded to cents; None when nothing was spent in 7 days
+    days_left: float | None       # balance / per_day; None when nothing was spent or no balance
+
+
+def forecast(balance: Decimal | None, sends: Iterable[tuple[float, int]],
+             checks: Iterable[tuple[float, Decimal]], *, now: float, day_start: float,
+             observed_since: float | None) -> Forecast:
+    """The spending forecast from ``sends`` ((sent_at, parts) of sent messages) and
+    ``checks`` ((checked_at, balance) of successful checks, oldest first)."""
+    sends, checks = list(sends), list(checks)
+    spent_7d = _spent(sends, checks, since=now - WINDOW_DAYS * DAY)
+    spent_today = _spent(sends, checks, since=day_start)
+    if not spent_7d:
+        return Forecast(spent_7d, spent_today, None, None)
+    observed = now - observed_since if observed_since is not None else 0.0
+    days = Decimal(min(WINDOW_DAYS * DAY, max(DAY, observed))) / Decimal(DAY)
+    rate = spent_7d / days
+    days_left = None if balance is None else float(max(balance, Decimal(0)) / rate)
+    return Forecast(spent_7d, spent_today, rate.quantize(CENTS), days_left)
+
+
+def _spent(sends: list[tuple[float, int]], checks: list[tuple[float, Decimal]], *, since: float) -> Decimal:
+    """Credits spent since ``since``: the larger of the send log and the balance decreases."""
+    by_bot = sum((Decimal(parts) for at, parts in sends if at >= since), Decimal(0))
+    seen = [balance for at, balance in checks if at >= since]
+    by_balance = sum((max(Decimal(0), before - after) for before, after in zip(seen, seen[1:])), Decimal(0))
+    return max(by_bot, by_balance)
+
+
+def local_midnight(now: float) -> float:
+    """The start of ``now``'s day in the server's local time zone."""
+    return dt.datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+# -- one check's reading ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reading:
+    outcome: str                  # ok, login_failed, unreachable, error
+    balance: Decimal | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """The gateway could not be used (counts toward the "unreachable" alert)."""
+        return self.outcome in (UNREACHABLE, ERROR)
+
+
+def read_balance(gateway: SmsOfficeClient) -> Reading:
+    """Ask the gateway; never raises. Gateway errors are already redacted."""
+    try:
+        return Reading(OK, balance=gateway.balance())
+    except LoginFailed as error:
+        return Reading(LOGIN_FAILED, error=str(error))
+    except GatewayUnavailable as error:
+        return Reading(UNREACHABLE, error=str(error))
+    except GatewayError as error:
+        return Reading(ERROR, error=str(error))
+    except Exception as error:
+        log.exception("event=balance_check_crashed stage=gateway")
+        return Reading(ERROR, error=_describe(error))
+
+
+# -- the alert state and the decisions (pure) -----------------------------------------------------
+@dataclass(frozen=True)
+class WatchState:
+    low: bool = False             # a low_balance alert is out for the current drop
+    login_failed: bool = False    # a login_failed alert is out
+    failures: int = 0             # consecutive checks that could not use the gateway
+    unreachable: bool = False     # an unreachable alert is out
+    out_of_credits: bool = False  # an out_of_credits alert is out for the current episode
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection) -> WatchState:
+        row = conn.execute("SELECT value FROM kv WHERE key = ?", (STATE_KEY,)).fetchone()
+        stored = json.loads(row[0]) if row else {}
+        known = {f.name for f in fields(cls)}
+        return cls(**{name: value for name, value in stored.items() if name in known})
+
+    def save(self, db: Database, conn: sqlite3.Connection) -> None:
+        db.set_kv(STATE_KEY, json.dumps(asdict(self)), conn)
+
+
+def decide(state: WatchState, reading: Reading, *, threshold: Decimal, previous: Decimal | None,
+           outlook: Forecast | None) -> tuple[WatchState, Alerts]:
+    """The new state and the alerts due after ``reading``. ``previous`` is the balance of the
+    last successful check before this one; ``outlook`` the forecast (for a balance)."""
+    state, reach = _reachability(state, reading)
+    state, login = _login(state, reading)
+    money: Alerts = []
+    if reading.outcome == OK:
+        state, money = _balance(state, reading.balance, threshold, previous, outlook)
+    return state, reach + login + money
+
+
+def _reachability(state: WatchState, reading: Reading) -> tuple[WatchState, Alerts]:
+    if reading.failed:
+        failures = state.failures + 1
+        if failures >= UNREACHABLE_CHECKS and not state.unreachable:
+            return (replace(state, failures=failures, unreachable=True),
+                    [("unreachable", {"error": reading.error, "checks": failures})])
+        return replace(state, failures=failures), []
+    alerts = [("reachable", {})] if state.unreachable else []
+    return replace(state, failures=0, unreachable=False), alerts
+
+
+def _login(state: WatchState, reading: Reading) -> tuple[WatchState, Alerts]:
+    if reading.outcome == LOGIN_FAILED and not state.login_failed:
+        return (replace(state, login_failed=True),
+                [("login_failed", {"error": reading.error, "settings": list(CREDENTIAL_SETTINGS)})])
+    if reading.outcome == OK and state.login_failed:
+        return replace(state, login_failed=False), [("login_ok", {})]
+    return state, []
+
+
+def _balance(state: WatchState, balance: Decimal, threshold: Decimal, previous: Decimal | None,
+             outlook: Forecast | None) -> tuple[WatchState, Alerts]:
+    low = balance < threshold
+    alerts: Alerts = []
+    if low and not state.low:
+        alerts.append(("low_balance", {
+            "balance": str(balance), "threshold": str(threshold),
+            "per_day": _text(outlook.per_day if outlook else None),
+            "days_left": outlook.days_left if outlook else None}))
+    elif not low and state.low:
+        alerts.append(("topped_up", {"balance": str(balance), "threshold": str(threshold)}))
+    topped_up = not low or (previous is not None and balance > previous)
+    return replace(state, low=low, out_of_credits=state.out_of_credits and not topped_up), alerts
+
+
+# -- the watch --------------------------------------------------------------------------------------
+class BalanceWatch:
+    def __init__(self, db: Database, gateway: SmsOfficeClient, *, threshold: Decimal, interval: int,
+                 alert_channel: str | None, alert: Alert, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.gateway = gateway
+        self.threshold = threshold
+        self.interval = interval
+        self.alert_channel = alert_channel
+        self.alert = alert
+        self.clock = clock
+        self._scheduler: BackgroundScheduler | None = None
+
+    @property
+    def alerts_on(self) -> bool:
+        return self.alert_channel is not None
+
+    # -- the job ------------------------------------------------------------------------------------
+    def check(self, now: float | None = None) -> None:
+        """One run of the job: ask the gateway, record, decide alerts. Never raises."""
+        now = self.clock() if now is None else now
+        reading = read_balance(self.gateway)
+        try:
+            outlook, kinds = self._settle(reading, now)
+        except Exception as error:
+            log.exception("event=balance_check_crashed stage=record")
+            self._record_only(replace(reading, outcome=ERROR, error=_describe(error)), now)
+            return
+        _log_check(reading, outlook, kinds)
+
+    def _settle(self, reading: Reading, now: float) -> tuple[Forecast | None, list[str]]:
+        """Record the reading and raise the alerts it calls for, in one transaction."""
+        with self.db.transaction() as conn:
+            previous = _last_balance(conn)
+            _record(conn, reading, now)
+            outlook = None if reading.balance is None else _outlook(conn, reading.balance, now)
+            if not self.alerts_on:
+                return outlook, []
+            state, alerts = decide(WatchState.load(conn), reading, threshold=self.threshold,
+                                   previous=previous, outlook=outlook)
+            for kind, data in alerts:
+                self.alert(conn, kind, data)
+            state.save(self.db, conn)
+        return outlook, [kind for kind, _ in alerts]
+
+    def _record_only(self, reading: Reading, now: float) -> None:
+        try:
+            with self.db.transaction() as conn:
+                _record(conn, reading, now)
+        except Exception:
+            log.exception("event=balance_history_failed")
+
+    # -- what others call ----------------------------------------------------------------------------
+    def usage(self, now: float | None = None, balance: Decimal | None = None) -> Forecast:
+        """Spent today (since local midnight), in the last 7 days, and the forecast for ``balance``."""
+        now = self.clock() if now is None else now
+        return _outlook(self.db.conn, balance, now)
+
+    def not_enough_credits(self, conn: sqlite3.Connection, now: float) -> None:
+        """A send was refused for lack of credits: alert once per episode. Runs inside the
+        caller's transaction."""
+        if not self.alerts_on:
+            return
+        state = WatchState.load(conn)
+        if state.out_of_credits:
+            return
+        last = _last_balance(conn)
+        self.alert(conn, "out_of_credits", {"balance": _text(last), "at": now})
+        replace(state, out_of_credits=True).save(self.db, conn)
+        log.warning("event=balance_out_of_credits last_balance=%s", _text(last) or "-")
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Run ``check`` now and then every ``interval`` seconds on a daemon thread."""
+        if self._scheduler is not None:
+            return
+        if not self.alerts_on:
+            log.warning("event=balance_alerts_off reason=\"SMSBOT_ALERT_CHANNEL is not set\" "
+                        "note=\"the balance is still checked and recorded\"")
+        scheduler = BackgroundScheduler(daemon=True, timezone=dt.timezone.utc)
+        scheduler.add_job(self.check, "interval", seconds=self.interval, id=JOB_ID, name="balance watch",
+                          replace_existing=True, coalesce=True, max_instances=1,
+                          misfire_grace_time=MISFIRE_GRACE_SECONDS,
+                          next_run_time=dt.datetime.now(dt.timezone.utc))
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info("event=balance_watch_started interval=%d threshold=%s alerts=%s", self.interval,
+                 self.threshold, "on" if self.alerts_on else "off")
+
+    def stop(self, wait: bool = False) -> None:
+        """Stop the scheduler; with ``wait=False`` a check in flight is not waited for."""
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=wait)
+
+
+# -- storage -------------------------------------------------------------------------------------------
+def _record(conn: sqlite3.Connection, reading: Reading, now: float) -> None:
+    conn.execute("INSERT INTO balance_history (checked_at, balance, outcome, error) VALUES (?, ?, ?, ?)",
+                 (now, None if reading.balance is None else float(reading.balance), reading.outcome,
+                  reading.error))
+
+
+def _last_balance(conn: sqlite3.Connection) -> Decimal | None:
+    row = conn.execute("SELECT balance FROM balance_history WHERE outcome = 'ok' "
+                       "ORDER BY checked_at DESC, id DESC LIMIT 1").fetchone()
+    return None if row is None else _credits(row[0])
+
+
+def _outlook(conn: sqlite3.Connection, balance: Decimal | None, now: float) -> Forecast:
+    """The forecast from the send log and the balance history in the database."""
+    since = now - WINDOW_DAYS * DAY
+    sends = conn.execute(
+        "SELECT m.sent_at, coalesce(b.parts, 1) FROM messages m JOIN batches b ON b.id = m.batch_id "
+        "WHERE m.status = 'sent' AND m.sent_at >= ? AND m.sent_at <= ?", (since, now)).fetchall()
+    checks = conn.execute(
+        "SELECT checked_at, balance FROM balance_history WHERE outcome = 'ok' AND checked_at >= ? "
+        "AND checked_at <= ? ORDER BY checked_at, id", (since, now)).fetchall()
+    observed_since = conn.execute(
+        "SELECT min(t) FROM (SELECT min(checked_at) AS t FROM balance_history "
+        "UNION ALL SELECT min(created_at) FROM batches)").fetchone()[0]
+    return forecast(balance, [(at, parts) for at, parts in sends],
+                    [(at, _credits(credits)) for at, credits in checks],
+                    now=now, day_start=local_midnight(now), observed_since=observed_since)
+
+
+# -- small helpers -------------------------------------------------------------------------------------
+def _credits(value: float) -> Decimal:
+    """A stored balance (REAL) back to the gateway's two decimals."""
+    return Decimal(f"{value:.2f}")
+
+
+def _text(amount: Decimal | None) -> str | None:
+    return None if amount is None else str(amount)
+
+
+def _describe(error: BaseException) -> str:
+    return redact(f"{type(error).__name__}: {error}")
+
+
+def _log_check(reading: Reading, outlook: Forecast | None, kinds: list[str]) -> None:
+    level = logging.INFO if reading.outcome == OK else logging.WARNING
+    per_day = outlook.per_day if outlook else None
+    days_left = outlook.days_left if outlook else None
+    log.log(level, "event=balance_check outcome=%s balance=%s per_day=%s days_left=%s alerts=%s error=%s",
+            reading.outcome, _text(reading.balance) or "-", _text(per_day) or "-",
+            "-" if days_left is None else f"{days_left:.1f}", ",".join(kinds) or "-",
+            json.dumps(reading.error) if reading.error else "-")

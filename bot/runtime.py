@@ -13,10 +13,11 @@ from typing import Callable
 
 from slack_sdk import WebClient
 
+from bot.balancewatch import BalanceWatch
 from bot.commands import SendPlan
 from bot.config import Settings
 from bot.db import Database
-from bot.gateway import SmsOfficeClient
+from bot.gateway import NotEnoughCredits, SmsOfficeClient
 from bot.httpserver import ServerThread
 from bot.outbox import Outbox
 from bot.redact import register_secret
@@ -50,6 +51,9 @@ class Bot:
         self.notifier = Notifier(self.queue, self.outbox, self.slack, clock=clock)
         self.notices = SlackNotices(self.outbox, wake=self.notifier.wake)
         self.reports = ReportIntake(self.db, on_change=self.notices.report)
+        self.watch = BalanceWatch(self.db, self.gateway, threshold=settings.low_balance,
+                                  interval=settings.balance_check_seconds, alert_channel=settings.alert_channel,
+                                  alert=self._alert, clock=clock)
         self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self._on_send_event,
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock)
         self.app = build_app(self)
@@ -77,8 +81,13 @@ class Bot:
         self.notifier.wake()
         return batch_id
 
-    def _on_send_event(self, conn, event: str, message) -> None:
+    def _alert(self, conn, kind: str, data: dict) -> None:
+        self.notices.alert(conn, self.settings.alert_channel, kind, data, self.clock())
+
+    def _on_send_event(self, conn, event: str, message, error=None) -> None:
         """Inside the sender's transaction: match early delivery reports, then tell Slack."""
+        if isinstance(error, NotEnoughCredits):
+            self.watch.not_enough_credits(conn, message["updated_at"])
         if event in ("sent", "unconfirmed"):
             self.reports.match_unmatched(conn, message, message["updated_at"])
             now = conn.execute("SELECT status FROM messages WHERE id = ?", (message["id"],)).fetchone()
@@ -112,6 +121,7 @@ class Bot:
         self.server.start()
         self.sender.start()
         self.notifier.start()
+        self.watch.start()
         self.identity.learn(self.slack)
         if self.settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -127,6 +137,7 @@ class Bot:
         if self.socket_mode is not None:
             self.socket_mode.close()
         self.server.stop(timeout=2.0)
+        self.watch.stop()
         if not self.sender.stop(SENDER_STOP_SECONDS):
             log.warning("event=sender_still_busy note=the in-flight SMS will be unconfirmed at next start")
         self.notifier.stop(NOTIFIER_STOP_SECONDS)

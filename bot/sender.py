@@ -1,7 +1,7 @@
 """The one sender thread: drains the queue in order over the gateway's one connection.
 
 It never talks to Slack. Each outcome is written together with a notification
-(``notify(conn, event, message)``, called inside the same transaction), which
+(``notify(conn, event, message, error)``, called inside the same transaction), which
 the runtime turns into a durable Slack outbox entry.
 
 Outcomes, per the gateway's rules:
@@ -26,7 +26,8 @@ from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[[sqlite3.Connection, str, sqlite3.Row], None]
+# notify(conn, event, message, error): error is the GatewayError behind a failure, else None
+Notify = Callable[[sqlite3.Connection, str, sqlite3.Row, "GatewayError | None"], None]
 
 FIRST_RETRY_SECONDS = 2.0
 MAX_RETRY_SECONDS = 300.0
@@ -37,7 +38,7 @@ def backoff_delay(failures: int, first: float = FIRST_RETRY_SECONDS, cap: float 
     return min(cap, first * 2 ** max(0, failures - 1))
 
 
-def _no_notify(conn, event, message) -> None:
+def _no_notify(conn, event, message, error) -> None:
     pass
 
 
@@ -62,7 +63,7 @@ class Sender(Worker):
         with self.queue.db.transaction() as conn:
             rows = self.queue.recover(conn, now)
             for row in rows:
-                self.notify(conn, "unconfirmed", row)
+                self.notify(conn, "unconfirmed", row, None)
         for row in rows:
             log.warning("event=send_unconfirmed message=%d to=%s reason=crash_recovery", row["id"],
                         row["recipient"])
@@ -103,23 +104,24 @@ class Sender(Worker):
         reason = str(error)
         if error.outcome == "unknown":
             self.failures = 0
-            self._record(message, "unconfirmed", now, error=reason)
+            self._record(message, "unconfirmed", now, error=reason, cause=error)
         elif error.outcome == "not_sent":
             self.failures += 1
             if now - message["queued_at"] >= self.give_up_after:
                 hours = self.give_up_after / 3600
                 span = f"{hours:g} hour" + ("" if hours == 1 else "s")
-                self._record(message, "failed", now,
+                self._record(message, "failed", now, cause=error,
                              error=f"not sent: the gateway could not be reached for {span} ({reason})")
             else:
                 delay = backoff_delay(self.failures)
                 self.paused_until = now + delay
-                self._record(message, "retrying", now, error=reason, next_attempt_at=now + delay)
+                self._record(message, "retrying", now, error=reason, next_attempt_at=now + delay, cause=error)
         else:
-            self._record(message, "failed", now, error=reason)
+            self._record(message, "failed", now, error=reason, cause=error)
 
     def _record(self, message: sqlite3.Row, event: str, now: float, *, tracking_id: str | None = None,
-                error: str | None = None, next_attempt_at: float | None = None) -> None:
+                error: str | None = None, next_attempt_at: float | None = None,
+                cause: GatewayError | None = None) -> None:
         q, mid = self.queue, message["id"]
         with q.db.transaction() as conn:
             if event == "sent":
@@ -131,7 +133,7 @@ class Sender(Worker):
             else:
                 q.retry_later(conn, mid, error, next_attempt_at, now)
             row = conn.execute("SELECT * FROM messages WHERE id = ?", (mid,)).fetchone()
-            self.notify(conn, event, row)
+            self.notify(conn, event, row, cause)
         level = logging.INFO if event == "sent" else logging.WARNING
         log.log(level, "event=send_%s message=%d to=%s attempt=%d tracking=%s error=%s", event, mid,
                 message["recipient"], message["attempts"], tracking_id or "-", error or "-")

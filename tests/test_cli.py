@@ -57,10 +57,10 @@ def test_check_reports_a_refused_gateway_login_and_fails(tmp_path, simulator, fa
     assert "SMS Office: FAILED" in out and "SMSOFFICE_PASSWORD" in out and "wrong-password" not in out + err
 
 
-@pytest.fixture
-def running(tmp_path, simulator, fake_slack):
+def start_bot(tmp_path, simulator, fake_slack, **settings):
+    """`smsbot run` on a free port; returns the process and its base URL."""
     env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                   SMSBOT_LOG_LEVEL="DEBUG", SMSBOT_CALLBACK_SECRET=CALLBACK_SECRET)
+                   SMSBOT_LOG_LEVEL="DEBUG", SMSBOT_CALLBACK_SECRET=CALLBACK_SECRET, **settings)
     proc = smsbot(["run"], env, tmp_path)
     port = None
     for line in proc.stdout:
@@ -68,7 +68,12 @@ def running(tmp_path, simulator, fake_slack):
             port = int(m.group(1))
             break
     assert port, proc.stderr.read()
-    base = f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def running(tmp_path, simulator, fake_slack):
+    proc, base = start_bot(tmp_path, simulator, fake_slack)
     simulator.callback_url = f"{base}/sms/dlr/{CALLBACK_SECRET}"
     simulator.dlr_delay = 0.05
     yield proc, base
@@ -119,3 +124,26 @@ def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirm
     from bot.db import Database
     row = Database(str(tmp_path / "smsbot.db")).conn.execute("SELECT status FROM messages").fetchone()
     assert row["status"] == "sending"  # decided at next start: unconfirmed, never resent blindly
+
+
+def test_run_watches_the_balance_and_alerts_the_channel(tmp_path, simulator, fake_slack):
+    fake_slack.add_channel("C0ALERTS", "sms-alerts")
+    simulator.balance = 50
+    proc, base = start_bot(tmp_path, simulator, fake_slack, SMSBOT_ALERT_CHANNEL="C0ALERTS",
+                           SMSBOT_BALANCE_CHECK_SECONDS="1", SMSBOT_LOW_BALANCE="100")
+    try:
+        texts = lambda: [m["text"] for m in fake_slack.messages.get("C0ALERTS", [])]  # noqa: E731
+        assert fake_slack.wait_for(lambda: len(texts()) == 1, timeout=10)
+        assert "50.00 left" in texts()[0]
+        simulator.balance = 400
+        assert fake_slack.wait_for(lambda: len(texts()) == 2, timeout=10)
+        assert "topped up" in texts()[1]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        history = proc.stderr.read().count("event=balance_check")
+        assert history >= 2
+        assert len(texts()) == 2  # one alert per drop, not one per check
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -34,7 +34,7 @@ def make_sender(queue, events):
         client = SmsOfficeClient(api, "acme", GATEWAY_PASSWORD, read_timeout=2)
         clock = kwargs.pop("clock", Clock())
         return Sender(queue, client, "ACMEOPS", clock=clock,
-                      notify=lambda conn, event, row: events.append((event, row["recipient"], row["status"])),
+                      notify=lambda conn, event, row, error: events.append((event, row["recipient"], row["status"])),
                       **kwargs)
     return make
 

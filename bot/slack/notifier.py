@@ -86,6 +86,11 @@ class SlackNotices:
                         payload={"event": "resent", "message_id": message["id"], "user_id": user_id})
         self.wake()
 
+    def alert(self, conn: sqlite3.Connection, channel: str, kind: str, data: dict, now: float) -> None:
+        """A balance-watch alert for the alert channel."""
+        self.outbox.add(conn, "alert", now, channel=channel, payload={"kind": kind, "data": data})
+        self.wake()
+
     def respond(self, conn: sqlite3.Connection, url: str, content: dict, now: float) -> None:
         self.outbox.add(conn, "respond", now, payload={"url": url, "content": content})
 
@@ -238,6 +243,10 @@ class Notifier(Worker):
         else:
             content = render.resent_reply(payload["user_id"], row["recipient"])
         self._call("chat_postMessage", channel=batch["status_channel"], thread_ts=batch["status_ts"], **content)
+
+    def _do_alert(self, job: sqlite3.Row, batch: None) -> None:
+        payload = Outbox.payload(job)
+        self._post_in_channel(job["channel"], render.alert(payload["kind"], payload["data"]))
 
     def _do_respond(self, job: sqlite3.Row, batch: None) -> None:
         payload = Outbox.payload(job)

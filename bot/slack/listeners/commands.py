@@ -43,7 +43,7 @@ def _balance(ack, respond, services) -> None:
     except GatewayError as error:
         respond(render.gateway_problem("I couldn't get the balance", error))
         return
-    respond(render.balance(credits))
+    respond(render.balance(credits, services.watch.usage(balance=credits), services.settings.low_balance))
 
 
 def _status(args: str, services) -> dict:

@@ -266,6 +266,12 @@ class BalanceWatch:
         now = self.clock() if now is None else now
         return _outlook(self.db.conn, balance, now)
 
+    def last_balance(self) -> tuple[Decimal, float] | None:
+        """The balance seen by the last successful check, and when; no gateway call."""
+        row = self.db.conn.execute("SELECT balance, checked_at FROM balance_history WHERE outcome = 'ok' "
+                                   "ORDER BY checked_at DESC, id DESC LIMIT 1").fetchone()
+        return None if row is None else (_credits(row[0]), row[1])
+
     def not_enough_credits(self, conn: sqlite3.Connection, now: float) -> None:
         """A send was refused for lack of credits: alert once per episode. Runs inside the
         caller's transaction."""

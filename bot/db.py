@@ -70,8 +70,21 @@ def _v2(db: sqlite_utils.Database) -> None:
     db["messages"].create_index(["recipient", "status"], index_name="messages_recipient")
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    # Named groups of numbers, usable wherever a number is.
+    db["groups"].create({"name": str, "created_at": float, "created_by": str}, pk="name")
+    db["group_members"].create({"group_name": str, "number": str, "added_at": float, "added_by": str},
+                               pk=("group_name", "number"), foreign_keys=[("group_name", "groups", "name")])
+    # Costly sends waiting for their requester's "Send" click.
+    db["pending_sends"].create({
+        "id": str, "created_at": float, "expires_at": float, "user_id": str, "channel_id": str,
+        "plan": str, "origin": str, "state": str, "decided_at": float, "batch_id": int,
+    }, pk="id", not_null={"state"})
+    db["batches"].create_index(["created_at"], index_name="batches_created")
+
+
 # Append only: each function moves the schema one version forward.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 
 
 class Database:

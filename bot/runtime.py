@@ -6,6 +6,7 @@ pool. Each thread has its own SQLite connection.
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -13,13 +14,16 @@ from typing import Callable
 
 from slack_sdk import WebClient
 
+from bot.access import Access
 from bot.balancewatch import BalanceWatch
 from bot.commands import SendPlan
 from bot.config import Settings
 from bot.db import Database
 from bot.gateway import NotEnoughCredits, SmsOfficeClient
+from bot.groups import GroupStore
 from bot.httpserver import ServerThread
 from bot.outbox import Outbox
+from bot.pending import Decision, PendingSends
 from bot.redact import register_secret
 from bot.reports import ReportIntake
 from bot.sender import Sender
@@ -30,6 +34,7 @@ from bot.web import CALLBACK_PREFIX, make_wsgi_app
 
 log = logging.getLogger(__name__)
 
+ORIGIN_FIELDS = ("team_id", "user_id", "user_name", "channel_id", "channel_name", "response_url")
 SENDER_STOP_SECONDS = 7.0   # SIGTERM → exit within 10 s even if the gateway hangs mid-send
 NOTIFIER_STOP_SECONDS = 1.5
 
@@ -43,6 +48,9 @@ class Bot:
         self.callback_secret = ensure_callback_secret(self.db, settings)
         self.queue = SendQueue(self.db)
         self.outbox = Outbox(self.db)
+        self.groups = GroupStore(self.db)
+        self.pending = PendingSends(self.db)
+        self.access = Access(settings)
         self.gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username,
                                        settings.smsoffice_password)
         self.slack = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10,
@@ -62,24 +70,46 @@ class Bot:
         self.socket_mode = None
 
     # -- what listeners call -------------------------------------------------------------------
-    def enqueue_send(self, plan: SendPlan, command: dict) -> int:
+    def enqueue_send(self, plan: SendPlan, origin: dict) -> int:
         """Store the send (one queued row per recipient) and its status-message job, atomically."""
-        now = self.clock()
-        batch = {
-            "team_id": command.get("team_id"), "user_id": command.get("user_id"),
-            "user_name": command.get("user_name"), "channel_id": command.get("channel_id"),
-            "channel_name": command.get("channel_name"), "text": plan.text,
-            "encoding": plan.info.encoding, "parts": plan.info.parts,
-            "response_url": command.get("response_url"),
-        }
         with self.db.transaction() as conn:
-            batch_id = self.queue.enqueue(conn, batch, plan.recipients, now)
-            self.notices.batch_created(conn, batch_id, now)
-        log.info("event=send_queued batch=%d user=%s recipients=%d parts=%d", batch_id, batch["user_id"],
-                 len(plan.recipients), plan.info.parts)
+            batch_id = self._enqueue(conn, plan, origin, self.clock())
         self.sender.wake()
         self.notifier.wake()
         return batch_id
+
+    def _enqueue(self, conn, plan: SendPlan, origin: dict, now: float) -> int:
+        batch = {name: origin.get(name) for name in ORIGIN_FIELDS}
+        batch.update(text=plan.text, encoding=plan.info.encoding, parts=plan.info.parts)
+        batch_id = self.queue.enqueue(conn, batch, plan.recipients, now)
+        self.notices.batch_created(conn, batch_id, now)
+        log.info("event=send_queued batch=%d user=%s recipients=%d parts=%d", batch_id, batch["user_id"],
+                 len(plan.recipients), plan.info.parts)
+        return batch_id
+
+    def hold_for_confirmation(self, plan: SendPlan, origin: dict) -> str:
+        """A costly send: keep it until its requester presses Send (nothing is queued yet)."""
+        return self.pending.create(plan, {name: origin.get(name) for name in ORIGIN_FIELDS}, self.clock())
+
+    def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision:
+        """The requester's Send/Cancel on a costly send. Queues at most once."""
+        with self.db.transaction() as conn:
+            verdict, row = self.pending.decide(conn, pending_id, user_id, self.clock(), send)
+            if row is None:
+                return Decision(verdict)
+            decision = Decision(verdict, SendPlan.from_json(row["plan"]), row["user_id"])
+            if verdict == "ok" and send:
+                batch_id = self._enqueue(conn, decision.plan, json.loads(row["origin"]), self.clock())
+                self.pending.attach(conn, pending_id, batch_id)
+                decision = Decision(verdict, decision.plan, decision.requester, batch_id)
+        if decision.batch_id is not None:
+            self.sender.wake()
+            self.notifier.wake()
+        return decision
+
+    def recent_sends(self, limit: int) -> list[tuple]:
+        """The last sends, newest first, each with its messages."""
+        return [(batch, self.queue.messages_of(batch["id"])) for batch in self.queue.recent_batches(limit)]
 
     def _alert(self, conn, kind: str, data: dict) -> None:
         self.notices.alert(conn, self.settings.alert_channel, kind, data, self.clock())

@@ -122,6 +122,9 @@ class SendQueue:
         return self.db.conn.execute("SELECT * FROM messages WHERE tracking_id = ? ORDER BY id DESC LIMIT 1",
                                     (tracking_id,)).fetchone()
 
+    def recent_batches(self, limit: int) -> list[sqlite3.Row]:
+        return self.db.conn.execute("SELECT * FROM batches ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+
     def messages_of(self, batch_id: int) -> list[sqlite3.Row]:
         return self.db.conn.execute("SELECT * FROM messages WHERE batch_id = ? ORDER BY id",
                                     (batch_id,)).fetchall()

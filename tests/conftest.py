@@ -13,7 +13,8 @@ from bot.outbox import Outbox
 from bot.runtime import Bot
 from bot.sendqueue import SendQueue
 from bot.simulator import Simulator
-from tests.fakes.slack import FakeSlack, block_actions_body, command_body, sign
+from tests.fakes.slack import (FakeSlack, block_actions_body, command_body, event_body, sign,
+                               view_submission_body)
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
@@ -95,6 +96,12 @@ class Driver:
         kwargs.setdefault("response_url", self.slack.response_url(f"act{self._n}"))
         return self.post(block_actions_body(action_id, value, **kwargs))
 
+    def submit(self, callback_id: str, values: dict, **kwargs) -> requests.Response:
+        return self.post(view_submission_body(callback_id, values, **kwargs))
+
+    def event(self, event: dict) -> requests.Response:
+        return self.post(event_body(event))
+
     def pump(self, rounds: int = 50) -> None:
         """Run sender and notifier until neither has anything due (ignoring channel pacing)."""
         for _ in range(rounds):
@@ -115,6 +122,25 @@ def bot(settings):
     yield b
     b.server.stop()
     b.db.close()
+
+
+@pytest.fixture
+def driver_with(tmp_path, simulator, fake_slack):
+    """A factory: a Driver for a Bot with extra settings (e.g. SMSBOT_ALLOWED_USERS)."""
+    bots = []
+
+    def make(**env) -> Driver:
+        settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url,
+                                          SLACK_API_URL=fake_slack.api_url, **env))
+        b = Bot(settings)
+        b.server.start()
+        bots.append(b)
+        return Driver(b, fake_slack)
+
+    yield make
+    for b in bots:
+        b.server.stop()
+        b.db.close()
 
 
 @pytest.fixture

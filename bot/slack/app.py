@@ -7,7 +7,7 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
-from bot.slack.listeners import actions, commands
+from bot.slack.listeners import actions, commands, events, views
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,6 @@ def build_app(services) -> App:
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("bot.slack.bolt"),
     )
-    commands.register(app, services)
-    actions.register(app, services)
+    for listeners in (commands, actions, views, events):
+        listeners.register(app, services)
     return app

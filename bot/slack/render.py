@@ -16,14 +16,23 @@ PREVIEW_CHARS = 280
 LIST_EACH_UP_TO = 10          # recipients listed one per line up to this many; counts beyond
 MAX_NUMBERS_SHOWN = 30        # failed/unconfirmed numbers named in a long list
 RESEND_ACTION = "resend_message"
+CONFIRM_ACTION = "confirm_send"
+CANCEL_ACTION = "cancel_send"
+COMPOSE_VIEW = "sms_compose"
+CONFIRM_VIEW = "sms_confirm"
 
 USAGE = (
     "*Send an SMS*\n"
     "`/sms send 27831234567 Your message` — one recipient, international form\n"
     "`/sms send 27831234567,+27821234567 Your message` — several, commas and no spaces\n"
+    "`/sms send oncall,27831234567 Your message` — a group name works wherever a number does\n"
+    "`/sms send` — a form to write the SMS in\n"
     "*Other commands*\n"
-    "`/sms balance` — credits left on the SMS Office account\n"
+    "`/sms balance` — credits left on the SMS Office account, and the forecast\n"
     "`/sms status <tracking number>` — what happened to one SMS\n"
+    "`/sms history [N]` — the last N sends (default 10)\n"
+    "`/sms group list` · `/sms group show NAME` — groups and their numbers\n"
+    "`/sms group add NAME NUMBERS` · `/sms group remove NAME [NUMBERS]` — change groups\n"
     "`/sms help` — this help"
 )
 
@@ -71,6 +80,154 @@ def usage_error(sentence: str) -> dict:
     return message(f":warning: {escape(redact(sentence))}\nType `/sms help` for examples.")
 
 
+def refused(sentence: str) -> dict:
+    return message(f":no_entry_sign: {sentence}")
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
+    button = {"type": "button", "action_id": action_id, "value": value,
+              "text": {"type": "plain_text", "text": text}}
+    if style:
+        button["style"] = style
+    return button
+
+
+def _plan_lines(plan, balance_after: str) -> str:
+    groups = ", ".join(f"`{name}` ({plural(size, 'number')})" for name, size in plan.groups.items())
+    lines = [f"*To:* {plural(len(plan.recipients), 'recipient')}" + (f", including {groups}" if groups else ""),
+             f"*Parts:* {plan.info.parts} each ({plan.info.encoding}) · *Credits:* {plan.credits}",
+             f"*Balance after:* {balance_after}"]
+    return "\n".join(lines)
+
+
+def balance_after(last: tuple[Decimal, float] | None, credits: int) -> str:
+    if last is None:
+        return "unknown (no balance check yet)"
+    amount, at = last
+    return f"about {amount - credits:,.2f} credits (balance {amount:,.2f} at {when(at)})"
+
+
+def confirm_preview(plan, pending_id: str, after: str, minutes: int) -> dict:
+    """The Send/Cancel preview of a costly send; nothing is queued until Send."""
+    head = f":mag: *Check before sending* — this send costs {plural(plan.credits, 'credit')}."
+    blocks = [_section(head), _section(_plan_lines(plan, after)), _section(preview(plan.text)),
+              {"type": "actions", "block_id": "confirm", "elements": [
+                  _button("Send", CONFIRM_ACTION, pending_id, "primary"),
+                  _button("Cancel", CANCEL_ACTION, pending_id, "danger")]},
+              _context(f"Only you can confirm. This preview expires in {minutes} minutes.")]
+    return message(f"Check before sending: {plural(plan.credits, 'credit')}", blocks=blocks)
+
+
+def confirm_outcome(verdict: str, requester: str | None = None) -> dict:
+    """What replaces the preview (or is said to the clicker) after Send/Cancel."""
+    texts = {
+        "sent": ":outbox_tray: Queued: the status will appear in the channel.",
+        "cancelled": ":wastebasket: Cancelled: nothing was sent.",
+        "expired": ":hourglass: This preview expired after 10 minutes and nothing was sent. "
+                   "Run the command again to send it.",
+        "unknown": ":warning: This preview is no longer known to smsbot; run the command again.",
+        "not_yours": f":no_entry_sign: Only <@{requester}> can confirm or cancel this send.",
+    }
+    return message(texts[verdict])
+
+
+def history(entries: list[tuple[Mapping, list[Mapping]]]) -> dict:
+    """``/sms history``: when, who, to, parts and status of the last sends."""
+    if not entries:
+        return message("No SMS has been sent with smsbot yet.")
+    lines = []
+    for batch, rows in entries:
+        to = f"`{rows[0]['recipient']}`" if len(rows) == 1 else plural(len(rows), "recipient")
+        state = _status_label(rows[0]) if len(rows) == 1 else _counts(rows)
+        lines.append(f"{when(batch['created_at'])} · <@{batch['user_id']}> → {to} · "
+                     f"{plural(batch['parts'], 'part')} · {state}")
+    return message(f"*Last {plural(len(entries), 'send')}*\n" + "\n".join(lines))
+
+
+def group_changed(name: str, added: list[str], already: list[str], created: bool) -> dict:
+    parts = [f"Created group `{name}`." if created else f"Group `{name}`:"]
+    if added:
+        parts.append(f"added {', '.join(added)}.")
+    if already:
+        parts.append(f"Already in it: {', '.join(already)}.")
+    return message(":busts_in_silhouette: " + " ".join(parts))
+
+
+def group_removed(name: str, removed: list[str], whole: bool) -> dict:
+    if whole:
+        return message(f":wastebasket: Deleted group `{name}` ({plural(len(removed), 'number')}).")
+    if not removed:
+        return message(f":information_source: None of those numbers is in `{name}`; nothing changed.")
+    return message(f":busts_in_silhouette: Removed {', '.join(removed)} from `{name}`.")
+
+
+def group_list(sizes: list[tuple[str, int]]) -> dict:
+    if not sizes:
+        return message("There are no groups yet. Create one with `/sms group add NAME NUMBERS`.")
+    return message("*Groups*\n" + "\n".join(f"`{name}` · {plural(size, 'number')}" for name, size in sizes))
+
+
+def group_members(name: str, members: list[str]) -> dict:
+    if not members:
+        return message(f"Group `{name}` has no numbers.")
+    return message(f"*Group `{name}`* ({plural(len(members), 'number')})\n" + "\n".join(members))
+
+
+def _input(block_id: str, label: str, placeholder: str, *, multiline: bool, initial: str = "") -> dict:
+    element = {"type": "plain_text_input", "action_id": "value", "multiline": multiline,
+               "placeholder": {"type": "plain_text", "text": placeholder}}
+    if initial:
+        element["initial_value"] = initial
+    return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
+            "element": element}
+
+
+def compose_modal(metadata: str) -> dict:
+    """``/sms send`` with no arguments: a form with the same rules as the command."""
+    return {
+        "type": "modal", "callback_id": COMPOSE_VIEW, "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": "Send an SMS"},
+        "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _input("recipients", "To", "27831234567,+27821234567 or a group name", multiline=False),
+            _input("message", "Message", "Up to 4 SMS parts: 612 GSM-7 or 268 UCS-2 characters", multiline=True),
+        ],
+    }
+
+
+def confirm_modal(plan, pending_id: str, after: str, minutes: int) -> dict:
+    return {
+        "type": "modal", "callback_id": CONFIRM_VIEW, "private_metadata": pending_id,
+        "title": {"type": "plain_text", "text": "Check before sending"},
+        "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [_section(f"This send costs {plural(plan.credits, 'credit')}."),
+                   _section(_plan_lines(plan, after)), _section(preview(plan.text)),
+                   _context(f"Nothing is sent until you press Send. Expires in {minutes} minutes.")],
+    }
+
+
+def modal_notice(title: str, text: str) -> dict:
+    return {"type": "modal", "title": {"type": "plain_text", "text": title[:24]},
+            "close": {"type": "plain_text", "text": "Close"}, "blocks": [_section(text)]}
+
+
+def home(last: tuple[Decimal, float] | None, usage, threshold: Decimal,
+         entries: list[tuple[Mapping, list[Mapping]]], sizes: list[tuple[str, int]]) -> dict:
+    """The App Home tab: balance and forecast, the last sends, the groups."""
+    if last is None:
+        money = "No balance check yet."
+    else:
+        money = (f"*{last[0]:,.2f}* credits (checked {when(last[1])}) · alert below {threshold:,.2f}\n"
+                 f"Forecast: {forecast_sentence(usage.per_day, usage.days_left)}")
+    blocks = [{"type": "header", "text": {"type": "plain_text", "text": "SMS balance"}}, _section(money),
+              {"type": "header", "text": {"type": "plain_text", "text": "Last sends"}},
+              _section(history(entries)["text"]),
+              {"type": "header", "text": {"type": "plain_text", "text": "Groups"}},
+              _section(group_list(sizes)["text"]),
+              _context("Send with `/sms send NUMBERS MESSAGE`, or `/sms send` for a form. `/sms help` for more.")]
+    return {"type": "home", "blocks": blocks}
+
+
 def queued(recipients: list[str], parts: int, encoding: str, credits: int, where: str) -> dict:
     to = recipients[0] if len(recipients) == 1 else plural(len(recipients), "recipient")
     text = (f":outbox_tray: Queued {len(recipients)} SMS to {to}: "
@@ -84,7 +241,7 @@ def forecast_sentence(per_day, days_left) -> str:
     if per_day is None or days_left is None:
         return "nothing was spent in the last 7 days, so there is no forecast yet"
     days = float(days_left)
-    left = "less than a day" if days < 1 else f"about {days:.0f} day{'s' if round(days) != 1 else ''}"
+    left = "less than a day" if days < 1 else f"about {days:,.0f} day{'s' if round(days) != 1 else ''}"
     return f"{left} left at this rate ({Decimal(str(per_day)):,.2f} credits a day)"
 
 

@@ -383,3 +383,30 @@ def block_actions_body(action_id: str, value: str, *, user_id: str = "U0USER", c
         payload["message"] = {"type": "message", "ts": message_ts, "user": BOT_USER_ID, "bot_id": BOT_ID,
                               "text": ""}
     return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def view_submission_body(callback_id: str, values: dict[str, str], *, private_metadata: str = "",
+                         user_id: str = "U0USER", team_id: str = "T0TEST") -> bytes:
+    """An interactivity request body for a modal's submission; ``values`` maps block_id → typed text
+    (each input's action_id is ``value``)."""
+    state = {block: {"value": {"type": "plain_text_input", "value": text}} for block, text in values.items()}
+    payload = {
+        "type": "view_submission", "token": VERIFICATION_TOKEN, "api_app_id": APP_ID,
+        "team": {"id": team_id, "domain": "test"}, "enterprise": None, "is_enterprise_install": False,
+        "user": {"id": user_id, "username": "alice", "name": "alice", "team_id": team_id},
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "view": {"id": "V0000001", "team_id": team_id, "type": "modal", "callback_id": callback_id,
+                 "private_metadata": private_metadata, "state": {"values": state}, "hash": "1.abc",
+                 "app_id": APP_ID, "bot_id": BOT_ID},
+        "response_urls": [],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def event_body(event: dict, *, team_id: str = "T0TEST") -> bytes:
+    """An Events API request body (``event_callback``) wrapping ``event``."""
+    return json.dumps({
+        "token": VERIFICATION_TOKEN, "team_id": team_id, "api_app_id": APP_ID, "event": event,
+        "type": "event_callback", "event_id": f"Ev{int(time.time() * 1000)}", "event_time": int(time.time()),
+        "authorizations": [{"team_id": team_id, "user_id": BOT_USER_ID, "is_bot": True}],
+    }).encode()

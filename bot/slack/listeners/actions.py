@@ -1,4 +1,4 @@
-"""Buttons on smsbot's messages."""
+"""Buttons on smsbot's messages: Resend (unconfirmed sends) and Send/Cancel (costly sends)."""
 from __future__ import annotations
 
 import logging
@@ -13,15 +13,46 @@ def register(app, services) -> None:
     def resend(ack, body, action, respond):
         ack()
         user_id = body["user"]["id"]
+        refusal = services.access.may_send(user_id, (body.get("channel") or {}).get("id", ""))
+        if refusal:
+            respond(_aside(render.refused(refusal)))
+            return
         try:
             message_id = int(action["value"])
         except (KeyError, TypeError, ValueError):
-            respond(render.usage_error("That button is broken: send the SMS again with `/sms send`."))
+            respond(_aside(render.usage_error("That button is broken: send the SMS again with `/sms send`.")))
             return
-        recipient = services.resend(message_id, user_id)
-        if recipient is None:
-            respond(render.message("That SMS is no longer waiting for a decision: it was already resent "
-                                   "or its status changed. See the status message above.",
-                                   ephemeral=True) | {"replace_original": False})
+        if services.resend(message_id, user_id) is None:
+            respond(_aside(render.message("That SMS is no longer waiting for a decision: it was already resent "
+                                          "or its status changed. See the status message above.")))
             return
         log.info("event=resend_requested message=%d by=%s", message_id, user_id)
+
+    @app.action(render.CONFIRM_ACTION)
+    def confirm(ack, body, action, respond):
+        ack()
+        _decide(body, action, respond, services, send=True)
+
+    @app.action(render.CANCEL_ACTION)
+    def cancel(ack, body, action, respond):
+        ack()
+        _decide(body, action, respond, services, send=False)
+
+
+def _decide(body, action, respond, services, *, send: bool) -> None:
+    user_id = body["user"]["id"]
+    decision = services.confirm(str(action.get("value", "")), user_id, send)
+    verdict = decision.verdict
+    log.info("event=confirm_%s verdict=%s user=%s batch=%s", "send" if send else "cancel", verdict, user_id,
+             decision.batch_id if decision.batch_id is not None else "-")
+    if verdict == "not_yours":
+        respond(_aside(render.confirm_outcome(verdict, decision.requester)))
+    elif verdict == "ok":
+        respond(render.confirm_outcome("sent" if send else "cancelled") | {"replace_original": True})
+    elif verdict not in ("sent", "cancelled"):  # a double click was already answered by the first
+        respond(render.confirm_outcome(verdict) | {"replace_original": True})
+
+
+def _aside(content: dict) -> dict:
+    """An ephemeral answer that leaves the clicked message as it is."""
+    return content | {"replace_original": False}

@@ -1,39 +1,74 @@
 """``/sms``: parse, check, store, ack — in that order, with no gateway or Slack I/O before the ack."""
 from __future__ import annotations
 
+import json
 import logging
 
 from bot import smsrules
 from bot.commands import UsageError, parse_command, plan_send
 from bot.gateway import GatewayError
+from bot.groups import GroupError, check_name
+from bot.pending import CONFIRM_SECONDS
 from bot.slack import render
 
 log = logging.getLogger(__name__)
 
+HISTORY_DEFAULT, HISTORY_MAX = 10, 50
+
 
 def register(app, services) -> None:
     @app.command("/sms")
-    def sms(ack, command, respond):
+    def sms(ack, command, respond, client):
         cmd = parse_command(command.get("text", ""))
-        if cmd.name == "send":
-            _send(ack, command, cmd.args, services)
+        if cmd.name == "help":
+            ack(render.help_message(cmd.unknown))
+            return
+        refusal = services.access.may_use(command.get("user_id", ""))
+        if refusal:
+            ack(render.refused(refusal))
+        elif cmd.name == "send":
+            _send(ack, client, command, cmd.args, services)
         elif cmd.name == "balance":
             _balance(ack, respond, services)
         elif cmd.name == "status":
             ack(_status(cmd.args, services))
+        elif cmd.name == "history":
+            ack(_history(cmd.args, services))
         else:
-            ack(render.help_message(cmd.unknown))
+            ack(_group(cmd.args, command.get("user_id", ""), services))
 
 
-def _send(ack, command: dict, args: str, services) -> None:
+def _send(ack, client, command: dict, args: str, services) -> None:
+    refusal = services.access.may_send(command.get("user_id", ""), command.get("channel_id", ""))
+    if refusal:
+        ack(render.refused(refusal))
+        return
+    if not args.strip():
+        ack()
+        open_compose(client, command)
+        return
     try:
-        plan = plan_send(args, services.settings.sms_default_region)
+        plan = plan_send(args, services.settings.sms_default_region, services.groups)
     except (UsageError, smsrules.SmsRuleError) as error:
         ack(render.usage_error(str(error)))
+        return
+    if plan.credits > services.settings.confirm_above:
+        pending_id = services.hold_for_confirmation(plan, command)
+        after = render.balance_after(services.watch.last_balance(), plan.credits)
+        ack(render.confirm_preview(plan, pending_id, after, CONFIRM_SECONDS // 60))
         return
     services.enqueue_send(plan, command)  # committed before the ack
     where = "here" if command.get("channel_id", "").startswith("D") else "in this channel"
     ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where))
+
+
+def open_compose(client, command: dict) -> None:
+    """After the ack: the compose form, remembering where the command was typed."""
+    origin = {k: command.get(k) for k in ("team_id", "channel_id", "channel_name", "response_url")}
+    try:
+        client.views_open(trigger_id=command["trigger_id"], view=render.compose_modal(json.dumps(origin)))
+    except Exception as error:  # the trigger lasts 3 s; say what to do instead of failing silently
+        log.warning("event=compose_open_failed error=%s", type(error).__name__)
 
 
 def _balance(ack, respond, services) -> None:
@@ -55,3 +90,46 @@ def _status(args: str, services) -> dict:
         return render.usage_error(f"No SMS with tracking number {tracking} was sent by this bot. "
                                   "Check the number on the send's status message.")
     return render.tracking_status(services.queue.batch(row["batch_id"]), row, services.reports.history(row["id"]))
+
+
+def _history(args: str, services) -> dict:
+    arg = args.strip()
+    if arg and not (arg.isdigit() and 1 <= int(arg) <= HISTORY_MAX):
+        return render.usage_error(f"`/sms history N` takes a number of sends from 1 to {HISTORY_MAX}, "
+                                  f"e.g. `/sms history 20` (default {HISTORY_DEFAULT}).")
+    return render.history(services.recent_sends(int(arg) if arg else HISTORY_DEFAULT))
+
+
+GROUP_USAGE = ("Group commands: `/sms group list`, `/sms group show NAME`, `/sms group add NAME NUMBERS`, "
+               "`/sms group remove NAME [NUMBERS]` (numbers comma-separated, no spaces).")
+
+
+def _group(args: str, user_id: str, services) -> dict:
+    words = args.split()
+    action = words[0].lower() if words else ""
+    try:
+        if action == "list" and len(words) == 1:
+            return render.group_list(services.groups.sizes())
+        if action == "show" and len(words) == 2:
+            name = check_name(words[1])
+            members = services.groups.members(name)
+            if members is None:
+                raise GroupError(services.groups.unknown(name))
+            return render.group_members(name, members)
+        if action in ("add", "remove") and len(words) in (2, 3) and not (action == "add" and len(words) == 2):
+            refusal = services.access.may_change_groups(user_id)
+            if refusal:
+                return render.refused(refusal)
+            name = check_name(words[1])
+            region = services.settings.sms_default_region
+            numbers = smsrules.parse_recipients(words[2], region) if len(words) == 3 else None
+            if action == "add":
+                change = services.groups.add(name, numbers, user_id, services.clock())
+                log.info("event=group_changed group=%s by=%s added=%d", name, user_id, len(change.added))
+                return render.group_changed(name, change.added, change.already, change.created)
+            removed = services.groups.remove(name, numbers)
+            log.info("event=group_changed group=%s by=%s removed=%d", name, user_id, len(removed))
+            return render.group_removed(name, removed, whole=numbers is None)
+    except smsrules.SmsRuleError as error:
+        return render.usage_error(str(error))
+    return render.usage_error(GROUP_USAGE)

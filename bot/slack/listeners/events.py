@@ -1,0 +1,22 @@
+"""Events: the App Home tab."""
+from __future__ import annotations
+
+import logging
+
+from bot.slack import render
+
+log = logging.getLogger(__name__)
+
+HOME_SENDS = 10
+
+
+def register(app, services) -> None:
+    @app.event("app_home_opened")
+    def home(event, client):
+        if event.get("tab", "home") != "home":
+            return
+        last = services.watch.last_balance()
+        usage = services.watch.usage(balance=last[0] if last else None)
+        view = render.home(last, usage, services.settings.low_balance, services.recent_sends(HOME_SENDS),
+                           services.groups.sizes())
+        client.views_publish(user_id=event["user"], view=view)

@@ -63,17 +63,24 @@ class ServerThread:
             return
         # 1. Stop accepting: close the listening socket from the server's own loop
         #    thread (the trigger runs callbacks there).
-        server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))
+        self._on_loop(server, lambda: wasyncore.dispatcher.close(server))
         # 2. Let requests already being served finish and their answers go out.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._busy(server):
             time.sleep(0.01)
         # 3. Close what is left (idle keep-alive connections, the trigger); the
         #    loop ends when its map is empty.
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        self._on_loop(server, lambda: wasyncore.close_all(server._map))
         if self._thread is not None:
             self._thread.join(max(0.1, deadline - time.monotonic()))
         server.task_dispatcher.shutdown(timeout=max(0.1, deadline - time.monotonic()))
+
+    def _on_loop(self, server, action) -> None:
+        """Run ``action`` on the server's loop thread; directly if that loop is already gone."""
+        try:
+            server.trigger.pull_trigger(action)
+        except OSError:  # the trigger is closed: the loop has ended, nothing runs concurrently
+            action()
 
     @staticmethod
     def _busy(server) -> bool:

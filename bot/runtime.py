@@ -22,6 +22,7 @@ from bot.db import Database
 from bot.gateway import NotEnoughCredits, SmsOfficeClient
 from bot.groups import GroupStore
 from bot.httpserver import ServerThread
+from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.pending import Decision, PendingSends
 from bot.redact import register_secret
@@ -51,12 +52,14 @@ class Bot:
         self.groups = GroupStore(self.db)
         self.pending = PendingSends(self.db)
         self.access = Access(settings)
+        self.metrics = Metrics()
         self.gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username,
-                                       settings.smsoffice_password)
+                                       settings.smsoffice_password, observer=self.metrics.observe_gateway)
         self.slack = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10,
                                retry_handlers=[])
         self.identity = BotIdentity()
-        self.notifier = Notifier(self.queue, self.outbox, self.slack, clock=clock)
+        self.notifier = Notifier(self.queue, self.outbox, self.slack, clock=clock,
+                                 observe=lambda kind, result: self.metrics.slack_posts.labels(kind, result).inc())
         self.notices = SlackNotices(self.outbox, wake=self.notifier.wake)
         self.reports = ReportIntake(self.db, on_change=self.notices.report)
         self.watch = BalanceWatch(self.db, self.gateway, threshold=settings.low_balance,
@@ -64,6 +67,10 @@ class Bot:
                                   alert=self._alert, clock=clock)
         self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self._on_send_event,
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock)
+        last = self.watch.last_balance
+        self.metrics.read_at_scrape(queue_depth=self.queue.depth, outbox_depth=self.outbox.depth,
+                                    balance=lambda: (b[0] if (b := last()) else None),
+                                    last_success=lambda: self.gateway.last_success)
         self.app = build_app(self)
         self.wsgi = make_wsgi_app(self)
         self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
@@ -116,6 +123,10 @@ class Bot:
 
     def _on_send_event(self, conn, event: str, message, error=None) -> None:
         """Inside the sender's transaction: match early delivery reports, then tell Slack."""
+        self.metrics.sms.labels(event).inc()
+        if event == "sent":
+            self.metrics.parts.inc(conn.execute("SELECT parts FROM batches WHERE id = ?",
+                                                (message["batch_id"],)).fetchone()[0])
         if isinstance(error, NotEnoughCredits):
             self.watch.not_enough_credits(conn, message["updated_at"])
         if event in ("sent", "unconfirmed"):
@@ -136,8 +147,15 @@ class Bot:
         self.sender.wake()
         return row["recipient"]
 
-    def healthy(self) -> dict:
-        return {"database": self.db.ping(), "sender": self.sender.is_alive()}
+    def health(self) -> tuple[bool, dict]:
+        """(healthy, details): healthy when the database answers and the sender thread is alive."""
+        checks = {"database": self.db.ping(), "sender": self.sender.is_alive()}
+        details: dict = dict(checks)
+        if checks["database"]:
+            oldest = self.queue.oldest_queued_at()
+            details["queue_depth"] = self.queue.depth()
+            details["oldest_queued_age_seconds"] = None if oldest is None else round(self.clock() - oldest, 3)
+        return all(checks.values()), details
 
     def callback_url(self) -> str | None:
         if not self.settings.public_url:

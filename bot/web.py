@@ -8,10 +8,12 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from urllib.parse import parse_qsl
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.metrics import CONTENT_TYPE_LATEST
 from bot.reports import ReportError, parse_report
 
 log = logging.getLogger(__name__)
@@ -66,18 +68,23 @@ def make_wsgi_app(bot):
             length = -1
         if not 0 <= length <= MAX_SLACK_BODY:
             return _reply(start_response, "413 Payload Too Large", "body too large\n")
+        started = time.perf_counter()
         try:
             return bolt(environ, start_response)
         except Exception:
             # A signed but malformed request must not turn into a 5xx (Slack would retry it).
             log.exception("event=slack_request_rejected")
             return _reply(start_response, "400 Bad Request", "malformed Slack request\n")
+        finally:
+            bot.metrics.ack_latency.observe(time.perf_counter() - started)
 
     def healthz(environ, start_response):
-        checks = bot.healthy()
-        ok = all(checks.values())
+        ok, details = bot.health()
         return _reply(start_response, "200 OK" if ok else "503 Service Unavailable",
-                      {"status": "ok" if ok else "unhealthy", **checks})
+                      {"status": "ok" if ok else "unhealthy", **details})
+
+    def metrics(environ, start_response):
+        return _reply(start_response, "200 OK", bot.metrics.render(), CONTENT_TYPE_LATEST)
 
     callback_path = (CALLBACK_PREFIX + bot.callback_secret).encode()
 
@@ -98,13 +105,14 @@ def make_wsgi_app(bot):
             return _reply(start_response, "400 Bad Request", f"bad report: {error}\n")
         try:
             bot.reports.record(report, bot.clock())
+            bot.metrics.observe_report(report.status_id)
         except Exception:
             log.exception("event=report_store_failed tracking=%s", report.tracking_id)
             return _reply(start_response, "500 Internal Server Error", "could not store the report; resend it\n")
         bot.notifier.wake()
         return _reply(start_response, "200 OK", "OK\n")
 
-    routes = {"/slack/events": slack_events, "/healthz": healthz}
+    routes = {"/slack/events": slack_events, "/healthz": healthz, "/metrics": metrics}
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")

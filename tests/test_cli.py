@@ -11,19 +11,10 @@ import pytest
 import requests
 
 from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
+from tests.process import CALLBACK_SECRET, smsbot, start_bot
 
-CALLBACK_SECRET = "cb-secret-0123456789abcdef"
+
 from tests.fakes.slack import command_body, sign
-
-
-OURS = ("SLACK_", "SMSOFFICE_", "SMS_", "SMSBOT_")
-
-
-def smsbot(args, env, cwd, **kwargs):
-    """`smsbot ARGS` with only ``env`` for configuration (none of the caller's own settings)."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
-    return subprocess.Popen([sys.executable, "-m", "bot", *args], env={**inherited, **env}, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
 def test_run_with_missing_settings_lists_each_problem_without_a_traceback(tmp_path):
@@ -57,33 +48,17 @@ def test_check_reports_a_refused_gateway_login_and_fails(tmp_path, simulator, fa
     assert "SMS Office: FAILED" in out and "SMSOFFICE_PASSWORD" in out and "wrong-password" not in out + err
 
 
-def start_bot(tmp_path, simulator, fake_slack, **settings):
-    """`smsbot run` on a free port; returns the process and its base URL."""
-    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                   SMSBOT_LOG_LEVEL="DEBUG", SMSBOT_CALLBACK_SECRET=CALLBACK_SECRET, **settings)
-    proc = smsbot(["run"], env, tmp_path)
-    port = None
-    for line in proc.stdout:
-        if m := re.search(r"running on [\d.]+:(\d+)", line):
-            port = int(m.group(1))
-            break
-    assert port, proc.stderr.read()
-    return proc, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 def running(tmp_path, simulator, fake_slack):
-    proc, base = start_bot(tmp_path, simulator, fake_slack)
-    simulator.callback_url = f"{base}/sms/dlr/{CALLBACK_SECRET}"
+    bot = start_bot(tmp_path, simulator, fake_slack)
+    simulator.callback_url = f"{bot.url}/sms/dlr/{CALLBACK_SECRET}"
     simulator.dlr_delay = 0.05
-    yield proc, base
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    yield bot
+    bot.stop()
 
 
 def test_run_end_to_end_send_then_sigterm(running, simulator, fake_slack):
-    proc, base = running
+    base = running.url
     assert requests.get(base + "/healthz", timeout=5).json()["status"] == "ok"
     body = command_body("send 27831234567,27821234567 Generator running & 50% fuel",
                         response_url=fake_slack.response_url("e2e"))
@@ -100,26 +75,22 @@ def test_run_end_to_end_send_then_sigterm(running, simulator, fake_slack):
     assert sorted(m.to for m in simulator.messages) == ["27821234567", "27831234567"]
     assert {m.text for m in simulator.messages} == {"Generator running & 50% fuel"}
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 0
+    assert running.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 10
-    log = proc.stderr.read()
-    assert "event=send_sent" in log and "event=stopped" in log
-    assert "event=report_applied" in log
+    log = running.log()
+    assert "event=send_sent" in log and "event=stopped" in log and "event=report_applied" in log
     for secret in (GATEWAY_PASSWORD, BOT_TOKEN, SIGNING_SECRET, CALLBACK_SECRET):
         assert secret not in log
 
 
 def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirmed_later(
         running, simulator, fake_slack, tmp_path):
-    proc, base = running
     simulator.hold()
     body = command_body("send 27831234567 Hello", response_url=fake_slack.response_url("hang"))
-    requests.post(base + "/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=5)
+    requests.post(running.url + "/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=5)
     assert fake_slack.wait_for(lambda: simulator.max_concurrent == 1, timeout=5)
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 0 and time.monotonic() - started < 10
+    assert running.stop(signal.SIGTERM) == 0 and time.monotonic() - started < 10
     simulator.release()
     from bot.db import Database
     row = Database(str(tmp_path / "smsbot.db")).conn.execute("SELECT status FROM messages").fetchone()
@@ -129,8 +100,8 @@ def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirm
 def test_run_watches_the_balance_and_alerts_the_channel(tmp_path, simulator, fake_slack):
     fake_slack.add_channel("C0ALERTS", "sms-alerts")
     simulator.balance = 50
-    proc, base = start_bot(tmp_path, simulator, fake_slack, SMSBOT_ALERT_CHANNEL="C0ALERTS",
-                           SMSBOT_BALANCE_CHECK_SECONDS="1", SMSBOT_LOW_BALANCE="100")
+    bot = start_bot(tmp_path, simulator, fake_slack, SMSBOT_ALERT_CHANNEL="C0ALERTS",
+                    SMSBOT_BALANCE_CHECK_SECONDS="1", SMSBOT_LOW_BALANCE="100")
     try:
         texts = lambda: [m["text"] for m in fake_slack.messages.get("C0ALERTS", [])]  # noqa: E731
         assert fake_slack.wait_for(lambda: len(texts()) == 1, timeout=10)
@@ -138,12 +109,8 @@ def test_run_watches_the_balance_and_alerts_the_channel(tmp_path, simulator, fak
         simulator.balance = 400
         assert fake_slack.wait_for(lambda: len(texts()) == 2, timeout=10)
         assert "topped up" in texts()[1]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        history = proc.stderr.read().count("event=balance_check")
-        assert history >= 2
+        assert bot.stop(signal.SIGTERM) == 0
+        assert bot.log().count("event=balance_check") >= 2
         assert len(texts()) == 2  # one alert per drop, not one per check
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        bot.stop()

@@ -98,8 +98,10 @@ class SlackNotices:
 class Notifier(Worker):
     name = "notifier"
 
-    def __init__(self, queue: SendQueue, outbox: Outbox, client: WebClient, **kwargs) -> None:
+    def __init__(self, queue: SendQueue, outbox: Outbox, client: WebClient, *,
+                 observe: Callable[[str, str], None] = lambda kind, result: None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.observe = observe  # observe(kind, result) after each Slack write: ok, retry or failed
         self.queue = queue
         self.outbox = outbox
         self.db = outbox.db
@@ -159,6 +161,7 @@ class Notifier(Worker):
             self.outbox.retry(job["id"], str(problem), now + delay)
             log.warning("event=slack_retry job=%d kind=%s error=%s retry_in=%.1f", job["id"], kind,
                         redact(problem), delay)
+            self.observe(kind, "retry")
             return
         except SlackApiError as error:
             reason = error.response.get("error", "unknown_error")
@@ -166,9 +169,11 @@ class Notifier(Worker):
             if kind == "post":  # nowhere to show this send: its updates and replies are dropped
                 self.db.conn.execute("UPDATE batches SET posted_where = 'nowhere' WHERE id = ?", (batch["id"],))
             log.error("event=slack_failed job=%d kind=%s channel=%s error=%s", job["id"], kind, channel, reason)
+            self.observe(kind, "failed")
         else:
             self.outbox.done(job["id"], self.clock())
             log.info("event=slack_done job=%d kind=%s channel=%s", job["id"], kind, channel)
+            self.observe(kind, "ok")
         self.failures = 0
 
     # -- Slack calls, each raising Transient for what is worth retrying ---------------------

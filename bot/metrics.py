@@ -1,0 +1,68 @@
+"""Prometheus metrics, in a registry of the bot's own (so several bots in one test run don't clash).
+
+Counters and histograms are updated where things happen; gauges that describe
+stored state (queue depth, outbox depth, balance) are read from the database at
+scrape time, so they are never stale.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+GATEWAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
+KNOWN_REPORT_STATUSES = {"100", "200", "300", "400"}
+
+__all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.sms = Counter("smsbot_sms_total", "SMS send outcomes (sent, failed, unconfirmed, retrying)",
+                           ["result"], registry=r)
+        self.parts = Counter("smsbot_sms_parts_sent_total", "SMS parts accepted by the gateway", registry=r)
+        self.reports = Counter("smsbot_delivery_reports_total", "Delivery reports received, by StatusID",
+                               ["status"], registry=r)
+        self.slack_posts = Counter("smsbot_slack_writes_total", "Slack writes from the outbox, by result",
+                                   ["kind", "result"], registry=r)
+        self.ack_latency = Histogram("smsbot_slack_ack_seconds", "Time to answer a Slack request",
+                                     buckets=ACK_BUCKETS, registry=r)
+        self.gateway_latency = Histogram("smsbot_gateway_request_seconds", "SMS Office request time",
+                                         ["op", "outcome"], buckets=GATEWAY_BUCKETS, registry=r)
+        self.queue_depth = Gauge("smsbot_queue_depth", "SMS queued or being sent", registry=r)
+        self.outbox_depth = Gauge("smsbot_outbox_depth", "Slack writes waiting", registry=r)
+        self.balance = Gauge("smsbot_balance_credits", "Balance seen by the last successful check", registry=r)
+        self.gateway_idle = Gauge("smsbot_gateway_seconds_since_success",
+                                  "Seconds since the last successful gateway call", registry=r)
+
+    def read_at_scrape(self, *, queue_depth: Callable[[], int], outbox_depth: Callable[[], int],
+                       balance: Callable[[], float | None], last_success: Callable[[], float | None]) -> None:
+        """Gauges computed when /metrics is read (NaN when unknown)."""
+        self.queue_depth.set_function(queue_depth)
+        self.outbox_depth.set_function(outbox_depth)
+        self.balance.set_function(lambda: _or_nan(balance()))
+        self.gateway_idle.set_function(lambda: _or_nan(_since(last_success())))
+
+    def observe_gateway(self, op: str, seconds: float, outcome: str) -> None:
+        self.gateway_latency.labels(op, outcome).observe(seconds)
+
+    def observe_report(self, status_id: int) -> None:
+        status = str(status_id)
+        self.reports.labels(status if status in KNOWN_REPORT_STATUSES else "other").inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _since(t: float | None) -> float | None:
+    return None if t is None else max(0.0, time.time() - t)
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)

@@ -1,0 +1,65 @@
+"""The HTTP listener's own routes: health and metrics."""
+import requests
+
+from bot.web import CALLBACK_PREFIX
+
+
+def metric(text: str, series: str) -> float:
+    """The value of one series (name plus labels, as exposed) in Prometheus text."""
+    for line in text.splitlines():
+        key, _, value = line.rpartition(" ")
+        if key == series:
+            return float(value)
+    raise AssertionError(f"{series} not in metrics")
+
+
+def test_healthz_reports_queue_depth_and_the_age_of_the_oldest_sms(slack_driver, bot):
+    body = requests.get(bot.server.url + "/healthz", timeout=5)
+    # the sender thread is not running in this fixture: unhealthy, and it says why
+    assert body.status_code == 503 and body.json()["sender"] is False and body.json()["database"] is True
+    bot.sender.start()
+    try:
+        bot.sender.paused_until = bot.clock() + 60  # hold the queue so there is something to see
+        slack_driver.command("send 27831234567,27821234567 Hello")
+        health = requests.get(bot.server.url + "/healthz", timeout=5)
+        assert health.status_code == 200
+        data = health.json()
+        assert data["status"] == "ok" and data["queue_depth"] == 2
+        assert 0 <= data["oldest_queued_age_seconds"] < 5
+    finally:
+        bot.sender.stop()
+
+
+def test_healthz_is_503_when_the_database_does_not_answer(bot, tmp_path):
+    bot.sender.start()
+    try:
+        bot.db.path = str(tmp_path / "missing-dir" / "x.db")
+        bot.db.close()  # every thread reconnects, and now fails
+        response = requests.get(bot.server.url + "/healthz", timeout=5)
+        assert response.status_code == 503 and response.json()["database"] is False
+    finally:
+        bot.sender.stop()
+
+
+def test_metrics_count_what_happened(slack_driver, bot, simulator):
+    slack_driver.command("send 27831234567,27821234567 " + "x" * 200)  # 2 parts each
+    simulator.balance = 3  # the second SMS cannot be paid for
+    slack_driver.pump()
+    url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
+    tracking = simulator.messages[0].id
+    requests.get(url, params={"messageid": tracking, "StatusID": "200"}, timeout=5)
+    requests.get(url, params={"messageid": "1", "StatusID": "999"}, timeout=5)
+    bot.watch.check()
+    text = requests.get(bot.server.url + "/metrics", timeout=5).text
+    assert metric(text, 'smsbot_sms_total{result="sent"}') == 1
+    assert metric(text, 'smsbot_sms_total{result="failed"}') == 1
+    assert metric(text, "smsbot_sms_parts_sent_total") == 2
+    assert metric(text, 'smsbot_delivery_reports_total{status="200"}') == 1
+    assert metric(text, 'smsbot_delivery_reports_total{status="other"}') == 1
+    assert metric(text, 'smsbot_slack_writes_total{kind="post",result="ok"}') == 1
+    assert metric(text, "smsbot_queue_depth") == 0
+    assert metric(text, "smsbot_balance_credits") == 1  # 3 - 2 parts
+    assert 0 <= metric(text, "smsbot_gateway_seconds_since_success") < 5
+    assert metric(text, "smsbot_slack_ack_seconds_count") >= 1
+    assert metric(text, 'smsbot_gateway_request_seconds_count{op="send",outcome="ok"}') == 1
+    assert metric(text, "smsbot_outbox_depth") == 2  # the delivered report's reply and status edit

@@ -33,7 +33,7 @@ class ServerThread:
             self.app, host=self.host, port=self.requested_port, threads=self.threads,
             ident="smsbot", clear_untrusted_proxy_headers=True, channel_timeout=120,
         )
-        self._port = self._server.effective_port
+        self._port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         return self

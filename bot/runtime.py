@@ -31,6 +31,7 @@ from bot.sender import Sender
 from bot.sendqueue import SendQueue
 from bot.slack.app import BotIdentity, build_app
 from bot.slack.notifier import Notifier, SlackNotices
+from bot.slack.socketmode import SocketMode
 from bot.web import CALLBACK_PREFIX, make_wsgi_app
 
 log = logging.getLogger(__name__)
@@ -172,18 +173,15 @@ class Bot:
         self.watch.start()
         self.identity.learn(self.slack)
         if self.settings.slack_app_token:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            self.socket_mode = SocketModeHandler(self.app, self.settings.slack_app_token)
-            self.socket_mode.connect()
-            log.info("event=socket_mode_connected")
+            self.socket_mode = SocketMode(self.app, self.settings.slack_app_token, self.settings.slack_api_url)
+            self.socket_mode.start()
         log.info("event=started listen=%s:%d", self.settings.host, self.server.port)
 
     def stop(self) -> None:
         """Stop taking work, let the in-flight send finish, stop every thread."""
         log.info("event=stopping")
         if self.socket_mode is not None:
-            self.socket_mode.close()
+            self.socket_mode.stop()
         self.server.stop(timeout=2.0)
         self.watch.stop()
         if not self.sender.stop(SENDER_STOP_SECONDS):

@@ -79,6 +79,7 @@ def test_run_end_to_end_send_then_sigterm(running, simulator, fake_slack):
     assert time.monotonic() - started < 10
     log = running.log()
     assert "event=send_sent" in log and "event=stopped" in log and "event=report_applied" in log
+    assert "Logging error" not in log and "Traceback" not in log
     for secret in (GATEWAY_PASSWORD, BOT_TOKEN, SIGNING_SECRET, CALLBACK_SECRET):
         assert secret not in log
 

@@ -118,3 +118,20 @@ def test_a_slack_outage_loses_nothing(tmp_path, simulator, fake_slack):
         assert bot.stop(signal.SIGTERM) == 0
     finally:
         bot.stop()
+
+
+def test_a_refused_socket_mode_token_keeps_the_bot_up_and_secrets_stay_out_of_the_log(
+        tmp_path, simulator, fake_slack):
+    app_token = "xapp-1-A0TEST-1234567890-abcdefabcdef"
+    bot = start_bot(tmp_path, simulator, fake_slack, SLACK_APP_TOKEN=app_token, SMSBOT_LOG_FORMAT="json")
+    try:
+        assert fake_slack.wait_for(lambda: "socket_mode_refused" in bot.log(), timeout=10)
+        assert requests.get(bot.url + "/healthz", timeout=5).json()["status"] == "ok"
+        assert fake_slack.calls_to("apps.connections.open")  # it did try, with the app token
+        assert bot.stop(signal.SIGTERM) == 0
+        log = bot.log()
+        assert "Logging error" not in log
+        assert all(json.loads(line)["level"] for line in log.splitlines())  # one JSON object per line
+        assert "SLACK_APP_TOKEN" in log and app_token not in log
+    finally:
+        bot.stop()

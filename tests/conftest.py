@@ -148,7 +148,18 @@ def slack_driver(bot, fake_slack):
     return Driver(bot, fake_slack)
 
 
+class Clock:
+    """An injected clock: tests move ``t`` instead of sleeping."""
+
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
 def wait_for(predicate, timeout=5.0):
+    """Poll briefly for something another thread does; False if it never happens."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():

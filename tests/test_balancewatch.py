@@ -13,7 +13,7 @@ import responses
 
 from bot.balancewatch import JOB_ID, BalanceWatch, forecast
 from bot.gateway import SmsOfficeClient
-from tests.conftest import GATEWAY_PASSWORD
+from tests.conftest import GATEWAY_PASSWORD, Clock
 
 API = "http://gw.test/sms/api/"
 BALANCE_URL = API + "balance.asp"
@@ -21,14 +21,6 @@ DAY = 86400.0
 NOW = dt.datetime(2024, 5, 10, 12, 0).timestamp()  # local noon
 INTERVAL = 900
 THRESHOLD = Decimal("100")
-
-
-class Clock:
-    def __init__(self, t=NOW):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 @pytest.fixture
@@ -47,7 +39,7 @@ def record_alert(alerts):
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

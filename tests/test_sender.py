@@ -7,20 +7,12 @@ import responses
 
 from bot.gateway import SmsOfficeClient
 from bot.sender import Sender, backoff_delay
-from tests.conftest import GATEWAY_PASSWORD
+from tests.conftest import GATEWAY_PASSWORD, Clock, wait_for
 
 API = "http://gw.test/sms/api/"
 SEND_URL = API + "sendsms.asp"
 BATCH = {"user_id": "U1", "channel_id": "C1", "text": "Generator running & 50% fuel", "encoding": "GSM-7",
          "parts": 1}
-
-
-class Clock:
-    def __init__(self, t=1000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 @pytest.fixture
@@ -32,7 +24,7 @@ def events():
 def make_sender(queue, events):
     def make(api=API, **kwargs):
         client = SmsOfficeClient(api, "acme", GATEWAY_PASSWORD, read_timeout=2)
-        clock = kwargs.pop("clock", Clock())
+        clock = kwargs.pop("clock", Clock(1000.0))
         return Sender(queue, client, "ACMEOPS", clock=clock,
                       notify=lambda conn, event, row, error: events.append((event, row["recipient"], row["status"])),
                       **kwargs)
@@ -156,17 +148,7 @@ def test_the_thread_stops_after_the_in_flight_send(queue, make_sender, simulator
     enqueue(queue, ["27831234567", "27821234567"])
     sender = make_sender(api=simulator.api_url, clock=__import__("time").time)
     sender.start()
-    assert _wait(lambda: simulator.max_concurrent == 1)
+    assert wait_for(lambda: simulator.max_concurrent == 1)
     assert sender.stop(timeout=5) is True
     statuses = [r["status"] for r in queue.messages_of(1)]
     assert "sending" not in statuses and statuses[0] == "sent"
-
-
-def _wait(predicate, timeout=5.0):
-    import time
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False

@@ -67,6 +67,11 @@ class Outbox:
             self.retry(job_id, "smsbot stopped while this was under way", 0.0)
         return len(ids)
 
+    def purge(self, before: float) -> int:
+        """Forget finished jobs older than ``before`` (pending and working ones are kept)."""
+        return self.db.conn.execute("DELETE FROM outbox WHERE state NOT IN ('pending', 'working') "
+                                    "AND coalesce(done_at, created_at) < ?", (before,)).rowcount
+
     def depth(self) -> int:
         return self.db.conn.execute(
             "SELECT count(*) FROM outbox WHERE state IN ('pending', 'working')").fetchone()[0]

@@ -35,6 +35,8 @@ from bot.worker import Worker
 log = logging.getLogger(__name__)
 
 CHANNEL_PACE_SECONDS = 1.0
+KEEP_DONE_JOBS_SECONDS = 7 * 86400   # finished outbox rows are kept a week for inspection
+PURGE_EVERY_SECONDS = 3600
 # Errors that go away by themselves or once an operator fixes the token/scopes:
 # keep the job and try again later. Any other Slack error is final for that job.
 TRANSIENT_ERRORS = frozenset({
@@ -110,6 +112,7 @@ class Notifier(Worker):
         self.paused_until = 0.0
         self._last_write: dict[tuple[str, bool], float] = {}
         self._soonest = self.idle_poll
+        self._last_purge = float("-inf")
 
     # -- the loop ----------------------------------------------------------------------------
     def wait_time(self, now: float) -> float:
@@ -122,6 +125,9 @@ class Notifier(Worker):
     def run_once(self, now: float | None = None) -> bool:
         now = self.clock() if now is None else now
         self._soonest = self.idle_poll
+        if now - self._last_purge >= PURGE_EVERY_SECONDS:
+            self._last_purge = now
+            self.outbox.purge(now - KEEP_DONE_JOBS_SECONDS)
         if now < self.paused_until:
             return False
         for job in self.outbox.due(now):

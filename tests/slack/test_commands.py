@@ -125,3 +125,11 @@ def test_status_by_tracking_number(slack_driver, simulator):
     text = ack_text(slack_driver.command(f"status {tracking}"))
     assert "27831234567" in text and "Generator running" in text and "sent" in text
     assert "No SMS with tracking number 999" in ack_text(slack_driver.command("status 999"))
+
+
+def test_a_send_that_cannot_be_stored_says_so_and_queues_nothing(slack_driver, bot, simulator):
+    bot.db.conn.execute("CREATE TRIGGER full BEFORE INSERT ON messages "
+                        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    text = ack_text(slack_driver.command("send 27831234567 Hello"))
+    assert "couldn't store this send" in text and "nothing was queued" in text
+    assert bot.queue.recent_batches(5) == []  # the batch row was rolled back with it

@@ -128,3 +128,16 @@ def test_a_restart_puts_interrupted_jobs_back(sent_once, bot, fake_slack):
     assert bot.outbox.recover() == 1
     sent_once.pump()
     assert len(fake_slack.messages["C0GENERAL"]) == 1
+
+
+def test_finished_jobs_are_forgotten_after_a_week_pending_ones_never(sent_once, bot, fake_slack):
+    sent_once.pump()
+    done = bot.db.conn.execute("SELECT count(*) FROM outbox WHERE state = 'done'").fetchone()[0]
+    assert done >= 1
+    fake_slack.down = True
+    sent_once.command("send 27821234567 Later")  # its post stays pending while Slack is down
+    week_later = bot.clock() + 8 * 86400
+    bot.notifier._last_purge = float("-inf")
+    bot.notifier.run_once(week_later)
+    states = [r[0] for r in bot.db.conn.execute("SELECT state FROM outbox")]
+    assert "done" not in states and "pending" in states

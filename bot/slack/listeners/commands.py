@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 
 from bot import smsrules
 from bot.commands import UsageError, parse_command, plan_send
@@ -57,7 +58,13 @@ def _send(ack, client, command: dict, args: str, services) -> None:
         after = render.balance_after(services.watch.last_balance(), plan.credits)
         ack(render.confirm_preview(plan, pending_id, after, CONFIRM_SECONDS // 60))
         return
-    services.enqueue_send(plan, command)  # committed before the ack
+    try:
+        services.enqueue_send(plan, command)  # committed before the ack
+    except sqlite3.Error as error:
+        log.error("event=send_not_stored error=%s", error)
+        ack(render.message(":warning: I couldn't store this send, so nothing was queued. Try again in a "
+                           "moment; if it keeps happening, tell whoever runs smsbot (the database is failing)."))
+        return
     where = "here" if command.get("channel_id", "").startswith("D") else "in this channel"
     ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where))
 

@@ -1,0 +1,1 @@
+"""smsbot's benchmark: ``python bench/run.py`` (see bench/README.md)."""

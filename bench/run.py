@@ -1,0 +1,234 @@
+#!/usr/bin/env python
+"""smsbot benchmark: a real ``smsbot run`` process against a local SMS Office simulator and a
+fake Slack, on 127.0.0.1 only. Prints a results table (plain text, then Markdown).
+
+    .venv/bin/python bench/run.py            # full run, about 1 minute on 2 cores
+    .venv/bin/python bench/run.py --quick    # smoke run, about 15 s (smaller N; the table says so)
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # bot, tests.fakes and bench all import from the repo root
+
+from bench import measures  # noqa: E402
+from bench.report import Row, markdown_table, missed, text_table  # noqa: E402
+from bench.rig import BenchError, Rig  # noqa: E402
+
+ACK_P99_GOAL_MS = 10.0
+DRAIN_RATIO_GOAL = 1.05
+FLATNESS_GOAL = 1.20     # per-SMS cost at N large / at N small
+REPORT_RATIO_GOAL = 0.80
+RSS_GOAL_MB = 64.0
+
+FULL = {"n_acks": 500, "n_small": 10, "small_runs": 7, "n_large": 10_000, "per_command": 100,
+        "n_reports": 3000, "rounds": 3, "threads": 4}
+QUICK = {"n_acks": 200, "n_small": 10, "small_runs": 5, "n_large": 2000, "per_command": 100,
+         "n_reports": 800, "rounds": 3, "threads": 4}
+
+_STARTED = time.monotonic()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - _STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller loads for a ~15 s smoke run")
+    parser.add_argument("--n-acks", type=int, help=f"/sms send commands timed (default {FULL['n_acks']})")
+    parser.add_argument("--n-small", type=int, help=f"small drain N (default {FULL['n_small']})")
+    parser.add_argument("--small-runs", type=int, help=f"small drains, median taken (default {FULL['small_runs']})")
+    parser.add_argument("--n-large", type=int,
+                        help=f"large drain N (default {FULL['n_large']}, {QUICK['n_large']} with --quick)")
+    parser.add_argument("--per-command", type=int, help=f"recipients per /sms send (default {FULL['per_command']})")
+    parser.add_argument("--n-reports", type=int,
+                        help=f"delivery-report requests per round, and as many /healthz (default {FULL['n_reports']})")
+    parser.add_argument("--rounds", type=int,
+                        help=f"alternating /healthz and report rounds, median taken (default {FULL['rounds']})")
+    parser.add_argument("--threads", type=int, help=f"client threads for the report load (default {FULL['threads']})")
+    parser.add_argument("--gateway-latency-ms", type=float, default=0.0,
+                        help="make the simulator answer every call this much later, for the bot and the "
+                             "bare loop alike (default 0: loopback speed)")
+    parser.add_argument("--bot-cmd", help="command that starts the bot (default: this python -m bot run)")
+    args = parser.parse_args(argv)
+    for name, default in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if args.n_small < 2 or args.n_large < args.n_small or args.per_command < 1 or args.rounds < 1:
+        parser.error("need 2 <= --n-small <= --n-large, --per-command >= 1 and --rounds >= 1")
+    return args
+
+
+# -- where and what ---------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment_lines(args: argparse.Namespace) -> list[str]:
+    now = datetime.datetime.now(datetime.timezone.utc).astimezone()
+    return [
+        f"date:     {now:%Y-%m-%d %H:%M:%S %Z}",
+        f"python:   {platform.python_version()} ({platform.python_implementation()}, {sys.executable})",
+        f"machine:  nproc={len(os.sched_getaffinity(0))}, {platform.machine()}, {cpu_model()}, "
+        f"{platform.system()} {platform.release()}",
+        f"smsbot:   commit {commit()} (working tree as found)",
+        "mode:     " + ("QUICK smoke run (smaller loads, see the N in each figure)" if args.quick else "full run")
+        + (f", gateway latency {args.gateway_latency_ms:g} ms" if args.gateway_latency_ms else ""),
+    ]
+
+
+# -- the measurements, each returning table rows -----------------------------------------------
+def ack_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
+    progress(f"ack latency: {args.n_acks} signed /sms send commands")
+    latencies = measures.ack_latencies_ms(rig, args.n_acks)
+    p50, p90, p99 = (measures.percentile(latencies, p) for p in (50, 90, 99))
+    notes.append(f"ack latency: p90 {p90:.1f} ms, max {max(latencies):.1f} ms, min {min(latencies):.1f} ms "
+                 f"(n={len(latencies)}, one recipient each, sent back to back while the bot sends)")
+    return [
+        Row(f"/sms send ack p50 (n={args.n_acks})", f"{p50:.1f} ms"),
+        Row(f"/sms send ack p99 (n={args.n_acks})", f"{p99:.1f} ms", f"<= {ACK_P99_GOAL_MS:g} ms",
+            p99 <= ACK_P99_GOAL_MS),
+    ]
+
+
+def drain_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
+    small, large = args.n_small, args.n_large
+    progress(f"drain: N={small} x {args.small_runs}, bot")
+    bot_small = measures.median_of(args.small_runs,
+                                   lambda: measures.bot_drain_seconds(rig, small, args.per_command))
+    progress(f"drain: N={small} x {args.small_runs}, bare loop")
+    bare_small = measures.median_of(args.small_runs, lambda: measures.bare_drain_seconds(rig, small))
+    progress(f"drain: N={large}, bare loop (1 of 2)")
+    bare_before = measures.bare_drain_seconds(rig, large)
+    progress(f"drain: N={large}, bot (queued through {-(-large // args.per_command)} commands)")
+    bot_large = measures.bot_drain_seconds(rig, large, args.per_command)
+    progress(f"drain: N={large}, bare loop (2 of 2)")
+    bare_after = measures.bare_drain_seconds(rig, large)
+    bare_large = (bare_before + bare_after) / 2
+    ratio = bot_large / bare_large
+    per_small, per_large = bot_small / small * 1000, bot_large / large * 1000
+    flatness = per_large / per_small
+    notes.append(f"bare loop per SMS: {bare_small / small * 1000:.3f} ms at N={small}, "
+                 f"{bare_large / large * 1000:.3f} ms at N={large} (runs before/after the bot: "
+                 f"{bare_before:.2f} s, {bare_after:.2f} s); bot/bare at N={small}: {bot_small / bare_small:.2f}x")
+    quick = " (quick: small N)" if args.quick else ""
+    return [
+        Row(f"drain {large} SMS: bot{quick}", f"{bot_large:.2f} s"),
+        Row(f"drain {large} SMS: bare keep-alive loop (mean of 2)", f"{bare_large:.2f} s"),
+        Row(f"drain ratio bot/bare (N={large})", f"{ratio:.2f}x", f"<= {DRAIN_RATIO_GOAL:.2f}x",
+            ratio <= DRAIN_RATIO_GOAL),
+        Row(f"per-SMS drain, N={small} (median of {args.small_runs})", f"{per_small:.3f} ms"),
+        Row(f"per-SMS drain, N={large}{quick}", f"{per_large:.3f} ms"),
+        Row(f"per-SMS ratio N={large} / N={small}", f"{flatness:.2f}x", f"flat: <= {FLATNESS_GOAL:.2f}x",
+            flatness <= FLATNESS_GOAL),
+    ]
+
+
+def intake_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
+    n, threads, rounds = args.n_reports, args.threads, args.rounds
+    healths, intakes = [], []
+    for r in range(1, rounds + 1):
+        progress(f"load round {r}/{rounds}: {n} GET /healthz, then {n} delivery reports, "
+                 f"over {threads} keep-alive connections")
+        healths.append(measures.healthz_load(rig, n, threads))
+        intakes.append(measures.report_intake(rig, n, threads))
+    health = statistics.median(load.rate for load in healths)
+    intake = statistics.median(item.load.rate for item in intakes)
+    ratio = intake / health
+    stored, sent = sum(item.stored for item in intakes), n * rounds
+    errors = sum(item.load.errors for item in intakes) + sum(load.errors for load in healths)
+    notes.append("rates per round: reports " + ", ".join(f"{item.load.rate:,.0f}" for item in intakes)
+                 + "; /healthz " + ", ".join(f"{load.rate:,.0f}" for load in healths) + " per s")
+    notes.append("bot CPU during the load (median, share of one core): "
+                 f"{statistics.median(item.load.bot_busy for item in intakes):.0%} for reports, "
+                 f"{statistics.median(load.bot_busy for load in healths):.0%} for /healthz; non-200 answers: {errors}")
+    notes.append(f"reports sent: {sum(item.known for item in intakes)} for sent SMS, "
+                 f"{sum(item.unknown for item in intakes)} for unknown tracking ids; all stored reports by outcome: "
+                 + ", ".join(f"{outcome} {count}" for outcome, count in measures.report_outcomes(rig).items()))
+    per = f"{threads} threads, median of {rounds} x {n}"
+    return [
+        Row(f"delivery reports / s ({per})", f"{intake:,.0f}"),
+        Row(f"/healthz / s ({per})", f"{health:,.0f}"),
+        Row("report intake / healthz", f"{ratio:.2f}x", f">= {REPORT_RATIO_GOAL:.2f}x", ratio >= REPORT_RATIO_GOAL),
+        Row("reports stored (sent + unknown ids)", f"{stored} of {sent}", "all", stored == sent and errors == 0),
+    ]
+
+
+def memory_rows(rig: Rig, notes: list[str]) -> list[Row]:
+    rss, peak = rig.bot.status_kb("VmRSS") / 1024, rig.bot.status_kb("VmHWM") / 1024
+    notes.append(f"bot peak RSS (VmHWM): {peak:.1f} MB; stderr log lines at WARNING: {rig.bot.log_lines()}")
+    return [Row("bot RSS after the load (VmRSS)", f"{rss:.1f} MB", f"<= {RSS_GOAL_MB:g} MB", rss <= RSS_GOAL_MB)]
+
+
+def stop_rows(rig: Rig) -> list[Row]:
+    progress("SIGTERM")
+    code, seconds = rig.bot.stop()
+    shown = "killed (no exit)" if code is None else f"{code} after {seconds:.1f} s"
+    return [Row("exit on SIGTERM", shown, "0 within 10 s", code == 0 and seconds <= 10)]
+
+
+def run_benchmark(args) -> tuple[list[Row], list[str]]:
+    rows: list[Row] = []
+    notes: list[str] = []
+    progress("starting the simulator, the fake Slack and smsbot run")
+    with Rig(args.bot_cmd) as rig:
+        progress(f"smsbot pid {rig.bot.pid} listening on {rig.base_url}")
+        rig.simulator.latency = args.gateway_latency_ms / 1000
+        try:
+            rows += ack_rows(rig, args, notes)
+            rows += drain_rows(rig, args, notes)
+            rows += intake_rows(rig, args, notes)
+            rows += memory_rows(rig, notes)
+        except BenchError:
+            print(f"--- smsbot stderr (last lines) ---\n{rig.bot.log_tail()}", file=sys.stderr)
+            raise
+        rows += stop_rows(rig)
+    return rows, notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    header = environment_lines(args)
+    try:
+        rows, notes = run_benchmark(args)
+    except BenchError as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(["", "smsbot benchmark", *header, "", text_table(rows), ""]))
+    print("notes:\n" + "\n".join(f"  - {note}" for note in notes))
+    failures = missed(rows)
+    print(f"\ngoals: {sum(r.met is True for r in rows)} met, {len(failures)} missed"
+          + (": " + "; ".join(r.figure for r in failures) if failures else ""))
+    print("\nMarkdown:\n")
+    print("\n".join(f"{line}  " for line in header))
+    print()
+    print(markdown_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

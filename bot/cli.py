@@ -99,22 +99,22 @@ def _check(args) -> int:
     return 0 if ok else 1
 
 
-def _simulator(args) -> int:
+def _simulator(argv: list[str]) -> int:
     from bot import simulator
 
-    return simulator.main(args.rest)
+    return simulator.main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["simulator"]:  # its options are its own (see `smsbot simulator --help`)
+        return _simulator(argv[1:])
     parser = argparse.ArgumentParser(prog="smsbot", description="Send SMS through SMS Office from Slack.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,check,simulator}")
     sub.add_parser("run", help="run the bot until SIGTERM/SIGINT").set_defaults(func=_run)
     sub.add_parser("check", help="check the configuration, the gateway and Slack; print the callback URL") \
         .set_defaults(func=_check)
-    sim = sub.add_parser("simulator", help="a local SMS Office API for trying the bot (see --help)",
-                         add_help=False)
-    sim.add_argument("rest", nargs=argparse.REMAINDER)
-    sim.set_defaults(func=_simulator)
+    sub.add_parser("simulator", help="a local SMS Office API for trying the bot (see `smsbot simulator --help`)")
     args = parser.parse_args(argv)
     return args.func(args)
 

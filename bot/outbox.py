@@ -30,8 +30,12 @@ class Outbox:
              now if not_before is None else not_before))
 
     def due(self, now: float, limit: int = 100) -> list[sqlite3.Row]:
+        """Pending jobs whose time has come, oldest first, with where their send's status message is
+        (``status_channel``, ``status_ts``, ``posted_where``, ``origin_channel``) in the same read."""
         return self.db.conn.execute(
-            "SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            "SELECT o.*, b.status_channel, b.status_ts, b.posted_where, b.channel_id AS origin_channel "
+            "FROM outbox o LEFT JOIN batches b ON b.id = o.batch_id "
+            "WHERE o.state = 'pending' AND +o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
             (now, limit)).fetchall()
 
     def next_due_at(self) -> float | None:

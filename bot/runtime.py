@@ -10,6 +10,7 @@ import json
 import logging
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from slack_sdk import WebClient
@@ -72,6 +73,7 @@ class Bot:
         self.metrics.read_at_scrape(queue_depth=self.queue.depth, outbox_depth=self.outbox.depth,
                                     balance=lambda: (b[0] if (b := last()) else None),
                                     last_success=lambda: self.gateway.last_success)
+        self._after_ack = ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
         self.app = build_app(self)
         self.wsgi = make_wsgi_app(self)
         self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
@@ -118,6 +120,15 @@ class Bot:
     def recent_sends(self, limit: int) -> list[tuple]:
         """The last sends, newest first, each with its messages."""
         return [(batch, self.queue.messages_of(batch["id"])) for batch in self.queue.recent_batches(limit)]
+
+    def later(self, fn: Callable, *args) -> None:
+        """Run slow work (gateway, Slack) after the ack, off the HTTP thread."""
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("event=after_ack_failed task=%s", getattr(fn, "__name__", "task"))
+        self._after_ack.submit(run)
 
     def _alert(self, conn, kind: str, data: dict) -> None:
         self.notices.alert(conn, self.settings.alert_channel, kind, data, self.clock())
@@ -187,6 +198,7 @@ class Bot:
         if not self.sender.stop(SENDER_STOP_SECONDS):
             log.warning("event=sender_still_busy note=the in-flight SMS will be unconfirmed at next start")
         self.notifier.stop(NOTIFIER_STOP_SECONDS)
+        self._after_ack.shutdown(wait=False, cancel_futures=True)
         self.gateway.close()
         self.db.close()
         log.info("event=stopped")

@@ -67,7 +67,9 @@ class SendQueue:
             return conn.execute(
                 "UPDATE messages SET status = 'sending', sending_at = ?, updated_at = ?, "
                 "attempts = attempts + 1 "
-                "WHERE id = (SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= ? "
+                # Walk messages(status, id) in id order; the unary + keeps SQLite from choosing
+                # the (status, next_attempt_at) index, which would sort the whole queue per claim.
+                "WHERE id = (SELECT id FROM messages WHERE status = 'queued' AND +next_attempt_at <= ? "
                 "            ORDER BY id LIMIT 1) "
                 "RETURNING *", (now, now, now)).fetchone()
 

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, ValidationResult, geocoder
+from phonenumbers import NumberParseException, ValidationResult
 
 MAX_PARTS = 4
 MAX_CHARS = 620
@@ -235,9 +235,10 @@ def _dialable(entry: str, default_region: str | None) -> tuple[str, str | None]:
 
 
 def _country(number: phonenumbers.PhoneNumber) -> str:
-    name = geocoder.country_name_for_number(number, "en")
+    # The region code, not geocoder's country name: the geocoder's data costs ~100 MB of memory.
+    region = phonenumbers.region_code_for_country_code(number.country_code)
     code = f"+{number.country_code}"
-    return f"{code} ({name})" if name else code
+    return f"{code} ({region})" if region and region != "ZZ" else code
 
 
 def normalise_number(entry: str, default_region: str | None = None) -> str:

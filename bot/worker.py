@@ -32,6 +32,10 @@ class Worker:
         """How long the loop may sleep when idle (it is woken early by ``wake()``)."""
         return self.idle_poll
 
+    def _sleep(self, seconds: float) -> None:
+        """Idle until ``seconds`` pass, ``wake()`` is called or the worker is stopped."""
+        self._wake.wait(seconds)
+
     def wake(self) -> None:
         self._wake.set()
 
@@ -66,5 +70,5 @@ class Worker:
                 log.exception("event=worker_error name=%s", self.name)
                 did_work = False
             if not did_work and not self._stop.is_set():
-                self._wake.wait(max(0.01, min(self.idle_poll, self.wait_time(self.clock()))))
+                self._sleep(max(0.01, min(self.idle_poll, self.wait_time(self.clock()))))
         log.info("event=worker_stopped name=%s", self.name)

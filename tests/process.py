@@ -1,6 +1,7 @@
 """Running `smsbot` as a real subprocess, configured only by the environment given."""
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -53,3 +54,10 @@ def start_bot(tmp_path, simulator, fake_slack, **settings) -> Running:
     return Running(proc, f"http://127.0.0.1:{port}", log_path)
 
 
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (for a gateway that is down, or a fixed simulator port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

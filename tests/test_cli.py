@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
-from tests.process import CALLBACK_SECRET, smsbot, start_bot
+from tests.process import CALLBACK_SECRET, free_port, smsbot, start_bot
 
 
 from tests.fakes.slack import command_body, sign
@@ -115,3 +115,20 @@ def test_run_watches_the_balance_and_alerts_the_channel(tmp_path, simulator, fak
         assert len(texts()) == 2  # one alert per drop, not one per check
     finally:
         bot.stop()
+
+
+def test_simulator_command_serves_the_gateway_api(tmp_path):
+    port = free_port()
+    proc = smsbot(["simulator", "--port", str(port), "--username", "demo", "--password", "demo",
+                   "--balance", "42"], {}, tmp_path)
+    try:
+        line = proc.stdout.readline()
+        assert f"SMSOFFICE_API_URL=http://127.0.0.1:{port}/sms/api/" in line
+        answer = requests.get(f"http://127.0.0.1:{port}/sms/api/balance.asp",
+                              params={"username": "demo", "password": "demo"}, timeout=5)
+        assert answer.text.strip() == "42.00"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -1,14 +1,13 @@
 """Faults, proven end to end: a real `smsbot run` against the simulator and the fake Slack."""
 import json
 import signal
-import socket
 
 import requests
 
 from bot.simulator import Simulator
 from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET
 from tests.fakes.slack import command_body, sign
-from tests.process import start_bot
+from tests.process import free_port, start_bot
 
 
 def send(bot, fake_slack, text):
@@ -26,12 +25,6 @@ def status_text(fake_slack, channel="C0GENERAL"):
 def thread(fake_slack, channel="C0GENERAL"):
     messages = fake_slack.messages.get(channel, [])
     return [r["text"] for r in fake_slack.thread(channel, messages[0]["ts"])] if messages else []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_kill_9_mid_queue_sends_the_rest_once_and_never_blindly_resends(tmp_path, simulator, fake_slack):

@@ -203,9 +203,9 @@ def test_junk_is_not_a_phone_number(entry):
 
 
 @pytest.mark.parametrize("entry, reason", [
-    ("27123", "is too short for a +27 (South Africa) number"),
-    ("278312345678901", "is too long for a +27 (South Africa) number"),
-    ("27031234567", "is not a valid +27 (South Africa) number"),
+    ("27123", "is too short for a +27 (ZA) number"),
+    ("278312345678901", "is too long for a +27 (ZA) number"),
+    ("27031234567", "is not a valid +27 (ZA) number"),
     ("+999123456", "does not start with a known country code"),
     ("271", "is too short to be a phone number"),
 ])

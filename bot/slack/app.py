@@ -46,7 +46,9 @@ def build_app(services) -> App:
         client=client,
         signing_secret=settings.slack_signing_secret,
         authorize=authorize,
-        process_before_response=False,
+        # Listeners run on the HTTP thread and the answer goes back when they return: they
+        # only parse, store and ack, and hand any Slack or gateway I/O to services.later().
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("bot.slack.bolt"),
     )

@@ -112,48 +112,56 @@ class Notifier(Worker):
         self.paused_until = 0.0
         self._last_write: dict[tuple[str, bool], float] = {}
         self._soonest = self.idle_poll
+        self._blocked = False   # the last pass found only jobs waiting for pacing or a pause
         self._last_purge = float("-inf")
 
     # -- the loop ----------------------------------------------------------------------------
     def wait_time(self, now: float) -> float:
+        """Sleep until the next thing that can happen: a paced lane opening, a pause ending, a retry."""
+        candidates = [self._soonest]
+        if self.paused_until > now:
+            candidates.append(self.paused_until - now)
         due = self.outbox.next_due_at()
-        candidates = [self._soonest, self.paused_until - now]
-        if due is not None:
+        if due is not None and due > now:
             candidates.append(due - now)
         return max(0.01, min(candidates))
 
+    def _sleep(self, seconds: float) -> None:
+        # While every due job waits for a paced lane or a pause, wakes (one per change to a
+        # send) bring nothing new: sleep through them instead of re-reading the outbox.
+        if self._blocked:
+            self._stop.wait(seconds)
+        else:
+            super()._sleep(seconds)
+
     def run_once(self, now: float | None = None) -> bool:
         now = self.clock() if now is None else now
-        self._soonest = self.idle_poll
+        self._soonest, self._blocked = self.idle_poll, False
         if now - self._last_purge >= PURGE_EVERY_SECONDS:
             self._last_purge = now
             self.outbox.purge(now - KEEP_DONE_JOBS_SECONDS)
         if now < self.paused_until:
+            self._blocked = True
             return False
         for job in self.outbox.due(now):
-            batch = self.queue.batch(job["batch_id"]) if job["batch_id"] is not None else None
-            if job["kind"] in NEEDS_STATUS_MESSAGE and batch["status_ts"] is None:
-                if batch["posted_where"] == "nowhere":
+            if job["kind"] in NEEDS_STATUS_MESSAGE and job["status_ts"] is None:
+                if job["posted_where"] == "nowhere":
                     self.outbox.done(job["id"], now, state="dropped", error="the status message could not be posted")
                 continue  # wait for the status message to be posted
-            channel = self._channel_of(job, batch)
+            channel = job["status_channel"] or job["origin_channel"] or job["channel"] or "-"
             # New messages and edits are paced separately: Slack's ~1 message/s per channel
             # is about posting; an edit need not wait behind a queue of thread replies.
             lane = (channel, job["kind"] == "status")
             ready_at = self._last_write.get(lane, float("-inf")) + CHANNEL_PACE_SECONDS
             if ready_at > now:
                 self._soonest = min(self._soonest, ready_at - now)
+                self._blocked = True
                 continue
+            batch = self.queue.batch(job["batch_id"]) if job["batch_id"] is not None else None
             self._run(job, batch, channel, now)
             self._last_write[lane] = now
             return True
         return False
-
-    @staticmethod
-    def _channel_of(job: sqlite3.Row, batch: sqlite3.Row | None) -> str:
-        if batch is not None:
-            return batch["status_channel"] or batch["channel_id"]
-        return job["channel"] or "-"
 
     def _run(self, job: sqlite3.Row, batch: sqlite3.Row | None, channel: str, now: float) -> None:
         self.outbox.start(job["id"])

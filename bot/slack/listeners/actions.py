@@ -12,34 +12,38 @@ def register(app, services) -> None:
     @app.action(render.RESEND_ACTION)
     def resend(ack, body, action, respond):
         ack()
-        user_id = body["user"]["id"]
-        refusal = services.access.may_send(user_id, (body.get("channel") or {}).get("id", ""))
-        if refusal:
-            respond(_aside(render.refused(refusal)))
-            return
-        try:
-            message_id = int(action["value"])
-        except (KeyError, TypeError, ValueError):
-            respond(_aside(render.usage_error("That button is broken: send the SMS again with `/sms send`.")))
-            return
-        if services.resend(message_id, user_id) is None:
-            respond(_aside(render.message("That SMS is no longer waiting for a decision: it was already resent "
-                                          "or its status changed. See the status message above.")))
-            return
-        log.info("event=resend_requested message=%d by=%s", message_id, user_id)
+        services.later(_resend, body, action, respond, services)
 
     @app.action(render.CONFIRM_ACTION)
     def confirm(ack, body, action, respond):
         ack()
-        _decide(body, action, respond, services, send=True)
+        services.later(_decide, body, action, respond, services, True)
 
     @app.action(render.CANCEL_ACTION)
     def cancel(ack, body, action, respond):
         ack()
-        _decide(body, action, respond, services, send=False)
+        services.later(_decide, body, action, respond, services, False)
 
 
-def _decide(body, action, respond, services, *, send: bool) -> None:
+def _resend(body, action, respond, services) -> None:
+    user_id = body["user"]["id"]
+    refusal = services.access.may_send(user_id, (body.get("channel") or {}).get("id", ""))
+    if refusal:
+        respond(_aside(render.refused(refusal)))
+        return
+    try:
+        message_id = int(action["value"])
+    except (KeyError, TypeError, ValueError):
+        respond(_aside(render.usage_error("That button is broken: send the SMS again with `/sms send`.")))
+        return
+    if services.resend(message_id, user_id) is None:
+        respond(_aside(render.message("That SMS is no longer waiting for a decision: it was already resent "
+                                      "or its status changed. See the status message above.")))
+        return
+    log.info("event=resend_requested message=%d by=%s", message_id, user_id)
+
+
+def _decide(body, action, respond, services, send: bool) -> None:
     user_id = body["user"]["id"]
     decision = services.confirm(str(action.get("value", "")), user_id, send)
     verdict = decision.verdict

@@ -46,7 +46,7 @@ def _send(ack, client, command: dict, args: str, services) -> None:
         return
     if not args.strip():
         ack()
-        open_compose(client, command)
+        services.later(open_compose, client, command)
         return
     try:
         plan = plan_send(args, services.settings.sms_default_region, services.groups)
@@ -80,6 +80,11 @@ def open_compose(client, command: dict) -> None:
 
 def _balance(ack, respond, services) -> None:
     ack(render.message(":hourglass_flowing_sand: Asking SMS Office for the balance…"))
+    services.later(answer_balance, respond, services)
+
+
+def answer_balance(respond, services) -> None:
+    """After the ack: ask the gateway, answer through respond()."""
     try:
         credits = services.gateway.balance()
     except GatewayError as error:

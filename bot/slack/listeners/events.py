@@ -13,10 +13,14 @@ HOME_SENDS = 10
 def register(app, services) -> None:
     @app.event("app_home_opened")
     def home(event, client):
-        if event.get("tab", "home") != "home":
-            return
-        last = services.watch.last_balance()
-        usage = services.watch.usage(balance=last[0] if last else None)
-        view = render.home(last, usage, services.settings.low_balance, services.recent_sends(HOME_SENDS),
-                           services.groups.sizes())
-        client.views_publish(user_id=event["user"], view=view)
+        if event.get("tab", "home") == "home":
+            services.later(publish_home, event["user"], client, services)
+
+
+def publish_home(user_id: str, client, services) -> None:
+    """After the ack: the App Home tab from stored state (no gateway call)."""
+    last = services.watch.last_balance()
+    usage = services.watch.usage(balance=last[0] if last else None)
+    view = render.home(last, usage, services.settings.low_balance, services.recent_sends(HOME_SENDS),
+                       services.groups.sizes())
+    client.views_publish(user_id=user_id, view=view)

@@ -94,12 +94,11 @@ class ReportIntake:
     def record(self, report: Report, now: float) -> str:
         """Store the report and apply it, atomically; returns its outcome. Raises on a storage failure."""
         with self.db.transaction() as conn:
-            report_id = conn.execute(
+            row = conn.execute(
                 "INSERT INTO reports (received_at, tracking_id, recipient, sender, status_id, status_message, "
-                "raw, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'unmatched')",
+                "raw, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'unmatched') RETURNING *",
                 (now, report.tracking_id, report.recipient, report.sender, report.status_id,
-                 report.status_message, json.dumps(report.raw, ensure_ascii=False))).lastrowid
-            row = conn.execute("SELECT * FROM reports WHERE id = ?", (report_id,)).fetchone()
+                 report.status_message, json.dumps(report.raw, ensure_ascii=False))).fetchone()
             message = conn.execute("SELECT * FROM messages WHERE tracking_id = ? ORDER BY id DESC LIMIT 1",
                                    (report.tracking_id,)).fetchone()
             if message is not None:
@@ -137,12 +136,11 @@ class ReportIntake:
             self._apply(conn, report, current, now)
 
     def _adopt(self, conn, report: sqlite3.Row, message: sqlite3.Row, now: float) -> str:
-        conn.execute(
+        adopted = conn.execute(
             "UPDATE messages SET status = 'sent', tracking_id = ?, sent_at = coalesce(sent_at, ?), "
-            "last_error = NULL, updated_at = ? WHERE id = ?",
-            (report["tracking_id"], report["received_at"], now, message["id"]))
+            "last_error = NULL, updated_at = ? WHERE id = ? RETURNING *",
+            (report["tracking_id"], report["received_at"], now, message["id"])).fetchone()
         log.info("event=unconfirmed_adopted message=%d tracking=%s", message["id"], report["tracking_id"])
-        adopted = conn.execute("SELECT * FROM messages WHERE id = ?", (message["id"],)).fetchone()
         self._set_status(conn, report, adopted, now, outcome="adopted")
         return "adopted"
 
@@ -157,14 +155,13 @@ class ReportIntake:
         return "applied"
 
     def _set_status(self, conn, report: sqlite3.Row, message: sqlite3.Row, now: float, *, outcome: str) -> None:
-        conn.execute("UPDATE messages SET dlr_status_id = ?, dlr_status = ?, dlr_at = ?, updated_at = ? "
-                     "WHERE id = ?",
-                     (report["status_id"], report["status_message"], report["received_at"], now, message["id"]))
-        conn.execute("UPDATE reports SET outcome = ?, message_id = ? WHERE id = ?",
-                     (outcome, message["id"], report["id"]))
-        self.on_change(conn, outcome,
-                       conn.execute("SELECT * FROM messages WHERE id = ?", (message["id"],)).fetchone(),
-                       conn.execute("SELECT * FROM reports WHERE id = ?", (report["id"],)).fetchone())
+        message = conn.execute(
+            "UPDATE messages SET dlr_status_id = ?, dlr_status = ?, dlr_at = ?, updated_at = ? WHERE id = ? "
+            "RETURNING *",
+            (report["status_id"], report["status_message"], report["received_at"], now, message["id"])).fetchone()
+        report = conn.execute("UPDATE reports SET outcome = ?, message_id = ? WHERE id = ? RETURNING *",
+                              (outcome, message["id"], report["id"])).fetchone()
+        self.on_change(conn, outcome, message, report)
 
     def history(self, message_id: int) -> list[sqlite3.Row]:
         """The reports that belong to a message, in arrival order (duplicates left out)."""

@@ -143,8 +143,8 @@ class Bot:
             self.watch.not_enough_credits(conn, message["updated_at"])
         if event in ("sent", "unconfirmed"):
             self.reports.match_unmatched(conn, message, message["updated_at"])
-            now = conn.execute("SELECT status FROM messages WHERE id = ?", (message["id"],)).fetchone()
-            if event == "unconfirmed" and now["status"] == "sent":
+            if event == "unconfirmed" and conn.execute(
+                    "SELECT status FROM messages WHERE id = ?", (message["id"],)).fetchone()[0] == "sent":
                 return  # a report already proved it went out; that reply says so
         self.notices.send_event(conn, event, message)
 

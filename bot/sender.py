@@ -56,6 +56,7 @@ class Sender(Worker):
         self.failures = 0            # consecutive "not sent" outcomes
         self.paused_until = 0.0      # no claims before this time (gateway backoff)
         self._texts: dict[int, str] = {}
+        self._next: sqlite3.Row | None = None   # claimed with the previous outcome, not yet sent
 
     def recover(self, now: float | None = None) -> list[sqlite3.Row]:
         """Call once at start-up, before the thread runs."""
@@ -69,6 +70,12 @@ class Sender(Worker):
                         row["recipient"])
         return rows
 
+    def on_stop(self) -> None:
+        """The loop has ended: a message claimed ahead but never sent goes back to the queue."""
+        if self._next is not None:
+            self.queue.unclaim(self._next["id"], self.clock())
+            self._next = None
+
     def wait_time(self, now: float) -> float:
         due = self.queue.next_due_at()
         if due is None:
@@ -79,7 +86,7 @@ class Sender(Worker):
         now = self.clock() if now is None else now
         if now < self.paused_until:
             return False
-        message = self.queue.claim(now)
+        message, self._next = self._next or self.queue.claim(now), None
         if message is None:
             return False
         text = self._text_of(message["batch_id"])
@@ -125,15 +132,17 @@ class Sender(Worker):
         q, mid = self.queue, message["id"]
         with q.db.transaction() as conn:
             if event == "sent":
-                q.mark_sent(conn, mid, tracking_id, now)
+                row = q.mark_sent(conn, mid, tracking_id, now)
             elif event == "failed":
-                q.mark_failed(conn, mid, error, now)
+                row = q.mark_failed(conn, mid, error, now)
             elif event == "unconfirmed":
-                q.mark_unconfirmed(conn, mid, error, now)
+                row = q.mark_unconfirmed(conn, mid, error, now)
             else:
-                q.retry_later(conn, mid, error, next_attempt_at, now)
-            row = conn.execute("SELECT * FROM messages WHERE id = ?", (mid,)).fetchone()
+                row = q.retry_later(conn, mid, error, next_attempt_at, now)
             self.notify(conn, event, row, cause)
+            if event == "sent" and not self.stopping:
+                # Claim the next one in the same commit: one write transaction per SMS, not two.
+                self._next = q.claim(now, conn)
         level = logging.INFO if event == "sent" else logging.WARNING
         log.log(level, "event=send_%s message=%d to=%s attempt=%d tracking=%s error=%s", event, mid,
                 message["recipient"], message["attempts"], tracking_id or "-", error or "-")

@@ -61,29 +61,36 @@ class SendQueue:
             [(batch_id, r, now, now, now) for r in recipients])
         return batch_id
 
-    def claim(self, now: float) -> sqlite3.Row | None:
-        """Move the oldest due queued message to ``sending`` and return it (committed)."""
-        with self.db.transaction() as conn:
-            return conn.execute(
-                "UPDATE messages SET status = 'sending', sending_at = ?, updated_at = ?, "
-                "attempts = attempts + 1 "
-                # Walk messages(status, id) in id order; the unary + keeps SQLite from choosing
-                # the (status, next_attempt_at) index, which would sort the whole queue per claim.
-                "WHERE id = (SELECT id FROM messages WHERE status = 'queued' AND +next_attempt_at <= ? "
-                "            ORDER BY id LIMIT 1) "
-                "RETURNING *", (now, now, now)).fetchone()
+    def claim(self, now: float, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:
+        """Move the oldest due queued message to ``sending`` and return it (committed, or inside
+        the caller's transaction when ``conn`` is given)."""
+        if conn is None:
+            with self.db.transaction() as conn:
+                return self.claim(now, conn)
+        return conn.execute(
+            "UPDATE messages SET status = 'sending', sending_at = ?, updated_at = ?, attempts = attempts + 1 "
+            # Walk messages(status, id) in id order; the unary + keeps SQLite from choosing
+            # the (status, next_attempt_at) index, which would sort the whole queue per claim.
+            "WHERE id = (SELECT id FROM messages WHERE status = 'queued' AND +next_attempt_at <= ? "
+            "            ORDER BY id LIMIT 1) "
+            "RETURNING *", (now, now, now)).fetchone()
 
-    def mark_sent(self, conn, message_id: int, tracking_id: str, now: float) -> None:
-        self._move(conn, message_id, Status.SENT, now, tracking_id=tracking_id, last_error=None)
+    def unclaim(self, message_id: int, now: float) -> None:
+        """Put back a message claimed but never handed to the gateway (the sender is stopping)."""
+        self.db.conn.execute("UPDATE messages SET status = 'queued', updated_at = ?, attempts = attempts - 1 "
+                             "WHERE id = ? AND status = 'sending'", (now, message_id))
 
-    def mark_failed(self, conn, message_id: int, error: str, now: float) -> None:
-        self._move(conn, message_id, Status.FAILED, now, last_error=error)
+    def mark_sent(self, conn, message_id: int, tracking_id: str, now: float) -> sqlite3.Row:
+        return self._move(conn, message_id, Status.SENT, now, tracking_id=tracking_id, last_error=None)
 
-    def mark_unconfirmed(self, conn, message_id: int, error: str, now: float) -> None:
-        self._move(conn, message_id, Status.UNCONFIRMED, now, last_error=error)
+    def mark_failed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
+        return self._move(conn, message_id, Status.FAILED, now, last_error=error)
 
-    def retry_later(self, conn, message_id: int, error: str, next_attempt_at: float, now: float) -> None:
-        self._move(conn, message_id, Status.QUEUED, now, last_error=error, next_attempt_at=next_attempt_at)
+    def mark_unconfirmed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
+        return self._move(conn, message_id, Status.UNCONFIRMED, now, last_error=error)
+
+    def retry_later(self, conn, message_id: int, error: str, next_attempt_at: float, now: float) -> sqlite3.Row:
+        return self._move(conn, message_id, Status.QUEUED, now, last_error=error, next_attempt_at=next_attempt_at)
 
     def requeue(self, conn, message_id: int, now: float) -> bool:
         """Queue an unconfirmed or failed message again (a person asked to resend it)."""
@@ -101,17 +108,18 @@ class SendQueue:
             "last_error = 'smsbot stopped while sending this SMS, so it may or may not have gone' "
             "WHERE status = 'sending' RETURNING *", (now, now)).fetchall()
 
-    def _move(self, conn, message_id: int, status: Status, now: float, **columns) -> None:
+    def _move(self, conn, message_id: int, status: Status, now: float, **columns) -> sqlite3.Row:
         stamp = {Status.SENT: "sent_at", Status.FAILED: "failed_at",
                  Status.UNCONFIRMED: "unconfirmed_at"}.get(status)
         values = {"status": status.value, "updated_at": now, **columns}
         if stamp:
             values[stamp] = now
         assignments = ", ".join(f"{name} = ?" for name in values)
-        cur = conn.execute(f"UPDATE messages SET {assignments} WHERE id = ? AND status = 'sending'",
-                           (*values.values(), message_id))
-        if cur.rowcount != 1:
+        row = conn.execute(f"UPDATE messages SET {assignments} WHERE id = ? AND status = 'sending' RETURNING *",
+                           (*values.values(), message_id)).fetchone()
+        if row is None:
             raise LookupError(f"message {message_id} is not being sent")
+        return row
 
     # -- reading ---------------------------------------------------------------------------
     def message(self, message_id: int) -> sqlite3.Row | None:

@@ -32,6 +32,9 @@ class Worker:
         """How long the loop may sleep when idle (it is woken early by ``wake()``)."""
         return self.idle_poll
 
+    def on_stop(self) -> None:
+        """Called on the worker's thread after its last unit of work."""
+
     def _sleep(self, seconds: float) -> None:
         """Idle until ``seconds`` pass, ``wake()`` is called or the worker is stopped."""
         self._wake.wait(seconds)
@@ -71,4 +74,8 @@ class Worker:
                 did_work = False
             if not did_work and not self._stop.is_set():
                 self._sleep(max(0.01, min(self.idle_poll, self.wait_time(self.clock()))))
+        try:
+            self.on_stop()
+        except Exception:
+            log.exception("event=worker_stop_failed name=%s", self.name)
         log.info("event=worker_stopped name=%s", self.name)

@@ -230,3 +230,22 @@ def test_the_simulator_reports_reach_the_thread(slack_driver, bot, fake_slack, s
     slack_driver.pump()
     assert bot.queue.messages_of(1)[0]["dlr_status_id"] == final
     assert len(thread_texts(bot, fake_slack)) == replies
+
+
+def test_a_long_list_counts_routine_reports_and_replies_only_for_problems(driver_with, fake_slack, simulator):
+    slack_driver = driver_with(SMSBOT_CONFIRM_ABOVE="100")
+    bot = slack_driver.bot
+    numbers = [f"2783123{i:04d}" for i in range(12)]
+    slack_driver.command("send " + ",".join(numbers) + " Drill at 3pm")
+    slack_driver.pump()
+    ids = {m.to: m.id for m in simulator.messages}
+    for number in numbers[:11]:
+        report(bot, ids[number], 100, to=number)
+        report(bot, ids[number], 200, to=number)
+    report(bot, ids[numbers[11]], 300, to=numbers[11])
+    slack_driver.pump()
+    replies = thread_texts(bot, fake_slack)
+    assert len(replies) == 1 and f"Delivery to {numbers[11]} failed" in replies[0]
+    status = fake_slack.messages["C0GENERAL"][0]
+    assert "11 delivered · 1 failed" in status["text"]
+    assert f"Failed: {numbers[11]}" in json.dumps(status["blocks"])

@@ -45,6 +45,7 @@ TRANSIENT_ERRORS = frozenset({
     "missing_scope", "team_not_found",
 })
 NEEDS_STATUS_MESSAGE = ("status", "reply")
+ROUTINE_STATUSES = (100, 200)   # submitted, delivered: progress, not news, on a long list
 
 
 class Transient(Exception):
@@ -73,11 +74,19 @@ class SlackNotices:
         self.wake()
 
     def report(self, conn: sqlite3.Connection, outcome: str, message: sqlite3.Row, report: sqlite3.Row) -> None:
-        """A delivery report changed a message (``applied``) or revealed an unconfirmed one (``adopted``)."""
+        """A delivery report changed a message (``applied``) or revealed an unconfirmed one (``adopted``).
+
+        The status message is edited every time. The thread gets one reply per change, except
+        that on long lists (more than render.LIST_EACH_UP_TO recipients) routine progress
+        (submitted, delivered) is only counted in the status message: at Slack's pace of about
+        one post a second, 1,000 recipients would otherwise fill the thread for half an hour.
+        """
         now, batch_id = message["updated_at"], message["batch_id"]
         self.outbox.add(conn, "status", now, key=f"batch:{batch_id}", batch_id=batch_id)
-        self.outbox.add(conn, "reply", now, batch_id=batch_id,
-                        payload={"event": outcome, "message_id": message["id"], "report_id": report["id"]})
+        routine = outcome == "applied" and report["status_id"] in ROUTINE_STATUSES
+        if not (routine and _recipients(conn, batch_id) > render.LIST_EACH_UP_TO):
+            self.outbox.add(conn, "reply", now, batch_id=batch_id,
+                            payload={"event": outcome, "message_id": message["id"], "report_id": report["id"]})
         self.wake()
 
     def resent(self, conn: sqlite3.Connection, message: sqlite3.Row, user_id: str) -> None:
@@ -278,6 +287,10 @@ class Notifier(Worker):
         if response.status_code != 200:
             # Response URLs expire after 30 minutes: nothing more to do.
             log.warning("event=respond_gone status=%d", response.status_code)
+
+
+def _recipients(conn: sqlite3.Connection, batch_id: int) -> int:
+    return conn.execute("SELECT recipients FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
 
 
 def _retry_after(headers: dict) -> float:

@@ -130,6 +130,7 @@ class Sender(Worker):
                 error: str | None = None, next_attempt_at: float | None = None,
                 cause: GatewayError | None = None) -> None:
         q, mid = self.queue, message["id"]
+        claimed = None
         with q.db.transaction() as conn:
             if event == "sent":
                 row = q.mark_sent(conn, mid, tracking_id, now)
@@ -142,7 +143,8 @@ class Sender(Worker):
             self.notify(conn, event, row, cause)
             if event == "sent" and not self.stopping:
                 # Claim the next one in the same commit: one write transaction per SMS, not two.
-                self._next = q.claim(now, conn)
+                claimed = q.claim(now, conn)
+        self._next = claimed  # only once committed: a rolled-back claim must never be sent
         level = logging.INFO if event == "sent" else logging.WARNING
         log.log(level, "event=send_%s message=%d to=%s attempt=%d tracking=%s error=%s", event, mid,
                 message["recipient"], message["attempts"], tracking_id or "-", error or "-")

@@ -152,3 +152,22 @@ def test_the_thread_stops_after_the_in_flight_send(queue, make_sender, simulator
     assert sender.stop(timeout=5) is True
     statuses = [r["status"] for r in queue.messages_of(1)]
     assert "sending" not in statuses and statuses[0] == "sent"
+
+
+def test_if_recording_a_send_fails_nothing_claimed_with_it_is_sent(queue, simulator):
+    enqueue(queue, ["27831234567", "27821234567"])
+    calls = []
+
+    def notify(conn, event, row, error):
+        calls.append(event)
+        if len(calls) == 1:
+            raise OSError("disk I/O error")  # the commit of the first outcome fails
+
+    client = SmsOfficeClient(simulator.api_url, "acme", GATEWAY_PASSWORD)
+    sender = Sender(queue, client, "ACMEOPS", notify=notify, clock=Clock(1000.0))
+    with pytest.raises(OSError):
+        sender.run_once()
+    statuses = [r["status"] for r in queue.messages_of(1)]
+    assert statuses == ["sending", "queued"]  # the first will be unconfirmed at restart, never resent
+    assert sender.run_once() is True  # the second is claimed afresh, sent once
+    assert [m.to for m in simulator.messages] == ["27831234567", "27821234567"]

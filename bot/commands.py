@@ -52,7 +52,7 @@ class SendPlan:
     recipients: list[str]
     text: str
     info: smsrules.TextInfo
-    groups: dict[str, int] = field(default_factory=dict)  # group name → members, for groups used
+    groups: dict[str, list[str]] = field(default_factory=dict)  # each group used → its members
 
     @property
     def credits(self) -> int:
@@ -77,10 +77,10 @@ class Groups(Protocol):
 
 
 def resolve_recipients(spec: str, default_region: str | None,
-                       groups: Groups | None = None) -> tuple[list[str], dict[str, int]]:
+                       groups: Groups | None = None) -> tuple[list[str], dict[str, list[str]]]:
     """Numbers and group names → distinct numbers in first-seen order, and the groups used."""
     numbers: list[str] = []
-    used: dict[str, int] = {}
+    used: dict[str, list[str]] = {}
     for entry in smsrules.split_recipients(spec):
         name = _group_name(entry) if groups is not None else None
         if name is None:
@@ -92,7 +92,7 @@ def resolve_recipients(spec: str, default_region: str | None,
         if not members:
             raise smsrules.RecipientError(f"The group ‘{name}’ has no numbers yet: add some with "
                                           f"`/sms group add {name} NUMBERS`.", entry)
-        used[name] = len(members)
+        used[name] = members
         numbers.extend(members)
     return list(dict.fromkeys(numbers)), used
 

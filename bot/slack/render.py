@@ -93,11 +93,17 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
 
 
 def _plan_lines(plan, balance_after: str) -> str:
-    groups = ", ".join(f"`{name}` ({plural(size, 'number')})" for name, size in plan.groups.items())
-    lines = [f"*To:* {plural(len(plan.recipients), 'recipient')}" + (f", including {groups}" if groups else ""),
+    groups = [f"`{name}` ({plural(len(members), 'number')}): {_numbers(members)}"
+              for name, members in plan.groups.items()]
+    lines = [f"*To:* {plural(len(plan.recipients), 'recipient')}", *groups,
              f"*Parts:* {plan.info.parts} each ({plan.info.encoding}) · *Credits:* {plan.credits}",
              f"*Balance after:* {balance_after}"]
     return "\n".join(lines)
+
+
+def _numbers(numbers: list[str]) -> str:
+    shown = ", ".join(numbers[:MAX_NUMBERS_SHOWN])
+    return shown + (f" and {len(numbers) - MAX_NUMBERS_SHOWN} more" if len(numbers) > MAX_NUMBERS_SHOWN else "")
 
 
 def balance_after(last: tuple[Decimal, float] | None, credits: int) -> str:
@@ -362,9 +368,7 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
         for state in ("failed", "unconfirmed"):
             numbers = [r["recipient"] for r in rows if bucket(r) == state]
             if numbers:
-                shown = ", ".join(numbers[:MAX_NUMBERS_SHOWN])
-                more = f" and {len(numbers) - MAX_NUMBERS_SHOWN} more" if len(numbers) > MAX_NUMBERS_SHOWN else ""
-                lines.append(f"{state.capitalize()}: {shown}{more}")
+                lines.append(f"{state.capitalize()}: {_numbers(numbers)}")
     blocks.append(_section("\n".join(lines)))
     if note:
         blocks.append(_context(note))

@@ -98,7 +98,7 @@ def costly(driver_with):
     return d, body, buttons[0]["value"]
 
 
-def test_a_costly_send_shows_a_preview_and_queues_nothing(costly, bot=None):
+def test_a_costly_send_shows_a_preview_and_queues_nothing(costly):
     d, body, pending_id = costly
     shown = json.dumps(body["blocks"])
     assert "3 recipients" in shown and "Credits:* 3" in shown and "GSM-7" in shown and "Balance after" in shown
@@ -216,3 +216,11 @@ def test_app_home_shows_balance_sends_and_groups(slack_driver, bot, fake_slack):
     shown = json.dumps(view, ensure_ascii=False)
     assert call["user_id"] == "U0USER" and view["type"] == "home"
     assert "1,000.00" in shown and "`oncall` · 1 number" in shown and "27831234567" in shown
+
+
+def test_the_preview_expands_the_groups_so_a_typo_can_be_caught(driver_with):
+    d = driver_with(SMSBOT_CONFIRM_ABOVE="1")
+    d.command("group add oncall 27831234567,27821234567")
+    body = d.command("send oncall,27841234567 Generator running").json()
+    shown = json.dumps(body["blocks"], ensure_ascii=False)
+    assert "3 recipients" in shown and "`oncall` (2 numbers): 27831234567, 27821234567" in shown

@@ -443,3 +443,7 @@ def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool
         text = (f":link: The unconfirmed SMS to {to} did go out: the gateway reported it as "
                 f"#{escape(row['tracking_id'])}, so there is no need to resend it.\n") + text
     return {"text": text, "blocks": [_section(text)]}
+
+
+def home_refused(sentence: str) -> dict:
+    return {"type": "home", "blocks": [_section(f":no_entry_sign: {sentence}")]}

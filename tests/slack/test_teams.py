@@ -224,3 +224,20 @@ def test_the_preview_expands_the_groups_so_a_typo_can_be_caught(driver_with):
     body = d.command("send oncall,27841234567 Generator running").json()
     shown = json.dumps(body["blocks"], ensure_ascii=False)
     assert "3 recipients" in shown and "`oncall` (2 numbers): 27831234567, 27821234567" in shown
+
+
+def test_app_home_shows_nothing_private_to_someone_not_allowed(driver_with, fake_slack):
+    d = driver_with(SMSBOT_ALLOWED_USERS="U0BOSS")
+    d.command("group add oncall 27831234567", user_id="U0BOSS")
+    d.event({"type": "app_home_opened", "user": "U0STRANGER", "channel": "D0STRANGER", "tab": "home"})
+    assert wait_for(lambda: fake_slack.calls_to("views.publish"))
+    view = fake_slack.calls_to("views.publish")[0].params["view"]
+    shown = view if isinstance(view, str) else json.dumps(view)
+    assert "not allowed" in shown and "27831234567" not in shown and "oncall" not in shown
+
+
+def test_a_form_that_cannot_open_in_time_says_what_to_type_instead(slack_driver, fake_slack):
+    fake_slack.fail("views.open", "expired_trigger_id")
+    slack_driver.command("send")
+    assert wait_for(lambda: any("/sms send 27831234567" in body.get("text", "")
+                                for _, body in fake_slack.responses))

@@ -28,7 +28,7 @@ def register(app, services) -> None:
         if refusal:
             ack(render.refused(refusal))
         elif cmd.name == "send":
-            _send(ack, client, command, cmd.args, services)
+            _send(ack, client, respond, command, cmd.args, services)
         elif cmd.name == "balance":
             _balance(ack, respond, services)
         elif cmd.name == "status":
@@ -39,14 +39,14 @@ def register(app, services) -> None:
             ack(_group(cmd.args, command.get("user_id", ""), services))
 
 
-def _send(ack, client, command: dict, args: str, services) -> None:
+def _send(ack, client, respond, command: dict, args: str, services) -> None:
     refusal = services.access.may_send(command.get("user_id", ""), command.get("channel_id", ""))
     if refusal:
         ack(render.refused(refusal))
         return
     if not args.strip():
         ack()
-        services.later(open_compose, client, command)
+        services.later(open_compose, client, command, respond)
         return
     try:
         plan = plan_send(args, services.settings.sms_default_region, services.groups)
@@ -69,13 +69,15 @@ def _send(ack, client, command: dict, args: str, services) -> None:
     ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where))
 
 
-def open_compose(client, command: dict) -> None:
+def open_compose(client, command: dict, respond) -> None:
     """After the ack: the compose form, remembering where the command was typed."""
     origin = {k: command.get(k) for k in ("team_id", "channel_id", "channel_name", "response_url")}
     try:
         client.views_open(trigger_id=command["trigger_id"], view=render.compose_modal(json.dumps(origin)))
     except Exception as error:  # the trigger lasts 3 s; say what to do instead of failing silently
         log.warning("event=compose_open_failed error=%s", type(error).__name__)
+        respond(render.usage_error("I couldn't open the form in time. Type the send instead: "
+                                   "`/sms send 27831234567 Your message`."))
 
 
 def _balance(ack, respond, services) -> None:

@@ -19,6 +19,10 @@ def register(app, services) -> None:
 
 def publish_home(user_id: str, client, services) -> None:
     """After the ack: the App Home tab from stored state (no gateway call)."""
+    refusal = services.access.may_use(user_id)
+    if refusal:  # numbers and history are for the people allowed to use the bot
+        client.views_publish(user_id=user_id, view=render.home_refused(refusal))
+        return
     last = services.watch.last_balance()
     usage = services.watch.usage(balance=last[0] if last else None)
     view = render.home(last, usage, services.settings.low_balance, services.recent_sends(HOME_SENDS),

@@ -15,13 +15,17 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import sqlite_utils
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+GROUP_MAX = 64             # writes committed together at most
+GROUP_WAIT_SECONDS = 30.0  # a caller gives up (and its request fails) after this long
+
+T = TypeVar("T")
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -102,6 +106,7 @@ class Database:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._group: _GroupCommit | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -141,6 +146,18 @@ class Database:
                 raise
             conn.execute("COMMIT")
 
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in a committed write, sharing the transaction with writes from other
+        threads that arrive at the same moment (group commit); returns its result once committed.
+
+        Each call runs inside its own savepoint, so one that raises is undone alone and its
+        exception is raised here; if the shared commit fails, every call in it raises.
+        """
+        with self._lock:
+            if self._group is None:
+                self._group = _GroupCommit(self)
+        return self._group.run(fn)
+
     def migrate(self) -> int:
         """Bring the schema to the newest version; returns it. Safe to run at every start."""
         conn = self.conn
@@ -171,10 +188,85 @@ class Database:
             (key, value))
 
     def close(self) -> None:
-        """Close every thread's connection (at shutdown)."""
+        """Stop the group-commit writer and close every thread's connection (at shutdown)."""
+        with self._lock:
+            group, self._group = self._group, None
+        if group is not None:
+            group.stop()
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+
+
+class _Job:
+    __slots__ = ("fn", "done", "result", "error")
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.done, self.result, self.error = fn, threading.Event(), None, None
+
+
+class _GroupCommit:
+    """One thread that commits the writes handed to it, several per transaction.
+
+    Many threads each committing one small write queue on the write lock and hand the GIL
+    around while they wait; one writer committing whatever has arrived does the same work
+    with one BEGIN/COMMIT per group.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cond = threading.Condition()
+        self._jobs: list[_Job] = []
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="db-writer", daemon=True)
+        self._thread.start()
+
+    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        job = _Job(fn)
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("the database is closing")
+            self._jobs.append(job)
+            self._cond.notify()
+        if not job.done.wait(GROUP_WAIT_SECONDS):
+            raise TimeoutError("the database writer did not answer in time")
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(5.0)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._stopping:
+                    self._cond.wait()
+                if not self._jobs:
+                    return
+                jobs, self._jobs = self._jobs[:GROUP_MAX], self._jobs[GROUP_MAX:]
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        try:
+            with self.db.transaction() as conn:
+                for job in jobs:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        job.result = job.fn(conn)
+                    except Exception as error:
+                        conn.execute("ROLLBACK TO job")
+                        job.error = error
+                    conn.execute("RELEASE job")
+        except Exception as error:  # the commit itself failed: nothing of this group is stored
+            for job in jobs:
+                job.error = job.error or error
+        finally:
+            for job in jobs:
+                job.done.set()

@@ -92,26 +92,28 @@ class ReportIntake:
         self.on_change = on_change
 
     def record(self, report: Report, now: float) -> str:
-        """Store the report and apply it, atomically; returns its outcome. Raises on a storage failure."""
-        with self.db.transaction() as conn:
-            row = conn.execute(
-                "INSERT INTO reports (received_at, tracking_id, recipient, sender, status_id, status_message, "
-                "raw, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'unmatched') RETURNING *",
-                (now, report.tracking_id, report.recipient, report.sender, report.status_id,
-                 report.status_message, json.dumps(report.raw, ensure_ascii=False))).fetchone()
-            message = conn.execute("SELECT * FROM messages WHERE tracking_id = ? ORDER BY id DESC LIMIT 1",
-                                   (report.tracking_id,)).fetchone()
-            if message is not None:
-                outcome = self._apply(conn, row, message, now)
-            else:
-                candidate = conn.execute(
-                    "SELECT * FROM messages WHERE recipient = ? AND status = 'unconfirmed' "
-                    "ORDER BY unconfirmed_at DESC, id DESC LIMIT 1", (report.recipient,)).fetchone()
-                outcome = self._adopt(conn, row, candidate, now) if candidate is not None else "unmatched"
+        """Store the report and apply it, atomically; returns its outcome once committed.
+        Raises on a storage failure. Reports arriving together share one commit."""
+        outcome = self.db.write(lambda conn: self._record(conn, report, now))
         level = logging.WARNING if outcome == "unmatched" else logging.INFO
         log.log(level, "event=report_%s tracking=%s status=%d to=%s", outcome, report.tracking_id,
                 report.status_id, report.recipient or "-")
         return outcome
+
+    def _record(self, conn: sqlite3.Connection, report: Report, now: float) -> str:
+        row = conn.execute(
+            "INSERT INTO reports (received_at, tracking_id, recipient, sender, status_id, status_message, "
+            "raw, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'unmatched') RETURNING *",
+            (now, report.tracking_id, report.recipient, report.sender, report.status_id,
+             report.status_message, json.dumps(report.raw, ensure_ascii=False))).fetchone()
+        message = conn.execute("SELECT * FROM messages WHERE tracking_id = ? ORDER BY id DESC LIMIT 1",
+                               (report.tracking_id,)).fetchone()
+        if message is not None:
+            return self._apply(conn, row, message, now)
+        candidate = conn.execute(
+            "SELECT * FROM messages WHERE recipient = ? AND status = 'unconfirmed' "
+            "ORDER BY unconfirmed_at DESC, id DESC LIMIT 1", (report.recipient,)).fetchone()
+        return self._adopt(conn, row, candidate, now) if candidate is not None else "unmatched"
 
     def match_unmatched(self, conn: sqlite3.Connection, message: sqlite3.Row, now: float) -> None:
         """A message was just marked sent or unconfirmed: apply reports that arrived for it first."""

@@ -97,11 +97,3 @@ def test_marking_a_row_that_is_not_being_sent_is_refused(queue):
         with queue.db.transaction() as conn:
             queue.mark_failed(conn, row["id"], "late", now=103.0)
     assert queue.message(row["id"])["status"] == "sent"
-
-
-def test_migrations_are_idempotent_and_refuse_a_newer_schema(tmp_path):
-    db = Database(str(tmp_path / "m.db"))
-    assert db.migrate() == db.migrate()
-    db.conn.execute("PRAGMA user_version = 999")
-    with pytest.raises(RuntimeError, match="newer smsbot"):
-        db.migrate()

@@ -193,6 +193,10 @@ class Notifier(Worker):
                 self.db.conn.execute("UPDATE batches SET posted_where = 'nowhere' WHERE id = ?", (batch["id"],))
             log.error("event=slack_failed job=%d kind=%s channel=%s error=%s", job["id"], kind, channel, reason)
             self.observe(kind, "failed")
+        except Exception as error:  # a bug or bad stored data: retrying would fail the same way
+            self.outbox.done(job["id"], self.clock(), state="failed", error=type(error).__name__)
+            log.exception("event=slack_job_crashed job=%d kind=%s", job["id"], kind)
+            self.observe(kind, "failed")
         else:
             self.outbox.done(job["id"], self.clock())
             log.info("event=slack_done job=%d kind=%s channel=%s", job["id"], kind, channel)

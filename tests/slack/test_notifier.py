@@ -141,3 +141,14 @@ def test_finished_jobs_are_forgotten_after_a_week_pending_ones_never(sent_once, 
     bot.notifier.run_once(week_later)
     states = [r[0] for r in bot.db.conn.execute("SELECT state FROM outbox")]
     assert "done" not in states and "pending" in states
+
+
+def test_a_job_that_cannot_be_rendered_is_set_aside_and_the_rest_go_on(slack_driver, bot, fake_slack):
+    slack_driver.command("send 27831234567 One")
+    slack_driver.command("send 27821234567 Two")
+    bot.db.conn.execute("UPDATE outbox SET payload = 'not json', kind = 'reply' WHERE batch_id = 1")
+    bot.db.conn.execute("UPDATE batches SET status_ts = '1.0', status_channel = 'C0GENERAL' WHERE id = 1")
+    slack_driver.pump()
+    job = bot.db.conn.execute("SELECT state, last_error FROM outbox WHERE batch_id = 1").fetchone()
+    assert tuple(job) == ("failed", "JSONDecodeError")
+    assert len(fake_slack.messages["C0GENERAL"]) == 1  # the second send's status message was posted

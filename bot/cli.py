@@ -49,25 +49,29 @@ def _run(args) -> int:
     except RuntimeError as error:
         print(f"smsbot cannot start: {error}", file=sys.stderr)
         return 1
-    _print_callback(bot.callback_url(), bot.callback_secret)
+    _print_callback(settings.public_url, bot.callback_secret)
     print(f"smsbot is running on {settings.host}:{bot.server.port}; Ctrl-C or SIGTERM stops it.", flush=True)
     stop.wait()
     bot.stop()
     return 0
 
 
-def _print_callback(url: str | None, secret: str) -> None:
+def _print_callback(public_url: str | None, secret: str) -> None:
+    from bot.web import callback_path
+
+    url = public_url + callback_path(secret) if public_url else None
     if url:
         print(f"Delivery-report callback URL (paste it into your SMS Office account's API settings):\n  {url}",
               flush=True)
     else:
         print("Delivery-report callback path (prefix it with this bot's public https address, or set "
-              f"SMSBOT_PUBLIC_URL to print the whole URL):\n  /sms/dlr/{secret}", flush=True)
+              f"SMSBOT_PUBLIC_URL to print the whole URL):\n  {callback_path(secret)}", flush=True)
 
 
 def _check(args) -> int:
     settings = _settings_or_exit()
     from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
 
     from bot.db import Database
     from bot.gateway import GatewayError, SmsOfficeClient
@@ -86,16 +90,17 @@ def _check(args) -> int:
     try:
         result = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10).auth_test()
         print(f"Slack: OK, signed in as @{result.get('user')} in {result.get('team')}")
-    except Exception as error:
+    except SlackApiError as error:
         ok = False
-        reason = getattr(getattr(error, "response", None), "get", lambda *_: None)("error") or type(error).__name__
-        print(f"Slack: FAILED: {reason}. Check SLACK_BOT_TOKEN and SLACK_API_URL.")
+        print(f"Slack: FAILED: {error.response.get('error')}. Check SLACK_BOT_TOKEN and SLACK_API_URL.")
+    except Exception as error:  # unreachable: DNS, refused, timeout
+        ok = False
+        print(f"Slack: FAILED: {type(error).__name__}. Check SLACK_API_URL and this server's network.")
     db = Database(settings.db_path)
     db.migrate()
     secret = ensure_callback_secret(db, settings)
-    url = f"{settings.public_url}/sms/dlr/{secret}" if settings.public_url else None
     db.close()
-    _print_callback(url, secret)
+    _print_callback(settings.public_url, secret)
     return 0 if ok else 1
 
 

@@ -33,7 +33,7 @@ from bot.sendqueue import SendQueue
 from bot.slack.app import BotIdentity, build_app
 from bot.slack.notifier import Notifier, SlackNotices
 from bot.slack.socketmode import SocketMode
-from bot.web import CALLBACK_PREFIX, make_wsgi_app
+from bot.web import make_wsgi_app
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +168,6 @@ class Bot:
             details["queue_depth"] = self.queue.depth()
             details["oldest_queued_age_seconds"] = None if oldest is None else round(self.clock() - oldest, 3)
         return all(checks.values()), details
-
-    def callback_url(self) -> str | None:
-        if not self.settings.public_url:
-            return None
-        return f"{self.settings.public_url}{CALLBACK_PREFIX}{self.callback_secret}"
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:

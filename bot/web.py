@@ -32,6 +32,11 @@ def _reply(start_response, status: str, body: str | bytes | dict, content_type: 
     return [data]
 
 
+def callback_path(secret: str) -> str:
+    """The delivery-report path; it carries the secret, so print it only where the operator asked."""
+    return CALLBACK_PREFIX + secret
+
+
 class _TooLarge(Exception):
     pass
 
@@ -86,11 +91,11 @@ def make_wsgi_app(bot):
     def metrics(environ, start_response):
         return _reply(start_response, "200 OK", bot.metrics.render(), CONTENT_TYPE_LATEST)
 
-    callback_path = (CALLBACK_PREFIX + bot.callback_secret).encode()
+    expected_path = callback_path(bot.callback_secret).encode()
 
     def delivery_report(environ, start_response):
         """The gateway's callback. Store first, answer after; 500 only when storing failed."""
-        if not hmac.compare_digest(environ.get("PATH_INFO", "").encode("latin-1"), callback_path):
+        if not hmac.compare_digest(environ.get("PATH_INFO", "").encode("latin-1"), expected_path):
             log.warning("event=report_wrong_secret path=%s***", CALLBACK_PREFIX)
             return _reply(start_response, "404 Not Found", "not found\n")
         if environ["REQUEST_METHOD"] not in ("GET", "POST"):
@@ -104,12 +109,11 @@ def make_wsgi_app(bot):
             log.warning("event=report_rejected reason=%s", json.dumps(str(error)))
             return _reply(start_response, "400 Bad Request", f"bad report: {error}\n")
         try:
-            bot.reports.record(report, bot.clock())
-            bot.metrics.observe_report(report.status_id)
+            bot.reports.record(report, bot.clock())  # a change wakes the notifier itself
         except Exception:
             log.exception("event=report_store_failed tracking=%s", report.tracking_id)
             return _reply(start_response, "500 Internal Server Error", "could not store the report; resend it\n")
-        bot.notifier.wake()
+        bot.metrics.observe_report(report.status_id)
         return _reply(start_response, "200 OK", "OK\n")
 
     routes = {"/slack/events": slack_events, "/healthz": healthz, "/metrics": metrics}

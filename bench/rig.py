@@ -19,8 +19,8 @@ from typing import Callable
 
 import requests
 
-from bot.simulator import Simulator
-from tests.fakes.slack import FakeSlack, command_body, sign
+from bot.testing.simulator import Simulator
+from bot.testing.fake_slack import FakeSlack, command_body, sign
 
 SIGNING_SECRET = "bench-signing-secret-0123456789ab"
 BOT_TOKEN = "xoxb-bench-token"

@@ -57,7 +57,7 @@ def _run(args) -> int:
 
 
 def _print_callback(public_url: str | None, secret: str) -> None:
-    from bot.web import callback_path
+    from bot.web.routes import callback_path
 
     url = public_url + callback_path(secret) if public_url else None
     if url:
@@ -73,8 +73,8 @@ def _check(args) -> int:
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
-    from bot.db import Database
-    from bot.gateway import GatewayError, SmsOfficeClient
+    from bot.storage.db import Database
+    from bot.sms.gateway import GatewayError, SmsOfficeClient
     from bot.runtime import ensure_callback_secret
 
     ok = True
@@ -105,7 +105,7 @@ def _check(args) -> int:
 
 
 def _simulator(argv: list[str]) -> int:
-    from bot import simulator
+    from bot.testing import simulator
 
     return simulator.main(argv)
 

@@ -16,24 +16,24 @@ from typing import Callable
 from slack_sdk import WebClient
 
 from bot.access import Access
-from bot.balancewatch import BalanceWatch
-from bot.commands import SendPlan
+from bot.workers.balancewatch import BalanceWatch
+from bot.sms.plan import SendPlan
 from bot.config import Settings
-from bot.db import Database
-from bot.gateway import NotEnoughCredits, SmsOfficeClient
-from bot.groups import GroupStore
-from bot.httpserver import ServerThread
+from bot.storage.db import Database
+from bot.sms.gateway import NotEnoughCredits, SmsOfficeClient
+from bot.storage.groups import GroupStore
+from bot.web.server import ServerThread
 from bot.metrics import Metrics
-from bot.outbox import Outbox
-from bot.pending import Decision, PendingSends
+from bot.storage.outbox import Outbox
+from bot.storage.confirmations import Decision, PendingSends
 from bot.redact import register_secret
-from bot.reports import ReportIntake
-from bot.sender import Sender
-from bot.sendqueue import SendQueue
+from bot.storage.reports import ReportIntake
+from bot.workers.sender import Sender
+from bot.storage.queue import SendQueue
 from bot.slack.app import BotIdentity, build_app
 from bot.slack.notifier import Notifier, SlackNotices
 from bot.slack.socketmode import SocketMode
-from bot.web import make_wsgi_app
+from bot.web.routes import make_wsgi_app
 
 log = logging.getLogger(__name__)
 

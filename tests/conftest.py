@@ -8,12 +8,12 @@ import pytest
 import requests
 
 from bot.config import load_settings
-from bot.db import Database
-from bot.outbox import Outbox
+from bot.storage.db import Database
+from bot.storage.outbox import Outbox
 from bot.runtime import Bot
-from bot.sendqueue import SendQueue
-from bot.simulator import Simulator
-from tests.fakes.slack import (FakeSlack, block_actions_body, command_body, event_body, sign,
+from bot.storage.queue import SendQueue
+from bot.testing.simulator import Simulator
+from bot.testing.fake_slack import (FakeSlack, block_actions_body, command_body, event_body, sign,
                                view_submission_body)
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -14,7 +14,7 @@ from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
 from tests.process import CALLBACK_SECRET, free_port, smsbot, start_bot
 
 
-from tests.fakes.slack import command_body, sign
+from bot.testing.fake_slack import command_body, sign
 
 
 def test_run_with_missing_settings_lists_each_problem_without_a_traceback(tmp_path):
@@ -93,7 +93,7 @@ def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirm
     started = time.monotonic()
     assert running.stop(signal.SIGTERM) == 0 and time.monotonic() - started < 10
     simulator.release()
-    from bot.db import Database
+    from bot.storage.db import Database
     row = Database(str(tmp_path / "smsbot.db")).conn.execute("SELECT status FROM messages").fetchone()
     assert row["status"] == "sending"  # decided at next start: unconfirmed, never resent blindly
 

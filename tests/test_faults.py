@@ -4,9 +4,9 @@ import signal
 
 import requests
 
-from bot.simulator import Simulator
+from bot.testing.simulator import Simulator
 from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET
-from tests.fakes.slack import command_body, sign
+from bot.testing.fake_slack import command_body, sign
 from tests.process import free_port, start_bot
 
 

@@ -25,12 +25,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot.outbox import Outbox
+from bot.storage.outbox import Outbox
 from bot.redact import redact
-from bot.sendqueue import SendQueue
-from bot.sender import backoff_delay
+from bot.storage.queue import SendQueue
+from bot.workers.backoff import backoff_delay
 from bot.slack import render
-from bot.worker import Worker
+from bot.workers.loop import Worker
 
 log = logging.getLogger(__name__)
 

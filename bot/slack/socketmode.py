@@ -14,7 +14,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.sender import backoff_delay
+from bot.workers.backoff import backoff_delay
 
 log = logging.getLogger(__name__)
 

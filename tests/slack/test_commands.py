@@ -4,7 +4,7 @@ import time
 import urllib.parse
 
 from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET, wait_for
-from tests.fakes.slack import command_body, sign
+from bot.testing.fake_slack import command_body, sign
 
 
 def ack_text(response) -> str:

@@ -5,11 +5,12 @@ import json
 import logging
 import sqlite3
 
-from bot import smsrules
-from bot.commands import UsageError, parse_command, plan_send
-from bot.gateway import GatewayError
-from bot.groups import GroupError, check_name
-from bot.pending import CONFIRM_SECONDS
+from bot.sms import rules as smsrules
+from bot.sms.plan import UsageError, plan_send
+from bot.slack.command_line import parse_command
+from bot.sms.gateway import GatewayError
+from bot.storage.groups import GroupError, check_name
+from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
 
 log = logging.getLogger(__name__)

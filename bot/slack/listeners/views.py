@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 import logging
 
-from bot import smsrules
-from bot.commands import UsageError, build_plan
-from bot.pending import CONFIRM_SECONDS
+from bot.sms import rules as smsrules
+from bot.sms.plan import UsageError, build_plan
+from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
 
 log = logging.getLogger(__name__)

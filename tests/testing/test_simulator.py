@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
-from bot.httpserver import ServerThread
-from bot.simulator import Simulator, run
+from bot.web.server import ServerThread
+from bot.testing.simulator import Simulator, run
 
 USER, PASSWORD = "acct", "s3cret-pass"
 FAST = 72000  # retry intervals 60 min / 3 h / 12 h become 0.05 s / 0.15 s / 0.6 s
@@ -235,7 +235,7 @@ def test_latency_slows_each_call(make_sim):
 # --- logging ------------------------------------------------------------------------
 
 def test_log_lines_name_the_send_but_never_the_password(sim, caplog):
-    caplog.set_level("INFO", logger="bot.simulator")
+    caplog.set_level("INFO", logger="bot.testing.simulator")
     message_id = send(sim, message="a" * 200).text.removeprefix("Success:")
     call(sim, "balance.asp")
     send(sim, to="0831234567")

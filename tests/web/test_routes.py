@@ -1,7 +1,7 @@
 """The HTTP listener's own routes: health and metrics."""
 import requests
 
-from bot.web import CALLBACK_PREFIX
+from bot.web.routes import CALLBACK_PREFIX
 
 
 def metric(text: str, series: str) -> float:

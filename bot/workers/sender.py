@@ -20,23 +20,15 @@ import logging
 import sqlite3
 from typing import Callable
 
-from bot.gateway import GatewayError, SmsOfficeClient
-from bot.sendqueue import SendQueue
-from bot.worker import Worker
+from bot.sms.gateway import GatewayError, SmsOfficeClient
+from bot.storage.queue import SendQueue
+from bot.workers.backoff import backoff_delay
+from bot.workers.loop import Worker
 
 log = logging.getLogger(__name__)
 
 # notify(conn, event, message, error): error is the GatewayError behind a failure, else None
 Notify = Callable[[sqlite3.Connection, str, sqlite3.Row, "GatewayError | None"], None]
-
-FIRST_RETRY_SECONDS = 2.0
-MAX_RETRY_SECONDS = 300.0
-
-
-def backoff_delay(failures: int, first: float = FIRST_RETRY_SECONDS, cap: float = MAX_RETRY_SECONDS) -> float:
-    """Seconds to wait after the n-th consecutive failure: first, 2×first, 4×first … up to cap."""
-    return min(cap, first * 2 ** max(0, failures - 1))
-
 
 def _no_notify(conn, event, message, error) -> None:
     pass

@@ -27,9 +27,9 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from bot.httpserver import ServerThread
+from bot.web.server import ServerThread
 from bot.redact import redact
-from bot.smsrules import MAX_CHARS, MAX_PARTS, analyse_text
+from bot.sms.rules import MAX_CHARS, MAX_PARTS, analyse_text
 
 log = logging.getLogger(__name__)
 

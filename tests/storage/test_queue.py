@@ -2,8 +2,8 @@ import threading
 
 import pytest
 
-from bot.db import Database
-from bot.sendqueue import SendQueue, Status
+from bot.storage.db import Database
+from bot.storage.queue import SendQueue, Status
 
 BATCH = {"user_id": "U1", "channel_id": "C1", "text": "Generator running", "encoding": "GSM-7", "parts": 1}
 

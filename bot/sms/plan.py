@@ -1,7 +1,6 @@
-"""The ``/sms`` command line: parsing and send planning, with no Slack or gateway I/O.
+"""Send planning: recipients (numbers and groups) and text checked into a SendPlan. No I/O.
 
-Shared by the slash command and (later) the compose modal, so both use the same
-rules and the same words.
+Shared by the slash command and the compose form, so both use the same rules and the same words.
 """
 from __future__ import annotations
 
@@ -10,42 +9,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot import smsrules
-from bot.groups import GroupError, check_name
-
-SUBCOMMANDS = ("send", "balance", "status", "history", "group", "help")
-
-_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
-
-
-def unescape_slack(text: str) -> str:
-    """Undo Slack's escaping of command text: ``<link|label>`` markup and &amp; &lt; &gt;."""
-    def label(match: re.Match) -> str:
-        target, shown = match.group(1), match.group(2)
-        if shown is not None:
-            return shown
-        return re.sub(r"^(tel:|mailto:)", "", target)
-    text = _LINK.sub(label, text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str           # one of SUBCOMMANDS
-    args: str           # the rest, unescaped, leading whitespace removed
-    unknown: str = ""   # the word typed when it was not a known subcommand
-
-
-def parse_command(text: str) -> Command:
-    text = unescape_slack(text or "").strip()
-    if not text:
-        return Command("help", "")
-    word, rest = re.match(r"(\S+)\s*(.*)", text, re.S).groups()
-    word = word.lower()
-    if word not in SUBCOMMANDS:
-        return Command("help", "", unknown=word)
-    return Command(word, rest)
-
+from bot.sms import rules as smsrules
+from bot.storage.groups import GroupError, check_name
 
 @dataclass(frozen=True)
 class SendPlan:

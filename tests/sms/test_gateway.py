@@ -16,10 +16,10 @@ import responses
 from urllib3.exceptions import (ConnectTimeoutError, MaxRetryError, NameResolutionError,
                                 NewConnectionError, ProtocolError)
 
-from bot.gateway import (GatewayError, GatewayOutcomeUnknown, GatewayRefused, GatewayUnavailable,
+from bot.sms.gateway import (GatewayError, GatewayOutcomeUnknown, GatewayRefused, GatewayUnavailable,
                          InvalidMessage, InvalidRecipient, InvalidSender, LoginFailed, NotEnoughCredits,
                          NotInternational, SmsOfficeClient, TooManyParts, UnexpectedResponse)
-from bot.httpserver import ServerThread
+from bot.web.server import ServerThread
 
 BASE = "http://gw.test/sms/api/"
 SEND_URL = BASE + "sendsms.asp"
@@ -393,13 +393,13 @@ def test_last_success_moves_only_on_success(gateway, client):
 
 
 def test_each_call_logs_one_line_without_the_message_text(gateway, client, caplog):
-    caplog.set_level(logging.DEBUG, logger="bot.gateway")
+    caplog.set_level(logging.DEBUG, logger="bot.sms.gateway")
     gateway.get(SEND_URL, body="Success:1:")
     client.send("ACME", "27831234567", "private words")
     gateway.replace(responses.GET, SEND_URL, body="Error:Invalid [to] parameter")
     with pytest.raises(InvalidRecipient):
         client.send("ACME", "0831234567 x", "private words")
-    lines = [r.getMessage() for r in caplog.records if r.name == "bot.gateway"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.sms.gateway"]
     assert len(lines) == 2
     assert lines[0].startswith("event=gateway_call op=send to=27831234567 outcome=ok ms=")
     assert lines[1].startswith('event=gateway_call op=send to="0831234567 x" error=InvalidRecipient '

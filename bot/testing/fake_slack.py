@@ -30,7 +30,7 @@ from http import HTTPStatus
 from typing import Callable
 from urllib.parse import parse_qsl, urlencode
 
-from bot.httpserver import ServerThread
+from bot.web.server import ServerThread
 
 _UNAVAILABLE = (503, {"ok": False, "error": "service_unavailable"}, [])
 _JSON_FIELDS = ("blocks", "attachments", "view")  # JSON text when sent in a form or query string

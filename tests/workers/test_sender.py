@@ -5,8 +5,9 @@ import pytest
 import requests
 import responses
 
-from bot.gateway import SmsOfficeClient
-from bot.sender import Sender, backoff_delay
+from bot.sms.gateway import SmsOfficeClient
+from bot.workers.backoff import backoff_delay
+from bot.workers.sender import Sender
 from tests.conftest import GATEWAY_PASSWORD, Clock, wait_for
 
 API = "http://gw.test/sms/api/"

@@ -53,8 +53,8 @@ from typing import Callable, Iterable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.db import Database
-from bot.gateway import GatewayError, GatewayUnavailable, LoginFailed, SmsOfficeClient
+from bot.storage.db import Database
+from bot.sms.gateway import GatewayError, GatewayUnavailable, LoginFailed, SmsOfficeClient
 from bot.redact import redact
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.metrics import CONTENT_TYPE_LATEST
-from bot.reports import ReportError, parse_report
+from bot.storage.reports import ReportError, parse_report
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from bot.db import Database
+from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from bot.db import Database
+from bot.storage.db import Database
 
 
 def insert(value):

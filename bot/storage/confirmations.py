@@ -11,8 +11,8 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
-from bot.commands import SendPlan
-from bot.db import Database
+from bot.sms.plan import SendPlan
+from bot.storage.db import Database
 
 CONFIRM_SECONDS = 600
 

@@ -11,8 +11,8 @@ import pytest
 import requests
 import responses
 
-from bot.balancewatch import JOB_ID, BalanceWatch, forecast
-from bot.gateway import SmsOfficeClient
+from bot.workers.balancewatch import JOB_ID, BalanceWatch, forecast
+from bot.sms.gateway import SmsOfficeClient
 from tests.conftest import GATEWAY_PASSWORD, Clock
 
 API = "http://gw.test/sms/api/"
@@ -92,7 +92,7 @@ def refused_for_credits(watch, db, clock):
 @responses.activate
 def test_every_check_is_recorded_with_its_time_outcome_and_a_log_line(db, make_watch, clock, caplog):
     watch = make_watch()
-    caplog.set_level(logging.INFO, logger="bot.balancewatch")
+    caplog.set_level(logging.INFO, logger="bot.workers.balancewatch")
     answers = [("1,234.50", 200), ("Error: Login Failed", 200), ("", 503),
                (requests.ConnectionError("connection reset"), 200), ("<html>maintenance</html>", 200)]
     times = []
@@ -358,12 +358,12 @@ def test_start_checks_once_at_start_up_and_stop_returns_without_waiting_for_a_sl
 def test_start_without_an_alert_channel_warns_once_and_still_checks(db, make_watch, caplog):
     responses.upsert(responses.GET, BALANCE_URL, body="57.00")
     watch = make_watch(channel=None, interval=3600)
-    with caplog.at_level(logging.WARNING, logger="bot.balancewatch"):
+    with caplog.at_level(logging.WARNING, logger="bot.workers.balancewatch"):
         watch.start()
         try:
             wait_for(lambda: history(db))
         finally:
             watch.stop()
-    warnings = [r for r in caplog.records if r.name == "bot.balancewatch" and r.levelno >= logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "bot.workers.balancewatch" and r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "SMSBOT_ALERT_CHANNEL" in warnings[0].getMessage()
     assert history(db)[0]["balance"] == 57.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from bot.db import Database
+from bot.storage.db import Database
 
 
 class Outbox:

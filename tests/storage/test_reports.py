@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from bot.runtime import Bot
-from bot.web import CALLBACK_PREFIX
+from bot.web.routes import CALLBACK_PREFIX
 from tests.conftest import wait_for
 
 

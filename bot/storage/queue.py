@@ -21,7 +21,7 @@ import enum
 import sqlite3
 from typing import Iterable
 
-from bot.db import Database
+from bot.storage.db import Database
 
 
 class Status(str, enum.Enum):

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from bot.smsrules import (
+from bot.sms.rules import (
     MAX_CHARS,
     MAX_PARTS,
     RecipientError,

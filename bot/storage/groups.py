@@ -6,8 +6,8 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from bot.db import Database
-from bot.smsrules import SmsRuleError, looks_like_number
+from bot.storage.db import Database
+from bot.sms.rules import SmsRuleError, looks_like_number
 
 _NAME_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 

@@ -31,11 +31,10 @@ class BotIdentity:
         return True
 
 
-def build_app(services) -> App:
+def build_app(services, identity: BotIdentity) -> App:
     settings = services.settings
     client = WebClient(base_url=settings.slack_api_url, timeout=10)
     token = settings.slack_bot_token
-    identity = services.identity
 
     def authorize(enterprise_id=None, team_id=None, **_) -> AuthorizeResult:
         # Single workspace, static token: no auth.test per request, so acks never wait on Slack.

@@ -1,22 +1,24 @@
-"""Every Slack write goes through the outbox and this one notifier thread.
+"""The one notifier thread: works the outbox off, so every Slack write is durable and paced.
 
-``SlackNotices`` is called inside the transactions that change a send (by the
-command handler and the sender thread) and adds outbox jobs; nothing there
-waits on Slack. ``Notifier`` works the jobs off:
+Jobs (see ``bot/storage/outbox.py``), each run by the handler named in ``Notifier.handlers``:
 
-- ``post``: the status message of a send, in the channel where the command was
-  typed. If the bot is not in that channel it joins (public channels) or posts
-  in the requester's DM with the app instead, and tells them where.
+- ``post``: a send's status message, in the channel where it was asked for; if that channel
+  refuses the bot, in the requester's DM instead, telling them where.
 - ``status``: ``chat.update`` of that message (coalesced: one job per send).
-- ``reply``: a thread reply under it (a failure, an unconfirmed send, …).
+- ``reply`` and ``digest``: a thread reply under it (one event, or a long list's grouped failures).
+- ``alert``: a balance-watch alert; if the alert channel refuses, a DM to each admin.
 - ``respond``: a message to the person, through the command's response_url.
 
-Transient failures (Slack down, 5xx, timeouts, 429 with Retry-After, auth
-trouble an operator can fix) are retried with backoff and never dropped;
-posts to one channel are paced to about one a second.
+Transient failures (Slack down or behind an HTML page, 5xx, timeouts, 429 with Retry-After,
+auth trouble an operator can fix, and SQLite being busy, locked or read-only) are retried with
+backoff and never dropped. Slack's answer to a post is remembered, so a retried store never posts
+twice. A job that can never succeed resolves the jobs waiting on it. Posts are paced to about one
+a second per channel, and due jobs are chosen per channel, so a channel waiting on its pace never
+hides another channel's work.
 """
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from typing import Callable
@@ -25,11 +27,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot.storage.outbox import Outbox
 from bot.redact import redact
+from bot.slack import render
+from bot.slack.notices import SlackNotices
+from bot.slack.posts import PostedWhere, SlackPosts
+from bot.storage.outbox import JobKind, JobState, Outbox
 from bot.storage.queue import SendQueue
 from bot.workers.backoff import backoff_delay
-from bot.slack import render
 from bot.workers.loop import Worker
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ log = logging.getLogger(__name__)
 CHANNEL_PACE_SECONDS = 1.0
 KEEP_DONE_JOBS_SECONDS = 7 * 86400   # finished outbox rows are kept a week for inspection
 PURGE_EVERY_SECONDS = 3600
+DIGEST_NUMBERS = 7                   # numbers named in a digest reply before "and N more"
 # Errors that go away by themselves or once an operator fixes the token/scopes:
 # keep the job and try again later. Any other Slack error is final for that job.
 TRANSIENT_ERRORS = frozenset({
@@ -44,8 +49,12 @@ TRANSIENT_ERRORS = frozenset({
     "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
     "missing_scope", "team_not_found",
 })
-NEEDS_STATUS_MESSAGE = ("status", "reply")
-ROUTINE_STATUSES = (100, 200)   # submitted, delivered: progress, not news, on a long list
+NOT_JSON = "Received a response in a non-JSON format"   # slack_sdk's words for an HTML page
+# The channel will not take the bot's post: show it in the requester's DM instead.
+CHANNEL_REFUSALS = frozenset({
+    "channel_not_found", "not_in_channel", "method_not_supported_for_channel_type", "is_archived",
+    "restricted_action", "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
+})
 
 
 class Transient(Exception):
@@ -54,71 +63,34 @@ class Transient(Exception):
         self.retry_after = retry_after
 
 
-class SlackNotices:
-    """What the rest of the bot calls to have something shown in Slack, durably."""
-
-    def __init__(self, outbox: Outbox, wake: Callable[[], None] = lambda: None) -> None:
-        self.outbox = outbox
-        self.wake = wake
-
-    def batch_created(self, conn: sqlite3.Connection, batch_id: int, now: float) -> None:
-        self.outbox.add(conn, "post", now, key=f"batch:{batch_id}", batch_id=batch_id)
-
-    def send_event(self, conn: sqlite3.Connection, event: str, message: sqlite3.Row) -> None:
-        """A message changed state (called inside the transaction that changed it)."""
-        now, batch_id = message["updated_at"], message["batch_id"]
-        self.outbox.add(conn, "status", now, key=f"batch:{batch_id}", batch_id=batch_id)
-        if event in ("failed", "unconfirmed"):
-            self.outbox.add(conn, "reply", now, batch_id=batch_id,
-                            payload={"event": event, "message_id": message["id"]})
-        self.wake()
-
-    def report(self, conn: sqlite3.Connection, outcome: str, message: sqlite3.Row, report: sqlite3.Row) -> None:
-        """A delivery report changed a message (``applied``) or revealed an unconfirmed one (``adopted``).
-
-        The status message is edited every time. The thread gets one reply per change, except
-        that on long lists (more than render.LIST_EACH_UP_TO recipients) routine progress
-        (submitted, delivered) is only counted in the status message: at Slack's pace of about
-        one post a second, 1,000 recipients would otherwise fill the thread for half an hour.
-        """
-        now, batch_id = message["updated_at"], message["batch_id"]
-        self.outbox.add(conn, "status", now, key=f"batch:{batch_id}", batch_id=batch_id)
-        routine = outcome == "applied" and report["status_id"] in ROUTINE_STATUSES
-        if not (routine and _recipients(conn, batch_id) > render.LIST_EACH_UP_TO):
-            self.outbox.add(conn, "reply", now, batch_id=batch_id,
-                            payload={"event": outcome, "message_id": message["id"], "report_id": report["id"]})
-        self.wake()
-
-    def resent(self, conn: sqlite3.Connection, message: sqlite3.Row, user_id: str) -> None:
-        """Someone queued an unconfirmed or failed message again."""
-        now, batch_id = message["updated_at"], message["batch_id"]
-        self.outbox.add(conn, "status", now, key=f"batch:{batch_id}", batch_id=batch_id)
-        self.outbox.add(conn, "reply", now, batch_id=batch_id,
-                        payload={"event": "resent", "message_id": message["id"], "user_id": user_id})
-        self.wake()
-
-    def alert(self, conn: sqlite3.Connection, channel: str, kind: str, data: dict, now: float) -> None:
-        """A balance-watch alert for the alert channel."""
-        self.outbox.add(conn, "alert", now, channel=channel, payload={"kind": kind, "data": data})
-        self.wake()
-
-    def respond(self, conn: sqlite3.Connection, url: str, content: dict, now: float) -> None:
-        self.outbox.add(conn, "respond", now, payload={"url": url, "content": content})
-
-
 class Notifier(Worker):
     name = "notifier"
 
-    def __init__(self, queue: SendQueue, outbox: Outbox, client: WebClient, *,
+    def __init__(self, queue: SendQueue, outbox: Outbox, posts: SlackPosts, client: WebClient, *,
+                 admins: frozenset[str] = frozenset(),
+                 on_alert_lost: Callable[[sqlite3.Connection, str], None] = lambda conn, kind: None,
                  observe: Callable[[str, str], None] = lambda kind, result: None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.observe = observe  # observe(kind, result) after each Slack write: ok, retry or failed
-        self.queue = queue
-        self.outbox = outbox
-        self.db = outbox.db
-        self.client = client
+        self.queue, self.outbox, self.posts, self.db, self.client = queue, outbox, posts, outbox.db, client
+        self.admins = admins
+        self.on_alert_lost = on_alert_lost  # (conn, kind): an alert reached nobody; it is not raised
+        self.observe = observe              # (kind, result) after each job: ok, retry or failed
+        self.notices = SlackNotices(outbox, posts)
+        self.handlers: dict[str, Callable[[sqlite3.Row, sqlite3.Row | None], None]] = {
+            JobKind.POST.value: self._do_post,
+            JobKind.STATUS.value: self._do_status,
+            JobKind.REPLY.value: self._do_reply,
+            JobKind.DIGEST.value: self._do_digest,
+            JobKind.ALERT.value: self._do_alert,
+            JobKind.RESPOND.value: self._do_respond,
+        }
         self.failures = 0
         self.paused_until = 0.0
+        self.last_progress = self.clock()    # when a job last finished (for /healthz's stall check)
+        self.slack_answering = True          # the last Slack call got an answer from Slack itself
+        self.alert_problem: str | None = None  # why the alert channel refused, while it does
+        self._answers: dict[int, dict] = {}  # job id → Slack's answer to a post not yet stored
+        self._unsaved: dict[int, Callable[[], None]] = {}  # outcomes the database refused, to store again
         self._last_write: dict[tuple[str, bool], float] = {}
         self._soonest = self.idle_poll
         self._blocked = False   # the last pass found only jobs waiting for pacing or a pause
@@ -146,117 +118,168 @@ class Notifier(Worker):
     def run_once(self, now: float | None = None) -> bool:
         now = self.clock() if now is None else now
         self._soonest, self._blocked = self.idle_poll, False
-        if now - self._last_purge >= PURGE_EVERY_SECONDS:
-            self._last_purge = now
-            self.outbox.purge(now - KEEP_DONE_JOBS_SECONDS)
         if now < self.paused_until:
             self._blocked = True
             return False
-        for job in self.outbox.due(now):
-            if job["kind"] in NEEDS_STATUS_MESSAGE and job["status_ts"] is None:
-                if job["posted_where"] == "nowhere":
-                    self.outbox.done(job["id"], now, state="dropped", error="the status message could not be posted")
-                continue  # wait for the status message to be posted
+        try:
+            self._store_unsaved()
+            if now - self._last_purge >= PURGE_EVERY_SECONDS:
+                self.outbox.purge(now - KEEP_DONE_JOBS_SECONDS)
+                self._last_purge = now
+            jobs = self.outbox.due(now)
+        except sqlite3.Error as error:
+            self._storage_trouble(error, now)
+            return False
+        for job in jobs:
             channel = job["status_channel"] or job["origin_channel"] or job["channel"] or "-"
             # New messages and edits are paced separately: Slack's ~1 message/s per channel
             # is about posting; an edit need not wait behind a queue of thread replies.
-            lane = (channel, job["kind"] == "status")
+            lane = (channel, job["kind"] == JobKind.STATUS)
             ready_at = self._last_write.get(lane, float("-inf")) + CHANNEL_PACE_SECONDS
             if ready_at > now:
                 self._soonest = min(self._soonest, ready_at - now)
                 self._blocked = True
                 continue
-            batch = self.queue.batch(job["batch_id"]) if job["batch_id"] is not None else None
-            self._run(job, batch, channel, now)
+            self._run(job, channel, now)
             self._last_write[lane] = now
             return True
         return False
 
-    def _run(self, job: sqlite3.Row, batch: sqlite3.Row | None, channel: str, now: float) -> None:
-        self.outbox.start(job["id"])
-        kind = job["kind"]
+    def _run(self, job: sqlite3.Row, channel: str, now: float) -> None:
+        job_id, kind = job["id"], job["kind"]
         try:
-            getattr(self, f"_do_{kind}")(job, batch)
+            if kind in (JobKind.STATUS, JobKind.REPLY, JobKind.DIGEST) and job["status_ts"] is None:
+                # due only once its status message could not be posted anywhere
+                self.outbox.finish(job_id, now, JobState.DROPPED, error="the status message could not be posted")
+                return
+            self.outbox.start(job_id)
+            batch = self.posts.batch(job["batch_id"]) if job["batch_id"] is not None else None
+            self.handlers[kind](job, batch)
         except Transient as problem:
-            self.failures += 1
-            delay = problem.retry_after if problem.retry_after is not None else backoff_delay(self.failures, first=1.0)
-            self.paused_until = now + delay
-            self.outbox.retry(job["id"], str(problem), now + delay)
-            log.warning("event=slack_retry job=%d kind=%s error=%s retry_in=%.1f", job["id"], kind,
-                        redact(problem), delay)
-            self.observe(kind, "retry")
+            self._retry_later(job, str(problem), problem.retry_after, now)
+            return
+        except sqlite3.Error as error:  # busy, locked, read-only, disk I/O: not the job's fault
+            self._storage_trouble(error, now)
+            self._retry_later(job, f"database: {error}", None, now)
             return
         except SlackApiError as error:
-            reason = error.response.get("error", "unknown_error")
-            self.outbox.done(job["id"], self.clock(), state="failed", error=reason)
-            if kind == "post":  # nowhere to show this send: its updates and replies are dropped
-                self.db.conn.execute("UPDATE batches SET posted_where = 'nowhere' WHERE id = ?", (batch["id"],))
-            log.error("event=slack_failed job=%d kind=%s channel=%s error=%s", job["id"], kind, channel, reason)
-            self.observe(kind, "failed")
+            self._give_up(job, error.response.get("error", "unknown_error"), channel)
         except Exception as error:  # a bug or bad stored data: retrying would fail the same way
-            self.outbox.done(job["id"], self.clock(), state="failed", error=type(error).__name__)
-            log.exception("event=slack_job_crashed job=%d kind=%s", job["id"], kind)
-            self.observe(kind, "failed")
+            log.exception("event=slack_job_crashed job=%d kind=%s", job_id, kind)
+            self._give_up(job, type(error).__name__, channel)
         else:
-            self.outbox.done(job["id"], self.clock())
-            log.info("event=slack_done job=%d kind=%s channel=%s", job["id"], kind, channel)
+            self._settle(job_id, lambda: self.outbox.finish(job_id, self.clock()))
+            log.info("event=slack_done job=%d kind=%s channel=%s", job_id, kind, channel)
             self.observe(kind, "ok")
         self.failures = 0
+        self.last_progress = self.clock()
+
+    def _retry_later(self, job: sqlite3.Row, reason: str, retry_after: float | None, now: float) -> None:
+        self.failures += 1
+        delay = retry_after if retry_after is not None else backoff_delay(self.failures, first=1.0)
+        self.paused_until = now + delay
+        self._settle(job["id"], lambda: self.outbox.retry(job["id"], reason, now + delay))
+        log.warning("event=slack_retry job=%d kind=%s error=%s retry_in=%.1f", job["id"], job["kind"],
+                    redact(reason), delay)
+        self.observe(job["kind"], "retry")
+
+    def _give_up(self, job: sqlite3.Row, reason: str, channel: str) -> None:
+        """Final for this job; a post's dependants (its edits and replies) are dropped with it."""
+        job_id, batch_id = job["id"], job["batch_id"]
+
+        def store() -> None:
+            with self.db.transaction() as conn:
+                self.outbox.finish(job_id, self.clock(), JobState.FAILED, error=reason, conn=conn)
+                if job["kind"] == JobKind.POST:
+                    self.posts.nowhere(conn, batch_id)
+                    dropped = self.outbox.drop_waiting(conn, batch_id, self.clock(),
+                                                       "the status message could not be posted")
+                    log.error("event=status_message_lost batch=%d dropped_jobs=%d", batch_id, dropped)
+                elif job["kind"] == JobKind.ALERT:
+                    self.on_alert_lost(conn, Outbox.payload(job)["kind"])
+        self._settle(job_id, store)
+        log.error("event=slack_failed job=%d kind=%s channel=%s error=%s", job_id, job["kind"], channel, reason)
+        self.observe(job["kind"], "failed")
+
+    def _settle(self, job_id: int, store: Callable[[], None]) -> None:
+        """Store a job's outcome; if the database refuses, keep it and store it again before the next job."""
+        try:
+            store()
+        except sqlite3.Error as error:
+            self._unsaved[job_id] = store
+            self._storage_trouble(error, self.clock())
+
+    def _store_unsaved(self) -> None:
+        for job_id, store in list(self._unsaved.items()):
+            store()  # raises while the database still refuses; the rest wait their turn
+            del self._unsaved[job_id]
+
+    def _storage_trouble(self, error: sqlite3.Error, now: float) -> None:
+        self.failures += 1
+        delay = backoff_delay(self.failures, first=1.0, cap=60.0)
+        self.paused_until = max(self.paused_until, now + delay)
+        log.warning("event=notifier_storage_error error=%s retry_in=%.1f", json.dumps(str(error)), delay)
 
     # -- Slack calls, each raising Transient for what is worth retrying ---------------------
     def _call(self, method: str, **kwargs) -> dict:
         try:
-            return getattr(self.client, method)(**kwargs)
+            result = getattr(self.client, method)(**kwargs)
         except SlackApiError as error:
             status = error.response.status_code
             data = error.response.data if isinstance(error.response.data, dict) else {}
-            code = data.get("error", f"http_{status}")
+            code = str(data.get("error") or f"http_{status}")
+            if code.startswith(NOT_JSON):  # a proxy's or captive portal's page, not Slack
+                self.slack_answering = False
+                raise Transient(f"an HTML page answered instead of Slack (HTTP {status})") from None
+            self.slack_answering = True
             if status == 429:
                 raise Transient(f"rate limited ({code})", _retry_after(error.response.headers)) from None
             if status >= 500 or code in TRANSIENT_ERRORS:
                 raise Transient(f"Slack answered {code} (HTTP {status})") from None
             raise
         except Exception as error:  # network: refused, reset, timeout, DNS
+            self.slack_answering = False
             raise Transient(f"Slack unreachable: {type(error).__name__}: {redact(error)}") from None
+        self.slack_answering = True
+        return result
 
-    def _do_post(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
-        content = render.status_message(batch, self.queue.messages_of(batch["id"]))
+    def _post_status(self, job: sqlite3.Row, batch: sqlite3.Row) -> tuple[dict, PostedWhere]:
+        """Post the status message where it belongs; Slack's answer and where it went."""
+        if job["id"] in self._answers:  # posted before the store failed: never post twice
+            return self._answers[job["id"]], PostedWhere(self._answers[job["id"]]["where"])
         channel = batch["channel_id"]
         try:
-            response = self._post_in_channel(channel, content)
-            where = "channel"
+            response = self._call("chat_postMessage", channel=channel,
+                                  **render.status_message(batch, self.queue.messages_of(batch["id"])))
+            where = PostedWhere.CHANNEL
         except SlackApiError as error:
             code = error.response.get("error")
-            if code not in ("channel_not_found", "not_in_channel", "method_not_supported_for_channel_type",
-                            "is_archived", "restricted_action"):
+            if code not in CHANNEL_REFUSALS:
                 raise
             log.warning("event=status_moved_to_dm batch=%d channel=%s reason=%s", batch["id"], channel, code)
             dm = self._call("conversations_open", users=batch["user_id"])["channel"]["id"]
             note = f"Posted here because I can't post in <#{channel}> ({code})."
             content = render.status_message(batch, self.queue.messages_of(batch["id"]), note=note)
             response = self._call("chat_postMessage", channel=dm, **content)
-            where = "dm"
-        with self.db.transaction() as conn:
-            conn.execute("UPDATE batches SET status_channel = ?, status_ts = ?, posted_where = ? WHERE id = ?",
-                         (response["channel"], response["ts"], where, batch["id"]))
-            # Changes that happened while the post was under way are rendered by a fresh update.
-            self.outbox.add(conn, "status", self.clock(), key=f"batch:{batch['id']}", batch_id=batch["id"])
-            if where == "dm" and batch["response_url"]:
-                SlackNotices(self.outbox).respond(conn, batch["response_url"], render.moved_to_dm(channel),
-                                                  self.clock())
+            where = PostedWhere.DM
+        answer = {"channel": response["channel"], "ts": response["ts"], "where": where.value}
+        self._answers[job["id"]] = answer
+        return answer, where
 
-    def _post_in_channel(self, channel: str, content: dict) -> dict:
-        try:
-            return self._call("chat_postMessage", channel=channel, **content)
-        except SlackApiError as error:
-            if error.response.get("error") != "not_in_channel":
-                raise
-        self._call("conversations_join", channel=channel)  # public channels only; else raises
-        return self._call("chat_postMessage", channel=channel, **content)
+    def _do_post(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
+        answer, where = self._post_status(job, batch)
+        now = self.clock()
+        with self.db.transaction() as conn:
+            self.posts.posted(conn, batch["id"], answer["channel"], answer["ts"], where)
+            # Changes that happened while the post was under way are rendered by a fresh update.
+            self.notices.changed(conn, batch["id"], now)
+            if where == PostedWhere.DM and batch["response_url"]:
+                self.notices.respond(conn, batch["response_url"], render.moved_to_dm(batch["channel_id"]), now)
+        del self._answers[job["id"]]
 
     def _do_status(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
         note = ""
-        if batch["posted_where"] == "dm":
+        if batch["posted_where"] == PostedWhere.DM:
             note = f"Posted here because I can't post in <#{batch['channel_id']}>."
         content = render.status_message(batch, self.queue.messages_of(batch["id"]), note=note)
         self._call("chat_update", channel=batch["status_channel"], ts=batch["status_ts"], **content)
@@ -274,11 +297,39 @@ class Notifier(Worker):
             content = render.report_reply(batch, row, report, adopted=event == "adopted")
         else:
             content = render.resent_reply(payload["user_id"], row["recipient"])
+        self._in_thread(batch, content)
+
+    def _do_digest(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
+        """A long list's failures since the last digest, in one reply."""
+        rows = self.posts.undigested_failures(batch["id"])
+        if not rows:
+            return
+        if job["id"] not in self._answers:
+            self._in_thread(batch, render.failure_digest(batch, [r["recipient"] for r in rows], DIGEST_NUMBERS))
+            self._answers[job["id"]] = {}
+        with self.db.transaction() as conn:
+            self.posts.mark_digested(conn, batch["id"], [r["id"] for r in rows])
+        del self._answers[job["id"]]
+
+    def _in_thread(self, batch: sqlite3.Row, content: dict) -> None:
         self._call("chat_postMessage", channel=batch["status_channel"], thread_ts=batch["status_ts"], **content)
 
     def _do_alert(self, job: sqlite3.Row, batch: None) -> None:
         payload = Outbox.payload(job)
-        self._post_in_channel(job["channel"], render.alert(payload["kind"], payload["data"]))
+        content = render.alert(payload["kind"], payload["data"])
+        try:
+            self._call("chat_postMessage", channel=job["channel"], **content)
+            self.alert_problem = None
+            return
+        except SlackApiError as error:
+            reason = error.response.get("error", "unknown_error")
+            self.alert_problem = f"SMSBOT_ALERT_CHANNEL {job['channel']} refused the alert: {reason}"
+            if not self.admins:
+                raise
+        log.error("event=alert_channel_refused channel=%s error=%s fallback=admin_dm", job["channel"], reason)
+        for admin in sorted(self.admins):  # the alert and why it is here, in each admin's DM
+            dm = self._call("conversations_open", users=admin)["channel"]["id"]
+            self._call("chat_postMessage", channel=dm, **render.alert_via_dm(content, job["channel"], reason))
 
     def _do_respond(self, job: sqlite3.Row, batch: None) -> None:
         payload = Outbox.payload(job)
@@ -291,10 +342,6 @@ class Notifier(Worker):
         if response.status_code != 200:
             # Response URLs expire after 30 minutes: nothing more to do.
             log.warning("event=respond_gone status=%d", response.status_code)
-
-
-def _recipients(conn: sqlite3.Connection, batch_id: int) -> int:
-    return conn.execute("SELECT recipients FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
 
 
 def _retry_after(headers: dict) -> float:

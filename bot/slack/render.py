@@ -398,6 +398,21 @@ def unconfirmed_reply(batch: Mapping, row: Mapping) -> dict:
                                      {"type": "actions", "elements": [button]}]}
 
 
+def failure_digest(batch: Mapping, numbers: list[str], named: int) -> dict:
+    """A long list's failures since the last digest, in one thread reply."""
+    shown = ", ".join(numbers[:named]) + (f", … and {len(numbers) - named} more" if len(numbers) > named else "")
+    text = (f":x: <@{batch['user_id']}> {len(numbers)} more failed: {shown}. "
+            "The status message above lists every failed number.")
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def alert_via_dm(alert_content: dict, channel: str, reason: str) -> dict:
+    """A balance alert sent to an admin because the alert channel refused it."""
+    note = (f"This alert is in your DM because <#{channel}> (SMSBOT_ALERT_CHANNEL) refused it: {escape(reason)}. "
+            "Invite smsbot to that channel, or set SMSBOT_ALERT_CHANNEL to a channel it can post in.")
+    return {"text": alert_content["text"], "blocks": [*alert_content["blocks"], _context(note)]}
+
+
 def resent_reply(user_id: str, recipient: str) -> dict:
     text = f":repeat: <@{user_id}> queued the SMS to {recipient} again."
     return {"text": text, "blocks": [_section(text)]}

@@ -32,12 +32,18 @@ class PendingSends:
 
     def create(self, plan: SendPlan, origin: dict, now: float) -> str:
         pending_id = secrets.token_urlsafe(12)
-        self.db.conn.execute(
-            "INSERT INTO pending_sends (id, created_at, expires_at, user_id, channel_id, plan, origin, state) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
-            (pending_id, now, now + CONFIRM_SECONDS, origin.get("user_id"), origin.get("channel_id"),
-             plan.to_json(), json.dumps(origin)))
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO pending_sends (id, created_at, expires_at, user_id, channel_id, plan, origin, state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                (pending_id, now, now + CONFIRM_SECONDS, origin.get("user_id"), origin.get("channel_id"),
+                 plan.to_json(), json.dumps(origin)))
         return pending_id
+
+    @staticmethod
+    def origin(row: sqlite3.Row) -> dict:
+        """Where the held send was asked from, as given to ``create``."""
+        return json.loads(row["origin"])
 
     def decide(self, conn: sqlite3.Connection, pending_id: str, user_id: str, now: float,
                send: bool) -> tuple[str, sqlite3.Row | None]:

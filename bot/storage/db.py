@@ -5,9 +5,16 @@ and gets its own connection. Writes that must happen together use
 ``with db.transaction() as conn:`` which takes the write lock up front
 (``BEGIN IMMEDIATE``), so two writers never deadlock on a lock upgrade.
 
-Connections are in autocommit mode (``isolation_level=None``): a statement
-outside ``transaction()`` commits on its own. sqlite-utils is used for the
-schema (tables, columns, indexes) and for simple reads.
+Every write goes through ``transaction()`` (or ``write()``, which batches several
+callers' writes into one transaction): outside it, connections are in autocommit
+mode and only read. Work that must wait for the commit — waking the sender or the
+notifier — is registered with ``db.on_commit(callback)`` and runs after COMMIT,
+never on a rollback, as Django's ``transaction.on_commit`` does.
+
+sqlite-utils builds the schema (tables, indexes, and ``table.transform()`` for
+migrations that ADD COLUMN cannot do). The hot paths (claim, enqueue, outbox,
+reports) are hand-written SQL: each is one statement whose exact form (RETURNING,
+partial-index ON CONFLICT, index hints) matters for correctness and speed.
 """
 from __future__ import annotations
 
@@ -93,8 +100,29 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["state", "id"], index_name="outbox_state_id")
 
 
+def _v5_slack_posts(db: sqlite_utils.Database) -> None:
+    # Where a send shows in Slack is the Slack side's business, not the queue's: move those
+    # columns to a table of its own (data kept), leaving the batch its text, parts, requester
+    # and an opaque origin.
+    db["slack_posts"].create({
+        "batch_id": int, "team_id": str, "channel_id": str, "channel_name": str, "response_url": str,
+        "status_channel": str, "status_ts": str, "posted_where": str,
+    }, pk="batch_id", foreign_keys=[("batch_id", "batches", "id")])
+    db.execute("INSERT INTO slack_posts (batch_id, team_id, channel_id, channel_name, response_url, "
+               "status_channel, status_ts, posted_where) SELECT id, team_id, channel_id, channel_name, "
+               "response_url, status_channel, status_ts, posted_where FROM batches")
+    db["batches"].add_column("origin", str)
+    db.execute("UPDATE batches SET origin = 'slack'")
+    db["batches"].transform(drop={"team_id", "channel_id", "channel_name", "response_url",
+                                  "status_channel", "status_ts", "posted_where"})
+    db["batches"].create_index(["created_at"], index_name="batches_created", if_not_exists=True)
+    # Failures of a long list already told in a digest reply (see bot/slack/notices.py).
+    db["slack_digested"].create({"batch_id": int, "message_id": int}, pk=("batch_id", "message_id"))
+    db["outbox"].create_index(["batch_id"], index_name="outbox_batch")
+
+
 # Append only: each function moves the schema one version forward.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5_slack_posts]
 
 
 class Database:
@@ -131,20 +159,37 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Take the write lock now, commit on success, roll back on any error."""
+        """Take the write lock now, commit on success, roll back on any error; then run the
+        callbacks registered with :meth:`on_commit` (only after a commit)."""
         conn = self.conn
         if conn.in_transaction:
             raise RuntimeError("transaction() does not nest")
+        callbacks: list[Callable[[], None]] = []
         # Writers in this process queue on a lock of ours: SQLite's own busy handler would make
         # them sleep and poll (1 ms, 2 ms, 5 ms …). busy_timeout still covers other processes.
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
+            self._local.on_commit = callbacks
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                callbacks.clear()
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            finally:
+                self._local.on_commit = None
+        _run_callbacks(callbacks)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this thread's open transaction commits (at once if none is open).
+        Duplicates are run once: ten changes in one transaction wake a worker once."""
+        pending = getattr(self._local, "on_commit", None)
+        if pending is None:
+            callback()
+        elif callback not in pending:
+            pending.append(callback)
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in a committed write, sharing the transaction with writes from other
@@ -182,8 +227,10 @@ class Database:
         row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
-    def set_kv(self, key: str, value: str, conn: sqlite3.Connection | None = None) -> None:
-        (conn or self.conn).execute(
+    @staticmethod
+    def set_kv(conn: sqlite3.Connection, key: str, value: str) -> None:
+        """Inside the caller's transaction."""
+        conn.execute(
             "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value))
 
@@ -199,6 +246,14 @@ class Database:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+
+
+def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # the data is committed; a failed wake-up must not undo the caller's success
+            log.exception("event=on_commit_failed callback=%s", getattr(callback, "__qualname__", callback))
 
 
 class _Job:
@@ -256,12 +311,15 @@ class _GroupCommit:
     def _commit(self, jobs: list[_Job]) -> None:
         try:
             with self.db.transaction() as conn:
+                pending = self.db._local.on_commit
                 for job in jobs:
                     conn.execute("SAVEPOINT job")
+                    registered = len(pending)
                     try:
                         job.result = job.fn(conn)
                     except Exception as error:
                         conn.execute("ROLLBACK TO job")
+                        del pending[registered:]  # that job's wake-ups were undone with it
                         job.error = error
                     conn.execute("RELEASE job")
         except Exception as error:  # the commit itself failed: nothing of this group is stored

@@ -1,7 +1,7 @@
 """The durable send queue: one row per recipient, in SQLite.
 
 It knows nothing of Slack or of the gateway. A *batch* is one request to send
-one text to some recipients (who asked, from where, is opaque metadata); a
+one text to some recipients, with who asked and an opaque origin tag; a
 *message* is one recipient of a batch and moves through :class:`Status`::
 
     queued ──claim──▶ sending ──▶ sent
@@ -32,8 +32,9 @@ class Status(str, enum.Enum):
     UNCONFIRMED = "unconfirmed"
 
 
-BATCH_FIELDS = ("team_id", "user_id", "user_name", "channel_id", "channel_name", "text",
-                "encoding", "parts", "response_url")
+# A batch is its text, its parts and who asked; ``origin`` is an opaque tag of where the request came
+# from (e.g. "slack"), whose own table says the rest.
+BATCH_FIELDS = ("user_id", "user_name", "text", "encoding", "parts", "origin")
 
 
 class SendQueue:
@@ -92,13 +93,13 @@ class SendQueue:
     def retry_later(self, conn, message_id: int, error: str, next_attempt_at: float, now: float) -> sqlite3.Row:
         return self._move(conn, message_id, Status.QUEUED, now, last_error=error, next_attempt_at=next_attempt_at)
 
-    def requeue(self, conn, message_id: int, now: float) -> bool:
-        """Queue an unconfirmed or failed message again (a person asked to resend it)."""
-        cur = conn.execute(
+    def requeue(self, conn, message_id: int, now: float) -> sqlite3.Row | None:
+        """Queue an unconfirmed or failed message again (a person asked to resend it); the row, or
+        None when it was not waiting for that."""
+        return conn.execute(
             "UPDATE messages SET status = 'queued', next_attempt_at = ?, queued_at = ?, updated_at = ?, "
-            "last_error = NULL, tracking_id = NULL WHERE id = ? AND status IN ('unconfirmed', 'failed')",
-            (now, now, now, message_id))
-        return cur.rowcount == 1
+            "last_error = NULL, tracking_id = NULL WHERE id = ? AND status IN ('unconfirmed', 'failed') "
+            "RETURNING *", (now, now, now, message_id)).fetchone()
 
     def recover(self, conn, now: float) -> list[sqlite3.Row]:
         """After a crash: messages left in ``sending`` may have reached the gateway. Mark them
@@ -122,11 +123,11 @@ class SendQueue:
         return row
 
     # -- reading ---------------------------------------------------------------------------
-    def message(self, message_id: int) -> sqlite3.Row | None:
-        return self.db.conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    def message(self, message_id: int, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:
+        return (conn or self.db.conn).execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
 
-    def batch(self, batch_id: int) -> sqlite3.Row | None:
-        return self.db.conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    def batch(self, batch_id: int, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:
+        return (conn or self.db.conn).execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
 
     def by_tracking_id(self, tracking_id: str) -> sqlite3.Row | None:
         return self.db.conn.execute("SELECT * FROM messages WHERE tracking_id = ? ORDER BY id DESC LIMIT 1",

@@ -158,7 +158,7 @@ class WatchState:
         return cls(**{name: value for name, value in stored.items() if name in known})
 
     def save(self, db: Database, conn: sqlite3.Connection) -> None:
-        db.set_kv(STATE_KEY, json.dumps(asdict(self)), conn)
+        db.set_kv(conn, STATE_KEY, json.dumps(asdict(self)))
 
 
 def decide(state: WatchState, reading: Reading, *, threshold: Decimal, previous: Decimal | None,
@@ -241,7 +241,8 @@ class BalanceWatch:
     def _settle(self, reading: Reading, now: float) -> tuple[Forecast | None, list[str]]:
         """Record the reading and raise the alerts it calls for, in one transaction."""
         with self.db.transaction() as conn:
-            previous = _last_balance(conn)
+            last = _last_balance(conn)
+            previous = None if last is None else last[0]
             _record(conn, reading, now)
             outlook = None if reading.balance is None else _outlook(conn, reading.balance, now)
             if not self.alerts_on:
@@ -268,9 +269,7 @@ class BalanceWatch:
 
     def last_balance(self) -> tuple[Decimal, float] | None:
         """The balance seen by the last successful check, and when; no gateway call."""
-        row = self.db.conn.execute("SELECT balance, checked_at FROM balance_history WHERE outcome = 'ok' "
-                                   "ORDER BY checked_at DESC, id DESC LIMIT 1").fetchone()
-        return None if row is None else (_credits(row[0]), row[1])
+        return _last_balance(self.db.conn)
 
     def not_enough_credits(self, conn: sqlite3.Connection, now: float) -> None:
         """A send was refused for lack of credits: alert once per episode. Runs inside the
@@ -281,9 +280,19 @@ class BalanceWatch:
         if state.out_of_credits:
             return
         last = _last_balance(conn)
-        self.alert(conn, "out_of_credits", {"balance": _text(last), "at": now})
+        balance = _text(None if last is None else last[0])
+        self.alert(conn, "out_of_credits", {"balance": balance, "at": now})
         replace(state, out_of_credits=True).save(self.db, conn)
-        log.warning("event=balance_out_of_credits last_balance=%s", _text(last) or "-")
+        log.warning("event=balance_out_of_credits last_balance=%s", balance or "-")
+
+    def alert_lost(self, conn: sqlite3.Connection, kind: str) -> None:
+        """An alert reached nobody: it does not count as raised, so the next check raises it again.
+        Runs inside the caller's transaction."""
+        flag = {"low_balance": "low", "login_failed": "login_failed", "unreachable": "unreachable",
+                "out_of_credits": "out_of_credits"}.get(kind)
+        if flag is not None:
+            replace(WatchState.load(conn), **{flag: False}).save(self.db, conn)
+            log.error("event=alert_lost kind=%s note=\"it will be raised again at the next check\"", kind)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -317,10 +326,11 @@ def _record(conn: sqlite3.Connection, reading: Reading, now: float) -> None:
                   reading.error))
 
 
-def _last_balance(conn: sqlite3.Connection) -> Decimal | None:
-    row = conn.execute("SELECT balance FROM balance_history WHERE outcome = 'ok' "
+def _last_balance(conn: sqlite3.Connection) -> tuple[Decimal, float] | None:
+    """The balance of the last successful check, and when it was taken."""
+    row = conn.execute("SELECT balance, checked_at FROM balance_history WHERE outcome = 'ok' "
                        "ORDER BY checked_at DESC, id DESC LIMIT 1").fetchone()
-    return None if row is None else _credits(row[0])
+    return None if row is None else (_credits(row[0]), row[1])
 
 
 def _outlook(conn: sqlite3.Connection, balance: Decimal | None, now: float) -> Forecast:

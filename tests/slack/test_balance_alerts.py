@@ -50,7 +50,7 @@ def test_not_enough_credits_on_a_send_alerts_once_per_episode(alerting, simulato
     alerting.pump()
     out = [t for t in alerts(fake_slack) if "not enough credits" in t]
     assert len(out) == 1
-    batch = alerting.bot.queue.batch(1)
+    batch = alerting.bot.posts.batch(1)
     reply = fake_slack.thread("C0GENERAL", batch["status_ts"])[0]["text"]
     assert "Not enough credits" in reply  # the sender hears it too
 

@@ -24,7 +24,7 @@ def test_send_is_queued_before_the_ack_and_reported_in_the_channel(slack_driver,
     shown = json.dumps(status["blocks"])
     assert "U0USER" in shown and "Generator running" in shown
     assert f"#{simulator.messages[0].id}" in shown and "sent" in shown  # updated in place
-    batch = bot.queue.batch(1)
+    batch = bot.posts.batch(1)
     assert (batch["status_channel"], batch["status_ts"]) == ("C0GENERAL", status["ts"])
 
 

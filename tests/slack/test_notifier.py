@@ -67,18 +67,19 @@ def test_posts_to_one_channel_are_paced(slack_driver, bot, fake_slack):
     assert posts() == 2
 
 
-def test_not_in_a_public_channel_the_bot_joins_it(slack_driver, bot, fake_slack):
+def test_a_channel_that_refuses_the_bot_gets_no_join_attempt_and_the_status_goes_to_the_dm(
+        slack_driver, bot, fake_slack):
     fake_slack.add_channel("C0OPS", "ops", bot_member=False)
     slack_driver.command("send 27831234567 Hello", channel_id="C0OPS", channel_name="ops")
     slack_driver.pump()
-    assert len(fake_slack.calls_to("conversations.join")) == 1
-    assert len(fake_slack.messages["C0OPS"]) == 1
+    assert fake_slack.calls_to("conversations.join") == []  # chat:write.public covers public channels
+    assert bot.posts.batch(1)["posted_where"] == "dm"
 
 
 def test_a_private_channel_gets_the_status_in_the_dm_and_the_user_is_told(slack_driver, bot, fake_slack):
     slack_driver.command("send 27831234567 Hello", channel_id="G0SECRET", channel_name="secret")
     slack_driver.pump()
-    batch = bot.queue.batch(1)
+    batch = bot.posts.batch(1)
     assert batch["posted_where"] == "dm" and batch["status_channel"].startswith("D")
     dm = fake_slack.messages[batch["status_channel"]][0]
     assert "G0SECRET" in json.dumps(dm["blocks"])
@@ -93,7 +94,7 @@ def test_an_unconfirmed_send_is_announced_in_its_thread_and_can_be_resent_once(
     bot.queue.claim(bot.clock())  # the process "died" mid-send
     bot.sender.recover()
     slack_driver.pump()
-    batch = bot.queue.batch(1)
+    batch = bot.posts.batch(1)
     thread = fake_slack.thread("C0GENERAL", batch["status_ts"])
     assert len(thread) == 1 and "27831234567" in thread[0]["text"] and "<@U0USER>" in thread[0]["text"]
     button = thread[0]["blocks"][1]["elements"][0]
@@ -116,7 +117,7 @@ def test_a_failed_send_tells_the_sender_in_the_thread(slack_driver, bot, fake_sl
     simulator.balance = 0
     slack_driver.command("send 27831234567 Generator running")
     slack_driver.pump()
-    batch = bot.queue.batch(1)
+    batch = bot.posts.batch(1)
     reply = fake_slack.thread("C0GENERAL", batch["status_ts"])[0]["text"]
     assert "failed" in reply and "Not enough credits" in reply and "top up" in reply.lower()
 
@@ -147,7 +148,7 @@ def test_a_job_that_cannot_be_rendered_is_set_aside_and_the_rest_go_on(slack_dri
     slack_driver.command("send 27831234567 One")
     slack_driver.command("send 27821234567 Two")
     bot.db.conn.execute("UPDATE outbox SET payload = 'not json', kind = 'reply' WHERE batch_id = 1")
-    bot.db.conn.execute("UPDATE batches SET status_ts = '1.0', status_channel = 'C0GENERAL' WHERE id = 1")
+    bot.db.conn.execute("UPDATE slack_posts SET status_ts = '1.0', status_channel = 'C0GENERAL' WHERE batch_id = 1")
     slack_driver.pump()
     job = bot.db.conn.execute("SELECT state, last_error FROM outbox WHERE batch_id = 1").fetchone()
     assert tuple(job) == ("failed", "JSONDecodeError")

@@ -5,7 +5,7 @@ import pytest
 from bot.storage.db import Database
 from bot.storage.queue import SendQueue, Status
 
-BATCH = {"user_id": "U1", "channel_id": "C1", "text": "Generator running", "encoding": "GSM-7", "parts": 1}
+BATCH = {"user_id": "U1", "origin": "test", "text": "Generator running", "encoding": "GSM-7", "parts": 1}
 
 
 def enqueue(queue, recipients=("27831234567",), now=100.0):
@@ -81,9 +81,9 @@ def test_only_unconfirmed_or_failed_messages_can_be_requeued(queue):
     with queue.db.transaction() as conn:
         queue.mark_unconfirmed(conn, a["id"], "read timeout", now=102.0)
         queue.mark_sent(conn, b["id"], "100001", now=102.0)
-        assert queue.requeue(conn, a["id"], now=103.0) is True
-        assert queue.requeue(conn, a["id"], now=103.0) is False  # a double click resends once
-        assert queue.requeue(conn, b["id"], now=103.0) is False
+        assert queue.requeue(conn, a["id"], now=103.0)["status"] == "queued"
+        assert queue.requeue(conn, a["id"], now=103.0) is None  # a double click resends once
+        assert queue.requeue(conn, b["id"], now=103.0) is None
     assert queue.message(a["id"])["status"] == "queued"
     assert queue.by_tracking_id("100001")["id"] == b["id"]
 

@@ -5,6 +5,7 @@ import pytest
 import requests
 
 from bot.runtime import Bot
+from bot.slack.notices import DIGEST_SECONDS
 from bot.web.routes import CALLBACK_PREFIX
 from tests.conftest import wait_for
 
@@ -28,7 +29,7 @@ def report(bot, tracking, status, *, to="27831234567", method="get", secret=None
 
 
 def thread_texts(bot, fake_slack):
-    batch = bot.queue.batch(1)
+    batch = bot.posts.batch(1)
     return [r["text"] for r in fake_slack.thread(batch["status_channel"], batch["status_ts"])]
 
 
@@ -168,7 +169,7 @@ def test_a_restart_keeps_the_thread_mapping(sent, bot, settings, fake_slack):
         assert report(again, sent, 200).status_code == 200
         again.notifier.run_once(again.clock() + 5)
         again.notifier.run_once(again.clock() + 10)
-        batch = again.queue.batch(1)
+        batch = again.posts.batch(1)
         replies = fake_slack.thread(batch["status_channel"], batch["status_ts"])
         assert any("Delivered to 27831234567" in r["text"] for r in replies)
     finally:
@@ -202,7 +203,7 @@ def test_a_report_that_beats_our_own_commit_is_matched_when_the_send_is_recorded
     with bot.db.transaction() as conn:
         bot.queue.mark_sent(conn, message["id"], tracking, bot.clock())
         row = conn.execute("SELECT * FROM messages WHERE id = ?", (message["id"],)).fetchone()
-        bot._on_send_event(conn, "sent", row)
+        bot.usecases.after_send(conn, "sent", row)
     assert outcomes(bot) == ["applied"]
     assert bot.queue.messages_of(1)[0]["dlr_status_id"] == 100
 
@@ -244,8 +245,10 @@ def test_a_long_list_counts_routine_reports_and_replies_only_for_problems(driver
         report(bot, ids[number], 200, to=number)
     report(bot, ids[numbers[11]], 300, to=numbers[11])
     slack_driver.pump()
+    assert thread_texts(bot, fake_slack) == []  # failures wait a few seconds, to be told together
+    bot.notifier.run_once(bot.clock() + DIGEST_SECONDS)
     replies = thread_texts(bot, fake_slack)
-    assert len(replies) == 1 and f"Delivery to {numbers[11]} failed" in replies[0]
+    assert len(replies) == 1 and f"1 more failed: {numbers[11]}" in replies[0]
     status = fake_slack.messages["C0GENERAL"][0]
     assert "11 delivered · 1 failed" in status["text"]
     assert f"Failed: {numbers[11]}" in json.dumps(status["blocks"])

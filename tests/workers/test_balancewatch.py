@@ -69,7 +69,7 @@ def history(db):
 
 def sent_sms(queue, at, parts, recipients=1, status="sent"):
     """``recipients`` messages of ``parts`` parts each, sent (or failed) at ``at``."""
-    batch = {"user_id": "U1", "channel_id": "C1", "text": "Generator running", "encoding": "GSM-7",
+    batch = {"user_id": "U1", "origin": "test", "text": "Generator running", "encoding": "GSM-7",
              "parts": parts}
     with queue.db.transaction() as conn:
         queue.enqueue(conn, batch, [f"2783123{n:04d}" for n in range(recipients)], at)

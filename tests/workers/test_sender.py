@@ -12,7 +12,7 @@ from tests.conftest import GATEWAY_PASSWORD, Clock, wait_for
 
 API = "http://gw.test/sms/api/"
 SEND_URL = API + "sendsms.asp"
-BATCH = {"user_id": "U1", "channel_id": "C1", "text": "Generator running & 50% fuel", "encoding": "GSM-7",
+BATCH = {"user_id": "U1", "origin": "test", "text": "Generator running & 50% fuel", "encoding": "GSM-7",
          "parts": 1}
 
 

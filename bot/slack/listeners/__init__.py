@@ -1,1 +1,32 @@
-"""Slack listeners; each module exposes ``register(app, services)``."""
+"""Slack listeners; each module exposes ``register(app, services)``.
+
+``Services`` is all a listener may use: the settings, who may do what, groups, the use cases
+and ``later`` for slow work after the ack. ``bot.usecases.UseCases`` provides it.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Callable, Protocol
+
+from bot.access import Access
+from bot.config import Settings
+from bot.sms.plan import SendPlan
+from bot.storage.confirmations import Decision
+from bot.storage.groups import GroupStore
+
+
+class Services(Protocol):
+    settings: Settings
+    access: Access
+    groups: GroupStore
+
+    def submit(self, plan: SendPlan, origin: dict): ...          # -> Queued | NeedsConfirmation
+    def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision: ...
+    def resend(self, message_id: int, user_id: str) -> str | None: ...
+    def history(self, limit: int) -> list[tuple]: ...
+    def tracking(self, tracking_id: str) -> tuple | None: ...
+    def last_balance(self) -> tuple[Decimal, float] | None: ...
+    def usage(self, balance: Decimal | None): ...
+    def balance(self) -> tuple: ...                                # slow: only after the ack
+    def clock(self) -> float: ...
+    def later(self, fn: Callable, *args) -> None: ...

@@ -12,6 +12,8 @@ from bot.sms.gateway import GatewayError
 from bot.storage.groups import GroupError, check_name
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
+from bot.slack.posts import SLACK_FIELDS, origin_of
+from bot.usecases import NeedsConfirmation
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +56,16 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
     except (UsageError, smsrules.SmsRuleError) as error:
         ack(render.usage_error(str(error)))
         return
-    if plan.credits > services.settings.confirm_above:
-        pending_id = services.hold_for_confirmation(plan, command)
-        after = render.balance_after(services.watch.last_balance(), plan.credits)
-        ack(render.confirm_preview(plan, pending_id, after, CONFIRM_SECONDS // 60))
-        return
     try:
-        services.enqueue_send(plan, command)  # committed before the ack
+        outcome = services.submit(plan, origin_of(command))  # committed before the ack
     except sqlite3.Error as error:
         log.error("event=send_not_stored error=%s", error)
         ack(render.message(":warning: I couldn't store this send, so nothing was queued. Try again in a "
                            "moment; if it keeps happening, tell whoever runs smsbot (the database is failing)."))
+        return
+    if isinstance(outcome, NeedsConfirmation):
+        after = render.balance_after(outcome.last_balance, plan.credits)
+        ack(render.confirm_preview(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60))
         return
     where = "here" if command.get("channel_id", "").startswith("D") else "in this channel"
     ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where))
@@ -72,7 +73,7 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
 
 def open_compose(client, command: dict, respond) -> None:
     """After the ack: the compose form, remembering where the command was typed."""
-    origin = {k: command.get(k) for k in ("team_id", "channel_id", "channel_name", "response_url")}
+    origin = {k: command.get(k) for k in SLACK_FIELDS}
     try:
         client.views_open(trigger_id=command["trigger_id"], view=render.compose_modal(json.dumps(origin)))
     except Exception as error:  # the trigger lasts 3 s; say what to do instead of failing silently
@@ -89,22 +90,22 @@ def _balance(ack, respond, services) -> None:
 def answer_balance(respond, services) -> None:
     """After the ack: ask the gateway, answer through respond()."""
     try:
-        credits = services.gateway.balance()
+        credits, usage = services.balance()
     except GatewayError as error:
         respond(render.gateway_problem("I couldn't get the balance", error))
         return
-    respond(render.balance(credits, services.watch.usage(balance=credits), services.settings.low_balance))
+    respond(render.balance(credits, usage, services.settings.low_balance))
 
 
 def _status(args: str, services) -> dict:
     tracking = args.strip().lstrip("#")
     if not tracking.isdigit():
         return render.usage_error("Give the tracking number shown on the send, e.g. `/sms status 123456`.")
-    row = services.queue.by_tracking_id(tracking)
-    if row is None:
+    found = services.tracking(tracking)
+    if found is None:
         return render.usage_error(f"No SMS with tracking number {tracking} was sent by this bot. "
                                   "Check the number on the send's status message.")
-    return render.tracking_status(services.queue.batch(row["batch_id"]), row, services.reports.history(row["id"]))
+    return render.tracking_status(*found)
 
 
 def _history(args: str, services) -> dict:
@@ -112,7 +113,7 @@ def _history(args: str, services) -> dict:
     if arg and not (arg.isdigit() and 1 <= int(arg) <= HISTORY_MAX):
         return render.usage_error(f"`/sms history N` takes a number of sends from 1 to {HISTORY_MAX}, "
                                   f"e.g. `/sms history 20` (default {HISTORY_DEFAULT}).")
-    return render.history(services.recent_sends(int(arg) if arg else HISTORY_DEFAULT))
+    return render.history(services.history(int(arg) if arg else HISTORY_DEFAULT))
 
 
 GROUP_USAGE = ("Group commands: `/sms group list`, `/sms group show NAME`, `/sms group add NAME NUMBERS`, "

@@ -23,8 +23,8 @@ def publish_home(user_id: str, client, services) -> None:
     if refusal:  # numbers and history are for the people allowed to use the bot
         client.views_publish(user_id=user_id, view=render.home_refused(refusal))
         return
-    last = services.watch.last_balance()
-    usage = services.watch.usage(balance=last[0] if last else None)
-    view = render.home(last, usage, services.settings.low_balance, services.recent_sends(HOME_SENDS),
+    last = services.last_balance()
+    usage = services.usage(last[0] if last else None)
+    view = render.home(last, usage, services.settings.low_balance, services.history(HOME_SENDS),
                        services.groups.sizes())
     client.views_publish(user_id=user_id, view=view)

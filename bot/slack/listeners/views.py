@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 
 from bot.sms import rules as smsrules
 from bot.sms.plan import UsageError, build_plan
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
+from bot.slack.posts import origin_of
+from bot.usecases import NeedsConfirmation
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +35,18 @@ def register(app, services) -> None:
         except (smsrules.SmsRuleError, UsageError) as error:
             ack(response_action="errors", errors={"recipients": str(error)})
             return
-        if plan.credits > services.settings.confirm_above:
-            pending_id = services.hold_for_confirmation(plan, origin)
-            after = render.balance_after(services.watch.last_balance(), plan.credits)
-            ack(response_action="update", view=render.confirm_modal(plan, pending_id, after, CONFIRM_SECONDS // 60))
+        try:
+            outcome = services.submit(plan, origin_of(origin))  # committed before the ack
+        except sqlite3.Error as error:
+            log.error("event=send_not_stored error=%s", error)
+            ack(response_action="errors", errors={"message": "I couldn't store this send, so nothing was "
+                                                             "queued. Try again in a moment."})
             return
-        services.enqueue_send(plan, origin)
+        if isinstance(outcome, NeedsConfirmation):
+            after = render.balance_after(outcome.last_balance, plan.credits)
+            ack(response_action="update",
+                view=render.confirm_modal(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60))
+            return
         ack()
 
     @app.view(render.CONFIRM_VIEW)

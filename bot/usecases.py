@@ -1,0 +1,151 @@
+"""What people ask smsbot to do, each read top to bottom in one method: submit a send, confirm
+or cancel a costly one, resend, look up history and status, ask for the balance; and what
+follows each outcome of the sender (``after_send``).
+
+Listeners (Slack) call these through the narrow ``Services`` protocol in
+``bot/slack/listeners/__init__.py``; nothing here parses Slack payloads or renders messages.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Callable, Mapping
+
+from bot.access import Access
+from bot.config import Settings
+from bot.metrics import Metrics
+from bot.sms.gateway import NotEnoughCredits, SmsOfficeClient
+from bot.sms.plan import SendPlan
+from bot.slack.notifier import SlackNotices
+from bot.slack.posts import SlackPosts
+from bot.storage.confirmations import Decision, PendingSends
+from bot.storage.db import Database
+from bot.storage.groups import GroupStore
+from bot.storage.queue import SendQueue, Status
+from bot.storage.reports import ReportIntake
+from bot.workers.balancewatch import BalanceWatch, Forecast
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Queued:
+    batch_id: int
+
+
+@dataclass(frozen=True)
+class NeedsConfirmation:
+    """Held until the requester presses Send; nothing is queued yet."""
+    pending_id: str
+    last_balance: tuple[Decimal, float] | None
+
+
+class UseCases:
+    def __init__(self, *, settings: Settings, db: Database, queue: SendQueue, pending: PendingSends,
+                 posts: SlackPosts, notices: SlackNotices, reports: ReportIntake, watch: BalanceWatch,
+                 groups: GroupStore, access: Access, gateway: SmsOfficeClient, metrics: Metrics,
+                 clock: Callable[[], float], wake_sender: Callable[[], None]) -> None:
+        self.settings, self.db, self.queue, self.pending = settings, db, queue, pending
+        self.posts, self.notices, self.reports, self.watch = posts, notices, reports, watch
+        self.groups, self.access, self.gateway, self.metrics = groups, access, gateway, metrics
+        self.clock, self.wake_sender = clock, wake_sender
+        self._after_ack = ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
+
+    # -- sending ---------------------------------------------------------------------------------------
+    def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation:
+        """A checked plan from a person: queued now, or held for their confirmation when costly.
+        Raises sqlite3.Error when it cannot be stored (then nothing was queued)."""
+        if plan.credits > self.settings.confirm_above:
+            pending_id = self.pending.create(plan, dict(origin), self.clock())
+            return NeedsConfirmation(pending_id, self.watch.last_balance())
+        with self.db.transaction() as conn:
+            batch_id = self._enqueue(conn, plan, origin, self.clock())
+        return Queued(batch_id)
+
+    def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision:
+        """The requester's Send or Cancel on a held send. Queues at most once."""
+        with self.db.transaction() as conn:
+            verdict, row = self.pending.decide(conn, pending_id, user_id, self.clock(), send)
+            if row is None:
+                return Decision(verdict)
+            plan = SendPlan.from_json(row["plan"])
+            if verdict != "ok" or not send:
+                return Decision(verdict, plan, row["user_id"])
+            batch_id = self._enqueue(conn, plan, self.pending.origin(row), self.clock())
+            self.pending.attach(conn, pending_id, batch_id)
+        return Decision(verdict, plan, row["user_id"], batch_id)
+
+    def _enqueue(self, conn: sqlite3.Connection, plan: SendPlan, origin: Mapping, now: float) -> int:
+        """One queued row per recipient and the send's Slack status message, in the caller's transaction;
+        the sender and the notifier are woken once it commits."""
+        batch = {"user_id": origin.get("user_id"), "user_name": origin.get("user_name"), "text": plan.text,
+                 "encoding": plan.info.encoding, "parts": plan.info.parts, "origin": "slack"}
+        batch_id = self.queue.enqueue(conn, batch, plan.recipients, now)
+        self.notices.batch_created(conn, batch_id, origin, now)
+        self.db.on_commit(self.wake_sender)
+        log.info("event=send_queued batch=%d user=%s recipients=%d parts=%d", batch_id, batch["user_id"],
+                 len(plan.recipients), plan.info.parts)
+        return batch_id
+
+    def resend(self, message_id: int, user_id: str) -> str | None:
+        """Queue an unconfirmed or failed SMS again; its recipient, or None if it was not waiting."""
+        with self.db.transaction() as conn:
+            row = self.queue.requeue(conn, message_id, self.clock())
+            if row is None:
+                return None
+            self.notices.resent(conn, row, user_id)
+            self.db.on_commit(self.wake_sender)
+        return row["recipient"]
+
+    def after_send(self, conn: sqlite3.Connection, event: str, message: sqlite3.Row, error=None) -> None:
+        """Inside the sender's transaction, after one SMS's outcome: count it, match delivery reports
+        that arrived first, note an empty account, and tell Slack."""
+        self.metrics.sms.labels(event).inc()
+        if event == "sent":
+            self.metrics.parts.inc(self.queue.batch(message["batch_id"], conn)["parts"])
+        if isinstance(error, NotEnoughCredits):
+            self.watch.not_enough_credits(conn, message["updated_at"])
+        if event in ("sent", "unconfirmed"):
+            self.reports.match_unmatched(conn, message, message["updated_at"])
+            if event == "unconfirmed" and self.queue.message(message["id"], conn)["status"] == Status.SENT:
+                return  # a report already proved it went out; that reply says so
+        self.notices.send_event(conn, event, message)
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def history(self, limit: int) -> list[tuple]:
+        """The last sends, newest first, each with its messages."""
+        return [(batch, self.queue.messages_of(batch["id"])) for batch in self.queue.recent_batches(limit)]
+
+    def tracking(self, tracking_id: str) -> tuple | None:
+        """(batch, message, reports) of the SMS with this tracking number, or None."""
+        row = self.queue.by_tracking_id(tracking_id)
+        if row is None:
+            return None
+        return self.queue.batch(row["batch_id"]), row, self.reports.history(row["id"])
+
+    def last_balance(self) -> tuple[Decimal, float] | None:
+        return self.watch.last_balance()
+
+    def usage(self, balance: Decimal | None) -> Forecast:
+        return self.watch.usage(balance=balance)
+
+    def balance(self) -> tuple[Decimal, Forecast]:
+        """Ask the gateway now (slow: only after the ack). Raises GatewayError."""
+        credits = self.gateway.balance()
+        return credits, self.watch.usage(balance=credits)
+
+    # -- plumbing for listeners ----------------------------------------------------------------------------
+    def later(self, fn: Callable, *args) -> None:
+        """Run slow work (gateway, Slack) after the ack, off the HTTP thread."""
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("event=after_ack_failed task=%s", getattr(fn, "__name__", "task"))
+        self._after_ack.submit(run)
+
+    def close(self) -> None:
+        self._after_ack.shutdown(wait=False, cancel_futures=True)

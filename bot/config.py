@@ -59,6 +59,7 @@ class Settings:
     admin_users: frozenset[str] = field(default_factory=frozenset)
     confirm_above: int = 10
     send_give_up_hours: float = 24.0
+    outbox_stall_seconds: int = 600
     log_level: str = "INFO"
     log_format: str = "kv"
 
@@ -238,6 +239,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                 "use a whole number of credits, e.g. 10."),
         send_give_up_hours=r.convert("SMSBOT_SEND_GIVE_UP_HOURS", 24.0, _positive_float,
                                      "use a number of hours, e.g. 24."),
+        outbox_stall_seconds=r.convert("SMSBOT_OUTBOX_STALL_SECONDS", 600, _positive_int,
+                                       "use a whole number of seconds, e.g. 600."),
         log_level=r.convert("SMSBOT_LOG_LEVEL", "INFO", _choice(LOG_LEVELS, upper=True),
                             f"use one of {', '.join(LOG_LEVELS)}."),
         log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", _choice(LOG_FORMATS, upper=False),

@@ -38,6 +38,8 @@ class Metrics:
         self.queue_depth = Gauge("smsbot_queue_depth", "SMS queued or being sent", registry=r)
         self.outbox_depth = Gauge("smsbot_outbox_depth", "Slack writes waiting", registry=r)
         self.balance = Gauge("smsbot_balance_credits", "Balance seen by the last successful check", registry=r)
+        self.alerts_undeliverable = Gauge("smsbot_alerts_undeliverable",
+                                          "1 while the alert channel refuses balance alerts", registry=r)
         self.gateway_idle = Gauge("smsbot_gateway_seconds_since_success",
                                   "Seconds since the last successful gateway call", registry=r)
 

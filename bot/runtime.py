@@ -76,6 +76,7 @@ class Bot:
         self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.usecases.after_send,
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock)
         last = self.watch.last_balance
+        self.metrics.alerts_undeliverable.set_function(lambda: float(self.notifier.alert_problem is not None))
         self.metrics.read_at_scrape(queue_depth=self.queue.depth, outbox_depth=self.outbox.depth,
                                     balance=lambda: (b[0] if (b := last()) else None),
                                     last_success=lambda: self.gateway.last_success)
@@ -89,14 +90,23 @@ class Bot:
         self.notices.alert(conn, self.settings.alert_channel, kind, data, self.clock())
 
     def health(self) -> tuple[bool, dict]:
-        """(healthy, details): healthy when the database answers and the sender thread is alive."""
-        checks = {"database": self.db.ping(), "sender": self.sender.is_alive()}
-        details: dict = dict(checks)
-        if checks["database"]:
-            oldest = self.queue.oldest_queued_at()
-            details["queue_depth"] = self.queue.depth()
-            details["oldest_queued_age_seconds"] = None if oldest is None else round(self.clock() - oldest, 3)
-        return all(checks.values()), details
+        """(healthy, details) for /healthz: unhealthy when the database does not answer, a thread has
+        died, or the Slack outbox has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers."""
+        now = self.clock()
+        threads = {"sender": self.sender.is_alive(), "notifier": self.notifier.is_alive(),
+                   "scheduler": self.watch.is_alive()}
+        details: dict = {"database": self.db.ping(), "threads": threads, **threads}
+        stalled = False
+        if details["database"]:
+            oldest, waiting = self.queue.oldest_queued_at(), self.outbox.oldest_pending_at()
+            idle = now - self.notifier.last_progress
+            stalled = (waiting is not None and now - waiting > self.settings.outbox_stall_seconds
+                       and idle > self.settings.outbox_stall_seconds and self.notifier.slack_answering)
+            details.update(queue_depth=self.queue.depth(), oldest_queued_age_seconds=_age(oldest, now),
+                           outbox_depth=self.outbox.depth(), oldest_outbox_age_seconds=_age(waiting, now),
+                           outbox_stalled=stalled)
+        details["alerts"] = self.notifier.alert_problem or "ok"
+        return details["database"] and all(threads.values()) and not stalled, details
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -126,6 +136,10 @@ class Bot:
         self.gateway.close()
         self.db.close()
         log.info("event=stopped")
+
+
+def _age(at: float | None, now: float) -> float | None:
+    return None if at is None else round(now - at, 3)
 
 
 def ensure_callback_secret(db: Database, settings: Settings) -> str:

@@ -140,6 +140,10 @@ class Outbox:
         return self.db.conn.execute(
             f"SELECT min(next_attempt_at) FROM outbox WHERE state = '{PENDING}'").fetchone()[0]
 
+    def oldest_pending_at(self) -> float | None:
+        return self.db.conn.execute(
+            f"SELECT min(created_at) FROM outbox WHERE state IN ('{PENDING}', '{WORKING}')").fetchone()[0]
+
     def depth(self) -> int:
         return self.db.conn.execute(
             f"SELECT count(*) FROM outbox WHERE state IN ('{PENDING}', '{WORKING}')").fetchone()[0]

@@ -59,7 +59,7 @@ class _Channel:
 class _Answer:
     """A planned reply that replaces the method's normal one."""
     status: int
-    body: dict
+    body: dict | bytes   # bytes: sent as is, as text/html (a proxy's or captive portal's page)
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -90,6 +90,7 @@ class FakeSlack:
         self._channels: dict[str, _Channel] = {}
         self._messages: dict[str, list[dict]] = defaultdict(list)
         self._planned: dict[str, deque[_Answer]] = defaultdict(deque)
+        self._after: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self._ts_base = int(time.time())
         self._ts_seq = 0
         self._view_seq = 0
@@ -137,6 +138,17 @@ class FakeSlack:
         error = "ratelimited" if status == 429 else "internal_error"
         headers = [] if retry_after is None else [("Retry-After", str(retry_after))]
         self._plan(method, _Answer(status, {"ok": False, "error": error}, headers), times)
+
+    def html_page(self, method: str, status: int = 200, times: int = 1) -> None:
+        """Answer the next ``times`` calls to ``method`` with an HTML page, as a proxy in front of Slack does."""
+        page = b"<html><head><title>Sign in to the network</title></head><body>Proxy login</body></html>"
+        self._plan(method, _Answer(status, page), times)
+
+    def after(self, method: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, right after the next successful ``method`` call has been answered
+        in the fake's state (before the HTTP reply leaves), e.g. to cause a fault at that moment."""
+        with self._lock:
+            self._after[method].append(callback)
 
     def _plan(self, method: str, answer: _Answer, times: int) -> None:
         with self._lock:
@@ -188,10 +200,10 @@ class FakeSlack:
             status, body, headers = self._response_post(path[len("/response/"):], environ)
         else:
             status, body, headers = 404, {"ok": False, "error": "not_found"}, []
-        payload = json.dumps(body).encode()
+        payload, kind = (body, "text/html") if isinstance(body, bytes) else (json.dumps(body).encode(),
+                                                                              "application/json; charset=utf-8")
         start_response(f"{status} {HTTPStatus(status).phrase}",
-                       [("Content-Type", "application/json; charset=utf-8"),
-                        ("Content-Length", str(len(payload))), *headers])
+                       [("Content-Type", kind), ("Content-Length", str(len(payload))), *headers])
         return [payload]
 
     def _api(self, method: str, environ) -> tuple[int, dict, list]:
@@ -207,9 +219,13 @@ class FakeSlack:
                 planned = self._planned[method].popleft()
                 return planned.status, planned.body, planned.headers
             try:
-                return 200, {"ok": True, **self._methods.get(method, _nothing)(params)}, []
+                answer = 200, {"ok": True, **self._methods.get(method, _nothing)(params)}, []
             except _SlackError as error:
                 return 200, {"ok": False, "error": error.code}, []
+            hooks, self._after[method] = self._after[method], []
+        for hook in hooks:
+            hook()
+        return answer
 
     def _response_post(self, key: str, environ) -> tuple[int, dict, list]:
         if self.down:

@@ -312,6 +312,11 @@ class BalanceWatch:
         log.info("event=balance_watch_started interval=%d threshold=%s alerts=%s", self.interval,
                  self.threshold, "on" if self.alerts_on else "off")
 
+    def is_alive(self) -> bool:
+        """The scheduler's thread is running (for /healthz)."""
+        thread = getattr(self._scheduler, "_thread", None)
+        return self._scheduler is not None and self._scheduler.running and thread is not None and thread.is_alive()
+
     def stop(self, wait: bool = False) -> None:
         """Stop the scheduler; with ``wait=False`` a check in flight is not waited for."""
         scheduler, self._scheduler = self._scheduler, None

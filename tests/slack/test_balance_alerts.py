@@ -3,6 +3,7 @@ import json
 from decimal import Decimal
 
 import pytest
+import requests
 
 from bot.config import load_settings
 from bot.runtime import Bot
@@ -74,3 +75,47 @@ def test_refused_credentials_alert_names_the_settings(alerting, simulator, fake_
     [text] = alerts(fake_slack)
     assert "SMSOFFICE_USERNAME and SMSOFFICE_PASSWORD" in text and "changed-by-someone" not in text
     assert json.dumps(fake_slack.messages["C0ALERTS"][0]["blocks"]).count("SMSOFFICE_PASSWORD") == 1
+
+
+def _alerting_bot(tmp_path, simulator, fake_slack, **env):
+    settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
+                                      SMSBOT_ALERT_CHANNEL="G0PRIVATE", SMSBOT_LOW_BALANCE="100", **env))
+    return Bot(settings)
+
+
+def test_an_alert_the_channel_refuses_goes_to_the_admins_and_health_says_alerts_cannot_be_delivered(
+        tmp_path, simulator, fake_slack):
+    fake_slack.add_channel("G0PRIVATE", "finance", private=True, bot_member=False)
+    bot = _alerting_bot(tmp_path, simulator, fake_slack, SMSBOT_ADMIN_USERS="U0ADMIN,U0BOSS")
+    bot.server.start()
+    try:
+        simulator.balance = Decimal("40")
+        bot.watch.check()
+        Driver(bot, fake_slack).pump()
+        for admin in ("D0ADMIN", "D0BOSS"):
+            [dm] = fake_slack.messages[admin]
+            assert "SMS credits are low" in dm["text"] and "refused it: not_in_channel" in json.dumps(dm["blocks"])
+        health = requests.get(bot.server.url + "/healthz", timeout=5).json()
+        assert "G0PRIVATE refused the alert: not_in_channel" in health["alerts"]
+        metrics = requests.get(bot.server.url + "/metrics", timeout=5).text
+        assert "smsbot_alerts_undeliverable 1.0" in metrics
+    finally:
+        bot.server.stop()
+        bot.db.close()
+
+
+def test_an_alert_that_reaches_nobody_is_not_counted_as_raised_and_comes_again(tmp_path, simulator, fake_slack):
+    fake_slack.add_channel("G0PRIVATE", "finance", private=True, bot_member=False)
+    bot = _alerting_bot(tmp_path, simulator, fake_slack)  # no admins to fall back on
+    try:
+        simulator.balance = Decimal("40")
+        bot.watch.check()
+        Driver(bot, fake_slack).pump()
+        assert fake_slack.messages.get("G0PRIVATE", []) == []
+        fake_slack.add_channel("G0PRIVATE", "finance", private=True, bot_member=True)  # someone invites the bot
+        bot.watch.check()  # still low: the lost alert is raised again, not taken as already said
+        Driver(bot, fake_slack).pump()
+        [alert] = fake_slack.messages["G0PRIVATE"]
+        assert "SMS credits are low" in alert["text"]
+    finally:
+        bot.db.close()

@@ -1,9 +1,15 @@
 """The Slack outbox: posts survive outages, honour 429, coalesce, pace, and find another way in."""
 import json
+import sqlite3
 
 import pytest
+import requests
 
+from bot.slack.notices import DIGEST_SECONDS
 from bot.slack.render import RESEND_ACTION
+from bot.web.routes import CALLBACK_PREFIX
+from tests.conftest import wait_for
+from bot.storage.outbox import JobKind
 
 
 @pytest.fixture
@@ -153,3 +159,108 @@ def test_a_job_that_cannot_be_rendered_is_set_aside_and_the_rest_go_on(slack_dri
     job = bot.db.conn.execute("SELECT state, last_error FROM outbox WHERE batch_id = 1").fetchone()
     assert tuple(job) == ("failed", "JSONDecodeError")
     assert len(fake_slack.messages["C0GENERAL"]) == 1  # the second send's status message was posted
+
+
+# -- faults (issue #10, items 1-5) -----------------------------------------------------------------------
+def _hold_write_lock(path):
+    """Another process-like connection that takes SQLite's write lock and keeps it until released."""
+    other = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+
+    def release():
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+    return lambda: other.execute("BEGIN EXCLUSIVE"), release
+
+
+def test_a_post_slack_accepted_but_the_database_could_not_store_is_never_posted_twice(slack_driver, bot, fake_slack):
+    slack_driver.command("send 27831234567 Hello")
+    take, release = _hold_write_lock(bot.settings.db_path)
+    fake_slack.after("chat.postMessage", take)     # Slack answers, then the disk is busy elsewhere
+    bot.db.conn.execute("PRAGMA busy_timeout = 50")
+    try:
+        assert bot.notifier.run_once() is True      # posted; storing its ts failed: kept, not lost
+    finally:
+        release()
+    for step in range(1, 20):                       # the database is back: it is stored, not posted again
+        bot.notifier._last_write.clear()
+        bot.notifier.run_once(bot.clock() + 600 * step)
+    assert len(fake_slack.messages["C0GENERAL"]) == 1
+    assert bot.posts.batch(1)["status_ts"] == fake_slack.messages["C0GENERAL"][0]["ts"]
+    states = [r[0] for r in bot.db.conn.execute("SELECT state FROM outbox WHERE kind = 'post'")]
+    assert states == ["done"]
+
+
+def test_a_status_message_that_can_never_be_posted_drops_the_jobs_waiting_on_it(slack_driver, bot, fake_slack):
+    fake_slack.add_channel("C0OPS", "ops", bot_member=False)
+    fake_slack.fail("conversations.open", "user_disabled")      # not even the DM is possible
+    slack_driver.command("send 27831234567 One", channel_id="C0OPS", channel_name="ops")
+    slack_driver.pump()
+    assert bot.posts.batch(1)["posted_where"] == "nowhere"
+    with bot.db.transaction() as conn:  # a late change to that send: its edit is dropped, not kept forever
+        bot.notices.changed(conn, 1, bot.clock())
+    slack_driver.pump()
+    waiting = bot.db.conn.execute("SELECT count(*) FROM outbox WHERE batch_id = 1 AND state = 'pending'").fetchone()
+    assert waiting[0] == 0
+    slack_driver.command("send 27821234567 Two")                 # and the rest go on
+    slack_driver.pump()
+    assert len(fake_slack.messages["C0GENERAL"]) == 1
+
+
+def test_jobs_waiting_for_their_status_message_never_take_the_due_window(slack_driver, bot, fake_slack):
+    slack_driver.command("send 27831234567 One")
+    bot.db.conn.execute("UPDATE outbox SET next_attempt_at = next_attempt_at + 3600 WHERE kind = 'post'")
+    with bot.db.transaction() as conn:  # 150 replies for a send whose status message is not posted yet
+        for i in range(150):
+            bot.outbox.add(conn, JobKind.REPLY, bot.clock(), batch_id=1, payload={"event": "resent"})
+    slack_driver.command("send 27821234567 Two", channel_id="C0OPS2", channel_name="ops2")
+    fake_slack.add_channel("C0OPS2", "ops2")
+    assert bot.notifier.run_once() is True
+    assert len(fake_slack.messages["C0OPS2"]) == 1
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_an_html_page_in_front_of_slack_is_retried_not_final(slack_driver, bot, fake_slack, status):
+    fake_slack.html_page("chat.postMessage", status=status)
+    slack_driver.command("send 27831234567 Hello")
+    bot.notifier.run_once()
+    assert fake_slack.messages.get("C0GENERAL", []) == []
+    assert bot.db.conn.execute("SELECT state FROM outbox WHERE kind = 'post'").fetchone()[0] == "pending"
+    bot.notifier.run_once(bot.clock() + 60)
+    assert len(fake_slack.messages["C0GENERAL"]) == 1
+
+
+@pytest.mark.parametrize("refusal", ["restricted_action_read_only_channel", "restricted_action_thread_only_channel"])
+def test_a_read_only_or_thread_only_channel_gets_the_status_in_the_dm(slack_driver, bot, fake_slack, refusal):
+    fake_slack.fail("chat.postMessage", refusal)
+    slack_driver.command("send 27831234567 Hello")
+    slack_driver.pump()
+    batch = bot.posts.batch(1)
+    assert batch["posted_where"] == "dm" and batch["status_channel"].startswith("D")
+
+
+def test_a_thousand_failures_in_one_channel_never_hold_up_another_channels_status(driver_with, fake_slack):
+    driver = driver_with(SMSBOT_CONFIRM_ABOVE="5000")
+    bot = driver.bot
+    fake_slack.add_channel("C0OPS", "ops")
+    numbers = [f"27831{i:06d}" for i in range(1000)]
+    driver.command("send " + ",".join(numbers) + " Drill at 3pm")
+    driver.pump(rounds=3000)
+    url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
+    with requests.Session() as http:  # every SMS fails on the network: 1,000 bad news at once
+        for row in bot.queue.messages_of(1):
+            http.get(url, params={"messageid": row["tracking_id"], "to": row["recipient"], "StatusID": "300"},
+                     timeout=5)
+    bot.notifier.start()
+    try:
+        driver.command("send 27821234567 Other team's news", channel_id="C0OPS", channel_name="ops")
+        assert wait_for(lambda: len(fake_slack.messages.get("C0OPS", [])) == 1, timeout=5)
+        first = fake_slack.messages["C0GENERAL"][0]
+        assert wait_for(lambda: "1000 failed" in fake_slack.message("C0GENERAL", first["ts"])["text"], timeout=5)
+    finally:
+        bot.notifier.stop()
+    replies = fake_slack.thread("C0GENERAL", first["ts"])
+    assert len(replies) <= 2  # grouped into digests, not one reply per SMS
+    bot.notifier.run_once(bot.clock() + DIGEST_SECONDS)
+    told = fake_slack.thread("C0GENERAL", first["ts"])
+    assert "1000 more failed" in told[0]["text"] and "… and 993 more" in told[0]["text"]

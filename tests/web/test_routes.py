@@ -1,7 +1,10 @@
 """The HTTP listener's own routes: health and metrics."""
+import contextlib
+
 import requests
 
 from bot.web.routes import CALLBACK_PREFIX
+from tests.conftest import Driver
 
 
 def metric(text: str, series: str) -> float:
@@ -13,12 +16,26 @@ def metric(text: str, series: str) -> float:
     raise AssertionError(f"{series} not in metrics")
 
 
+@contextlib.contextmanager
+def threads_running(bot):
+    """The bot's background threads, as `smsbot run` starts them."""
+    bot.sender.start()
+    bot.notifier.start()
+    bot.watch.start()
+    try:
+        yield
+    finally:
+        bot.watch.stop()
+        bot.notifier.stop()
+        bot.sender.stop()
+
+
 def test_healthz_reports_queue_depth_and_the_age_of_the_oldest_sms(slack_driver, bot):
     body = requests.get(bot.server.url + "/healthz", timeout=5)
-    # the sender thread is not running in this fixture: unhealthy, and it says why
-    assert body.status_code == 503 and body.json()["sender"] is False and body.json()["database"] is True
-    bot.sender.start()
-    try:
+    # the threads are not running in this fixture: unhealthy, and it says which
+    assert body.status_code == 503 and body.json()["database"] is True
+    assert body.json()["threads"] == {"sender": False, "notifier": False, "scheduler": False}
+    with threads_running(bot):
         bot.sender.paused_until = bot.clock() + 60  # hold the queue so there is something to see
         slack_driver.command("send 27831234567,27821234567 Hello")
         health = requests.get(bot.server.url + "/healthz", timeout=5)
@@ -26,19 +43,38 @@ def test_healthz_reports_queue_depth_and_the_age_of_the_oldest_sms(slack_driver,
         data = health.json()
         assert data["status"] == "ok" and data["queue_depth"] == 2
         assert 0 <= data["oldest_queued_age_seconds"] < 5
-    finally:
-        bot.sender.stop()
+
+
+def test_healthz_is_503_naming_a_thread_that_died(bot):
+    with threads_running(bot):
+        assert requests.get(bot.server.url + "/healthz", timeout=5).status_code == 200
+        bot.notifier.stop()  # as if it had crashed
+        health = requests.get(bot.server.url + "/healthz", timeout=5)
+        assert health.status_code == 503 and health.json()["threads"]["notifier"] is False
+
+
+def test_healthz_is_503_when_the_outbox_stalls_while_slack_answers_but_not_in_a_slack_outage(
+        driver_with, fake_slack):
+    bot = driver_with(SMSBOT_OUTBOX_STALL_SECONDS="600").bot
+    with threads_running(bot):
+        bot.notifier.paused_until = float("inf")  # the notifier is alive but nothing moves
+        Driver(bot, fake_slack).command("send 27831234567 Hello")
+        ten_minutes_ago = bot.clock() - 601
+        bot.db.conn.execute("UPDATE outbox SET created_at = ?", (ten_minutes_ago,))
+        bot.notifier.last_progress = ten_minutes_ago
+        health = requests.get(bot.server.url + "/healthz", timeout=5)
+        assert health.status_code == 503
+        assert health.json()["outbox_stalled"] is True and health.json()["oldest_outbox_age_seconds"] >= 601
+        bot.notifier.slack_answering = False  # what the notifier records when Slack cannot be reached
+        assert requests.get(bot.server.url + "/healthz", timeout=5).status_code == 200
 
 
 def test_healthz_is_503_when_the_database_does_not_answer(bot, tmp_path):
-    bot.sender.start()
-    try:
+    with threads_running(bot):
         bot.db.path = str(tmp_path / "missing-dir" / "x.db")
         bot.db.close()  # every thread reconnects, and now fails
         response = requests.get(bot.server.url + "/healthz", timeout=5)
         assert response.status_code == 503 and response.json()["database"] is False
-    finally:
-        bot.sender.stop()
 
 
 def test_metrics_count_what_happened(slack_driver, bot, simulator):

@@ -90,7 +90,8 @@ class Bot:
 
     def _enqueue(self, conn, plan: SendPlan, origin: dict, now: float) -> int:
         batch = {name: origin.get(name) for name in ORIGIN_FIELDS}
-        batch.update(text=plan.text, encoding=plan.info.encoding, parts=plan.info.parts)
+        batch.update(text=plan.text, encoding=plan.info.encoding, parts=plan.info.parts,
+                     notes=json.dumps(plan.notes()) if any(plan.notes().values()) else None)
         batch_id = self.queue.enqueue(conn, batch, plan.recipients, now)
         self.notices.batch_created(conn, batch_id, now)
         log.info("event=send_queued batch=%d user=%s recipients=%d parts=%d", batch_id, batch["user_id"],

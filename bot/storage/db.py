@@ -93,8 +93,13 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["state", "id"], index_name="outbox_state_id")
 
 
+def _batch_recipient_notes(db: sqlite_utils.Database) -> None:
+    # What the status message says besides the count: skipped group members, numbers abroad, VoIP (JSON).
+    db["batches"].add_column("notes", str)
+
+
 # Append only: each function moves the schema one version forward.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _batch_recipient_notes]
 
 
 class Database:

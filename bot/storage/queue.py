@@ -33,7 +33,7 @@ class Status(str, enum.Enum):
 
 
 BATCH_FIELDS = ("team_id", "user_id", "user_name", "channel_id", "channel_name", "text",
-                "encoding", "parts", "response_url")
+                "encoding", "parts", "response_url", "notes")
 
 
 class SendQueue:

@@ -6,7 +6,7 @@ import logging
 import sqlite3
 
 from bot.sms import rules as smsrules
-from bot.sms.plan import UsageError, plan_send
+from bot.sms.plan import UsageError, confirmation_reason, plan_send
 from bot.slack.command_line import parse_command
 from bot.sms.gateway import GatewayError
 from bot.storage.groups import GroupError, check_name
@@ -50,14 +50,16 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         services.later(open_compose, client, command, respond)
         return
     try:
-        plan = plan_send(args, services.settings.sms_default_region, services.groups)
+        plan = plan_send(args, services.settings.sms_default_region, services.groups,
+                         services.settings.allowed_countries)
     except (UsageError, smsrules.SmsRuleError) as error:
         ack(render.usage_error(str(error)))
         return
-    if plan.credits > services.settings.confirm_above:
+    last = services.watch.last_balance()
+    if hold := confirmation_reason(plan, services.settings.confirm_above, last, services.clock()):
         pending_id = services.hold_for_confirmation(plan, command)
-        after = render.balance_after(services.watch.last_balance(), plan.credits)
-        ack(render.confirm_preview(plan, pending_id, after, CONFIRM_SECONDS // 60))
+        after = render.balance_after(last, plan.credits)
+        ack(render.confirm_preview(plan, pending_id, after, CONFIRM_SECONDS // 60, hold))
         return
     try:
         services.enqueue_send(plan, command)  # committed before the ack
@@ -67,7 +69,7 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
                            "moment; if it keeps happening, tell whoever runs smsbot (the database is failing)."))
         return
     where = "here" if command.get("channel_id", "").startswith("D") else "in this channel"
-    ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where))
+    ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where, plan.notes()))
 
 
 def open_compose(client, command: dict, respond) -> None:
@@ -137,7 +139,8 @@ def _group(args: str, user_id: str, services) -> dict:
                 return render.refused(refusal)
             name = check_name(words[1])
             region = services.settings.sms_default_region
-            numbers = smsrules.parse_recipients(words[2], region) if len(words) == 3 else None
+            allowed = services.settings.allowed_countries
+            numbers = smsrules.parse_recipients(words[2], region, allowed) if len(words) == 3 else None
             if action == "add":
                 change = services.groups.add(name, numbers, user_id, services.clock())
                 log.info("event=group_changed group=%s by=%s added=%d", name, user_id, len(change.added))

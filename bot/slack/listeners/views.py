@@ -5,7 +5,8 @@ import json
 import logging
 
 from bot.sms import rules as smsrules
-from bot.sms.plan import UsageError, build_plan
+from bot.sms.numbers import split_lines
+from bot.sms.plan import UsageError, build_plan, confirmation_reason
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
 
@@ -25,17 +26,20 @@ def register(app, services) -> None:
         spec = (values.get("recipients", {}).get("value", {}).get("value") or "").strip()
         text = values.get("message", {}).get("value", {}).get("value") or ""
         try:
-            plan = build_plan(spec, text, services.settings.sms_default_region, services.groups)
+            plan = build_plan(spec, text, services.settings.sms_default_region, services.groups,
+                              services.settings.allowed_countries, split=split_lines)
         except smsrules.TextError as error:
             ack(response_action="errors", errors={"message": str(error)})
             return
         except (smsrules.SmsRuleError, UsageError) as error:
             ack(response_action="errors", errors={"recipients": str(error)})
             return
-        if plan.credits > services.settings.confirm_above:
+        last = services.watch.last_balance()
+        if hold := confirmation_reason(plan, services.settings.confirm_above, last, services.clock()):
             pending_id = services.hold_for_confirmation(plan, origin)
-            after = render.balance_after(services.watch.last_balance(), plan.credits)
-            ack(response_action="update", view=render.confirm_modal(plan, pending_id, after, CONFIRM_SECONDS // 60))
+            after = render.balance_after(last, plan.credits)
+            ack(response_action="update", view=render.confirm_modal(plan, pending_id, after,
+                                                                    CONFIRM_SECONDS // 60, hold))
             return
         services.enqueue_send(plan, origin)
         ack()

@@ -101,8 +101,9 @@ def _quote(entry: str, limit: int = 30) -> str:
 
 
 def _odd_characters(cleaned: str) -> str:
-    odd = list(dict.fromkeys(c for c in cleaned if not _NUMBER_CHARS.fullmatch("0" + c)))[:3]
-    if not odd:
+    """For a number with a stray character in it ('2783123456x'), which characters are wrong."""
+    odd = list(dict.fromkeys(c for c in cleaned if c not in "0123456789+-.() "))[:3]
+    if not odd or not any(c.isdigit() for c in cleaned):
         return ""
     shown = ", ".join(f"‘{c}’" if c.isprintable() else f"U+{ord(c):04X}" for c in odd)
     return f" ({shown} {'is' if len(odd) == 1 else 'are'} not part of a phone number)"

@@ -213,11 +213,12 @@ def _check_allowed(number: phonenumbers.PhoneNumber, allowed: frozenset[str], cl
 
 
 def read_number(entry: str, default_region: str | None = None,
-                allowed: frozenset[str] = frozenset()) -> Recipient:
+                allowed: frozenset[str] = frozenset(), *, sms_rules: bool = True) -> Recipient:
     """``entry`` as a Recipient that can receive an SMS, or RecipientError that says how to fix it.
 
     Accepts ``27…``, ``+27…``, ``0027…`` and, with ``default_region`` (e.g. "ZA"), local numbers
     starting with 0, and bare digits that read validly only in that region (``831234567``).
+    ``sms_rules=False`` skips the type, completeness and country checks (to name a stored number).
     """
     cleaned = clean_entry(entry)
     if _NUMBER_CHARS.fullmatch(cleaned) is None:
@@ -230,7 +231,7 @@ def read_number(entry: str, default_region: str | None = None,
         except RecipientError as error:
             refusals.append((False, error))
             continue
-        problem = _sms_problem(number, cleaned, entry)
+        problem = _sms_problem(number, cleaned, entry) if sms_rules else None
         if problem is not None:
             refusals.append((True, problem))
             continue
@@ -240,7 +241,8 @@ def read_number(entry: str, default_region: str | None = None,
     if not usable:
         raise next((error for valid, error in refusals if valid), refusals[0][1])
     (e164, (number, guessed)), = usable.items()
-    _check_allowed(number, allowed, cleaned, entry)
+    if sms_rules:
+        _check_allowed(number, allowed, cleaned, entry)
     return Recipient(e164.lstrip("+"), _region(number), phonenumbers.number_type(number) == PhoneNumberType.VOIP,
                      entry, guessed)
 
@@ -282,4 +284,21 @@ def parse_recipients(spec: str, default_region: str | None = None,
     The first bad entry refuses the whole list; the error names that entry.
     """
     numbers = [normalise_number(entry, default_region, allowed) for entry in split_recipients(spec)]
+    return list(dict.fromkeys(numbers))
+
+
+def numbers_to_remove(spec: str, default_region: str | None = None) -> list[str]:
+    """Numbers to take out of a group, read like any entry but without the SMS rules: a member
+    stored before a rule existed (a landline, an incomplete mobile, a country no longer allowed)
+    must still be removable, as the skip notice suggests. Digits that are no valid number at all
+    are taken as they are, to match what was stored."""
+    numbers = []
+    for entry in split_recipients(spec):
+        try:
+            numbers.append(read_number(entry, default_region, sms_rules=False).number)
+        except RecipientError:
+            digits = clean_entry(entry).translate(_STRIP)
+            if not digits.isdigit():
+                raise
+            numbers.append(digits[2:] if digits.startswith("00") else digits)
     return list(dict.fromkeys(numbers))

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 
 from bot.sms import rules as smsrules
+from bot.sms.numbers import numbers_to_remove
 from bot.sms.plan import UsageError, confirmation_reason, plan_send
 from bot.slack.command_line import parse_command
 from bot.sms.gateway import GatewayError
@@ -139,8 +140,11 @@ def _group(args: str, user_id: str, services) -> dict:
                 return render.refused(refusal)
             name = check_name(words[1])
             region = services.settings.sms_default_region
-            allowed = services.settings.allowed_countries
-            numbers = smsrules.parse_recipients(words[2], region, allowed) if len(words) == 3 else None
+            numbers = None
+            if len(words) == 3 and action == "add":
+                numbers = smsrules.parse_recipients(words[2], region, services.settings.allowed_countries)
+            elif len(words) == 3:
+                numbers = numbers_to_remove(words[2], region)  # a member stored before a rule can go
             if action == "add":
                 change = services.groups.add(name, numbers, user_id, services.clock())
                 log.info("event=group_changed group=%s by=%s added=%d", name, user_id, len(change.added))

@@ -127,3 +127,22 @@ def test_a_covered_cheap_send_is_not_held(driver_with, simulator):
     d = driver_with(SMSBOT_CONFIRM_ABOVE="10")
     d.bot.watch.check()
     assert "Queued 3 SMS" in said(d.command("send 27831234567,27821234567,27841234567 Hi"))
+
+
+def test_a_skipped_member_can_be_removed_as_the_notice_suggests(driver_with):
+    d = driver_with(SMS_DEFAULT_REGION="ZA", SMSBOT_ALLOWED_COUNTRIES="ZA")
+    d.bot.groups.add("oncall", ["27831234567", "27215551234", "687949853", "2783123"], "U0ADMIN", 1.0)
+    removed = said(d.command("group remove oncall 27215551234,021-555-1235,+687949853,2783123"))
+    assert "Removed 27215551234, 687949853, 2783123 from `oncall`" in removed
+    assert d.bot.groups.members("oncall") == ["27831234567"]
+
+
+def test_the_form_holds_a_send_the_balance_cannot_cover_with_send_anyway(driver_with, simulator):
+    d = driver_with(SMSBOT_CONFIRM_ABOVE="10")
+    simulator.balance = Decimal("1")
+    d.bot.watch.check()
+    body = d.submit(COMPOSE_VIEW, {"recipients": "27831234567\n27821234567", "message": "Drill"},
+                    private_metadata=json.dumps({"channel_id": "C0GENERAL"})).json()
+    assert body["response_action"] == "update" and body["view"]["submit"]["text"] == "Send anyway"
+    assert "showed 1.00 credits, less than the 2 this send needs" in json.dumps(body["view"], ensure_ascii=False)
+    assert d.bot.queue.depth() == 0

@@ -10,10 +10,6 @@ from bot.sms.rules import (
     TextError,
     analyse_text,
     check_text,
-    looks_like_number,
-    normalise_number,
-    parse_recipients,
-    split_recipients,
 )
 
 # The GSM 03.38 default alphabet as printed in the standard (ESC left out).

@@ -223,7 +223,7 @@ def confirm_modal(plan, pending_id: str, after: str, minutes: int, hold=None) ->
         "submit": {"type": "plain_text", "text": _send_label(hold)}, "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [_section(_hold_head(plan, hold)),
                    _section(_plan_lines(plan, after)), _section(preview(plan.text)),
-                   _context(f"Nothing is sent until you press Send. Expires in {minutes} minutes.")],
+                   _context(f"Nothing is sent until you press {_send_label(hold)}. Expires in {minutes} minutes.")],
     }
 
 

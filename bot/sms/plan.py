@@ -146,7 +146,28 @@ def plan_send(args: str, default_region: str | None, groups: Groups | None = Non
     if match is None:
         raise UsageError("The message is empty: write the text after the numbers, "
                          "e.g. `/sms send 27831234567 Hello`.")
-    return build_plan(match.group(1), match.group(2), default_region, groups, allowed)
+    spec, text = match.groups()
+    try:
+        return build_plan(spec, text, default_region, groups, allowed)
+    except smsrules.RecipientError as error:
+        last = spec.rsplit(",", 1)[-1]
+        raise (error.entry == last and _spaced_number(last, text, default_region)) or error from None
+
+
+def _spaced_number(last: str, text: str, default_region: str | None) -> smsrules.RecipientError | None:
+    """'083 123 4567 Hello': the number was typed with spaces, which end the recipients here."""
+    groups = re.match(r"(?:[0-9()\-]+ )*", text + " ").group(0).split()[:4]  # digit groups that follow
+    for count in range(len(groups), 0, -1):
+        whole = " ".join([last, *groups[:count]])
+        try:
+            number = smsnumbers.read_number(whole, default_region).number
+        except smsrules.RecipientError:
+            continue
+        return smsrules.RecipientError(
+            f"‘{whole}’ looks like one number typed with spaces, but in `/sms send` a space ends the numbers: "
+            f"write it as {number}, or use the form (`/sms send` alone), where spaces inside a number are fine.",
+            whole)
+    return None
 
 
 def build_plan(spec: str, text: str, default_region: str | None, groups: Groups | None = None,

@@ -119,3 +119,17 @@ def test_a_costly_send_is_held_and_says_why():
                                         (3 * 86400, "3 days ago")])
 def test_the_age_of_the_balance_is_said_in_words(age, words):
     assert f"({words})" in confirmation_reason(_plan(1), 10, (Decimal("0"), NOW - age), NOW).sentence
+
+
+@pytest.mark.parametrize("args, whole", [("083 123 4567 Hello", "083 123 4567"),
+                                         ("27821234567,+27 83 123 4567 2 pm drill", "+27 83 123 4567")])
+def test_a_number_typed_with_spaces_in_the_slash_command_is_explained(args, whole):
+    with pytest.raises(RecipientError) as err:
+        plan_send(args, "ZA")
+    assert str(err.value) == (f"‘{whole}’ looks like one number typed with spaces, but in `/sms send` a space "
+                              "ends the numbers: write it as 27831234567, or use the form (`/sms send` alone), "
+                              "where spaces inside a number are fine.")
+
+
+def test_a_message_starting_with_digits_is_still_a_message():
+    assert plan_send("27831234567 123 Main St is on fire", "ZA").text == "123 Main St is on fire"

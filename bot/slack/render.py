@@ -187,10 +187,14 @@ def group_list(sizes: list[tuple[str, int]]) -> dict:
     return message("*Groups*\n" + "\n".join(f"`{name}` · {plural(size, 'number')}" for name, size in sizes))
 
 
-def group_members(name: str, members: list[str]) -> dict:
+def group_members(name: str, members: list[str], problems: Mapping[str, str] | None = None) -> dict:
+    """``/sms group show``: the numbers, each one a send would skip now marked with the reason."""
     if not members:
         return message(f"Group `{name}` has no numbers.")
-    return message(f"*Group `{name}`* ({plural(len(members), 'number')})\n" + "\n".join(members))
+    problems = problems or {}
+    lines = [f"{m} — :no_entry_sign: skipped when sent to: {escape(problems[m])}" if m in problems else m
+             for m in members]
+    return message(f"*Group `{name}`* ({plural(len(members), 'number')})\n" + "\n".join(lines))
 
 
 def _input(block_id: str, label: str, placeholder: str, *, multiline: bool, initial: str = "") -> dict:

@@ -98,6 +98,17 @@ def _expand_group(name: str, entry: str, groups: Groups, allowed: frozenset[str]
     out.used[name] = kept
 
 
+def member_problems(members: list[str], allowed: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The members a send would skip now, each with its short reason (for `/sms group show`)."""
+    problems = {}
+    for member in members:
+        try:
+            smsnumbers.read_number("+" + member, None, allowed)
+        except smsrules.RecipientError as error:
+            problems[member] = error.reason
+    return problems
+
+
 def resolve_recipients(entries: list[str], default_region: str | None, groups: Groups | None = None,
                        allowed: frozenset[str] = frozenset()) -> _Resolved:
     """Numbers and group names → distinct recipients in first-seen order, the groups used, and the

@@ -146,3 +146,11 @@ def test_the_form_holds_a_send_the_balance_cannot_cover_with_send_anyway(driver_
     assert body["response_action"] == "update" and body["view"]["submit"]["text"] == "Send anyway"
     assert "showed 1.00 credits, less than the 2 this send needs" in json.dumps(body["view"], ensure_ascii=False)
     assert d.bot.queue.depth() == 0
+
+
+def test_group_show_marks_the_members_a_send_would_skip(driver_with):
+    d = driver_with(SMSBOT_ALLOWED_COUNTRIES="ZA")
+    d.bot.groups.add("oncall", ["27831234567", "27215551234"], "U0ADMIN", 1.0)
+    shown = said(d.command("group show oncall"))
+    assert shown.splitlines()[1:] == ["27831234567", "27215551234 — :no_entry_sign: skipped when sent to: "
+                                      "a landline in South Africa, which cannot receive SMS"]

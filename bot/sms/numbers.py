@@ -112,7 +112,7 @@ def _odd_characters(cleaned: str) -> str:
 def _not_a_number(entry: str, cleaned: str) -> RecipientError:
     return RecipientError(
         f"{_quote(cleaned or entry)} is not a phone number{_odd_characters(cleaned)}: write digits only, in "
-        f"international form (e.g. {EXAMPLE_NUMBER}), and separate numbers with commas and no spaces.",
+        f"international form (e.g. {EXAMPLE_NUMBER}), and separate numbers with commas.",
         entry, reason="not a phone number")
 
 

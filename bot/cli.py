@@ -79,6 +79,8 @@ def _check(args) -> int:
 
     ok = True
     print("Configuration: OK")
+    for line in region_lines(settings):
+        print(line)
     gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username, settings.smsoffice_password)
     try:
         print(f"SMS Office: OK, balance {gateway.balance():,.2f} credits")
@@ -102,6 +104,27 @@ def _check(args) -> int:
     db.close()
     _print_callback(settings.public_url, secret)
     return 0 if ok else 1
+
+
+def region_lines(settings: Settings) -> list[str]:
+    """What SMS_DEFAULT_REGION and SMSBOT_ALLOWED_COUNTRIES mean, by country name: SA is Saudi
+    Arabia (+966), an easy slip for South Africa (ZA)."""
+    import phonenumbers
+
+    from bot.sms.numbers import country_name
+
+    def named(code: str) -> str:
+        return f"{code} = {country_name(code)} (+{phonenumbers.country_code_for_region(code)})"
+
+    region = settings.sms_default_region
+    lines = [f"SMS_DEFAULT_REGION: {named(region)}; numbers typed with a leading 0 are read as "
+             f"{country_name(region)} numbers" if region else
+             "SMS_DEFAULT_REGION: unset; numbers must be typed in international form"]
+    allowed = sorted(settings.allowed_countries)
+    lines.append("SMSBOT_ALLOWED_COUNTRIES: " + (", ".join(map(named, allowed)) if allowed else "any country"))
+    if region == "SA" or "SA" in allowed:
+        lines.append("  Warning: SA is Saudi Arabia (+966). For South Africa (+27) use ZA.")
+    return lines
 
 
 def _simulator(argv: list[str]) -> int:

@@ -62,6 +62,7 @@ class Settings:
     outbox_stall_seconds: int = 600
     log_level: str = "INFO"
     log_format: str = "kv"
+    allowed_countries: frozenset[str] = field(default_factory=frozenset)  # ISO codes; empty: any
 
     def secrets(self) -> list[str]:
         """Every value that must never be shown."""
@@ -158,6 +159,14 @@ def _region(value: str) -> str:
     return region
 
 
+def _country_list(value: str) -> frozenset[str]:
+    codes = [item.strip().upper() for item in value.split(",") if item.strip()]
+    bad = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
+    if bad:
+        raise ValueError(bad)
+    return frozenset(codes)
+
+
 def _id_list(value: str) -> frozenset[str]:
     ids = [item.strip() for item in value.split(",") if item.strip()]
     bad = [item for item in ids if not _SLACK_ID_RE.match(item)]
@@ -245,6 +254,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                             f"use one of {', '.join(LOG_LEVELS)}."),
         log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", _choice(LOG_FORMATS, upper=False),
                              "use kv or json."),
+        allowed_countries=r.convert("SMSBOT_ALLOWED_COUNTRIES", frozenset(), _country_list,
+                                    "use comma-separated two-letter ISO country codes such as ZA,NA,BW, "
+                                    "or leave it empty to allow any country."),
     )
     if r.problems:
         raise ConfigError(r.problems)

@@ -7,6 +7,7 @@ Listeners (Slack) call these through the narrow ``Services`` protocol in
 """
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from bot.access import Access
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.sms.gateway import NotEnoughCredits, SmsOfficeClient
-from bot.sms.plan import SendPlan
+from bot.sms.plan import Hold, SendPlan, confirmation_reason
 from bot.slack.notifier import SlackNotices
 from bot.slack.posts import SlackPosts
 from bot.storage.confirmations import Decision, PendingSends
@@ -41,6 +42,7 @@ class NeedsConfirmation:
     """Held until the requester presses Send; nothing is queued yet."""
     pending_id: str
     last_balance: tuple[Decimal, float] | None
+    hold: Hold   # why, in words
 
 
 class UseCases:
@@ -58,9 +60,10 @@ class UseCases:
     def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation:
         """A checked plan from a person: queued now, or held for their confirmation when costly.
         Raises sqlite3.Error when it cannot be stored (then nothing was queued)."""
-        if plan.credits > self.settings.confirm_above:
-            pending_id = self.pending.create(plan, dict(origin), self.clock())
-            return NeedsConfirmation(pending_id, self.watch.last_balance())
+        last = self.watch.last_balance()
+        hold = confirmation_reason(plan, self.settings.confirm_above, last, self.clock())
+        if hold is not None:
+            return NeedsConfirmation(self.pending.create(plan, dict(origin), self.clock()), last, hold)
         with self.db.transaction() as conn:
             batch_id = self._enqueue(conn, plan, origin, self.clock())
         return Queued(batch_id)
@@ -81,8 +84,10 @@ class UseCases:
     def _enqueue(self, conn: sqlite3.Connection, plan: SendPlan, origin: Mapping, now: float) -> int:
         """One queued row per recipient and the send's Slack status message, in the caller's transaction;
         the sender and the notifier are woken once it commits."""
+        notes = plan.notes()
         batch = {"user_id": origin.get("user_id"), "user_name": origin.get("user_name"), "text": plan.text,
-                 "encoding": plan.info.encoding, "parts": plan.info.parts, "origin": "slack"}
+                 "encoding": plan.info.encoding, "parts": plan.info.parts, "origin": "slack",
+                 "notes": json.dumps(notes) if any(notes.values()) else None}
         batch_id = self.queue.enqueue(conn, batch, plan.recipients, now)
         self.notices.batch_created(conn, batch_id, origin, now)
         self.db.on_commit(self.wake_sender)

@@ -132,3 +132,14 @@ def test_simulator_command_serves_the_gateway_api(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_check_names_the_default_region_and_warns_that_sa_is_saudi_arabia(tmp_path, simulator, fake_slack):
+    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
+                   SMS_DEFAULT_REGION="SA", SMSBOT_ALLOWED_COUNTRIES="ZA,SA")
+    proc = smsbot(["check"], env, tmp_path)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    assert "SMS_DEFAULT_REGION: SA = Saudi Arabia (+966)" in out
+    assert "SMSBOT_ALLOWED_COUNTRIES: SA = Saudi Arabia (+966), ZA = South Africa (+27)" in out
+    assert "Warning: SA is Saudi Arabia (+966). For South Africa (+27) use ZA." in out

@@ -67,3 +67,12 @@ def test_loaded_secrets_are_redacted_everywhere(tmp_path):
     shown = redact(line)
     assert GATEWAY_PASSWORD not in shown and "xoxb-test-token" not in shown
     assert redact("s3cr3t%26Pa+ss") == "***"  # the URL-encoded form too
+
+
+def test_allowed_countries_are_iso_codes_and_empty_means_any(tmp_path):
+    assert load_settings(base_env(tmp_path)).allowed_countries == frozenset()
+    assert load_settings(base_env(tmp_path, SMSBOT_ALLOWED_COUNTRIES=" za, BW ")).allowed_countries == {"ZA", "BW"}
+    with pytest.raises(ConfigError) as err:
+        load_settings(base_env(tmp_path, SMSBOT_ALLOWED_COUNTRIES="ZA,RSA"))
+    assert err.value.problems == ["SMSBOT_ALLOWED_COUNTRIES='ZA,RSA' is not valid: use comma-separated two-letter "
+                                  "ISO country codes such as ZA,NA,BW, or leave it empty to allow any country."]

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Iterable, Mapping
 
 from bot.redact import redact
+from bot.slack.notes import batch_notes, plan_notes
 
 PREVIEW_CHARS = 280
 LIST_EACH_UP_TO = 10          # recipients listed one per line up to this many; counts beyond
@@ -97,7 +98,7 @@ def _plan_lines(plan, balance_after: str) -> str:
               for name, members in plan.groups.items()]
     lines = [f"*To:* {plural(len(plan.recipients), 'recipient')}", *groups,
              f"*Parts:* {plan.info.parts} each ({plan.info.encoding}) · *Credits:* {plan.credits}",
-             f"*Balance after:* {balance_after}"]
+             f"*Balance after:* {balance_after}", *plan_notes(plan.notes())]
     return "\n".join(lines)
 
 
@@ -113,15 +114,28 @@ def balance_after(last: tuple[Decimal, float] | None, credits: int) -> str:
     return f"about {amount - credits:,.2f} credits (balance {amount:,.2f} at {when(at)})"
 
 
-def confirm_preview(plan, pending_id: str, after: str, minutes: int) -> dict:
-    """The Send/Cancel preview of a costly send; nothing is queued until Send."""
-    head = f":mag: *Check before sending* — this send costs {plural(plan.credits, 'credit')}."
+def _hold_head(plan, hold) -> str:
+    """Why the send waits, in words (the balance warning first when the balance is short)."""
+    if hold is not None and hold.short:
+        return f":warning: *The balance may not cover this send.* {hold.sentence}"
+    return f":mag: *Check before sending* — this send costs {plural(plan.credits, 'credit')}."
+
+
+def confirm_preview(plan, pending_id: str, after: str, minutes: int, hold=None) -> dict:
+    """The Send/Cancel preview of a held send; nothing is queued until Send ("Send anyway" when the
+    last known balance is short)."""
+    head = _hold_head(plan, hold)
     blocks = [_section(head), _section(_plan_lines(plan, after)), _section(preview(plan.text)),
               {"type": "actions", "block_id": "confirm", "elements": [
-                  _button("Send", CONFIRM_ACTION, pending_id, "primary"),
+                  _button(_send_label(hold), CONFIRM_ACTION, pending_id, "primary"),
                   _button("Cancel", CANCEL_ACTION, pending_id, "danger")]},
               _context(f"Only you can confirm. This preview expires in {minutes} minutes.")]
-    return message(f"Check before sending: {plural(plan.credits, 'credit')}", blocks=blocks)
+    fallback = "The balance may not cover this send" if hold is not None and hold.short else "Check before sending"
+    return message(f"{fallback}: {plural(plan.credits, 'credit')}", blocks=blocks)
+
+
+def _send_label(hold) -> str:
+    return "Send anyway" if hold is not None and hold.short else "Send"
 
 
 def confirm_outcome(verdict: str, requester: str | None = None) -> dict:
@@ -173,10 +187,14 @@ def group_list(sizes: list[tuple[str, int]]) -> dict:
     return message("*Groups*\n" + "\n".join(f"`{name}` · {plural(size, 'number')}" for name, size in sizes))
 
 
-def group_members(name: str, members: list[str]) -> dict:
+def group_members(name: str, members: list[str], problems: Mapping[str, str] | None = None) -> dict:
+    """``/sms group show``: the numbers, each one a send would skip now marked with the reason."""
     if not members:
         return message(f"Group `{name}` has no numbers.")
-    return message(f"*Group `{name}`* ({plural(len(members), 'number')})\n" + "\n".join(members))
+    problems = problems or {}
+    lines = [f"{m} — :no_entry_sign: skipped when sent to: {escape(problems[m])}" if m in problems else m
+             for m in members]
+    return message(f"*Group `{name}`* ({plural(len(members), 'number')})\n" + "\n".join(lines))
 
 
 def _input(block_id: str, label: str, placeholder: str, *, multiline: bool, initial: str = "") -> dict:
@@ -195,20 +213,21 @@ def compose_modal(metadata: str) -> dict:
         "title": {"type": "plain_text", "text": "Send an SMS"},
         "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            _input("recipients", "To", "27831234567,+27821234567 or a group name", multiline=False),
-            _input("message", "Message", "Up to 4 SMS parts: 612 GSM-7 or 268 UCS-2 characters", multiline=True),
+            _input("recipients", "To", "One number or group per line, or comma-separated: 083 123 4567, oncall",
+                   multiline=True),
+            _input("message", "Message", "Up to 4 SMS parts: 612 GSM-7 septets or 268 UCS-2 units", multiline=True),
         ],
     }
 
 
-def confirm_modal(plan, pending_id: str, after: str, minutes: int) -> dict:
+def confirm_modal(plan, pending_id: str, after: str, minutes: int, hold=None) -> dict:
     return {
         "type": "modal", "callback_id": CONFIRM_VIEW, "private_metadata": pending_id,
         "title": {"type": "plain_text", "text": "Check before sending"},
-        "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [_section(f"This send costs {plural(plan.credits, 'credit')}."),
+        "submit": {"type": "plain_text", "text": _send_label(hold)}, "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [_section(_hold_head(plan, hold)),
                    _section(_plan_lines(plan, after)), _section(preview(plan.text)),
-                   _context(f"Nothing is sent until you press Send. Expires in {minutes} minutes.")],
+                   _context(f"Nothing is sent until you press {_send_label(hold)}. Expires in {minutes} minutes.")],
     }
 
 
@@ -234,12 +253,13 @@ def home(last: tuple[Decimal, float] | None, usage, threshold: Decimal,
     return {"type": "home", "blocks": blocks}
 
 
-def queued(recipients: list[str], parts: int, encoding: str, credits: int, where: str) -> dict:
+def queued(recipients: list[str], parts: int, encoding: str, credits: int, where: str,
+           notes: Mapping | None = None) -> dict:
     to = recipients[0] if len(recipients) == 1 else plural(len(recipients), "recipient")
     text = (f":outbox_tray: Queued {len(recipients)} SMS to {to}: "
             f"{plural(parts, 'part')} each ({encoding}), {plural(credits, 'credit')} in all. "
             f"I'll post the status {where}.")
-    return message(text)
+    return message("\n".join([text, *plan_notes(notes)]))
 
 
 def forecast_sentence(per_day, days_left) -> str:
@@ -370,6 +390,8 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
             if numbers:
                 lines.append(f"{state.capitalize()}: {_numbers(numbers)}")
     blocks.append(_section("\n".join(lines)))
+    if plan_notes(batch_notes(batch)):
+        blocks.append(_context("\n".join(plan_notes(batch_notes(batch)))))
     if note:
         blocks.append(_context(note))
     summary = _status_label(rows[0]) if n == 1 else _counts(rows)

@@ -1,36 +1,18 @@
-"""SMS rules checked before any gateway call: text length and encoding, recipient numbers.
+"""SMS text rules checked before any gateway call: encoding and parts (numbers: bot.sms.numbers).
 
 Pure functions, no I/O. Every refusal is a :class:`SmsRuleError` whose text is meant
 for the person who typed the command: it says what is wrong and how to fix it.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-import phonenumbers
-from phonenumbers import NumberParseException, ValidationResult
+import regex
+
+from bot.sms.errors import EXAMPLE_NUMBER, RecipientError, SmsRuleError, TextError
 
 MAX_PARTS = 4
 MAX_CHARS = 620
-
-EXAMPLE_NUMBER = "27831234567"
-
-
-class SmsRuleError(ValueError):
-    """A text or recipient the gateway would refuse; ``str(e)`` is the user-facing advice."""
-
-
-class TextError(SmsRuleError):
-    """The message text cannot be sent as it is."""
-
-
-class RecipientError(SmsRuleError):
-    """A recipient entry cannot be sent to; ``.entry`` is the raw entry at fault."""
-
-    def __init__(self, message: str, entry: str) -> None:
-        super().__init__(message)
-        self.entry = entry
 
 
 # --- text -------------------------------------------------------------------------
@@ -83,46 +65,67 @@ def _gsm7_cost(char: str) -> int | None:
 
 
 def _non_gsm7_chars(text: str) -> list[str]:
-    """The distinct characters that force UCS-2, in order of first appearance."""
-    return list(dict.fromkeys(c for c in text if _gsm7_cost(c) is None))
+    """The distinct characters (whole clusters, e.g. a flag) that force UCS-2, in order of first appearance."""
+    return list(dict.fromkeys(c for c in _clusters(text) if any(_gsm7_cost(x) is None for x in c)))
 
 
-def _parts(units: int, encoding: _Encoding) -> int:
-    # Phones do not split an extension pair (ESC + char) across two parts, so a GSM-7
-    # text full of € can take one part more than this count; we ignore that subtlety.
-    if units == 0:
+def _parts(costs: list[int], encoding: _Encoding) -> int:
+    """Parts as phones and gateways split a text (TS 23.038/23.040, Android's GsmAlphabet).
+
+    A single part holds ``single`` units. A concatenated one holds ``per_part``, and a
+    character is never split across two parts: an extension character (ESC + code, 2
+    septets) or a surrogate pair (2 UTF-16 units) that finds only one unit left in a
+    part moves whole to the next one, so the part ends one unit short.
+    """
+    total = sum(costs)
+    if total == 0:
         return 0
-    if units <= encoding.single:
+    if total <= encoding.single:
         return 1
-    return -(-units // encoding.per_part)
+    parts, room = 1, encoding.per_part
+    for cost in costs:
+        if cost > room:
+            parts, room = parts + 1, encoding.per_part
+        room -= cost
+    return parts
+
+
+def _ucs2_cost(char: str) -> int:
+    """UTF-16 code units of ``char``: 2 outside the Basic Multilingual Plane (a surrogate pair)."""
+    return 2 if ord(char) > 0xFFFF else 1
 
 
 def analyse_text(text: str) -> TextInfo:
     """Encoding, size and number of SMS parts of ``text``. Never raises."""
     costs = [_gsm7_cost(c) for c in text]
     if None not in costs:
-        septets = sum(costs)
-        return TextInfo(GSM7.name, septets, len(text), _parts(septets, GSM7))
-    # surrogatepass: a lone surrogate still counts as one unit instead of raising
-    units = len(text.encode("utf-16-le", "surrogatepass")) // 2
-    return TextInfo(UCS2.name, units, len(text), _parts(units, UCS2))
+        return TextInfo(GSM7.name, sum(costs), len(text), _parts(costs, GSM7))
+    # A lone surrogate (possible in a Python str) counts as one unit instead of raising.
+    costs = [_ucs2_cost(c) for c in text]
+    return TextInfo(UCS2.name, sum(costs), len(text), _parts(costs, UCS2))
 
 
 def _fits(info: TextInfo) -> bool:
     return info.parts <= MAX_PARTS and info.chars <= MAX_CHARS
 
 
-def _longest_fitting_prefix(text: str) -> int:
-    """Length of the longest start of ``text`` that the gateway accepts.
+def _clusters(text: str) -> list[str]:
+    """The user-perceived characters of ``text`` (Unicode extended grapheme clusters):
+    a flag, a ZWJ emoji sequence, an emoji with its skin tone, a letter with its marks."""
+    return regex.findall(r"\X", text)
 
-    Fitting is monotone in the prefix length (a shorter prefix never needs more
-    units, and if it drops back to GSM-7 its septets stay within the limit), so a
-    binary search over the prefix length is exact.
+
+def _longest_fitting_prefix(clusters: list[str]) -> int:
+    """How many whole clusters at the start of the text the gateway accepts.
+
+    Fitting is monotone in the prefix (a longer prefix never needs fewer parts, and a
+    prefix that drops back to GSM-7 packs at least as many characters per part), so a
+    binary search over cluster boundaries is exact.
     """
-    low, high = 0, min(len(text), MAX_CHARS)
+    low, high = 0, len(clusters)
     while low < high:
         mid = (low + high + 1) // 2
-        if _fits(analyse_text(text[:mid])):
+        if _fits(analyse_text("".join(clusters[:mid]))):
             low = mid
         else:
             high = mid - 1
@@ -134,10 +137,10 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _show_char(char: str) -> str:
-    """A character quoted for a message; invisible ones by their code point."""
-    if char.isprintable() and not char.isspace():
+    """A character (cluster) quoted for a message; invisible ones by their code points."""
+    if char[0].isprintable() and not char[0].isspace():  # a visible base: show it with its marks
         return f"‘{char}’"
-    return f"U+{ord(char):04X}"
+    return "+".join(f"U+{ord(c):04X}" for c in char)
 
 
 def _ucs2_advice(text: str) -> str:
@@ -155,18 +158,30 @@ def _ucs2_advice(text: str) -> str:
             f"({GSM7.single} characters per SMS, {GSM7.per_part} per part).")
 
 
+def _limit_words(encoding: _Encoding, info: TextInfo) -> str:
+    """The 4-part limit in the words that fit this text: pairs are explained only when present."""
+    limit = encoding.per_part * MAX_PARTS  # the part limit always binds before MAX_CHARS does
+    if info.units == info.chars:
+        return f"{limit} {encoding.name} characters"
+    if encoding is GSM7:
+        return (f"{limit} GSM-7 septets, where € [ ] {{ }} \\ ~ ^ | count as 2 and are never split "
+                f"between parts, so a part holds at most {encoding.per_part // 2} of them")
+    return (f"{limit} UCS-2 units, where emoji count as 2 and are never split between parts, "
+            f"so a part holds at most {encoding.per_part // 2} emoji")
+
+
+def _cut_advice(text: str) -> str:
+    clusters = _clusters(text)
+    keep = _longest_fitting_prefix(clusters)
+    tail = "".join(clusters[max(0, keep - 20):keep]).replace("\n", " ")
+    advice = f"Cut {_plural(len(clusters) - keep, 'character')}"
+    return f"{advice}: the text fits up to “…{tail}”." if tail.strip() else f"{advice}."
+
+
 def _too_long_message(text: str, info: TextInfo) -> str:
     encoding = GSM7 if info.encoding == GSM7.name else UCS2
-    # With these limits the part limit always binds before MAX_CHARS does.
-    limit = encoding.per_part * MAX_PARTS
-    doubles = ""
-    if info.units != info.chars:
-        doubles = (", where € [ ] { } \\ ~ ^ | count as 2" if encoding is GSM7
-                   else ", where emoji count as 2")
-    cut = len(text) - _longest_fitting_prefix(text)
-    message = (f"Too long: {info.chars} {encoding.name} characters need {info.parts} SMS parts; "
-               f"the limit is {MAX_PARTS} parts ({limit} {encoding.name} characters{doubles}). "
-               f"Cut {_plural(cut, 'character')}.")
+    message = (f"Too long: {len(_clusters(text))} {encoding.name} characters need {info.parts} SMS parts; "
+               f"the limit is {MAX_PARTS} parts ({_limit_words(encoding, info)}). {_cut_advice(text)}")
     if encoding is UCS2:
         message += " " + _ucs2_advice(text)
     return message
@@ -183,106 +198,9 @@ def check_text(text: str) -> TextInfo:
     return info
 
 
-# --- recipients -------------------------------------------------------------------
+# The number rules live in bot.sms.numbers; callers may keep importing them from here.
+from bot.sms.numbers import looks_like_number, normalise_number, parse_recipients, split_recipients  # noqa: E402
 
-_NUMBER_CHARS = re.compile(r"\+?[0-9().\-]*[0-9][0-9().\-]*")
-_SEPARATORS = str.maketrans("", "", "+-.()")
-_FIX = f"check the digits and write it in international form, e.g. {EXAMPLE_NUMBER}."
-
-_PARSE_REASONS = {
-    NumberParseException.INVALID_COUNTRY_CODE: "does not start with a known country code",
-    NumberParseException.TOO_SHORT_AFTER_IDD: "is too short to be a phone number",
-    NumberParseException.TOO_SHORT_NSN: "is too short to be a phone number",
-    NumberParseException.TOO_LONG: "is too long to be a phone number",
-}
-_VALIDATION_REASONS = {
-    ValidationResult.INVALID_COUNTRY_CODE: "does not start with a known country code",
-    ValidationResult.TOO_SHORT: "is too short for a {country} number",
-    ValidationResult.TOO_LONG: "is too long for a {country} number",
-    ValidationResult.INVALID_LENGTH: "has the wrong number of digits for a {country} number",
-}
-
-
-def _quote(entry: str, limit: int = 30) -> str:
-    """The entry as the user typed it, shortened if it is long."""
-    shown = entry if len(entry) <= limit else entry[:limit - 1] + "…"
-    return f"‘{shown}’"
-
-
-def looks_like_number(entry: str) -> bool:
-    """True if ``entry`` is made of a phone number's characters.
-
-    Digits, a leading ``+`` and the separators ``- . ( )``; at least one digit.
-    """
-    return _NUMBER_CHARS.fullmatch(entry) is not None
-
-
-def _dialable(entry: str, default_region: str | None) -> tuple[str, str | None]:
-    """The text and region to hand to phonenumbers.parse for ``entry``."""
-    digits = entry.translate(_SEPARATORS)
-    if entry.startswith("+"):
-        return "+" + digits, None
-    if digits.startswith("00"):  # 00 is the international prefix
-        return "+" + digits[2:], None
-    if digits.startswith("0"):
-        region = (default_region or "").upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise RecipientError(
-                f"{_quote(entry)} is a local number: write it with the country code "
-                f"(e.g. {EXAMPLE_NUMBER} for South Africa), or set SMS_DEFAULT_REGION.", entry)
-        return digits, region
-    return "+" + digits, None
-
-
-def _country(number: phonenumbers.PhoneNumber) -> str:
-    # The region code, not geocoder's country name: the geocoder's data costs ~100 MB of memory.
-    region = phonenumbers.region_code_for_country_code(number.country_code)
-    code = f"+{number.country_code}"
-    return f"{code} ({region})" if region and region != "ZZ" else code
-
-
-def normalise_number(entry: str, default_region: str | None = None) -> str:
-    """The gateway's digits-only international form of ``entry``, e.g. "27831234567".
-
-    Accepts ``27…``, ``+27…``, ``0027…`` and, when ``default_region`` (e.g. "ZA") is
-    given, local numbers starting with a single 0. Raises RecipientError otherwise.
-    """
-    if not looks_like_number(entry):
-        raise RecipientError(
-            f"{_quote(entry)} is not a phone number: write digits only, in international form "
-            f"(e.g. {EXAMPLE_NUMBER}), and separate numbers with commas and no spaces.", entry)
-    text, region = _dialable(entry, default_region)
-    try:
-        number = phonenumbers.parse(text, region)
-    except NumberParseException as exc:
-        reason = _PARSE_REASONS.get(exc.error_type, "is not a phone number")
-        raise RecipientError(f"{_quote(entry)} {reason}: {_FIX}", entry) from None
-    if not phonenumbers.is_valid_number(number):
-        template = _VALIDATION_REASONS.get(
-            phonenumbers.is_possible_number_with_reason(number), "is not a valid {country} number")
-        reason = template.format(country=_country(number))
-        raise RecipientError(f"{_quote(entry)} {reason}: {_FIX}", entry)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
-
-
-def split_recipients(spec: str) -> list[str]:
-    """The comma-separated entries of ``spec``; raises RecipientError on an empty one."""
-    entries = spec.split(",")
-    if "" not in entries:
-        return entries
-    if spec == "":
-        raise RecipientError(
-            "No numbers given: write them before the text, separated by commas and no spaces, "
-            f"e.g. `/sms send {EXAMPLE_NUMBER},27821234567 Hello`.", "")
-    raise RecipientError(
-        f"{_quote(spec)} has an empty entry: separate numbers with commas and no spaces, "
-        f"e.g. {EXAMPLE_NUMBER},27821234567.", "")
-
-
-def parse_recipients(spec: str, default_region: str | None = None) -> list[str]:
-    """Normalised, de-duplicated numbers of ``spec`` in first-seen order.
-
-    The first bad entry refuses the whole list; the error names that entry.
-    """
-    numbers = [normalise_number(entry, default_region) for entry in split_recipients(spec)]
-    return list(dict.fromkeys(numbers))
+__all__ = ["MAX_CHARS", "MAX_PARTS", "EXAMPLE_NUMBER", "SmsRuleError", "TextError", "RecipientError",
+           "TextInfo", "analyse_text", "check_text", "looks_like_number", "normalise_number",
+           "parse_recipients", "split_recipients"]

@@ -121,8 +121,14 @@ def _v5_slack_posts(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["batch_id"], index_name="outbox_batch")
 
 
+def _v6_batch_notes(db: sqlite_utils.Database) -> None:
+    # What the status message says besides the count: skipped group members, numbers abroad, VoIP (JSON).
+    db["batches"].add_column("notes", str)
+
+
 # Append only: each function moves the schema one version forward.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5_slack_posts]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes]
 
 
 class Database:

@@ -32,9 +32,9 @@ class Status(str, enum.Enum):
     UNCONFIRMED = "unconfirmed"
 
 
-# A batch is its text, its parts and who asked; ``origin`` is an opaque tag of where the request came
+# A batch is its text, its parts, who asked and notes for the status message (JSON); ``origin`` is an opaque tag of where the request came
 # from (e.g. "slack"), whose own table says the rest.
-BATCH_FIELDS = ("user_id", "user_name", "text", "encoding", "parts", "origin")
+BATCH_FIELDS = ("user_id", "user_name", "text", "encoding", "parts", "origin", "notes")
 
 
 class SendQueue:

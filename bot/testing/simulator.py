@@ -1,7 +1,8 @@
 """A local SMS Office API that follows the gateway spec, for trying the bot without credits.
 
 Serves ``balance.asp`` and ``sendsms.asp`` under ``/sms/api/`` with the gateway's exact
-answer lines, charges one credit per SMS part, and (with a callback URL) sends delivery
+answer lines, charges one credit per SMS part (split as phones split them: an extension
+character or an emoji never straddles two parts), and (with a callback URL) sends delivery
 reports with the gateway's retry schedule. Tests and the benchmark use it as a real
 HTTP peer; ``smsbot simulator`` runs :func:`main`.
 """

@@ -10,10 +10,6 @@ from bot.sms.rules import (
     TextError,
     analyse_text,
     check_text,
-    looks_like_number,
-    normalise_number,
-    parse_recipients,
-    split_recipients,
 )
 
 # The GSM 03.38 default alphabet as printed in the standard (ESC left out).
@@ -40,7 +36,7 @@ EMOJI = "😀"
     ("ł" * 71, "UCS-2", 71, 2),
     ("ł" * 268, "UCS-2", 268, 4),
     (EMOJI * 35, "UCS-2", 70, 1),
-    (EMOJI * 134, "UCS-2", 268, 4),
+    (EMOJI * 132, "UCS-2", 264, 4),
 ])
 def test_analyse_counts_units_and_parts(text, encoding, units, parts):
     info = analyse_text(text)
@@ -86,9 +82,9 @@ def test_analyse_never_raises_on_a_lone_surrogate():
 
 @pytest.mark.parametrize("text", [
     "a" * 612,
-    "a" * 610 + "€",      # 612 septets
+    "a" * 610 + "€",      # 612 septets, the € ends part 4 exactly
     "ł" * 268,
-    EMOJI * 134,          # 268 UTF-16 units
+    EMOJI * 132,          # 33 emoji per part
 ])
 def test_texts_at_the_limit_are_accepted(text):
     assert check_text(text).parts == MAX_PARTS
@@ -106,17 +102,19 @@ def test_too_long_gsm7_text_says_parts_limit_and_cut():
     with pytest.raises(TextError) as err:
         check_text("a" * 700)
     assert str(err.value) == ("Too long: 700 GSM-7 characters need 5 SMS parts; the limit is 4 parts "
-                              "(612 GSM-7 characters). Cut 88 characters.")
+                              "(612 GSM-7 characters). Cut 88 characters: the text fits up to "
+                              "“…aaaaaaaaaaaaaaaaaaaa”.")
 
 
 @pytest.mark.parametrize("text, cut", [
-    ("a" * 613, "Cut 1 character."),
-    ("a" * 611 + "€", "Cut 1 character."),   # the last € crosses 612 septets
-    ("€" * 307, "Cut 1 character."),
-    ("a" * MAX_CHARS, "Cut 8 characters."),  # 620 characters is already past 4 parts
-    ("a" * (MAX_CHARS + 1), "Cut 9 characters."),
-    ("ł" * 269, "Cut 1 character."),
-    (EMOJI * 135, "Cut 1 character."),
+    ("a" * 613, "Cut 1 character:"),
+    ("a" * 611 + "€", "Cut 1 character:"),   # the last € crosses 612 septets
+    ("€" * 307, "Cut 3 characters:"),        # 76 € per part: 304 fit
+    ("a" * MAX_CHARS, "Cut 8 characters:"),  # 620 characters is already past 4 parts
+    ("a" * (MAX_CHARS + 1), "Cut 9 characters:"),
+    ("ł" * 269, "Cut 1 character:"),
+    (EMOJI * 135, "Cut 3 characters:"),      # 33 emoji per part: 132 fit
+    (EMOJI * 134, "Cut 2 characters:"),      # the issue's example: 268 units but 5 parts
 ])
 def test_refusal_says_exactly_how_much_to_cut(text, cut):
     with pytest.raises(TextError) as err:
@@ -141,7 +139,8 @@ def test_emoji_refusal_mentions_double_count_and_how_to_get_gsm7():
         check_text(EMOJI * 135)
     msg = str(err.value)
     assert "135 UCS-2 characters need 5 SMS parts" in msg
-    assert "268 UCS-2 characters, where emoji count as 2" in msg
+    assert ("268 UCS-2 units, where emoji count as 2 and are never split between parts, "
+            "so a part holds at most 33 emoji") in msg
     assert ("‘😀’ forces UCS-2: replacing it gives GSM-7 (160 characters per SMS, 153 per part)."
             in msg)
 
@@ -163,7 +162,8 @@ def test_invisible_culprit_is_shown_by_code_point():
 def test_gsm7_refusal_with_extension_characters_explains_the_double_count():
     with pytest.raises(TextError) as err:
         check_text("€" * 307)
-    assert "(612 GSM-7 characters, where € [ ] { } \\ ~ ^ | count as 2)" in str(err.value)
+    assert ("(612 GSM-7 septets, where € [ ] { } \\ ~ ^ | count as 2 and are never split between parts, "
+            "so a part holds at most 76 of them)") in str(err.value)
 
 
 def test_rule_errors_are_value_errors():
@@ -171,103 +171,98 @@ def test_rule_errors_are_value_errors():
     assert issubclass(SmsRuleError, ValueError)
 
 
-# --- numbers ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("entry", [
-    "27831234567", "+27831234567", "0027831234567", "+27(83)123-4567", "27.83.123.4567",
+
+# --- pairs on part boundaries (TS 23.038/23.040: a character is never split across parts) ---
+# Expected parts worked out by hand from the rule: 153 septets or 67 units per part; an
+# extension character (2 septets) or an emoji (2 units) that finds 1 unit left moves whole.
+
+@pytest.mark.parametrize("text, units, parts", [
+    ("a" * 152 + "€" + "a" * 152, 306, 3),   # the issue's example: € on the 1|2 boundary
+    ("a" * 151 + "€" + "a" * 153, 306, 2),   # one septet earlier, the pair fits part 1
+    ("a" * 305 + "€" + "a" * 152, 459, 4),   # € on the 2|3 boundary
+    ("a" * 304 + "€" + "a" * 153, 459, 3),
+    ("a" * 458 + "€" + "a" * 152, 612, 5),   # € on the 3|4 boundary: over the limit
+    ("a" * 457 + "€" + "a" * 153, 612, 4),
+    ("a" * 610 + "€", 612, 4),               # € ends part 4 exactly
 ])
-def test_international_forms_normalise_to_gateway_digits(entry):
-    assert normalise_number(entry) == "27831234567"
+def test_gsm7_extension_pair_on_a_part_boundary(text, units, parts):
+    info = analyse_text(text)
+    assert (info.encoding, info.units, info.parts) == ("GSM-7", units, parts)
 
 
-@pytest.mark.parametrize("region", ["ZA", "za"])
-def test_local_number_uses_the_default_region(region):
-    assert normalise_number("083-123-4567", region) == "27831234567"
-
-
-def test_local_number_without_region_is_refused_with_advice():
-    with pytest.raises(RecipientError) as err:
-        normalise_number("0831234567")
-    assert err.value.entry == "0831234567"
-    assert str(err.value) == ("‘0831234567’ is a local number: write it with the country code "
-                              "(e.g. 27831234567 for South Africa), or set SMS_DEFAULT_REGION.")
-
-
-@pytest.mark.parametrize("entry", ["abc", "27 831234567", "2783123456x", "+", "", "27831234567;"])
-def test_junk_is_not_a_phone_number(entry):
-    with pytest.raises(RecipientError) as err:
-        normalise_number(entry)
-    assert err.value.entry == entry
-    assert str(err.value).startswith(f"‘{entry}’ is not a phone number: ")
-    assert "commas and no spaces" in str(err.value)
-
-
-@pytest.mark.parametrize("entry, reason", [
-    ("27123", "is too short for a +27 (ZA) number"),
-    ("278312345678901", "is too long for a +27 (ZA) number"),
-    ("27031234567", "is not a valid +27 (ZA) number"),
-    ("+999123456", "does not start with a known country code"),
-    ("271", "is too short to be a phone number"),
+@pytest.mark.parametrize("text, units, parts", [
+    ("ł" * 66 + EMOJI + "ł" * 66, 134, 3),    # emoji on the 1|2 boundary
+    ("ł" * 65 + EMOJI + "ł" * 67, 134, 2),
+    ("ł" * 133 + EMOJI + "ł" * 66, 201, 4),   # 2|3 boundary
+    ("ł" * 132 + EMOJI + "ł" * 67, 201, 3),
+    ("ł" * 200 + EMOJI + "ł" * 66, 268, 5),   # 3|4 boundary: over the limit
+    ("ł" * 199 + EMOJI + "ł" * 67, 268, 4),
 ])
-def test_invalid_numbers_are_refused_with_the_reason(entry, reason):
-    with pytest.raises(RecipientError) as err:
-        normalise_number(entry)
-    assert err.value.entry == entry
-    assert str(err.value) == (f"‘{entry}’ {reason}: check the digits and write it in "
-                              "international form, e.g. 27831234567.")
+def test_ucs2_surrogate_pair_on_a_part_boundary(text, units, parts):
+    info = analyse_text(text)
+    assert (info.encoding, info.units, info.parts) == ("UCS-2", units, parts)
 
 
-def test_a_very_long_entry_is_shortened_in_the_message():
-    entry = "x" * 200
-    with pytest.raises(RecipientError) as err:
-        normalise_number(entry)
-    assert err.value.entry == entry
-    assert str(err.value).startswith("‘" + "x" * 29 + "…’ is not a phone number")
-
-
-@pytest.mark.parametrize("entry, expected", [
-    ("27831234567", True), ("+27 83", False), ("(083)123-4567", True), ("sales", False),
-    ("27+83", False), ("--", False), ("٢٧٨٣", False),
+@pytest.mark.parametrize("text, parts", [
+    ("€" * 76, 1),        # 152 septets: one part
+    ("€" * 152, 2),       # 76 per part
+    ("€" * 153, 3),       # 306 septets, yet 3 parts
+    ("€" * 304, 4),
+    ("€" * 305, 5),       # 610 septets, yet over 4 parts
+    (EMOJI * 66, 2),      # 33 per part
+    (EMOJI * 67, 3),      # 134 units, yet 3 parts
+    (EMOJI * 132, 4),
+    (EMOJI * 133, 5),     # 266 units, yet over 4 parts
+    (EMOJI * 134, 5),     # the issue's example: 268 units, 5 parts
 ])
-def test_looks_like_number(entry, expected):
-    assert looks_like_number(entry) is expected
+def test_texts_made_only_of_pairs(text, parts):
+    assert analyse_text(text).parts == parts
 
 
-# --- recipient lists --------------------------------------------------------------
-
-def test_duplicates_fold_after_normalisation_keeping_first_seen_order():
-    spec = "27821234567,27831234567,+27831234567,0027821234567"
-    assert parse_recipients(spec) == ["27821234567", "27831234567"]
-
-
-def test_single_recipient_list():
-    assert parse_recipients("0831234567", "ZA") == ["27831234567"]
-
-
-def test_one_bad_entry_refuses_the_list_and_is_named():
-    with pytest.raises(RecipientError) as err:
-        parse_recipients("27831234567,27123,abc")
-    assert err.value.entry == "27123"
-    assert str(err.value).startswith("‘27123’ is too short")
+@pytest.mark.parametrize("text, units, parts", [
+    ("€" * 80, 160, 1),
+    ("a" * 158 + "€", 160, 1),
+    ("a" * 159 + "€", 161, 2),
+    ("€" * 79 + "a" * 3, 161, 2),
+    (EMOJI * 35, 70, 1),
+    ("ł" * 68 + EMOJI, 70, 1),
+    ("ł" * 69 + EMOJI, 71, 2),
+    (EMOJI * 35 + "ł", 71, 2),
+])
+def test_single_part_edges_with_pairs_are_unchanged(text, units, parts):
+    info = analyse_text(text)
+    assert (info.units, info.parts) == (units, parts)
 
 
-@pytest.mark.parametrize("spec", ["27831234567,,27821234567", "27831234567,", ",27831234567"])
-def test_empty_entry_is_refused(spec):
-    with pytest.raises(RecipientError) as err:
-        split_recipients(spec)
-    assert str(err.value) == (f"‘{spec}’ has an empty entry: separate numbers with commas and "
-                              "no spaces, e.g. 27831234567,27821234567.")
+def test_the_issues_5_part_emoji_text_is_refused():
+    with pytest.raises(TextError) as err:
+        check_text(EMOJI * 134)
+    assert "134 UCS-2 characters need 5 SMS parts" in str(err.value)
 
 
-def test_no_numbers_at_all_is_refused_with_an_example():
-    with pytest.raises(RecipientError) as err:
-        parse_recipients("")
-    assert "No numbers given" in str(err.value)
-    assert "`/sms send 27831234567,27821234567 Hello`" in str(err.value)
+# --- cutting never breaks a character cluster -------------------------------------
+# Each text is 1 unit over a fitting length in a way that a code-point cut would keep half a
+# cluster; the advice must cut the whole cluster.
+
+@pytest.mark.parametrize("text, kept", [
+    ("ł" * 265 + "🇿🇦", "ł" * 265),              # a flag: two regional indicators
+    ("ł" * 265 + "👍🏽", "ł" * 265),              # an emoji with its skin tone
+    ("ł" * 262 + "👨\u200d👩\u200d👧", "ł" * 262),  # a ZWJ family
+    ("ł" * 267 + "e\u0301", "ł" * 267),            # a letter with its combining accent
+    ("a" * 266 + "🇿🇦", "a" * 266),              # without the flag the text is GSM-7 again
+])
+def test_cut_advice_removes_whole_clusters(text, kept):
+    with pytest.raises(TextError) as err:
+        check_text(text)
+    message = str(err.value)
+    assert "Cut 1 character:" in message
+    assert f"the text fits up to “…{kept[-20:]}”." in message
+    assert check_text(kept).parts <= MAX_PARTS
 
 
-def test_space_after_a_comma_is_named():
-    with pytest.raises(RecipientError) as err:
-        parse_recipients("27831234567, 27821234567")
-    assert err.value.entry == " 27821234567"
-    assert "separate numbers with commas and no spaces" in str(err.value)
+def test_cut_advice_counts_a_flag_as_one_character():
+    with pytest.raises(TextError) as err:
+        check_text("🇿🇦" * 70)   # 4 units each: 33 regional indicators per part, 66 flags fit
+    assert "Cut 4 characters:" in str(err.value)
+    assert "‘🇿🇦’ forces UCS-2" in str(err.value)

@@ -146,6 +146,8 @@ def test_unknown_path_is_404(sim):
     ({"message": "a" * 621}, "Error:Invalid [message] parameter"),
     ({"message": "a" * 613}, "Error:Max of 4 parts per message exceeded"),
     ({"message": "ł" * 269}, "Error:Max of 4 parts per message exceeded"),
+    ({"message": "😀" * 134}, "Error:Max of 4 parts per message exceeded"),  # 268 units, 33 emoji a part
+    ({"message": "a" * 458 + "€" + "a" * 152}, "Error:Max of 4 parts per message exceeded"),  # 612 septets
 ])
 def test_each_error_line_of_the_spec(sim, params, answer):
     assert send(sim, **params).text == answer
@@ -160,7 +162,9 @@ def test_sender_of_eleven_alphanumerics_is_accepted(sim):
 # --- credits and ids ----------------------------------------------------------------
 
 @pytest.mark.parametrize("message, parts", [("a" * 160, 1), ("a" * 161, 2), ("ł" * 71, 2),
-                                            ("a" * 612, 4)])
+                                            ("a" * 612, 4),
+                                            ("a" * 152 + "€" + "a" * 152, 3),  # the € moves to part 2
+                                            ("😀" * 67, 3)])
 def test_each_part_costs_one_credit(sim, message, parts):
     assert send(sim, message=message).text.startswith("Success:")
     assert sim.balance == Decimal("10.00") - parts

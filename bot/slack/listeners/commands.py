@@ -6,7 +6,8 @@ import logging
 import sqlite3
 
 from bot.sms import rules as smsrules
-from bot.sms.plan import UsageError, plan_send
+from bot.sms.numbers import numbers_to_remove
+from bot.sms.plan import UsageError, member_problems, plan_send
 from bot.slack.command_line import parse_command
 from bot.sms.gateway import GatewayError
 from bot.storage.groups import GroupError, check_name
@@ -52,7 +53,8 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         services.later(open_compose, client, command, respond)
         return
     try:
-        plan = plan_send(args, services.settings.sms_default_region, services.groups)
+        plan = plan_send(args, services.settings.sms_default_region, services.groups,
+                         services.settings.allowed_countries)
     except (UsageError, smsrules.SmsRuleError) as error:
         ack(render.usage_error(str(error)))
         return
@@ -65,10 +67,10 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         return
     if isinstance(outcome, NeedsConfirmation):
         after = render.balance_after(outcome.last_balance, plan.credits)
-        ack(render.confirm_preview(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60))
+        ack(render.confirm_preview(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60, outcome.hold))
         return
     where = "here" if command.get("channel_id", "").startswith("D") else "in this channel"
-    ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where))
+    ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where, plan.notes()))
 
 
 def open_compose(client, command: dict, respond) -> None:
@@ -131,14 +133,18 @@ def _group(args: str, user_id: str, services) -> dict:
             members = services.groups.members(name)
             if members is None:
                 raise GroupError(services.groups.unknown(name))
-            return render.group_members(name, members)
+            return render.group_members(name, members, member_problems(members, services.settings.allowed_countries))
         if action in ("add", "remove") and len(words) in (2, 3) and not (action == "add" and len(words) == 2):
             refusal = services.access.may_change_groups(user_id)
             if refusal:
                 return render.refused(refusal)
             name = check_name(words[1])
             region = services.settings.sms_default_region
-            numbers = smsrules.parse_recipients(words[2], region) if len(words) == 3 else None
+            numbers = None
+            if len(words) == 3 and action == "add":
+                numbers = smsrules.parse_recipients(words[2], region, services.settings.allowed_countries)
+            elif len(words) == 3:
+                numbers = numbers_to_remove(words[2], region)  # a member stored before a rule can go
             if action == "add":
                 change = services.groups.add(name, numbers, user_id, services.clock())
                 log.info("event=group_changed group=%s by=%s added=%d", name, user_id, len(change.added))

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 
 from bot.sms import rules as smsrules
+from bot.sms.numbers import split_lines
 from bot.sms.plan import UsageError, build_plan
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
@@ -28,7 +29,8 @@ def register(app, services) -> None:
         spec = (values.get("recipients", {}).get("value", {}).get("value") or "").strip()
         text = values.get("message", {}).get("value", {}).get("value") or ""
         try:
-            plan = build_plan(spec, text, services.settings.sms_default_region, services.groups)
+            plan = build_plan(spec, text, services.settings.sms_default_region, services.groups,
+                              services.settings.allowed_countries, split=split_lines)
         except smsrules.TextError as error:
             ack(response_action="errors", errors={"message": str(error)})
             return
@@ -45,7 +47,7 @@ def register(app, services) -> None:
         if isinstance(outcome, NeedsConfirmation):
             after = render.balance_after(outcome.last_balance, plan.credits)
             ack(response_action="update",
-                view=render.confirm_modal(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60))
+                view=render.confirm_modal(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60, outcome.hold))
             return
         ack()
 

@@ -6,9 +6,11 @@ The variable names are a contract with operators and their scripts: keep them.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
-from dataclasses import dataclass, field
+import socket
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable, Mapping
@@ -25,6 +27,14 @@ LOG_FORMATS = ("kv", "json")
 _SENDER_RE = re.compile(r"^[A-Za-z0-9]{1,11}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 _SLACK_ID_RE = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
+PREFIXES = ("SMSBOT_", "SMSOFFICE_", "SMS_", "SLACK_")
+SIMULATOR = "simulator"  # SMSOFFICE_API_URL=simulator: the bundled simulator runs inside the bot
+SIMULATOR_DEFAULTS = {"SMSOFFICE_USERNAME": "demo", "SMSOFFICE_PASSWORD": "demo", "SMS_SENDER_ID": "SMSBOT"}
+# Kubernetes' service links for a Service named e.g. "smsbot": SMSBOT_SERVICE_HOST, SMSBOT_SERVICE_PORT[_NAME],
+# SMSBOT_PORT=tcp://…, SMSBOT_PORT_3000_TCP[_PROTO|_PORT|_ADDR].
+_SERVICE_LINK_NAME = re.compile(r"^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)"
+                                r"(_PROTO|_PORT|_ADDR)?)$")
+_SERVICE_LINK_VALUE = re.compile(r"^(tcp|udp|sctp)://", re.IGNORECASE)
 
 
 class ConfigError(Exception):
@@ -61,6 +71,10 @@ class Settings:
     send_give_up_hours: float = 24.0
     log_level: str = "INFO"
     log_format: str = "kv"
+    backup_dir: str | None = None
+    backup_keep: int = 7
+    simulated: bool = False   # SMSOFFICE_API_URL=simulator: no real SMS is sent
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> list[str]:
         """Every value that must never be shown."""
@@ -74,12 +88,22 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
         self.problems: list[str] = []
+        self.seen: set[str] = set()  # every name read: the names smsbot knows
 
     def raw(self, name: str) -> str | None:
+        first = name not in self.seen
+        self.seen.add(name)
         value = self.env.get(name)
         if value is None:
             return None
         value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            if first:
+                self.problems.append(
+                    f"{name} is wrapped in quotes ({value[0]}…{value[0]}), which reached smsbot as part of the "
+                    "value: Docker's --env-file and systemd's Environment= keep quotes (a .env file read by "
+                    "smsbot does not). Remove the quotes.")
+            value = value[1:-1].strip()
         return value or None
 
     def required(self, name: str, how: str) -> str:
@@ -116,6 +140,8 @@ def _base_url(value: str) -> str:
 
 
 def _port(value: str) -> int:
+    if _SERVICE_LINK_VALUE.match(value):
+        raise ValueError(value)
     port = int(value)
     if not 0 <= port <= 65535:
         raise ValueError(value)
@@ -148,6 +174,21 @@ def _positive_float(value: str) -> float:
     if not number > 0 or number == float("inf"):
         raise ValueError(value)
     return number
+
+
+def _host(value: str) -> str:
+    """An IP address, or a name this machine resolves (a typo such as ``localhostt`` does not)."""
+    bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    try:
+        ipaddress.ip_address(bare)
+        return bare
+    except ValueError:
+        pass
+    try:
+        socket.getaddrinfo(bare, None)
+    except (socket.gaierror, UnicodeError):
+        raise ValueError(value) from None
+    return bare
 
 
 def _region(value: str) -> str:
@@ -188,10 +229,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     r.check(app_token is None or app_token.startswith("xapp-"),
             "SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information → App-Level "
             "Tokens, scope connections:write), or unset to receive Slack requests over HTTP.")
-    username = r.required("SMSOFFICE_USERNAME", "set it to your SMS Office account's username.")
-    password = r.required("SMSOFFICE_PASSWORD", "set it to your SMS Office account's password.")
-    sender = r.required("SMS_SENDER_ID", "set the sender ID your messages come from (letters and digits, "
-                                         "at most 11, e.g. ACMEOPS).")
+    simulated = (r.raw("SMSOFFICE_API_URL") or "").lower() == SIMULATOR
+    need = (lambda name, how: r.raw(name) or SIMULATOR_DEFAULTS[name]) if simulated else r.required
+    username = need("SMSOFFICE_USERNAME", "set it to your SMS Office account's username.")
+    password = need("SMSOFFICE_PASSWORD", "set it to your SMS Office account's password.")
+    sender = need("SMS_SENDER_ID", "set the sender ID your messages come from (letters and digits, "
+                                   "at most 11, e.g. ACMEOPS).")
     r.check(not sender or bool(_SENDER_RE.match(sender)),
             f"SMS_SENDER_ID={sender!r} is not valid: use 1 to 11 letters and digits, no spaces (e.g. ACMEOPS).")
 
@@ -212,14 +255,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                 "use an http(s) URL such as https://slack.com/api/."),
         smsoffice_username=username,
         smsoffice_password=password,
-        smsoffice_api_url=r.convert("SMSOFFICE_API_URL", DEFAULT_SMSOFFICE_API_URL, _base_url,
-                                    f"use an http(s) URL such as {DEFAULT_SMSOFFICE_API_URL}."),
+        smsoffice_api_url=SIMULATOR if simulated else r.convert(
+            "SMSOFFICE_API_URL", DEFAULT_SMSOFFICE_API_URL, _base_url,
+            f"use an http(s) URL such as {DEFAULT_SMSOFFICE_API_URL}, or simulator to try smsbot without "
+            "sending real SMS."),
         sms_sender_id=sender,
         sms_default_region=r.convert("SMS_DEFAULT_REGION", None, _region,
                                      "use a two-letter ISO country code such as ZA, or leave it unset."),
         db_path=db_path,
-        host=r.raw("SMSBOT_HOST") or "0.0.0.0",
-        port=r.convert("SMSBOT_PORT", 3000, _port, "use a port number from 1 to 65535."),
+        host=r.convert("SMSBOT_HOST", "0.0.0.0", _host, "it is neither an IP address nor a name this machine "
+                       "resolves: use 0.0.0.0 (every interface), 127.0.0.1 (this machine only) or a local address."),
+        port=r.convert("SMSBOT_PORT", 3000, _port, _port_fix(r.raw("SMSBOT_PORT"))),
         callback_secret=callback_secret,
         public_url=r.convert("SMSBOT_PUBLIC_URL", None, lambda v: _url(v).rstrip("/"),
                              "use the https:// address where the gateway and Slack reach this bot."),
@@ -242,9 +288,63 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                             f"use one of {', '.join(LOG_LEVELS)}."),
         log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", _choice(LOG_FORMATS, upper=False),
                              "use kv or json."),
+        backup_dir=r.raw("SMSBOT_BACKUP_DIR"),
+        backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, _positive_int, "use a whole number of copies, e.g. 7."),
+        simulated=simulated,
     )
+    backup_dir = settings.backup_dir
+    r.check(backup_dir is None or not Path(backup_dir).expanduser().exists() or Path(backup_dir).expanduser().is_dir(),
+            f"SMSBOT_BACKUP_DIR={backup_dir!r} is a file, not a folder: point it at a folder (it is created if "
+            "missing).")
+    warnings = _unknown_names(r)
     if r.problems:
         raise ConfigError(r.problems)
+    settings = replace(settings, warnings=tuple(warnings))
     for secret in settings.secrets():
         register_secret(secret)
     return settings
+
+
+def _port_fix(value: str | None) -> str:
+    if value and _SERVICE_LINK_VALUE.match(value):
+        return ("this is Kubernetes' service link for a Service named smsbot, not a port. Rename the Service, "
+                "or set enableServiceLinks: false in the pod spec (or set SMSBOT_PORT to a number).")
+    return "use a port number from 1 to 65535."
+
+
+def _unknown_names(r: _Reader) -> list[str]:
+    """Refuse likely typos of our names (a problem each); return a warning for other unknown names."""
+    warnings = []
+    for name in sorted(r.env):
+        if not name.startswith(PREFIXES) or name in r.seen:
+            continue
+        if _SERVICE_LINK_NAME.match(name) or _SERVICE_LINK_VALUE.match(r.env[name] or ""):
+            continue  # Kubernetes' service links: not ours
+        known = closest(name, r.seen)
+        if known:
+            r.problems.append(f"{name} is not a setting smsbot knows: did you mean {known}? Rename it "
+                              f"(a misspelt name is ignored, so its value would silently not apply).")
+        else:
+            warnings.append(f"{name} is not a setting smsbot knows; it is ignored (a newer smsbot's setting, "
+                            "or another program's?).")
+    return warnings
+
+
+def closest(name: str, known: set[str]) -> str | None:
+    """The known name within a small edit distance of ``name`` (1, or 2 for longer names), if any."""
+    limit = 1 if len(name) <= 10 else 2
+    scored = sorted((edit_distance(name, k), k) for k in known)
+    return scored[0][1] if scored and scored[0][0] <= limit else None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance counting a swap of neighbours as one edit (optimal string alignment)."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][len(b)]

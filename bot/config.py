@@ -34,6 +34,10 @@ SIMULATOR_DEFAULTS = {"SMSOFFICE_USERNAME": "demo", "SMSOFFICE_PASSWORD": "demo"
 # SMSBOT_PORT=tcp://…, SMSBOT_PORT_3000_TCP[_PROTO|_PORT|_ADDR].
 _SERVICE_LINK_NAME = re.compile(r"^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)"
                                 r"(_PROTO|_PORT|_ADDR)?)$")
+_USER_IDS_FIX = ("use comma-separated Slack user IDs such as U012AB3CD (they start with U or W: in Slack, a "
+                 "profile's ⋮ menu → Copy member ID), not names.")
+_CHANNEL_IDS_FIX = ("use comma-separated Slack channel IDs such as C012AB3CD (they start with C, G or D, at the "
+                    "bottom of the channel's details), not channel names.")
 _SERVICE_LINK_VALUE = re.compile(r"^(tcp|udp|sctp)://", re.IGNORECASE)
 
 
@@ -198,12 +202,26 @@ def _region(value: str) -> str:
     return region
 
 
-def _id_list(value: str) -> frozenset[str]:
+def _id_list(value: str, prefixes: str = "") -> frozenset[str]:
     ids = [item.strip() for item in value.split(",") if item.strip()]
-    bad = [item for item in ids if not _SLACK_ID_RE.match(item)]
+    bad = [item for item in ids if not _SLACK_ID_RE.match(item) or (prefixes and item[0] not in prefixes)]
     if bad:
         raise ValueError(bad)
     return frozenset(ids)
+
+
+def _user_ids(value: str) -> frozenset[str]:
+    return _id_list(value, "UW")
+
+
+def _channel_ids(value: str) -> frozenset[str]:
+    return _id_list(value, "CGD")
+
+
+def _channel_id(value: str) -> str:
+    if not (_SLACK_ID_RE.match(value) and value[0] in "CG"):
+        raise ValueError(value)
+    return value
 
 
 def _choice(options: tuple[str, ...], *, upper: bool) -> Callable[[str], str]:
@@ -269,17 +287,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_secret=callback_secret,
         public_url=r.convert("SMSBOT_PUBLIC_URL", None, lambda v: _url(v).rstrip("/"),
                              "use the https:// address where the gateway and Slack reach this bot."),
-        alert_channel=r.raw("SMSBOT_ALERT_CHANNEL"),
+        alert_channel=r.convert("SMSBOT_ALERT_CHANNEL", None, _channel_id,
+                                "use the channel's ID (C… or G…, at the bottom of the channel's details in "
+                                "Slack), not its name."),
         low_balance=r.convert("SMSBOT_LOW_BALANCE", Decimal("100"), _non_negative_decimal,
                               "use a number of credits, e.g. 100."),
         balance_check_seconds=r.convert("SMSBOT_BALANCE_CHECK_SECONDS", 900, _positive_int,
                                         "use a whole number of seconds, e.g. 900."),
-        allowed_users=r.convert("SMSBOT_ALLOWED_USERS", frozenset(), _id_list,
-                                "use comma-separated Slack user IDs such as U012AB3CD."),
-        allowed_channels=r.convert("SMSBOT_ALLOWED_CHANNELS", frozenset(), _id_list,
-                                   "use comma-separated Slack channel IDs such as C012AB3CD."),
-        admin_users=r.convert("SMSBOT_ADMIN_USERS", frozenset(), _id_list,
-                              "use comma-separated Slack user IDs such as U012AB3CD."),
+        allowed_users=r.convert("SMSBOT_ALLOWED_USERS", frozenset(), _user_ids,
+                                _USER_IDS_FIX),
+        allowed_channels=r.convert("SMSBOT_ALLOWED_CHANNELS", frozenset(), _channel_ids,
+                                   _CHANNEL_IDS_FIX),
+        admin_users=r.convert("SMSBOT_ADMIN_USERS", frozenset(), _user_ids,
+                              _USER_IDS_FIX),
         confirm_above=r.convert("SMSBOT_CONFIRM_ABOVE", 10, _non_negative_int,
                                 "use a whole number of credits, e.g. 10."),
         send_give_up_hours=r.convert("SMSBOT_SEND_GIVE_UP_HOURS", 24.0, _positive_float,

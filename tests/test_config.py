@@ -150,3 +150,15 @@ def test_the_simulator_needs_no_gateway_credentials(tmp_path):
     s = load_settings(env)
     assert s.simulated and s.smsoffice_api_url == "simulator"
     assert (s.smsoffice_username, s.smsoffice_password, s.sms_sender_id) == ("demo", "demo", "SMSBOT")
+
+
+@pytest.mark.parametrize("name,value,expect", [
+    ("SMSBOT_ALERT_CHANNEL", "general", "channel's ID"),
+    ("SMSBOT_ALERT_CHANNEL", "#sms-alerts", "channel's ID"),
+    ("SMSBOT_ALLOWED_USERS", "U0ADMIN,C0OPS", "start with U or W"),     # a channel among the users
+    ("SMSBOT_ADMIN_USERS", "@alice", "start with U or W"),
+    ("SMSBOT_ALLOWED_CHANNELS", "U0ADMIN", "start with C, G or D"),
+])
+def test_slack_ids_must_look_like_slack_ids(tmp_path, name, value, expect):
+    problems = _problems(tmp_path, **{name: value})
+    assert len(problems) == 1 and name in problems[0] and expect in problems[0]

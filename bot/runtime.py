@@ -33,7 +33,9 @@ from bot.storage.queue import SendQueue
 from bot.slack.app import BotIdentity, build_app
 from bot.slack.notifier import Notifier, SlackNotices
 from bot.slack.socketmode import SocketMode
-from bot.web.routes import make_wsgi_app
+from bot.web.routes import callback_path, make_wsgi_app
+from bot.storage.backup import DailyBackups
+from bot.testing import embedded
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ NOTIFIER_STOP_SECONDS = 1.5
 
 class Bot:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.simulator, settings = embedded.prepare(settings)  # SMSOFFICE_API_URL=simulator
         self.settings = settings
         self.clock = clock
         self.db = Database(settings.db_path)
@@ -78,6 +81,8 @@ class Bot:
         self.wsgi = make_wsgi_app(self)
         self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
         self.socket_mode = None
+        self.backups = (DailyBackups(settings.db_path, settings.backup_dir, settings.backup_keep, clock=clock)
+                        if settings.backup_dir else None)
 
     # -- what listeners call -------------------------------------------------------------------
     def enqueue_send(self, plan: SendPlan, origin: dict) -> int:
@@ -174,10 +179,13 @@ class Bot:
         self.sender.recover()
         self.outbox.recover()
         self.server.start()
+        embedded.connect(self.simulator, self.settings.host, self.server.port, callback_path(self.callback_secret))
         self.sender.start()
         self.notifier.start()
         self.watch.start()
         self.identity.learn(self.slack)
+        if self.backups is not None:
+            self.backups.start()
         if self.settings.slack_app_token:
             self.socket_mode = SocketMode(self.app, self.settings.slack_app_token, self.settings.slack_api_url)
             self.socket_mode.start()
@@ -194,6 +202,10 @@ class Bot:
             log.warning("event=sender_still_busy note=the in-flight SMS will be unconfirmed at next start")
         self.notifier.stop(NOTIFIER_STOP_SECONDS)
         self._after_ack.shutdown(wait=False, cancel_futures=True)
+        if self.backups is not None:
+            self.backups.stop()
+        if self.simulator is not None:
+            self.simulator.stop()
         self.gateway.close()
         self.db.close()
         log.info("event=stopped")

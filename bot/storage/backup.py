@@ -54,7 +54,7 @@ def backup(db_path: str, dest: str | Path) -> Path:
 
 def _copy(source: Path, target: Path) -> None:
     # Read-only URI: a backup never creates or migrates the database it copies.
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
         dst = sqlite3.connect(target)
         try:

@@ -45,10 +45,10 @@ def app_token(settings: Settings) -> Result:
     events away from a running bot."""
     if not settings.slack_app_token:
         return True, "Slack app token: not set (Slack requests come over HTTP to /slack/events)"
-    client = WebClient(token=settings.slack_app_token, base_url=settings.slack_api_url, timeout=10)
+    client = WebClient(base_url=settings.slack_api_url, timeout=10)
     try:
-        client.apps_connections_open()
-    except Exception as error:
+        client.apps_connections_open(app_token=settings.slack_app_token)
+    except (SlackApiError, OSError) as error:
         return False, (f"Slack app token: FAILED: {slack_error(error)}. Check SLACK_APP_TOKEN (an xapp- token "
                        "with connections:write) and that Socket Mode is on in the app settings.")
     return True, "Slack app token: OK, Slack offers a Socket Mode connection (not opened by this check)"
@@ -69,7 +69,7 @@ def alert_channel(settings: Settings) -> Result:
                           "groups:read). Slack has no dry-run post: make sure the bot is in that channel.")
         return False, (f"Alert channel: FAILED: {code} for {channel}. Copy the ID from the bottom of the "
                        "channel's details in Slack; for a private channel, invite the bot first.")
-    except Exception as error:
+    except OSError as error:
         return False, f"Alert channel: FAILED: {slack_error(error)}"
     member = "the bot is a member" if info.get("is_member") else \
         "the bot is not a member: invite it with /invite @smsbot (public channels also work through chat:write.public)"

@@ -76,6 +76,11 @@ class Bot:
         self.metrics.read_at_scrape(queue_depth=self.queue.depth, outbox_depth=self.outbox.depth,
                                     balance=lambda: (b[0] if (b := last()) else None),
                                     last_success=lambda: self.gateway.last_success)
+        self.metrics.watch_operations(
+            now=clock, oldest_queued_at=self.queue.oldest_queued_at, oldest_job_at=self.outbox.oldest_waiting_at,
+            threads={"sender": self.sender.is_alive, "notifier": self.notifier.is_alive,
+                     "http": lambda: self.server.is_alive(), "balance-watch": self.watch.is_alive},
+            live_balance=lambda: self.gateway.last_balance, stored_balance=lambda: (b[0] if (b := last()) else None))
         self._after_ack = ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
         self.app = build_app(self)
         self.wsgi = make_wsgi_app(self)

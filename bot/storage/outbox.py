@@ -76,6 +76,11 @@ class Outbox:
         return self.db.conn.execute("DELETE FROM outbox WHERE state NOT IN ('pending', 'working') "
                                     "AND coalesce(done_at, created_at) < ?", (before,)).rowcount
 
+    def oldest_waiting_at(self) -> float | None:
+        """created_at of the oldest job not yet done (for the "Slack jobs stuck" alert)."""
+        return self.db.conn.execute(
+            "SELECT min(created_at) FROM outbox WHERE state IN ('pending', 'working')").fetchone()[0]
+
     def depth(self) -> int:
         return self.db.conn.execute(
             "SELECT count(*) FROM outbox WHERE state IN ('pending', 'working')").fetchone()[0]

@@ -303,6 +303,10 @@ class BalanceWatch:
         log.info("event=balance_watch_started interval=%d threshold=%s alerts=%s", self.interval,
                  self.threshold, "on" if self.alerts_on else "off")
 
+    def is_alive(self) -> bool:
+        scheduler = self._scheduler
+        return scheduler is not None and scheduler.running
+
     def stop(self, wait: bool = False) -> None:
         """Stop the scheduler; with ``wait=False`` a check in flight is not waited for."""
         scheduler, self._scheduler = self._scheduler, None

@@ -51,8 +51,8 @@ class Metrics:
 
     def watch_operations(self, *, now: Callable[[], float], oldest_queued_at: Callable[[], float | None],
                          oldest_job_at: Callable[[], float | None], threads: dict[str, Callable[[], bool]],
-                         live_balance: Callable[[], float | None], stored_balance: Callable[[], float | None]
-                         ) -> None:
+                         live_balance: Callable[[], float | None], stored_balance: Callable[[], float | None],
+                         low_balance: float) -> None:
         """What alerts watch: ages of the oldest waiting work (0 when none waits), each thread's
         liveness, and the balance from the latest read of any kind (else the last stored check)."""
         r = self.registry
@@ -64,6 +64,8 @@ class Metrics:
         for name, alive in threads.items():
             up.labels(name).set_function(lambda alive=alive: 1.0 if alive() else 0.0)
         self.balance.set_function(lambda: _or_nan(_first(live_balance(), stored_balance())))
+        Gauge("smsbot_low_balance_credits", "SMSBOT_LOW_BALANCE: the balance alert threshold",
+              registry=r).set(low_balance)
 
     def observe_gateway(self, op: str, seconds: float, outcome: str) -> None:
         self.gateway_latency.labels(op, outcome).observe(seconds)

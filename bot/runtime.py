@@ -80,7 +80,8 @@ class Bot:
             now=clock, oldest_queued_at=self.queue.oldest_queued_at, oldest_job_at=self.outbox.oldest_waiting_at,
             threads={"sender": self.sender.is_alive, "notifier": self.notifier.is_alive,
                      "http": lambda: self.server.is_alive(), "balance-watch": self.watch.is_alive},
-            live_balance=lambda: self.gateway.last_balance, stored_balance=lambda: (b[0] if (b := last()) else None))
+            live_balance=lambda: self.gateway.last_balance, stored_balance=lambda: (b[0] if (b := last()) else None),
+            low_balance=float(settings.low_balance))
         self._after_ack = ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
         self.app = build_app(self)
         self.wsgi = make_wsgi_app(self)

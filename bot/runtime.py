@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 
 from bot.access import Access
 from bot.workers.balancewatch import BalanceWatch
+from bot.sms import failures
 from bot.sms.plan import SendPlan
 from bot.config import Settings
 from bot.storage.db import Database
@@ -147,6 +148,8 @@ class Bot:
     def _on_send_event(self, conn, event: str, message, error=None) -> None:
         """Inside the sender's transaction: match early delivery reports, then tell Slack."""
         self.metrics.sms.labels(event).inc()
+        if event == "failed":  # whether a Resend can cure it (credits, login, unreachable)
+            conn.execute("UPDATE messages SET failure = ? WHERE id = ?", (failures.kind_of(error), message["id"]))
         if event == "sent":
             self.metrics.parts.inc(conn.execute("SELECT parts FROM batches WHERE id = ?",
                                                 (message["batch_id"],)).fetchone()[0])

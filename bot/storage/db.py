@@ -93,8 +93,14 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["state", "id"], index_name="outbox_state_id")
 
 
+def _failure_kind_of_failed_messages(db: sqlite_utils.Database) -> None:
+    # Why a failed SMS failed (bot/sms/failures.py): decides whether a Resend button can cure it.
+    db["messages"].add_column("failure", str)
+
+
 # Append only: each function moves the schema one version forward.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4,
+                                                              _failure_kind_of_failed_messages]
 
 
 class Database:

@@ -1,9 +1,10 @@
-"""Buttons on smsbot's messages: Resend (unconfirmed sends) and Send/Cancel (costly sends)."""
+"""Buttons on smsbot's messages: Resend (unconfirmed sends, curable failures) and Send/Cancel (costly sends)."""
 from __future__ import annotations
 
 import logging
 
 from bot.slack import render
+from bot.sms import failures
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ def _resend(body, action, respond, services) -> None:
         message_id = int(action["value"])
     except (KeyError, TypeError, ValueError):
         respond(_aside(render.usage_error("That button is broken: send the SMS again with `/sms send`.")))
+        return
+    row = services.queue.message(message_id)
+    if row is not None and row["status"] == "failed" and not failures.curable(row):
+        respond(_aside(render.message(f"Resending the SMS to {row['recipient']} as it is would fail again: "
+                                      "send it anew with `/sms send` once it is fixed.")))
         return
     if services.resend(message_id, user_id) is None:
         respond(_aside(render.message("That SMS is no longer waiting for a decision: it was already resent "

@@ -162,3 +162,21 @@ def test_the_simulator_needs_no_gateway_credentials(tmp_path):
 def test_slack_ids_must_look_like_slack_ids(tmp_path, name, value, expect):
     problems = _problems(tmp_path, **{name: value})
     assert len(problems) == 1 and name in problems[0] and expect in problems[0]
+
+
+def test_env_example_names_only_known_settings_and_leaves_defaults_commented(tmp_path):
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    values = {k: v for k, v in dotenv_values(example).items() if v}
+    s = load_settings({**values, "SMSBOT_DB": str(tmp_path / "x.db")})
+    assert s.warnings == ()  # every name in it is one smsbot reads
+    commented = {line[1:].split("=")[0] for line in example.read_text().splitlines()
+                 if line.startswith("#") and "=" in line and line[1:2].isupper()}
+    assert {"SMSBOT_DB", "SMSBOT_HOST", "SMSBOT_PORT"} <= commented and not commented & set(values)
+    defaults = dict(line[1:].split("=", 1) for line in example.read_text().splitlines()
+                    if line[1:].split("=")[0] in commented)
+    uncommented = load_settings({**values, **defaults, "SMSBOT_DB": str(tmp_path / "x.db")})
+    assert uncommented.warnings == () and uncommented.port == 3000  # the defaults shown are the defaults

@@ -10,7 +10,7 @@ import requests
 from bot.storage.db import MIGRATIONS, Database
 from bot.testing.fake_slack import command_body, sign
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, base_env
-from tests.process import CALLBACK_SECRET, free_port, smsbot, start_bot
+from tests.process import CALLBACK_SECRET, smsbot, start_bot
 
 
 def _exit(args, env, cwd):

@@ -161,7 +161,7 @@ def _backup(args) -> int:
     except BackupError as error:
         print(f"smsbot backup: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"Backed up {Path(db_path).expanduser().resolve()} to {written}")
+    print(f"Backed up {Path(db_path).expanduser().resolve()} to {written.resolve()}")
     return EXIT_OK
 
 

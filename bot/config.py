@@ -105,8 +105,8 @@ class _Reader:
             if first:
                 self.problems.append(
                     f"{name} is wrapped in quotes ({value[0]}…{value[0]}), which reached smsbot as part of the "
-                    "value: Docker's --env-file and systemd's Environment= keep quotes (a .env file read by "
-                    "smsbot does not). Remove the quotes.")
+                    "value: Docker's --env-file keeps quotes (a .env file read by smsbot does not). Remove "
+                    "the quotes.")
             value = value[1:-1].strip()
         return value or None
 

@@ -9,6 +9,7 @@ import argparse
 import errno
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -128,11 +129,18 @@ def _check(args) -> int:
     results += [checks.app_token(settings), checks.alert_channel(settings), checks.allow_lists(settings)]
     for _, line in results:
         print(line)
+    path = Path(settings.db_path).expanduser().resolve()
     db = Database(settings.db_path)
-    db.migrate()
-    secret = ensure_callback_secret(db, settings)
-    db.close()
-    print(f"Database: OK, {Path(settings.db_path).expanduser().resolve()}")
+    try:
+        db.migrate()
+        secret = ensure_callback_secret(db, settings)
+    except sqlite3.Error as error:
+        print(f"Database: FAILED: {error} ({path}). Check that the user running smsbot may write that file "
+              "and its folder.")
+        return EXIT_FAILED
+    finally:
+        db.close()
+    print(f"Database: OK, {path}")
     _print_callback(settings.public_url, secret)
     return EXIT_OK if all(ok for ok, _ in results) else EXIT_FAILED
 

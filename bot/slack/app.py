@@ -5,6 +5,7 @@ import logging
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 from bot.slack.listeners import actions, commands, events, views
@@ -39,7 +40,7 @@ class _NoTokenNotice(logging.Filter):
     "token will be unused" warning, which would otherwise appear on every start."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "will be unused" not in record.getMessage()
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
 def build_app(services) -> App:

@@ -4,8 +4,11 @@
 #   docker run -d --name smsbot --env-file .env -p 3000:3000 -v smsbot-data:/data \
 #       --stop-timeout 15 smsbot
 #
-# Configuration comes from the environment (--env-file); see .env.example. The SQLite
-# database (with its -wal and -shm files) lives on the /data volume. smsbot exits within
+# Configuration comes from the environment (--env-file); see .env.example. --env-file keeps
+# quotes as part of a value (smsbot refuses such a value and says so): write KEY=value. The
+# SQLite database (with its -wal and -shm files) lives on the /data volume; do not set
+# SMSBOT_DB or SMSBOT_HOST in the --env-file (a path outside /data is lost with the container,
+# and the start-up summary warns about it). /etc/smsbot-image tells smsbot which volume that is. smsbot exits within
 # 10 s of SIGTERM; --stop-timeout 15 (compose: stop_grace_period: 15s) keeps docker from
 # sending SIGKILL before that. With a bind mount instead of a named volume, make the host
 # directory writable by uid 10001.
@@ -21,10 +24,15 @@ RUN groupadd --system --gid 10001 smsbot \
         --shell /usr/sbin/nologin smsbot \
     && install -d -o smsbot -g smsbot -m 0750 /app /data
 
-# Only what the package needs (README.md is the package's long description); no test extras.
+# Dependencies exactly as locked (versions and hashes; regenerate with pip-compile, see README),
+# in their own layer so a code change does not reinstall them. Then smsbot itself, without
+# resolving anything again. README.md is the package's long description; no test extras.
+COPY requirements.lock /tmp/smsbot/
+RUN pip install --require-hashes -r /tmp/smsbot/requirements.lock
 COPY pyproject.toml README.md /tmp/smsbot/
 COPY bot /tmp/smsbot/bot
-RUN pip install /tmp/smsbot && rm -rf /tmp/smsbot
+RUN pip install --no-deps /tmp/smsbot && rm -rf /tmp/smsbot \
+    && echo /data > /etc/smsbot-image
 
 ENV SMSBOT_DB=/data/smsbot.db \
     SMSBOT_HOST=0.0.0.0 \

@@ -1,16 +1,24 @@
-"""``smsbot run | check | simulator``."""
+"""``smsbot run | check | simulator | backup``.
+
+Exit codes: 0 stopped cleanly (or every check passed), 2 a configuration problem (restarting
+will not help: systemd's RestartPreventExitStatus=2), 1 anything else.
+"""
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
 
 from dotenv import dotenv_values
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import SIMULATOR, ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
 def load_dotenv_file(path: Path) -> None:
@@ -20,21 +28,35 @@ def load_dotenv_file(path: Path) -> None:
             os.environ[key] = value
 
 
-def _settings_or_exit() -> Settings:
+def _settings_or_exit(simulator: bool = False) -> Settings:
     load_dotenv_file(Path.cwd() / ".env")
+    if simulator:
+        os.environ["SMSOFFICE_API_URL"] = SIMULATOR
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigError as error:
-        print("smsbot cannot start; fix these settings (environment or .env):", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _refuse(error.problems)
+    for warning in settings.warnings:
+        print(f"smsbot: warning: {warning}", file=sys.stderr)
+    from bot.checks import database_problem
+
+    if problem := database_problem(settings.db_path):
+        _refuse([problem])
+    return settings
+
+
+def _refuse(problems: list[str]):
+    print("smsbot cannot start; fix these settings (environment or .env):", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    raise SystemExit(EXIT_CONFIG)
 
 
 def _run(args) -> int:
-    settings = _settings_or_exit()
+    settings = _settings_or_exit(args.simulator)
     from bot.logs import setup_logging
     from bot.runtime import Bot
+    from bot.summary import startup_lines
 
     setup_logging(settings.log_level, settings.log_format)
     stop = threading.Event()
@@ -44,16 +66,36 @@ def _run(args) -> int:
         bot = Bot(settings)
         bot.start()
     except OSError as error:
-        print(f"smsbot cannot start: {error}. Is SMSBOT_PORT={settings.port} already in use?", file=sys.stderr)
-        return 1
+        return _cannot_listen(error, settings)
     except RuntimeError as error:
         print(f"smsbot cannot start: {error}", file=sys.stderr)
-        return 1
-    _print_callback(settings.public_url, bot.callback_secret)
+        return EXIT_FAILED
+    if not settings.simulated:  # the simulator reports to this bot by itself
+        _print_callback(settings.public_url, bot.callback_secret)
+    print("\n".join(startup_lines(bot)), flush=True)
     print(f"smsbot is running on {settings.host}:{bot.server.port}; Ctrl-C or SIGTERM stops it.", flush=True)
     stop.wait()
     bot.stop()
-    return 0
+    return EXIT_OK
+
+
+def _cannot_listen(error: OSError, settings: Settings) -> int:
+    """A port in use may clear when an old process ends (1); a wrong address or port will not (2)."""
+    where = f"SMSBOT_HOST={settings.host} SMSBOT_PORT={settings.port}"
+    if error.errno == errno.EADDRINUSE:
+        print(f"smsbot cannot listen on {where}: the port is already in use (an old smsbot still stopping, or "
+              "another program). Stop that program or choose another SMSBOT_PORT.", file=sys.stderr)
+        return EXIT_FAILED
+    if error.errno == errno.EACCES:
+        print(f"smsbot cannot listen on {where}: ports below 1024 need privileges. Use a port above 1024 "
+              "(e.g. 3000) behind your reverse proxy.", file=sys.stderr)
+        return EXIT_CONFIG
+    if error.errno == errno.EADDRNOTAVAIL:
+        print(f"smsbot cannot listen on {where}: that address is not one of this machine's. Use 0.0.0.0 (every "
+              "interface) or 127.0.0.1.", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"smsbot cannot listen on {where}: {error.strerror or error}.", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _print_callback(public_url: str | None, secret: str) -> None:
@@ -71,39 +113,64 @@ def _print_callback(public_url: str | None, secret: str) -> None:
 def _check(args) -> int:
     settings = _settings_or_exit()
     from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError
 
-    from bot.storage.db import Database
-    from bot.sms.gateway import GatewayError, SmsOfficeClient
+    from bot import checks
     from bot.runtime import ensure_callback_secret
+    from bot.storage.db import Database
 
-    ok = True
-    print("Configuration: OK")
-    for line in region_lines(settings):
-        print(line)
-    gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username, settings.smsoffice_password)
-    try:
-        print(f"SMS Office: OK, balance {gateway.balance():,.2f} credits")
-    except GatewayError as error:
-        ok = False
-        print(f"SMS Office: FAILED: {error}")
-    finally:
-        gateway.close()
+    results = [(True, "Configuration: OK"), *((True, line) for line in region_lines(settings))]
+    results.append(_check_gateway(settings))
     try:
         result = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10).auth_test()
-        print(f"Slack: OK, signed in as @{result.get('user')} in {result.get('team')}")
-    except SlackApiError as error:
-        ok = False
-        print(f"Slack: FAILED: {error.response.get('error')}. Check SLACK_BOT_TOKEN and SLACK_API_URL.")
-    except Exception as error:  # unreachable: DNS, refused, timeout
-        ok = False
-        print(f"Slack: FAILED: {type(error).__name__}. Check SLACK_API_URL and this server's network.")
+        results.append((True, f"Slack: OK, signed in as @{result.get('user')} in {result.get('team')}"))
+    except Exception as error:
+        results.append((False, f"Slack: FAILED: {checks.slack_error(error)}. Check SLACK_BOT_TOKEN and "
+                               "SLACK_API_URL (and this server's network)."))
+    results += [checks.app_token(settings), checks.alert_channel(settings), checks.allow_lists(settings)]
+    for _, line in results:
+        print(line)
+    path = Path(settings.db_path).expanduser().resolve()
     db = Database(settings.db_path)
-    db.migrate()
-    secret = ensure_callback_secret(db, settings)
-    db.close()
+    try:
+        db.migrate()
+        secret = ensure_callback_secret(db, settings)
+    except sqlite3.Error as error:
+        print(f"Database: FAILED: {error} ({path}). Check that the user running smsbot may write that file "
+              "and its folder.")
+        return EXIT_FAILED
+    finally:
+        db.close()
+    print(f"Database: OK, {path}")
     _print_callback(settings.public_url, secret)
-    return 0 if ok else 1
+    return EXIT_OK if all(ok for ok, _ in results) else EXIT_FAILED
+
+
+def _check_gateway(settings: Settings) -> tuple[bool, str]:
+    from bot.sms.gateway import GatewayError, SmsOfficeClient
+
+    if settings.simulated:
+        return True, "SMS Office: the built-in simulator (SMSOFFICE_API_URL=simulator): NO REAL SMS is sent"
+    gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username, settings.smsoffice_password)
+    try:
+        return True, f"SMS Office: OK, balance {gateway.balance():,.2f} credits"
+    except GatewayError as error:
+        return False, f"SMS Office: FAILED: {error}"
+    finally:
+        gateway.close()
+
+
+def _backup(args) -> int:
+    from bot.storage.backup import BackupError, backup
+
+    load_dotenv_file(Path.cwd() / ".env")
+    db_path = args.db or os.environ.get("SMSBOT_DB") or "./smsbot.db"
+    try:
+        written = backup(db_path, args.path)
+    except BackupError as error:
+        print(f"smsbot backup: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Backed up {Path(db_path).expanduser().resolve()} to {written.resolve()}")
+    return EXIT_OK
 
 
 def region_lines(settings: Settings) -> list[str]:
@@ -138,11 +205,18 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["simulator"]:  # its options are its own (see `smsbot simulator --help`)
         return _simulator(argv[1:])
     parser = argparse.ArgumentParser(prog="smsbot", description="Send SMS through SMS Office from Slack.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,check,simulator}")
-    sub.add_parser("run", help="run the bot until SIGTERM/SIGINT").set_defaults(func=_run)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,check,simulator,backup}")
+    run = sub.add_parser("run", help="run the bot until SIGTERM/SIGINT")
+    run.add_argument("--simulator", action="store_true",
+                     help="use the built-in SMS Office simulator (no real SMS, no credentials needed)")
+    run.set_defaults(func=_run)
     sub.add_parser("check", help="check the configuration, the gateway and Slack; print the callback URL") \
         .set_defaults(func=_check)
     sub.add_parser("simulator", help="a local SMS Office API for trying the bot (see `smsbot simulator --help`)")
+    backup = sub.add_parser("backup", help="copy the database consistently, even while smsbot runs")
+    backup.add_argument("path", help="the copy's file name, or a folder (created if missing) for a dated copy")
+    backup.add_argument("--db", help="the database to copy (default: SMSBOT_DB, or ./smsbot.db)")
+    backup.set_defaults(func=_backup)
     args = parser.parse_args(argv)
     return args.func(args)
 

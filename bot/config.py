@@ -6,9 +6,11 @@ The variable names are a contract with operators and their scripts: keep them.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
-from dataclasses import dataclass, field
+import socket
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable, Mapping
@@ -25,6 +27,18 @@ LOG_FORMATS = ("kv", "json")
 _SENDER_RE = re.compile(r"^[A-Za-z0-9]{1,11}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 _SLACK_ID_RE = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
+PREFIXES = ("SMSBOT_", "SMSOFFICE_", "SMS_", "SLACK_")
+SIMULATOR = "simulator"  # SMSOFFICE_API_URL=simulator: the bundled simulator runs inside the bot
+SIMULATOR_DEFAULTS = {"SMSOFFICE_USERNAME": "demo", "SMSOFFICE_PASSWORD": "demo", "SMS_SENDER_ID": "SMSBOT"}
+# Kubernetes' service links for a Service named e.g. "smsbot": SMSBOT_SERVICE_HOST, SMSBOT_SERVICE_PORT[_NAME],
+# SMSBOT_PORT=tcp://…, SMSBOT_PORT_3000_TCP[_PROTO|_PORT|_ADDR].
+_SERVICE_LINK_NAME = re.compile(r"^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)"
+                                r"(_PROTO|_PORT|_ADDR)?)$")
+_USER_IDS_FIX = ("use comma-separated Slack user IDs such as U012AB3CD (they start with U or W: in Slack, a "
+                 "profile's ⋮ menu → Copy member ID), not names.")
+_CHANNEL_IDS_FIX = ("use comma-separated Slack channel IDs such as C012AB3CD (they start with C, G or D, at the "
+                    "bottom of the channel's details), not channel names.")
+_SERVICE_LINK_VALUE = re.compile(r"^(tcp|udp|sctp)://", re.IGNORECASE)
 
 
 class ConfigError(Exception):
@@ -63,6 +77,10 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "kv"
     allowed_countries: frozenset[str] = field(default_factory=frozenset)  # ISO codes; empty: any
+    backup_dir: str | None = None
+    backup_keep: int = 7
+    simulated: bool = False   # SMSOFFICE_API_URL=simulator: no real SMS is sent
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> list[str]:
         """Every value that must never be shown."""
@@ -76,12 +94,22 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
         self.problems: list[str] = []
+        self.seen: set[str] = set()  # every name read: the names smsbot knows
 
     def raw(self, name: str) -> str | None:
+        first = name not in self.seen
+        self.seen.add(name)
         value = self.env.get(name)
         if value is None:
             return None
         value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            if first:
+                self.problems.append(
+                    f"{name} is wrapped in quotes ({value[0]}…{value[0]}), which reached smsbot as part of the "
+                    "value: Docker's --env-file keeps quotes (a .env file read by smsbot does not). Remove "
+                    "the quotes.")
+            value = value[1:-1].strip()
         return value or None
 
     def required(self, name: str, how: str) -> str:
@@ -118,6 +146,8 @@ def _base_url(value: str) -> str:
 
 
 def _port(value: str) -> int:
+    if _SERVICE_LINK_VALUE.match(value):
+        raise ValueError(value)
     port = int(value)
     if not 0 <= port <= 65535:
         raise ValueError(value)
@@ -152,6 +182,21 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _host(value: str) -> str:
+    """An IP address, or a name this machine resolves (a typo such as ``localhostt`` does not)."""
+    bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    try:
+        ipaddress.ip_address(bare)
+        return bare
+    except ValueError:
+        pass
+    try:
+        socket.getaddrinfo(bare, None)
+    except (socket.gaierror, UnicodeError):
+        raise ValueError(value) from None
+    return bare
+
+
 def _region(value: str) -> str:
     region = value.upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
@@ -167,12 +212,26 @@ def _country_list(value: str) -> frozenset[str]:
     return frozenset(codes)
 
 
-def _id_list(value: str) -> frozenset[str]:
+def _id_list(value: str, prefixes: str = "") -> frozenset[str]:
     ids = [item.strip() for item in value.split(",") if item.strip()]
-    bad = [item for item in ids if not _SLACK_ID_RE.match(item)]
+    bad = [item for item in ids if not _SLACK_ID_RE.match(item) or (prefixes and item[0] not in prefixes)]
     if bad:
         raise ValueError(bad)
     return frozenset(ids)
+
+
+def _user_ids(value: str) -> frozenset[str]:
+    return _id_list(value, "UW")
+
+
+def _channel_ids(value: str) -> frozenset[str]:
+    return _id_list(value, "CGD")
+
+
+def _channel_id(value: str) -> str:
+    if not (_SLACK_ID_RE.match(value) and value[0] in "CG"):
+        raise ValueError(value)
+    return value
 
 
 def _choice(options: tuple[str, ...], *, upper: bool) -> Callable[[str], str]:
@@ -198,10 +257,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     r.check(app_token is None or app_token.startswith("xapp-"),
             "SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information → App-Level "
             "Tokens, scope connections:write), or unset to receive Slack requests over HTTP.")
-    username = r.required("SMSOFFICE_USERNAME", "set it to your SMS Office account's username.")
-    password = r.required("SMSOFFICE_PASSWORD", "set it to your SMS Office account's password.")
-    sender = r.required("SMS_SENDER_ID", "set the sender ID your messages come from (letters and digits, "
-                                         "at most 11, e.g. ACMEOPS).")
+    simulated = (r.raw("SMSOFFICE_API_URL") or "").lower() == SIMULATOR
+    need = (lambda name, how: r.raw(name) or SIMULATOR_DEFAULTS[name]) if simulated else r.required
+    username = need("SMSOFFICE_USERNAME", "set it to your SMS Office account's username.")
+    password = need("SMSOFFICE_PASSWORD", "set it to your SMS Office account's password.")
+    sender = need("SMS_SENDER_ID", "set the sender ID your messages come from (letters and digits, "
+                                   "at most 11, e.g. ACMEOPS).")
     r.check(not sender or bool(_SENDER_RE.match(sender)),
             f"SMS_SENDER_ID={sender!r} is not valid: use 1 to 11 letters and digits, no spaces (e.g. ACMEOPS).")
 
@@ -222,28 +283,33 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                 "use an http(s) URL such as https://slack.com/api/."),
         smsoffice_username=username,
         smsoffice_password=password,
-        smsoffice_api_url=r.convert("SMSOFFICE_API_URL", DEFAULT_SMSOFFICE_API_URL, _base_url,
-                                    f"use an http(s) URL such as {DEFAULT_SMSOFFICE_API_URL}."),
+        smsoffice_api_url=SIMULATOR if simulated else r.convert(
+            "SMSOFFICE_API_URL", DEFAULT_SMSOFFICE_API_URL, _base_url,
+            f"use an http(s) URL such as {DEFAULT_SMSOFFICE_API_URL}, or simulator to try smsbot without "
+            "sending real SMS."),
         sms_sender_id=sender,
         sms_default_region=r.convert("SMS_DEFAULT_REGION", None, _region,
                                      "use a two-letter ISO country code such as ZA, or leave it unset."),
         db_path=db_path,
-        host=r.raw("SMSBOT_HOST") or "0.0.0.0",
-        port=r.convert("SMSBOT_PORT", 3000, _port, "use a port number from 1 to 65535."),
+        host=r.convert("SMSBOT_HOST", "0.0.0.0", _host, "it is neither an IP address nor a name this machine "
+                       "resolves: use 0.0.0.0 (every interface), 127.0.0.1 (this machine only) or a local address."),
+        port=r.convert("SMSBOT_PORT", 3000, _port, _port_fix(r.raw("SMSBOT_PORT"))),
         callback_secret=callback_secret,
         public_url=r.convert("SMSBOT_PUBLIC_URL", None, lambda v: _url(v).rstrip("/"),
                              "use the https:// address where the gateway and Slack reach this bot."),
-        alert_channel=r.raw("SMSBOT_ALERT_CHANNEL"),
+        alert_channel=r.convert("SMSBOT_ALERT_CHANNEL", None, _channel_id,
+                                "use the channel's ID (C… or G…, at the bottom of the channel's details in "
+                                "Slack), not its name."),
         low_balance=r.convert("SMSBOT_LOW_BALANCE", Decimal("100"), _non_negative_decimal,
                               "use a number of credits, e.g. 100."),
         balance_check_seconds=r.convert("SMSBOT_BALANCE_CHECK_SECONDS", 900, _positive_int,
                                         "use a whole number of seconds, e.g. 900."),
-        allowed_users=r.convert("SMSBOT_ALLOWED_USERS", frozenset(), _id_list,
-                                "use comma-separated Slack user IDs such as U012AB3CD."),
-        allowed_channels=r.convert("SMSBOT_ALLOWED_CHANNELS", frozenset(), _id_list,
-                                   "use comma-separated Slack channel IDs such as C012AB3CD."),
-        admin_users=r.convert("SMSBOT_ADMIN_USERS", frozenset(), _id_list,
-                              "use comma-separated Slack user IDs such as U012AB3CD."),
+        allowed_users=r.convert("SMSBOT_ALLOWED_USERS", frozenset(), _user_ids,
+                                _USER_IDS_FIX),
+        allowed_channels=r.convert("SMSBOT_ALLOWED_CHANNELS", frozenset(), _channel_ids,
+                                   _CHANNEL_IDS_FIX),
+        admin_users=r.convert("SMSBOT_ADMIN_USERS", frozenset(), _user_ids,
+                              _USER_IDS_FIX),
         confirm_above=r.convert("SMSBOT_CONFIRM_ABOVE", 10, _non_negative_int,
                                 "use a whole number of credits, e.g. 10."),
         send_give_up_hours=r.convert("SMSBOT_SEND_GIVE_UP_HOURS", 24.0, _positive_float,
@@ -257,9 +323,63 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         allowed_countries=r.convert("SMSBOT_ALLOWED_COUNTRIES", frozenset(), _country_list,
                                     "use comma-separated two-letter ISO country codes such as ZA,NA,BW, "
                                     "or leave it empty to allow any country."),
+        backup_dir=r.raw("SMSBOT_BACKUP_DIR"),
+        backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, _positive_int, "use a whole number of copies, e.g. 7."),
+        simulated=simulated,
     )
+    backup_dir = settings.backup_dir
+    r.check(backup_dir is None or not Path(backup_dir).expanduser().exists() or Path(backup_dir).expanduser().is_dir(),
+            f"SMSBOT_BACKUP_DIR={backup_dir!r} is a file, not a folder: point it at a folder (it is created if "
+            "missing).")
+    warnings = _unknown_names(r)
     if r.problems:
         raise ConfigError(r.problems)
+    settings = replace(settings, warnings=tuple(warnings))
     for secret in settings.secrets():
         register_secret(secret)
     return settings
+
+
+def _port_fix(value: str | None) -> str:
+    if value and _SERVICE_LINK_VALUE.match(value):
+        return ("this is Kubernetes' service link for a Service named smsbot, not a port. Rename the Service, "
+                "or set enableServiceLinks: false in the pod spec (or set SMSBOT_PORT to a number).")
+    return "use a port number from 1 to 65535."
+
+
+def _unknown_names(r: _Reader) -> list[str]:
+    """Refuse likely typos of our names (a problem each); return a warning for other unknown names."""
+    warnings = []
+    for name in sorted(r.env):
+        if not name.startswith(PREFIXES) or name in r.seen:
+            continue
+        if _SERVICE_LINK_NAME.match(name) or _SERVICE_LINK_VALUE.match(r.env[name] or ""):
+            continue  # Kubernetes' service links: not ours
+        known = closest(name, r.seen)
+        if known:
+            r.problems.append(f"{name} is not a setting smsbot knows: did you mean {known}? Rename it "
+                              f"(a misspelt name is ignored, so its value would silently not apply).")
+        else:
+            warnings.append(f"{name} is not a setting smsbot knows; it is ignored (a newer smsbot's setting, "
+                            "or another program's?).")
+    return warnings
+
+
+def closest(name: str, known: set[str]) -> str | None:
+    """The known name within a small edit distance of ``name`` (1, or 2 for longer names), if any."""
+    limit = 1 if len(name) <= 10 else 2
+    scored = sorted((edit_distance(name, k), k) for k in known)
+    return scored[0][1] if scored and scored[0][0] <= limit else None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance counting a swap of neighbours as one edit (optimal string alignment)."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][len(b)]

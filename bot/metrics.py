@@ -51,6 +51,24 @@ class Metrics:
         self.balance.set_function(lambda: _or_nan(balance()))
         self.gateway_idle.set_function(lambda: _or_nan(_since(last_success())))
 
+    def watch_operations(self, *, now: Callable[[], float], oldest_queued_at: Callable[[], float | None],
+                         oldest_job_at: Callable[[], float | None], threads: dict[str, Callable[[], bool]],
+                         live_balance: Callable[[], float | None], stored_balance: Callable[[], float | None],
+                         low_balance: float) -> None:
+        """What alerts watch: ages of the oldest waiting work (0 when none waits), each thread's
+        liveness, and the balance from the latest read of any kind (else the last stored check)."""
+        r = self.registry
+        Gauge("smsbot_queue_oldest_age_seconds", "Age of the oldest SMS queued or being sent (0: none)",
+              registry=r).set_function(lambda: _age(now(), oldest_queued_at()))
+        Gauge("smsbot_outbox_oldest_age_seconds", "Age of the oldest Slack write waiting (0: none)",
+              registry=r).set_function(lambda: _age(now(), oldest_job_at()))
+        up = Gauge("smsbot_thread_up", "1 while the named background thread runs", ["thread"], registry=r)
+        for name, alive in threads.items():
+            up.labels(name).set_function(lambda alive=alive: 1.0 if alive() else 0.0)
+        self.balance.set_function(lambda: _or_nan(_first(live_balance(), stored_balance())))
+        Gauge("smsbot_low_balance_credits", "SMSBOT_LOW_BALANCE: the balance alert threshold",
+              registry=r).set(low_balance)
+
     def observe_gateway(self, op: str, seconds: float, outcome: str) -> None:
         self.gateway_latency.labels(op, outcome).observe(seconds)
 
@@ -68,3 +86,11 @@ def _since(t: float | None) -> float | None:
 
 def _or_nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+def _age(now: float, since: float | None) -> float:
+    return 0.0 if since is None else max(0.0, now - since)
+
+
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)

@@ -23,14 +23,16 @@ from bot.slack.notifier import Notifier
 from bot.slack.posts import SlackPosts
 from bot.slack.socketmode import SocketMode
 from bot.sms.gateway import SmsOfficeClient
+from bot.storage.backup import DailyBackups
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
 from bot.storage.groups import GroupStore
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
 from bot.storage.reports import ReportIntake
+from bot.testing import embedded
 from bot.usecases import UseCases
-from bot.web.routes import make_wsgi_app
+from bot.web.routes import callback_path, make_wsgi_app
 from bot.web.server import ServerThread
 from bot.workers.balancewatch import BalanceWatch
 from bot.workers.sender import Sender
@@ -43,6 +45,7 @@ NOTIFIER_STOP_SECONDS = 1.5
 
 class Bot:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.simulator, settings = embedded.prepare(settings)  # SMSOFFICE_API_URL=simulator
         self.settings = settings
         self.clock = clock
         self.db = Database(settings.db_path)
@@ -80,11 +83,19 @@ class Bot:
         self.metrics.read_at_scrape(queue_depth=self.queue.depth, outbox_depth=self.outbox.depth,
                                     balance=lambda: (b[0] if (b := last()) else None),
                                     last_success=lambda: self.gateway.last_success)
+        self.metrics.watch_operations(
+            now=clock, oldest_queued_at=self.queue.oldest_queued_at, oldest_job_at=self.outbox.oldest_waiting_at,
+            threads={"sender": self.sender.is_alive, "notifier": self.notifier.is_alive,
+                     "http": lambda: self.server.is_alive(), "balance-watch": self.watch.is_alive},
+            live_balance=lambda: self.gateway.last_balance, stored_balance=lambda: (b[0] if (b := last()) else None),
+            low_balance=float(settings.low_balance))
         # the edges
         self.app = build_app(self.usecases, self.identity)
         self.wsgi = make_wsgi_app(self)
         self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
         self.socket_mode = None
+        self.backups = (DailyBackups(settings.db_path, settings.backup_dir, settings.backup_keep, clock=clock)
+                        if settings.backup_dir else None)
 
     def _alert(self, conn, kind: str, data: dict) -> None:
         self.notices.alert(conn, self.settings.alert_channel, kind, data, self.clock())
@@ -113,10 +124,13 @@ class Bot:
         self.sender.recover()
         self.outbox.recover()
         self.server.start()
+        embedded.connect(self.simulator, self.settings.host, self.server.port, callback_path(self.callback_secret))
         self.sender.start()
         self.notifier.start()
         self.watch.start()
         self.identity.learn(self.slack)
+        if self.backups is not None:
+            self.backups.start()
         if self.settings.slack_app_token:
             self.socket_mode = SocketMode(self.app, self.settings.slack_app_token, self.settings.slack_api_url)
             self.socket_mode.start()
@@ -133,6 +147,10 @@ class Bot:
             log.warning("event=sender_still_busy note=the in-flight SMS will be unconfirmed at next start")
         self.notifier.stop(NOTIFIER_STOP_SECONDS)
         self.usecases.close()
+        if self.backups is not None:
+            self.backups.stop()
+        if self.simulator is not None:
+            self.simulator.stop()
         self.gateway.close()
         self.db.close()
         log.info("event=stopped")

@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 from bot.access import Access
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.sms import failures
 from bot.sms.gateway import NotEnoughCredits, SmsOfficeClient
 from bot.sms.plan import Hold, SendPlan, confirmation_reason
 from bot.slack.notifier import SlackNotices
@@ -43,6 +44,14 @@ class NeedsConfirmation:
     pending_id: str
     last_balance: tuple[Decimal, float] | None
     hold: Hold   # why, in words
+
+
+class WouldFailAgain(Exception):
+    """A resend of this failed SMS would fail the same way: it must be sent anew once fixed."""
+
+    def __init__(self, recipient: str) -> None:
+        super().__init__(recipient)
+        self.recipient = recipient
 
 
 class UseCases:
@@ -96,8 +105,12 @@ class UseCases:
         return batch_id
 
     def resend(self, message_id: int, user_id: str) -> str | None:
-        """Queue an unconfirmed or failed SMS again; its recipient, or None if it was not waiting."""
+        """Queue an unconfirmed SMS, or one whose failure a resend can cure, again; its recipient, or None
+        if it was not waiting. Raises WouldFailAgain for a failure a resend cannot cure (number, text)."""
         with self.db.transaction() as conn:
+            current = self.queue.message(message_id, conn)
+            if current is not None and current["status"] == Status.FAILED and not failures.curable(current):
+                raise WouldFailAgain(current["recipient"])
             row = self.queue.requeue(conn, message_id, self.clock())
             if row is None:
                 return None
@@ -109,6 +122,8 @@ class UseCases:
         """Inside the sender's transaction, after one SMS's outcome: count it, match delivery reports
         that arrived first, note an empty account, and tell Slack."""
         self.metrics.sms.labels(event).inc()
+        if event == "failed":  # whether a Resend can cure it (credits, login, unreachable)
+            self.queue.note_failure(conn, message["id"], failures.kind_of(error))
         if event == "sent":
             self.metrics.parts.inc(self.queue.batch(message["batch_id"], conn)["parts"])
         if isinstance(error, NotEnoughCredits):

@@ -45,13 +45,16 @@ def start_bot(tmp_path, simulator, fake_slack, **settings) -> Running:
     env = base_env(tmp_path, **settings)
     log_path = tmp_path / f"smsbot-{len(list(tmp_path.glob('smsbot-*.log')))}.log"
     proc = smsbot(["run"], env, tmp_path, stderr=log_path.open("w"))
-    port = None
+    port, printed = None, []
     for line in proc.stdout:
+        printed.append(line)
         if m := re.search(r"running on [\d.]+:(\d+)", line):
             port = int(m.group(1))
             break
     assert port, log_path.read_text()
-    return Running(proc, f"http://127.0.0.1:{port}", log_path)
+    running = Running(proc, f"http://127.0.0.1:{port}", log_path)
+    running.printed = "".join(printed)  # what start-up printed on stdout
+    return running
 
 
 

@@ -76,3 +76,116 @@ def test_allowed_countries_are_iso_codes_and_empty_means_any(tmp_path):
         load_settings(base_env(tmp_path, SMSBOT_ALLOWED_COUNTRIES="ZA,RSA"))
     assert err.value.problems == ["SMSBOT_ALLOWED_COUNTRIES='ZA,RSA' is not valid: use comma-separated two-letter "
                                   "ISO country codes such as ZA,NA,BW, or leave it empty to allow any country."]
+
+
+def _problems(tmp_path, **env) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(base_env(tmp_path, **env))
+    return caught.value.problems
+
+
+def test_a_misspelt_name_is_refused_naming_the_known_one(tmp_path):
+    # the example: missing its S, the allow-list was ignored and the bot open to everyone
+    problems = _problems(tmp_path, SMSBOT_ALLOWED_USER="U0ADMIN")
+    assert len(problems) == 1
+    assert "SMSBOT_ALLOWED_USER " in problems[0] and "did you mean SMSBOT_ALLOWED_USERS?" in problems[0]
+
+
+@pytest.mark.parametrize("typo,known", [
+    ("SLACK_SIGNIN_SECRET", "SLACK_SIGNING_SECRET"),
+    ("SMSOFFICE_PASWORD", "SMSOFFICE_PASSWORD"),
+    ("SMS_SENDRE_ID", "SMS_SENDER_ID"),          # two letters swapped
+    ("SMSBOT_LOW_BALLANCE", "SMSBOT_LOW_BALANCE"),
+])
+def test_typos_under_every_prefix_are_refused(tmp_path, typo, known):
+    problems = _problems(tmp_path, **{typo: "x"})
+    assert problems == [p for p in problems if f"did you mean {known}?" in p] and len(problems) == 1
+
+
+def test_other_unknown_names_with_our_prefixes_are_only_a_warning(tmp_path):
+    s = load_settings(base_env(tmp_path, SMSBOT_SOMETHING_FROM_THE_FUTURE="1", SLACK_WEBHOOK_URL="https://x",
+                               OTHER_PROGRAM_SETTING="1"))
+    assert len(s.warnings) == 2
+    assert any("SMSBOT_SOMETHING_FROM_THE_FUTURE" in w for w in s.warnings)
+    assert any("SLACK_WEBHOOK_URL" in w for w in s.warnings)
+
+
+def test_kubernetes_service_links_are_ignored(tmp_path):
+    links = {"SMSBOT_SERVICE_HOST": "10.0.0.7", "SMSBOT_SERVICE_PORT": "3000", "SMSBOT_SERVICE_PORT_HTTP": "3000",
+             "SMSBOT_PORT_3000_TCP": "tcp://10.0.0.7:3000", "SMSBOT_PORT_3000_TCP_PROTO": "tcp",
+             "SMSBOT_PORT_3000_TCP_PORT": "3000", "SMSBOT_PORT_3000_TCP_ADDR": "10.0.0.7"}
+    s = load_settings(base_env(tmp_path, **links))
+    assert s.warnings == () and s.port == 0
+
+
+def test_a_service_link_in_smsbot_port_is_explained(tmp_path):
+    problems = _problems(tmp_path, SMSBOT_PORT="tcp://10.0.0.7:3000")
+    assert len(problems) == 1
+    assert "Kubernetes" in problems[0] and "enableServiceLinks: false" in problems[0]
+    assert "Rename the Service" in problems[0]
+
+
+@pytest.mark.parametrize("name,value", [
+    ("SMSBOT_PORT", '"3000"'),
+    ("SMS_SENDER_ID", "'ACMEOPS'"),
+    ("SMSOFFICE_PASSWORD", '"hunter2-secret"'),
+])
+def test_a_quoted_value_is_refused_with_the_docker_explanation(tmp_path, name, value):
+    problems = _problems(tmp_path, **{name: value})
+    assert len(problems) == 1
+    assert name in problems[0] and "quotes" in problems[0] and "--env-file" in problems[0]
+    assert "hunter2" not in problems[0]  # a quoted secret is not echoed
+
+
+def test_a_host_that_does_not_resolve_is_refused(tmp_path):
+    problems = _problems(tmp_path, SMSBOT_HOST="localhostt")
+    assert len(problems) == 1 and "SMSBOT_HOST='localhostt'" in problems[0] and "127.0.0.1" in problems[0]
+    assert load_settings(base_env(tmp_path, SMSBOT_HOST="localhost")).host == "localhost"
+    assert load_settings(base_env(tmp_path, SMSBOT_HOST="::1")).host == "::1"
+
+
+def test_backup_settings(tmp_path):
+    s = load_settings(base_env(tmp_path, SMSBOT_BACKUP_DIR=str(tmp_path / "b")))
+    assert (s.backup_dir, s.backup_keep) == (str(tmp_path / "b"), 7)
+    (tmp_path / "file").write_text("")
+    problems = _problems(tmp_path, SMSBOT_BACKUP_DIR=str(tmp_path / "file"), SMSBOT_BACKUP_KEEP="0")
+    assert len(problems) == 2 and any("SMSBOT_BACKUP_KEEP" in p for p in problems)
+
+
+def test_the_simulator_needs_no_gateway_credentials(tmp_path):
+    env = base_env(tmp_path, SMSOFFICE_API_URL="simulator")
+    for name in ("SMSOFFICE_USERNAME", "SMSOFFICE_PASSWORD", "SMS_SENDER_ID"):
+        del env[name]
+    s = load_settings(env)
+    assert s.simulated and s.smsoffice_api_url == "simulator"
+    assert (s.smsoffice_username, s.smsoffice_password, s.sms_sender_id) == ("demo", "demo", "SMSBOT")
+
+
+@pytest.mark.parametrize("name,value,expect", [
+    ("SMSBOT_ALERT_CHANNEL", "general", "channel's ID"),
+    ("SMSBOT_ALERT_CHANNEL", "#sms-alerts", "channel's ID"),
+    ("SMSBOT_ALLOWED_USERS", "U0ADMIN,C0OPS", "start with U or W"),     # a channel among the users
+    ("SMSBOT_ADMIN_USERS", "@alice", "start with U or W"),
+    ("SMSBOT_ALLOWED_CHANNELS", "U0ADMIN", "start with C, G or D"),
+])
+def test_slack_ids_must_look_like_slack_ids(tmp_path, name, value, expect):
+    problems = _problems(tmp_path, **{name: value})
+    assert len(problems) == 1 and name in problems[0] and expect in problems[0]
+
+
+def test_env_example_names_only_known_settings_and_leaves_defaults_commented(tmp_path):
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    values = {k: v for k, v in dotenv_values(example).items() if v}
+    s = load_settings({**values, "SMSBOT_DB": str(tmp_path / "x.db")})
+    assert s.warnings == ()  # every name in it is one smsbot reads
+    commented = {line[1:].split("=")[0] for line in example.read_text().splitlines()
+                 if line.startswith("#") and "=" in line and line[1:2].isupper()}
+    assert {"SMSBOT_DB", "SMSBOT_HOST", "SMSBOT_PORT"} <= commented and not commented & set(values)
+    defaults = dict(line[1:].split("=", 1) for line in example.read_text().splitlines()
+                    if line[1:].split("=")[0] in commented)
+    uncommented = load_settings({**values, **defaults, "SMSBOT_DB": str(tmp_path / "x.db")})
+    assert uncommented.warnings == () and uncommented.port == 3000  # the defaults shown are the defaults

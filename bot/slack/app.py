@@ -5,6 +5,7 @@ import logging
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 from bot.slack.listeners import actions, commands, events, views
@@ -19,6 +20,8 @@ class BotIdentity:
         self.user_id: str | None = None
         self.bot_id: str | None = None
         self.team_id: str | None = None
+        self.user_name: str | None = None
+        self.team_name: str | None = None
 
     def learn(self, client: WebClient) -> bool:
         try:
@@ -27,8 +30,17 @@ class BotIdentity:
             log.warning("event=slack_auth_test_failed error=%s", type(error).__name__)
             return False
         self.user_id, self.bot_id, self.team_id = result.get("user_id"), result.get("bot_id"), result.get("team_id")
+        self.user_name, self.team_name = result.get("user"), result.get("team")
         log.info("event=slack_identity user_id=%s team_id=%s", self.user_id, self.team_id)
         return True
+
+
+class _NoTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even though we hand it a client: drop its
+    "token will be unused" warning, which would otherwise appear on every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
 def build_app(services, identity: BotIdentity) -> App:
@@ -49,8 +61,15 @@ def build_app(services, identity: BotIdentity) -> App:
         # only parse, store and ack, and hand any Slack or gateway I/O to services.later().
         process_before_response=True,
         raise_error_for_unhandled_request=False,
-        logger=logging.getLogger("bot.slack.bolt"),
+        logger=_bolt_logger(),
     )
     for listeners in (commands, actions, views, events):
         listeners.register(app, services)
     return app
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("bot.slack.bolt")
+    if not any(isinstance(f, _NoTokenNotice) for f in logger.filters):
+        logger.addFilter(_NoTokenNotice())
+    return logger

@@ -12,6 +12,7 @@ from typing import Iterable, Mapping
 
 from bot.redact import redact
 from bot.slack.notes import batch_notes, plan_notes
+from bot.sms.failures import curable
 
 PREVIEW_CHARS = 280
 LIST_EACH_UP_TO = 10          # recipients listed one per line up to this many; counts beyond
@@ -293,7 +294,9 @@ def alert(kind: str, data: dict) -> dict:
                 f"(threshold {Decimal(data['threshold']):,.2f}).")
     elif kind == "out_of_credits":
         text = (":rotating_light: *SMS Office refused a send: not enough credits.* Nothing more can be sent "
-                "until the account is topped up; failed sends can then be sent again.")
+                "until the account is topped up. Then press *Resend* on each SMS that failed for lack of "
+                "credits: the button is in the thread under its status message (`/sms history` lists the "
+                "recent sends and their status).")
     elif kind == "login_failed":
         settings = " and ".join(data.get("settings") or ["SMSOFFICE_USERNAME", "SMSOFFICE_PASSWORD"])
         text = (f":closed_lock_with_key: *SMS Office refused smsbot's credentials.* Fix {settings} and "
@@ -399,10 +402,23 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
     return {"text": text, "blocks": blocks}
 
 
+FAILED_NEXT_STEP = {  # by bot/sms/failures kind: what cures it before pressing Resend
+    "credits": "Once the SMS Office account is topped up, press Resend.",
+    "login": "Once SMSOFFICE_USERNAME and SMSOFFICE_PASSWORD are fixed and smsbot restarted, press Resend.",
+    "unreachable": "Nothing was sent. When SMS Office can be reached again, press Resend.",
+}
+
+
 def failed_reply(batch: Mapping, row: Mapping) -> dict:
+    """A failed SMS: with a Resend button if fixing the cause is enough, else how to send it anew."""
     reason = escape(redact(row["last_error"] or "the gateway refused it"))
     text = f"<@{batch['user_id']}> The SMS to {row['recipient']} failed: {reason}"
-    return {"text": text, "blocks": [_section(f":x: {text}")]}
+    if not curable(row):
+        text += "\nResending it as it is would fail again: send it anew with `/sms send` once it is fixed."
+        return {"text": text, "blocks": [_section(f":x: {text}")]}
+    text += f"\n{FAILED_NEXT_STEP[row['failure']]}"
+    return {"text": text, "blocks": [_section(f":x: {text}"), {"type": "actions", "elements": [
+        _button(f"Resend to {row['recipient']}", RESEND_ACTION, str(row["id"]), "primary")]}]}
 
 
 def unconfirmed_reply(batch: Mapping, row: Mapping) -> dict:

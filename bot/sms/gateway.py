@@ -257,13 +257,16 @@ class SmsOfficeClient:
         self._observer = observer
         self._lock = threading.Lock()
         self.last_success: float | None = None
+        self.last_balance: Decimal | None = None  # from the latest balance read, whoever asked
 
     def __repr__(self) -> str:
         return f"SmsOfficeClient({self._redact(self.base_url)!r}, username={self._credentials['username']!r})"
 
     def balance(self) -> Decimal:
         """The account's remaining credits."""
-        return self._call(_BALANCE, {}, {})
+        credits = self._call(_BALANCE, {}, {})
+        self.last_balance = credits
+        return credits
 
     def send(self, sender: str, to: str, text: str) -> str:
         """Send ``text`` to one number; returns the gateway's tracking number."""

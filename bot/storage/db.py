@@ -126,9 +126,14 @@ def _v6_batch_notes(db: sqlite_utils.Database) -> None:
     db["batches"].add_column("notes", str)
 
 
+def _v7_message_failure(db: sqlite_utils.Database) -> None:
+    # Why a failed SMS failed (bot/sms/failures.py): decides whether a Resend button can cure it.
+    db["messages"].add_column("failure", str)
+
+
 # Append only: each function moves the schema one version forward.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes]
+    _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes, _v7_message_failure]
 
 
 class Database:

@@ -144,6 +144,11 @@ class Outbox:
         return self.db.conn.execute(
             f"SELECT min(created_at) FROM outbox WHERE state IN ('{PENDING}', '{WORKING}')").fetchone()[0]
 
+    def oldest_waiting_at(self) -> float | None:
+        """created_at of the oldest job not yet done (for the "Slack jobs stuck" alert)."""
+        return self.db.conn.execute(
+            "SELECT min(created_at) FROM outbox WHERE state IN ('pending', 'working')").fetchone()[0]
+
     def depth(self) -> int:
         return self.db.conn.execute(
             f"SELECT count(*) FROM outbox WHERE state IN ('{PENDING}', '{WORKING}')").fetchone()[0]

@@ -93,6 +93,10 @@ class SendQueue:
     def retry_later(self, conn, message_id: int, error: str, next_attempt_at: float, now: float) -> sqlite3.Row:
         return self._move(conn, message_id, Status.QUEUED, now, last_error=error, next_attempt_at=next_attempt_at)
 
+    def note_failure(self, conn, message_id: int, kind: str) -> None:
+        """Why a failed message failed (bot/sms/failures.py), for whether a resend can cure it."""
+        conn.execute("UPDATE messages SET failure = ? WHERE id = ? AND status = 'failed'", (kind, message_id))
+
     def requeue(self, conn, message_id: int, now: float) -> sqlite3.Row | None:
         """Queue an unconfirmed or failed message again (a person asked to resend it); the row, or
         None when it was not waiting for that."""

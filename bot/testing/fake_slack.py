@@ -81,6 +81,7 @@ class FakeSlack:
 
     def __init__(self, token: str = "xoxb-test-token", team_id: str = "T0TEST", bot_user_id: str = BOT_USER_ID) -> None:
         self.token = token
+        self.app_token: str | None = None  # the xapp- token apps.connections.open accepts
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.down = False
@@ -106,6 +107,8 @@ class FakeSlack:
             "views.publish": self._view,
             "views.update": self._view,
             "users.info": self._user_info,
+            "conversations.info": self._conversation_info,
+            "apps.connections.open": lambda params: {"url": "wss://fake-slack.test/link/?ticket=1"},
         }
 
     # -- life cycle ------------------------------------------------------------------------
@@ -213,7 +216,7 @@ class FakeSlack:
             self._calls.append(Call(method, params, time.time()))
             if self.down:
                 return _UNAVAILABLE
-            if token != self.token:
+            if token != (self.app_token if method == "apps.connections.open" else self.token):
                 return 200, {"ok": False, "error": "invalid_auth"}, []
             if self._planned[method]:
                 planned = self._planned[method].popleft()
@@ -291,6 +294,10 @@ class FakeSlack:
             self._view_seq += 1
             view_id = f"V{self._view_seq:08d}"
         return {"view": {**(params.get("view") or {}), "id": view_id, "team_id": self.team_id}}
+
+    def _conversation_info(self, params: dict) -> dict:
+        known = self._channels.get(self._resolve(params.get("channel", "")))
+        return {"channel": {"id": known.id, "name": known.name, "is_member": known.bot_member}}
 
     def _user_info(self, params: dict) -> dict:
         user = params.get("user", "")

@@ -8,20 +8,17 @@ HTTP peer; ``smsbot simulator`` runs :func:`main`.
 """
 from __future__ import annotations
 
-import argparse
 import heapq
 import http.client
 import itertools
 import logging
-import os
 import re
-import signal
 import sys
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
 from typing import Callable, Iterator, NamedTuple
 from urllib.parse import parse_qsl
@@ -413,70 +410,11 @@ class Simulator:
 
 # --- command line -----------------------------------------------------------------
 
-def _amount(text: str) -> Decimal:
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="smsbot simulator",
-        description="Run a local SMS Office API: no SMS leaves the machine and no credit is spent.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8085)
-    parser.add_argument("--username", default=os.environ.get("SMSOFFICE_USERNAME") or "demo")
-    parser.add_argument("--password", default=os.environ.get("SMSOFFICE_PASSWORD") or "demo")
-    parser.add_argument("--balance", type=_amount, default=Decimal("100"),
-                        help="credits to start with (default 100)")
-    parser.add_argument("--callback-url", help="where to send delivery reports")
-    parser.add_argument("--dlr-mode", choices=list(DLR_SEQUENCES), default="delivered")
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="divide the report retry intervals (60 min, 3 h, 12 h) by this")
-    parser.add_argument("--dlr-delay", type=float, default=1.0,
-                        help="seconds between a send and each of its reports")
-    return parser
-
-
-def run(argv: list[str] | None, stop: threading.Event) -> int:
-    """Serve a simulator configured by ``argv`` until ``stop`` is set."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    simulator = Simulator(args.username, args.password, args.balance,
-                          callback_url=args.callback_url, dlr_mode=args.dlr_mode,
-                          speed=args.speed, dlr_delay=args.dlr_delay)
-    try:
-        simulator.start(args.host, args.port)
-    except OSError as exc:
-        print(f"Cannot listen on {args.host}:{args.port} ({exc.strerror}): "
-              "pick another port with --port.", file=sys.stderr)
-        return 1
-    try:
-        print(f"SMSOFFICE_API_URL={simulator.api_url}", flush=True)
-        stop.wait()
-    finally:
-        simulator.stop()
-    return 0
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGINT or SIGTERM; the previous handlers come back afterwards."""
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``smsbot simulator``: print the API URL and serve until SIGINT or SIGTERM."""
-    with _stop_on_signals() as stop:
-        return run(argv, stop)
+    """``smsbot simulator`` (see bot.testing.simulator_cli)."""
+    from bot.testing.simulator_cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bot.web.server import ServerThread
-from bot.testing.simulator import Simulator, run
+from bot.testing.simulator import Simulator
 
 USER, PASSWORD = "acct", "s3cret-pass"
 FAST = 72000  # retry intervals 60 min / 3 h / 12 h become 0.05 s / 0.15 s / 0.6 s
@@ -348,27 +348,3 @@ def test_stop_ends_pending_reports_promptly(make_receiver):
     assert time.monotonic() - started < 1
     assert not [t for t in threading.enumerate() if t.name in ("simulator", "simulator-dlr")]
     assert receiver.calls == []
-
-
-# --- command line -------------------------------------------------------------------
-
-def test_run_prints_a_working_api_url_and_stops(monkeypatch, capsys):
-    monkeypatch.setenv("SMSOFFICE_USERNAME", USER)
-    monkeypatch.setenv("SMSOFFICE_PASSWORD", PASSWORD)
-    stop = threading.Event()
-    with ThreadPoolExecutor(1) as pool:
-        result = pool.submit(run, ["--port", "0", "--balance", "7"], stop)
-        printed = []
-
-        def line_printed():
-            printed.append(capsys.readouterr().out)
-            return "\n" in "".join(printed)
-
-        wait_until(line_printed)
-        name, _, url = "".join(printed).strip().partition("=")
-        assert name == "SMSOFFICE_API_URL" and url.endswith("/sms/api/")
-        balance = requests.get(url + "balance.asp", params={"username": USER, "password": PASSWORD},
-                               timeout=5)
-        assert balance.text == "7.00"
-        stop.set()
-        assert result.result(timeout=5) == 0

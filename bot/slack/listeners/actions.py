@@ -1,9 +1,10 @@
-"""Buttons on smsbot's messages: Resend (unconfirmed sends) and Send/Cancel (costly sends)."""
+"""Buttons on smsbot's messages: Resend (unconfirmed sends, curable failures) and Send/Cancel (costly sends)."""
 from __future__ import annotations
 
 import logging
 
 from bot.slack import render
+from bot.usecases import WouldFailAgain
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,13 @@ def _resend(body, action, respond, services) -> None:
     except (KeyError, TypeError, ValueError):
         respond(_aside(render.usage_error("That button is broken: send the SMS again with `/sms send`.")))
         return
-    if services.resend(message_id, user_id) is None:
+    try:
+        recipient = services.resend(message_id, user_id)
+    except WouldFailAgain as refusal:
+        respond(_aside(render.message(f"Resending the SMS to {refusal.recipient} as it is would fail again: "
+                                      "send it anew with `/sms send` once it is fixed.")))
+        return
+    if recipient is None:
         respond(_aside(render.message("That SMS is no longer waiting for a decision: it was already resent "
                                       "or its status changed. See the status message above.")))
         return

@@ -1,0 +1,30 @@
+"""Which failed sends a resend can cure: the account's state (credits, login) or the gateway's
+reachability, once fixed; never the SMS itself (number, text) or a missed moment."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from bot.sms.gateway import GatewayError, LoginFailed, NotEnoughCredits
+
+CREDITS, LOGIN, UNREACHABLE, FINAL = "credits", "login", "unreachable", "final"
+CURABLE = frozenset({CREDITS, LOGIN, UNREACHABLE})
+
+
+def kind_of(error: GatewayError | None) -> str:
+    """The failure kind stored with a failed SMS (``messages.failure``)."""
+    if isinstance(error, NotEnoughCredits):
+        return CREDITS
+    if isinstance(error, LoginFailed):
+        return LOGIN
+    if error is not None and error.outcome == "not_sent":  # gave up while the gateway was unreachable
+        return UNREACHABLE
+    return FINAL
+
+
+def curable(row: Mapping) -> bool:
+    """A failed SMS whose failure a resend can cure (after the cause is fixed)."""
+    return row["status"] == "failed" and _failure(row) in CURABLE
+
+
+def _failure(row: Mapping) -> str | None:
+    return row["failure"] if "failure" in row.keys() else None

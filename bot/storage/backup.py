@@ -1,0 +1,141 @@
+"""Consistent copies of the running database (SQLite's online backup API), on demand or daily."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+DAY = 24 * 3600.0
+CHECK_EVERY_SECONDS = 3600.0   # a restart never postpones the daily copy by more than this
+_NAME = re.compile(r"^smsbot-(\d{8}T\d{6}Z)\.db$")
+
+
+class BackupError(Exception):
+    """A backup could not be made; the text says why and what to do."""
+
+
+def backup(db_path: str, dest: str | Path) -> Path:
+    """Copy ``db_path`` to ``dest`` while other connections keep writing; returns the file written.
+
+    ``dest`` may be a folder (existing, or named with a trailing slash): the copy is then
+    ``smsbot-<UTC time>.db`` inside it. Missing folders are created. The copy is written to a
+    temporary file and renamed into place, so ``dest`` is never a half-written database.
+    """
+    source = Path(db_path).expanduser()
+    if not source.is_file():
+        raise BackupError(f"there is no database at {str(source)!r}: check SMSBOT_DB.")
+    target = Path(dest).expanduser()
+    if target.is_dir() or str(dest).endswith(("/", os.sep)):
+        target = target / stamped_name(dt.datetime.now(dt.timezone.utc))
+    if target.exists() and target.resolve() == source.resolve():
+        raise BackupError("the backup path is the database itself: choose another file.")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BackupError(f"cannot create the folder {str(target.parent)!r}: {error.strerror}.") from None
+    partial = target.with_name(target.name + ".partial")
+    try:
+        _copy(source, partial)
+        os.replace(partial, target)
+    except (sqlite3.Error, OSError) as error:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise BackupError(f"the copy to {str(target)!r} failed: {_reason(error)}.") from None
+    return target
+
+
+def _copy(source: Path, target: Path) -> None:
+    # Read-only URI: a backup never creates or migrates the database it copies.
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)  # one step: a consistent snapshot; in WAL mode writers go on meanwhile
+            check = dst.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"the copy failed its integrity check ({check})")
+            dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal companion
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _reason(error: Exception) -> str:
+    return getattr(error, "strerror", None) or str(error)
+
+
+def stamped_name(when: dt.datetime) -> str:
+    return f"smsbot-{when.strftime('%Y%m%dT%H%M%SZ')}.db"
+
+
+def stamped_copies(folder: Path) -> list[tuple[float, Path]]:
+    """(time, path) of the scheduled copies in ``folder``, oldest first; other files are not ours."""
+    found = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if m := _NAME.match(path.name):
+                when = dt.datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+                found.append((when.timestamp(), path))
+    return sorted(found)
+
+
+class DailyBackups:
+    """SMSBOT_BACKUP_DIR: a copy when the newest is a day old, keeping the newest ``keep``.
+
+    ``run_once(now)`` is checked hourly rather than run every 24 h, so a bot that restarts
+    more often than daily still gets its daily copy.
+    """
+
+    def __init__(self, db_path: str, folder: str, keep: int, *, clock: Callable[[], float]) -> None:
+        self.db_path, self.folder, self.keep, self.clock = db_path, Path(folder).expanduser(), keep, clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, now: float | None = None) -> Path | None:
+        """Make a copy if one is due, then prune; returns the new copy, or None."""
+        now = self.clock() if now is None else now
+        copies = stamped_copies(self.folder)
+        made = None
+        if not copies or now - copies[-1][0] >= DAY - CHECK_EVERY_SECONDS / 2:
+            when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+            try:
+                made = backup(self.db_path, self.folder / stamped_name(when))
+            except BackupError as error:
+                log.error("event=backup_failed folder=%s error=\"%s\"", self.folder, error)
+                return None
+            log.info("event=backup_made path=%s", made)
+            copies = stamped_copies(self.folder)
+        for _, old in copies[:-self.keep]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+                log.info("event=backup_pruned path=%s", old)
+        return made
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="backup", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # never let one bad night end the schedule
+                log.exception("event=backup_crashed")
+            self._stop.wait(CHECK_EVERY_SECONDS)
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)

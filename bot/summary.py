@@ -1,0 +1,67 @@
+"""The start-up summary: what an operator needs to see at a glance, secrets masked."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.sms.gateway import GatewayError
+from bot.testing.embedded import BANNER
+from bot.web.routes import CALLBACK_PREFIX
+
+IMAGE_MARKER = Path("/etc/smsbot-image")  # written by the Dockerfile: holds the data volume's path
+
+
+def startup_lines(bot, *, image_marker: Path = IMAGE_MARKER) -> list[str]:
+    """One line per fact: listener, Slack identity, gateway and balance, alerts, allow-lists,
+    callback URL (masked: the full one comes from ``smsbot check``), database."""
+    s = bot.settings
+    lines = [f"  listening on:   {s.host}:{bot.server.port} (Slack requests, delivery reports, /healthz, /metrics)"
+             + ("; Slack events over Socket Mode" if s.slack_app_token else "")]
+    identity = bot.identity
+    if identity.user_id:
+        lines.append(f"  Slack:          @{identity.user_name} ({identity.user_id}) in {identity.team_name} "
+                     f"({identity.team_id})")
+    else:
+        lines.append("  Slack:          NOT reachable at start (auth.test failed, see the log); requests are "
+                     "still served")
+    lines.append(f"  SMS Office:     {_gateway(bot)}")
+    lines.append(f"  alert channel:  {s.alert_channel or 'off (set SMSBOT_ALERT_CHANNEL to get balance alerts)'}")
+    lines.append(f"  allow-lists:    users {_size(s.allowed_users)} · channels {_size(s.allowed_channels)} · "
+                 f"admins {_size(s.admin_users, 'anyone allowed to send')}")
+    lines.append(f"  callback URL:   {_masked_callback(bot)}")
+    lines.append(f"  database:       {_database(s.db_path, image_marker)}")
+    banner = [f"!!! {BANNER}"] if bot.simulator is not None else []
+    return [*banner, "smsbot started:", *lines, *banner]
+
+
+def _gateway(bot) -> str:
+    where = "the built-in simulator, NO REAL SMS" if bot.simulator is not None else bot.settings.smsoffice_api_url
+    try:
+        credits = bot.gateway.balance()
+    except GatewayError as error:
+        return f"NOT reachable or refused ({where}): {error}"
+    return f"reachable ({where}), balance {credits:,.2f} credits"
+
+
+def _size(ids: frozenset[str], empty: str = "everyone") -> str:
+    return str(len(ids)) if ids else f"0 ({empty})"
+
+
+def _masked_callback(bot) -> str:
+    if bot.simulator is not None:
+        return "set for you: the simulator reports to this bot"
+    path = CALLBACK_PREFIX + "***"
+    if bot.settings.public_url:
+        return f"{bot.settings.public_url}{path} (the full URL: smsbot check)"
+    return f"<this bot's public https address>{path} (set SMSBOT_PUBLIC_URL; the full URL: smsbot check)"
+
+
+def _database(db_path: str, image_marker: Path) -> str:
+    path = Path(db_path).expanduser().resolve()
+    try:
+        volume = Path(image_marker.read_text().strip())
+    except OSError:
+        return str(path)  # not in our container image
+    if volume in path.parents:
+        return str(path)
+    return (f"{path}  WARNING: outside the {volume} volume, so it is lost with the container (history, "
+            f"groups and the callback secret). Remove SMSBOT_DB from the --env-file or point it into {volume}.")

@@ -2,7 +2,10 @@
 and settings that point the bot at them."""
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
+import traceback
 
 import pytest
 import requests
@@ -120,8 +123,7 @@ def bot(settings):
     b = Bot(settings)
     b.server.start()
     yield b
-    b.server.stop()
-    b.db.close()
+    b.stop()  # the whole lifecycle: also ends the after-ack pool, not just the listener and the db
 
 
 @pytest.fixture
@@ -139,8 +141,7 @@ def driver_with(tmp_path, simulator, fake_slack):
 
     yield make
     for b in bots:
-        b.server.stop()
-        b.db.close()
+        b.stop()
 
 
 @pytest.fixture
@@ -166,3 +167,67 @@ def wait_for(predicate, timeout=5.0):
             return True
         time.sleep(0.01)
     return False
+
+
+LEAK_GRACE_SECONDS = 2.0  # threads asked to stop get this long (in all) to end before a test fails
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_open(request, monkeypatch):
+    """Fail a test that leaves a SQLite connection or a thread open once it and its fixtures are done.
+
+    Autouse, so it is set up before and torn down after every other fixture of the test. Connections
+    are observed by wrapping ``sqlite3.connect`` (sqlite-utils and bot.storage.db both call it); a
+    connection still usable at the end was never closed. A thread that did not exist before the
+    test and is still alive after a short grace join was never stopped. A test marked
+    ``leaks_known`` (a leak in bot/, see its reason) is reported, not failed.
+    """
+    threads_before = set(threading.enumerate())
+    opened: list[tuple[sqlite3.Connection, str]] = []
+    real_connect = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        opened.append((conn, _opened_at()))
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    yield
+    problems = _open_connections(opened) + _live_threads(threads_before)
+    known = request.node.get_closest_marker("leaks_known")
+    if problems and known is None:
+        pytest.fail("left open after the test:\n  " + "\n  ".join(problems), pytrace=False)
+    if problems:
+        request.node.warn(pytest.PytestWarning(f"known leak ({known.kwargs.get('reason') or known.args}): "
+                                               + "; ".join(problems)))
+
+
+def _opened_at() -> str:
+    """Where a connection was opened: the innermost frame of ours, and the test line that led there."""
+    frames = [f for f in traceback.extract_stack()[:-2] if "/bot/" in f.filename or "/tests/" in f.filename]
+    shown = frames[-1:] + [f for f in frames if "/tests/" in f.filename and "conftest" not in f.filename][-1:]
+    return " via ".join(dict.fromkeys(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} ({f.name})" for f in shown))
+
+
+def _open_connections(opened) -> list[str]:
+    """Connections that can still be used, each then closed so one leak does not spill into the next test."""
+    leaks = []
+    for conn, where in opened:
+        try:
+            conn.in_transaction  # raises ProgrammingError once closed, from any thread
+        except sqlite3.ProgrammingError:
+            continue
+        leaks.append(f"SQLite connection opened at {where}")
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass  # opened with check_same_thread on a thread that is gone
+    return leaks
+
+
+def _live_threads(before: set) -> list[str]:
+    deadline = time.monotonic() + LEAK_GRACE_SECONDS
+    new = [t for t in threading.enumerate() if t not in before]
+    for thread in new:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [f"thread {t.name!r} ({'daemon' if t.daemon else 'non-daemon'})" for t in new if t.is_alive()]

@@ -94,7 +94,9 @@ def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirm
     assert running.stop(signal.SIGTERM) == 0 and time.monotonic() - started < 10
     simulator.release()
     from bot.storage.db import Database
-    row = Database(str(tmp_path / "smsbot.db")).conn.execute("SELECT status FROM messages").fetchone()
+    db = Database(str(tmp_path / "smsbot.db"))
+    row = db.conn.execute("SELECT status FROM messages").fetchone()
+    db.close()
     assert row["status"] == "sending"  # decided at next start: unconfirmed, never resent blindly
 
 

@@ -50,7 +50,10 @@ def test_close_stops_the_writer_and_later_writes_start_a_new_one(db):
 
 def test_migrations_are_idempotent_and_refuse_a_newer_schema(tmp_path):
     db = Database(str(tmp_path / "m.db"))
-    assert db.migrate() == db.migrate()
-    db.conn.execute("PRAGMA user_version = 999")
-    with pytest.raises(RuntimeError, match="newer smsbot"):
-        db.migrate()
+    try:
+        assert db.migrate() == db.migrate()
+        db.conn.execute("PRAGMA user_version = 999")
+        with pytest.raises(RuntimeError, match="newer smsbot"):
+            db.migrate()
+    finally:
+        db.close()

@@ -145,6 +145,13 @@ def driver_with(tmp_path, simulator, fake_slack):
 
 
 @pytest.fixture
+def alerting(driver_with, fake_slack):
+    """A Driver for a bot with an alert channel (C0ALERTS) and a low-balance threshold of 100."""
+    fake_slack.add_channel("C0ALERTS", "sms-alerts")
+    return driver_with(SMSBOT_ALERT_CHANNEL="C0ALERTS", SMSBOT_LOW_BALANCE="100")
+
+
+@pytest.fixture
 def slack_driver(bot, fake_slack):
     return Driver(bot, fake_slack)
 
@@ -157,6 +164,12 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
+
+
+def said(response) -> str:
+    """The text of the bot's answer to a Slack request, which must have been a 200."""
+    assert response.status_code == 200, response.text
+    return response.json()["text"]
 
 
 def wait_for(predicate, timeout=5.0):

@@ -1,10 +1,6 @@
 """`smsbot` as a black box: a real subprocess against the simulator and a fake Slack."""
-import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -12,8 +8,6 @@ import requests
 
 from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
 from tests.process import CALLBACK_SECRET, free_port, smsbot, start_bot
-
-
 from bot.testing.fake_slack import command_body, sign
 
 

@@ -1,5 +1,7 @@
-"""The Slack outbox: posts survive outages, honour 429, coalesce, pace, and find another way in."""
+"""The Slack outbox: posts survive outages, honour 429, coalesce, pace, and find another way in;
+alerts reach the alert channel."""
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -152,3 +154,47 @@ def test_a_job_that_cannot_be_rendered_is_set_aside_and_the_rest_go_on(slack_dri
     job = bot.db.conn.execute("SELECT state, last_error FROM outbox WHERE batch_id = 1").fetchone()
     assert tuple(job) == ("failed", "JSONDecodeError")
     assert len(fake_slack.messages["C0GENERAL"]) == 1  # the second send's status message was posted
+
+
+# -- alerts in the alert channel --------------------------------------------------------------------
+def alerts(fake_slack):
+    return [m["text"] for m in fake_slack.messages.get("C0ALERTS", [])]
+
+
+def test_a_low_balance_is_announced_once_with_threshold_and_forecast(alerting, simulator, fake_slack):
+    bot = alerting.bot
+    simulator.balance = Decimal("240")
+    bot.watch.check()
+    simulator.balance = Decimal("40")  # 200 credits spent today
+    for _ in range(3):
+        bot.watch.check()
+    alerting.pump()
+    [text] = alerts(fake_slack)
+    assert "40.00 left" in text and "threshold of 100.00" in text
+    assert "Less than a day left at this rate (200.00 credits a day)" in text
+    simulator.balance = Decimal("500")
+    bot.watch.check()
+    alerting.pump()
+    assert "topped up" in alerts(fake_slack)[-1] and len(alerts(fake_slack)) == 2
+
+
+def test_not_enough_credits_on_a_send_alerts_once_per_episode(alerting, simulator, fake_slack):
+    simulator.balance = Decimal("0")
+    alerting.command("send 27831234567 One")
+    alerting.command("send 27821234567 Two")
+    alerting.pump()
+    out = [t for t in alerts(fake_slack) if "not enough credits" in t]
+    assert len(out) == 1
+    batch = alerting.bot.queue.batch(1)
+    reply = fake_slack.thread("C0GENERAL", batch["status_ts"])[0]["text"]
+    assert "Not enough credits" in reply  # the sender hears it too
+
+
+def test_refused_credentials_alert_names_the_settings(alerting, simulator, fake_slack):
+    simulator.password = "changed-by-someone"
+    alerting.bot.watch.check()
+    alerting.pump()
+    [text] = alerts(fake_slack)
+    assert "SMSOFFICE_USERNAME and SMSOFFICE_PASSWORD" in text and "changed-by-someone" not in text
+    assert json.dumps(fake_slack.messages["C0ALERTS"][0]["blocks"]).count("SMSOFFICE_PASSWORD") == 1
+

@@ -186,14 +186,14 @@ LEAK_GRACE_SECONDS = 2.0  # threads asked to stop get this long (in all) to end 
 
 
 @pytest.fixture(autouse=True)
-def nothing_left_open(request, monkeypatch):
+def nothing_left_open(monkeypatch):
     """Fail a test that leaves a SQLite connection or a thread open once it and its fixtures are done.
 
     Autouse, so it is set up before and torn down after every other fixture of the test. Connections
     are observed by wrapping ``sqlite3.connect`` (sqlite-utils and bot.storage.db both call it); a
     connection still usable at the end was never closed. A thread that did not exist before the
-    test and is still alive after a short grace join was never stopped. A test marked
-    ``leaks_known`` (a leak in bot/, see its reason) is reported, not failed.
+    test and is still alive after a short grace join was never stopped. Nothing is exempt: the
+    failure (an error at teardown) names each connection's opener and each thread.
     """
     threads_before = set(threading.enumerate())
     opened: list[tuple[sqlite3.Connection, str]] = []
@@ -207,18 +207,15 @@ def nothing_left_open(request, monkeypatch):
     monkeypatch.setattr(sqlite3, "connect", connect)
     yield
     problems = _open_connections(opened) + _live_threads(threads_before)
-    known = request.node.get_closest_marker("leaks_known")
-    if problems and known is None:
-        pytest.fail("left open after the test:\n  " + "\n  ".join(problems), pytrace=False)
     if problems:
-        request.node.warn(pytest.PytestWarning(f"known leak ({known.kwargs.get('reason') or known.args}): "
-                                               + "; ".join(problems)))
+        pytest.fail("left open after the test:\n  " + "\n  ".join(problems), pytrace=False)
 
 
 def _opened_at() -> str:
     """Where a connection was opened: the innermost frame of ours, and the test line that led there."""
-    frames = [f for f in traceback.extract_stack()[:-2] if "/bot/" in f.filename or "/tests/" in f.filename]
-    shown = frames[-1:] + [f for f in frames if "/tests/" in f.filename and "conftest" not in f.filename][-1:]
+    frames = [f for f in traceback.extract_stack()[:-2]  # not this wrapper, nor the library or pytest
+              if "/lib/python" not in f.filename and not f.filename.startswith("<")]
+    shown = frames[-1:] + [f for f in frames if f.name.startswith("test")][-1:]
     return " via ".join(dict.fromkeys(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} ({f.name})" for f in shown))
 
 

@@ -30,7 +30,8 @@ def test_a_connection_left_open_fails_the_test_and_says_where_it_was_opened(pyte
     result.stdout.fnmatch_lines(["*left open after the test*", "*SQLite connection opened at*test_forgets_to_close*"])
 
 
-def test_a_thread_left_running_fails_the_test_and_is_named(pytester):
+def test_a_thread_left_running_fails_the_test_and_is_named(pytester, monkeypatch):
+    monkeypatch.setattr("tests.conftest.LEAK_GRACE_SECONDS", 0.2)  # the inner run's wait; keeps this quick
     try:
         result = run_inner(pytester, f"""
             import importlib

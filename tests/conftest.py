@@ -2,7 +2,10 @@
 and settings that point the bot at them."""
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
+import traceback
 
 import pytest
 import requests
@@ -120,8 +123,7 @@ def bot(settings):
     b = Bot(settings)
     b.server.start()
     yield b
-    b.server.stop()
-    b.db.close()
+    b.stop()  # the whole lifecycle: also ends the after-ack pool, not just the listener and the db
 
 
 @pytest.fixture
@@ -139,8 +141,14 @@ def driver_with(tmp_path, simulator, fake_slack):
 
     yield make
     for b in bots:
-        b.server.stop()
-        b.db.close()
+        b.stop()
+
+
+@pytest.fixture
+def alerting(driver_with, fake_slack):
+    """A Driver for a bot with an alert channel (C0ALERTS) and a low-balance threshold of 100."""
+    fake_slack.add_channel("C0ALERTS", "sms-alerts")
+    return driver_with(SMSBOT_ALERT_CHANNEL="C0ALERTS", SMSBOT_LOW_BALANCE="100")
 
 
 @pytest.fixture
@@ -158,6 +166,12 @@ class Clock:
         return self.t
 
 
+def said(response) -> str:
+    """The text of the bot's answer to a Slack request, which must have been a 200."""
+    assert response.status_code == 200, response.text
+    return response.json()["text"]
+
+
 def wait_for(predicate, timeout=5.0):
     """Poll briefly for something another thread does; False if it never happens."""
     end = time.monotonic() + timeout
@@ -166,3 +180,64 @@ def wait_for(predicate, timeout=5.0):
             return True
         time.sleep(0.01)
     return False
+
+
+LEAK_GRACE_SECONDS = 2.0  # threads asked to stop get this long (in all) to end before a test fails
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_open(monkeypatch):
+    """Fail a test that leaves a SQLite connection or a thread open once it and its fixtures are done.
+
+    Autouse, so it is set up before and torn down after every other fixture of the test. Connections
+    are observed by wrapping ``sqlite3.connect`` (sqlite-utils and bot.storage.db both call it); a
+    connection still usable at the end was never closed. A thread that did not exist before the
+    test and is still alive after a short grace join was never stopped. Nothing is exempt: the
+    failure (an error at teardown) names each connection's opener and each thread.
+    """
+    threads_before = set(threading.enumerate())
+    opened: list[tuple[sqlite3.Connection, str]] = []
+    real_connect = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        opened.append((conn, _opened_at()))
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    yield
+    problems = _open_connections(opened) + _live_threads(threads_before)
+    if problems:
+        pytest.fail("left open after the test:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+def _opened_at() -> str:
+    """Where a connection was opened: the innermost frame of ours, and the test line that led there."""
+    frames = [f for f in traceback.extract_stack()[:-2]  # not this wrapper, nor the library or pytest
+              if "/lib/python" not in f.filename and not f.filename.startswith("<")]
+    shown = frames[-1:] + [f for f in frames if f.name.startswith("test")][-1:]
+    return " via ".join(dict.fromkeys(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} ({f.name})" for f in shown))
+
+
+def _open_connections(opened) -> list[str]:
+    """Connections that can still be used, each then closed so one leak does not spill into the next test."""
+    leaks = []
+    for conn, where in opened:
+        try:
+            conn.in_transaction  # raises ProgrammingError once closed, from any thread
+        except sqlite3.ProgrammingError:
+            continue
+        leaks.append(f"SQLite connection opened at {where}")
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass  # opened with check_same_thread on a thread that is gone
+    return leaks
+
+
+def _live_threads(before: set) -> list[str]:
+    deadline = time.monotonic() + LEAK_GRACE_SECONDS
+    new = [t for t in threading.enumerate() if t not in before]
+    for thread in new:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [f"thread {t.name!r} ({'daemon' if t.daemon else 'non-daemon'})" for t in new if t.is_alive()]

@@ -1,10 +1,6 @@
 """`smsbot` as a black box: a real subprocess against the simulator and a fake Slack."""
-import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -12,8 +8,6 @@ import requests
 
 from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
 from tests.process import CALLBACK_SECRET, free_port, smsbot, start_bot
-
-
 from bot.testing.fake_slack import command_body, sign
 
 
@@ -94,7 +88,9 @@ def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirm
     assert running.stop(signal.SIGTERM) == 0 and time.monotonic() - started < 10
     simulator.release()
     from bot.storage.db import Database
-    row = Database(str(tmp_path / "smsbot.db")).conn.execute("SELECT status FROM messages").fetchone()
+    db = Database(str(tmp_path / "smsbot.db"))
+    row = db.conn.execute("SELECT status FROM messages").fetchone()
+    db.close()
     assert row["status"] == "sending"  # decided at next start: unconfirmed, never resent blindly
 
 

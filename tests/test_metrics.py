@@ -28,8 +28,7 @@ def test_ages_of_the_oldest_queued_sms_and_slack_job(settings, fake_slack):
         assert metric(text, "smsbot_queue_oldest_age_seconds") == 0
         assert metric(text, "smsbot_outbox_oldest_age_seconds") == 0
     finally:
-        bot.server.stop()
-        bot.db.close()
+        bot.stop()
 
 
 def test_thread_liveness(bot):

@@ -132,7 +132,7 @@ class Outbox:
             f"        o.kind = '{JobKind.STATUS.value}' ORDER BY o.id) AS place "
             "  FROM outbox o LEFT JOIN slack_posts s ON s.batch_id = o.batch_id "
             f" WHERE o.state = '{PENDING}' AND +o.next_attempt_at <= ? "
-            f"   AND NOT (o.kind IN ({_WAITING_SQL}) AND s.status_ts IS NULL "
+            f"   AND NOT (o.kind IN ({_WAITING_SQL}) AND o.batch_id IS NOT NULL AND s.status_ts IS NULL "
             f"            AND coalesce(s.posted_where, '') != 'nowhere')) "
             "WHERE place = 1 ORDER BY id LIMIT ?", (now, limit)).fetchall()
 

@@ -70,8 +70,7 @@ def test_a_send_given_up_while_the_gateway_was_unreachable_can_be_resent(setting
         _click_resend(driver, batch, reply)
         assert [m.to for m in simulator.messages] == ["27831234567"]
     finally:
-        bot.server.stop()
-        bot.db.close()
+        bot.stop()
 
 
 @pytest.fixture
@@ -104,8 +103,7 @@ def test_a_failure_a_resend_cannot_cure_gets_no_button_and_says_to_send_anew(tmp
         assert "would fail again" in told[0] and "/sms send" in told[0]
         assert bot.queue.messages_of(1)[0]["status"] == "failed"
     finally:
-        bot.server.stop()
-        bot.db.close()
+        bot.stop()
 
 
 def test_the_out_of_credits_alert_says_where_the_resend_buttons_are(tmp_path, simulator, fake_slack):
@@ -121,5 +119,4 @@ def test_the_out_of_credits_alert_says_where_the_resend_buttons_are(tmp_path, si
         [alert] = [m["text"] for m in fake_slack.messages["C0ALERTS"]]
         assert "not enough credits" in alert and "Resend" in alert and "thread under its status message" in alert
     finally:
-        bot.server.stop()
-        bot.db.close()
+        bot.stop()

@@ -50,15 +50,19 @@ def test_concurrent_claims_never_hand_out_one_row_twice(tmp_path):
 
     def worker():
         q = SendQueue(Database(path))  # its own connection, as each thread has
-        while (row := q.claim(now=200.0)) is not None:
-            with lock:
-                claimed.append(row["id"])
+        try:
+            while (row := q.claim(now=200.0)) is not None:
+                with lock:
+                    claimed.append(row["id"])
+        finally:
+            q.db.close()
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    db.close()
     assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 200
 
 

@@ -85,12 +85,6 @@ def test_not_sent_is_retried_with_backoff_and_the_whole_queue_waits(queue, make_
     assert events[0] == ("retrying", "27831234567", "queued")
 
 
-def test_backoff_starts_within_seconds_and_is_capped_near_five_minutes():
-    delays = [backoff_delay(n) for n in range(1, 12)]
-    assert delays[0] <= 5 and delays == sorted(delays)
-    assert max(delays) == 300
-
-
 @responses.activate
 def test_a_send_that_cannot_reach_the_gateway_for_too_long_fails(queue, make_sender, events):
     responses.get(SEND_URL, status=503)

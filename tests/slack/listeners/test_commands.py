@@ -3,17 +3,13 @@ import json
 import time
 import urllib.parse
 
-from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET, wait_for
+from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET, said, wait_for
+from bot.slack.render import CANCEL_ACTION, CONFIRM_ACTION
 from bot.testing.fake_slack import command_body, sign
 
 
-def ack_text(response) -> str:
-    assert response.status_code == 200, response.text
-    return response.json()["text"]
-
-
 def test_send_is_queued_before_the_ack_and_reported_in_the_channel(slack_driver, bot, fake_slack, simulator):
-    text = ack_text(slack_driver.command("send 27831234567 Generator running"))
+    text = said(slack_driver.command("send 27831234567 Generator running"))
     assert "Queued 1 SMS to 27831234567" in text and "1 part" in text and "1 credit" in text
     assert bot.queue.depth() == 1  # committed before Slack got the ack
     slack_driver.pump()
@@ -29,7 +25,7 @@ def test_send_is_queued_before_the_ack_and_reported_in_the_channel(slack_driver,
 
 
 def test_several_recipients_each_get_their_own_sms_and_duplicates_fold(slack_driver, bot, simulator):
-    text = ack_text(slack_driver.command("send 27831234567,+27821234567,27831234567 Drill at 3pm"))
+    text = said(slack_driver.command("send 27831234567,+27821234567,27831234567 Drill at 3pm"))
     assert "Queued 2 SMS to 2 recipients" in text and "2 credits" in text
     slack_driver.pump()
     assert sorted(m.to for m in simulator.messages) == ["27821234567", "27831234567"]
@@ -37,44 +33,44 @@ def test_several_recipients_each_get_their_own_sms_and_duplicates_fold(slack_dri
 
 
 def test_slack_escaping_is_undone_so_the_text_arrives_as_typed(slack_driver, simulator):
-    ack_text(slack_driver.command("send 27831234567 Tom &amp; Jerry &lt;3 50% #1 +more\nline two"))
+    said(slack_driver.command("send 27831234567 Tom &amp; Jerry &lt;3 50% #1 +more\nline two"))
     slack_driver.pump()
     assert simulator.messages[0].text == "Tom & Jerry <3 50% #1 +more\nline two"
 
 
 def test_a_bad_recipient_refuses_the_whole_send_and_names_it(slack_driver, bot, simulator):
-    text = ack_text(slack_driver.command("send 27831234567,12ab Hello"))
+    text = said(slack_driver.command("send 27831234567,12ab Hello"))
     assert "12ab" in text
     assert bot.queue.depth() == 0 and simulator.messages == []
 
 
 def test_a_local_number_without_a_default_region_says_what_to_do(slack_driver, bot):
-    text = ack_text(slack_driver.command("send 0831234567 Hello"))
+    text = said(slack_driver.command("send 0831234567 Hello"))
     assert "SMS_DEFAULT_REGION" in text and "country code" in text
     assert bot.queue.depth() == 0
 
 
 def test_a_too_long_message_names_encoding_parts_and_how_much_to_cut(slack_driver, bot):
-    text = ack_text(slack_driver.command("send 27831234567 " + "x" * 613))
+    text = said(slack_driver.command("send 27831234567 " + "x" * 613))
     assert "GSM-7" in text and "5" in text and "Cut 1" in text
     assert bot.queue.depth() == 0
 
 
 def test_a_missing_message_explains_the_syntax(slack_driver, bot):
-    assert "/sms send 27831234567" in ack_text(slack_driver.command("send 27831234567"))
+    assert "/sms send 27831234567" in said(slack_driver.command("send 27831234567"))
     assert bot.queue.depth() == 0
 
 
 def test_unknown_subcommand_and_help_show_the_help(slack_driver):
-    assert "I don't know `/sms frobnicate`" in ack_text(slack_driver.command("frobnicate now"))
+    assert "I don't know `/sms frobnicate`" in said(slack_driver.command("frobnicate now"))
     for text in ("help", ""):
-        assert "/sms balance" in ack_text(slack_driver.command(text))
+        assert "/sms balance" in said(slack_driver.command(text))
 
 
 def test_balance_acks_at_once_and_answers_through_respond(slack_driver, fake_slack, simulator):
     simulator.latency = 1.0  # a slow gateway must not hold the ack
     started = time.monotonic()
-    text = ack_text(slack_driver.command("balance"))
+    text = said(slack_driver.command("balance"))
     assert time.monotonic() - started < 0.9 and "Asking SMS Office" in text
     assert wait_for(lambda: len(fake_slack.responses) == 1)
     key, body = fake_slack.responses[0]
@@ -84,7 +80,7 @@ def test_balance_acks_at_once_and_answers_through_respond(slack_driver, fake_sla
 def test_balance_with_refused_credentials_names_the_settings_and_hides_the_password(
         slack_driver, fake_slack, simulator):
     simulator.password = "something-else"
-    ack_text(slack_driver.command("balance"))
+    said(slack_driver.command("balance"))
     assert wait_for(lambda: len(fake_slack.responses) == 1)
     shown = fake_slack.responses[0][1]["text"]
     assert "Login Failed" in shown and "SMSOFFICE_PASSWORD" in shown
@@ -95,7 +91,7 @@ def test_send_acks_without_touching_the_gateway(slack_driver, bot, simulator):
     simulator.hold()  # a gateway that never answers must not delay the ack
     try:
         started = time.monotonic()
-        ack_text(slack_driver.command("send 27831234567 Hello"))
+        said(slack_driver.command("send 27831234567 Hello"))
         assert time.monotonic() - started < 2.5
     finally:
         simulator.release()
@@ -119,17 +115,66 @@ def test_junk_bodies_never_produce_a_5xx(slack_driver):
 
 
 def test_status_by_tracking_number(slack_driver, simulator):
-    ack_text(slack_driver.command("send 27831234567 Generator running"))
+    said(slack_driver.command("send 27831234567 Generator running"))
     slack_driver.pump()
     tracking = simulator.messages[0].id
-    text = ack_text(slack_driver.command(f"status {tracking}"))
+    text = said(slack_driver.command(f"status {tracking}"))
     assert "27831234567" in text and "Generator running" in text and "sent" in text
-    assert "No SMS with tracking number 999" in ack_text(slack_driver.command("status 999"))
+    assert "No SMS with tracking number 999" in said(slack_driver.command("status 999"))
 
 
 def test_a_send_that_cannot_be_stored_says_so_and_queues_nothing(slack_driver, bot, simulator):
     bot.db.conn.execute("CREATE TRIGGER full BEFORE INSERT ON messages "
                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
-    text = ack_text(slack_driver.command("send 27831234567 Hello"))
+    text = said(slack_driver.command("send 27831234567 Hello"))
     assert "couldn't store this send" in text and "nothing was queued" in text
     assert bot.queue.recent_batches(5) == []  # the batch row was rolled back with it
+
+
+# -- who asked, history, balance ------------------------------------------------------------------
+def test_every_send_records_who_asked(slack_driver, bot):
+    slack_driver.command("send 27831234567 Hello", user_id="U0CAROL", user_name="carol")
+    assert (bot.queue.batch(1)["user_id"], bot.queue.batch(1)["user_name"]) == ("U0CAROL", "carol")
+
+
+def test_history_lists_the_last_sends_newest_first(slack_driver, bot):
+    slack_driver.command("send 27831234567 One", user_id="U0ANN")
+    slack_driver.command("send 27821234567,27841234567 Two", user_id="U0BEN")
+    slack_driver.pump()
+    lines = said(slack_driver.command("history")).splitlines()
+    assert lines[0] == "*Last 2 sends*"
+    assert "<@U0BEN> → 2 recipients · 1 part · 2 pending" in lines[1]
+    assert "<@U0ANN> → `27831234567` · 1 part" in lines[2] and "sent" in lines[2]
+    assert len(said(slack_driver.command("history 1")).splitlines()) == 2
+    assert "from 1 to 50" in said(slack_driver.command("history 500"))
+
+
+def test_balance_command_shows_usage_forecast_and_threshold(alerting, simulator, fake_slack):
+    alerting.command("send 27831234567,27821234567 Two credits")
+    alerting.pump()
+    alerting.command("balance")
+    assert wait_for(lambda: len(fake_slack.responses) == 1)
+    text = fake_slack.responses[0][1]["text"]
+    assert "998.00" in text
+    assert "Used today: 2.00" in text and "last 7 days: 2.00" in text
+    assert "days left at this rate (2.00 credits a day)" in text
+    assert "Alert threshold: 100.00" in text
+
+
+# -- costly sends: a preview instead of a queue -----------------------------------------------------
+def test_a_costly_send_shows_a_preview_and_queues_nothing(costly):
+    d, body, pending_id = costly
+    shown = json.dumps(body["blocks"])
+    assert "3 recipients" in shown and "Credits:* 3" in shown and "GSM-7" in shown and "Balance after" in shown
+    assert [e["action_id"] for b in body["blocks"] if b["type"] == "actions" for e in b["elements"]] == \
+        [CONFIRM_ACTION, CANCEL_ACTION]
+    assert d.bot.queue.depth() == 0
+
+
+def test_the_preview_expands_the_groups_so_a_typo_can_be_caught(driver_with):
+    d = driver_with(SMSBOT_CONFIRM_ABOVE="1")
+    d.command("group add oncall 27831234567,27821234567")
+    body = d.command("send oncall,27841234567 Generator running").json()
+    shown = json.dumps(body["blocks"], ensure_ascii=False)
+    assert "3 recipients" in shown and "`oncall` (2 numbers): 27831234567, 27821234567" in shown
+

@@ -30,6 +30,7 @@ from bot.redact import redact
 from bot.storage.queue import SendQueue
 from bot.workers.backoff import backoff_delay
 from bot.slack import render
+from bot.sms import dlr
 from bot.workers.loop import Worker
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ TRANSIENT_ERRORS = frozenset({
     "missing_scope", "team_not_found",
 })
 NEEDS_STATUS_MESSAGE = ("status", "reply")
-ROUTINE_STATUSES = (100, 200)   # submitted, delivered: progress, not news, on a long list
+ROUTINE_STATUSES = dlr.ROUTINE   # submitted, delivered: progress, not news, on a long list
 
 
 class Transient(Exception):
@@ -269,9 +270,9 @@ class Notifier(Worker):
             content = render.failed_reply(batch, row)
         elif event == "unconfirmed":
             content = render.unconfirmed_reply(batch, row)
-        elif event in ("applied", "adopted"):
+        elif "report_id" in payload:
             report = self.db.conn.execute("SELECT * FROM reports WHERE id = ?", (payload["report_id"],)).fetchone()
-            content = render.report_reply(batch, row, report, adopted=event == "adopted")
+            content = render.report_notice(event, batch, row, report, self.queue.attempts_of(self.db.conn, row["id"]))
         else:
             content = render.resent_reply(payload["user_id"], row["recipient"])
         self._call("chat_postMessage", channel=batch["status_channel"], thread_ts=batch["status_ts"], **content)

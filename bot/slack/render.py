@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Iterable, Mapping
 
 from bot.redact import redact
+from bot.sms import dlr
 
 PREVIEW_CHARS = 280
 LIST_EACH_UP_TO = 10          # recipients listed one per line up to this many; counts beyond
@@ -296,10 +297,10 @@ def gateway_problem(what: str, error: object) -> dict:
 
 # -- the status message of a send, and its thread ----------------------------------------
 DELIVERY_LABELS = {
-    100: ":satellite_antenna: submitted to the network",
-    200: ":white_check_mark: delivered",
-    300: ":x: delivery failed",
-    400: ":no_entry: route not available",
+    dlr.SUBMITTED: ":satellite_antenna: submitted to the network",
+    dlr.DELIVERED: ":white_check_mark: delivered",
+    dlr.FAILED: ":x: delivery failed",
+    dlr.NO_ROUTE: ":no_entry: route not available",
 }
 BUCKETS = ("delivered", "failed", "unconfirmed", "pending")
 
@@ -314,10 +315,10 @@ def when(ts: float | None) -> str:
 
 def bucket(row: Mapping) -> str:
     """Where a message counts on a long list: delivered, failed, unconfirmed or pending."""
-    dlr = row["dlr_status_id"]
-    if dlr == 200:
+    status = row["dlr_status_id"]
+    if status == dlr.DELIVERED:
         return "delivered"
-    if dlr in (300, 400) or row["status"] == "failed":
+    if status in dlr.FAILURES or row["status"] == "failed":
         return "failed"
     if row["status"] == "unconfirmed":
         return "unconfirmed"
@@ -325,9 +326,9 @@ def bucket(row: Mapping) -> str:
 
 
 def _status_label(row: Mapping) -> str:
-    status, dlr = row["status"], row["dlr_status_id"]
-    if dlr is not None:
-        label = DELIVERY_LABELS.get(dlr) or f":grey_question: {escape(row['dlr_status'] or str(dlr))}"
+    status, dlr_status = row["status"], row["dlr_status_id"]
+    if dlr_status is not None:
+        label = DELIVERY_LABELS.get(dlr_status) or f":grey_question: {escape(row['dlr_status'] or str(dlr_status))}"
     elif status == "queued" and row["last_error"]:
         label = STATUS_LABELS["retrying"]
     else:
@@ -417,23 +418,26 @@ def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dic
     for report in reports:
         label = DELIVERY_LABELS.get(report["status_id"]) or escape(report["status_message"] or "")
         late = " (late, ignored)" if report["outcome"] == "stale" else ""
+        if report["outcome"] == "earlier_attempt":
+            late = f" (attempt #{escape(report['tracking_id'])}, before a Resend)"
         steps.append(f"{label} {when(report['received_at'])}{late}")
     text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, from <@{batch['user_id']}>\n"
             f"{preview(batch['text'])}\nNow: {_status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
     return message(text)
 
 
-def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool = False) -> dict:
+def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool = False,
+                 other_number: bool = False) -> dict:
     """One thread reply per delivery status change."""
     to, at, status = row["recipient"], when(report["received_at"]), report["status_id"]
-    if status == 200:
+    if status == dlr.DELIVERED:
         text = f":white_check_mark: Delivered to {to} · {at}"
-    elif status == 100:
+    elif status == dlr.SUBMITTED:
         text = f":satellite_antenna: Submitted to the network for {to} · {at}"
-    elif status == 300:
+    elif status == dlr.FAILED:
         text = (f":x: <@{batch['user_id']}> Delivery to {to} failed · {at}. The phone may be off or out of "
                 f"coverage, or the number no longer in use: check the number, then resend later.")
-    elif status == 400:
+    elif status == dlr.NO_ROUTE:
         text = (f":no_entry: <@{batch['user_id']}> No route to {to} · {at}: the gateway cannot reach this "
                 f"number's network. Check the number; if it is right, ask SMS Office about coverage.")
     else:
@@ -442,6 +446,48 @@ def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool
     if adopted:
         text = (f":link: The unconfirmed SMS to {to} did go out: the gateway reported it as "
                 f"#{escape(row['tracking_id'])}, so there is no need to resend it.\n") + text
+    if other_number:
+        text += (f"\n:warning: The gateway reported this for {escape(report['recipient'])}, not for {to}, "
+                 f"the number this SMS was sent to (its tracking number #{escape(report['tracking_id'])} "
+                 f"is this SMS's). Check with SMS Office which number got it.")
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def report_notice(event: str, batch: Mapping, row: Mapping, report: Mapping, attempts: list[Mapping]) -> dict:
+    """A thread reply for what a delivery report meant for this SMS (bot.storage.reports.Notice)."""
+    if event == "maybe_this":
+        return maybe_this_reply(batch, row, report)
+    if event == "twice":
+        return delivered_twice_reply(batch, row, report, attempts)
+    return report_reply(batch, row, report, adopted=event == "adopted", other_number=event == "other_number")
+
+
+def maybe_this_reply(batch: Mapping, row: Mapping, report: Mapping) -> dict:
+    """A report no SMS claims arrived for this SMS's number; a person decides, nothing is guessed."""
+    status = report["status_id"]
+    label = DELIVERY_LABELS.get(status) or f"“{escape(report['status_message'] or status)}”"
+    text = (f":mag: <@{batch['user_id']}> A delivery report #{escape(report['tracking_id'])} arrived for "
+            f"{row['recipient']} ({label} · {when(report['received_at'])}) that may be this unconfirmed SMS. "
+            f"I can't tell which SMS to {row['recipient']} it belongs to, so I marked nothing. "
+            f"If it is this one, don't resend it.")
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def delivered_twice_reply(batch: Mapping, row: Mapping, report: Mapping, attempts: list[Mapping]) -> dict:
+    """An attempt before a Resend was delivered as well: the recipient has (or will have) it twice."""
+    to = row["recipient"]
+    numbers = [f"#{escape(a['tracking_id'])}" for a in attempts
+               if a["tracking_id"] and a["dlr_status_id"] == dlr.DELIVERED]
+    if len(numbers) >= 2:
+        text = (f":warning: <@{batch['user_id']}> {to} got this SMS twice: "
+                f"{', '.join(numbers[:-1])} and {numbers[-1]} were all delivered (it was resent).")
+    else:
+        text = (f":warning: <@{batch['user_id']}> The attempt before the Resend, #{escape(report['tracking_id'])}, "
+                f"was delivered to {to} after all · {when(report['received_at'])}.")
+        if row["status"] == "sent":
+            text += f" The resend #{escape(row['tracking_id'])} went out too, so {to} will probably get it twice."
+        elif row["status"] in ("queued", "sending"):
+            text += " The resend is still in the queue: it will arrive a second time."
     return {"text": text, "blocks": [_section(text)]}
 
 

@@ -93,8 +93,24 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["state", "id"], index_name="outbox_state_id")
 
 
+def _attempts_keep_every_tracking_number(db: sqlite_utils.Database) -> None:
+    # Every time an SMS reached (or may have reached) the gateway, with its tracking number and
+    # its own delivery status: a late report for an attempt before a Resend still finds its SMS.
+    db["attempts"].create({
+        "id": int, "message_id": int, "tracking_id": str, "attempted_at": float, "outcome": str,
+        "recorded_at": float, "dlr_status_id": int, "dlr_at": float,
+    }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "outcome"})
+    db["attempts"].create_index(["tracking_id"], index_name="attempts_tracking")
+    db["attempts"].create_index(["message_id", "id"], index_name="attempts_message")
+    db.execute("INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at, "
+               "dlr_status_id, dlr_at) SELECT id, tracking_id, coalesce(sending_at, sent_at), status, "
+               "coalesce(sent_at, updated_at), dlr_status_id, dlr_at FROM messages "
+               "WHERE tracking_id IS NOT NULL OR status = 'unconfirmed' ORDER BY id")
+
+
 # Append only: each function moves the schema one version forward.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4,
+                                                               _attempts_keep_every_tracking_number]
 
 
 class Database:

@@ -29,7 +29,7 @@ from bot.storage.outbox import Outbox
 from bot.redact import redact
 from bot.storage.queue import SendQueue
 from bot.workers.backoff import backoff_delay
-from bot.slack import render
+from bot.slack import render, report_replies
 from bot.sms import dlr
 from bot.workers.loop import Worker
 
@@ -272,7 +272,7 @@ class Notifier(Worker):
             content = render.unconfirmed_reply(batch, row)
         elif "report_id" in payload:
             report = self.db.conn.execute("SELECT * FROM reports WHERE id = ?", (payload["report_id"],)).fetchone()
-            content = render.report_notice(event, batch, row, report, self.queue.attempts_of(self.db.conn, row["id"]))
+            content = report_replies.reply(event, batch, row, report, self.queue.attempts_of(self.db.conn, row["id"]))
         else:
             content = render.resent_reply(payload["user_id"], row["recipient"])
         self._call("chat_postMessage", channel=batch["status_channel"], thread_ts=batch["status_ts"], **content)

@@ -426,8 +426,7 @@ def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dic
     return message(text)
 
 
-def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool = False,
-                 other_number: bool = False) -> dict:
+def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool = False) -> dict:
     """One thread reply per delivery status change."""
     to, at, status = row["recipient"], when(report["received_at"]), report["status_id"]
     if status == dlr.DELIVERED:
@@ -446,48 +445,6 @@ def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool
     if adopted:
         text = (f":link: The unconfirmed SMS to {to} did go out: the gateway reported it as "
                 f"#{escape(row['tracking_id'])}, so there is no need to resend it.\n") + text
-    if other_number:
-        text += (f"\n:warning: The gateway reported this for {escape(report['recipient'])}, not for {to}, "
-                 f"the number this SMS was sent to (its tracking number #{escape(report['tracking_id'])} "
-                 f"is this SMS's). Check with SMS Office which number got it.")
-    return {"text": text, "blocks": [_section(text)]}
-
-
-def report_notice(event: str, batch: Mapping, row: Mapping, report: Mapping, attempts: list[Mapping]) -> dict:
-    """A thread reply for what a delivery report meant for this SMS (bot.storage.reports.Notice)."""
-    if event == "maybe_this":
-        return maybe_this_reply(batch, row, report)
-    if event == "twice":
-        return delivered_twice_reply(batch, row, report, attempts)
-    return report_reply(batch, row, report, adopted=event == "adopted", other_number=event == "other_number")
-
-
-def maybe_this_reply(batch: Mapping, row: Mapping, report: Mapping) -> dict:
-    """A report no SMS claims arrived for this SMS's number; a person decides, nothing is guessed."""
-    status = report["status_id"]
-    label = DELIVERY_LABELS.get(status) or f"“{escape(report['status_message'] or status)}”"
-    text = (f":mag: <@{batch['user_id']}> A delivery report #{escape(report['tracking_id'])} arrived for "
-            f"{row['recipient']} ({label} · {when(report['received_at'])}) that may be this unconfirmed SMS. "
-            f"I can't tell which SMS to {row['recipient']} it belongs to, so I marked nothing. "
-            f"If it is this one, don't resend it.")
-    return {"text": text, "blocks": [_section(text)]}
-
-
-def delivered_twice_reply(batch: Mapping, row: Mapping, report: Mapping, attempts: list[Mapping]) -> dict:
-    """An attempt before a Resend was delivered as well: the recipient has (or will have) it twice."""
-    to = row["recipient"]
-    numbers = [f"#{escape(a['tracking_id'])}" for a in attempts
-               if a["tracking_id"] and a["dlr_status_id"] == dlr.DELIVERED]
-    if len(numbers) >= 2:
-        text = (f":warning: <@{batch['user_id']}> {to} got this SMS twice: "
-                f"{', '.join(numbers[:-1])} and {numbers[-1]} were all delivered (it was resent).")
-    else:
-        text = (f":warning: <@{batch['user_id']}> The attempt before the Resend, #{escape(report['tracking_id'])}, "
-                f"was delivered to {to} after all · {when(report['received_at'])}.")
-        if row["status"] == "sent":
-            text += f" The resend #{escape(row['tracking_id'])} went out too, so {to} will probably get it twice."
-        elif row["status"] in ("queued", "sending"):
-            text += " The resend is still in the queue: it will arrive a second time."
     return {"text": text, "blocks": [_section(text)]}
 
 

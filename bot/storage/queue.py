@@ -139,11 +139,17 @@ class SendQueue:
             f"last_error = NULL, updated_at = ? WHERE id = ? AND status = '{UNCONFIRMED}' RETURNING *",
             (tracking_id, sent_at, now, message_id)).fetchone()
         if row is not None:
-            conn.execute(
-                f"UPDATE attempts SET tracking_id = ?, outcome = '{ADOPTED}', recorded_at = ? WHERE id = "
-                f"(SELECT max(id) FROM attempts WHERE message_id = ? AND outcome = '{UNCONFIRMED}')",
-                (tracking_id, now, message_id))
+            conn.execute(f"UPDATE attempts SET tracking_id = ?, outcome = '{ADOPTED}', recorded_at = ? WHERE id = "
+                         f"(SELECT max(id) FROM attempts WHERE message_id = ? AND outcome = '{UNCONFIRMED}')",
+                         (tracking_id, now, message_id))
         return row
+
+    @staticmethod
+    def adopt_earlier(conn, attempt_id: int, tracking_id: str, now: float) -> sqlite3.Row:
+        """A report proved that an unconfirmed attempt before a Resend did go out; the message's own
+        status (its latest attempt's) does not change."""
+        return conn.execute(f"UPDATE attempts SET tracking_id = ?, outcome = '{ADOPTED}', recorded_at = ? "
+                            "WHERE id = ? RETURNING *", (tracking_id, now, attempt_id)).fetchone()
 
     def _attempt(self, conn, row: sqlite3.Row, outcome: Status, tracking_id: str | None, now: float) -> None:
         conn.execute("INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) "
@@ -184,18 +190,24 @@ class SendQueue:
         return conn.execute("SELECT * FROM attempts WHERE message_id = ? ORDER BY id", (message_id,)).fetchall()
 
     @staticmethod
-    def unconfirmed_to(conn, recipient: str, since: float, until: float) -> list[sqlite3.Row]:
-        """Unconfirmed messages to ``recipient`` last handed to the gateway between the two times."""
+    def unconfirmed_attempts_to(conn, recipient: str, since: float, until: float) -> list[sqlite3.Row]:
+        """Attempts to ``recipient`` between the two times that may have gone out but have no tracking
+        number: each with its message's columns, ``attempt_id`` and ``latest`` (no later attempt)."""
         return conn.execute(
-            f"SELECT * FROM messages WHERE recipient = ? AND status = '{UNCONFIRMED}' "
-            "AND sending_at >= ? AND sending_at <= ? ORDER BY id", (recipient, since, until)).fetchall()
+            "SELECT m.*, a.id AS attempt_id, a.attempted_at, "
+            "a.id = (SELECT max(id) FROM attempts WHERE message_id = m.id) AS latest "
+            "FROM attempts a JOIN messages m ON m.id = a.message_id "
+            f"WHERE m.recipient = ? AND a.outcome = '{UNCONFIRMED}' AND a.tracking_id IS NULL "
+            "AND a.attempted_at >= ? AND a.attempted_at <= ? ORDER BY a.id", (recipient, since, until)).fetchall()
 
     @staticmethod
-    def sending_or_sent_after(conn, recipient: str, after: float) -> bool:
-        """Whether an SMS to ``recipient`` is being sent now, or was sent after ``after``."""
+    def sending_or_sent_after(conn, recipient: str, after: float, other_than: int) -> bool:
+        """Whether an SMS to ``recipient`` is being sent now, or one other than ``other_than`` was sent
+        after ``after``."""
         return conn.execute(
             f"SELECT 1 FROM messages WHERE recipient = ? AND (status = '{SENDING}' OR "
-            f"(status = '{SENT}' AND sent_at > ?)) LIMIT 1", (recipient, after)).fetchone() is not None
+            f"(status = '{SENT}' AND sent_at > ? AND id != ?)) LIMIT 1",
+            (recipient, after, other_than)).fetchone() is not None
 
     def recent_batches(self, limit: int) -> list[sqlite3.Row]:
         return self.db.conn.execute("SELECT * FROM batches ORDER BY id DESC LIMIT ?", (limit,)).fetchall()

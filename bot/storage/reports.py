@@ -143,28 +143,39 @@ class ReportIntake:
         if len(candidates) == 1 and self.adoptable(conn, candidates[0]):
             return self._adopt(conn, row, candidates[0], now)
         if self._news(conn, row):
-            for candidate in candidates:
-                self.on_change(conn, Notice.MAYBE_THIS, candidate, row)
+            self._tell_candidates(conn, row, candidates)
         return Outcome.UNMATCHED
 
     # -- adoption ----------------------------------------------------------------------------
     def _candidates(self, conn, report: sqlite3.Row) -> list[sqlite3.Row]:
-        """Unconfirmed SMS to the report's number attempted in the 72 hours before it arrived."""
+        """Unconfirmed attempts to the report's number in the 72 hours before it arrived."""
         if not report["recipient"]:
             return []
         received = report["received_at"]
-        return self.queue.unconfirmed_to(conn, report["recipient"], received - ADOPT_WINDOW_SECONDS, received)
+        return self.queue.unconfirmed_attempts_to(conn, report["recipient"], received - ADOPT_WINDOW_SECONDS,
+                                                  received)
 
     def adoptable(self, conn, candidate: sqlite3.Row) -> bool:
-        """The only unconfirmed candidate may take an unknown report only while no SMS to that number
-        is being sent and none was sent after it: either could be the report's real owner."""
-        return not self.queue.sending_or_sent_after(conn, candidate["recipient"], candidate["sending_at"])
+        """The only candidate may take an unknown report only while no SMS to that number is being
+        sent and no other was sent after it: either could be the report's real owner."""
+        return not self.queue.sending_or_sent_after(conn, candidate["recipient"], candidate["attempted_at"],
+                                                    candidate["id"])
 
-    def _adopt(self, conn, report: sqlite3.Row, message: sqlite3.Row, now: float) -> Outcome:
-        adopted = self.queue.adopt(conn, message["id"], report["tracking_id"], report["received_at"], now)
-        log.info("event=unconfirmed_adopted message=%d tracking=%s", message["id"], report["tracking_id"])
-        self._set_status(conn, report, adopted, now, Outcome.ADOPTED, Notice.ADOPTED)
-        return Outcome.ADOPTED
+    def _adopt(self, conn, report: sqlite3.Row, candidate: sqlite3.Row, now: float) -> Outcome:
+        log.info("event=unconfirmed_adopted message=%d tracking=%s", candidate["id"], report["tracking_id"])
+        if candidate["status"] == Status.UNCONFIRMED and candidate["latest"]:
+            adopted = self.queue.adopt(conn, candidate["id"], report["tracking_id"], report["received_at"], now)
+            self._set_status(conn, report, adopted, now, Outcome.ADOPTED, Notice.ADOPTED)
+            return Outcome.ADOPTED
+        attempt = self.queue.adopt_earlier(conn, candidate["attempt_id"], report["tracking_id"], now)
+        return self._apply_to_earlier(conn, report, attempt, _message(conn, candidate["id"]))
+
+    def _tell_candidates(self, conn, report: sqlite3.Row, candidates: list[sqlite3.Row]) -> None:
+        told = set()
+        for candidate in candidates:
+            if candidate["id"] not in told:
+                told.add(candidate["id"])
+                self.on_change(conn, Notice.MAYBE_THIS, _message(conn, candidate["id"]), report)
 
     def _news(self, conn, report: sqlite3.Row) -> bool:
         """Whether an unmatched report moves its tracking number's status forward (one notice each)."""
@@ -194,10 +205,9 @@ class ReportIntake:
             (message["recipient"], message["sending_at"], message["sending_at"] + ADOPT_WINDOW_SECONDS)).fetchall()
         latest = {report["tracking_id"]: report for report in reports}   # per tracking number, the newest
         if len(latest) == 1:
-            first = reports[0]
-            candidates = self._candidates(conn, first)
-            if [c["id"] for c in candidates] == [message["id"]] and self.adoptable(conn, message):
-                self._adopt(conn, first, message, now)
+            candidates = self._candidates(conn, reports[0])
+            if [c["id"] for c in candidates] == [message["id"]] and self.adoptable(conn, candidates[0]):
+                self._adopt(conn, reports[0], candidates[0], now)
                 self.match_unmatched(conn, _message(conn, message["id"]), now)  # its later reports
                 return
         for report in latest.values():

@@ -12,6 +12,7 @@ from typing import Iterable, Mapping
 
 from bot.redact import redact
 from bot.sms import dlr
+from bot.storage.reports import Outcome
 
 PREVIEW_CHARS = 280
 LIST_EACH_UP_TO = 10          # recipients listed one per line up to this many; counts beyond
@@ -417,8 +418,8 @@ def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dic
         steps.append(f"sent {when(row['sent_at'])}")
     for report in reports:
         label = DELIVERY_LABELS.get(report["status_id"]) or escape(report["status_message"] or "")
-        late = " (late, ignored)" if report["outcome"] == "stale" else ""
-        if report["outcome"] == "earlier_attempt":
+        late = " (late, ignored)" if report["outcome"] == Outcome.STALE else ""
+        if report["outcome"] == Outcome.EARLIER_ATTEMPT:
             late = f" (attempt #{escape(report['tracking_id'])}, before a Resend)"
         steps.append(f"{label} {when(report['received_at'])}{late}")
     text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, from <@{batch['user_id']}>\n"

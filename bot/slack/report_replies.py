@@ -6,16 +6,18 @@ from typing import Mapping
 
 from bot.sms import dlr
 from bot.slack.render import DELIVERY_LABELS, escape, message, report_reply, when
+from bot.storage.queue import Status
+from bot.storage.reports import Notice
 
 
 def reply(notice: str, batch: Mapping, row: Mapping, report: Mapping, attempts: list[Mapping]) -> dict:
     """The thread reply for ``notice`` about the SMS ``row``; ``attempts`` are its attempts, oldest first."""
-    if notice == "maybe_this":
+    if notice == Notice.MAYBE_THIS:
         return maybe_this(batch, row, report)
-    if notice == "twice":
+    if notice == Notice.TWICE:
         return delivered_twice(batch, row, report, attempts)
-    content = report_reply(batch, row, report, adopted=notice == "adopted")
-    if notice == "other_number":
+    content = report_reply(batch, row, report, adopted=notice == Notice.ADOPTED)
+    if notice == Notice.OTHER_NUMBER:
         content = other_number(content, row, report)
     return content
 
@@ -51,8 +53,8 @@ def delivered_twice(batch: Mapping, row: Mapping, report: Mapping, attempts: lis
     else:
         text = (f":warning: <@{batch['user_id']}> The attempt before the Resend, #{escape(report['tracking_id'])}, "
                 f"was delivered to {to} after all · {when(report['received_at'])}.")
-        if row["status"] == "sent":
+        if row["status"] == Status.SENT:
             text += f" The resend #{escape(row['tracking_id'])} went out too, so {to} will probably get it twice."
-        elif row["status"] in ("queued", "sending"):
+        elif row["status"] in (Status.QUEUED, Status.SENDING):
             text += " The resend is still queued: unless it fails, it will arrive a second time."
     return message(text, ephemeral=False)

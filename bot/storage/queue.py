@@ -40,8 +40,14 @@ class Status(SqlEnum):
     UNCONFIRMED = "unconfirmed"
 
 
+class AttemptOutcome(SqlEnum):
+    """How one hand-over to the gateway ended (``attempts.outcome``)."""
+    SENT = "sent"                  # the gateway answered with a tracking number
+    UNCONFIRMED = "unconfirmed"    # no answer: it may have gone, tracking number unknown
+    ADOPTED = "adopted"            # unconfirmed, until a delivery report named its tracking number
+
+
 QUEUED, SENDING, SENT, FAILED, UNCONFIRMED = Status
-ADOPTED = "adopted"   # an attempt's outcome once a report proved an unconfirmed SMS went out
 BATCH_FIELDS = ("team_id", "user_id", "user_name", "channel_id", "channel_name", "text",
                 "encoding", "parts", "response_url")
 
@@ -96,7 +102,7 @@ class SendQueue:
         """The gateway accepted it (``sent_at``: when it answered, if that was before ``now``)."""
         row = self._move(conn, message_id, SENT, now, tracking_id=tracking_id, last_error=None,
                          sent_at=now if sent_at is None else sent_at)
-        self._attempt(conn, row, SENT, tracking_id, now)
+        self._attempt(conn, row, AttemptOutcome.SENT, tracking_id, now)
         return row
 
     def mark_failed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
@@ -104,7 +110,7 @@ class SendQueue:
 
     def mark_unconfirmed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
         row = self._move(conn, message_id, UNCONFIRMED, now, last_error=error, unconfirmed_at=now)
-        self._attempt(conn, row, UNCONFIRMED, None, now)
+        self._attempt(conn, row, AttemptOutcome.UNCONFIRMED, None, now)
         return row
 
     def retry_later(self, conn, message_id: int, error: str, next_attempt_at: float, now: float) -> sqlite3.Row:
@@ -128,7 +134,7 @@ class SendQueue:
             "last_error = 'smsbot stopped while sending this SMS, so it may or may not have gone' "
             f"WHERE status = '{SENDING}' RETURNING *", (now, now)).fetchall()
         for row in rows:
-            self._attempt(conn, row, UNCONFIRMED, None, now)
+            self._attempt(conn, row, AttemptOutcome.UNCONFIRMED, None, now)
         return rows
 
     def adopt(self, conn, message_id: int, tracking_id: str, sent_at: float, now: float) -> sqlite3.Row | None:
@@ -139,19 +145,21 @@ class SendQueue:
             f"last_error = NULL, updated_at = ? WHERE id = ? AND status = '{UNCONFIRMED}' RETURNING *",
             (tracking_id, sent_at, now, message_id)).fetchone()
         if row is not None:
-            conn.execute(f"UPDATE attempts SET tracking_id = ?, outcome = '{ADOPTED}', recorded_at = ? WHERE id = "
-                         f"(SELECT max(id) FROM attempts WHERE message_id = ? AND outcome = '{UNCONFIRMED}')",
-                         (tracking_id, now, message_id))
+            conn.execute(
+                f"UPDATE attempts SET tracking_id = ?, outcome = '{AttemptOutcome.ADOPTED}', recorded_at = ? "
+                f"WHERE id = (SELECT max(id) FROM attempts WHERE message_id = ? "
+                f"            AND outcome = '{AttemptOutcome.UNCONFIRMED}')", (tracking_id, now, message_id))
         return row
 
     @staticmethod
     def adopt_earlier(conn, attempt_id: int, tracking_id: str, now: float) -> sqlite3.Row:
         """A report proved that an unconfirmed attempt before a Resend did go out; the message's own
         status (its latest attempt's) does not change."""
-        return conn.execute(f"UPDATE attempts SET tracking_id = ?, outcome = '{ADOPTED}', recorded_at = ? "
-                            "WHERE id = ? RETURNING *", (tracking_id, now, attempt_id)).fetchone()
+        return conn.execute(
+            f"UPDATE attempts SET tracking_id = ?, outcome = '{AttemptOutcome.ADOPTED}', recorded_at = ? "
+            "WHERE id = ? RETURNING *", (tracking_id, now, attempt_id)).fetchone()
 
-    def _attempt(self, conn, row: sqlite3.Row, outcome: Status, tracking_id: str | None, now: float) -> None:
+    def _attempt(self, conn, row: sqlite3.Row, outcome: AttemptOutcome, tracking_id: str | None, now: float) -> None:
         conn.execute("INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) "
                      "VALUES (?, ?, ?, ?, ?)", (row["id"], tracking_id, row["sending_at"], outcome.value, now))
 
@@ -197,7 +205,7 @@ class SendQueue:
             "SELECT m.*, a.id AS attempt_id, a.attempted_at, "
             "a.id = (SELECT max(id) FROM attempts WHERE message_id = m.id) AS latest "
             "FROM attempts a JOIN messages m ON m.id = a.message_id "
-            f"WHERE m.recipient = ? AND a.outcome = '{UNCONFIRMED}' AND a.tracking_id IS NULL "
+            f"WHERE m.recipient = ? AND a.outcome = '{AttemptOutcome.UNCONFIRMED}' AND a.tracking_id IS NULL "
             "AND a.attempted_at >= ? AND a.attempted_at <= ? ORDER BY a.id", (recipient, since, until)).fetchall()
 
     @staticmethod

@@ -217,9 +217,10 @@ class Sender(Worker):
             self.unstored = outcome
             if outcome.event == SendEvent.SENT and not outcome.journaled:
                 self._journal(outcome)
+            bug = outcome.tries == 1 and not isinstance(error, sqlite3.Error)  # its traceback, once
             log.warning("event=send_store_failed message=%d event=%s tracking=%s try=%d retry_in=%.1f error=%s",
                         outcome.message["id"], outcome.event, outcome.tracking_id or "-", outcome.tries, delay,
-                        f"{type(error).__name__}: {error}", exc_info=outcome.tries == 1 and not isinstance(error, sqlite3.Error))
+                        f"{type(error).__name__}: {error}", exc_info=bug)
             return False
         self.unstored = None
         if outcome.journaled:

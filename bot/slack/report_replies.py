@@ -35,9 +35,9 @@ def maybe_this(batch: Mapping, row: Mapping, report: Mapping) -> dict:
     status = report["status_id"]
     label = DELIVERY_LABELS.get(status) or f"“{escape(report['status_message'] or str(status))}”"
     text = (f":mag: <@{batch['user_id']}> Delivery report #{escape(report['tracking_id'])} arrived for "
-            f"{row['recipient']} ({label} · {when(report['received_at'])}) and may be this SMS. More than one "
-            f"SMS to {row['recipient']} could be its owner, so I marked nothing. If it is this one, it went out: "
-            f"don't resend it.")
+            f"{row['recipient']} ({label} · {when(report['received_at'])}) and may be this SMS. Its tracking number "
+            f"is not one of mine, and another SMS to {row['recipient']} could be its owner, so I marked nothing. "
+            f"If it is this one, it went out: don't resend it.")
     return message(text, ephemeral=False)
 
 

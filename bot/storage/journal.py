@@ -74,8 +74,11 @@ class Journal:
         return found
 
     def clear(self) -> None:
-        """Forget every answer (all are in the database now)."""
+        """Forget every answer (all are in the database now). If the file cannot be removed it is
+        applied again at the next start, which skips what the database already holds."""
         try:
             os.remove(self.path)
         except FileNotFoundError:
             pass
+        except OSError as error:
+            log.warning("event=journal_not_removed path=%s error=%s", self.path, error)

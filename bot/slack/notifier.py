@@ -75,7 +75,8 @@ class SlackNotices:
         self.wake()
 
     def report(self, conn: sqlite3.Connection, outcome: str, message: sqlite3.Row, report: sqlite3.Row) -> None:
-        """A delivery report changed a message (``applied``) or revealed an unconfirmed one (``adopted``).
+        """A delivery report changed a message (``applied``) or revealed an unconfirmed one (``adopted``),
+        or has news a person should see (``other_number``, ``maybe_this``, ``twice``: bot.storage.reports.Notice).
 
         The status message is edited every time. The thread gets one reply per change, except
         that on long lists (more than render.LIST_EACH_UP_TO recipients) routine progress

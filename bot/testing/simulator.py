@@ -46,8 +46,6 @@ ERRORS = {
     "credits": "Error: Not enough credits",
 }
 
-STATUS_MESSAGES = MESSAGES
-
 # The StatusIDs reported for one message, in sending order, per dlr_mode.
 DLR_SEQUENCES: dict[str, tuple[int, ...]] = {
     "delivered": (SUBMITTED, DELIVERED),
@@ -398,7 +396,7 @@ class Simulator:
     def _post_report(self, message: SimMessage, status_id: int) -> int | str:
         """The receiver's HTTP status, or the network error's name."""
         params = {"messageid": message.id, "to": message.to, "from": message.sender,
-                  "StatusID": int(status_id), "statusMessage": STATUS_MESSAGES[status_id]}
+                  "StatusID": int(status_id), "statusMessage": MESSAGES[status_id]}
         try:
             return self._http.get(self.callback_url, params=params,
                                   timeout=REPORT_TIMEOUT).status_code

@@ -159,9 +159,12 @@ class Sender(Worker):
             return now >= self.unstored.retry_at and self._store(self.unstored)
         if now < self.paused_until:
             return False
+        message = None
         try:
             message, self._next = self._next or self.queue.claim(now), None
+            text = None if message is None else self._text_of(message["batch_id"])
         except sqlite3.Error as error:
+            self._next = message  # claimed but not handed to the gateway: it goes first (or back, at stop)
             self.claim_failures += 1
             delay = backoff_delay(self.claim_failures, STORE_FIRST_RETRY_SECONDS, STORE_MAX_RETRY_SECONDS)
             self.paused_until = now + delay
@@ -170,7 +173,6 @@ class Sender(Worker):
         self.claim_failures = 0
         if message is None:
             return False
-        text = self._text_of(message["batch_id"])
         try:
             tracking_id = self.gateway.send(self.sender_id, message["recipient"], text)
         except GatewayError as error:

@@ -13,9 +13,11 @@ from typing import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from bot.sms import dlr
+
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 GATEWAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
-KNOWN_REPORT_STATUSES = {"100", "200", "300", "400"}
+KNOWN_REPORT_STATUSES = {str(int(status)) for status in dlr.DlrStatus}
 
 __all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
 

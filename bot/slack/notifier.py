@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot.redact import redact
-from bot.slack import render
+from bot.slack import render, report_replies
 from bot.slack.notices import SlackNotices
 from bot.slack.posts import PostedWhere, SlackPosts
 from bot.storage.outbox import JobKind, JobState, Outbox
@@ -292,9 +292,9 @@ class Notifier(Worker):
             content = render.failed_reply(batch, row)
         elif event == "unconfirmed":
             content = render.unconfirmed_reply(batch, row)
-        elif event in ("applied", "adopted"):
+        elif "report_id" in payload:
             report = self.db.conn.execute("SELECT * FROM reports WHERE id = ?", (payload["report_id"],)).fetchone()
-            content = render.report_reply(batch, row, report, adopted=event == "adopted")
+            content = report_replies.reply(event, batch, row, report, self.queue.attempts_of(self.db.conn, row["id"]))
         else:
             content = render.resent_reply(payload["user_id"], row["recipient"])
         self._in_thread(batch, content)

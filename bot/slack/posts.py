@@ -3,11 +3,11 @@ response_url. The Slack side's own table (``slack_posts``, one row per batch); t
 nothing of it, and every change to it is made here."""
 from __future__ import annotations
 
-import enum
 import sqlite3
 from typing import Mapping
 
 from bot.sms import dlr
+from bot.storage import SqlEnum
 from bot.storage.db import Database
 
 # The Slack fields of a send's origin; the requester (user_id, user_name) belongs to the batch.
@@ -15,7 +15,7 @@ SLACK_FIELDS = ("team_id", "channel_id", "channel_name", "response_url")
 ORIGIN_FIELDS = ("user_id", "user_name", *SLACK_FIELDS)
 
 
-class PostedWhere(str, enum.Enum):
+class PostedWhere(SqlEnum):
     CHANNEL = "channel"    # in the channel where the command was typed
     DM = "dm"              # in the requester's DM, because the channel refused
     NOWHERE = "nowhere"    # Slack refused every place: updates and replies are dropped

@@ -13,6 +13,8 @@ from typing import Iterable, Mapping
 from bot.redact import redact
 from bot.slack.notes import batch_notes, plan_notes
 from bot.sms.failures import curable
+from bot.sms import dlr
+from bot.storage.reports import Outcome
 
 PREVIEW_CHARS = 280
 LIST_EACH_UP_TO = 10          # recipients listed one per line up to this many; counts beyond
@@ -319,10 +321,10 @@ def gateway_problem(what: str, error: object) -> dict:
 
 # -- the status message of a send, and its thread ----------------------------------------
 DELIVERY_LABELS = {
-    100: ":satellite_antenna: submitted to the network",
-    200: ":white_check_mark: delivered",
-    300: ":x: delivery failed",
-    400: ":no_entry: route not available",
+    dlr.SUBMITTED: ":satellite_antenna: submitted to the network",
+    dlr.DELIVERED: ":white_check_mark: delivered",
+    dlr.FAILED: ":x: delivery failed",
+    dlr.NO_ROUTE: ":no_entry: route not available",
 }
 BUCKETS = ("delivered", "failed", "unconfirmed", "pending")
 
@@ -337,10 +339,10 @@ def when(ts: float | None) -> str:
 
 def bucket(row: Mapping) -> str:
     """Where a message counts on a long list: delivered, failed, unconfirmed or pending."""
-    dlr = row["dlr_status_id"]
-    if dlr == 200:
+    status = row["dlr_status_id"]
+    if status == dlr.DELIVERED:
         return "delivered"
-    if dlr in (300, 400) or row["status"] == "failed":
+    if status in dlr.FAILURES or row["status"] == "failed":
         return "failed"
     if row["status"] == "unconfirmed":
         return "unconfirmed"
@@ -348,9 +350,9 @@ def bucket(row: Mapping) -> str:
 
 
 def _status_label(row: Mapping) -> str:
-    status, dlr = row["status"], row["dlr_status_id"]
-    if dlr is not None:
-        label = DELIVERY_LABELS.get(dlr) or f":grey_question: {escape(row['dlr_status'] or str(dlr))}"
+    status, dlr_status = row["status"], row["dlr_status_id"]
+    if dlr_status is not None:
+        label = DELIVERY_LABELS.get(dlr_status) or f":grey_question: {escape(row['dlr_status'] or str(dlr_status))}"
     elif status == "queued" and row["last_error"]:
         label = STATUS_LABELS["retrying"]
     else:
@@ -469,7 +471,9 @@ def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dic
         steps.append(f"sent {when(row['sent_at'])}")
     for report in reports:
         label = DELIVERY_LABELS.get(report["status_id"]) or escape(report["status_message"] or "")
-        late = " (late, ignored)" if report["outcome"] == "stale" else ""
+        late = " (late, ignored)" if report["outcome"] == Outcome.STALE else ""
+        if report["outcome"] == Outcome.EARLIER_ATTEMPT:
+            late = f" (attempt #{escape(report['tracking_id'])}, before a Resend)"
         steps.append(f"{label} {when(report['received_at'])}{late}")
     text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, from <@{batch['user_id']}>\n"
             f"{preview(batch['text'])}\nNow: {_status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
@@ -479,14 +483,14 @@ def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dic
 def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool = False) -> dict:
     """One thread reply per delivery status change."""
     to, at, status = row["recipient"], when(report["received_at"]), report["status_id"]
-    if status == 200:
+    if status == dlr.DELIVERED:
         text = f":white_check_mark: Delivered to {to} · {at}"
-    elif status == 100:
+    elif status == dlr.SUBMITTED:
         text = f":satellite_antenna: Submitted to the network for {to} · {at}"
-    elif status == 300:
+    elif status == dlr.FAILED:
         text = (f":x: <@{batch['user_id']}> Delivery to {to} failed · {at}. The phone may be off or out of "
                 f"coverage, or the number no longer in use: check the number, then resend later.")
-    elif status == 400:
+    elif status == dlr.NO_ROUTE:
         text = (f":no_entry: <@{batch['user_id']}> No route to {to} · {at}: the gateway cannot reach this "
                 f"number's network. Check the number; if it is right, ask SMS Office about coverage.")
     else:

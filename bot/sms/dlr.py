@@ -1,7 +1,34 @@
-"""Delivery-report status codes of the SMS Office spec (section 3): what each means, which are final."""
+"""SMS Office delivery-report codes: each StatusID, its meaning, and which are final."""
 from __future__ import annotations
 
-SUBMITTED, DELIVERED, FAILED, NO_ROUTE = 100, 200, 300, 400
-MEANINGS = {SUBMITTED: "Submitted to gateway", DELIVERED: "Delivered to Mobile",
+import enum
+
+
+class DlrStatus(enum.IntEnum):
+    SUBMITTED = 100
+    DELIVERED = 200
+    FAILED = 300
+    NO_ROUTE = 400
+
+
+SUBMITTED, DELIVERED, FAILED, NO_ROUTE = DlrStatus
+
+# The gateway's own statusMessage for each StatusID (spec, section 3).
+MESSAGES = {SUBMITTED: "Submitted to gateway", DELIVERED: "Delivered to Mobile",
             FAILED: "Delivery Failed", NO_ROUTE: "Route not available"}
-FINAL = frozenset({DELIVERED, FAILED, NO_ROUTE})
+FINAL = frozenset({DELIVERED, FAILED, NO_ROUTE})   # 100 is provisional; status only moves forward
+FAILURES = frozenset({FAILED, NO_ROUTE})           # final, and the SMS did not arrive
+ROUTINE = frozenset({SUBMITTED, DELIVERED})        # progress, not news
+
+
+def is_known(status_id: int) -> bool:
+    return status_id in MESSAGES
+
+
+def is_forward(current: int | None, new: int) -> bool:
+    """Whether a report with status ``new`` may replace ``current``."""
+    if current is None:
+        return True
+    if current in FINAL:
+        return False
+    return new != current

@@ -131,9 +131,25 @@ def _v7_message_failure(db: sqlite_utils.Database) -> None:
     db["messages"].add_column("failure", str)
 
 
+def _v8_attempts(db: sqlite_utils.Database) -> None:
+    # Every time an SMS reached (or may have reached) the gateway, with its tracking number and
+    # its own delivery status: a late report for an attempt before a Resend still finds its SMS.
+    db["attempts"].create({
+        "id": int, "message_id": int, "tracking_id": str, "attempted_at": float, "outcome": str,
+        "recorded_at": float, "dlr_status_id": int, "dlr_at": float,
+    }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "outcome"})
+    db["attempts"].create_index(["tracking_id"], index_name="attempts_tracking")
+    db["attempts"].create_index(["message_id", "id"], index_name="attempts_message")
+    db.execute("INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at, "
+               "dlr_status_id, dlr_at) SELECT id, tracking_id, coalesce(sending_at, sent_at), status, "
+               "coalesce(sent_at, updated_at), dlr_status_id, dlr_at FROM messages "
+               "WHERE tracking_id IS NOT NULL OR status = 'unconfirmed' ORDER BY id")
+
+
 # Append only: each function moves the schema one version forward.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes, _v7_message_failure]
+    _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes, _v7_message_failure,
+    _v8_attempts]
 
 
 class Database:

@@ -15,14 +15,14 @@ lands meanwhile gets a new pending row of its own. Every state change is made he
 """
 from __future__ import annotations
 
-import enum
 import json
 import sqlite3
 
+from bot.storage import SqlEnum
 from bot.storage.db import Database
 
 
-class JobKind(str, enum.Enum):
+class JobKind(SqlEnum):
     POST = "post"          # a send's status message
     STATUS = "status"      # chat.update of that message (coalesced per send)
     REPLY = "reply"        # a reply in its thread
@@ -31,7 +31,7 @@ class JobKind(str, enum.Enum):
     DIGEST = "digest"      # failures of a long list, grouped into one reply (coalesced per send)
 
 
-class JobState(str, enum.Enum):
+class JobState(SqlEnum):
     PENDING = "pending"
     WORKING = "working"
     DONE = "done"

@@ -1,30 +1,38 @@
-"""The durable send queue: one row per recipient, in SQLite.
+"""The durable send queue: one row per recipient, in SQLite; the only writer of ``messages.status``.
 
 It knows nothing of Slack or of the gateway. A *batch* is one request to send
 one text to some recipients, with who asked and an opaque origin tag; a
 *message* is one recipient of a batch and moves through :class:`Status`::
 
-    queued ──claim──▶ sending ──▶ sent
-       ▲                 │  └───▶ failed       (the gateway said no, or we gave up)
-       └──retry_later────┘  └───▶ unconfirmed  (it may have gone: never resent blindly)
+    enqueue ─▶ queued ───claim───▶ sending ──mark_sent────────▶ sent ◀──────┐
+                ▲ ▲ ▲──unclaim───────┤ │ │                                  │
+                │ │ └──retry_later───┘ │ └──mark_failed──────▶ failed       │ adopt
+                │ │                    └──mark_unconfirmed──▶ unconfirmed ──┘
+                │ │  sending ──recover (at start-up)────────▶ unconfirmed
+                │ └──requeue (a person's Resend) ◀─────────── failed
+                └────requeue (a person's Resend) ◀─────────── unconfirmed
 
 ``claim`` is atomic (``BEGIN IMMEDIATE … UPDATE … RETURNING``) and commits
 before the gateway is called, so a crash mid-call leaves the row in
 ``sending``; ``recover`` turns such rows into ``unconfirmed`` at start-up.
+``adopt`` is how a delivery report proves that an unconfirmed SMS did go out.
+
+Every time an SMS reaches (or may have reached) the gateway is kept in ``attempts``
+with its tracking number, so a report for an attempt before a Resend still finds its SMS.
 
 Methods that take ``conn`` run inside the caller's transaction, so the caller
 can record other consequences (e.g. a Slack notification) atomically.
 """
 from __future__ import annotations
 
-import enum
 import sqlite3
 from typing import Iterable
 
+from bot.storage import SqlEnum
 from bot.storage.db import Database
 
 
-class Status(str, enum.Enum):
+class Status(SqlEnum):
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
@@ -32,6 +40,14 @@ class Status(str, enum.Enum):
     UNCONFIRMED = "unconfirmed"
 
 
+class AttemptOutcome(SqlEnum):
+    """How one hand-over to the gateway ended (``attempts.outcome``)."""
+    SENT = "sent"                  # the gateway answered with a tracking number
+    UNCONFIRMED = "unconfirmed"    # no answer: it may have gone, tracking number unknown
+    ADOPTED = "adopted"            # unconfirmed, until a delivery report named its tracking number
+
+
+QUEUED, SENDING, SENT, FAILED, UNCONFIRMED = Status
 # A batch is its text, its parts, who asked and notes for the status message (JSON); ``origin`` is an opaque tag of where the request came
 # from (e.g. "slack"), whose own table says the rest.
 BATCH_FIELDS = ("user_id", "user_name", "text", "encoding", "parts", "origin", "notes")
@@ -58,7 +74,7 @@ class SendQueue:
         batch_id = cur.lastrowid
         conn.executemany(
             "INSERT INTO messages (batch_id, recipient, status, attempts, next_attempt_at, queued_at, "
-            "updated_at) VALUES (?, ?, 'queued', 0, ?, ?, ?)",
+            f"updated_at) VALUES (?, ?, '{QUEUED}', 0, ?, ?, ?)",
             [(batch_id, r, now, now, now) for r in recipients])
         return batch_id
 
@@ -69,58 +85,93 @@ class SendQueue:
             with self.db.transaction() as conn:
                 return self.claim(now, conn)
         return conn.execute(
-            "UPDATE messages SET status = 'sending', sending_at = ?, updated_at = ?, attempts = attempts + 1 "
+            f"UPDATE messages SET status = '{SENDING}', sending_at = ?, updated_at = ?, attempts = attempts + 1 "
             # Walk messages(status, id) in id order; the unary + keeps SQLite from choosing
             # the (status, next_attempt_at) index, which would sort the whole queue per claim.
-            "WHERE id = (SELECT id FROM messages WHERE status = 'queued' AND +next_attempt_at <= ? "
+            f"WHERE id = (SELECT id FROM messages WHERE status = '{QUEUED}' AND +next_attempt_at <= ? "
             "            ORDER BY id LIMIT 1) "
             "RETURNING *", (now, now, now)).fetchone()
 
     def unclaim(self, message_id: int, now: float) -> None:
         """Put back a message claimed but never handed to the gateway (the sender is stopping)."""
-        self.db.conn.execute("UPDATE messages SET status = 'queued', updated_at = ?, attempts = attempts - 1 "
-                             "WHERE id = ? AND status = 'sending'", (now, message_id))
+        with self.db.transaction() as conn:
+            conn.execute(f"UPDATE messages SET status = '{QUEUED}', updated_at = ?, attempts = attempts - 1 "
+                         f"WHERE id = ? AND status = '{SENDING}'", (now, message_id))
 
-    def mark_sent(self, conn, message_id: int, tracking_id: str, now: float) -> sqlite3.Row:
-        return self._move(conn, message_id, Status.SENT, now, tracking_id=tracking_id, last_error=None)
+    def mark_sent(self, conn, message_id: int, tracking_id: str, now: float, *,
+                  sent_at: float | None = None) -> sqlite3.Row:
+        """The gateway accepted it (``sent_at``: when it answered, if that was before ``now``)."""
+        row = self._move(conn, message_id, SENT, now, tracking_id=tracking_id, last_error=None,
+                         sent_at=now if sent_at is None else sent_at)
+        self._attempt(conn, row, AttemptOutcome.SENT, tracking_id, now)
+        return row
 
     def mark_failed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
-        return self._move(conn, message_id, Status.FAILED, now, last_error=error)
+        return self._move(conn, message_id, FAILED, now, last_error=error, failed_at=now)
 
     def mark_unconfirmed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
-        return self._move(conn, message_id, Status.UNCONFIRMED, now, last_error=error)
+        row = self._move(conn, message_id, UNCONFIRMED, now, last_error=error, unconfirmed_at=now)
+        self._attempt(conn, row, AttemptOutcome.UNCONFIRMED, None, now)
+        return row
 
     def retry_later(self, conn, message_id: int, error: str, next_attempt_at: float, now: float) -> sqlite3.Row:
-        return self._move(conn, message_id, Status.QUEUED, now, last_error=error, next_attempt_at=next_attempt_at)
+        return self._move(conn, message_id, QUEUED, now, last_error=error, next_attempt_at=next_attempt_at)
 
     def note_failure(self, conn, message_id: int, kind: str) -> None:
         """Why a failed message failed (bot/sms/failures.py), for whether a resend can cure it."""
-        conn.execute("UPDATE messages SET failure = ? WHERE id = ? AND status = 'failed'", (kind, message_id))
+        conn.execute(f"UPDATE messages SET failure = ? WHERE id = ? AND status = '{FAILED}'", (kind, message_id))
 
     def requeue(self, conn, message_id: int, now: float) -> sqlite3.Row | None:
-        """Queue an unconfirmed or failed message again (a person asked to resend it); the row, or
-        None when it was not waiting for that."""
+        """Queue an unconfirmed or failed message again (a person asked to resend it); the row, or None
+        when it was not waiting for that. Its earlier attempts keep their tracking numbers; the
+        message's delivery status starts afresh."""
         return conn.execute(
-            "UPDATE messages SET status = 'queued', next_attempt_at = ?, queued_at = ?, updated_at = ?, "
-            "last_error = NULL, tracking_id = NULL WHERE id = ? AND status IN ('unconfirmed', 'failed') "
-            "RETURNING *", (now, now, now, message_id)).fetchone()
+            f"UPDATE messages SET status = '{QUEUED}', next_attempt_at = ?, queued_at = ?, updated_at = ?, "
+            "last_error = NULL, failure = NULL, tracking_id = NULL, dlr_status_id = NULL, dlr_status = NULL, "
+            f"dlr_at = NULL WHERE id = ? AND status IN ('{UNCONFIRMED}', '{FAILED}') RETURNING *",
+            (now, now, now, message_id)).fetchone()
 
     def recover(self, conn, now: float) -> list[sqlite3.Row]:
         """After a crash: messages left in ``sending`` may have reached the gateway. Mark them
         unconfirmed (never resend blindly) and return them."""
-        return conn.execute(
-            "UPDATE messages SET status = 'unconfirmed', unconfirmed_at = ?, updated_at = ?, "
+        rows = conn.execute(
+            f"UPDATE messages SET status = '{UNCONFIRMED}', unconfirmed_at = ?, updated_at = ?, "
             "last_error = 'smsbot stopped while sending this SMS, so it may or may not have gone' "
-            "WHERE status = 'sending' RETURNING *", (now, now)).fetchall()
+            f"WHERE status = '{SENDING}' RETURNING *", (now, now)).fetchall()
+        for row in rows:
+            self._attempt(conn, row, AttemptOutcome.UNCONFIRMED, None, now)
+        return rows
+
+    def adopt(self, conn, message_id: int, tracking_id: str, sent_at: float, now: float) -> sqlite3.Row | None:
+        """A delivery report proved that an unconfirmed message did go out: it becomes ``sent`` with
+        the report's tracking number. None if the message is no longer unconfirmed."""
+        row = conn.execute(
+            f"UPDATE messages SET status = '{SENT}', tracking_id = ?, sent_at = coalesce(sent_at, ?), "
+            f"last_error = NULL, updated_at = ? WHERE id = ? AND status = '{UNCONFIRMED}' RETURNING *",
+            (tracking_id, sent_at, now, message_id)).fetchone()
+        if row is not None:
+            conn.execute(
+                f"UPDATE attempts SET tracking_id = ?, outcome = '{AttemptOutcome.ADOPTED}', recorded_at = ? "
+                f"WHERE id = (SELECT max(id) FROM attempts WHERE message_id = ? "
+                f"            AND outcome = '{AttemptOutcome.UNCONFIRMED}')", (tracking_id, now, message_id))
+        return row
+
+    @staticmethod
+    def adopt_earlier(conn, attempt_id: int, tracking_id: str, now: float) -> sqlite3.Row:
+        """A report proved that an unconfirmed attempt before a Resend did go out; the message's own
+        status (its latest attempt's) does not change."""
+        return conn.execute(
+            f"UPDATE attempts SET tracking_id = ?, outcome = '{AttemptOutcome.ADOPTED}', recorded_at = ? "
+            "WHERE id = ? RETURNING *", (tracking_id, now, attempt_id)).fetchone()
+
+    def _attempt(self, conn, row: sqlite3.Row, outcome: AttemptOutcome, tracking_id: str | None, now: float) -> None:
+        conn.execute("INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) "
+                     "VALUES (?, ?, ?, ?, ?)", (row["id"], tracking_id, row["sending_at"], outcome.value, now))
 
     def _move(self, conn, message_id: int, status: Status, now: float, **columns) -> sqlite3.Row:
-        stamp = {Status.SENT: "sent_at", Status.FAILED: "failed_at",
-                 Status.UNCONFIRMED: "unconfirmed_at"}.get(status)
         values = {"status": status.value, "updated_at": now, **columns}
-        if stamp:
-            values[stamp] = now
         assignments = ", ".join(f"{name} = ?" for name in values)
-        row = conn.execute(f"UPDATE messages SET {assignments} WHERE id = ? AND status = 'sending' RETURNING *",
+        row = conn.execute(f"UPDATE messages SET {assignments} WHERE id = ? AND status = '{SENDING}' RETURNING *",
                            (*values.values(), message_id)).fetchone()
         if row is None:
             raise LookupError(f"message {message_id} is not being sent")
@@ -134,8 +185,42 @@ class SendQueue:
         return (conn or self.db.conn).execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
 
     def by_tracking_id(self, tracking_id: str) -> sqlite3.Row | None:
-        return self.db.conn.execute("SELECT * FROM messages WHERE tracking_id = ? ORDER BY id DESC LIMIT 1",
-                                    (tracking_id,)).fetchone()
+        """The message that was sent with this tracking number (in any of its attempts)."""
+        return self.db.conn.execute(
+            "SELECT m.* FROM attempts a JOIN messages m ON m.id = a.message_id WHERE a.tracking_id = ? "
+            "ORDER BY a.id DESC LIMIT 1", (tracking_id,)).fetchone()
+
+    @staticmethod
+    def attempt(conn, tracking_id: str) -> sqlite3.Row | None:
+        """The attempt that got this tracking number, with its message's current tracking number."""
+        return conn.execute(
+            "SELECT a.*, m.tracking_id AS current_tracking_id FROM attempts a "
+            "JOIN messages m ON m.id = a.message_id WHERE a.tracking_id = ? ORDER BY a.id DESC LIMIT 1",
+            (tracking_id,)).fetchone()
+
+    @staticmethod
+    def attempts_of(conn, message_id: int) -> list[sqlite3.Row]:
+        return conn.execute("SELECT * FROM attempts WHERE message_id = ? ORDER BY id", (message_id,)).fetchall()
+
+    @staticmethod
+    def unconfirmed_attempts_to(conn, recipient: str, since: float, until: float) -> list[sqlite3.Row]:
+        """Attempts to ``recipient`` between the two times that may have gone out but have no tracking
+        number: each with its message's columns, ``attempt_id`` and ``latest`` (no later attempt)."""
+        return conn.execute(
+            "SELECT m.*, a.id AS attempt_id, a.attempted_at, "
+            "a.id = (SELECT max(id) FROM attempts WHERE message_id = m.id) AS latest "
+            "FROM attempts a JOIN messages m ON m.id = a.message_id "
+            f"WHERE m.recipient = ? AND a.outcome = '{AttemptOutcome.UNCONFIRMED}' AND a.tracking_id IS NULL "
+            "AND a.attempted_at >= ? AND a.attempted_at <= ? ORDER BY a.id", (recipient, since, until)).fetchall()
+
+    @staticmethod
+    def sending_or_sent_after(conn, recipient: str, after: float, other_than: int) -> bool:
+        """Whether an SMS to ``recipient`` is being sent now, or one other than ``other_than`` was sent
+        after ``after``."""
+        return conn.execute(
+            f"SELECT 1 FROM messages WHERE recipient = ? AND (status = '{SENDING}' OR "
+            f"(status = '{SENT}' AND sent_at > ? AND id != ?)) LIMIT 1",
+            (recipient, after, other_than)).fetchone() is not None
 
     def recent_batches(self, limit: int) -> list[sqlite3.Row]:
         return self.db.conn.execute("SELECT * FROM batches ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
@@ -147,12 +232,12 @@ class SendQueue:
     def depth(self) -> int:
         """Messages waiting to be sent (queued or being sent)."""
         return self.db.conn.execute(
-            "SELECT count(*) FROM messages WHERE status IN ('queued', 'sending')").fetchone()[0]
+            f"SELECT count(*) FROM messages WHERE status IN ('{QUEUED}', '{SENDING}')").fetchone()[0]
 
     def oldest_queued_at(self) -> float | None:
         return self.db.conn.execute(
-            "SELECT min(queued_at) FROM messages WHERE status IN ('queued', 'sending')").fetchone()[0]
+            f"SELECT min(queued_at) FROM messages WHERE status IN ('{QUEUED}', '{SENDING}')").fetchone()[0]
 
     def next_due_at(self) -> float | None:
         return self.db.conn.execute(
-            "SELECT min(next_attempt_at) FROM messages WHERE status = 'queued'").fetchone()[0]
+            f"SELECT min(next_attempt_at) FROM messages WHERE status = '{QUEUED}'").fetchone()[0]

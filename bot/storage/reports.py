@@ -1,19 +1,20 @@
-"""Delivery reports from the gateway: parse, store, apply — all in one transaction.
+"""Delivery reports from the gateway: parse, store, match to the attempt they are for, apply.
 
 Knows nothing of Slack or HTTP. Every report is appended to ``reports`` with its
-raw parameters and what it did (``outcome``):
+raw parameters and what it did (:class:`Outcome`):
 
-- ``applied``: it moved a message's delivery status forward;
-- ``duplicate``: the message already had exactly this status (nothing to show);
-- ``stale``: the message already had a final status (a late 100, or a second final);
-- ``unmatched``: no message has that tracking number (yet): kept, and matched later
-  if the sender records that tracking number (a report can beat our own commit),
-  or if an unconfirmed send to the same number turns out to be it;
-- ``adopted``: it revealed that an ``unconfirmed`` send did go out: the message
-  takes the tracking number and the status.
+- ``applied``: it moved the delivery status of an SMS's latest attempt forward;
+- ``duplicate``: that attempt already had exactly this status (nothing to show);
+- ``stale``: that attempt already had a final status (a late 100, or a second final);
+- ``earlier_attempt``: it is for an attempt before a Resend; kept with that attempt, and if it
+  says delivered the thread hears that the recipient may have the SMS twice;
+- ``unmatched``: no attempt has that tracking number (yet): kept, and matched later if the
+  sender records that tracking number (a report can beat our own commit), or adopted;
+- ``adopted``: it proved that an ``unconfirmed`` SMS did go out (see :meth:`ReportIntake.adoptable`).
 
-Status 100 is provisional; 200, 300 and 400 are final, and status only moves
-forward. An unknown StatusID is kept and shown with its raw statusMessage.
+What it did is told to ``on_change`` as a :class:`Notice`, inside the same transaction.
+The codes (100 provisional; 200, 300, 400 final) are in :mod:`bot.sms.dlr`; status only
+moves forward. An unknown StatusID is kept and shown with its raw statusMessage.
 """
 from __future__ import annotations
 
@@ -24,18 +25,40 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+import phonenumbers
+
+from bot.sms import dlr
+from bot.sms.rules import SmsRuleError, normalise_number
+from bot.storage import SqlEnum
 from bot.storage.db import Database
+from bot.storage.queue import SendQueue, Status
 
 log = logging.getLogger(__name__)
 
-SUBMITTED, DELIVERED, FAILED, NO_ROUTE = 100, 200, 300, 400
-STATUS_MESSAGES = {SUBMITTED: "Submitted to gateway", DELIVERED: "Delivered to Mobile",
-                   FAILED: "Delivery Failed", NO_ROUTE: "Route not available"}
-FINAL = frozenset({DELIVERED, FAILED, NO_ROUTE})
 MAX_VALUE_CHARS = 500
+ADOPT_WINDOW_SECONDS = 72 * 3600   # the gateway retries a report for up to 48 h
 _TRACKING_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-OnChange = Callable[[sqlite3.Connection, str, sqlite3.Row, sqlite3.Row], None]
+
+class Outcome(SqlEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    EARLIER_ATTEMPT = "earlier_attempt"
+    UNMATCHED = "unmatched"
+    ADOPTED = "adopted"
+
+
+class Notice(SqlEnum):
+    """What a report means for an SMS's thread (``on_change(conn, notice, message, report)``)."""
+    APPLIED = "applied"              # its delivery status moved forward
+    ADOPTED = "adopted"              # an unconfirmed SMS did go out
+    OTHER_NUMBER = "other_number"    # applied, but the gateway named another number
+    MAYBE_THIS = "maybe_this"        # an unmatched report that may be this SMS; a person decides
+    TWICE = "twice"                  # two attempts of this SMS delivered (or one before a Resend)
+
+
+OnChange = Callable[[sqlite3.Connection, Notice, sqlite3.Row, sqlite3.Row], None]
 
 
 class ReportError(ValueError):
@@ -70,103 +93,178 @@ def parse_report(params: Mapping[str, str]) -> Report:
     return Report(
         tracking_id=tracking,
         status_id=status_id,
-        status_message=fields.get("statusmessage", "").strip() or STATUS_MESSAGES.get(status_id, ""),
+        status_message=fields.get("statusmessage", "").strip() or dlr.MESSAGES.get(status_id, ""),
         recipient=re.sub(r"[^0-9]", "", fields.get("to", "")),
         sender=fields.get("from", "").strip(),
         raw=dict(params),
     )
 
 
-def is_forward(current: int | None, new: int) -> bool:
-    """Whether a report with status ``new`` may replace ``current``."""
-    if current is None:
+def same_number(reported: str, recipient: str) -> bool:
+    """Whether the gateway's ``to`` names ``recipient`` once both are normalised (a ``to`` in
+    local form is read in the recipient's own country). A missing ``to`` names no other number."""
+    if not reported or reported == recipient:
         return True
-    if current in FINAL:
+    try:
+        country = phonenumbers.parse("+" + recipient).country_code
+        return normalise_number(reported, phonenumbers.region_code_for_country_code(country)) == recipient
+    except (phonenumbers.NumberParseException, SmsRuleError):
         return False
-    return new != current
 
 
 class ReportIntake:
     def __init__(self, db: Database, on_change: OnChange = lambda *args: None) -> None:
         self.db = db
         self.on_change = on_change
+        self.queue = SendQueue(db)
 
-    def record(self, report: Report, now: float) -> str:
+    def record(self, report: Report, now: float) -> Outcome:
         """Store the report and apply it, atomically; returns its outcome once committed.
         Raises on a storage failure. Reports arriving together share one commit."""
         outcome = self.db.write(lambda conn: self._record(conn, report, now))
-        level = logging.WARNING if outcome == "unmatched" else logging.INFO
+        level = logging.WARNING if outcome == Outcome.UNMATCHED else logging.INFO
         log.log(level, "event=report_%s tracking=%s status=%d to=%s", outcome, report.tracking_id,
                 report.status_id, report.recipient or "-")
         return outcome
 
-    def _record(self, conn: sqlite3.Connection, report: Report, now: float) -> str:
+    def _record(self, conn: sqlite3.Connection, report: Report, now: float) -> Outcome:
         row = conn.execute(
             "INSERT INTO reports (received_at, tracking_id, recipient, sender, status_id, status_message, "
-            "raw, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'unmatched') RETURNING *",
+            f"raw, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, '{Outcome.UNMATCHED}') RETURNING *",
             (now, report.tracking_id, report.recipient, report.sender, report.status_id,
              report.status_message, json.dumps(report.raw, ensure_ascii=False))).fetchone()
-        message = conn.execute("SELECT * FROM messages WHERE tracking_id = ? ORDER BY id DESC LIMIT 1",
-                               (report.tracking_id,)).fetchone()
-        if message is not None:
+        attempt = self.queue.attempt(conn, report.tracking_id)
+        if attempt is not None:
+            message = _message(conn, attempt["message_id"])
+            if attempt["tracking_id"] != message["tracking_id"]:
+                return self._apply_to_earlier(conn, row, attempt, message)
             return self._apply(conn, row, message, now)
-        candidate = conn.execute(
-            "SELECT * FROM messages WHERE recipient = ? AND status = 'unconfirmed' "
-            "ORDER BY unconfirmed_at DESC, id DESC LIMIT 1", (report.recipient,)).fetchone()
-        return self._adopt(conn, row, candidate, now) if candidate is not None else "unmatched"
+        candidates = self._candidates(conn, row)
+        if len(candidates) == 1 and self.adoptable(conn, candidates[0]):
+            return self._adopt(conn, row, candidates[0], now)
+        if self._news(conn, row):
+            self._tell_candidates(conn, row, candidates)
+        return Outcome.UNMATCHED
+
+    # -- adoption ----------------------------------------------------------------------------
+    def _candidates(self, conn, report: sqlite3.Row) -> list[sqlite3.Row]:
+        """Unconfirmed attempts to the report's number in the 72 hours before it arrived."""
+        if not report["recipient"]:
+            return []
+        received = report["received_at"]
+        return self.queue.unconfirmed_attempts_to(conn, report["recipient"], received - ADOPT_WINDOW_SECONDS,
+                                                  received)
+
+    def adoptable(self, conn, candidate: sqlite3.Row) -> bool:
+        """The only candidate may take an unknown report only while no SMS to that number is being
+        sent and no other was sent after it: either could be the report's real owner."""
+        return not self.queue.sending_or_sent_after(conn, candidate["recipient"], candidate["attempted_at"],
+                                                    candidate["id"])
+
+    def _adopt(self, conn, report: sqlite3.Row, candidate: sqlite3.Row, now: float) -> Outcome:
+        log.info("event=unconfirmed_adopted message=%d tracking=%s", candidate["id"], report["tracking_id"])
+        if candidate["status"] == Status.UNCONFIRMED and candidate["latest"]:
+            adopted = self.queue.adopt(conn, candidate["id"], report["tracking_id"], report["received_at"], now)
+            self._set_status(conn, report, adopted, now, Outcome.ADOPTED, Notice.ADOPTED)
+            return Outcome.ADOPTED
+        attempt = self.queue.adopt_earlier(conn, candidate["attempt_id"], report["tracking_id"], now)
+        return self._apply_to_earlier(conn, report, attempt, _message(conn, candidate["id"]))
+
+    def _tell_candidates(self, conn, report: sqlite3.Row, candidates: list[sqlite3.Row]) -> None:
+        told = set()
+        for candidate in candidates:
+            if candidate["id"] not in told:
+                told.add(candidate["id"])
+                self.on_change(conn, Notice.MAYBE_THIS, _message(conn, candidate["id"]), report)
+
+    def _news(self, conn, report: sqlite3.Row) -> bool:
+        """Whether an unmatched report moves its tracking number's status forward (one notice each)."""
+        status = None
+        for (earlier,) in conn.execute(
+                f"SELECT status_id FROM reports WHERE tracking_id = ? AND outcome = '{Outcome.UNMATCHED}' "
+                "AND id < ? ORDER BY id", (report["tracking_id"], report["id"])):
+            status = earlier if dlr.is_forward(status, earlier) else status
+        return dlr.is_forward(status, report["status_id"])
 
     def match_unmatched(self, conn: sqlite3.Connection, message: sqlite3.Row, now: float) -> None:
         """A message was just marked sent or unconfirmed: apply reports that arrived for it first."""
-        if message["status"] == "sent":
-            reports = conn.execute(
-                "SELECT * FROM reports WHERE tracking_id = ? AND outcome = 'unmatched' ORDER BY id",
-                (message["tracking_id"],)).fetchall()
-        elif message["status"] == "unconfirmed":
-            reports = conn.execute(
-                "SELECT * FROM reports WHERE recipient = ? AND outcome = 'unmatched' AND received_at >= ? "
-                "ORDER BY id LIMIT 1", (message["recipient"], message["sending_at"] or now)).fetchall()
-            if reports:
-                self._adopt(conn, reports[0], message, now)
-                # later reports with the same tracking number now match the message
-                adopted = conn.execute("SELECT * FROM messages WHERE id = ?", (message["id"],)).fetchone()
-                self.match_unmatched(conn, adopted, now)
-            return
-        else:
-            return
-        for report in reports:
-            current = conn.execute("SELECT * FROM messages WHERE id = ?", (message["id"],)).fetchone()
-            self._apply(conn, report, current, now)
+        if message["status"] == Status.SENT:
+            for report in conn.execute(
+                    f"SELECT * FROM reports WHERE tracking_id = ? AND outcome = '{Outcome.UNMATCHED}' ORDER BY id",
+                    (message["tracking_id"],)).fetchall():
+                self._apply(conn, report, _message(conn, message["id"]), now)
+        elif message["status"] == Status.UNCONFIRMED:
+            self._match_unconfirmed(conn, message, now)
 
-    def _adopt(self, conn, report: sqlite3.Row, message: sqlite3.Row, now: float) -> str:
-        adopted = conn.execute(
-            "UPDATE messages SET status = 'sent', tracking_id = ?, sent_at = coalesce(sent_at, ?), "
-            "last_error = NULL, updated_at = ? WHERE id = ? RETURNING *",
-            (report["tracking_id"], report["received_at"], now, message["id"])).fetchone()
-        log.info("event=unconfirmed_adopted message=%d tracking=%s", message["id"], report["tracking_id"])
-        self._set_status(conn, report, adopted, now, outcome="adopted")
-        return "adopted"
+    def _match_unconfirmed(self, conn, message: sqlite3.Row, now: float) -> None:
+        """Unmatched reports to its number since it was handed to the gateway: adopt one if the rule
+        allows, else tell its thread about each that may be it."""
+        reports = conn.execute(
+            f"SELECT * FROM reports WHERE recipient = ? AND outcome = '{Outcome.UNMATCHED}' "
+            "AND received_at >= ? AND received_at <= ? ORDER BY id",
+            (message["recipient"], message["sending_at"], message["sending_at"] + ADOPT_WINDOW_SECONDS)).fetchall()
+        latest = {report["tracking_id"]: report for report in reports}   # per tracking number, the newest
+        if len(latest) == 1:
+            candidates = self._candidates(conn, reports[0])
+            if [c["id"] for c in candidates] == [message["id"]] and self.adoptable(conn, candidates[0]):
+                self._adopt(conn, reports[0], candidates[0], now)
+                self.match_unmatched(conn, _message(conn, message["id"]), now)  # its later reports
+                return
+        for report in latest.values():
+            self.on_change(conn, Notice.MAYBE_THIS, message, report)
 
-    def _apply(self, conn, report: sqlite3.Row, message: sqlite3.Row, now: float) -> str:
+    # -- applying ----------------------------------------------------------------------------
+    def _apply(self, conn, report: sqlite3.Row, message: sqlite3.Row, now: float) -> Outcome:
         current = message["dlr_status_id"]
-        if not is_forward(current, report["status_id"]):
-            outcome = "duplicate" if current == report["status_id"] else "stale"
-            conn.execute("UPDATE reports SET outcome = ?, message_id = ? WHERE id = ?",
-                         (outcome, message["id"], report["id"]))
-            return outcome
-        self._set_status(conn, report, message, now, outcome="applied")
-        return "applied"
+        if not dlr.is_forward(current, report["status_id"]):
+            return self._ignore(conn, report, message["id"], current)
+        notice = Notice.APPLIED if same_number(report["recipient"], message["recipient"]) else Notice.OTHER_NUMBER
+        self._set_status(conn, report, message, now, Outcome.APPLIED, notice)
+        return Outcome.APPLIED
 
-    def _set_status(self, conn, report: sqlite3.Row, message: sqlite3.Row, now: float, *, outcome: str) -> None:
+    def _apply_to_earlier(self, conn, report: sqlite3.Row, attempt: sqlite3.Row, message: sqlite3.Row) -> Outcome:
+        """A report for an attempt before a Resend: kept with that attempt; never changes the SMS."""
+        current = attempt["dlr_status_id"]
+        if not dlr.is_forward(current, report["status_id"]):
+            return self._ignore(conn, report, message["id"], current)
+        conn.execute("UPDATE attempts SET dlr_status_id = ?, dlr_at = ? WHERE id = ?",
+                     (report["status_id"], report["received_at"], attempt["id"]))
+        report = conn.execute("UPDATE reports SET outcome = ?, message_id = ? WHERE id = ? RETURNING *",
+                              (Outcome.EARLIER_ATTEMPT.value, message["id"], report["id"])).fetchone()
+        log.warning("event=report_for_earlier_attempt message=%d tracking=%s status=%d", message["id"],
+                    report["tracking_id"], report["status_id"])
+        if report["status_id"] == dlr.DELIVERED:
+            self.on_change(conn, Notice.TWICE, message, report)
+        return Outcome.EARLIER_ATTEMPT
+
+    def _ignore(self, conn, report: sqlite3.Row, message_id: int, current: int | None) -> Outcome:
+        outcome = Outcome.DUPLICATE if current == report["status_id"] else Outcome.STALE
+        conn.execute("UPDATE reports SET outcome = ?, message_id = ? WHERE id = ?",
+                     (outcome.value, message_id, report["id"]))
+        return outcome
+
+    def _set_status(self, conn, report: sqlite3.Row, message: sqlite3.Row, now: float,
+                    outcome: Outcome, notice: Notice) -> None:
         message = conn.execute(
             "UPDATE messages SET dlr_status_id = ?, dlr_status = ?, dlr_at = ?, updated_at = ? WHERE id = ? "
             "RETURNING *",
             (report["status_id"], report["status_message"], report["received_at"], now, message["id"])).fetchone()
+        conn.execute("UPDATE attempts SET dlr_status_id = ?, dlr_at = ? WHERE message_id = ? AND tracking_id = ?",
+                     (report["status_id"], report["received_at"], message["id"], report["tracking_id"]))
         report = conn.execute("UPDATE reports SET outcome = ?, message_id = ? WHERE id = ? RETURNING *",
-                              (outcome, message["id"], report["id"])).fetchone()
-        self.on_change(conn, outcome, message, report)
+                              (outcome.value, message["id"], report["id"])).fetchone()
+        self.on_change(conn, notice, message, report)
+        if report["status_id"] == dlr.DELIVERED and conn.execute(
+                "SELECT 1 FROM attempts WHERE message_id = ? AND tracking_id != ? AND dlr_status_id = ?",
+                (message["id"], report["tracking_id"], dlr.DELIVERED.value)).fetchone():
+            self.on_change(conn, Notice.TWICE, message, report)
 
     def history(self, message_id: int) -> list[sqlite3.Row]:
         """The reports that belong to a message, in arrival order (duplicates left out)."""
         return self.db.conn.execute(
-            "SELECT * FROM reports WHERE message_id = ? AND outcome != 'duplicate' ORDER BY id",
+            f"SELECT * FROM reports WHERE message_id = ? AND outcome != '{Outcome.DUPLICATE}' ORDER BY id",
             (message_id,)).fetchall()
+
+
+def _message(conn, message_id: int) -> sqlite3.Row:
+    return conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()

@@ -27,6 +27,7 @@ import requests
 
 from bot.web.server import ServerThread
 from bot.redact import redact
+from bot.sms.dlr import DELIVERED, FAILED, MESSAGES, NO_ROUTE, SUBMITTED
 from bot.sms.rules import MAX_CHARS, MAX_PARTS, analyse_text
 
 log = logging.getLogger(__name__)
@@ -43,21 +44,14 @@ ERRORS = {
     "credits": "Error: Not enough credits",
 }
 
-STATUS_MESSAGES = {
-    100: "Submitted to gateway",
-    200: "Delivered to Mobile",
-    300: "Delivery Failed",
-    400: "Route not available",
-}
-
 # The StatusIDs reported for one message, in sending order, per dlr_mode.
 DLR_SEQUENCES: dict[str, tuple[int, ...]] = {
-    "delivered": (100, 200),
-    "failed": (100, 300),
-    "route": (400,),
+    "delivered": (SUBMITTED, DELIVERED),
+    "failed": (SUBMITTED, FAILED),
+    "route": (NO_ROUTE,),
     "none": (),
-    "duplicate": (100, 200, 200),
-    "out_of_order": (200, 100),
+    "duplicate": (SUBMITTED, DELIVERED, DELIVERED),
+    "out_of_order": (DELIVERED, SUBMITTED),
 }
 
 # Spec: a report that meets an HTTP 500 or a network error is resent after 60 minutes,
@@ -400,7 +394,7 @@ class Simulator:
     def _post_report(self, message: SimMessage, status_id: int) -> int | str:
         """The receiver's HTTP status, or the network error's name."""
         params = {"messageid": message.id, "to": message.to, "from": message.sender,
-                  "StatusID": status_id, "statusMessage": STATUS_MESSAGES[status_id]}
+                  "StatusID": int(status_id), "statusMessage": MESSAGES[status_id]}
         try:
             return self._http.get(self.callback_url, params=params,
                                   timeout=REPORT_TIMEOUT).status_code

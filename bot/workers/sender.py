@@ -4,91 +4,183 @@ It never talks to Slack. Each outcome is written together with a notification
 (``notify(conn, event, message, error)``, called inside the same transaction), which
 the runtime turns into a durable Slack outbox entry.
 
-Outcomes, per the gateway's rules:
+Outcomes (:class:`SendEvent`), per the gateway's rules:
 - sent: the gateway returned a tracking number.
-- refused (an ``Error:`` line): final, the message fails with the gateway's sentence.
-- not sent (connection refused, HTTP 5xx): retried with capped exponential
-  backoff; while backing off, the whole queue waits (order is kept and a down
-  gateway gets one request per interval, not one per queued SMS). After
-  ``give_up_after`` seconds in the queue the message fails.
-- unknown (timeout after the request went out): ``unconfirmed``, never resent
-  blindly; a person decides.
+- failed: an ``Error:`` line (final, the message fails with the gateway's sentence), or
+  ``give_up_after`` seconds in the queue without reaching the gateway.
+- retrying: not sent (connection refused, HTTP 5xx): retried with capped exponential
+  backoff; while backing off, the whole queue waits (order is kept and a down gateway
+  gets one request per interval, not one per queued SMS).
+- unconfirmed: a timeout after the request went out; never resent blindly, a person decides.
+
+An outcome the database cannot take (locked, full, read-only) is kept and its write
+retried with backoff, one log line per try, before anything else is claimed. A tracking
+number the gateway gave us is also appended at once to the journal beside the database
+(:mod:`bot.storage.journal`), which ``recover`` applies at the next start; if even that
+fails, the tracking number is logged at ERROR. It is never dropped.
 """
 from __future__ import annotations
 
 import logging
 import sqlite3
+from dataclasses import dataclass
 from typing import Callable
 
 from bot.sms.gateway import GatewayError, SmsOfficeClient
-from bot.storage.queue import SendQueue
+from bot.storage import SqlEnum
+from bot.storage.journal import Accepted, Journal
+from bot.storage.queue import SendQueue, Status
 from bot.workers.backoff import backoff_delay
 from bot.workers.loop import Worker
 
 log = logging.getLogger(__name__)
 
+STORE_FIRST_RETRY_SECONDS = 0.5   # an outcome the database refused is written again after this,
+STORE_MAX_RETRY_SECONDS = 30.0    # doubling up to this
+
+
+class SendEvent(SqlEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+    RETRYING = "retrying"
+
+
 # notify(conn, event, message, error): error is the GatewayError behind a failure, else None
-Notify = Callable[[sqlite3.Connection, str, sqlite3.Row, "GatewayError | None"], None]
+Notify = Callable[[sqlite3.Connection, SendEvent, sqlite3.Row, "GatewayError | None"], None]
+
 
 def _no_notify(conn, event, message, error) -> None:
     pass
+
+
+@dataclass
+class Outcome:
+    """A gateway answer for one claimed message, until the database holds it."""
+    message: sqlite3.Row
+    event: SendEvent
+    at: float
+    tracking_id: str | None = None
+    error: str | None = None
+    next_attempt_at: float | None = None
+    cause: GatewayError | None = None
+    tries: int = 0
+    retry_at: float = 0.0
+    journaled: bool = False
 
 
 class Sender(Worker):
     name = "sender"
 
     def __init__(self, queue: SendQueue, gateway: SmsOfficeClient, sender_id: str, *,
-                 notify: Notify = _no_notify, give_up_after: float = 24 * 3600.0, **kwargs) -> None:
+                 notify: Notify = _no_notify, give_up_after: float = 24 * 3600.0,
+                 journal: Journal | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.queue = queue
         self.gateway = gateway
         self.sender_id = sender_id
         self.notify = notify
         self.give_up_after = give_up_after
+        self.journal = journal or Journal.beside(queue.db.path)
         self.failures = 0            # consecutive "not sent" outcomes
-        self.paused_until = 0.0      # no claims before this time (gateway backoff)
+        self.paused_until = 0.0      # no claims before this time (gateway or database backoff)
+        self.claim_failures = 0      # consecutive claims the database refused
+        self.unstored: Outcome | None = None    # the gateway's answer the database has not taken yet
         self._texts: dict[int, str] = {}
         self._next: sqlite3.Row | None = None   # claimed with the previous outcome, not yet sent
 
     def recover(self, now: float | None = None) -> list[sqlite3.Row]:
-        """Call once at start-up, before the thread runs."""
+        """Call once at start-up, before the thread runs: apply the journal of accepted SMS, then
+        mark what was left in flight unconfirmed (in one transaction); returns those rows."""
         now = self.clock() if now is None else now
+        accepted = self.journal.entries()
         with self.queue.db.transaction() as conn:
+            for entry in accepted:
+                self._apply_journaled(conn, entry, now)
             rows = self.queue.recover(conn, now)
             for row in rows:
-                self.notify(conn, "unconfirmed", row, None)
+                self.notify(conn, SendEvent.UNCONFIRMED, row, None)
+        if accepted:
+            self.journal.clear()
         for row in rows:
             log.warning("event=send_unconfirmed message=%d to=%s reason=crash_recovery", row["id"],
                         row["recipient"])
         return rows
 
+    def _apply_journaled(self, conn: sqlite3.Connection, entry: Accepted, now: float) -> None:
+        known = self.queue.attempt(conn, entry.tracking_id)
+        if known is not None and known["message_id"] == entry.message_id:
+            return  # the database took it after all
+        row = conn.execute("SELECT * FROM messages WHERE id = ?", (entry.message_id,)).fetchone()
+        if row is not None and row["status"] == Status.SENDING:
+            row = self.queue.mark_sent(conn, entry.message_id, entry.tracking_id, now, sent_at=entry.sent_at)
+        elif row is not None and row["status"] == Status.UNCONFIRMED:
+            row = self.queue.adopt(conn, entry.message_id, entry.tracking_id, entry.sent_at, now)
+        else:
+            log.error("event=journal_entry_not_applied message=%d tracking=%s to=%s status=%s note=%s",
+                      entry.message_id, entry.tracking_id, entry.recipient, row["status"] if row else "missing",
+                      "the gateway accepted this SMS; record its tracking number by hand")
+            return
+        self.notify(conn, SendEvent.SENT, row, None)
+        log.warning("event=send_sent_from_journal message=%d to=%s tracking=%s", entry.message_id,
+                    entry.recipient, entry.tracking_id)
+
     def on_stop(self) -> None:
-        """The loop has ended: a message claimed ahead but never sent goes back to the queue."""
+        """The loop has ended: an answer the database never took is journaled (or logged at
+        ERROR); a message claimed ahead but never sent goes back to the queue."""
+        outcome, self.unstored = self.unstored, None
+        if outcome is not None and not outcome.journaled:
+            if outcome.event == SendEvent.SENT:
+                self._journal(outcome)
+            else:
+                log.warning("event=send_outcome_not_stored message=%d event=%s note=%s", outcome.message["id"],
+                            outcome.event, "it will be unconfirmed at the next start")
         if self._next is not None:
-            self.queue.unclaim(self._next["id"], self.clock())
+            try:
+                self.queue.unclaim(self._next["id"], self.clock())
+            except sqlite3.Error as error:
+                log.warning("event=unclaim_failed message=%d error=%s", self._next["id"], error)
             self._next = None
 
     def wait_time(self, now: float) -> float:
-        due = self.queue.next_due_at()
+        if self.unstored is not None:
+            return self.unstored.retry_at - now
+        try:
+            due = self.queue.next_due_at()
+        except sqlite3.Error:
+            due = now
         if due is None:
             return self.idle_poll
         return max(due, self.paused_until) - now
 
     def run_once(self, now: float | None = None) -> bool:
         now = self.clock() if now is None else now
+        if self.unstored is not None:
+            return now >= self.unstored.retry_at and self._store(self.unstored)
         if now < self.paused_until:
             return False
-        message, self._next = self._next or self.queue.claim(now), None
+        message = None
+        try:
+            message, self._next = self._next or self.queue.claim(now), None
+            text = None if message is None else self._text_of(message["batch_id"])
+        except sqlite3.Error as error:
+            self._next = message  # claimed but not handed to the gateway: it goes first (or back, at stop)
+            self.claim_failures += 1
+            delay = backoff_delay(self.claim_failures, STORE_FIRST_RETRY_SECONDS, STORE_MAX_RETRY_SECONDS)
+            self.paused_until = now + delay
+            log.warning("event=claim_failed error=%s retry_in=%.1f", error, delay)
+            return False
+        self.claim_failures = 0
         if message is None:
             return False
-        text = self._text_of(message["batch_id"])
         try:
             tracking_id = self.gateway.send(self.sender_id, message["recipient"], text)
         except GatewayError as error:
-            self._record_error(message, error, self.clock())
+            outcome = self._outcome_of_error(message, error, self.clock())
         else:
             self.failures = 0
-            self._record(message, "sent", self.clock(), tracking_id=tracking_id)
+            outcome = Outcome(message, SendEvent.SENT, self.clock(), tracking_id=tracking_id)
+        self._store(outcome)
         return True
 
     def _text_of(self, batch_id: int) -> str:
@@ -99,44 +191,76 @@ class Sender(Worker):
             text = self._texts[batch_id]
         return text
 
-    def _record_error(self, message: sqlite3.Row, error: GatewayError, now: float) -> None:
+    def _outcome_of_error(self, message: sqlite3.Row, error: GatewayError, now: float) -> Outcome:
         reason = str(error)
         if error.outcome == "unknown":
             self.failures = 0
-            self._record(message, "unconfirmed", now, error=reason, cause=error)
-        elif error.outcome == "not_sent":
+            return Outcome(message, SendEvent.UNCONFIRMED, now, error=reason, cause=error)
+        if error.outcome == "not_sent":
             self.failures += 1
             if now - message["queued_at"] >= self.give_up_after:
                 hours = self.give_up_after / 3600
                 span = f"{hours:g} hour" + ("" if hours == 1 else "s")
-                self._record(message, "failed", now, cause=error,
-                             error=f"not sent: the gateway could not be reached for {span} ({reason})")
-            else:
-                delay = backoff_delay(self.failures)
-                self.paused_until = now + delay
-                self._record(message, "retrying", now, error=reason, next_attempt_at=now + delay, cause=error)
-        else:
-            self._record(message, "failed", now, error=reason, cause=error)
+                return Outcome(message, SendEvent.FAILED, now, cause=error,
+                               error=f"not sent: the gateway could not be reached for {span} ({reason})")
+            delay = backoff_delay(self.failures)
+            self.paused_until = now + delay
+            return Outcome(message, SendEvent.RETRYING, now, error=reason, next_attempt_at=now + delay, cause=error)
+        return Outcome(message, SendEvent.FAILED, now, error=reason, cause=error)
 
-    def _record(self, message: sqlite3.Row, event: str, now: float, *, tracking_id: str | None = None,
-                error: str | None = None, next_attempt_at: float | None = None,
-                cause: GatewayError | None = None) -> None:
-        q, mid = self.queue, message["id"]
+    def _store(self, outcome: Outcome) -> bool:
+        """Write the outcome; if the database refuses, keep it, journal a tracking number, back off."""
+        try:
+            self._record(outcome, self.clock())
+        except Exception as error:  # locked, full, read-only, or a bug: the answer must not be lost
+            outcome.tries += 1
+            delay = backoff_delay(outcome.tries, STORE_FIRST_RETRY_SECONDS, STORE_MAX_RETRY_SECONDS)
+            outcome.retry_at = self.clock() + delay
+            self.unstored = outcome
+            if outcome.event == SendEvent.SENT and not outcome.journaled:
+                self._journal(outcome)
+            bug = outcome.tries == 1 and not isinstance(error, sqlite3.Error)  # its traceback, once
+            log.warning("event=send_store_failed message=%d event=%s tracking=%s try=%d retry_in=%.1f error=%s",
+                        outcome.message["id"], outcome.event, outcome.tracking_id or "-", outcome.tries, delay,
+                        f"{type(error).__name__}: {error}", exc_info=bug)
+            return False
+        self.unstored = None
+        if outcome.journaled:
+            self.journal.clear()  # the database holds everything the journal did
+        return True
+
+    def _journal(self, outcome: Outcome) -> None:
+        message = outcome.message
+        try:
+            self.journal.append(Accepted(message["id"], outcome.tracking_id, message["recipient"], outcome.at))
+        except OSError as error:
+            log.error("event=accepted_sms_not_stored message=%d to=%s tracking=%s sent_at=%.3f error=%s note=%s",
+                      message["id"], message["recipient"], outcome.tracking_id, outcome.at, error,
+                      "the gateway accepted this SMS but neither the database nor the journal could keep it; "
+                      "it will show as unconfirmed: this line is its record")
+            return
+        outcome.journaled = True
+        log.warning("event=send_journaled message=%d tracking=%s path=%s", message["id"], outcome.tracking_id,
+                    self.journal.path)
+
+    def _record(self, outcome: Outcome, now: float) -> None:
+        q, message, event = self.queue, outcome.message, outcome.event
+        mid = message["id"]
         claimed = None
         with q.db.transaction() as conn:
-            if event == "sent":
-                row = q.mark_sent(conn, mid, tracking_id, now)
-            elif event == "failed":
-                row = q.mark_failed(conn, mid, error, now)
-            elif event == "unconfirmed":
-                row = q.mark_unconfirmed(conn, mid, error, now)
+            if event == SendEvent.SENT:
+                row = q.mark_sent(conn, mid, outcome.tracking_id, now, sent_at=outcome.at)
+            elif event == SendEvent.FAILED:
+                row = q.mark_failed(conn, mid, outcome.error, now)
+            elif event == SendEvent.UNCONFIRMED:
+                row = q.mark_unconfirmed(conn, mid, outcome.error, now)
             else:
-                row = q.retry_later(conn, mid, error, next_attempt_at, now)
-            self.notify(conn, event, row, cause)
-            if event == "sent" and not self.stopping:
+                row = q.retry_later(conn, mid, outcome.error, outcome.next_attempt_at, now)
+            self.notify(conn, event, row, outcome.cause)
+            if event == SendEvent.SENT and not self.stopping:
                 # Claim the next one in the same commit: one write transaction per SMS, not two.
                 claimed = q.claim(now, conn)
         self._next = claimed  # only once committed: a rolled-back claim must never be sent
-        level = logging.INFO if event == "sent" else logging.WARNING
+        level = logging.INFO if event == SendEvent.SENT else logging.WARNING
         log.log(level, "event=send_%s message=%d to=%s attempt=%d tracking=%s error=%s", event, mid,
-                message["recipient"], message["attempts"], tracking_id or "-", error or "-")
+                message["recipient"], message["attempts"], outcome.tracking_id or "-", outcome.error or "-")

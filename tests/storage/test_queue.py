@@ -101,3 +101,82 @@ def test_marking_a_row_that_is_not_being_sent_is_refused(queue):
         with queue.db.transaction() as conn:
             queue.mark_failed(conn, row["id"], "late", now=103.0)
     assert queue.message(row["id"])["status"] == "sent"
+
+
+def test_unclaim_waits_its_turn_for_the_write_lock_instead_of_failing(queue):
+    enqueue(queue)
+    row = queue.claim(now=101.0)
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():  # another thread of the bot in the middle of a write transaction
+        with queue.db.transaction():
+            holding.set()
+            release.wait(5)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    assert holding.wait(5)
+    queue.db.conn.execute("PRAGMA busy_timeout = 10")  # SQLite's own wait alone would give up at once
+    threading.Timer(0.3, release.set).start()
+    queue.unclaim(row["id"], now=102.0)
+    t.join()
+    again = queue.message(row["id"])
+    assert (again["status"], again["attempts"]) == ("queued", 0)
+
+
+def test_every_attempt_keeps_its_tracking_number_through_a_resend(queue):
+    enqueue(queue)
+    first = queue.claim(now=101.0)
+    with queue.db.transaction() as conn:
+        queue.mark_unconfirmed(conn, first["id"], "read timeout", now=102.0)
+        assert queue.requeue(conn, first["id"], now=200.0)
+    queue.claim(now=201.0)
+    with queue.db.transaction() as conn:
+        queue.mark_sent(conn, first["id"], "200002", now=202.0)
+        attempts = queue.attempts_of(conn, first["id"])
+        assert [(a["tracking_id"], a["outcome"], a["attempted_at"]) for a in attempts] == [
+            (None, "unconfirmed", 101.0), ("200002", "sent", 201.0)]
+        # a report proves the first attempt went out too: it is named, the SMS's status is untouched
+        earlier = queue.unconfirmed_attempts_to(conn, "27831234567", 0.0, 300.0)
+        assert [(e["attempt_id"], e["latest"]) for e in earlier] == [(attempts[0]["id"], 0)]
+        queue.adopt_earlier(conn, attempts[0]["id"], "100001", now=203.0)
+    assert queue.by_tracking_id("100001")["id"] == first["id"]
+    assert queue.by_tracking_id("200002")["id"] == first["id"]
+    assert (queue.message(first["id"])["status"], queue.message(first["id"])["tracking_id"]) == (Status.SENT, "200002")
+
+
+def test_adopt_moves_only_an_unconfirmed_message_to_sent(queue):
+    enqueue(queue, ["27831234567", "27821234567"])
+    a, b = queue.claim(now=101.0), queue.claim(now=101.0)
+    with queue.db.transaction() as conn:
+        queue.mark_unconfirmed(conn, a["id"], "read timeout", now=102.0)
+        adopted = queue.adopt(conn, a["id"], "100001", sent_at=150.0, now=151.0)
+        assert (adopted["status"], adopted["tracking_id"], adopted["sent_at"]) == ("sent", "100001", 150.0)
+        assert queue.adopt(conn, a["id"], "100009", sent_at=160.0, now=161.0) is None  # once only
+        assert queue.adopt(conn, b["id"], "100002", sent_at=160.0, now=161.0) is None  # still sending
+        assert [t["outcome"] for t in queue.attempts_of(conn, a["id"])] == ["adopted"]
+    assert queue.message(b["id"])["status"] == "sending"
+    assert queue.by_tracking_id("100001")["id"] == a["id"]
+
+
+def test_the_upgrade_keeps_the_tracking_numbers_of_earlier_sends(tmp_path):
+    from bot.storage.db import MIGRATIONS, _v8_attempts
+    import sqlite_utils
+    db = Database(str(tmp_path / "old.db"))
+    before = MIGRATIONS.index(_v8_attempts)
+    with db.transaction() as conn:  # a database written before attempts were kept
+        for step in MIGRATIONS[:before]:
+            step(sqlite_utils.Database(conn))
+        conn.execute(f"PRAGMA user_version = {before}")
+    queue = SendQueue(db)
+    enqueue(queue, ["27831234567", "27821234567"])
+    a, b = queue.claim(now=101.0), queue.claim(now=101.0)
+    with db.transaction() as conn:
+        conn.execute("UPDATE messages SET status = 'sent', tracking_id = '100001', sent_at = 102.0 WHERE id = ?",
+                     (a["id"],))
+        conn.execute("UPDATE messages SET status = 'unconfirmed' WHERE id = ?", (b["id"],))
+    db.migrate()
+    assert queue.by_tracking_id("100001")["id"] == a["id"]
+    with db.transaction() as conn:
+        assert [e["id"] for e in queue.unconfirmed_attempts_to(conn, "27821234567", 0.0, 200.0)] == [b["id"]]
+    db.close()

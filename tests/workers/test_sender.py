@@ -1,4 +1,5 @@
 """The sender thread's single iteration against a gateway stub (responses) or the simulator."""
+import sqlite3
 import threading
 
 import pytest
@@ -156,13 +157,18 @@ def test_if_recording_a_send_fails_nothing_claimed_with_it_is_sent(queue, simula
     def notify(conn, event, row, error):
         calls.append(event)
         if len(calls) == 1:
-            raise OSError("disk I/O error")  # the commit of the first outcome fails
+            raise sqlite3.OperationalError("disk I/O error")  # the commit of the first outcome fails
 
     client = SmsOfficeClient(simulator.api_url, "acme", GATEWAY_PASSWORD)
-    sender = Sender(queue, client, "ACMEOPS", notify=notify, clock=Clock(1000.0))
-    with pytest.raises(OSError):
-        sender.run_once()
+    clock = Clock(1000.0)
+    sender = Sender(queue, client, "ACMEOPS", notify=notify, clock=clock)
+    assert sender.run_once() is True
     statuses = [r["status"] for r in queue.messages_of(1)]
-    assert statuses == ["sending", "queued"]  # the first will be unconfirmed at restart, never resent
-    assert sender.run_once() is True  # the second is claimed afresh, sent once
+    assert statuses == ["sending", "queued"]  # the claim made with the failed write was rolled back
+    assert sender.unstored.tracking_id == simulator.messages[0].id  # the gateway's answer is kept
+    clock.t += sender.wait_time(clock.t)
+    assert sender.run_once() is True  # the kept answer is written; the second SMS is claimed with it
+    assert queue.messages_of(1)[0]["tracking_id"] == simulator.messages[0].id
+    assert sender.run_once() is True  # the second is sent once
     assert [m.to for m in simulator.messages] == ["27831234567", "27821234567"]
+    assert [r["status"] for r in queue.messages_of(1)] == ["sent", "sent"]

@@ -5,6 +5,8 @@ import logging
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 
 from bot.slack.listeners import actions, commands, events, views
@@ -54,4 +56,25 @@ def build_app(services) -> App:
     )
     for listeners in (commands, actions, views, events):
         listeners.register(app, services)
+    app.error(_on_error)
     return app
+
+
+SORRY = ("Something went wrong on my side and nothing was done. Try again; if it happens again, tell whoever "
+         "runs smsbot (the details are in its log).")
+
+
+def _on_error(error: Exception, request: BoltRequest, body: dict) -> BoltResponse:
+    """A listener or middleware raised: one log line, and a sentence for the person, never a 5xx."""
+    log.error("event=listener_failed type=%s error=%s", body.get("type") or body.get("command") or "unknown",
+              type(error).__name__, exc_info=error)
+    acked = request.context.ack.response if request.context.ack is not None else None
+    if acked is not None and acked.status < 500:
+        return acked  # the person already has their answer; keep it
+    if body.get("type") == "view_submission":  # keep the form open, with its text, and say why at a field
+        blocks = list(((body.get("view") or {}).get("state") or {}).get("values") or {})
+        if blocks:
+            return BoltResponse(status=200, body={"response_action": "errors", "errors": {blocks[0]: SORRY}})
+    if body.get("command"):
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": f":warning: {SORRY}"})
+    return BoltResponse(status=200, body="")

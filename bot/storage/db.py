@@ -93,8 +93,17 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["state", "id"], index_name="outbox_state_id")
 
 
+def _slack_request_replays(db: sqlite_utils.Database) -> None:
+    # Slack requests accepted in the last few minutes and what each was answered, against replays.
+    db["slack_requests"].create({
+        "key": str, "received_at": float, "expires_at": float, "status": int, "content_type": str,
+        "body": bytes,
+    }, pk="key")
+    db["slack_requests"].create_index(["expires_at"], index_name="slack_requests_expiry")
+
+
 # Append only: each function moves the schema one version forward.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _slack_request_replays]
 
 
 class Database:

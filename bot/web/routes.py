@@ -11,10 +11,10 @@ import logging
 import time
 from urllib.parse import parse_qsl
 
-from slack_bolt.adapter.wsgi import SlackRequestHandler
-
 from bot.metrics import CONTENT_TYPE_LATEST
+from bot.storage.replays import Replays
 from bot.storage.reports import ReportError, parse_report
+from bot.web.slack_edge import SlackEdge, status_line
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _report_params(environ) -> dict[str, str]:
 
 
 def make_wsgi_app(bot):
-    bolt = SlackRequestHandler(bot.app)
+    edge = SlackEdge(bot.app, bot.settings.slack_signing_secret, Replays(bot.db), bot.clock)
 
     def slack_events(environ, start_response):
         if environ["REQUEST_METHOD"] != "POST":
@@ -75,7 +75,9 @@ def make_wsgi_app(bot):
             return _reply(start_response, "413 Payload Too Large", "body too large\n")
         started = time.perf_counter()
         try:
-            return bolt(environ, start_response)
+            answer = edge.handle(environ, environ["wsgi.input"].read(length) if length else b"")
+            return _reply(start_response, status_line(answer.status), answer.body,
+                          answer.content_type or "text/plain; charset=utf-8")
         except Exception:
             # A signed but malformed request must not turn into a 5xx (Slack would retry it).
             log.exception("event=slack_request_rejected")

@@ -5,8 +5,10 @@ command handler and the sender thread) and adds outbox jobs; nothing there
 waits on Slack. ``Notifier`` works the jobs off:
 
 - ``post``: the status message of a send, in the channel where the command was
-  typed. If the bot is not in that channel it joins (public channels) or posts
-  in the requester's DM with the app instead, and tells them where.
+  typed (``chat:write.public`` covers public channels). Where the bot may not post
+  (a private channel it is not in, someone else's DM) it posts in the requester's
+  DM with the app instead, and tells them where, with advice that fits that kind
+  of conversation.
 - ``status``: ``chat.update`` of that message (coalesced: one job per send).
 - ``reply``: a thread reply under it (a failure, an unconfirmed send, …).
 - ``respond``: a message to the person, through the command's response_url.
@@ -242,16 +244,12 @@ class Notifier(Worker):
             # Changes that happened while the post was under way are rendered by a fresh update.
             self.outbox.add(conn, "status", self.clock(), key=f"batch:{batch['id']}", batch_id=batch["id"])
             if where == "dm" and batch["response_url"]:
-                SlackNotices(self.outbox).respond(conn, batch["response_url"], render.moved_to_dm(channel),
+                SlackNotices(self.outbox).respond(conn, batch["response_url"],
+                                                  render.moved_to_dm(channel, batch["channel_name"] or "", code),
                                                   self.clock())
 
     def _post_in_channel(self, channel: str, content: dict) -> dict:
-        try:
-            return self._call("chat_postMessage", channel=channel, **content)
-        except SlackApiError as error:
-            if error.response.get("error") != "not_in_channel":
-                raise
-        self._call("conversations_join", channel=channel)  # public channels only; else raises
+        # chat:write.public posts in any public channel without joining; a private one needs an invite.
         return self._call("chat_postMessage", channel=channel, **content)
 
     def _do_status(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:

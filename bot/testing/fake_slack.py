@@ -11,7 +11,7 @@ Requests may carry parameters as JSON, as a form body or in the query string.
 ``sign``, ``command_body`` and ``block_actions_body`` build signed slash-command
 and interactivity requests the way Slack sends them to the app.
 
-What it does not fake: scopes, rate limits on its own, pagination, multipart
+What it does not fake: scopes (beyond ``chat_write_public``), rate limits on its own, pagination, multipart
 uploads, group DMs, the Events API, Socket Mode, or message formatting.
 Every API request that arrives is recorded in ``calls``, failed ones (and those
 refused while ``down``) included.
@@ -85,6 +85,7 @@ class FakeSlack:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.down = False
+        self.chat_write_public = True  # the scope smsbot asks for: post in public channels without joining
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._responses: list[tuple[str, dict]] = []
@@ -291,12 +292,12 @@ class FakeSlack:
         """The conversation a ``channel`` argument names; a user id means the bot's DM with them."""
         if channel.startswith(("U", "W")):
             return dm_channel_id(channel)
-        if channel.startswith("D"):
+        if channel.startswith("D") and channel not in self._channels:  # the bot's own DMs
             return channel
         known = self._channels.get(channel)
         if known is None:
             raise _SlackError("channel_not_found")
-        if must_be_member and not known.bot_member:
+        if must_be_member and not known.bot_member and (known.private or not self.chat_write_public):
             raise _SlackError("not_in_channel")
         return known.id
 

@@ -59,6 +59,7 @@ class Settings:
     admin_users: frozenset[str] = field(default_factory=frozenset)
     confirm_above: int = 10
     send_give_up_hours: float = 24.0
+    smsoffice_keepalive_seconds: float = 3.0
     log_level: str = "INFO"
     log_format: str = "kv"
 
@@ -238,6 +239,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                 "use a whole number of credits, e.g. 10."),
         send_give_up_hours=r.convert("SMSBOT_SEND_GIVE_UP_HOURS", 24.0, _positive_float,
                                      "use a number of hours, e.g. 24."),
+        smsoffice_keepalive_seconds=r.convert("SMSOFFICE_KEEPALIVE_SECONDS", 3.0, _positive_float,
+                                              "use a number of seconds, e.g. 3 (below the gateway's own "
+                                              "keep-alive timeout)."),
         log_level=r.convert("SMSBOT_LOG_LEVEL", "INFO", _choice(LOG_LEVELS, upper=True),
                             f"use one of {', '.join(LOG_LEVELS)}."),
         log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", _choice(LOG_FORMATS, upper=False),

@@ -56,7 +56,8 @@ class Bot:
         self.access = Access(settings)
         self.metrics = Metrics()
         self.gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username,
-                                       settings.smsoffice_password, observer=self.metrics.observe_gateway)
+                                       settings.smsoffice_password, observer=self.metrics.observe_gateway,
+                                       keepalive_seconds=settings.smsoffice_keepalive_seconds)
         self.slack = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10,
                                retry_handlers=[])
         self.identity = BotIdentity()

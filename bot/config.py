@@ -37,19 +37,20 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    slack_bot_token: str
-    slack_signing_secret: str
+    # Secrets are left out of repr(), so a logged or printed Settings shows none of them.
+    slack_bot_token: str = field(repr=False)
+    slack_signing_secret: str = field(repr=False)
     smsoffice_username: str
-    smsoffice_password: str
+    smsoffice_password: str = field(repr=False)
     sms_sender_id: str
-    slack_app_token: str | None = None
+    slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str = DEFAULT_SLACK_API_URL
     smsoffice_api_url: str = DEFAULT_SMSOFFICE_API_URL
     sms_default_region: str | None = None
     db_path: str = "./smsbot.db"
     host: str = "0.0.0.0"
     port: int = 3000
-    callback_secret: str | None = None
+    callback_secret: str | None = field(default=None, repr=False)
     public_url: str | None = None
     alert_channel: str | None = None
     low_balance: Decimal = Decimal("100")

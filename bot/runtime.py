@@ -48,7 +48,7 @@ class Bot:
         self.clock = clock
         self.db = Database(settings.db_path)
         self.db.migrate()
-        self.callback_secret = ensure_callback_secret(self.db, settings)
+        self.callback_secret, self.callback_secret_generated = callback_secret_and_origin(self.db, settings)
         self.queue = SendQueue(self.db)
         self.outbox = Outbox(self.db)
         self.groups = GroupStore(self.db)
@@ -202,11 +202,17 @@ class Bot:
 
 def ensure_callback_secret(db: Database, settings: Settings) -> str:
     """SMSBOT_CALLBACK_SECRET, or one generated on first start and kept in the database."""
-    secret = settings.callback_secret
+    return callback_secret_and_origin(db, settings)[0]
+
+
+def callback_secret_and_origin(db: Database, settings: Settings) -> tuple[str, bool]:
+    """(the callback secret, True when it was generated just now, on this start)."""
+    secret, generated = settings.callback_secret, False
     if secret is None:
         # INSERT OR IGNORE: if two processes start at once, both end up with the first one's secret.
-        db.conn.execute("INSERT OR IGNORE INTO kv(key, value) VALUES ('callback_secret', ?)",
-                        (secrets.token_urlsafe(32),))
+        with db.transaction() as conn:
+            generated = conn.execute("INSERT OR IGNORE INTO kv(key, value) VALUES ('callback_secret', ?)",
+                                     (secrets.token_urlsafe(32),)).rowcount == 1
         secret = db.get_kv("callback_secret")
     register_secret(secret)
-    return secret
+    return secret, generated

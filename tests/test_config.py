@@ -67,3 +67,13 @@ def test_loaded_secrets_are_redacted_everywhere(tmp_path):
     shown = redact(line)
     assert GATEWAY_PASSWORD not in shown and "xoxb-test-token" not in shown
     assert redact("s3cr3t%26Pa+ss") == "***"  # the URL-encoded form too
+
+
+def test_the_settings_repr_shows_no_secret(tmp_path):
+    settings = load_settings(base_env(tmp_path, SLACK_APP_TOKEN="xapp-1-app-token-value",
+                                      SMSBOT_CALLBACK_SECRET="callback-secret-0123456789"))
+    shown = repr(settings)
+    assert "smsoffice_username='acme'" in shown  # still useful
+    for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.smsoffice_password,
+                   settings.slack_app_token, settings.callback_secret):
+        assert secret not in shown

@@ -37,6 +37,17 @@ def callback_path(secret: str) -> str:
     return CALLBACK_PREFIX + secret
 
 
+def masked_callback_url(url: str | None) -> str:
+    """A callback URL fit for a log line: the secret path part shown as ``***``."""
+    if not url:
+        return ""
+    head, found, _ = url.partition(CALLBACK_PREFIX)
+    if not found:
+        head, slash, _ = url.rpartition("/")  # not our layout: hide the last path part anyway
+        return head + slash + "***" if slash and "//" in head else url
+    return head + CALLBACK_PREFIX + "***"
+
+
 class _TooLarge(Exception):
     pass
 

@@ -368,3 +368,36 @@ def test_run_prints_a_working_api_url_and_stops(monkeypatch, capsys):
         assert balance.text == "7.00"
         stop.set()
         assert result.result(timeout=5) == 0
+
+
+# --- the callback secret stays out of the simulator's log -----------------------------
+
+DLR_SECRET = "dlr-secret-4f9a8b7c6d5e"
+
+
+def test_the_callback_secret_is_masked_in_every_log_line_including_retries(make_sim, caplog):
+    with socket.socket() as probe:  # nobody listens: every report is retried
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    caplog.set_level("INFO", logger="bot.testing.simulator")
+    sim = make_sim(callback_url=f"http://127.0.0.1:{port}/sms/dlr/{DLR_SECRET}", dlr_delay=0.01,
+                   dlr_mode="route", speed=FAST)
+    send(sim)
+    wait_until(lambda: len(sim.reports) >= 3)
+    retries = [r.getMessage() for r in caplog.records if "event=sim_report_retry" in r.getMessage()]
+    assert retries and all("/sms/dlr/***" in line for line in retries)
+    assert DLR_SECRET not in caplog.text
+
+
+def test_run_prints_the_whole_callback_url_once_as_the_line_to_paste(capsys, caplog):
+    url = f"http://127.0.0.1:9/sms/dlr/{DLR_SECRET}"
+    stop = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(run, ["--port", "0", "--callback-url", url], stop)
+        printed = []
+        wait_until(lambda: printed.append(capsys.readouterr().out) or "".join(printed).count("\n") >= 2)
+        stop.set()
+        assert result.result(timeout=5) == 0
+    out = "".join(printed) + capsys.readouterr().out
+    assert out.count(url) == 1 and f"Delivery reports go to {url}" in out
+    assert DLR_SECRET not in caplog.text

@@ -1,5 +1,6 @@
 """The Slack edge, through signed requests to the real WSGI app on loopback: Bolt's "payload" flaw,
 size caps, bad signatures, listener exceptions and replays."""
+import json
 import logging
 import socket
 import threading
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from bot.runtime import Bot
+from bot.slack.render import COMPOSE_VIEW
 from bot.storage.replays import Replays
 from bot.testing.fake_slack import command_body, sign
 from tests.conftest import SIGNING_SECRET, Driver
@@ -95,6 +97,18 @@ def test_a_listener_that_raises_gives_a_sentence_and_one_log_line(slack_driver, 
     assert len(failures) == 1 and failures[0].levelname == "ERROR"
 
 
+def test_a_form_whose_listener_raises_stays_open_with_a_sentence(slack_driver, bot, caplog):
+    bot.db.conn.execute("CREATE TRIGGER full BEFORE INSERT ON messages "
+                        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    response = slack_driver.submit(COMPOSE_VIEW, {"recipients": "27831234567", "message": "Hi"},
+                                   private_metadata=json.dumps({"channel_id": "C0GENERAL"}))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_action"] == "errors"  # the form stays open, the typed text with it
+    assert "Something went wrong on my side" in body["errors"]["recipients"]
+    assert sum("event=listener_failed" in r.getMessage() for r in caplog.records) == 1
+
+
 # -- 5. replays ---------------------------------------------------------------------------------
 def test_the_same_signed_request_twice_sends_once_and_repeats_the_first_answer(slack_driver, bot, simulator):
     body = command_body("send 27831234567 Generator running", response_url="http://127.0.0.1:9/r")
@@ -146,3 +160,10 @@ def test_a_request_is_remembered_for_its_whole_window_and_then_forgotten(db):
     assert replays.claim("signature:v0=ab", request_ts=1000, now=1300).body == b'{"text": "Queued"}'
     assert replays.claim("signature:v0=ab", request_ts=1000, now=1361) is None  # purged, so new again
     assert db.conn.execute("SELECT count(*) FROM slack_requests").fetchone()[0] == 1
+
+
+def test_slacks_ssl_check_is_answered_without_running_anything(slack_driver, bot):
+    response = slack_driver.post(b"ssl_check=1&token=fake-verification-token",
+                                 {"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200 and response.text == ""
+    assert bot.db.conn.execute("SELECT count(*) FROM slack_requests").fetchone()[0] == 0

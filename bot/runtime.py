@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
 from bot.access import Access
@@ -30,7 +31,7 @@ from bot.redact import register_secret
 from bot.storage.reports import ReportIntake
 from bot.workers.sender import Sender
 from bot.storage.queue import SendQueue
-from bot.slack.app import BotIdentity, build_app
+from bot.slack.app import BotIdentity, build_app, tell_sorry
 from bot.slack.notifier import Notifier, SlackNotices
 from bot.slack.socketmode import SocketMode
 from bot.web.routes import make_wsgi_app
@@ -129,6 +130,8 @@ class Bot:
                 fn(*args)
             except Exception:
                 log.exception("event=after_ack_failed task=%s", getattr(fn, "__name__", "task"))
+                for respond in (arg for arg in args if isinstance(arg, Respond)):
+                    self.later(tell_sorry, respond)  # the person hears that it failed
         self._after_ack.submit(run)
 
     def _alert(self, conn, kind: str, data: dict) -> None:

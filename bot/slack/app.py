@@ -56,25 +56,34 @@ def build_app(services) -> App:
     )
     for listeners in (commands, actions, views, events):
         listeners.register(app, services)
-    app.error(_on_error)
+    app.error(_error_handler(services))
     return app
 
 
-SORRY = ("Something went wrong on my side and nothing was done. Try again; if it happens again, tell whoever "
-         "runs smsbot (the details are in its log).")
+SORRY = ("Something went wrong on my side while handling this. Check whether it took effect before trying "
+         "again; if it keeps happening, tell whoever runs smsbot (the details are in its log).")
 
 
-def _on_error(error: Exception, request: BoltRequest, body: dict) -> BoltResponse:
-    """A listener or middleware raised: one log line, and a sentence for the person, never a 5xx."""
-    log.error("event=listener_failed type=%s error=%s", body.get("type") or body.get("command") or "unknown",
-              type(error).__name__, exc_info=error)
-    acked = request.context.ack.response if request.context.ack is not None else None
-    if acked is not None and acked.status < 500:
-        return acked  # the person already has their answer; keep it
-    if body.get("type") == "view_submission":  # keep the form open, with its text, and say why at a field
-        blocks = list(((body.get("view") or {}).get("state") or {}).get("values") or {})
-        if blocks:
-            return BoltResponse(status=200, body={"response_action": "errors", "errors": {blocks[0]: SORRY}})
-    if body.get("command"):
-        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": f":warning: {SORRY}"})
-    return BoltResponse(status=200, body="")
+def _error_handler(services):
+    def on_error(error: Exception, request: BoltRequest, body: dict, respond) -> BoltResponse:
+        """A listener or middleware raised: one log line, and a sentence for the person, never a 5xx."""
+        log.error("event=listener_failed type=%s error=%s", body.get("type") or body.get("command") or "unknown",
+                  type(error).__name__, exc_info=error)
+        if body.get("type") == "view_submission":  # keep the form open, with its text, and say why at a field
+            blocks = list(((body.get("view") or {}).get("state") or {}).get("values") or {})
+            if blocks:
+                return BoltResponse(status=200, body={"response_action": "errors", "errors": {blocks[0]: SORRY}})
+        acked = request.context.ack.response if request.context.ack is not None else None
+        if body.get("command") and acked is None:
+            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": f":warning: {SORRY}"})
+        if respond is not None and not body.get("command"):  # a click: tell them through response_url
+            services.later(tell_sorry, respond)
+        if acked is not None and acked.status < 500:
+            return acked  # what was already acknowledged stays so
+        return BoltResponse(status=200, body="")
+    return on_error
+
+
+def tell_sorry(respond) -> None:
+    """The sentence for work that failed after the ack, as an aside that leaves the message as it is."""
+    respond(text=f":warning: {SORRY}", response_type="ephemeral", replace_original=False)

@@ -12,7 +12,8 @@ from bot.runtime import Bot
 from bot.slack.render import COMPOSE_VIEW
 from bot.storage.replays import Replays
 from bot.testing.fake_slack import command_body, sign
-from tests.conftest import SIGNING_SECRET, Driver
+from bot.slack.render import RESEND_ACTION
+from tests.conftest import SIGNING_SECRET, Driver, wait_for
 from tests.slack.test_commands import ack_text
 
 
@@ -92,7 +93,7 @@ def test_a_listener_that_raises_gives_a_sentence_and_one_log_line(slack_driver, 
     caplog.clear()
     response = slack_driver.command("history 5")
     assert response.status_code == 200
-    assert "Something went wrong on my side and nothing was done" in response.json()["text"]
+    assert "Something went wrong on my side" in response.json()["text"]
     failures = [r for r in caplog.records if "event=listener_failed" in r.getMessage()]
     assert len(failures) == 1 and failures[0].levelname == "ERROR"
 
@@ -167,3 +168,19 @@ def test_slacks_ssl_check_is_answered_without_running_anything(slack_driver, bot
                                  {"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 200 and response.text == ""
     assert bot.db.conn.execute("SELECT count(*) FROM slack_requests").fetchone()[0] == 0
+
+
+def test_a_click_whose_work_fails_after_the_ack_is_told_so(slack_driver, bot, fake_slack, caplog):
+    slack_driver.command("send 27831234567 Generator running")
+    bot.notifier.run_once()
+    bot.queue.claim(bot.clock())  # the process "died" mid-send: the SMS waits for a Resend decision
+    bot.sender.recover()
+    bot.db.conn.execute("CREATE TRIGGER stuck BEFORE UPDATE ON messages "
+                        "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    response = slack_driver.click(RESEND_ACTION, "1", message_ts=bot.queue.batch(1)["status_ts"])
+    assert response.status_code == 200
+    assert wait_for(lambda: any("Something went wrong on my side" in body.get("text", "")
+                                for _, body in fake_slack.responses))
+    told = [body for _, body in fake_slack.responses if "Something went wrong" in body.get("text", "")]
+    assert told[0]["replace_original"] is False  # an aside: the status message stays
+    assert sum("event=after_ack_failed" in r.getMessage() for r in caplog.records) == 1

@@ -130,8 +130,9 @@ class Bot:
                 fn(*args)
             except Exception:
                 log.exception("event=after_ack_failed task=%s", getattr(fn, "__name__", "task"))
-                for respond in (arg for arg in args if isinstance(arg, Respond)):
-                    self.later(tell_sorry, respond)  # the person hears that it failed
+                if fn is not tell_sorry:  # the person hears that it failed (once: no loop if that fails too)
+                    for respond in (arg for arg in args if isinstance(arg, Respond)):
+                        self.later(tell_sorry, respond)
         self._after_ack.submit(run)
 
     def _alert(self, conn, kind: str, data: dict) -> None:

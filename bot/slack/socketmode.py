@@ -124,15 +124,19 @@ class _PromptClient(SocketModeClient):
                 state.terminated = True
 
 
+class _Handler(SocketModeHandler):
+    """Bolt's Socket Mode adapter over our client (Bolt's constructor would start its own)."""
+
+    def __init__(self, app: App, client: _PromptClient) -> None:  # noqa: D107 - no super().__init__ on purpose
+        self.app, self.app_token, self.client = app, client.app_token, client
+        client.socket_mode_request_listeners.append(self.handle)
+
+
 class SocketMode:
     def __init__(self, app: App, app_token: str, api_url: str, ping_interval: float = PING_INTERVAL) -> None:
-        client = WebClient(base_url=api_url, timeout=10)
-        self.handler = SocketModeHandler(app, app_token, web_client=client, ping_interval=ping_interval)
-        sdk = self.handler.client
-        self.handler.client = _PromptClient(app_token, logger=sdk.logger, web_client=client,
-                                            ping_interval=ping_interval, concurrency=10)
-        self.handler.client.socket_mode_request_listeners.append(self.handler.handle)
-        sdk.close()  # the one Bolt made: its threads are not used
+        web = WebClient(base_url=api_url, timeout=10)
+        client = _PromptClient(app_token, logger=app.logger, web_client=web, ping_interval=ping_interval)
+        self.handler = _Handler(app, client)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()

@@ -71,7 +71,9 @@ def _run(args) -> int:
         print(f"smsbot cannot start: {error}", file=sys.stderr)
         return EXIT_FAILED
     if not settings.simulated:  # the simulator reports to this bot by itself
-        _print_callback(settings.public_url, bot.callback_secret)
+        # The full URL carries the secret: print it at start-up only when it is new (it has to be pasted
+        # into SMS Office); otherwise stdout ends up in journald or `docker logs` on every start.
+        _print_callback(settings.public_url, bot.callback_secret, full=bot.callback_secret_generated)
     print("\n".join(startup_lines(bot)), flush=True)
     print(f"smsbot is running on {settings.host}:{bot.server.port}; Ctrl-C or SIGTERM stops it.", flush=True)
     stop.wait()
@@ -98,16 +100,19 @@ def _cannot_listen(error: OSError, settings: Settings) -> int:
     return EXIT_FAILED
 
 
-def _print_callback(public_url: str | None, secret: str) -> None:
-    from bot.web.routes import callback_path
+def _print_callback(public_url: str | None, secret: str, *, full: bool = True) -> None:
+    from bot.web.routes import callback_path, masked_callback_url
 
-    url = public_url + callback_path(secret) if public_url else None
-    if url:
-        print(f"Delivery-report callback URL (paste it into your SMS Office account's API settings):\n  {url}",
-              flush=True)
+    path = callback_path(secret)
+    if not full:
+        shown = masked_callback_url((public_url or "") + path)
+        print(f"Delivery-report callback URL: {shown} (run `smsbot check` to see it whole)", flush=True)
+    elif public_url:
+        print("Delivery-report callback URL (paste it into your SMS Office account's API settings):\n  "
+              f"{public_url + path}", flush=True)
     else:
         print("Delivery-report callback path (prefix it with this bot's public https address, or set "
-              f"SMSBOT_PUBLIC_URL to print the whole URL):\n  {callback_path(secret)}", flush=True)
+              f"SMSBOT_PUBLIC_URL to print the whole URL):\n  {path}", flush=True)
 
 
 def _check(args) -> int:

@@ -51,19 +51,20 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    slack_bot_token: str
-    slack_signing_secret: str
+    # Secrets are left out of repr(), so a logged or printed Settings shows none of them.
+    slack_bot_token: str = field(repr=False)
+    slack_signing_secret: str = field(repr=False)
     smsoffice_username: str
-    smsoffice_password: str
+    smsoffice_password: str = field(repr=False)
     sms_sender_id: str
-    slack_app_token: str | None = None
+    slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str = DEFAULT_SLACK_API_URL
     smsoffice_api_url: str = DEFAULT_SMSOFFICE_API_URL
     sms_default_region: str | None = None
     db_path: str = "./smsbot.db"
     host: str = "0.0.0.0"
     port: int = 3000
-    callback_secret: str | None = None
+    callback_secret: str | None = field(default=None, repr=False)
     public_url: str | None = None
     alert_channel: str | None = None
     low_balance: Decimal = Decimal("100")
@@ -74,6 +75,7 @@ class Settings:
     confirm_above: int = 10
     send_give_up_hours: float = 24.0
     outbox_stall_seconds: int = 600
+    smsoffice_keepalive_seconds: float = 3.0
     log_level: str = "INFO"
     log_format: str = "kv"
     allowed_countries: frozenset[str] = field(default_factory=frozenset)  # ISO codes; empty: any
@@ -316,6 +318,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                      "use a number of hours, e.g. 24."),
         outbox_stall_seconds=r.convert("SMSBOT_OUTBOX_STALL_SECONDS", 600, _positive_int,
                                        "use a whole number of seconds, e.g. 600."),
+        smsoffice_keepalive_seconds=r.convert("SMSOFFICE_KEEPALIVE_SECONDS", 3.0, _positive_float,
+                                              "use a number of seconds, e.g. 3 (below the gateway's own "
+                                              "keep-alive timeout)."),
         log_level=r.convert("SMSBOT_LOG_LEVEL", "INFO", _choice(LOG_LEVELS, upper=True),
                             f"use one of {', '.join(LOG_LEVELS)}."),
         log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", _choice(LOG_FORMATS, upper=False),

@@ -17,6 +17,7 @@ from bot.access import Access
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.redact import register_secret
+from bot.slack.after_ack import AfterAck
 from bot.slack.app import BotIdentity, build_app
 from bot.slack.notices import SlackNotices
 from bot.slack.notifier import Notifier
@@ -50,7 +51,7 @@ class Bot:
         self.clock = clock
         self.db = Database(settings.db_path)
         self.db.migrate()
-        self.callback_secret = ensure_callback_secret(self.db, settings)
+        self.callback_secret, self.callback_secret_generated = callback_secret_and_origin(self.db, settings)
         self.metrics = Metrics()
         # storage: one owner per table
         self.queue, self.outbox, self.posts = SendQueue(self.db), Outbox(self.db), SlackPosts(self.db)
@@ -58,7 +59,8 @@ class Bot:
         self.access = Access(settings)
         # the outside world
         self.gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username,
-                                       settings.smsoffice_password, observer=self.metrics.observe_gateway)
+                                       settings.smsoffice_password, observer=self.metrics.observe_gateway,
+                                       keepalive_seconds=settings.smsoffice_keepalive_seconds)
         self.slack = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10,
                                retry_handlers=[])
         self.identity = BotIdentity()
@@ -72,10 +74,11 @@ class Bot:
         self.watch = BalanceWatch(self.db, self.gateway, threshold=settings.low_balance,
                                   interval=settings.balance_check_seconds, alert_channel=settings.alert_channel,
                                   alert=self._alert, clock=clock)
+        self.after_ack = AfterAck()
         self.usecases = UseCases(settings=settings, db=self.db, queue=self.queue, pending=self.pending,
                                  posts=self.posts, notices=self.notices, reports=self.reports, watch=self.watch,
                                  groups=self.groups, access=self.access, gateway=self.gateway, metrics=self.metrics,
-                                 clock=clock, wake_sender=lambda: self.sender.wake())
+                                 clock=clock, wake_sender=lambda: self.sender.wake(), later=self.after_ack.later)
         self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.usecases.after_send,
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock)
         last = self.watch.last_balance
@@ -146,7 +149,7 @@ class Bot:
         if not self.sender.stop(SENDER_STOP_SECONDS):
             log.warning("event=sender_still_busy note=the in-flight SMS will be unconfirmed at next start")
         self.notifier.stop(NOTIFIER_STOP_SECONDS)
-        self.usecases.close()
+        self.after_ack.close()
         if self.backups is not None:
             self.backups.stop()
         if self.simulator is not None:
@@ -162,12 +165,17 @@ def _age(at: float | None, now: float) -> float | None:
 
 def ensure_callback_secret(db: Database, settings: Settings) -> str:
     """SMSBOT_CALLBACK_SECRET, or one generated on first start and kept in the database."""
-    secret = settings.callback_secret
+    return callback_secret_and_origin(db, settings)[0]
+
+
+def callback_secret_and_origin(db: Database, settings: Settings) -> tuple[str, bool]:
+    """(the callback secret, True when it was generated just now, on this start)."""
+    secret, generated = settings.callback_secret, False
     if secret is None:
         # INSERT OR IGNORE: if two processes start at once, both end up with the first one's secret.
         with db.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO kv(key, value) VALUES ('callback_secret', ?)",
-                         (secrets.token_urlsafe(32),))
+            generated = conn.execute("INSERT OR IGNORE INTO kv(key, value) VALUES ('callback_secret', ?)",
+                                     (secrets.token_urlsafe(32),)).rowcount == 1
         secret = db.get_kv("callback_secret")
     register_secret(secret)
-    return secret
+    return secret, generated

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, Mapping
@@ -58,12 +57,13 @@ class UseCases:
     def __init__(self, *, settings: Settings, db: Database, queue: SendQueue, pending: PendingSends,
                  posts: SlackPosts, notices: SlackNotices, reports: ReportIntake, watch: BalanceWatch,
                  groups: GroupStore, access: Access, gateway: SmsOfficeClient, metrics: Metrics,
-                 clock: Callable[[], float], wake_sender: Callable[[], None]) -> None:
+                 clock: Callable[[], float], wake_sender: Callable[[], None],
+                 later: Callable[..., None]) -> None:
         self.settings, self.db, self.queue, self.pending = settings, db, queue, pending
         self.posts, self.notices, self.reports, self.watch = posts, notices, reports, watch
         self.groups, self.access, self.gateway, self.metrics = groups, access, gateway, metrics
         self.clock, self.wake_sender = clock, wake_sender
-        self._after_ack = ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
+        self.later = later  # slow work after a Slack ack (bot/slack/after_ack.py)
 
     # -- sending ---------------------------------------------------------------------------------------
     def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation:
@@ -156,16 +156,3 @@ class UseCases:
         """Ask the gateway now (slow: only after the ack). Raises GatewayError."""
         credits = self.gateway.balance()
         return credits, self.watch.usage(balance=credits)
-
-    # -- plumbing for listeners ----------------------------------------------------------------------------
-    def later(self, fn: Callable, *args) -> None:
-        """Run slow work (gateway, Slack) after the ack, off the HTTP thread."""
-        def run() -> None:
-            try:
-                fn(*args)
-            except Exception:
-                log.exception("event=after_ack_failed task=%s", getattr(fn, "__name__", "task"))
-        self._after_ack.submit(run)
-
-    def close(self) -> None:
-        self._after_ack.shutdown(wait=False, cancel_futures=True)

@@ -87,7 +87,9 @@ class Driver:
         self._n = 0
 
     def post(self, body: bytes, headers: dict | None = None) -> requests.Response:
-        return self.http.post(self.url, data=body, headers=headers or sign(SIGNING_SECRET, body), timeout=10)
+        # signed at the bot's own time, which tests may inject
+        return self.http.post(self.url, data=body, headers=headers or sign(SIGNING_SECRET, body, int(self.bot.clock())),
+                              timeout=10)
 
     def command(self, text: str, **kwargs) -> requests.Response:
         self._n += 1
@@ -240,4 +242,10 @@ def _live_threads(before: set) -> list[str]:
     new = [t for t in threading.enumerate() if t not in before]
     for thread in new:
         thread.join(max(0.0, deadline - time.monotonic()))
-    return [f"thread {t.name!r} ({'daemon' if t.daemon else 'non-daemon'})" for t in new if t.is_alive()]
+    return [f"thread {t.name!r} ({'daemon' if t.daemon else 'non-daemon'}, running {_target(t)})"
+            for t in new if t.is_alive()]
+
+
+def _target(thread: threading.Thread) -> str:
+    target = getattr(thread, "_target", None)
+    return getattr(target, "__qualname__", type(thread).__qualname__) if target else type(thread).__qualname__

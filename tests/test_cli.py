@@ -139,3 +139,40 @@ def test_check_names_the_default_region_and_warns_that_sa_is_saudi_arabia(tmp_pa
     assert "SMS_DEFAULT_REGION: SA = Saudi Arabia (+966)" in out
     assert "SMSBOT_ALLOWED_COUNTRIES: SA = Saudi Arabia (+966), ZA = South Africa (+27)" in out
     assert "Warning: SA is Saudi Arabia (+966). For South Africa (+27) use ZA." in out
+
+
+def start_and_read_banner(tmp_path, env) -> str:
+    """`smsbot run` until it says it is running; its stdout so far. Then SIGTERM."""
+    proc = smsbot(["run"], env, tmp_path, stderr=(tmp_path / "run.log").open("a"))
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "is running on" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    return "".join(lines)
+
+
+def test_start_up_prints_the_whole_callback_url_only_when_the_secret_is_new(tmp_path, simulator, fake_slack):
+    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
+                   SMSBOT_PUBLIC_URL="https://sms.example.com")
+    first = start_and_read_banner(tmp_path, env)
+    url = re.search(r"https://sms\.example\.com/sms/dlr/[A-Za-z0-9_-]{40,}", first)
+    assert url, first  # generated on this start: it has to be pasted into SMS Office
+    again = start_and_read_banner(tmp_path, env)
+    assert url.group(0) not in again and "https://sms.example.com/sms/dlr/***" in again
+    assert "smsbot check" in again
+    secret = url.group(0).rsplit("/", 1)[1]
+    assert secret not in (tmp_path / "run.log").read_text()
+    checked = smsbot(["check"], env, tmp_path).communicate(timeout=30)[0]
+    assert url.group(0) in checked  # `smsbot check` shows it whole
+
+
+def test_a_configured_secret_is_never_printed_at_start_up(tmp_path, simulator, fake_slack):
+    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
+                   SMSBOT_CALLBACK_SECRET=CALLBACK_SECRET)
+    shown = start_and_read_banner(tmp_path, env)
+    assert CALLBACK_SECRET not in shown and "/sms/dlr/***" in shown

@@ -189,3 +189,13 @@ def test_env_example_names_only_known_settings_and_leaves_defaults_commented(tmp
                     if line[1:].split("=")[0] in commented)
     uncommented = load_settings({**values, **defaults, "SMSBOT_DB": str(tmp_path / "x.db")})
     assert uncommented.warnings == () and uncommented.port == 3000  # the defaults shown are the defaults
+
+
+def test_the_settings_repr_shows_no_secret(tmp_path):
+    settings = load_settings(base_env(tmp_path, SLACK_APP_TOKEN="xapp-1-app-token-value",
+                                      SMSBOT_CALLBACK_SECRET="callback-secret-0123456789"))
+    shown = repr(settings)
+    assert "smsoffice_username='acme'" in shown  # still useful
+    for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.smsoffice_password,
+                   settings.slack_app_token, settings.callback_secret):
+        assert secret not in shown

@@ -49,4 +49,4 @@ def test_a_thread_left_running_fails_the_test_and_is_named(pytester, monkeypatch
     finally:
         RELEASE.set()
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*left open after the test*", "*thread 'forgotten' (daemon)*"])
+    result.stdout.fnmatch_lines(["*left open after the test*", "*thread 'forgotten' (daemon, running *"])

@@ -6,6 +6,8 @@ import logging
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 
 from bot.slack.listeners import actions, commands, events, views
@@ -61,10 +63,14 @@ def build_app(services, identity: BotIdentity) -> App:
         # only parse, store and ack, and hand any Slack or gateway I/O to services.later().
         process_before_response=True,
         raise_error_for_unhandled_request=False,
+        # Every HTTP request is verified once, strictly, by bot/web/slack_edge.py before it gets here
+        # (Socket Mode envelopes are not signed); a second check here would read another clock.
+        request_verification_enabled=False,
         logger=_bolt_logger(),
     )
     for listeners in (commands, actions, views, events):
         listeners.register(app, services)
+    app.error(_error_handler(services))
     return app
 
 
@@ -73,3 +79,30 @@ def _bolt_logger() -> logging.Logger:
     if not any(isinstance(f, _NoTokenNotice) for f in logger.filters):
         logger.addFilter(_NoTokenNotice())
     return logger
+SORRY = ("Something went wrong on my side while handling this. Check whether it took effect before trying "
+         "again; if it keeps happening, tell whoever runs smsbot (the details are in its log).")
+
+
+def _error_handler(services):
+    def on_error(error: Exception, request: BoltRequest, body: dict, respond) -> BoltResponse:
+        """A listener or middleware raised: one log line, and a sentence for the person, never a 5xx."""
+        log.error("event=listener_failed type=%s error=%s", body.get("type") or body.get("command") or "unknown",
+                  type(error).__name__, exc_info=error)
+        if body.get("type") == "view_submission":  # keep the form open, with its text, and say why at a field
+            blocks = list(((body.get("view") or {}).get("state") or {}).get("values") or {})
+            if blocks:
+                return BoltResponse(status=200, body={"response_action": "errors", "errors": {blocks[0]: SORRY}})
+        acked = request.context.ack.response if request.context.ack is not None else None
+        if body.get("command") and acked is None:
+            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": f":warning: {SORRY}"})
+        if respond is not None and not body.get("command"):  # a click: tell them through response_url
+            services.later(tell_sorry, respond)
+        if acked is not None and acked.status < 500:
+            return acked  # what was already acknowledged stays so
+        return BoltResponse(status=200, body="")
+    return on_error
+
+
+def tell_sorry(respond) -> None:
+    """The sentence for work that failed after the ack, as an aside that leaves the message as it is."""
+    respond(text=f":warning: {SORRY}", response_type="ephemeral", replace_original=False)

@@ -2,8 +2,11 @@
 
 Jobs (see ``bot/storage/outbox.py``), each run by the handler named in ``Notifier.handlers``:
 
-- ``post``: a send's status message, in the channel where it was asked for; if that channel
-  refuses the bot, in the requester's DM instead, telling them where.
+- ``post``: the status message of a send, in the channel where the command was
+  typed (``chat:write.public`` covers public channels). Where the bot may not post
+  (a private channel it is not in, someone else's DM) it posts in the requester's
+  DM with the app instead, and tells them where, with advice that fits that kind
+  of conversation.
 - ``status``: ``chat.update`` of that message (coalesced: one job per send).
 - ``reply`` and ``digest``: a thread reply under it (one event, or a long list's grouped failures).
 - ``alert``: a balance-watch alert; if the alert channel refuses, a DM to each admin.
@@ -262,7 +265,8 @@ class Notifier(Worker):
             content = render.status_message(batch, self.queue.messages_of(batch["id"]), note=note)
             response = self._call("chat_postMessage", channel=dm, **content)
             where = PostedWhere.DM
-        answer = {"channel": response["channel"], "ts": response["ts"], "where": where.value}
+        answer = {"channel": response["channel"], "ts": response["ts"], "where": where.value,
+                  "refusal": None if where == PostedWhere.CHANNEL else code}
         self._answers[job["id"]] = answer
         return answer, where
 
@@ -274,7 +278,8 @@ class Notifier(Worker):
             # Changes that happened while the post was under way are rendered by a fresh update.
             self.notices.changed(conn, batch["id"], now)
             if where == PostedWhere.DM and batch["response_url"]:
-                self.notices.respond(conn, batch["response_url"], render.moved_to_dm(batch["channel_id"]), now)
+                self.notices.respond(conn, batch["response_url"], render.moved_to_dm(batch["channel_id"], batch["channel_name"] or "",
+                                                                               answer["refusal"]), now)
         del self._answers[job["id"]]
 
     def _do_status(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:

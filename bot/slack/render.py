@@ -458,10 +458,22 @@ def resent_reply(user_id: str, recipient: str) -> dict:
     return {"text": text, "blocks": [_section(text)]}
 
 
-def moved_to_dm(channel_id: str) -> dict:
-    return message(f":information_source: I can't post in <#{channel_id}>, so the status of your SMS is in "
-                   f"your DM with me. To see it in the channel next time, invite me there with "
-                   f"`/invite @smsbot`.")
+def moved_to_dm(channel_id: str, channel_name: str = "", code: str = "") -> dict:
+    """Where the status went instead, with advice that can work in that kind of conversation."""
+    if channel_id.startswith("D") or channel_name == "directmessage":
+        return message(":information_source: I can't post in a direct message between other people, so the "
+                       "status of your SMS is in your DM with me.")
+    if channel_name.startswith("mpdm-"):
+        return message(":information_source: I can't post in a group DM, so the status of your SMS is in your "
+                       "DM with me. To share it, send from a channel instead.")
+    where = f"I can't post in <#{channel_id}>, so the status of your SMS is in your DM with me."
+    if code == "is_archived":
+        return message(f":information_source: {where} That channel is archived.")
+    if code == "restricted_action":
+        return message(f":information_source: {where} Posting there is restricted; ask a workspace admin "
+                       "to let me post, or send from another channel.")
+    return message(f":information_source: {where} To see it in the channel next time, invite me there "
+                   "with `/invite @smsbot`.")
 
 
 def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dict:

@@ -243,7 +243,7 @@ class SmsOfficeClient:
 
     def __init__(self, base_url: str, username: str, password: str, *, connect_timeout: float = 5.0,
                  read_timeout: float = 15.0, session: requests.Session | None = None,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, keepalive_seconds: float = 3.0) -> None:
         register_secret(password)
         self._redact = Redactor([password])
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -256,6 +256,8 @@ class SmsOfficeClient:
         self._session = session or _one_connection_session(self.base_url)
         self._observer = observer
         self._lock = threading.Lock()
+        self._keepalive = keepalive_seconds
+        self._idle_since: float | None = None  # monotonic time the last answer ended
         self.last_success: float | None = None
         self.last_balance: Decimal | None = None  # from the latest balance read, whoever asked
 
@@ -278,14 +280,32 @@ class SmsOfficeClient:
     def _call(self, op: _Operation, params: dict[str, str], log_fields: dict[str, str]) -> Any:
         with self._lock:
             started = time.monotonic()
+            self._expire_idle_connection(started)
             try:
                 result = self._exchange(op, params)
             except GatewayError as error:
                 self._report(op.name, started, error.outcome, {**log_fields, "error": type(error).__name__})
                 raise
+            finally:
+                self._idle_since = time.monotonic()
             self.last_success = time.time()
             self._report(op.name, started, "ok", log_fields)
             return result
+
+    def _expire_idle_connection(self, now: float) -> None:
+        """Close a kept-alive connection idle longer than the expiry instead of reusing it.
+
+        Servers close idle connections after their keep-alive timeout (Apache 5 s), and over a long
+        path that close can cross our next request: the request is lost with no answer, and an SMS
+        would be "unconfirmed" though nothing went out. A fresh connection costs one handshake.
+        During a burst the connection is never idle that long, so it is reused as before.
+        """
+        if self._idle_since is None or now - self._idle_since <= self._keepalive:
+            return
+        for adapter in set(self._session.adapters.values()):
+            adapter.close()  # the pool stays usable: the next request opens a new connection
+        log.debug("event=gateway_connection_expired idle_s=%.1f", now - self._idle_since)
+        self._idle_since = None
 
     def _exchange(self, op: _Operation, params: dict[str, str]) -> Any:
         response = self._get(op, params)

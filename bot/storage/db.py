@@ -146,10 +146,19 @@ def _v8_attempts(db: sqlite_utils.Database) -> None:
                "WHERE tracking_id IS NOT NULL OR status = 'unconfirmed' ORDER BY id")
 
 
+def _v9_slack_requests(db: sqlite_utils.Database) -> None:
+    # Slack requests accepted in the last few minutes and what each was answered, against replays.
+    db["slack_requests"].create({
+        "key": str, "received_at": float, "expires_at": float, "status": int, "content_type": str,
+        "body": bytes,
+    }, pk="key")
+    db["slack_requests"].create_index(["expires_at"], index_name="slack_requests_expiry")
+
+
 # Append only: each function moves the schema one version forward.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes, _v7_message_failure,
-    _v8_attempts]
+    _v8_attempts, _v9_slack_requests]
 
 
 class Database:

@@ -11,7 +11,7 @@ Requests may carry parameters as JSON, as a form body or in the query string.
 ``sign``, ``command_body`` and ``block_actions_body`` build signed slash-command
 and interactivity requests the way Slack sends them to the app.
 
-What it does not fake: scopes, rate limits on its own, pagination, multipart
+What it does not fake: scopes (beyond ``chat_write_public``), rate limits on its own, pagination, multipart
 uploads, group DMs, the Events API, Socket Mode, or message formatting.
 Every API request that arrives is recorded in ``calls``, failed ones (and those
 refused while ``down``) included.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import itertools
 import json
 import threading
 import time
@@ -85,6 +86,7 @@ class FakeSlack:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.down = False
+        self.chat_write_public = True  # the scope smsbot asks for: post in public channels without joining
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._responses: list[tuple[str, dict]] = []
@@ -313,12 +315,12 @@ class FakeSlack:
         """The conversation a ``channel`` argument names; a user id means the bot's DM with them."""
         if channel.startswith(("U", "W")):
             return dm_channel_id(channel)
-        if channel.startswith("D"):
+        if channel.startswith("D") and channel not in self._channels:  # the bot's own DMs
             return channel
         known = self._channels.get(channel)
         if known is None:
             raise _SlackError("channel_not_found")
-        if must_be_member and not known.bot_member:
+        if must_be_member and not known.bot_member and (known.private or not self.chat_write_public):
             raise _SlackError("not_in_channel")
         return known.id
 
@@ -363,6 +365,14 @@ def _request_params(environ) -> dict:
 
 
 # -- requests from Slack to the app ------------------------------------------------------------
+_TRIGGERS = itertools.count(1)
+
+
+def new_trigger_id() -> str:
+    """A fresh trigger_id, as Slack gives every slash command, click and submission its own."""
+    return f"13345224609.738474920.{next(_TRIGGERS):031x}"
+
+
 def sign(signing_secret: str, body: bytes, timestamp: int | None = None) -> dict:
     """Headers Slack sends with a signed request (v0 HMAC-SHA256 of "v0:{ts}:{body}")."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -373,8 +383,9 @@ def sign(signing_secret: str, body: bytes, timestamp: int | None = None) -> dict
 
 def command_body(text: str, *, command: str = "/sms", user_id: str = "U0USER", user_name: str = "alice",
                  channel_id: str = "C0GENERAL", channel_name: str = "general", team_id: str = "T0TEST",
-                 response_url: str, trigger_id: str = "13345224609.738474920.8088930838d88f008e0") -> bytes:
-    """A slash-command request body, fields as Slack sends them."""
+                 response_url: str, trigger_id: str | None = None) -> bytes:
+    """A slash-command request body, fields as Slack sends them (a new trigger_id unless given)."""
+    trigger_id = trigger_id or new_trigger_id()
     return urlencode({
         "token": VERIFICATION_TOKEN, "team_id": team_id, "team_domain": "test",
         "channel_id": channel_id, "channel_name": channel_name, "user_id": user_id, "user_name": user_name,
@@ -396,7 +407,7 @@ def block_actions_body(action_id: str, value: str, *, user_id: str = "U0USER", c
         "user": {"id": user_id, "username": "alice", "name": "alice", "team_id": team_id},
         "team": {"id": team_id, "domain": "test"}, "enterprise": None, "is_enterprise_install": False,
         "channel": {"id": channel_id, "name": "general"}, "container": container,
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0", "response_url": response_url,
+        "trigger_id": new_trigger_id(), "response_url": response_url,
         "state": {"values": {}},
         "actions": [{"type": "button", "action_id": action_id, "block_id": "actions", "value": value,
                      "text": {"type": "plain_text", "text": value}, "action_ts": f"{time.time():.6f}"}],
@@ -417,7 +428,7 @@ def view_submission_body(callback_id: str, values: dict[str, str], *, private_me
         "type": "view_submission", "token": VERIFICATION_TOKEN, "api_app_id": APP_ID,
         "team": {"id": team_id, "domain": "test"}, "enterprise": None, "is_enterprise_install": False,
         "user": {"id": user_id, "username": "alice", "name": "alice", "team_id": team_id},
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "trigger_id": new_trigger_id(),
         "view": {"id": "V0000001", "team_id": team_id, "type": "modal", "callback_id": callback_id,
                  "private_metadata": private_metadata, "state": {"values": state}, "hash": "1.abc",
                  "app_id": APP_ID, "bot_id": BOT_ID},

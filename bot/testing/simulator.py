@@ -28,6 +28,7 @@ import requests
 from bot.web.server import ServerThread
 from bot.redact import redact
 from bot.sms.dlr import DELIVERED, FAILED, MESSAGES, NO_ROUTE, SUBMITTED
+from bot.web.routes import masked_callback_url
 from bot.sms.rules import MAX_CHARS, MAX_PARTS, analyse_text
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ class Simulator:
         """Serve the API on host:port (0 = a free port) in the background."""
         self._server = ServerThread(self.app, host, port, name="simulator", threads=8).start()
         log.info("event=sim_started api_url=%s username=%s dlr_mode=%s callback_url=%s",
-                 self.api_url, self.username, self.dlr_mode, redact(self.callback_url))
+                 self.api_url, self.username, self.dlr_mode, self._shown_callback())
         return self
 
     def stop(self) -> None:
@@ -382,14 +383,18 @@ class Simulator:
             log.info("event=sim_report id=%s status_id=%d result=%s", message.id, status_id, result)
             return
         if retries_done == len(RETRY_DELAYS):
-            log.info("event=sim_report_dropped id=%s status_id=%d result=%s",
-                     message.id, status_id, result)
+            log.info("event=sim_report_dropped id=%s status_id=%d result=%s callback_url=%s",
+                     message.id, status_id, result, self._shown_callback())
             return
         delay = RETRY_DELAYS[retries_done] / self.speed
-        log.info("event=sim_report_retry id=%s status_id=%d result=%s retry_in_s=%.3f",
-                 message.id, status_id, result, delay)
+        log.info("event=sim_report_retry id=%s status_id=%d result=%s retry_in_s=%.3f callback_url=%s",
+                 message.id, status_id, result, delay, self._shown_callback())
         self._scheduler.add(time.monotonic() + delay,
                             partial(self._deliver_report, message, status_id, retries_done + 1))
+
+    def _shown_callback(self) -> str:
+        """The callback URL for a log line: its secret path part masked."""
+        return redact(masked_callback_url(self.callback_url)) if self.callback_url else "-"
 
     def _post_report(self, message: SimMessage, status_id: int) -> int | str:
         """The receiver's HTTP status, or the network error's name."""

@@ -11,10 +11,10 @@ import logging
 import time
 from urllib.parse import parse_qsl
 
-from slack_bolt.adapter.wsgi import SlackRequestHandler
-
 from bot.metrics import CONTENT_TYPE_LATEST
+from bot.storage.replays import Replays
 from bot.storage.reports import ReportError, parse_report
+from bot.web.slack_edge import SlackEdge, status_line
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,17 @@ def _reply(start_response, status: str, body: str | bytes | dict, content_type: 
 def callback_path(secret: str) -> str:
     """The delivery-report path; it carries the secret, so print it only where the operator asked."""
     return CALLBACK_PREFIX + secret
+
+
+def masked_callback_url(url: str | None) -> str:
+    """A callback URL fit for a log line: the secret path part shown as ``***``."""
+    if not url:
+        return ""
+    head, found, _ = url.partition(CALLBACK_PREFIX)
+    if not found:
+        head, slash, _ = url.rpartition("/")  # not our layout: hide the last path part anyway
+        return head + slash + "***" if slash and "//" in head else url
+    return head + CALLBACK_PREFIX + "***"
 
 
 class _TooLarge(Exception):
@@ -62,7 +73,7 @@ def _report_params(environ) -> dict[str, str]:
 
 
 def make_wsgi_app(bot):
-    bolt = SlackRequestHandler(bot.app)
+    edge = SlackEdge(bot.app, bot.settings.slack_signing_secret, Replays(bot.db), bot.clock)
 
     def slack_events(environ, start_response):
         if environ["REQUEST_METHOD"] != "POST":
@@ -75,7 +86,9 @@ def make_wsgi_app(bot):
             return _reply(start_response, "413 Payload Too Large", "body too large\n")
         started = time.perf_counter()
         try:
-            return bolt(environ, start_response)
+            answer = edge.handle(environ, environ["wsgi.input"].read(length) if length else b"")
+            return _reply(start_response, status_line(answer.status), answer.body,
+                          answer.content_type or "text/plain; charset=utf-8")
         except Exception:
             # A signed but malformed request must not turn into a 5xx (Slack would retry it).
             log.exception("event=slack_request_rejected")

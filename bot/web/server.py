@@ -9,6 +9,11 @@ from waitress import create_server, wasyncore
 
 log = logging.getLogger(__name__)
 
+# Refused by waitress before the app runs and before anything is buffered: a larger body gets 413
+# as soon as its Content-Length (or its chunks) say so, larger headers 431.
+MAX_BODY_BYTES = 1 << 20
+MAX_HEADER_BYTES = 32 << 10
+
 
 class ServerThread:
     """Serve ``app`` on host:port in a background thread.
@@ -32,6 +37,8 @@ class ServerThread:
         self._server = create_server(
             self.app, host=self.host, port=self.requested_port, threads=self.threads,
             ident="smsbot", clear_untrusted_proxy_headers=True, channel_timeout=120,
+            max_request_body_size=MAX_BODY_BYTES + 1,  # waitress refuses a body of this size or more
+            max_request_header_size=MAX_HEADER_BYTES,
         )
         self._port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)

@@ -12,8 +12,8 @@ and the sender thread (``not_enough_credits``) never disagree.
 Alerts (kind → data, all JSON-serialisable; amounts are strings, ``days_left`` a float):
 
 - ``low_balance`` (balance, threshold, per_day, days_left): the balance is below the
-  threshold. Once per drop; re-armed by a check that sees the balance at or above the
-  threshold, which raises ``topped_up`` (balance, threshold).
+  threshold. Once per drop; re-armed by a check that sees the balance above the threshold
+  and above zero, which raises ``topped_up`` (balance, threshold).
 - ``login_failed`` (error, settings): the gateway refused the credentials. Once; re-armed
   by a successful login, which raises ``login_ok``.
 - ``unreachable`` (error, checks): the third check in a row that could not use the
@@ -22,7 +22,7 @@ Alerts (kind → data, all JSON-serialisable; amounts are strings, ``days_left``
   answer from the gateway (a balance or a login refusal), which raises ``reachable``.
 - ``out_of_credits`` (balance: the last balance seen, or None; at): a send was refused
   with "Not enough credits". Once per episode. The episode ends at a successful check
-  that sees a top-up: the balance at or above the threshold, or higher than the previous
+  that sees a top-up: the balance above the threshold and zero, or higher than the previous
   successful check (an increase between two checks is a top-up, as in the forecast).
 
 Without an alert channel the watch still records every check, but emits no alerts and
@@ -196,16 +196,20 @@ def _login(state: WatchState, reading: Reading) -> tuple[WatchState, Alerts]:
 def _balance(state: WatchState, balance: Decimal, threshold: Decimal, previous: Decimal | None,
              outlook: Forecast | None) -> tuple[WatchState, Alerts]:
     low = balance < threshold
+    # A top-up is announced only above the threshold and above zero: with SMSBOT_LOW_BALANCE=0, a
+    # balance moving from -5 to 0 is no top-up, and neither is one sitting exactly on the threshold.
+    recovered = balance > threshold and balance > 0
     alerts: Alerts = []
     if low and not state.low:
         alerts.append(("low_balance", {
             "balance": str(balance), "threshold": str(threshold),
             "per_day": _text(outlook.per_day if outlook else None),
             "days_left": outlook.days_left if outlook else None}))
-    elif not low and state.low:
+    elif recovered and state.low:
         alerts.append(("topped_up", {"balance": str(balance), "threshold": str(threshold)}))
-    topped_up = not low or (previous is not None and balance > previous)
-    return replace(state, low=low, out_of_credits=state.out_of_credits and not topped_up), alerts
+    still_low = low or (state.low and not recovered)
+    topped_up = recovered or (previous is not None and balance > previous and balance > 0)
+    return replace(state, low=still_low, out_of_credits=state.out_of_credits and not topped_up), alerts
 
 
 # -- the watch --------------------------------------------------------------------------------------

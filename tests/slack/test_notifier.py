@@ -3,11 +3,13 @@ alerts reach the alert channel."""
 import json
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import requests
 
 from bot.slack.notices import DIGEST_SECONDS
+from bot.slack import render
 from bot.slack.render import RESEND_ACTION
 from bot.web.routes import CALLBACK_PREFIX
 from bot.config import load_settings
@@ -77,13 +79,37 @@ def test_posts_to_one_channel_are_paced(slack_driver, bot, fake_slack):
     assert posts() == 2
 
 
-def test_a_channel_that_refuses_the_bot_gets_no_join_attempt_and_the_status_goes_to_the_dm(
-        slack_driver, bot, fake_slack):
-    fake_slack.add_channel("C0OPS", "ops", bot_member=False)
+def test_in_a_public_channel_it_is_not_in_the_bot_posts_without_joining(slack_driver, bot, fake_slack):
+    fake_slack.add_channel("C0OPS", "ops", bot_member=False)  # chat:write.public covers it
     slack_driver.command("send 27831234567 Hello", channel_id="C0OPS", channel_name="ops")
     slack_driver.pump()
-    assert fake_slack.calls_to("conversations.join") == []  # chat:write.public covers public channels
+    assert fake_slack.calls_to("conversations.join") == []
+    assert len(fake_slack.messages["C0OPS"]) == 1
+
+
+def test_the_manifest_asks_for_no_join_scope():
+    manifest = (Path(__file__).parents[2] / "manifest.yml").read_text()
+    assert "chat:write.public" in manifest and "channels:join" not in manifest
+
+
+def test_a_send_from_someone_elses_dm_gives_no_impossible_advice(slack_driver, bot, fake_slack):
+    fake_slack.add_channel("D0OTHER", "directmessage", private=True, bot_member=False)
+    slack_driver.command("send 27831234567 Hello", channel_id="D0OTHER", channel_name="directmessage")
+    slack_driver.pump()
     assert bot.posts.batch(1)["posted_where"] == "dm"
+    told = [body["text"] for _, body in fake_slack.responses]
+    assert len(told) == 1 and "your DM with me" in told[0] and "/invite" not in told[0]
+
+
+@pytest.mark.parametrize("channel, name, code, advice, not_said", [
+    ("C0MPDM", "mpdm-alice--bob-1", "channel_not_found", "group DM", "/invite"),
+    ("C0OLD", "old-ops", "is_archived", "archived", "/invite"),
+    ("C0ANN", "announcements", "restricted_action", "admin", "/invite"),
+    ("C0PRIV", "secret-ops", "channel_not_found", "/invite @smsbot", "group DM"),
+])
+def test_dm_fallback_advice_fits_the_kind_of_conversation(channel, name, code, advice, not_said):
+    text = render.moved_to_dm(channel, name, code)["text"]
+    assert advice in text and not_said not in text
 
 
 def test_a_private_channel_gets_the_status_in_the_dm_and_the_user_is_told(slack_driver, bot, fake_slack):
@@ -196,7 +222,7 @@ def test_a_post_slack_accepted_but_the_database_could_not_store_is_never_posted_
 
 
 def test_a_status_message_that_can_never_be_posted_drops_the_jobs_waiting_on_it(slack_driver, bot, fake_slack):
-    fake_slack.add_channel("C0OPS", "ops", bot_member=False)
+    fake_slack.add_channel("C0OPS", "ops", private=True, bot_member=False)
     fake_slack.fail("conversations.open", "user_disabled")      # not even the DM is possible
     slack_driver.command("send 27831234567 One", channel_id="C0OPS", channel_name="ops")
     slack_driver.pump()

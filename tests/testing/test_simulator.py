@@ -348,3 +348,22 @@ def test_stop_ends_pending_reports_promptly(make_receiver):
     assert time.monotonic() - started < 1
     assert not [t for t in threading.enumerate() if t.name in ("simulator", "simulator-dlr")]
     assert receiver.calls == []
+
+
+# --- the callback secret stays out of the simulator's log -----------------------------
+
+DLR_SECRET = "dlr-secret-4f9a8b7c6d5e"
+
+
+def test_the_callback_secret_is_masked_in_every_log_line_including_retries(make_sim, caplog):
+    with socket.socket() as probe:  # nobody listens: every report is retried
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    caplog.set_level("INFO", logger="bot.testing.simulator")
+    sim = make_sim(callback_url=f"http://127.0.0.1:{port}/sms/dlr/{DLR_SECRET}", dlr_delay=0.01,
+                   dlr_mode="route", speed=FAST)
+    send(sim)
+    wait_until(lambda: len(sim.reports) >= 3)
+    retries = [r.getMessage() for r in caplog.records if "event=sim_report_retry" in r.getMessage()]
+    assert retries and all("/sms/dlr/***" in line for line in retries)
+    assert DLR_SECRET not in caplog.text

@@ -367,3 +367,23 @@ def test_start_without_an_alert_channel_warns_once_and_still_checks(db, make_wat
     warnings = [r for r in caplog.records if r.name == "bot.workers.balancewatch" and r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "SMSBOT_ALERT_CHANNEL" in warnings[0].getMessage()
     assert history(db)[0]["balance"] == 57.0
+
+
+@responses.activate
+def test_with_a_zero_threshold_reaching_zero_is_no_top_up(db, clock, record_alert, alerts):
+    client = SmsOfficeClient(API, "acme", GATEWAY_PASSWORD, read_timeout=2)
+    watch = BalanceWatch(db, client, threshold=Decimal("0"), interval=INTERVAL, alert_channel="C0ALERTS",
+                         alert=record_alert, clock=clock)
+    for body in ("-5.00", "0.00", "0.00"):
+        check(watch, clock, body)
+    assert kinds(alerts) == ["low_balance"]  # no "credits topped up: 0.00 left"
+    check(watch, clock, "20.00")
+    assert kinds(alerts) == ["low_balance", "topped_up"] and alerts[1][1]["balance"] == "20.00"
+
+
+@responses.activate
+def test_reaching_exactly_the_threshold_is_no_top_up_yet(db, make_watch, clock, alerts):
+    watch = make_watch()
+    for body in ("57.00", f"{THRESHOLD:.2f}", "101.00"):
+        check(watch, clock, body)
+    assert kinds(alerts) == ["low_balance", "topped_up"] and alerts[1][1]["balance"] == "101.00"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 
 from bot.sms import rules as smsrules
@@ -25,6 +26,9 @@ def register(app, services) -> None:
     @app.command("/sms")
     def sms(ack, command, respond, client):
         cmd = parse_command(command.get("text", ""))
+        if cmd.problem:
+            ack(render.usage_error(cmd.problem))
+            return
         if cmd.name == "help":
             ack(render.help_message(cmd.unknown))
             return
@@ -112,7 +116,8 @@ def _status(args: str, services) -> dict:
 
 def _history(args: str, services) -> dict:
     arg = args.strip()
-    if arg and not (arg.isdigit() and 1 <= int(arg) <= HISTORY_MAX):
+    # ASCII digits only: str.isdigit() also accepts "²" and "١", which int() then refuses or misreads.
+    if arg and not (re.fullmatch(r"[0-9]{1,3}", arg) and 1 <= int(arg) <= HISTORY_MAX):
         return render.usage_error(f"`/sms history N` takes a number of sends from 1 to {HISTORY_MAX}, "
                                   f"e.g. `/sms history 20` (default {HISTORY_DEFAULT}).")
     return render.history(services.history(int(arg) if arg else HISTORY_DEFAULT))

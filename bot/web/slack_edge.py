@@ -1,0 +1,162 @@
+"""Slack's HTTP requests at our edge: the signature checked strictly, the body parsed correctly,
+replays answered from memory, and only then Bolt.
+
+- A timestamp or signature that is not what Slack sends (``abc``, ``1e3``, non-ASCII) is a 401
+  with one log line, never an exception.
+- Bolt's ``parse_body`` reads any form body that merely contains the text "payload" as an
+  interactivity payload and, finding no ``payload`` field, as empty: `/sms send … Your payload
+  is ready` became a 404. The form is parsed here and handed to Bolt already parsed.
+- A signed request is valid for 5 minutes, so the same one can arrive twice (a retrying proxy, a
+  captured request). Each accepted request is remembered, by ``trigger_id`` (or ``event_id``)
+  where it has one, else by its signature; a repeat gets the first answer and runs nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import sqlite3
+import time
+from http import HTTPStatus
+from urllib.parse import parse_qsl
+
+from slack_bolt.context import BoltContext
+from slack_bolt.request import BoltRequest
+from slack_bolt.request.internals import build_context
+
+from bot.storage.replays import Answer, Replays
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 300
+REPEAT_WAIT_SECONDS = 2.0  # a repeat arriving while the first is still handled waits this long for its answer
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+_JSON = "application/json"
+
+
+class BadRequest(ValueError):
+    """A signed body that cannot be read; str() is the reason logged."""
+
+
+def signature_problem(environ, body: bytes, secret: str, now: float) -> str | None:
+    """Why this is not a request signed by Slack in the last 5 minutes, or None when it is."""
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+    signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+    if not _TIMESTAMP.fullmatch(timestamp):
+        return "bad_timestamp"
+    if abs(now - int(timestamp)) > WINDOW_SECONDS:
+        return "stale_timestamp"
+    if not _SIGNATURE.fullmatch(signature):
+        return "bad_signature"
+    expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body,
+                                hashlib.sha256).hexdigest()
+    return None if hmac.compare_digest(expected, signature) else "wrong_signature"
+
+
+def parse_body(text: str, content_type: str) -> dict:
+    """What Bolt's parser means to do: JSON, an interactivity ``payload`` field, or a plain form."""
+    if not text:
+        return {}
+    try:
+        if content_type.split(";")[0].strip() == _JSON or text.startswith("{"):
+            body = json.loads(text)
+        else:
+            form = dict(parse_qsl(text, keep_blank_values=True))
+            body = json.loads(form["payload"]) if "payload" in form else form
+    except ValueError as error:
+        raise BadRequest(f"unreadable body ({type(error).__name__})") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body is not an object")
+    return body
+
+
+def bolt_request(text: str, environ) -> BoltRequest:
+    """A BoltRequest with our parse of the body (the raw body is kept for Bolt's own signature check)."""
+    headers = {name[5:].replace("_", "-").lower(): value for name, value in environ.items()
+               if name.startswith("HTTP_")}
+    headers["content-type"] = environ.get("CONTENT_TYPE", "")
+    body = parse_body(text, headers["content-type"])
+    request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
+    if request.body != body:  # Bolt's parser dropped the body: hand it the right one
+        request.body = body
+        request.context = build_context(BoltContext({}), body)
+    return request
+
+
+def _is_ssl_check(raw: bytes) -> bool:
+    return len(raw) < 512 and b"ssl_check" in raw and \
+        dict(parse_qsl(raw.decode("latin-1"))).get("ssl_check") == "1"
+
+
+def replay_key(body: dict, environ) -> str:
+    for field in ("trigger_id", "event_id"):
+        if isinstance(body.get(field), str) and body[field]:
+            return f"{field}:{body[field]}"
+    return "signature:" + environ.get("HTTP_X_SLACK_SIGNATURE", "")
+
+
+def still_handled_answer(body: dict) -> Answer:
+    """For a repeat whose first copy has no answer yet (still running, or cut off by a restart)."""
+    if body.get("command"):
+        text = ("I already received this exact command and it is being handled (or was, before a restart): "
+                "nothing was done twice. Check the channel, or `/sms history`, before typing it again.")
+        return Answer(200, _JSON, json.dumps({"text": text}).encode())
+    return Answer(200, "text/plain; charset=utf-8", b"")
+
+
+def unrecorded_answer(body: dict) -> Answer:
+    text = ("I couldn't record this request (the database is failing), so I did nothing. Try again in a "
+            "moment; if it keeps happening, tell whoever runs smsbot.")
+    if body.get("command"):
+        return Answer(200, _JSON, json.dumps({"text": text}).encode())
+    return Answer(503, "text/plain; charset=utf-8", text.encode())
+
+
+class SlackEdge:
+    """The ``/slack/events`` route: verify, de-duplicate, dispatch to Bolt, remember the answer."""
+
+    def __init__(self, app, signing_secret: str, replays: Replays, clock=time.time) -> None:
+        self.app, self.secret, self.replays, self.clock = app, signing_secret, replays, clock
+
+    def handle(self, environ, raw: bytes) -> Answer:
+        now = self.clock()
+        if _is_ssl_check(raw):  # Slack checking our TLS certificate (unsigned): nothing to run
+            return Answer(200, "text/plain; charset=utf-8", b"")
+        problem = signature_problem(environ, raw, self.secret, now)
+        if problem is not None:
+            log.warning("event=slack_request_refused reason=%s", problem)
+            return Answer(401, _JSON, b'{"error": "invalid request"}')
+        try:
+            text = raw.decode("utf-8")
+            request = bolt_request(text, environ)
+        except (UnicodeDecodeError, BadRequest) as error:
+            log.warning("event=slack_request_rejected reason=%s", json.dumps(str(error)))
+            return Answer(400, "text/plain; charset=utf-8", b"malformed Slack request\n")
+        key = replay_key(request.body, environ)
+        try:
+            first = self.replays.claim(key, int(environ["HTTP_X_SLACK_REQUEST_TIMESTAMP"]), now)
+        except sqlite3.Error as error:  # without the record a repeat could send twice: do nothing
+            log.error("event=slack_request_not_recorded error=%s", json.dumps(str(error)))
+            return unrecorded_answer(request.body)
+        if first is not None:
+            log.warning("event=slack_request_repeated key=%s", key.partition(":")[0])
+            return self._repeat(key, first, request.body)
+        response = self.app.dispatch(request)
+        answer = Answer(response.status, (response.headers.get("content-type") or [""])[0],
+                        (response.body or "").encode())
+        self.replays.answered(key, answer.status, answer.content_type, answer.body)
+        return answer
+
+    def _repeat(self, key: str, first: Answer, body: dict) -> Answer:
+        deadline = time.monotonic() + REPEAT_WAIT_SECONDS
+        while first.status is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            first = self.replays.answer(key) or first
+        return first if first.status is not None else still_handled_answer(body)
+
+
+def status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
 import time
 from typing import Callable
 
@@ -26,6 +27,7 @@ from bot.sms.gateway import SmsOfficeClient
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
 from bot.storage.groups import GroupStore
+from bot.storage.health import StorageHealth
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
 from bot.storage.reports import ReportIntake
@@ -47,6 +49,7 @@ class Bot:
         self.clock = clock
         self.db = Database(settings.db_path)
         self.db.migrate()
+        self.storage = StorageHealth(self.db, clock)
         self.callback_secret = ensure_callback_secret(self.db, settings)
         self.metrics = Metrics()
         # storage: one owner per table
@@ -90,14 +93,15 @@ class Bot:
         self.notices.alert(conn, self.settings.alert_channel, kind, data, self.clock())
 
     def health(self) -> tuple[bool, dict]:
-        """(healthy, details) for /healthz: unhealthy when the database does not answer, a thread has
-        died, or the Slack outbox has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers."""
+        """(healthy, details) for /healthz: unhealthy when the database cannot be written (busy only
+        after 60 s in a row, see bot/storage/health.py), a thread has died, or the Slack outbox
+        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers."""
         now = self.clock()
         threads = {"sender": self.sender.is_alive(), "notifier": self.notifier.is_alive(),
                    "scheduler": self.watch.is_alive()}
-        details: dict = {"database": self.db.ping(), "threads": threads, **threads}
+        details: dict = {**self.storage.check(), "threads": threads, **threads}
         stalled = False
-        if details["database"]:
+        try:
             oldest, waiting = self.queue.oldest_queued_at(), self.outbox.oldest_pending_at()
             idle = now - self.notifier.last_progress
             stalled = (waiting is not None and now - waiting > self.settings.outbox_stall_seconds
@@ -105,6 +109,8 @@ class Bot:
             details.update(queue_depth=self.queue.depth(), oldest_queued_age_seconds=_age(oldest, now),
                            outbox_depth=self.outbox.depth(), oldest_outbox_age_seconds=_age(waiting, now),
                            outbox_stalled=stalled)
+        except sqlite3.Error as error:  # unreadable: the probe above already says it cannot write
+            details.update(database=False, database_problem=details["database_problem"] or str(error))
         details["alerts"] = self.notifier.alert_problem or "ok"
         return details["database"] and all(threads.values()) and not stalled, details
 

@@ -12,7 +12,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Mapping
+from typing import Callable, ContextManager, Mapping
 
 from bot.access import Access
 from bot.config import Settings
@@ -29,6 +29,10 @@ from bot.storage.reports import ReportIntake
 from bot.workers.balancewatch import BalanceWatch, Forecast
 
 log = logging.getLogger(__name__)
+
+# Slack shows an error after 3 s: work before the ack waits at most this long for the database,
+# then says nothing was queued (rather than queueing it after Slack told the user it failed).
+ACK_DB_PATIENCE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,11 @@ class UseCases:
         return credits, self.watch.usage(balance=credits)
 
     # -- plumbing for listeners ----------------------------------------------------------------------------
+    def before_ack(self) -> ContextManager[None]:
+        """Wrap a listener's work before its ack: a write gives up (sqlite3.Error, nothing stored)
+        rather than wait on a locked database past Slack's 3 s."""
+        return self.db.patience(ACK_DB_PATIENCE_SECONDS)
+
     def later(self, fn: Callable, *args) -> None:
         """Run slow work (gateway, Slack) after the ack, off the HTTP thread."""
         def run() -> None:

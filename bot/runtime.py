@@ -6,6 +6,7 @@ pool. Each thread has its own SQLite connection. What people ask for is in ``bot
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import sqlite3
@@ -39,8 +40,8 @@ from bot.workers.sender import Sender
 
 log = logging.getLogger(__name__)
 
-SENDER_STOP_SECONDS = 7.0   # SIGTERM → exit within 10 s even if the gateway hangs mid-send
-NOTIFIER_STOP_SECONDS = 1.5
+SENDER_STOP_SECONDS = 7.0   # how long a send on the wire may take to finish at SIGTERM
+STOP_BUDGET_SECONDS = 8.5   # SIGTERM → exit 0 within 10 s, whatever hangs
 
 
 class Bot:
@@ -129,18 +130,33 @@ class Bot:
         log.info("event=started listen=%s:%d", self.settings.host, self.server.port)
 
     def stop(self) -> None:
-        """Stop taking work, let the in-flight send finish, stop every thread."""
+        """Stop the producers first (Slack, reports, the scheduler, the workers), let a send on the
+        wire finish for a while, cut what still waits on the gateway, then close the database. All
+        within STOP_BUDGET_SECONDS; nothing of ours runs after ``event=stopped``."""
+        deadline = time.monotonic() + STOP_BUDGET_SECONDS
+
+        def left(reserve: float = 0.0) -> float:
+            return max(0.0, deadline - reserve - time.monotonic())
+
         log.info("event=stopping")
         if self.socket_mode is not None:
             self.socket_mode.stop()
-        self.server.stop(timeout=2.0)
-        self.watch.stop()
-        if not self.sender.stop(SENDER_STOP_SECONDS):
-            log.warning("event=sender_still_busy note=the in-flight SMS will be unconfirmed at next start")
-        self.notifier.stop(NOTIFIER_STOP_SECONDS)
-        self.usecases.close()
-        self.gateway.close()
-        self.db.close()
+        self.server.stop(timeout=2.0)        # requests in flight finish; a write before an ack waits ≤ 2 s
+        self.watch.stop()                    # no new checks; a balance query on the wire is cut now
+        self.notifier.stop(0)                # ask both workers to stop after their current unit
+        sender_done = self.sender.stop(min(SENDER_STOP_SECONDS, left(reserve=1.5)))
+        self.gateway.close()                 # cut a send still on the wire (it becomes unconfirmed)
+        if not sender_done:
+            sender_done = self.sender.stop(left(reserve=1.0))
+        running = [name for name, done in (
+            ("sender", sender_done), ("balance check", self.watch.wait_idle(left(reserve=0.5))),
+            ("notifier", self.notifier.stop(left(reserve=0.5))), ("after-ack work", self.usecases.close(left())))
+            if not done]
+        self.db.close()                      # late work gets DatabaseClosed, never a new connection
+        if running:
+            log.warning("event=stop_deadline still_running=%s note=%s", ",".join(running).replace(" ", "_"),
+                        json.dumps("they can no longer reach the gateway or the database; an SMS cut off "
+                                   "mid-send is marked unconfirmed at the next start"))
         log.info("event=stopped")
 
 

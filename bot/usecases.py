@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -57,6 +59,8 @@ class UseCases:
         self.groups, self.access, self.gateway, self.metrics = groups, access, gateway, metrics
         self.clock, self.wake_sender = clock, wake_sender
         self._after_ack = ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
+        self._running: set[futures.Future] = set()   # after-ack work, waited for at shutdown
+        self._lock = threading.Lock()
 
     # -- sending ---------------------------------------------------------------------------------------
     def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation:
@@ -154,7 +158,13 @@ class UseCases:
                 fn(*args)
             except Exception:
                 log.exception("event=after_ack_failed task=%s", getattr(fn, "__name__", "task"))
-        self._after_ack.submit(run)
+        future = self._after_ack.submit(run)
+        with self._lock:
+            self._running = {f for f in self._running if not f.done()} | {future}
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> bool:
+        """Drop slow work not yet started; wait up to ``timeout`` for what is running. True if none is."""
         self._after_ack.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = [f for f in self._running if not f.done()]
+        return not futures.wait(running, timeout)[1]

@@ -46,6 +46,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+import threading
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
@@ -220,6 +221,9 @@ class BalanceWatch:
         self.alert = alert
         self.clock = clock
         self._scheduler: BackgroundScheduler | None = None
+        self._stopping = threading.Event()
+        self._idle = threading.Event()     # no check is running
+        self._idle.set()
 
     @property
     def alerts_on(self) -> bool:
@@ -227,9 +231,21 @@ class BalanceWatch:
 
     # -- the job ------------------------------------------------------------------------------------
     def check(self, now: float | None = None) -> None:
-        """One run of the job: ask the gateway, record, decide alerts. Never raises."""
-        now = self.clock() if now is None else now
+        """One run of the job: ask the gateway, record, decide alerts. Never raises. A check cut
+        off by stop() records nothing (its failure was ours, not the gateway's)."""
+        if self._stopping.is_set():
+            return
+        self._idle.clear()
+        try:
+            self._check(self.clock() if now is None else now)
+        finally:
+            self._idle.set()
+
+    def _check(self, now: float) -> None:
         reading = read_balance(self.gateway)
+        if self._stopping.is_set():
+            log.info("event=balance_check_abandoned reason=stopping")
+            return
         try:
             outlook, kinds = self._settle(reading, now)
         except Exception as error:
@@ -318,10 +334,19 @@ class BalanceWatch:
         return self._scheduler is not None and self._scheduler.running and thread is not None and thread.is_alive()
 
     def stop(self, wait: bool = False) -> None:
-        """Stop the scheduler; with ``wait=False`` a check in flight is not waited for."""
+        """Stop the scheduler without waiting, and cut a balance query on the wire so a check in
+        flight ends at once (see ``wait_idle``); with ``wait`` the check may finish first."""
+        self._stopping.set()
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=wait)
+            scheduler.shutdown(wait=False)
+        if not wait:
+            self.gateway.interrupt("balance")
+        self.wait_idle(None if wait else 0)
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        """Wait until no check is running (after stop(), none starts); True if none is."""
+        return self._idle.wait(timeout)
 
 
 # -- storage -------------------------------------------------------------------------------------------

@@ -347,6 +347,8 @@ class SmsOfficeClient:
                                       f"{_os_reason(chain)}", _HINT_UNREACHABLE)
         if isinstance(exc, requests.ReadTimeout):
             what = f"the SMS gateway did not answer within {read:g}s"
+        elif self._closed:
+            what = "smsbot was stopping, and stopped waiting for the SMS gateway's answer"
         else:
             what = "the connection to the SMS gateway broke before it answered"
         return GatewayUnavailable(what) if op.repeatable else GatewayOutcomeUnknown(what)

@@ -172,19 +172,30 @@ class Database:
         self._file.check()
         # mode=rw once the file exists: a deleted file must never come back empty
         mode = "rwc" if self._file.identity is None else "rw"
-        conn = sqlite3.connect(f"file:{quote(self._file.file)}?mode={mode}", uri=True, factory=FaultAwareConnection,
-                               isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
+        uri = f"file:{quote(self._file.file)}?mode={mode}"
+        conn = sqlite3.connect(uri, uri=True, factory=FaultAwareConnection, isolation_level=None,
+                               check_same_thread=False, timeout=busy_timeout_ms / 1000)
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            self._file.remember()
+            self._file.remember(lambda: self._keeper(uri))
+            # SQLite silently opens a file it may not write read-only, and such a connection stays
+            # read-only after the fault clears: use it now, and open a new one at the next use.
+            conn.broken = not os.access(self._file.file, os.W_OK)
         except BaseException:
             conn.close()
             raise
         return conn
+
+    @staticmethod
+    def _keeper(uri: str) -> sqlite3.Connection:
+        """A connection that only holds the file (and its WAL) open, to copy it back if it is lost."""
+        keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()  # opens the -wal and -shm too
+        return keeper
 
     def _forget(self, conn: sqlite3.Connection) -> None:
         self._local.conn = None
@@ -230,9 +241,6 @@ class Database:
                 raise
             finally:
                 self._local.on_commit = None
-        except DatabaseGone:
-            self._file.rescue(conn)
-            raise
         finally:
             self._write_lock.release()
         _run_callbacks(callbacks)
@@ -345,6 +353,7 @@ class Database:
         for conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+        self._file.close()
         self._local = threading.local()
 
     @property

@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 import threading
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,18 @@ class FileWatch:
         self.identity: tuple[int, int] | None = None  # (device, inode) of the file first opened
         self.gone: str | None = None                    # why nothing is written any more
         self._lock = threading.Lock()
-        self._rescued = False
+        self._keeper: sqlite3.Connection | None = None  # kept open to read a lost file back from
 
-    def remember(self) -> None:
+    def remember(self, open_keeper: Callable[[], sqlite3.Connection]) -> None:
         if self.identity is None:
             stat = os.stat(self.file)
             self.identity = (stat.st_dev, stat.st_ino)
+            self._keeper = open_keeper()
+
+    def close(self) -> None:
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.close()
 
     def check(self) -> None:
         """Raise DatabaseGone if the file is no longer at its path (deleted, or another file there)."""
@@ -105,19 +112,20 @@ class FileWatch:
                 "smsbot saved beside it if this line is followed by event=database_rescued), then restart "
                 "smsbot. Do not restart without it: smsbot would start an empty database with a new "
                 "callback URL."))
+            self._rescue()
         raise DatabaseGone(self.gone)
 
-    def rescue(self, conn: sqlite3.Connection) -> None:
-        """Once, copy what ``conn`` still sees of the lost file to ``FILE.rescued-TIME``, and say at
-        ERROR where it is and what to do with it."""
+    def _rescue(self) -> None:
+        """Copy what the kept connection still sees of the lost file to ``FILE.rescued-TIME``, and say
+        at ERROR where it is and what to do with it."""
         with self._lock:
-            if self._rescued:
-                return
-            self._rescued = True
+            keeper, self._keeper = self._keeper, None
+        if keeper is None:
+            return
         target = f"{self.file}.rescued-{dt.datetime.now():%Y%m%dT%H%M%S}"
         try:
-            with contextlib.closing(sqlite3.connect(target)) as copy:
-                conn.backup(copy)
+            with contextlib.closing(keeper), contextlib.closing(sqlite3.connect(target)) as copy:
+                keeper.backup(copy)
         except (sqlite3.Error, OSError) as error:
             log.error("event=database_rescue_failed target=%s error=%s", target, json_quote(str(error)))
             return

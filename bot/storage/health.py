@@ -71,7 +71,7 @@ class StorageHealth:
                 return BUSY, (f"another program has held the database for more than {self.timeout:g} s "
                               f"({error}); writes wait, and /healthz turns 503 after "
                               f"{self.busy_limit:g} s of this")
-            if getattr(error, "sqlite_errorcode", 0) & 0xFF == 8:  # SQLITE_READONLY
+            if (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF == 8:  # SQLITE_READONLY
                 return READ_ONLY, (f"the database {self.db.path} is read-only for smsbot ({error}): check the "
                                    "owner and mode of the file, its -wal and -shm files and their folder")
             return FAILING, f"smsbot cannot write to the database {self.db.path}: {error}"

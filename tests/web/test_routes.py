@@ -18,6 +18,8 @@ def test_healthz_reports_queue_depth_and_the_age_of_the_oldest_sms(slack_driver,
     # the sender thread is not running in this fixture: unhealthy, and it says why
     assert body.status_code == 503 and body.json()["sender"] is False and body.json()["database"] is True
     bot.sender.start()
+    bot.notifier.start()
+    bot.watch.start()
     try:
         bot.sender.paused_until = bot.clock() + 60  # hold the queue so there is something to see
         slack_driver.command("send 27831234567,27821234567 Hello")
@@ -26,17 +28,20 @@ def test_healthz_reports_queue_depth_and_the_age_of_the_oldest_sms(slack_driver,
         data = health.json()
         assert data["status"] == "ok" and data["queue_depth"] == 2
         assert 0 <= data["oldest_queued_age_seconds"] < 5
+        assert (data["database_state"], data["database_problem"], data["database_busy_seconds"]) == ("ok", None, None)
     finally:
+        bot.watch.stop()
+        bot.notifier.stop()
         bot.sender.stop()
 
 
-def test_healthz_is_503_when_the_database_does_not_answer(bot, tmp_path):
+def test_healthz_is_503_once_the_database_is_closed(bot):
     bot.sender.start()
     try:
-        bot.db.path = str(tmp_path / "missing-dir" / "x.db")
-        bot.db.close()  # every thread reconnects, and now fails
+        bot.db.close()  # as at shutdown: no thread opens a new connection
         response = requests.get(bot.server.url + "/healthz", timeout=5)
         assert response.status_code == 503 and response.json()["database"] is False
+        assert response.json()["database_state"] == "closed"
     finally:
         bot.sender.stop()
 

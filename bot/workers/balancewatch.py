@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
 from typing import Callable, Iterable
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.storage.db import Database
@@ -221,6 +222,7 @@ class BalanceWatch:
         self.alert = alert
         self.clock = clock
         self._scheduler: BackgroundScheduler | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._idle = threading.Event()     # no check is running
         self._idle.set()
@@ -237,22 +239,18 @@ class BalanceWatch:
             return
         self._idle.clear()
         try:
-            self._check(self.clock() if now is None else now)
-        finally:
-            self._idle.set()
-
-    def _check(self, now: float) -> None:
-        reading = read_balance(self.gateway)
-        if self._stopping.is_set():
-            log.info("event=balance_check_abandoned reason=stopping")
-            return
-        try:
+            now, reading = self.clock() if now is None else now, read_balance(self.gateway)
+            if self._stopping.is_set():
+                log.info("event=balance_check_abandoned reason=stopping")
+                return
             outlook, kinds = self._settle(reading, now)
         except Exception as error:
             log.exception("event=balance_check_crashed stage=record")
             self._record_only(replace(reading, outcome=ERROR, error=_describe(error)), now)
-            return
-        _log_check(reading, outlook, kinds)
+        else:
+            _log_check(reading, outlook, kinds)
+        finally:
+            self._idle.set()
 
     def _settle(self, reading: Reading, now: float) -> tuple[Forecast | None, list[str]]:
         """Record the reading and raise the alerts it calls for, in one transaction."""
@@ -318,7 +316,9 @@ class BalanceWatch:
         if not self.alerts_on:
             log.warning("event=balance_alerts_off reason=\"SMSBOT_ALERT_CHANNEL is not set\" "
                         "note=\"the balance is still checked and recorded\"")
-        scheduler = BackgroundScheduler(daemon=True, timezone=dt.timezone.utc)
+        self._executor = ThreadPoolExecutor(max_workers=1)  # kept, to join its thread at shutdown
+        scheduler = BackgroundScheduler(daemon=True, timezone=dt.timezone.utc,
+                                        executors={"default": self._executor})
         scheduler.add_job(self.check, "interval", seconds=self.interval, id=JOB_ID, name="balance watch",
                           replace_existing=True, coalesce=True, max_instances=1,
                           misfire_grace_time=MISFIRE_GRACE_SECONDS,
@@ -333,20 +333,23 @@ class BalanceWatch:
         thread = getattr(self._scheduler, "_thread", None)
         return self._scheduler is not None and self._scheduler.running and thread is not None and thread.is_alive()
 
-    def stop(self, wait: bool = False) -> None:
+    def stop(self) -> None:
         """Stop the scheduler without waiting, and cut a balance query on the wire so a check in
-        flight ends at once (see ``wait_idle``); with ``wait`` the check may finish first."""
+        flight ends at once (see ``wait_idle``)."""
         self._stopping.set()
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
-        if not wait:
-            self.gateway.interrupt("balance")
-        self.wait_idle(None if wait else 0)
+        self.gateway.interrupt("balance")
 
     def wait_idle(self, timeout: float | None) -> bool:
-        """Wait until no check is running (after stop(), none starts); True if none is."""
-        return self._idle.wait(timeout)
+        """Wait until no check is running (after stop(), none starts), and the scheduler's thread
+        has finished with it; True if so."""
+        if not self._idle.wait(timeout):
+            return False
+        if self._stopping.is_set() and self._executor is not None:
+            self._executor.shutdown(wait=True)
+        return True
 
 
 # -- storage -------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ under the running bot is never written again (nor created anew): every write rai
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sqlite3
@@ -156,7 +157,8 @@ class Database:
         """This thread's connection; a new one if the last one broke (outside a transaction)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and conn.broken and not conn.in_transaction:
-            log.warning("event=db_reconnect path=%s thread=%s", self.path, threading.current_thread().name)
+            log.log(logging.WARNING if conn.fault else logging.DEBUG, "event=db_reconnect thread=%s after=%s",
+                    threading.current_thread().name, json.dumps(conn.fault or "opened read-only"))
             self._forget(conn)
             conn = None
         if conn is None:

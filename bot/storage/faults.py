@@ -48,15 +48,18 @@ def _noting(method):
         try:
             return method(self, *args)
         except sqlite3.Error as error:
-            self.broken = self.broken or needs_reopen(error)
+            if not self.broken and needs_reopen(error):
+                self.broken, self.fault = True, str(error)
             raise
     return run
 
 
 class FaultAwareConnection(sqlite3.Connection):
-    """A connection that remembers an error after which it must not be used again (``broken``)."""
+    """A connection that remembers an error after which it must not be used again (``broken``,
+    and ``fault`` says which; a connection opened read-only is broken without a fault)."""
 
     broken = False
+    fault: str | None = None
     execute = _noting(sqlite3.Connection.execute)
     executemany = _noting(sqlite3.Connection.executemany)
     executescript = _noting(sqlite3.Connection.executescript)

@@ -78,7 +78,20 @@ def _run(args) -> int:
     print(f"smsbot is running on {settings.host}:{bot.server.port}; Ctrl-C or SIGTERM stops it.", flush=True)
     stop.wait()
     bot.stop()
+    _exit_now(EXIT_OK)
     return EXIT_OK
+
+
+def _exit_now(status: int) -> None:
+    """Exit without waiting for threads: bot.stop() stopped ours within its budget, and a thread
+    still blocked somewhere (a DNS lookup, a Slack call) must neither delay the exit nor run after
+    ``event=stopped``."""
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _cannot_listen(error: OSError, settings: Settings) -> int:

@@ -6,8 +6,10 @@ pool. Each thread has its own SQLite connection. What people ask for is in ``bot
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
+import sqlite3
 import time
 from typing import Callable
 
@@ -28,6 +30,7 @@ from bot.storage.backup import DailyBackups
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
 from bot.storage.groups import GroupStore
+from bot.storage.health import StorageHealth
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
 from bot.storage.reports import ReportIntake
@@ -40,8 +43,8 @@ from bot.workers.sender import Sender
 
 log = logging.getLogger(__name__)
 
-SENDER_STOP_SECONDS = 7.0   # SIGTERM → exit within 10 s even if the gateway hangs mid-send
-NOTIFIER_STOP_SECONDS = 1.5
+SENDER_STOP_SECONDS = 7.0   # how long a send on the wire may take to finish at SIGTERM
+STOP_BUDGET_SECONDS = 8.5   # SIGTERM → exit 0 within 10 s, whatever hangs
 
 
 class Bot:
@@ -51,6 +54,7 @@ class Bot:
         self.clock = clock
         self.db = Database(settings.db_path)
         self.db.migrate()
+        self.storage = StorageHealth(self.db, clock)
         self.callback_secret, self.callback_secret_generated = callback_secret_and_origin(self.db, settings)
         self.metrics = Metrics()
         # storage: one owner per table
@@ -104,14 +108,15 @@ class Bot:
         self.notices.alert(conn, self.settings.alert_channel, kind, data, self.clock())
 
     def health(self) -> tuple[bool, dict]:
-        """(healthy, details) for /healthz: unhealthy when the database does not answer, a thread has
-        died, or the Slack outbox has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers."""
+        """(healthy, details) for /healthz: unhealthy when the database cannot be written (busy only
+        after 60 s in a row, see bot/storage/health.py), a thread has died, or the Slack outbox
+        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers."""
         now = self.clock()
         threads = {"sender": self.sender.is_alive(), "notifier": self.notifier.is_alive(),
                    "scheduler": self.watch.is_alive()}
-        details: dict = {"database": self.db.ping(), "threads": threads, **threads}
+        details: dict = {**self.storage.check(), "threads": threads, **threads}
         stalled = False
-        if details["database"]:
+        try:
             oldest, waiting = self.queue.oldest_queued_at(), self.outbox.oldest_pending_at()
             idle = now - self.notifier.last_progress
             stalled = (waiting is not None and now - waiting > self.settings.outbox_stall_seconds
@@ -119,6 +124,8 @@ class Bot:
             details.update(queue_depth=self.queue.depth(), oldest_queued_age_seconds=_age(oldest, now),
                            outbox_depth=self.outbox.depth(), oldest_outbox_age_seconds=_age(waiting, now),
                            outbox_stalled=stalled)
+        except sqlite3.Error as error:  # unreadable: the probe above already says it cannot write
+            details.update(database=False, database_problem=details["database_problem"] or str(error))
         details["alerts"] = self.notifier.alert_problem or "ok"
         return details["database"] and all(threads.values()) and not stalled, details
 
@@ -140,22 +147,37 @@ class Bot:
         log.info("event=started listen=%s:%d", self.settings.host, self.server.port)
 
     def stop(self) -> None:
-        """Stop taking work, let the in-flight send finish, stop every thread."""
+        """Stop the producers first (Slack, reports, the scheduler, the workers), let a send on the
+        wire finish for a while, cut what still waits on the gateway, then close the database. All
+        within STOP_BUDGET_SECONDS; nothing of ours runs after ``event=stopped``."""
+        deadline = time.monotonic() + STOP_BUDGET_SECONDS
+
+        def left(reserve: float = 0.0) -> float:
+            return max(0.0, deadline - reserve - time.monotonic())
+
         log.info("event=stopping")
         if self.socket_mode is not None:
             self.socket_mode.stop()
-        self.server.stop(timeout=2.0)
-        self.watch.stop()
-        if not self.sender.stop(SENDER_STOP_SECONDS):
-            log.warning("event=sender_still_busy note=the in-flight SMS will be unconfirmed at next start")
-        self.notifier.stop(NOTIFIER_STOP_SECONDS)
-        self.after_ack.close()
+        self.server.stop(timeout=2.0)        # requests in flight finish; a write before an ack waits ≤ 2 s
+        self.watch.stop()                    # no new checks; a balance query on the wire is cut now
+        self.notifier.stop(0)                # ask both workers to stop after their current unit
+        sender_done = self.sender.stop(min(SENDER_STOP_SECONDS, left(reserve=1.5)))
+        self.gateway.close()                 # cut a send still on the wire (it becomes unconfirmed)
+        if not sender_done:
+            sender_done = self.sender.stop(left(reserve=1.0))
+        running = [name for name, done in (
+            ("sender", sender_done), ("balance check", self.watch.wait_idle(left(reserve=0.5))),
+            ("notifier", self.notifier.stop(left(reserve=0.5))), ("after-ack work", self.after_ack.close(left())))
+            if not done]
         if self.backups is not None:
             self.backups.stop()
         if self.simulator is not None:
             self.simulator.stop()
-        self.gateway.close()
-        self.db.close()
+        self.db.close()                      # late work gets DatabaseClosed, never a new connection
+        if running:
+            log.warning("event=stop_deadline still_running=%s note=%s", ",".join(running).replace(" ", "_"),
+                        json.dumps("they can no longer reach the gateway or the database; an SMS cut off "
+                                   "mid-send is marked unconfirmed at the next start"))
         log.info("event=stopped")
 
 

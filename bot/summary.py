@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.sms.gateway import GatewayError
 from bot.testing.embedded import BANNER
 from bot.web.routes import CALLBACK_PREFIX
 
@@ -33,13 +32,18 @@ def startup_lines(bot, *, image_marker: Path = IMAGE_MARKER) -> list[str]:
     return [*banner, "smsbot started:", *lines, *banner]
 
 
+FIRST_CHECK_WAIT_SECONDS = 5.0
+
+
 def _gateway(bot) -> str:
+    """What the balance watch's first check (run at start) found: no second call on the one connection."""
     where = "the built-in simulator, NO REAL SMS" if bot.simulator is not None else bot.settings.smsoffice_api_url
-    try:
-        credits = bot.gateway.balance()
-    except GatewayError as error:
-        return f"NOT reachable or refused ({where}): {error}"
-    return f"reachable ({where}), balance {credits:,.2f} credits"
+    reading = bot.watch.first_reading(FIRST_CHECK_WAIT_SECONDS)
+    if reading is None:
+        return f"not answered yet ({where}): the balance check is still waiting; see /healthz and the log"
+    if reading.balance is None:
+        return f"NOT reachable or refused ({where}): {reading.error}"
+    return f"reachable ({where}), balance {reading.balance:,.2f} credits"
 
 
 def _size(ids: frozenset[str], empty: str = "everyone") -> str:

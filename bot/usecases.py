@@ -12,7 +12,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Mapping
+from typing import Callable, ContextManager, Mapping
 
 from bot.access import Access
 from bot.config import Settings
@@ -23,13 +23,16 @@ from bot.sms.plan import Hold, SendPlan, confirmation_reason
 from bot.slack.notifier import SlackNotices
 from bot.slack.posts import SlackPosts
 from bot.storage.confirmations import Decision, PendingSends
-from bot.storage.db import Database
+from bot.storage.db import ACK_PATIENCE_SECONDS, Database
 from bot.storage.groups import GroupStore
 from bot.storage.queue import SendQueue, Status
 from bot.storage.reports import ReportIntake
 from bot.workers.balancewatch import BalanceWatch, Forecast
 
 log = logging.getLogger(__name__)
+
+# Slack shows an error after 3 s: work before the ack waits at most this long for the database,
+# then says nothing was queued (rather than queueing it after Slack told the user it failed).
 
 
 @dataclass(frozen=True)
@@ -156,3 +159,11 @@ class UseCases:
         """Ask the gateway now (slow: only after the ack). Raises GatewayError."""
         credits = self.gateway.balance()
         return credits, self.watch.usage(balance=credits)
+
+
+    # -- plumbing for listeners ---------------------------------------------------------------------------
+    def before_ack(self) -> ContextManager[None]:
+        """Wrap a listener's work before its ack: a write gives up (sqlite3.Error, nothing stored)
+        rather than wait on a locked database past Slack's 3 s."""
+        return self.db.patience(ACK_PATIENCE_SECONDS)
+

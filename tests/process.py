@@ -1,9 +1,13 @@
 """Running `smsbot` as a real subprocess, configured only by the environment given."""
 import os
+import pwd
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from tests.conftest import base_env
 
@@ -11,11 +15,30 @@ CALLBACK_SECRET = "cb-secret-0123456789abcdef"
 OURS = ("SLACK_", "SMSOFFICE_", "SMS_", "SMSBOT_")
 
 
-def smsbot(args, env, cwd, stderr=subprocess.PIPE):
-    """`smsbot ARGS` with only ``env`` for configuration (none of the caller's own settings)."""
+def smsbot(args, env, cwd, stderr=subprocess.PIPE, user=None):
+    """`smsbot ARGS` with only ``env`` for configuration (none of the caller's own settings);
+    as ``user`` (e.g. "nobody") when given, for faults root would not see (file modes)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
-    return subprocess.Popen([sys.executable, "-m", "bot", *args], env={**inherited, **env}, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+    return subprocess.Popen([*as_user(user), sys.executable, "-m", "bot", *args], env={**inherited, **env},
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+
+def as_user(user) -> list[str]:
+    """The command prefix that runs a program as ``user`` (with its own group, no others)."""
+    if user is None:
+        return []
+    entry = pwd.getpwnam(user)
+    if shutil.which("setpriv"):
+        return ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups"]
+    return ["runuser", "-u", user, "--"]
+
+
+def folder_for(user: str) -> Path:
+    """A new folder under /tmp owned by ``user`` (pytest's own tmp_path is private to root)."""
+    entry = pwd.getpwnam(user)
+    folder = Path(tempfile.mkdtemp(prefix="smsbot-", dir="/tmp"))
+    os.chown(folder, entry.pw_uid, entry.pw_gid)
+    return folder
 
 
 class Running:
@@ -36,7 +59,7 @@ class Running:
         return self.proc.wait(timeout=15)
 
 
-def start_bot(tmp_path, simulator, fake_slack, **settings) -> Running:
+def start_bot(tmp_path, simulator, fake_slack, user=None, **settings) -> Running:
     """`smsbot run` on a free port, logging at DEBUG to a file in ``tmp_path``."""
     settings = {"SLACK_API_URL": fake_slack.api_url, "SMSBOT_LOG_LEVEL": "DEBUG",
                 "SMSBOT_CALLBACK_SECRET": CALLBACK_SECRET, **settings}
@@ -44,7 +67,7 @@ def start_bot(tmp_path, simulator, fake_slack, **settings) -> Running:
         settings["SMSOFFICE_API_URL"] = simulator.api_url
     env = base_env(tmp_path, **settings)
     log_path = tmp_path / f"smsbot-{len(list(tmp_path.glob('smsbot-*.log')))}.log"
-    proc = smsbot(["run"], env, tmp_path, stderr=log_path.open("w"))
+    proc = smsbot(["run"], env, tmp_path, stderr=log_path.open("w"), user=user)
     port, printed = None, []
     for line in proc.stdout:
         printed.append(line)

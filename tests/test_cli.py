@@ -91,7 +91,7 @@ def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirm
     db = Database(str(tmp_path / "smsbot.db"))
     row = db.conn.execute("SELECT status FROM messages").fetchone()
     db.close()
-    assert row["status"] == "sending"  # decided at next start: unconfirmed, never resent blindly
+    assert row["status"] == "unconfirmed"  # cut off on the wire: a person decides, never resent blindly
 
 
 def test_run_watches_the_balance_and_alerts_the_channel(tmp_path, simulator, fake_slack):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -15,6 +17,8 @@ log = logging.getLogger(__name__)
 class AfterAck:
     def __init__(self, workers: int = 4) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="after-ack")
+        self._running: set[futures.Future] = set()   # waited for at shutdown
+        self._lock = threading.Lock()
 
     def later(self, fn: Callable, *args) -> None:
         """Run ``fn(*args)`` off the HTTP thread. If it fails, the person hears so once, through the
@@ -27,7 +31,13 @@ class AfterAck:
                 if fn is not tell_sorry:
                     for respond in (arg for arg in args if isinstance(arg, Respond)):
                         self.later(tell_sorry, respond)
-        self._pool.submit(run)
+        future = self._pool.submit(run)
+        with self._lock:
+            self._running = {f for f in self._running if not f.done()} | {future}
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> bool:
+        """Drop slow work not yet started; wait up to ``timeout`` for what is running. True if none is."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = [f for f in self._running if not f.done()]
+        return not futures.wait(running, timeout)[1]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -26,16 +25,17 @@ from typing import Any, Callable
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError
 
 from bot.redact import Redactor, redact, register_secret
+from bot.sms.connection import InterruptibleAdapter, one_connection_session
 
 log = logging.getLogger(__name__)
 
 Observer = Callable[[str, float, str], None]
 
 _QUOTE_LIMIT = 200  # characters of a gateway answer kept in an error
+BALANCE_CONNECT_SECONDS, BALANCE_READ_SECONDS = 3.0, 8.0
 
 _HINT_UNREACHABLE = "Check SMSOFFICE_API_URL and this server's network connection, then try again later"
 _HINT_BUSY = "SMS Office is busy or having problems; try again later"
@@ -253,11 +253,15 @@ class SmsOfficeClient:
         self._host = parts.netloc.rpartition("@")[2]
         self._credentials = {"username": username, "password": password}
         self._timeouts = (connect_timeout, read_timeout)
-        self._session = session or _one_connection_session(self.base_url)
+        self._adapter = None if session is not None else InterruptibleAdapter(pool_connections=1, pool_maxsize=1,
+                                                                               max_retries=0)
+        self._session = session or one_connection_session(self.base_url, self._adapter)
         self._observer = observer
         self._lock = threading.Lock()
         self._keepalive = keepalive_seconds
         self._idle_since: float | None = None  # monotonic time the last answer ended
+        self._closed = False
+        self._in_flight: str | None = None   # the operation on the wire, if any
         self.last_success: float | None = None
         self.last_balance: Decimal | None = None  # from the latest balance read, whoever asked
 
@@ -275,12 +279,26 @@ class SmsOfficeClient:
         return self._call(_SEND, {"from": sender, "to": to, "message": text}, {"to": to})
 
     def close(self) -> None:
+        """From any thread: refuse calls not yet on the wire, and cut the one that is, so it returns
+        at once (a send cut off this way is ``unknown``: it may have gone out)."""
+        self._closed = True
+        self.interrupt()
         self._session.close()
+
+    def interrupt(self, op: str | None = None) -> bool:
+        """Cut the connection of the call on the wire now (only if it is ``op``, when given), from
+        any thread; True if one was cut. Later calls open a new connection."""
+        if self._adapter is None or self._in_flight is None or (op is not None and self._in_flight != op):
+            return False
+        return self._adapter.interrupt()
 
     def _call(self, op: _Operation, params: dict[str, str], log_fields: dict[str, str]) -> Any:
         with self._lock:
+            if self._closed:
+                raise GatewayUnavailable(f"the {op.name} was not attempted: smsbot is stopping", hint="")
             started = time.monotonic()
             self._expire_idle_connection(started)
+            self._in_flight = op.name
             try:
                 result = self._exchange(op, params)
             except GatewayError as error:
@@ -288,6 +306,7 @@ class SmsOfficeClient:
                 raise
             finally:
                 self._idle_since = time.monotonic()
+                self._in_flight = None
             self.last_success = time.time()
             self._report(op.name, started, "ok", log_fields)
             return result
@@ -326,23 +345,32 @@ class SmsOfficeClient:
     def _get(self, op: _Operation, params: dict[str, str]) -> requests.Response:
         try:
             return self._session.get(urljoin(self.base_url, op.path), params={**self._credentials, **params},
-                                     timeout=self._timeouts)
+                                     timeout=self._timeouts_of(op))
         except requests.RequestException as exc:
             failure = self._transport_failure(op, exc)
         # Raised outside the except block, so requests' exception (its text holds the
         # URL with the password) is neither the cause nor the context of ours.
         raise failure from None
 
+    def _timeouts_of(self, op: _Operation) -> tuple[float, float]:
+        """A balance query is small and asked again later: short timeouts, so shutdown never waits long."""
+        connect, read = self._timeouts
+        return (min(connect, BALANCE_CONNECT_SECONDS), min(read, BALANCE_READ_SECONDS)) if op.repeatable \
+            else (connect, read)
+
     def _transport_failure(self, op: _Operation, exc: requests.RequestException) -> GatewayError:
+        connect, read = self._timeouts_of(op)
         if isinstance(exc, requests.ConnectTimeout):
             return GatewayUnavailable(f"could not connect to the SMS gateway at {self._host} "
-                                      f"within {self._timeouts[0]:g}s", _HINT_UNREACHABLE)
+                                      f"within {connect:g}s", _HINT_UNREACHABLE)
         chain = _exception_chain(exc)
         if _never_connected(chain):
             return GatewayUnavailable(f"could not connect to the SMS gateway at {self._host}"
                                       f"{_os_reason(chain)}", _HINT_UNREACHABLE)
         if isinstance(exc, requests.ReadTimeout):
-            what = f"the SMS gateway did not answer within {self._timeouts[1]:g}s"
+            what = f"the SMS gateway did not answer within {read:g}s"
+        elif self._closed:
+            what = "smsbot was stopping, and stopped waiting for the SMS gateway's answer"
         else:
             what = "the connection to the SMS gateway broke before it answered"
         return GatewayUnavailable(what) if op.repeatable else GatewayOutcomeUnknown(what)
@@ -359,19 +387,6 @@ class SmsOfficeClient:
         except Exception:
             # A metrics failure must not turn a sent SMS into an error (and a resend).
             log.exception("event=gateway_observer_failed op=%s", op)
-
-
-def _one_connection_session(base_url: str) -> requests.Session:
-    session = requests.Session()
-    # Read the proxy and CA settings from the environment once, not on every request
-    # (requests re-reads them per call when trust_env is on: ~12% of the sender's time).
-    session.proxies = requests.utils.get_environ_proxies(base_url)
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    session.trust_env = False
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
 
 
 def _key_values(fields: dict[str, object]) -> str:

@@ -15,20 +15,35 @@ sqlite-utils builds the schema (tables, indexes, and ``table.transform()`` for
 migrations that ADD COLUMN cannot do). The hot paths (claim, enqueue, outbox,
 reports) are hand-written SQL: each is one statement whose exact form (RETURNING,
 partial-index ON CONFLICT, index hints) matters for correctness and speed.
+
+Faults heal by themselves: a connection that hit an I/O, read-only or "no such table"
+error is dropped and the thread's next use opens a new one. A file deleted or replaced
+under the running bot is never written again (nor created anew): every write raises
+``DatabaseGone`` until a restart. After ``close()`` no connection is opened any more.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import sqlite3
 import threading
+import time
+from urllib.parse import quote
 from typing import Callable, Iterator, TypeVar
 
 import sqlite_utils
 
+from bot.storage.faults import (DatabaseClosed, DatabaseGone, FaultAwareConnection, FileWatch, WriteTimeout,
+                                is_busy, needs_reopen)
+
+__all__ = ["Database", "DatabaseClosed", "DatabaseGone", "WriteTimeout", "is_busy", "needs_reopen"]
+
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+ACK_PATIENCE_SECONDS = 2.0  # writes before a Slack ack give up after this long (Slack waits 3 s)
 GROUP_MAX = 64             # writes committed together at most
 GROUP_WAIT_SECONDS = 30.0  # a caller gives up (and its request fails) after this long
 
@@ -166,6 +181,8 @@ class Database:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._file = FileWatch(os.path.abspath(path), path)  # never write into a deleted or replaced file
+        self._closed = False
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -174,19 +191,58 @@ class Database:
 
     @property
     def conn(self) -> sqlite3.Connection:
+        """This thread's connection; a new one if the last one broke (outside a transaction)."""
         conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.broken and not conn.in_transaction:
+            log.log(logging.WARNING if conn.fault else logging.DEBUG, "event=db_reconnect thread=%s after=%s",
+                    threading.current_thread().name, json.dumps(conn.fault or "opened read-only"))
+            self._forget(conn)
+            conn = None
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            conn = self._open(BUSY_TIMEOUT_MS)
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def _open(self, busy_timeout_ms: int) -> FaultAwareConnection:
+        if self._closed:
+            raise DatabaseClosed(f"the database {self.path} is closed (smsbot is stopping)")
+        self._file.check()
+        # mode=rw once the file exists: a deleted file must never come back empty
+        mode = "rwc" if self._file.identity is None else "rw"
+        uri = f"file:{quote(self._file.file)}?mode={mode}"
+        conn = sqlite3.connect(uri, uri=True, factory=FaultAwareConnection, isolation_level=None,
+                               check_same_thread=False, timeout=busy_timeout_ms / 1000)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._file.remember(lambda: self._keeper(uri))
+            # SQLite silently opens a file it may not write read-only, and such a connection stays
+            # read-only after the fault clears: use it now, and open a new one at the next use.
+            conn.broken = not os.access(self._file.file, os.W_OK)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _keeper(uri: str) -> sqlite3.Connection:
+        """A connection that only holds the file (and its WAL) open, to copy it back if it is lost."""
+        keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()  # opens the -wal and -shm too
+        return keeper
+
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
     @property
     def utils(self) -> sqlite_utils.Database:
@@ -196,15 +252,22 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Take the write lock now, commit on success, roll back on any error; then run the
-        callbacks registered with :meth:`on_commit` (only after a commit)."""
+        callbacks registered with :meth:`on_commit` (only after a commit).
+
+        Inside :meth:`patience`, waiting for the lock gives up after that many seconds
+        (``WriteTimeout`` or SQLite's "database is locked"), and nothing is written."""
         conn = self.conn
         if conn.in_transaction:
             raise RuntimeError("transaction() does not nest")
         callbacks: list[Callable[[], None]] = []
+        patience = getattr(self._local, "patience", None)
         # Writers in this process queue on a lock of ours: SQLite's own busy handler would make
         # them sleep and poll (1 ms, 2 ms, 5 ms …). busy_timeout still covers other processes.
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
+        if not self._write_lock.acquire(timeout=-1 if patience is None else patience):
+            raise WriteTimeout(f"database is locked: another write took more than {patience:g} s")
+        try:
+            self._file.check()
+            self._begin(conn, patience)
             self._local.on_commit = callbacks
             try:
                 yield conn
@@ -212,11 +275,54 @@ class Database:
             except BaseException:
                 callbacks.clear()
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):  # a failed rollback must not hide the cause
+                        conn.execute("ROLLBACK")
                 raise
             finally:
                 self._local.on_commit = None
+        finally:
+            self._write_lock.release()
         _run_callbacks(callbacks)
+
+    @staticmethod
+    def _begin(conn: sqlite3.Connection, patience: float | None) -> None:
+        if patience is None:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        conn.execute(f"PRAGMA busy_timeout = {max(1, int(patience * 1000))}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    @contextlib.contextmanager
+    def patience(self, seconds: float) -> Iterator[None]:
+        """This thread's writes in the block wait at most ``seconds`` for the write lock (for work
+        that must answer quickly, such as a Slack request before its ack)."""
+        previous = getattr(self._local, "patience", None)
+        self._local.patience = seconds
+        try:
+            yield
+        finally:
+            self._local.patience = previous
+
+    def probe(self, timeout: float) -> None:
+        """Commit one tiny write on a new connection within ``timeout`` seconds, as a writer that
+        starts now would; raises sqlite3.Error saying why not (``is_busy()`` when it is only busy)."""
+        started = time.monotonic()
+        if not self._write_lock.acquire(timeout=timeout):
+            raise WriteTimeout(f"database is locked: a write has been waiting more than {timeout:g} s")
+        try:
+            left = max(0.001, timeout - (time.monotonic() - started))
+            conn = self._open(max(1, int(left * 1000)))
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                self.set_kv(conn, "health_probe", str(time.time()))
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+        finally:
+            self._write_lock.release()
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this thread's open transaction commits (at once if none is open).
@@ -235,9 +341,12 @@ class Database:
         exception is raised here; if the shared commit fails, every call in it raises.
         """
         with self._lock:
+            if self._closed:
+                raise DatabaseClosed(f"the database {self.path} is closed (smsbot is stopping)")
             if self._group is None:
                 self._group = _GroupCommit(self)
-        return self._group.run(fn)
+            group = self._group
+        return group.run(fn)
 
     def migrate(self) -> int:
         """Bring the schema to the newest version; returns it. Safe to run at every start."""
@@ -271,8 +380,10 @@ class Database:
             (key, value))
 
     def close(self) -> None:
-        """Stop the group-commit writer and close every thread's connection (at shutdown)."""
+        """Stop the group-commit writer and close every thread's connection (at shutdown); from
+        then on no connection is opened: late work gets DatabaseClosed instead of a leaked one."""
         with self._lock:
+            self._closed = True
             group, self._group = self._group, None
         if group is not None:
             group.stop()
@@ -281,7 +392,17 @@ class Database:
         for conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+        self._file.close()
         self._local = threading.local()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def gone(self) -> str | None:
+        """Why nothing is written any more, once the file was deleted or replaced."""
+        return self._file.gone
 
 
 def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:

@@ -226,6 +226,8 @@ class Simulator:
         self._peak = 0
         self._open = threading.Event()  # cleared while hold() is in force
         self._open.set()
+        self._hold_balance = False
+        self._calls: list[tuple[str, float]] = []
         self._routes = {"balance.asp": self._balance_call, "sendsms.asp": self._send_call}
         self._scheduler = _Scheduler("simulator-dlr")
         self._http = requests.Session()  # used only by the report thread
@@ -290,8 +292,15 @@ class Simulator:
         with self._lock:
             return self._peak
 
-    def hold(self) -> None:
-        """Make sendsms calls wait, unanswered, until release()."""
+    @property
+    def calls(self) -> list[tuple[str, float]]:
+        """Every API call as it arrived: (name, time.monotonic()), e.g. ("balance.asp", 12.5)."""
+        with self._lock:
+            return list(self._calls)
+
+    def hold(self, balance: bool = False) -> None:
+        """Make sendsms calls (and balance calls too, with ``balance``) wait, unanswered, until release()."""
+        self._hold_balance = balance
         self._open.clear()
 
     def release(self) -> None:
@@ -324,6 +333,7 @@ class Simulator:
     def _handling(self, environ: dict) -> Iterator[None]:
         """Count the call as in progress (for max_concurrent) and note its connection."""
         with self._lock:
+            self._calls.append((environ.get("PATH_INFO", "").lower().rpartition("/")[2], time.monotonic()))
             self._connections.add((environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT")))
             self._active += 1
             self._peak = max(self._peak, self._active)
@@ -338,6 +348,8 @@ class Simulator:
             raise _Refused("login")
 
     def _balance_call(self, params: dict[str, str]) -> str:
+        if self._hold_balance:
+            self._open.wait()
         self._check_login(params)
         balance = self.balance
         log.info("event=sim_balance balance=%.2f", balance)

@@ -26,6 +26,7 @@ from slack_bolt.context import BoltContext
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 
+from bot.storage.db import ACK_PATIENCE_SECONDS
 from bot.storage.replays import Answer, Replays
 
 log = logging.getLogger(__name__)
@@ -108,10 +109,14 @@ def still_handled_answer(body: dict) -> Answer:
 
 
 def unrecorded_answer(body: dict) -> Answer:
-    text = ("I couldn't record this request (the database is failing), so I did nothing. Try again in a "
-            "moment; if it keeps happening, tell whoever runs smsbot.")
+    """The database would not take the request's record in time (busy or failing): nothing was done."""
+    text = ("I couldn't store your request (the database is busy or failing), so nothing was done and "
+            "nothing was queued. Try again in a moment; if it keeps happening, tell whoever runs smsbot.")
     if body.get("command"):
-        return Answer(200, _JSON, json.dumps({"text": text}).encode())
+        return Answer(200, _JSON, json.dumps({"response_type": "ephemeral", "text": f":warning: {text}"}).encode())
+    fields = list(((body.get("view") or {}).get("state") or {}).get("values") or {})
+    if body.get("type") == "view_submission" and fields:  # the form stays open, with the sentence at a field
+        return Answer(200, _JSON, json.dumps({"response_action": "errors", "errors": {fields[0]: text}}).encode())
     return Answer(503, "text/plain; charset=utf-8", text.encode())
 
 
@@ -135,9 +140,15 @@ class SlackEdge:
         except (UnicodeDecodeError, BadRequest) as error:
             log.warning("event=slack_request_rejected reason=%s", json.dumps(str(error)))
             return Answer(400, "text/plain; charset=utf-8", b"malformed Slack request\n")
-        key = replay_key(request.body, environ)
+        # Everything before the ack gives up on a busy database in well under Slack's 3 s.
+        with self.replays.db.patience(ACK_PATIENCE_SECONDS):
+            return self._once(request, replay_key(request.body, environ),
+                              int(environ["HTTP_X_SLACK_REQUEST_TIMESTAMP"]), now)
+
+    def _once(self, request, key: str, timestamp: int, now: float) -> Answer:
+        """Run a request the first time it arrives; a repeat gets the first one's answer."""
         try:
-            first = self.replays.claim(key, int(environ["HTTP_X_SLACK_REQUEST_TIMESTAMP"]), now)
+            first = self.replays.claim(key, timestamp, now)
         except sqlite3.Error as error:  # without the record a repeat could send twice: do nothing
             log.error("event=slack_request_not_recorded error=%s", json.dumps(str(error)))
             return unrecorded_answer(request.body)
@@ -147,7 +158,10 @@ class SlackEdge:
         response = self.app.dispatch(request)
         answer = Answer(response.status, (response.headers.get("content-type") or [""])[0],
                         (response.body or "").encode())
-        self.replays.answered(key, answer.status, answer.content_type, answer.body)
+        try:
+            self.replays.answered(key, answer.status, answer.content_type, answer.body)
+        except sqlite3.Error as error:  # the work is done and answered; only a repeat's words are lost
+            log.error("event=slack_answer_not_recorded error=%s", json.dumps(str(error)))
         return answer
 
     def _repeat(self, key: str, first: Answer, body: dict) -> Answer:

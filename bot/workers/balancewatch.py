@@ -46,11 +46,13 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+import threading
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
 from typing import Callable, Iterable
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.storage.db import Database
@@ -224,6 +226,12 @@ class BalanceWatch:
         self.alert = alert
         self.clock = clock
         self._scheduler: BackgroundScheduler | None = None
+        self.last_reading: Reading | None = None  # what the gateway said at the last check
+        self._checked = threading.Event()
+        self._executor: ThreadPoolExecutor | None = None
+        self._stopping = threading.Event()
+        self._idle = threading.Event()     # no check is running
+        self._idle.set()
 
     @property
     def alerts_on(self) -> bool:
@@ -231,16 +239,26 @@ class BalanceWatch:
 
     # -- the job ------------------------------------------------------------------------------------
     def check(self, now: float | None = None) -> None:
-        """One run of the job: ask the gateway, record, decide alerts. Never raises."""
-        now = self.clock() if now is None else now
-        reading = read_balance(self.gateway)
+        """One run of the job: ask the gateway, record, decide alerts. Never raises. A check cut
+        off by stop() records nothing (its failure was ours, not the gateway's)."""
+        if self._stopping.is_set():
+            return
+        self._idle.clear()
         try:
+            now, reading = self.clock() if now is None else now, read_balance(self.gateway)
+            if self._stopping.is_set():
+                log.info("event=balance_check_abandoned reason=stopping")
+                return
+            self.last_reading = reading
+            self._checked.set()
             outlook, kinds = self._settle(reading, now)
         except Exception as error:
             log.exception("event=balance_check_crashed stage=record")
             self._record_only(replace(reading, outcome=ERROR, error=_describe(error)), now)
-            return
-        _log_check(reading, outlook, kinds)
+        else:
+            _log_check(reading, outlook, kinds)
+        finally:
+            self._idle.set()
 
     def _settle(self, reading: Reading, now: float) -> tuple[Forecast | None, list[str]]:
         """Record the reading and raise the alerts it calls for, in one transaction."""
@@ -306,7 +324,9 @@ class BalanceWatch:
         if not self.alerts_on:
             log.warning("event=balance_alerts_off reason=\"SMSBOT_ALERT_CHANNEL is not set\" "
                         "note=\"the balance is still checked and recorded\"")
-        scheduler = BackgroundScheduler(daemon=True, timezone=dt.timezone.utc)
+        self._executor = ThreadPoolExecutor(max_workers=1)  # kept, to join its thread at shutdown
+        scheduler = BackgroundScheduler(daemon=True, timezone=dt.timezone.utc,
+                                        executors={"default": self._executor})
         scheduler.add_job(self.check, "interval", seconds=self.interval, id=JOB_ID, name="balance watch",
                           replace_existing=True, coalesce=True, max_instances=1,
                           misfire_grace_time=MISFIRE_GRACE_SECONDS,
@@ -316,16 +336,33 @@ class BalanceWatch:
         log.info("event=balance_watch_started interval=%d threshold=%s alerts=%s", self.interval,
                  self.threshold, "on" if self.alerts_on else "off")
 
+    def first_reading(self, timeout: float) -> Reading | None:
+        """The reading of the first check since start (it runs at once), waiting at most ``timeout``."""
+        self._checked.wait(timeout)
+        return self.last_reading
+
     def is_alive(self) -> bool:
         """The scheduler's thread is running (for /healthz)."""
         thread = getattr(self._scheduler, "_thread", None)
         return self._scheduler is not None and self._scheduler.running and thread is not None and thread.is_alive()
 
-    def stop(self, wait: bool = False) -> None:
-        """Stop the scheduler; with ``wait=False`` a check in flight is not waited for."""
+    def stop(self) -> None:
+        """Stop the scheduler without waiting, and cut a balance query on the wire so a check in
+        flight ends at once (see ``wait_idle``)."""
+        self._stopping.set()
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=wait)
+            scheduler.shutdown(wait=False)
+        self.gateway.interrupt("balance")
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        """Wait until no check is running (after stop(), none starts), and the scheduler's thread
+        has finished with it; True if so."""
+        if not self._idle.wait(timeout):
+            return False
+        if self._stopping.is_set() and self._executor is not None:
+            self._executor.shutdown(wait=True)
+        return True
 
 
 # -- storage -------------------------------------------------------------------------------------------

@@ -6,12 +6,18 @@ thread and waiting.
 """
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import threading
 import time
 from typing import Callable
 
+from bot.workers.backoff import backoff_delay
+
 log = logging.getLogger(__name__)
+
+STORAGE_RETRY_CAP = 10.0  # a storage fault is retried at least this often, so the worker heals soon after it
 
 
 class Worker:
@@ -31,6 +37,15 @@ class Worker:
     def wait_time(self, now: float) -> float:
         """How long the loop may sleep when idle (it is woken early by ``wake()``)."""
         return self.idle_poll
+
+    def _idle(self, did_work: bool) -> float:
+        """How long to sleep after a pass; if asking what is due next fails, just poll."""
+        if did_work:
+            return 0.0
+        try:
+            return max(0.01, min(self.idle_poll, self.wait_time(self.clock())))
+        except sqlite3.Error:
+            return self.idle_poll
 
     def on_stop(self) -> None:
         """Called on the worker's thread after its last unit of work."""
@@ -65,15 +80,22 @@ class Worker:
 
     def _loop(self) -> None:
         log.info("event=worker_started name=%s", self.name)
+        storage_failures = 0
         while not self._stop.is_set():
             self._wake.clear()
             try:
                 did_work = self.run_once()
+                pause, storage_failures = self._idle(did_work), 0
+            except sqlite3.Error as error:  # busy, read-only, disk full, file gone: passes, or needs a person
+                storage_failures += 1
+                did_work, pause = False, backoff_delay(storage_failures, first=0.5, cap=STORAGE_RETRY_CAP)
+                log.warning("event=worker_storage_error name=%s error=%s retry_in=%.1f", self.name,
+                            json.dumps(str(error)), pause)
             except Exception:
                 log.exception("event=worker_error name=%s", self.name)
-                did_work = False
+                did_work, pause = False, self.idle_poll
             if not did_work and not self._stop.is_set():
-                self._sleep(max(0.01, min(self.idle_poll, self.wait_time(self.clock()))))
+                self._sleep(pause)
         try:
             self.on_stop()
         except Exception:

@@ -405,3 +405,58 @@ def test_each_call_logs_one_line_without_the_message_text(gateway, client, caplo
     assert lines[1].startswith('event=gateway_call op=send to="0831234567 x" error=InvalidRecipient '
                                'outcome=refused ms=')
     assert "private" not in caplog.text
+
+
+# -- closing from another thread (shutdown) ----------------------------------------------------------
+def _in_thread(call) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["result"] = call()
+        except GatewayError as error:
+            outcome["error"] = error
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def _until(predicate, timeout=5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not predicate():
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_close_from_another_thread_ends_a_hanging_send_at_once_and_nothing_more_is_called(simulator):
+    simulator.hold(balance=True)  # the gateway takes the request and never answers
+    client = SmsOfficeClient(simulator.api_url, "acme", simulator.password, read_timeout=60)
+    sending, sent = _in_thread(lambda: client.send("ACMEOPS", "27831234567", "Generator running"))
+    assert _until(lambda: len(simulator.calls) == 1)
+    asking, asked = _in_thread(client.balance)  # waits for the one connection
+    time.sleep(0.2)
+    started = time.monotonic()
+    client.close()
+    sending.join(5)
+    asking.join(5)
+    assert time.monotonic() - started < 1.0
+    assert sent["error"].outcome == "unknown"  # it may have gone out: never resent blindly
+    assert asked["error"].outcome == "not_sent" and "smsbot is stopping" in str(asked["error"])
+    simulator.release()
+    time.sleep(0.1)
+    assert [name for name, _ in simulator.calls] == ["sendsms.asp"]  # the balance query never went out
+
+
+def test_interrupting_a_balance_query_leaves_a_send_alone_and_the_client_usable(simulator):
+    simulator.hold(balance=True)
+    client = SmsOfficeClient(simulator.api_url, "acme", simulator.password, read_timeout=60)
+    asking, asked = _in_thread(client.balance)
+    assert _until(lambda: len(simulator.calls) == 1)
+    assert client.interrupt("send") is False  # not a send on the wire: nothing cut
+    started = time.monotonic()
+    assert client.interrupt("balance") is True
+    asking.join(5)
+    assert time.monotonic() - started < 1.0 and asked["error"].outcome == "not_sent"
+    simulator.release()
+    assert client.send("ACMEOPS", "27831234567", "Generator running").isdigit()
+    client.close()

@@ -1,9 +1,11 @@
 """The database layer: group commit keeps each write's own outcome."""
+import os
+import sqlite3
 import threading
 
 import pytest
 
-from bot.storage.db import MIGRATIONS, Database
+from bot.storage.db import MIGRATIONS, Database, DatabaseClosed, DatabaseGone
 
 
 def insert(value):
@@ -41,11 +43,73 @@ def test_a_storage_error_fails_the_write(db):
         db.write(insert("lost"))
 
 
-def test_close_stops_the_writer_and_later_writes_start_a_new_one(db):
+def test_after_close_late_work_gets_a_clear_error_and_no_connection_is_opened(db):
     db.write(insert("one"))
     db.close()
-    assert db.write(insert("two")) == "two"
-    assert db.conn.execute("SELECT count(*) FROM kv").fetchone()[0] == 2
+    late = []
+
+    def background_work():  # a thread that was still running when the bot closed the database
+        for attempt in (lambda: db.conn, lambda: db.write(insert("two")), lambda: db.transaction().__enter__()):
+            try:
+                attempt()
+            except DatabaseClosed as error:
+                late.append(str(error))
+
+    worker = threading.Thread(target=background_work)
+    worker.start()
+    worker.join()
+    assert len(late) == 3 and all("is closed (smsbot is stopping)" in text for text in late)
+    assert db._all == []  # nothing was opened, so nothing leaks
+    check = sqlite3.connect(db.path)
+    assert [r[0] for r in check.execute("SELECT key FROM kv")] == ["one"]
+    check.close()
+
+
+def test_a_deleted_file_is_never_written_nor_created_again_and_a_copy_is_saved(db, tmp_path, caplog):
+    db.write(insert("before"))
+    db.conn.execute("SELECT 1")  # this thread's connection is open, as every worker's is
+    for name in ("smsbot.db", "smsbot.db-wal", "smsbot.db-shm"):
+        os.remove(tmp_path / name)
+    with pytest.raises(DatabaseGone, match="was deleted while smsbot was running"):
+        with db.transaction() as conn:
+            conn.execute("INSERT INTO kv (key, value) VALUES ('after', 'x')")
+    with pytest.raises(DatabaseGone):
+        db.write(insert("report"))
+    other = []
+
+    def new_thread():  # a thread without a connection yet must not open (and so create) the file
+        try:
+            db.conn
+        except DatabaseGone as error:
+            other.append(error)
+
+    thread = threading.Thread(target=new_thread)
+    thread.start()
+    thread.join()
+    assert len(other) == 1
+    assert not (tmp_path / "smsbot.db").exists()  # never created anew, empty
+    assert [r for r in caplog.records if r.levelname == "ERROR" and "event=database_gone" in r.getMessage()]
+    copies = list(tmp_path.glob("smsbot.db.rescued-*"))
+    assert len(copies) == 1
+    rescued = sqlite3.connect(copies[0])
+    assert [r[0] for r in rescued.execute("SELECT key FROM kv")] == ["before"]
+    rescued.close()
+
+
+def test_a_replaced_file_is_left_as_it_is(db, tmp_path):
+    db.write(insert("ours"))
+    stranger = tmp_path / "other.db"
+    conn = sqlite3.connect(stranger)
+    conn.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT)")
+    conn.commit()
+    conn.close()
+    os.replace(stranger, tmp_path / "smsbot.db")
+    before = (tmp_path / "smsbot.db").read_bytes()
+    with pytest.raises(DatabaseGone, match="was replaced while smsbot was running"):
+        db.write(insert("into the stranger"))
+    assert (tmp_path / "smsbot.db").read_bytes() == before
+    wal = tmp_path / "smsbot.db-wal"
+    assert b"into the stranger" not in (wal.read_bytes() if wal.exists() else b"")
 
 
 def test_migrations_are_idempotent_and_refuse_a_newer_schema(tmp_path):

@@ -43,6 +43,7 @@ def test_healthz_reports_queue_depth_and_the_age_of_the_oldest_sms(slack_driver,
         data = health.json()
         assert data["status"] == "ok" and data["queue_depth"] == 2
         assert 0 <= data["oldest_queued_age_seconds"] < 5
+        assert (data["database_state"], data["database_problem"], data["database_busy_seconds"]) == ("ok", None, None)
 
 
 def test_healthz_is_503_naming_a_thread_that_died(bot):
@@ -69,12 +70,12 @@ def test_healthz_is_503_when_the_outbox_stalls_while_slack_answers_but_not_in_a_
         assert requests.get(bot.server.url + "/healthz", timeout=5).status_code == 200
 
 
-def test_healthz_is_503_when_the_database_does_not_answer(bot, tmp_path):
+def test_healthz_is_503_once_the_database_is_closed(bot):
     with threads_running(bot):
-        bot.db.path = str(tmp_path / "missing-dir" / "x.db")
-        bot.db.close()  # every thread reconnects, and now fails
+        bot.db.close()  # as at shutdown: no thread opens a new connection
         response = requests.get(bot.server.url + "/healthz", timeout=5)
         assert response.status_code == 503 and response.json()["database"] is False
+        assert response.json()["database_state"] == "closed"
 
 
 def test_metrics_count_what_happened(slack_driver, bot, simulator):

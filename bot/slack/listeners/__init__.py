@@ -6,7 +6,7 @@ and ``later`` for slow work after the ack. ``bot.usecases.UseCases`` provides it
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable, Protocol
+from typing import Callable, ContextManager, Protocol
 
 from bot.access import Access
 from bot.config import Settings
@@ -30,3 +30,4 @@ class Services(Protocol):
     def balance(self) -> tuple: ...                                # slow: only after the ack
     def clock(self) -> float: ...
     def later(self, fn: Callable, *args) -> None: ...
+    def before_ack(self) -> ContextManager[None]: ...              # bounds database waits before the ack

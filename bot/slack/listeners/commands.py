@@ -36,7 +36,8 @@ def register(app, services) -> None:
         if refusal:
             ack(render.refused(refusal))
         elif cmd.name == "send":
-            _send(ack, client, respond, command, cmd.args, services)
+            with services.before_ack():
+                _send(ack, client, respond, command, cmd.args, services)
         elif cmd.name == "balance":
             _balance(ack, respond, services)
         elif cmd.name == "status":
@@ -44,7 +45,8 @@ def register(app, services) -> None:
         elif cmd.name == "history":
             ack(_history(cmd.args, services))
         else:
-            ack(_group(cmd.args, command.get("user_id", ""), services))
+            with services.before_ack():
+                ack(_group(cmd.args, command.get("user_id", ""), services))
 
 
 def _send(ack, client, respond, command: dict, args: str, services) -> None:
@@ -66,8 +68,9 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         outcome = services.submit(plan, origin_of(command))  # committed before the ack
     except sqlite3.Error as error:
         log.error("event=send_not_stored error=%s", error)
-        ack(render.message(":warning: I couldn't store this send, so nothing was queued. Try again in a "
-                           "moment; if it keeps happening, tell whoever runs smsbot (the database is failing)."))
+        ack(render.message(":warning: I couldn't store your send, so nothing was queued. Try again in a "
+                           "moment; if it keeps happening, tell whoever runs smsbot (the database is busy or "
+                           "failing)."))
         return
     if isinstance(outcome, NeedsConfirmation):
         after = render.balance_after(outcome.last_balance, plan.credits)
@@ -159,4 +162,9 @@ def _group(args: str, user_id: str, services) -> dict:
             return render.group_removed(name, removed, whole=numbers is None)
     except smsrules.SmsRuleError as error:
         return render.usage_error(str(error))
+    except sqlite3.Error as error:
+        log.error("event=group_not_stored error=%s", json.dumps(str(error)))
+        return render.message(":warning: I couldn't save that group change, so nothing changed. Try again in a "
+                              "moment; if it keeps happening, tell whoever runs smsbot (the database is busy "
+                              "or failing).")
     return render.usage_error(GROUP_USAGE)

@@ -38,10 +38,11 @@ def register(app, services) -> None:
             ack(response_action="errors", errors={"recipients": str(error)})
             return
         try:
-            outcome = services.submit(plan, origin_of(origin))  # committed before the ack
+            with services.before_ack():
+                outcome = services.submit(plan, origin_of(origin))  # committed before the ack
         except sqlite3.Error as error:
             log.error("event=send_not_stored error=%s", error)
-            ack(response_action="errors", errors={"message": "I couldn't store this send, so nothing was "
+            ack(response_action="errors", errors={"message": "I couldn't store your send, so nothing was "
                                                              "queued. Try again in a moment."})
             return
         if isinstance(outcome, NeedsConfirmation):
@@ -53,7 +54,14 @@ def register(app, services) -> None:
 
     @app.view(render.CONFIRM_VIEW)
     def confirm(ack, body, view):
-        decision = services.confirm(view.get("private_metadata", ""), body["user"]["id"], True)
+        try:
+            with services.before_ack():
+                decision = services.confirm(view.get("private_metadata", ""), body["user"]["id"], True)
+        except sqlite3.Error as error:
+            log.error("event=send_not_stored error=%s", error)
+            ack(response_action="update", view=render.modal_notice(
+                "Not sent", "I couldn't store your send, so nothing was queued. Try `/sms send` again in a moment."))
+            return
         if decision.verdict in ("ok", "sent"):  # "sent": a double submit, already queued once
             ack()
             return

@@ -127,7 +127,7 @@ def test_a_send_that_cannot_be_stored_says_so_and_queues_nothing(slack_driver, b
     bot.db.conn.execute("CREATE TRIGGER full BEFORE INSERT ON messages "
                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
     text = said(slack_driver.command("send 27831234567 Hello"))
-    assert "couldn't store this send" in text and "nothing was queued" in text
+    assert "couldn't store your send" in text and "nothing was queued" in text
     assert bot.queue.recent_batches(5) == []  # the batch row was rolled back with it
 
 

@@ -1,0 +1,148 @@
+"""What the person who typed a command sees: help, acks, previews, the compose form, history, status."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Mapping
+
+from bot.slack.notes import plan_notes
+from bot.slack.render.blocks import (
+    CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, button, context, escape, input_block, message, numbers_list, plural, preview, section, when)
+from bot.slack.render.status import DELIVERY_LABELS, counts, status_label
+from bot.storage.reports import Outcome
+
+
+USAGE = (
+    "*Send an SMS*\n"
+    "`/sms send 27831234567 Your message` — one recipient, international form\n"
+    "`/sms send 27831234567,+27821234567 Your message` — several, commas and no spaces\n"
+    "`/sms send oncall,27831234567 Your message` — a group name works wherever a number does\n"
+    "`/sms send` — a form to write the SMS in\n"
+    "*Other commands*\n"
+    "`/sms balance` — credits left on the SMS Office account, and the forecast\n"
+    "`/sms status <tracking number>` — what happened to one SMS\n"
+    "`/sms history [N]` — the last N sends (default 10)\n"
+    "`/sms group list` · `/sms group show NAME` — groups and their numbers\n"
+    "`/sms group add NAME NUMBERS` · `/sms group remove NAME [NUMBERS]` — change groups\n"
+    "`/sms help` — this help"
+)
+
+
+def help_message(unknown: str = "") -> dict:
+    lead = f"I don't know `/sms {escape(unknown)}`. " if unknown else ""
+    return message(f"{lead}Here is what I can do:\n{USAGE}")
+
+
+def plan_lines(plan, balance_after: str) -> str:
+    groups = [f"`{name}` ({plural(len(members), 'number')}): {numbers_list(members)}"
+              for name, members in plan.groups.items()]
+    lines = [f"*To:* {plural(len(plan.recipients), 'recipient')}", *groups,
+             f"*Parts:* {plan.info.parts} each ({plan.info.encoding}) · *Credits:* {plan.credits}",
+             f"*Balance after:* {balance_after}", *plan_notes(plan.notes())]
+    return "\n".join(lines)
+
+
+def balance_after(last: tuple[Decimal, float] | None, credits: int) -> str:
+    if last is None:
+        return "unknown (no balance check yet)"
+    amount, at = last
+    return f"about {amount - credits:,.2f} credits (balance {amount:,.2f} at {when(at)})"
+
+
+def hold_head(plan, hold) -> str:
+    """Why the send waits, in words (the balance warning first when the balance is short)."""
+    if hold is not None and hold.short:
+        return f":warning: *The balance may not cover this send.* {hold.sentence}"
+    return f":mag: *Check before sending* — this send costs {plural(plan.credits, 'credit')}."
+
+
+def confirm_preview(plan, pending_id: str, after: str, minutes: int, hold=None) -> dict:
+    """The Send/Cancel preview of a held send; nothing is queued until Send ("Send anyway" when the
+    last known balance is short)."""
+    head = hold_head(plan, hold)
+    blocks = [section(head), section(plan_lines(plan, after)), section(preview(plan.text)),
+              {"type": "actions", "block_id": "confirm", "elements": [
+                  button(send_label(hold), CONFIRM_ACTION, pending_id, "primary"),
+                  button("Cancel", CANCEL_ACTION, pending_id, "danger")]},
+              context(f"Only you can confirm. This preview expires in {minutes} minutes.")]
+    fallback = "The balance may not cover this send" if hold is not None and hold.short else "Check before sending"
+    return message(f"{fallback}: {plural(plan.credits, 'credit')}", blocks=blocks)
+
+
+def send_label(hold) -> str:
+    return "Send anyway" if hold is not None and hold.short else "Send"
+
+
+def confirm_outcome(verdict: str, requester: str | None = None) -> dict:
+    """What replaces the preview (or is said to the clicker) after Send/Cancel."""
+    texts = {
+        "sent": ":outbox_tray: Queued: the status will appear in the channel.",
+        "cancelled": ":wastebasket: Cancelled: nothing was sent.",
+        "expired": ":hourglass: This preview expired after 10 minutes and nothing was sent. "
+                   "Run the command again to send it.",
+        "unknown": ":warning: This preview is no longer known to smsbot; run the command again.",
+        "not_yours": f":no_entry_sign: Only <@{requester}> can confirm or cancel this send.",
+    }
+    return message(texts[verdict])
+
+
+def compose_modal(metadata: str) -> dict:
+    """``/sms send`` with no arguments: a form with the same rules as the command."""
+    return {
+        "type": "modal", "callback_id": COMPOSE_VIEW, "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": "Send an SMS"},
+        "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            input_block("recipients", "To", "One number or group per line, or comma-separated: 083 123 4567, oncall",
+                   multiline=True),
+            input_block("message", "Message", "Up to 4 SMS parts: 612 GSM-7 septets or 268 UCS-2 units", multiline=True),
+        ],
+    }
+
+
+def confirm_modal(plan, pending_id: str, after: str, minutes: int, hold=None) -> dict:
+    return {
+        "type": "modal", "callback_id": CONFIRM_VIEW, "private_metadata": pending_id,
+        "title": {"type": "plain_text", "text": "Check before sending"},
+        "submit": {"type": "plain_text", "text": send_label(hold)}, "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [section(hold_head(plan, hold)),
+                   section(plan_lines(plan, after)), section(preview(plan.text)),
+                   context(f"Nothing is sent until you press {send_label(hold)}. Expires in {minutes} minutes.")],
+    }
+
+
+def queued(recipients: list[str], parts: int, encoding: str, credits: int, where: str,
+           notes: Mapping | None = None) -> dict:
+    to = recipients[0] if len(recipients) == 1 else plural(len(recipients), "recipient")
+    text = (f":outbox_tray: Queued {len(recipients)} SMS to {to}: "
+            f"{plural(parts, 'part')} each ({encoding}), {plural(credits, 'credit')} in all. "
+            f"I'll post the status {where}.")
+    return message("\n".join([text, *plan_notes(notes)]))
+
+
+def history(entries: list[tuple[Mapping, list[Mapping]]]) -> dict:
+    """``/sms history``: when, who, to, parts and status of the last sends."""
+    if not entries:
+        return message("No SMS has been sent with smsbot yet.")
+    lines = []
+    for batch, rows in entries:
+        to = f"`{rows[0]['recipient']}`" if len(rows) == 1 else plural(len(rows), "recipient")
+        state = status_label(rows[0]) if len(rows) == 1 else counts(rows)
+        lines.append(f"{when(batch['created_at'])} · <@{batch['user_id']}> → {to} · "
+                     f"{plural(batch['parts'], 'part')} · {state}")
+    return message(f"*Last {plural(len(entries), 'send')}*\n" + "\n".join(lines))
+
+
+def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dict:
+    """``/sms status <tracking number>``: one SMS, its text, and every status with its time."""
+    steps = [f"queued {when(row['queued_at'])}"]
+    if row["sent_at"]:
+        steps.append(f"sent {when(row['sent_at'])}")
+    for report in reports:
+        label = DELIVERY_LABELS.get(report["status_id"]) or escape(report["status_message"] or "")
+        late = " (late, ignored)" if report["outcome"] == Outcome.STALE else ""
+        if report["outcome"] == Outcome.EARLIER_ATTEMPT:
+            late = f" (attempt #{escape(report['tracking_id'])}, before a Resend)"
+        steps.append(f"{label} {when(report['received_at'])}{late}")
+    text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, from <@{batch['user_id']}>\n"
+            f"{preview(batch['text'])}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
+    return message(text)

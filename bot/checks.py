@@ -8,7 +8,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
-from bot.storage.db import MIGRATIONS
+from bot.storage.migrations import MIGRATIONS
 
 Result = tuple[bool, str]
 

@@ -27,7 +27,8 @@ from bot.storage.db import ACK_PATIENCE_SECONDS, Database
 from bot.storage.groups import GroupStore
 from bot.storage.queue import SendQueue, Status
 from bot.storage.reports import ReportIntake
-from bot.workers.balancewatch import BalanceWatch, Forecast
+from bot.workers.balancewatch import BalanceWatch
+from bot.workers.forecast import Forecast
 
 log = logging.getLogger(__name__)
 

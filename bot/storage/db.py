@@ -11,8 +11,8 @@ mode and only read. Work that must wait for the commit — waking the sender or 
 notifier — is registered with ``db.on_commit(callback)`` and runs after COMMIT,
 never on a rollback, as Django's ``transaction.on_commit`` does.
 
-sqlite-utils builds the schema (tables, indexes, and ``table.transform()`` for
-migrations that ADD COLUMN cannot do). The hot paths (claim, enqueue, outbox,
+sqlite-utils builds the schema (``bot/storage/migrations.py``: tables, indexes, and
+``table.transform()`` for migrations that ADD COLUMN cannot do). The hot paths (claim, enqueue, outbox,
 reports) are hand-written SQL: each is one statement whose exact form (RETURNING,
 partial-index ON CONFLICT, index hints) matters for correctness and speed.
 
@@ -37,6 +37,8 @@ import sqlite_utils
 
 from bot.storage.faults import (DatabaseClosed, DatabaseGone, FaultAwareConnection, FileWatch, WriteTimeout,
                                 is_busy, needs_reopen)
+from bot.storage.group_commit import GroupCommit
+from bot.storage.migrations import MIGRATIONS
 
 __all__ = ["Database", "DatabaseClosed", "DatabaseGone", "WriteTimeout", "is_busy", "needs_reopen"]
 
@@ -44,136 +46,8 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 ACK_PATIENCE_SECONDS = 2.0  # writes before a Slack ack give up after this long (Slack waits 3 s)
-GROUP_MAX = 64             # writes committed together at most
-GROUP_WAIT_SECONDS = 30.0  # a caller gives up (and its request fails) after this long
 
 T = TypeVar("T")
-
-
-def _v1(db: sqlite_utils.Database) -> None:
-    db["kv"].create({"key": str, "value": str}, pk="key")
-    db["batches"].create({
-        "id": int, "created_at": float, "team_id": str, "user_id": str, "user_name": str,
-        "channel_id": str, "channel_name": str, "text": str, "encoding": str, "parts": int,
-        "recipients": int, "response_url": str,
-        "status_channel": str, "status_ts": str, "posted_where": str,
-    }, pk="id")
-    db["messages"].create({
-        "id": int, "batch_id": int, "recipient": str, "status": str, "tracking_id": str,
-        "attempts": int, "next_attempt_at": float, "last_error": str,
-        "queued_at": float, "sending_at": float, "sent_at": float, "failed_at": float,
-        "unconfirmed_at": float, "updated_at": float,
-        "dlr_status_id": int, "dlr_status": str, "dlr_at": float,
-    }, pk="id", foreign_keys=[("batch_id", "batches", "id")],
-        defaults={"attempts": 0}, not_null={"batch_id", "recipient", "status"})
-    db["messages"].create_index(["status", "next_attempt_at", "id"], index_name="messages_due")
-    db["messages"].create_index(["batch_id"], index_name="messages_batch")
-    db["messages"].create_index(["tracking_id"], index_name="messages_tracking")
-    db["outbox"].create({
-        "id": int, "kind": str, "key": str, "batch_id": int, "channel": str, "payload": str,
-        "state": str, "created_at": float, "next_attempt_at": float, "attempts": int,
-        "last_error": str, "done_at": float,
-    }, pk="id", defaults={"attempts": 0, "state": "pending"}, not_null={"kind", "state"})
-    db["outbox"].create_index(["state", "next_attempt_at", "id"], index_name="outbox_due")
-    # At most one pending row per (kind, key): later changes coalesce into it.
-    db.execute("CREATE UNIQUE INDEX outbox_coalesce ON outbox(kind, key) "
-               "WHERE state = 'pending' AND key IS NOT NULL")
-
-
-def _v2(db: sqlite_utils.Database) -> None:
-    # Delivery reports exactly as received (raw parameters), and what each did.
-    db["reports"].create({
-        "id": int, "received_at": float, "message_id": int, "tracking_id": str, "recipient": str,
-        "sender": str, "status_id": int, "status_message": str, "raw": str, "outcome": str,
-    }, pk="id")
-    db["reports"].create_index(["message_id", "id"], index_name="reports_message")
-    db["reports"].create_index(["tracking_id"], index_name="reports_tracking")
-    # Every balance check, for the balance watch and its forecast.
-    db["balance_history"].create({
-        "id": int, "checked_at": float, "balance": float, "outcome": str, "error": str,
-    }, pk="id")
-    db["balance_history"].create_index(["checked_at"], index_name="balance_history_time")
-    db["messages"].create_index(["recipient", "status"], index_name="messages_recipient")
-
-
-def _v3(db: sqlite_utils.Database) -> None:
-    # Named groups of numbers, usable wherever a number is.
-    db["groups"].create({"name": str, "created_at": float, "created_by": str}, pk="name")
-    db["group_members"].create({"group_name": str, "number": str, "added_at": float, "added_by": str},
-                               pk=("group_name", "number"), foreign_keys=[("group_name", "groups", "name")])
-    # Costly sends waiting for their requester's "Send" click.
-    db["pending_sends"].create({
-        "id": str, "created_at": float, "expires_at": float, "user_id": str, "channel_id": str,
-        "plan": str, "origin": str, "state": str, "decided_at": float, "batch_id": int,
-    }, pk="id", not_null={"state"})
-    db["batches"].create_index(["created_at"], index_name="batches_created")
-
-
-def _v4(db: sqlite_utils.Database) -> None:
-    # Claims and due jobs in id order without sorting the whole queue each time.
-    db["messages"].create_index(["status", "id"], index_name="messages_status_id")
-    db["outbox"].create_index(["state", "id"], index_name="outbox_state_id")
-
-
-def _v5_slack_posts(db: sqlite_utils.Database) -> None:
-    # Where a send shows in Slack is the Slack side's business, not the queue's: move those
-    # columns to a table of its own (data kept), leaving the batch its text, parts, requester
-    # and an opaque origin.
-    db["slack_posts"].create({
-        "batch_id": int, "team_id": str, "channel_id": str, "channel_name": str, "response_url": str,
-        "status_channel": str, "status_ts": str, "posted_where": str,
-    }, pk="batch_id", foreign_keys=[("batch_id", "batches", "id")])
-    db.execute("INSERT INTO slack_posts (batch_id, team_id, channel_id, channel_name, response_url, "
-               "status_channel, status_ts, posted_where) SELECT id, team_id, channel_id, channel_name, "
-               "response_url, status_channel, status_ts, posted_where FROM batches")
-    db["batches"].add_column("origin", str)
-    db.execute("UPDATE batches SET origin = 'slack'")
-    db["batches"].transform(drop={"team_id", "channel_id", "channel_name", "response_url",
-                                  "status_channel", "status_ts", "posted_where"})
-    db["batches"].create_index(["created_at"], index_name="batches_created", if_not_exists=True)
-    # Failures of a long list already told in a digest reply (see bot/slack/notices.py).
-    db["slack_digested"].create({"batch_id": int, "message_id": int}, pk=("batch_id", "message_id"))
-    db["outbox"].create_index(["batch_id"], index_name="outbox_batch")
-
-
-def _v6_batch_notes(db: sqlite_utils.Database) -> None:
-    # What the status message says besides the count: skipped group members, numbers abroad, VoIP (JSON).
-    db["batches"].add_column("notes", str)
-
-
-def _v7_message_failure(db: sqlite_utils.Database) -> None:
-    # Why a failed SMS failed (bot/sms/failures.py): decides whether a Resend button can cure it.
-    db["messages"].add_column("failure", str)
-
-
-def _v8_attempts(db: sqlite_utils.Database) -> None:
-    # Every time an SMS reached (or may have reached) the gateway, with its tracking number and
-    # its own delivery status: a late report for an attempt before a Resend still finds its SMS.
-    db["attempts"].create({
-        "id": int, "message_id": int, "tracking_id": str, "attempted_at": float, "outcome": str,
-        "recorded_at": float, "dlr_status_id": int, "dlr_at": float,
-    }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "outcome"})
-    db["attempts"].create_index(["tracking_id"], index_name="attempts_tracking")
-    db["attempts"].create_index(["message_id", "id"], index_name="attempts_message")
-    db.execute("INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at, "
-               "dlr_status_id, dlr_at) SELECT id, tracking_id, coalesce(sending_at, sent_at), status, "
-               "coalesce(sent_at, updated_at), dlr_status_id, dlr_at FROM messages "
-               "WHERE tracking_id IS NOT NULL OR status = 'unconfirmed' ORDER BY id")
-
-
-def _v9_slack_requests(db: sqlite_utils.Database) -> None:
-    # Slack requests accepted in the last few minutes and what each was answered, against replays.
-    db["slack_requests"].create({
-        "key": str, "received_at": float, "expires_at": float, "status": int, "content_type": str,
-        "body": bytes,
-    }, pk="key")
-    db["slack_requests"].create_index(["expires_at"], index_name="slack_requests_expiry")
-
-
-# Append only: each function moves the schema one version forward.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes, _v7_message_failure,
-    _v8_attempts, _v9_slack_requests]
 
 
 class Database:
@@ -187,7 +61,7 @@ class Database:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._group: _GroupCommit | None = None
+        self._group: GroupCommit | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -344,7 +218,7 @@ class Database:
             if self._closed:
                 raise DatabaseClosed(f"the database {self.path} is closed (smsbot is stopping)")
             if self._group is None:
-                self._group = _GroupCommit(self)
+                self._group = GroupCommit(self)
             group = self._group
         return group.run(fn)
 
@@ -411,77 +285,3 @@ def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
             callback()
         except Exception:  # the data is committed; a failed wake-up must not undo the caller's success
             log.exception("event=on_commit_failed callback=%s", getattr(callback, "__qualname__", callback))
-
-
-class _Job:
-    __slots__ = ("fn", "done", "result", "error")
-
-    def __init__(self, fn: Callable) -> None:
-        self.fn, self.done, self.result, self.error = fn, threading.Event(), None, None
-
-
-class _GroupCommit:
-    """One thread that commits the writes handed to it, several per transaction.
-
-    Many threads each committing one small write queue on the write lock and hand the GIL
-    around while they wait; one writer committing whatever has arrived does the same work
-    with one BEGIN/COMMIT per group.
-    """
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._cond = threading.Condition()
-        self._jobs: list[_Job] = []
-        self._stopping = False
-        self._thread = threading.Thread(target=self._loop, name="db-writer", daemon=True)
-        self._thread.start()
-
-    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        job = _Job(fn)
-        with self._cond:
-            if self._stopping:
-                raise RuntimeError("the database is closing")
-            self._jobs.append(job)
-            self._cond.notify()
-        if not job.done.wait(GROUP_WAIT_SECONDS):
-            raise TimeoutError("the database writer did not answer in time")
-        if job.error is not None:
-            raise job.error
-        return job.result
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        self._thread.join(5.0)
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._jobs and not self._stopping:
-                    self._cond.wait()
-                if not self._jobs:
-                    return
-                jobs, self._jobs = self._jobs[:GROUP_MAX], self._jobs[GROUP_MAX:]
-            self._commit(jobs)
-
-    def _commit(self, jobs: list[_Job]) -> None:
-        try:
-            with self.db.transaction() as conn:
-                pending = self.db._local.on_commit
-                for job in jobs:
-                    conn.execute("SAVEPOINT job")
-                    registered = len(pending)
-                    try:
-                        job.result = job.fn(conn)
-                    except Exception as error:
-                        conn.execute("ROLLBACK TO job")
-                        del pending[registered:]  # that job's wake-ups were undone with it
-                        job.error = error
-                    conn.execute("RELEASE job")
-        except Exception as error:  # the commit itself failed: nothing of this group is stored
-            for job in jobs:
-                job.error = job.error or error
-        finally:
-            for job in jobs:
-                job.done.set()

@@ -8,7 +8,6 @@ HTTP peer; ``smsbot simulator`` runs :func:`main`.
 """
 from __future__ import annotations
 
-import heapq
 import http.client
 import itertools
 import logging
@@ -20,11 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import Callable, Iterator, NamedTuple
+from typing import Iterator, NamedTuple
 from urllib.parse import parse_qsl
 
 import requests
 
+from bot.testing.timed_jobs import TimedJobs
 from bot.web.server import ServerThread
 from bot.redact import redact
 from bot.sms.dlr import DELIVERED, FAILED, MESSAGES, NO_ROUTE, SUBMITTED
@@ -143,56 +143,6 @@ def _respond(start_response, status: int, body: str) -> list[bytes]:
     return [data]
 
 
-class _Scheduler:
-    """Runs callables at given ``time.monotonic()`` moments on one background thread.
-
-    The thread starts with the first job; ``close()`` drops what is pending and ends it.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._cond = threading.Condition()
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []
-        self._order = itertools.count()  # ties keep insertion order
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def add(self, when: float, job: Callable[[], None]) -> None:
-        with self._cond:
-            if self._closed:
-                return
-            heapq.heappush(self._queue, (when, next(self._order), job))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-            self._cond.notify()
-
-    def close(self, timeout: float = REPORT_TIMEOUT + 1) -> None:
-        with self._cond:
-            self._closed = True
-            self._queue.clear()
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        while (job := self._next_due()) is not None:
-            try:
-                job()
-            except Exception:  # pragma: no cover - a bug in a job must not stop later ones
-                log.exception("event=sim_job_failed")
-
-    def _next_due(self) -> Callable[[], None] | None:
-        with self._cond:
-            while not self._closed:
-                now = time.monotonic()
-                if self._queue and self._queue[0][0] <= now:
-                    return heapq.heappop(self._queue)[2]
-                self._cond.wait(self._queue[0][0] - now if self._queue else None)
-            return None
-
-
 class Simulator:
     """The SMS Office HTTP API for one account, in memory. Thread-safe.
 
@@ -229,7 +179,7 @@ class Simulator:
         self._hold_balance = False
         self._calls: list[tuple[str, float]] = []
         self._routes = {"balance.asp": self._balance_call, "sendsms.asp": self._send_call}
-        self._scheduler = _Scheduler("simulator-dlr")
+        self._scheduler = TimedJobs("simulator-dlr")
         self._http = requests.Session()  # used only by the report thread
         self._server: ServerThread | None = None
 
@@ -248,7 +198,7 @@ class Simulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
-        self._scheduler.close()
+        self._scheduler.close(REPORT_TIMEOUT + 1)
         self._http.close()
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sqlite3
 import time
 from urllib.parse import parse_qsl
 
@@ -73,6 +74,23 @@ def _report_params(environ) -> dict[str, str]:
 
 
 def make_wsgi_app(bot):
+    """The routing table: Slack, health, metrics, and the delivery-report callback under its secret path."""
+    routes = {"/slack/events": _slack_route(bot), "/healthz": _health_route(bot), "/metrics": _metrics_route(bot)}
+    delivery_report = _report_route(bot)
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        route = routes.get(path)
+        if route is None and path.startswith(CALLBACK_PREFIX):
+            route = delivery_report
+        if route is not None:
+            return route(environ, start_response)
+        return _reply(start_response, "404 Not Found", "not found\n")
+
+    return app
+
+
+def _slack_route(bot):
     edge = SlackEdge(bot.app, bot.settings.slack_signing_secret, Replays(bot.db), bot.clock)
 
     def slack_events(environ, start_response):
@@ -95,15 +113,24 @@ def make_wsgi_app(bot):
             return _reply(start_response, "400 Bad Request", "malformed Slack request\n")
         finally:
             bot.metrics.ack_latency.observe(time.perf_counter() - started)
+    return slack_events
 
+
+def _health_route(bot):
     def healthz(environ, start_response):
         ok, details = bot.health()
         return _reply(start_response, "200 OK" if ok else "503 Service Unavailable",
                       {"status": "ok" if ok else "unhealthy", **details})
+    return healthz
 
+
+def _metrics_route(bot):
     def metrics(environ, start_response):
         return _reply(start_response, "200 OK", bot.metrics.render(), CONTENT_TYPE_LATEST)
+    return metrics
 
+
+def _report_route(bot):
     expected_path = callback_path(bot.callback_secret).encode()
 
     def delivery_report(environ, start_response):
@@ -114,8 +141,7 @@ def make_wsgi_app(bot):
         if environ["REQUEST_METHOD"] not in ("GET", "POST"):
             return _reply(start_response, "405 Method Not Allowed", "GET or POST\n")
         try:
-            params = _report_params(environ)
-            report = parse_report(params)
+            report = parse_report(_report_params(environ))
         except _TooLarge:
             return _reply(start_response, "413 Payload Too Large", "report too large\n")
         except (ValueError, ReportError) as error:
@@ -123,21 +149,12 @@ def make_wsgi_app(bot):
             return _reply(start_response, "400 Bad Request", f"bad report: {error}\n")
         try:
             bot.reports.record(report, bot.clock())  # a change wakes the notifier itself
+        except sqlite3.Error as error:  # a storage fault: one line, not a traceback per report
+            log.error("event=report_store_failed tracking=%s error=%s", report.tracking_id, json.dumps(str(error)))
+            return _reply(start_response, "500 Internal Server Error", "could not store the report; resend it\n")
         except Exception:
             log.exception("event=report_store_failed tracking=%s", report.tracking_id)
             return _reply(start_response, "500 Internal Server Error", "could not store the report; resend it\n")
         bot.metrics.observe_report(report.status_id)
         return _reply(start_response, "200 OK", "OK\n")
-
-    routes = {"/slack/events": slack_events, "/healthz": healthz, "/metrics": metrics}
-
-    def app(environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        route = routes.get(path)
-        if route is None and path.startswith(CALLBACK_PREFIX):
-            route = delivery_report
-        if route is not None:
-            return route(environ, start_response)
-        return _reply(start_response, "404 Not Found", "not found\n")
-
-    return app
+    return delivery_report

@@ -160,7 +160,7 @@ def test_adopt_moves_only_an_unconfirmed_message_to_sent(queue):
 
 
 def test_the_upgrade_keeps_the_tracking_numbers_of_earlier_sends(tmp_path):
-    from bot.storage.db import MIGRATIONS, _v8_attempts
+    from bot.storage.migrations import MIGRATIONS, _v8_attempts
     import sqlite_utils
     db = Database(str(tmp_path / "old.db"))
     before = MIGRATIONS.index(_v8_attempts)

@@ -11,7 +11,8 @@ import pytest
 import requests
 import responses
 
-from bot.workers.balancewatch import JOB_ID, BalanceWatch, forecast
+from bot.workers.balancewatch import JOB_ID, BalanceWatch
+from bot.workers.forecast import forecast
 from bot.sms.gateway import SmsOfficeClient
 from tests.conftest import GATEWAY_PASSWORD, Clock
 

@@ -1,0 +1,90 @@
+"""Group commit: one writer thread commits the small writes that arrive together, several per
+transaction, each in its own savepoint (``Database.write``)."""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from bot.storage.db import Database
+
+GROUP_MAX = 64             # writes committed together at most
+GROUP_WAIT_SECONDS = 30.0  # a caller gives up (and its request fails) after this long
+
+T = TypeVar("T")
+
+
+class _Job:
+    __slots__ = ("fn", "done", "result", "error")
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.done, self.result, self.error = fn, threading.Event(), None, None
+
+
+class GroupCommit:
+    """One thread that commits the writes handed to it, several per transaction.
+
+    Many threads each committing one small write queue on the write lock and hand the GIL
+    around while they wait; one writer committing whatever has arrived does the same work
+    with one BEGIN/COMMIT per group.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cond = threading.Condition()
+        self._jobs: list[_Job] = []
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="db-writer", daemon=True)
+        self._thread.start()
+
+    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        job = _Job(fn)
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("the database is closing")
+            self._jobs.append(job)
+            self._cond.notify()
+        if not job.done.wait(GROUP_WAIT_SECONDS):
+            raise TimeoutError("the database writer did not answer in time")
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(5.0)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._stopping:
+                    self._cond.wait()
+                if not self._jobs:
+                    return
+                jobs, self._jobs = self._jobs[:GROUP_MAX], self._jobs[GROUP_MAX:]
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        try:
+            with self.db.transaction() as conn:
+                pending = self.db._local.on_commit
+                for job in jobs:
+                    conn.execute("SAVEPOINT job")
+                    registered = len(pending)
+                    try:
+                        job.result = job.fn(conn)
+                    except Exception as error:
+                        conn.execute("ROLLBACK TO job")
+                        del pending[registered:]  # that job's wake-ups were undone with it
+                        job.error = error
+                    conn.execute("RELEASE job")
+        except Exception as error:  # the commit itself failed: nothing of this group is stored
+            for job in jobs:
+                job.error = job.error or error
+        finally:
+            for job in jobs:
+                job.done.set()

@@ -1,0 +1,135 @@
+"""The schema's history: each function moves it one version forward (``PRAGMA user_version``).
+
+Append only. ``Database.migrate()`` runs the missing steps at start, one transaction each.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlite_utils
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["kv"].create({"key": str, "value": str}, pk="key")
+    db["batches"].create({
+        "id": int, "created_at": float, "team_id": str, "user_id": str, "user_name": str,
+        "channel_id": str, "channel_name": str, "text": str, "encoding": str, "parts": int,
+        "recipients": int, "response_url": str,
+        "status_channel": str, "status_ts": str, "posted_where": str,
+    }, pk="id")
+    db["messages"].create({
+        "id": int, "batch_id": int, "recipient": str, "status": str, "tracking_id": str,
+        "attempts": int, "next_attempt_at": float, "last_error": str,
+        "queued_at": float, "sending_at": float, "sent_at": float, "failed_at": float,
+        "unconfirmed_at": float, "updated_at": float,
+        "dlr_status_id": int, "dlr_status": str, "dlr_at": float,
+    }, pk="id", foreign_keys=[("batch_id", "batches", "id")],
+        defaults={"attempts": 0}, not_null={"batch_id", "recipient", "status"})
+    db["messages"].create_index(["status", "next_attempt_at", "id"], index_name="messages_due")
+    db["messages"].create_index(["batch_id"], index_name="messages_batch")
+    db["messages"].create_index(["tracking_id"], index_name="messages_tracking")
+    db["outbox"].create({
+        "id": int, "kind": str, "key": str, "batch_id": int, "channel": str, "payload": str,
+        "state": str, "created_at": float, "next_attempt_at": float, "attempts": int,
+        "last_error": str, "done_at": float,
+    }, pk="id", defaults={"attempts": 0, "state": "pending"}, not_null={"kind", "state"})
+    db["outbox"].create_index(["state", "next_attempt_at", "id"], index_name="outbox_due")
+    # At most one pending row per (kind, key): later changes coalesce into it.
+    db.execute("CREATE UNIQUE INDEX outbox_coalesce ON outbox(kind, key) "
+               "WHERE state = 'pending' AND key IS NOT NULL")
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    # Delivery reports exactly as received (raw parameters), and what each did.
+    db["reports"].create({
+        "id": int, "received_at": float, "message_id": int, "tracking_id": str, "recipient": str,
+        "sender": str, "status_id": int, "status_message": str, "raw": str, "outcome": str,
+    }, pk="id")
+    db["reports"].create_index(["message_id", "id"], index_name="reports_message")
+    db["reports"].create_index(["tracking_id"], index_name="reports_tracking")
+    # Every balance check, for the balance watch and its forecast.
+    db["balance_history"].create({
+        "id": int, "checked_at": float, "balance": float, "outcome": str, "error": str,
+    }, pk="id")
+    db["balance_history"].create_index(["checked_at"], index_name="balance_history_time")
+    db["messages"].create_index(["recipient", "status"], index_name="messages_recipient")
+
+
+def _v3(db: sqlite_utils.Database) -> None:
+    # Named groups of numbers, usable wherever a number is.
+    db["groups"].create({"name": str, "created_at": float, "created_by": str}, pk="name")
+    db["group_members"].create({"group_name": str, "number": str, "added_at": float, "added_by": str},
+                               pk=("group_name", "number"), foreign_keys=[("group_name", "groups", "name")])
+    # Costly sends waiting for their requester's "Send" click.
+    db["pending_sends"].create({
+        "id": str, "created_at": float, "expires_at": float, "user_id": str, "channel_id": str,
+        "plan": str, "origin": str, "state": str, "decided_at": float, "batch_id": int,
+    }, pk="id", not_null={"state"})
+    db["batches"].create_index(["created_at"], index_name="batches_created")
+
+
+def _v4(db: sqlite_utils.Database) -> None:
+    # Claims and due jobs in id order without sorting the whole queue each time.
+    db["messages"].create_index(["status", "id"], index_name="messages_status_id")
+    db["outbox"].create_index(["state", "id"], index_name="outbox_state_id")
+
+
+def _v5_slack_posts(db: sqlite_utils.Database) -> None:
+    # Where a send shows in Slack is the Slack side's business, not the queue's: move those
+    # columns to a table of its own (data kept), leaving the batch its text, parts, requester
+    # and an opaque origin.
+    db["slack_posts"].create({
+        "batch_id": int, "team_id": str, "channel_id": str, "channel_name": str, "response_url": str,
+        "status_channel": str, "status_ts": str, "posted_where": str,
+    }, pk="batch_id", foreign_keys=[("batch_id", "batches", "id")])
+    db.execute("INSERT INTO slack_posts (batch_id, team_id, channel_id, channel_name, response_url, "
+               "status_channel, status_ts, posted_where) SELECT id, team_id, channel_id, channel_name, "
+               "response_url, status_channel, status_ts, posted_where FROM batches")
+    db["batches"].add_column("origin", str)
+    db.execute("UPDATE batches SET origin = 'slack'")
+    db["batches"].transform(drop={"team_id", "channel_id", "channel_name", "response_url",
+                                  "status_channel", "status_ts", "posted_where"})
+    db["batches"].create_index(["created_at"], index_name="batches_created", if_not_exists=True)
+    # Failures of a long list already told in a digest reply (see bot/slack/notices.py).
+    db["slack_digested"].create({"batch_id": int, "message_id": int}, pk=("batch_id", "message_id"))
+    db["outbox"].create_index(["batch_id"], index_name="outbox_batch")
+
+
+def _v6_batch_notes(db: sqlite_utils.Database) -> None:
+    # What the status message says besides the count: skipped group members, numbers abroad, VoIP (JSON).
+    db["batches"].add_column("notes", str)
+
+
+def _v7_message_failure(db: sqlite_utils.Database) -> None:
+    # Why a failed SMS failed (bot/sms/failures.py): decides whether a Resend button can cure it.
+    db["messages"].add_column("failure", str)
+
+
+def _v8_attempts(db: sqlite_utils.Database) -> None:
+    # Every time an SMS reached (or may have reached) the gateway, with its tracking number and
+    # its own delivery status: a late report for an attempt before a Resend still finds its SMS.
+    db["attempts"].create({
+        "id": int, "message_id": int, "tracking_id": str, "attempted_at": float, "outcome": str,
+        "recorded_at": float, "dlr_status_id": int, "dlr_at": float,
+    }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "outcome"})
+    db["attempts"].create_index(["tracking_id"], index_name="attempts_tracking")
+    db["attempts"].create_index(["message_id", "id"], index_name="attempts_message")
+    db.execute("INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at, "
+               "dlr_status_id, dlr_at) SELECT id, tracking_id, coalesce(sending_at, sent_at), status, "
+               "coalesce(sent_at, updated_at), dlr_status_id, dlr_at FROM messages "
+               "WHERE tracking_id IS NOT NULL OR status = 'unconfirmed' ORDER BY id")
+
+
+def _v9_slack_requests(db: sqlite_utils.Database) -> None:
+    # Slack requests accepted in the last few minutes and what each was answered, against replays.
+    db["slack_requests"].create({
+        "key": str, "received_at": float, "expires_at": float, "status": int, "content_type": str,
+        "body": bytes,
+    }, pk="key")
+    db["slack_requests"].create_index(["expires_at"], index_name="slack_requests_expiry")
+
+
+# Append only: each function moves the schema one version forward.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes, _v7_message_failure,
+    _v8_attempts, _v9_slack_requests]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
+from bot.wording import plural
+
 NUMBERS_SHOWN = 30  # numbers named on one line at most
 
 
@@ -23,7 +25,7 @@ def _skipped_line(skipped: list) -> str:
         by_reason.setdefault(reason, []).append(f"{number} (`{group}`)")
     count = len(skipped)
     why = "; ".join(f"{_escape(reason)}: {_listed(numbers)}" for reason, numbers in by_reason.items())
-    return (f":no_entry_sign: Skipped {count} group member{'s' if count != 1 else ''}, not charged — {why}. "
+    return (f":no_entry_sign: Skipped {plural(count, 'group member')}, not charged — {why}. "
             "Remove them with `/sms group remove GROUP NUMBERS`.")
 
 

@@ -13,6 +13,7 @@ from typing import Callable, Protocol
 from bot.sms import numbers as smsnumbers
 from bot.sms import rules as smsrules
 from bot.storage.groups import GroupError, check_name
+from bot.wording import plural
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,6 @@ def _age(seconds: float) -> str:
     if minutes < 1:
         return "just now"
     if minutes < 120:
-        return f"{minutes} minute{'s' if minutes != 1 else ''} ago"
+        return f"{plural(minutes, 'minute')} ago"
     hours = minutes // 60
     return f"{hours} hours ago" if hours < 48 else f"{hours // 24} days ago"

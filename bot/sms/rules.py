@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import regex
 
 from bot.sms.errors import EXAMPLE_NUMBER, RecipientError, SmsRuleError, TextError
+from bot.wording import plural
 
 MAX_PARTS = 4
 MAX_CHARS = 620
@@ -49,10 +50,6 @@ class TextInfo:
     chars: int     # len(text) in Python characters
     parts: int
 
-    @property
-    def credits_per_recipient(self) -> int:
-        """The gateway charges one credit per part."""
-        return self.parts
 
 
 def _gsm7_cost(char: str) -> int | None:
@@ -132,10 +129,6 @@ def _longest_fitting_prefix(clusters: list[str]) -> int:
     return low
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _show_char(char: str) -> str:
     """A character (cluster) quoted for a message; invisible ones by their code points."""
     if char[0].isprintable() and not char[0].isspace():  # a visible base: show it with its marks
@@ -148,7 +141,7 @@ def _ucs2_advice(text: str) -> str:
     shown = [_show_char(c) for c in culprits[:3]]
     others = len(culprits) - len(shown)
     if others:
-        listed = f"{', '.join(shown)} and {_plural(others, 'other character')}"
+        listed = f"{', '.join(shown)} and {plural(others, 'other character')}"
     elif len(shown) > 1:
         listed = f"{', '.join(shown[:-1])} and {shown[-1]}"
     else:
@@ -174,7 +167,7 @@ def _cut_advice(text: str) -> str:
     clusters = _clusters(text)
     keep = _longest_fitting_prefix(clusters)
     tail = "".join(clusters[max(0, keep - 20):keep]).replace("\n", " ")
-    advice = f"Cut {_plural(len(clusters) - keep, 'character')}"
+    advice = f"Cut {plural(len(clusters) - keep, 'character')}"
     return f"{advice}: the text fits up to “…{tail}”." if tail.strip() else f"{advice}."
 
 

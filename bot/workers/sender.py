@@ -32,6 +32,7 @@ from bot.storage.journal import Accepted, Journal
 from bot.storage.queue import SendQueue, Status
 from bot.workers.backoff import backoff_delay
 from bot.workers.loop import Worker
+from bot.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ class Sender(Worker):
             self.failures += 1
             if now - message["queued_at"] >= self.give_up_after:
                 hours = self.give_up_after / 3600
-                span = f"{hours:g} hour" + ("" if hours == 1 else "s")
+                span = plural(hours, "hour")
                 return Outcome(message, SendEvent.FAILED, now, cause=error,
                                error=f"not sent: the gateway could not be reached for {span} ({reason})")
             delay = backoff_delay(self.failures)

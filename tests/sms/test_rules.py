@@ -70,9 +70,6 @@ def test_one_non_gsm_character_makes_the_whole_text_ucs2(odd_one, units):
     assert info.parts == 2  # the same 101 characters in GSM-7 would be 1 part
 
 
-def test_credits_per_recipient_is_the_number_of_parts():
-    assert analyse_text("a" * 200).credits_per_recipient == 2
-
 
 def test_analyse_never_raises_on_a_lone_surrogate():
     assert analyse_text("\ud83d").units == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.redact import redact
+from bot.wording import plural  # noqa: F401  (re-exported: render.plural)
 
 
 PREVIEW_CHARS = 280
@@ -48,10 +49,6 @@ def message(text: str, *, blocks: list[dict] | None = None, ephemeral: bool = Tr
     if ephemeral:
         out["response_type"] = "ephemeral"
     return out
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def button(text: str, action_id: str, value: str, style: str | None = None) -> dict:

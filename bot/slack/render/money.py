@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Mapping
 
 from bot.redact import redact
-from bot.slack.render.blocks import context, escape, message, section, when
+from bot.slack.render.blocks import context, escape, message, plural, section, when
 from bot.slack.render.commands import history
 from bot.slack.render.groups import group_list
 
@@ -15,7 +15,7 @@ def forecast_sentence(per_day, days_left) -> str:
     if per_day is None or days_left is None:
         return "nothing was spent in the last 7 days, so there is no forecast yet"
     days = float(days_left)
-    left = "less than a day" if days < 1 else f"about {days:,.0f} day{'s' if round(days) != 1 else ''}"
+    left = "less than a day" if days < 1 else f"about {plural(round(days), 'day')}"
     return f"{left} left at this rate ({Decimal(str(per_day)):,.2f} credits a day)"
 
 

@@ -181,3 +181,63 @@ def test_an_old_database_is_upgraded_and_keeps_its_rows(tmp_path):
         assert "group_members" in old.utils.table_names()
     finally:
         old.close()
+
+
+def test_a_batch_from_before_schema_5_keeps_where_its_status_message_is(tmp_path):
+    """Slack's columns moved out of ``batches`` into ``slack_posts`` (sqlite-utils' transform), data kept."""
+    from bot.slack.posts import SlackPosts
+    old = Database(str(tmp_path / "old.db"))
+    try:
+        with old.transaction() as conn:  # a file written by the release before schema 5
+            for step in MIGRATIONS[:4]:
+                step(old.utils)
+            conn.execute("PRAGMA user_version = 4")
+            conn.execute("INSERT INTO batches (id, created_at, team_id, user_id, user_name, channel_id, channel_name, "
+                         "text, encoding, parts, recipients, response_url, status_channel, status_ts, posted_where) "
+                         "VALUES (3, 1.0, 'T0', 'U0ANN', 'ann', 'C0OPS', 'ops', 'Drill', 'GSM-7', 1, 1, "
+                         "'https://hooks/r', 'D0ANN', '1700000000.000100', 'dm')")
+        old.migrate()
+        row = SlackPosts(old).batch(3)
+        assert (row["text"], row["user_id"], row["origin"]) == ("Drill", "U0ANN", "slack")
+        assert (row["channel_id"], row["channel_name"], row["response_url"]) == ("C0OPS", "ops", "https://hooks/r")
+        assert (row["status_channel"], row["status_ts"], row["posted_where"]) == ("D0ANN", "1700000000.000100", "dm")
+        assert "status_ts" not in old.utils["batches"].columns_dict  # the queue's table knows nothing of Slack
+        assert "batches_created" in {index.name for index in old.utils["batches"].indexes}
+    finally:
+        old.close()
+
+
+def test_wake_ups_run_after_the_commit_once_and_never_after_a_rollback(db):
+    woken = []
+
+    def wake():  # what the sender's wake() does: it must see the committed row
+        woken.append(db.conn.execute("SELECT count(*) FROM kv").fetchone()[0])
+
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO kv (key, value) VALUES ('a', '1')")
+        db.on_commit(wake)
+        db.on_commit(wake)   # ten changes in one transaction wake a worker once
+        assert woken == []   # not inside the transaction
+    assert woken == [1]
+    with pytest.raises(sqlite3.IntegrityError):
+        with db.transaction() as conn:
+            db.on_commit(wake)
+            conn.execute("INSERT INTO kv (key, value) VALUES ('a', 'again')")  # a duplicate key: rolled back
+    assert woken == [1]
+
+
+def test_in_a_group_commit_a_failed_write_takes_its_wake_ups_with_it(db):
+    woken = []
+
+    def failing(conn):
+        db.on_commit(lambda: woken.append("failed one"))
+        raise ValueError("refused")
+
+    def fine(conn):
+        db.on_commit(lambda: woken.append("fine one"))
+        conn.execute("INSERT INTO kv (key, value) VALUES ('b', '1')")
+
+    with pytest.raises(ValueError):
+        db.write(failing)
+    db.write(fine)
+    assert woken == ["fine one"]

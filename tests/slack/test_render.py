@@ -241,3 +241,9 @@ def test_a_line_of_date_tokens_longer_than_a_section_is_split_between_tokens():
     line = " ".join(render.when(1_700_000_000.0 + 86400 * n) for n in range(200))
     texts = within_limits({"blocks": render.sections([line])}, 50)
     assert len(texts) > 1 and sum(t.count("<!date^") for t in texts) == 200
+
+
+def test_lines_that_leave_no_room_for_the_count_give_it_a_block_of_its_own():
+    lines = [f"{n}: " + "x" * 2990 for n in range(10)]
+    texts = within_limits({"blocks": render.sections(lines, max_blocks=3, noun="lines")}, 3)
+    assert texts[:2] == lines[:2] and texts[2] == "… and 8 more lines"

@@ -109,12 +109,18 @@ def sections(lines: Sequence[str | Sequence[str]], *, max_blocks: int = MESSAGE_
     space outside any token. Past max_blocks, the rest is left out and counted: "… and N more {noun}",
     where each str line counts one and each item of a list line counts one."""
     units = _units(lines, limit)
+    if max_blocks < 1 or not units:
+        return []
     packed = _pack(units, limit, max_blocks, 0)
     if len(packed) > max_blocks:
         total = sum(count for _, _, count in units)
         packed = _pack(units, limit, max_blocks, len(f"\n… and {total:,} more {noun}"))
         left = total - sum(count for _, counts in packed for count in counts)
-        packed[-1][0].append(f"\n… and {left:,} more {noun}" if left else "\n…")
+        tail = f"… and {left:,} more {noun}" if left else "…"
+        if len(packed) < max_blocks:  # the last block would not have had room for its first line
+            packed.append(([tail], [0]))
+        else:
+            packed[-1][0].append("\n" + tail)
     return [make("".join(parts)) for parts, _ in packed]
 
 

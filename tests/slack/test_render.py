@@ -201,7 +201,7 @@ def test_a_300_number_group_is_shown_added_and_removed_in_full(driver_with):
     assert numbers_in(within_limits(added, 50)) == set(numbers)
     shown_group = d.command("group show oncall").json()
     assert numbers_in(within_limits(shown_group, 50)) == set(numbers)
-    assert "oncall" in said(d.command("group show oncall")) and len(shown_group["text"]) <= 4000
+    assert said(d.command("group show oncall")).startswith("*Group `oncall`* (300 numbers)\n27831200000\n")
     removed = d.command("group remove oncall " + ",".join(numbers[:299])).json()
     assert numbers_in(within_limits(removed, 50)) == set(numbers[:299])
 

@@ -28,6 +28,7 @@ class ClosingGateway:
         self.answered = 0
         self.dropped = 0
         self._ids = iter(range(1000, 10**6))
+        self._sockets: list[socket.socket] = []
         self._threads = [threading.Thread(target=self._accept, name="closing-gateway", daemon=True)]
         self._threads[0].start()
 
@@ -42,6 +43,7 @@ class ClosingGateway:
             except OSError:
                 return
             self.connections += 1
+            self._sockets.append(conn)
             thread = threading.Thread(target=self._serve, args=(conn,), name="closing-gateway-conn", daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -73,6 +75,11 @@ class ClosingGateway:
         except OSError:
             pass
         self.listener.close()
+        for conn in self._sockets:  # a client still holding a kept-alive connection must not hold us up
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         for thread in self._threads:
             thread.join(5.0)
 

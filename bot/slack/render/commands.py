@@ -6,7 +6,8 @@ from typing import Mapping
 
 from bot.slack.notes import plan_notes
 from bot.slack.render.blocks import (
-    CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, button, context, escape, input_block, message, numbers_list, plural, preview, section, when)
+    CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, MESSAGE_BLOCKS, MODAL_BLOCKS, TITLE_CHARS, button,
+    context, escape, input_block, message, plain, plural, preview, section, sections, when)
 from bot.slack.render.status import DELIVERY_LABELS, counts, status_label
 from bot.storage.reports import Outcome
 
@@ -33,12 +34,25 @@ def help_message(unknown: str = "") -> dict:
 
 
 def plan_lines(plan, balance_after: str) -> str:
-    groups = [f"`{name}` ({plural(len(members), 'number')}): {numbers_list(members)}"
-              for name, members in plan.groups.items()]
-    lines = [f"*To:* {plural(len(plan.recipients), 'recipient')}", *groups,
-             f"*Parts:* {plan.info.parts} each ({plan.info.encoding}) · *Credits:* {plan.credits}",
-             f"*Balance after:* {balance_after}", *plan_notes(plan.notes())]
-    return "\n".join(lines)
+    """What the decision rests on, short enough to come first: recipients, parts, credits, balance after."""
+    groups = f" ({plural(len(plan.groups), 'group')} listed below)" if plan.groups else ""
+    return (f"*To:* {plural(len(plan.recipients), 'recipient')}{groups}\n"
+            f"*Parts:* {plan.info.parts} each ({plan.info.encoding}) · *Credits:* {plan.credits}\n"
+            f"*Balance after:* {balance_after}")
+
+
+def group_lines(plan) -> list[list[str]]:
+    """Each group a send expands, as a list line (it wraps between numbers)."""
+    return [[f"`{name}` ({plural(len(members), 'number')}): {members[0]}", *members[1:]] if members
+            else [f"`{name}` (no numbers)"] for name, members in plan.groups.items()]
+
+
+def _plan_blocks(plan, head: str, after: str, below: list[dict], max_blocks: int) -> list[dict]:
+    """The essentials first (head, cost, balance after, notes, the text, then ``below``: the buttons),
+    then the expanded groups in what is left of max_blocks, the rest counted."""
+    top = [section(head), section(plan_lines(plan, after)),
+           *sections(plan_notes(plan.notes()), max_blocks=5, noun="notes"), section(preview(plan.text)), *below]
+    return top + sections(group_lines(plan), max_blocks=max_blocks - len(top), noun="numbers")
 
 
 def balance_after(last: tuple[Decimal, float] | None, credits: int) -> str:
@@ -58,12 +72,11 @@ def hold_head(plan, hold) -> str:
 def confirm_preview(plan, pending_id: str, after: str, minutes: int, hold=None) -> dict:
     """The Send/Cancel preview of a held send; nothing is queued until Send ("Send anyway" when the
     last known balance is short)."""
-    head = hold_head(plan, hold)
-    blocks = [section(head), section(plan_lines(plan, after)), section(preview(plan.text)),
-              {"type": "actions", "block_id": "confirm", "elements": [
-                  button(send_label(hold), CONFIRM_ACTION, pending_id, "primary"),
-                  button("Cancel", CANCEL_ACTION, pending_id, "danger")]},
-              context(f"Only you can confirm. This preview expires in {minutes} minutes.")]
+    blocks = _plan_blocks(plan, hold_head(plan, hold), after, [
+        {"type": "actions", "block_id": "confirm", "elements": [
+            button(send_label(hold), CONFIRM_ACTION, pending_id, "primary"),
+            button("Cancel", CANCEL_ACTION, pending_id, "danger")]},
+        context(f"Only you can confirm. This preview expires in {minutes} minutes.")], MESSAGE_BLOCKS)
     fallback = "The balance may not cover this send" if hold is not None and hold.short else "Check before sending"
     return message(f"{fallback}: {plural(plan.credits, 'credit')}", blocks=blocks)
 
@@ -102,11 +115,11 @@ def compose_modal(metadata: str) -> dict:
 def confirm_modal(plan, pending_id: str, after: str, minutes: int, hold=None) -> dict:
     return {
         "type": "modal", "callback_id": CONFIRM_VIEW, "private_metadata": pending_id,
-        "title": {"type": "plain_text", "text": "Check before sending"},
-        "submit": {"type": "plain_text", "text": send_label(hold)}, "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [section(hold_head(plan, hold)),
-                   section(plan_lines(plan, after)), section(preview(plan.text)),
-                   context(f"Nothing is sent until you press {send_label(hold)}. Expires in {minutes} minutes.")],
+        "title": plain("Check before sending", TITLE_CHARS),
+        "submit": plain(send_label(hold), TITLE_CHARS), "close": plain("Cancel", TITLE_CHARS),
+        "blocks": _plan_blocks(plan, hold_head(plan, hold), after, [
+            context(f"Nothing is sent until you press {send_label(hold)}. Expires in {minutes} minutes.")],
+            MODAL_BLOCKS),
     }
 
 
@@ -119,17 +132,17 @@ def queued(recipients: list[str], parts: int, encoding: str, credits: int, where
     return message("\n".join([text, *plan_notes(notes)]))
 
 
-def history(entries: list[tuple[Mapping, list[Mapping]]]) -> dict:
-    """``/sms history``: when, who, to, parts and status of the last sends."""
+def history(entries: list[tuple[Mapping, list[Mapping]]], max_blocks: int = MESSAGE_BLOCKS) -> dict:
+    """``/sms history``: when, who, to, parts and status of the last sends, one line each."""
     if not entries:
         return message("No SMS has been sent with smsbot yet.")
-    lines = []
+    lines = [f"*Last {plural(len(entries), 'send')}*"]
     for batch, rows in entries:
         to = f"`{rows[0]['recipient']}`" if len(rows) == 1 else plural(len(rows), "recipient")
         state = status_label(rows[0]) if len(rows) == 1 else counts(rows)
         lines.append(f"{when(batch['created_at'])} · <@{batch['user_id']}> → {to} · "
                      f"{plural(batch['parts'], 'part')} · {state}")
-    return message(f"*Last {plural(len(entries), 'send')}*\n" + "\n".join(lines))
+    return message("\n".join(lines), blocks=sections(lines, max_blocks=max_blocks, noun="sends"))
 
 
 def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dict:

@@ -5,7 +5,8 @@ from decimal import Decimal
 from typing import Mapping
 
 from bot.redact import redact
-from bot.slack.render.blocks import context, escape, message, plural, section, when
+from bot.slack.render.blocks import (
+    HEADER_CHARS, MODAL_BLOCKS, context, escape, message, plain, plural, section, when)
 from bot.slack.render.commands import history
 from bot.slack.render.groups import group_list
 
@@ -75,13 +76,15 @@ def home(last: tuple[Decimal, float] | None, usage, threshold: Decimal,
     else:
         money = (f"*{last[0]:,.2f}* credits (checked {when(last[1])}) · alert below {threshold:,.2f}\n"
                  f"Forecast: {forecast_sentence(usage.per_day, usage.days_left)}")
-    blocks = [{"type": "header", "text": {"type": "plain_text", "text": "SMS balance"}}, section(money),
-              {"type": "header", "text": {"type": "plain_text", "text": "Last sends"}},
-              section(history(entries)["text"]),
-              {"type": "header", "text": {"type": "plain_text", "text": "Groups"}},
-              section(group_list(sizes)["text"]),
-              context("Send with `/sms send NUMBERS MESSAGE`, or `/sms send` for a form. `/sms help` for more.")]
-    return {"type": "home", "blocks": blocks}
+    blocks = [_header("SMS balance"), section(money), _header("Last sends"),
+              *history(entries, max_blocks=MODAL_BLOCKS // 2)["blocks"], _header("Groups")]
+    end = context("Send with `/sms send NUMBERS MESSAGE`, or `/sms send` for a form. `/sms help` for more.")
+    groups = group_list(sizes, max_blocks=MODAL_BLOCKS - len(blocks) - 1)["blocks"]
+    return {"type": "home", "blocks": [*blocks, *groups, end]}
+
+
+def _header(text: str) -> dict:
+    return {"type": "header", "text": plain(text, HEADER_CHARS)}
 
 
 def home_refused(sentence: str) -> dict:

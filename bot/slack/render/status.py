@@ -6,7 +6,8 @@ from typing import Iterable, Mapping
 from bot.redact import redact
 from bot.slack.notes import batch_notes, plan_notes
 from bot.slack.render.blocks import (
-    LIST_EACH_UP_TO, RESEND_ACTION, button, context, escape, message, numbers_list, plural, preview, section, when)
+    BUTTON_CHARS, LIST_EACH_UP_TO, MESSAGE_BLOCKS, RESEND_ACTION, button, context, escape, message, plain, plural,
+    preview, section, sections, when)
 from bot.sms import dlr
 from bot.sms.failures import curable
 
@@ -74,6 +75,7 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
             f"{('`' + rows[0]['recipient'] + '`') if n == 1 else plural(n, 'recipient')} · "
             f"{plural(batch['parts'], 'part')} ({batch['encoding']}) · {plural(credits, 'credit')}")
     blocks = [section(head), section(preview(batch["text"]))]
+    lists = []
     if n == 1:
         lines = [status_label(rows[0])]
     elif n <= LIST_EACH_UP_TO:
@@ -83,12 +85,11 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
         for state in ("failed", "unconfirmed"):
             numbers = [r["recipient"] for r in rows if bucket(r) == state]
             if numbers:
-                lines.append(f"{state.capitalize()}: {numbers_list(numbers)}")
-    blocks.append(section("\n".join(lines)))
-    if plan_notes(batch_notes(batch)):
-        blocks.append(context("\n".join(plan_notes(batch_notes(batch)))))
-    if note:
-        blocks.append(context(note))
+                lists.append([f"{state.capitalize()}: {numbers[0]}", *numbers[1:]])
+    blocks += sections(lines, max_blocks=LIST_EACH_UP_TO)
+    below = sections(plan_notes(batch_notes(batch)), max_blocks=3, noun="notes", make=context)
+    below += [context(note)] if note else []
+    blocks += sections(lists, max_blocks=MESSAGE_BLOCKS - len(blocks) - len(below), noun="numbers") + below
     summary = status_label(rows[0]) if n == 1 else counts(rows)
     text = f"SMS from <@{batch['user_id']}> to {rows[0]['recipient'] if n == 1 else plural(n, 'recipient')}: {summary}"
     return {"text": text, "blocks": blocks}
@@ -118,7 +119,7 @@ def unconfirmed_reply(batch: Mapping, row: Mapping) -> dict:
     text = (f"<@{batch['user_id']}> I can't tell whether the SMS to {row['recipient']} went out ({reason}). "
             f"It was not sent again, so it can't arrive twice. If the recipient did not get it, resend it.")
     button = {"type": "button", "action_id": RESEND_ACTION, "value": str(row["id"]),
-              "text": {"type": "plain_text", "text": f"Resend to {row['recipient']}"},
+              "text": plain(f"Resend to {row['recipient']}", BUTTON_CHARS),
               "confirm": {"title": {"type": "plain_text", "text": "Resend this SMS?"},
                           "text": {"type": "plain_text", "text": f"It may already have reached {row['recipient']}: "
                                                                  "they could get it twice."},

@@ -248,7 +248,18 @@ def _choice(options: tuple[str, ...], *, upper: bool) -> Callable[[str], str]:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from ``env`` (default: os.environ) or raise ConfigError listing every problem."""
     r = _Reader(os.environ if env is None else env)
+    settings = Settings(**_credentials(r), **_files(r), **_tuning(r))
+    warnings = _unknown_names(r)
+    if r.problems:
+        raise ConfigError(r.problems)
+    settings = replace(settings, warnings=tuple(warnings))
+    for secret in settings.secrets():
+        register_secret(secret)
+    return settings
 
+
+def _credentials(r: _Reader) -> dict:
+    """Slack's tokens and secret, the gateway's login and sender ID (not needed for the simulator)."""
     bot_token = r.required("SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…) from your Slack app's "
                                               "OAuth & Permissions page.")
     r.check(not bot_token or bot_token.startswith("xoxb-"),
@@ -267,7 +278,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                    "at most 11, e.g. ACMEOPS).")
     r.check(not sender or bool(_SENDER_RE.match(sender)),
             f"SMS_SENDER_ID={sender!r} is not valid: use 1 to 11 letters and digits, no spaces (e.g. ACMEOPS).")
+    api_url = SIMULATOR if simulated else r.convert(
+        "SMSOFFICE_API_URL", DEFAULT_SMSOFFICE_API_URL, _base_url,
+        f"use an http(s) URL such as {DEFAULT_SMSOFFICE_API_URL}, or simulator to try smsbot without "
+        "sending real SMS.")
+    return dict(slack_bot_token=bot_token, slack_signing_secret=signing_secret, slack_app_token=app_token,
+                smsoffice_username=username, smsoffice_password=password, sms_sender_id=sender,
+                smsoffice_api_url=api_url, simulated=simulated)
 
+
+def _files(r: _Reader) -> dict:
+    """Where the database, its backups and the callback secret live."""
     db_path = r.raw("SMSBOT_DB") or "./smsbot.db"
     parent = Path(db_path).expanduser().resolve().parent
     r.check(parent.is_dir(), f"SMSBOT_DB={db_path!r}: the folder {str(parent)!r} does not exist; create it "
@@ -276,27 +297,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     r.check(callback_secret is None or bool(_SECRET_RE.match(callback_secret)),
             "SMSBOT_CALLBACK_SECRET is not valid: use 16 to 128 letters, digits, - or _ (or leave it unset "
             "and one is generated and stored).")
+    backup_dir = r.raw("SMSBOT_BACKUP_DIR")
+    r.check(backup_dir is None or not Path(backup_dir).expanduser().exists() or Path(backup_dir).expanduser().is_dir(),
+            f"SMSBOT_BACKUP_DIR={backup_dir!r} is a file, not a folder: point it at a folder (it is created if "
+            "missing).")
+    return dict(db_path=db_path, callback_secret=callback_secret, backup_dir=backup_dir,
+                backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, _positive_int, "use a whole number of copies, e.g. 7."))
 
-    settings = Settings(
-        slack_bot_token=bot_token,
-        slack_signing_secret=signing_secret,
-        slack_app_token=app_token,
+
+def _tuning(r: _Reader) -> dict:
+    """Every other setting: a declarative table of name, default, parser and the fix to show."""
+    return dict(
         slack_api_url=r.convert("SLACK_API_URL", DEFAULT_SLACK_API_URL, _base_url,
                                 "use an http(s) URL such as https://slack.com/api/."),
-        smsoffice_username=username,
-        smsoffice_password=password,
-        smsoffice_api_url=SIMULATOR if simulated else r.convert(
-            "SMSOFFICE_API_URL", DEFAULT_SMSOFFICE_API_URL, _base_url,
-            f"use an http(s) URL such as {DEFAULT_SMSOFFICE_API_URL}, or simulator to try smsbot without "
-            "sending real SMS."),
-        sms_sender_id=sender,
         sms_default_region=r.convert("SMS_DEFAULT_REGION", None, _region,
                                      "use a two-letter ISO country code such as ZA, or leave it unset."),
-        db_path=db_path,
         host=r.convert("SMSBOT_HOST", "0.0.0.0", _host, "it is neither an IP address nor a name this machine "
                        "resolves: use 0.0.0.0 (every interface), 127.0.0.1 (this machine only) or a local address."),
         port=r.convert("SMSBOT_PORT", 3000, _port, _port_fix(r.raw("SMSBOT_PORT"))),
-        callback_secret=callback_secret,
         public_url=r.convert("SMSBOT_PUBLIC_URL", None, lambda v: _url(v).rstrip("/"),
                              "use the https:// address where the gateway and Slack reach this bot."),
         alert_channel=r.convert("SMSBOT_ALERT_CHANNEL", None, _channel_id,
@@ -306,12 +324,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                               "use a number of credits, e.g. 100."),
         balance_check_seconds=r.convert("SMSBOT_BALANCE_CHECK_SECONDS", 900, _positive_int,
                                         "use a whole number of seconds, e.g. 900."),
-        allowed_users=r.convert("SMSBOT_ALLOWED_USERS", frozenset(), _user_ids,
-                                _USER_IDS_FIX),
-        allowed_channels=r.convert("SMSBOT_ALLOWED_CHANNELS", frozenset(), _channel_ids,
-                                   _CHANNEL_IDS_FIX),
-        admin_users=r.convert("SMSBOT_ADMIN_USERS", frozenset(), _user_ids,
-                              _USER_IDS_FIX),
+        allowed_users=r.convert("SMSBOT_ALLOWED_USERS", frozenset(), _user_ids, _USER_IDS_FIX),
+        allowed_channels=r.convert("SMSBOT_ALLOWED_CHANNELS", frozenset(), _channel_ids, _CHANNEL_IDS_FIX),
+        admin_users=r.convert("SMSBOT_ADMIN_USERS", frozenset(), _user_ids, _USER_IDS_FIX),
         confirm_above=r.convert("SMSBOT_CONFIRM_ABOVE", 10, _non_negative_int,
                                 "use a whole number of credits, e.g. 10."),
         send_give_up_hours=r.convert("SMSBOT_SEND_GIVE_UP_HOURS", 24.0, _positive_float,
@@ -328,21 +343,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         allowed_countries=r.convert("SMSBOT_ALLOWED_COUNTRIES", frozenset(), _country_list,
                                     "use comma-separated two-letter ISO country codes such as ZA,NA,BW, "
                                     "or leave it empty to allow any country."),
-        backup_dir=r.raw("SMSBOT_BACKUP_DIR"),
-        backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, _positive_int, "use a whole number of copies, e.g. 7."),
-        simulated=simulated,
     )
-    backup_dir = settings.backup_dir
-    r.check(backup_dir is None or not Path(backup_dir).expanduser().exists() or Path(backup_dir).expanduser().is_dir(),
-            f"SMSBOT_BACKUP_DIR={backup_dir!r} is a file, not a folder: point it at a folder (it is created if "
-            "missing).")
-    warnings = _unknown_names(r)
-    if r.problems:
-        raise ConfigError(r.problems)
-    settings = replace(settings, warnings=tuple(warnings))
-    for secret in settings.secrets():
-        register_secret(secret)
-    return settings
 
 
 def _port_fix(value: str | None) -> str:

@@ -48,9 +48,9 @@ class AttemptOutcome(SqlEnum):
 
 
 QUEUED, SENDING, SENT, FAILED, UNCONFIRMED = Status
-# A batch is its text, its parts, who asked and notes for the status message (JSON); ``origin`` is an opaque tag of where the request came
-# from (e.g. "slack"), whose own table says the rest.
-BATCH_FIELDS = ("user_id", "user_name", "text", "encoding", "parts", "origin", "notes")
+# The columns a batch is stored with: its text, parts, who asked, notes for the status message (JSON)
+# and ``origin``, an opaque tag of where the request came from (e.g. "slack", whose own table says the rest).
+BATCH_COLUMNS = ("user_id", "user_name", "text", "encoding", "parts", "origin", "notes")
 
 
 class SendQueue:
@@ -64,7 +64,7 @@ class SendQueue:
         recipients = list(recipients)
         if not recipients:
             raise ValueError("a batch needs at least one recipient")
-        unknown = set(batch) - set(BATCH_FIELDS)
+        unknown = set(batch) - set(BATCH_COLUMNS)
         if unknown:
             raise ValueError(f"unknown batch fields: {sorted(unknown)}")
         columns = ["created_at", "recipients", *batch]

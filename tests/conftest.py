@@ -130,13 +130,13 @@ def bot(settings):
 
 @pytest.fixture
 def driver_with(tmp_path, simulator, fake_slack):
-    """A factory: a Driver for a Bot with extra settings (e.g. SMSBOT_ALLOWED_USERS)."""
+    """A factory: a Driver for a Bot with extra settings (e.g. SMSBOT_ALLOWED_USERS, or another gateway's
+    SMSOFFICE_API_URL); every bot it made is stopped afterwards."""
     bots = []
 
     def make(**env) -> Driver:
-        settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url,
-                                          SLACK_API_URL=fake_slack.api_url, **env))
-        b = Bot(settings)
+        peers = {"SMSOFFICE_API_URL": simulator.api_url, "SLACK_API_URL": fake_slack.api_url}
+        b = Bot(load_settings(base_env(tmp_path, **{**peers, **env})))
         b.server.start()
         bots.append(b)
         return Driver(b, fake_slack)

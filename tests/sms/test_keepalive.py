@@ -7,7 +7,6 @@ import time
 import pytest
 
 from bot.config import load_settings
-from bot.runtime import Bot
 from tests.conftest import Driver, base_env
 
 SERVER_IDLE_TIMEOUT = 0.3  # the fake gateway's keep-alive timeout
@@ -92,22 +91,11 @@ def gateway():
 
 
 @pytest.fixture
-def make_driver(tmp_path, fake_slack, gateway):
-    bots = []
-
+def make_driver(driver_with, gateway):
     def make(keepalive: str) -> Driver:
-        settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=gateway.url, SLACK_API_URL=fake_slack.api_url,
-                                          SMSOFFICE_KEEPALIVE_SECONDS=keepalive, SMSBOT_CONFIRM_ABOVE="100"))
-        bot = Bot(settings)
-        bot.server.start()
-        bots.append(bot)
-        return Driver(bot, fake_slack)
-
-    yield make
-    for bot in bots:
-        bot.server.stop()
-        bot.gateway.close()
-        bot.db.close()
+        return driver_with(SMSOFFICE_API_URL=gateway.url, SMSOFFICE_KEEPALIVE_SECONDS=keepalive,
+                           SMSBOT_CONFIRM_ABOVE="100")
+    return make
 
 
 def send_with_pauses(driver: Driver, count: int) -> list[str]:

@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import socket
+import zoneinfo
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -82,6 +83,9 @@ class Settings:
     backup_dir: str | None = None
     backup_keep: int = 7
     simulated: bool = False   # SMSOFFICE_API_URL=simulator: no real SMS is sent
+    timezone: str = "Africa/Johannesburg"   # the team's time, for scheduled sends
+    schedule_grace_minutes: int = 60        # a scheduled SMS later than this is missed, not sent
+    max_list_rows: int = 5000               # rows of a personalised list
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> list[str]:
@@ -197,6 +201,14 @@ def _host(value: str) -> str:
     except (socket.gaierror, UnicodeError):
         raise ValueError(value) from None
     return bare
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(value) from None
+    return value
 
 
 def _region(value: str) -> str:
@@ -331,6 +343,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         backup_dir=r.raw("SMSBOT_BACKUP_DIR"),
         backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, _positive_int, "use a whole number of copies, e.g. 7."),
         simulated=simulated,
+        timezone=r.convert("SMSBOT_TIMEZONE", "Africa/Johannesburg", _timezone,
+                           "use an IANA time zone name such as Africa/Johannesburg or Europe/London."),
+        schedule_grace_minutes=r.convert("SMSBOT_SCHEDULE_GRACE_MINUTES", 60, _non_negative_int,
+                                         "use a whole number of minutes, e.g. 60."),
+        max_list_rows=r.convert("SMSBOT_MAX_LIST_ROWS", 5000, _positive_int, "use a whole number of rows, e.g. 5000."),
     )
     backup_dir = settings.backup_dir
     r.check(backup_dir is None or not Path(backup_dir).expanduser().exists() or Path(backup_dir).expanduser().is_dir(),

@@ -67,6 +67,7 @@ class UseCases:
         self.groups, self.access, self.gateway, self.metrics = groups, access, gateway, metrics
         self.clock, self.wake_sender = clock, wake_sender
         self.later = later  # slow work after a Slack ack (bot/slack/after_ack.py)
+        self.routine = None  # templates, scheduled sends, lists (bot/routine.py), set by the wiring
 
     # -- sending ---------------------------------------------------------------------------------------
     def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation:
@@ -99,8 +100,9 @@ class UseCases:
         notes = plan.notes()
         batch = {"user_id": origin.get("user_id"), "user_name": origin.get("user_name"), "text": plan.text,
                  "encoding": plan.info.encoding, "parts": plan.info.parts, "origin": "slack",
-                 "notes": json.dumps(notes) if any(notes.values()) else None}
-        batch_id = self.queue.enqueue(conn, batch, plan.recipients, now)
+                 "notes": json.dumps(notes) if any(notes.values()) else None, "scheduled_for": plan.due,
+                 "template": plan.template, "credits": plan.credits if plan.texts is not None else None}
+        batch_id = self.queue.enqueue(conn, batch, plan.recipients, now, texts=plan.texts)
         self.notices.batch_created(conn, batch_id, origin, now)
         self.db.on_commit(self.wake_sender)
         log.info("event=send_queued batch=%d user=%s recipients=%d parts=%d", batch_id, batch["user_id"],

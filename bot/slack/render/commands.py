@@ -7,6 +7,7 @@ from typing import Mapping
 from bot.slack.notes import plan_notes
 from bot.slack.render.blocks import (
     CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, button, context, escape, input_block, message, numbers_list, plural, preview, section, when)
+from bot.slack.render.routine import date_token
 from bot.slack.render.status import DELIVERY_LABELS, counts, status_label
 from bot.storage.reports import Outcome
 
@@ -38,6 +39,8 @@ def plan_lines(plan, balance_after: str) -> str:
     lines = [f"*To:* {plural(len(plan.recipients), 'recipient')}", *groups,
              f"*Parts:* {plan.info.parts} each ({plan.info.encoding}) · *Credits:* {plan.credits}",
              f"*Balance after:* {balance_after}", *plan_notes(plan.notes())]
+    if getattr(plan, "due", None) is not None:
+        lines.insert(1, f"*When:* {date_token(plan.due)} (scheduled)")
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from typing import Iterable, Mapping
 
 from bot.redact import redact
 from bot.slack.notes import batch_notes, plan_notes
+from bot.slack.render.routine import schedule_blocks
 from bot.slack.render.blocks import (
     LIST_EACH_UP_TO, RESEND_ACTION, button, context, escape, message, numbers_list, plural, preview, section, when)
 from bot.sms import dlr
@@ -18,6 +19,8 @@ STATUS_LABELS = {  # before any delivery report
     "sent": ":incoming_envelope: sent",
     "failed": ":x: failed",
     "unconfirmed": ":grey_question: unconfirmed",
+    "missed": ":alarm_clock: missed: not sent, too late",
+    "cancelled": ":wastebasket: cancelled",
 }
 
 
@@ -29,7 +32,7 @@ DELIVERY_LABELS = {
 }
 
 
-BUCKETS = ("delivered", "failed", "unconfirmed", "pending")
+BUCKETS = ("delivered", "failed", "unconfirmed", "missed", "cancelled", "pending")
 
 
 def bucket(row: Mapping) -> str:
@@ -39,8 +42,8 @@ def bucket(row: Mapping) -> str:
         return "delivered"
     if status in dlr.FAILURES or row["status"] == "failed":
         return "failed"
-    if row["status"] == "unconfirmed":
-        return "unconfirmed"
+    if row["status"] in ("unconfirmed", "missed", "cancelled"):
+        return row["status"]
     return "pending"
 
 
@@ -69,7 +72,7 @@ def counts(rows: Iterable[Mapping]) -> str:
 def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> dict:
     """The one message per send, updated in place as each recipient's SMS moves on."""
     n = len(rows)
-    credits = batch["parts"] * n
+    credits = batch["credits"] if _has(batch, "credits") and batch["credits"] is not None else batch["parts"] * n
     head = (f"*SMS from <@{batch['user_id']}>* to "
             f"{('`' + rows[0]['recipient'] + '`') if n == 1 else plural(n, 'recipient')} · "
             f"{plural(batch['parts'], 'part')} ({batch['encoding']}) · {plural(credits, 'credit')}")
@@ -87,11 +90,17 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
     blocks.append(section("\n".join(lines)))
     if plan_notes(batch_notes(batch)):
         blocks.append(context("\n".join(plan_notes(batch_notes(batch)))))
+    if _has(batch, "scheduled_for"):
+        blocks += schedule_blocks(batch, rows)
     if note:
         blocks.append(context(note))
     summary = status_label(rows[0]) if n == 1 else counts(rows)
     text = f"SMS from <@{batch['user_id']}> to {rows[0]['recipient'] if n == 1 else plural(n, 'recipient')}: {summary}"
     return {"text": text, "blocks": blocks}
+
+
+def _has(row: Mapping, key: str) -> bool:
+    return key in (row.keys() if hasattr(row, "keys") else row)
 
 
 FAILED_NEXT_STEP = {  # by bot/sms/failures kind: what cures it before pressing Resend

@@ -1,0 +1,115 @@
+"""Routine sends in Slack: templates, the scheduled-send acks, list, cancel and missed replies, and
+the "scheduled for" line (with its Cancel button) on a send's status message."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Mapping
+
+from bot.slack.notes import plan_notes
+from bot.slack.render.blocks import button, context, escape, message, plural, preview, section
+
+CANCEL_SCHEDULED_ACTION = "cancel_scheduled"
+
+TEMPLATE_USAGE = ("Template commands: `/sms template list`, `/sms template show NAME`, "
+                  "`/sms template add NAME TEXT` (placeholders like `{site}`), `/sms template remove NAME`. "
+                  "Send one with `/sms send NUMBERS :NAME site=\"Cape Town\"`.")
+
+
+def date_token(ts: float) -> str:
+    """A date and time each reader sees in their own time zone (UTC in the fallback)."""
+    fallback = dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(ts)}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def template_saved(name: str, text: str, created: bool, keys: list[str], parts: int, near: bool) -> dict:
+    verb = "Saved" if created else "Replaced"
+    lines = [f":memo: {verb} the template `{name}`:", preview(text), _keys_line(keys),
+             f"Send it with `/sms send NUMBERS :{name}{''.join(f' {k}=…' for k in keys)}`."]
+    if near:
+        lines.append(_near_limit(parts))
+    return message("\n".join(lines))
+
+
+def _keys_line(keys: list[str]) -> str:
+    return ("Placeholders: " + ", ".join(f"`{{{k}}}`" for k in keys)) if keys else "No placeholders."
+
+
+def _near_limit(parts: int) -> str:
+    return (f":warning: Its fixed text alone takes {plural(parts, 'part')} of the 4 allowed: the values filled "
+            "in may push it over. Shorten it.")
+
+
+def template_list(rows: list[Mapping]) -> dict:
+    if not rows:
+        return message("No templates yet. Add one with `/sms template add NAME TEXT`.")
+    lines = [f"`{r['name']}` — {escape(r['text'][:60])}{'…' if len(r['text']) > 60 else ''}" for r in rows]
+    return message(f"*{plural(len(rows), 'template')}:*\n" + "\n".join(lines))
+
+
+def template_shown(row: Mapping, keys: list[str], info, near: bool) -> dict:
+    lines = [f"*Template `{row['name']}`* (by <@{row['created_by']}>)", preview(row["text"]), _keys_line(keys),
+             f"Its fixed text: {plural(info.parts, 'part')} ({info.encoding}), before the values are filled in."]
+    if near:
+        lines.append(_near_limit(info.parts))
+    return message("\n".join(lines))
+
+
+def template_removed(name: str, removed: bool) -> dict:
+    if removed:
+        return message(f":wastebasket: Removed the template `{name}`.")
+    return message(f"There is no template `{name}`; nothing was removed. See them with `/sms template list`.")
+
+
+def scheduled_ack(plan, zone: str, local: str, notes: Mapping | None = None) -> dict:
+    to = plan.recipients[0] if len(plan.recipients) == 1 else plural(len(plan.recipients), "recipient")
+    text = (f":alarm_clock: Scheduled {len(plan.recipients)} SMS to {to} for {local} ({zone}, the time zone I read "
+            f"it in; {date_token(plan.due)} in yours): {plural(plan.info.parts, 'part')} each ({plan.info.encoding}), "
+            f"{plural(plan.credits, 'credit')} in all. The status message shows it; cancel it there or with "
+            "`/sms cancel ID`.")
+    return message("\n".join([text, preview(plan.text), *plan_notes(notes)]))
+
+
+def scheduled_list(rows: list[Mapping]) -> dict:
+    """``/sms scheduled``: when, who, to, parts."""
+    if not rows:
+        return message("No scheduled sends are waiting.")
+    lines = []
+    for b in rows:
+        to = plural(b["recipients"], "recipient")
+        waiting = "" if b["waiting"] == b["recipients"] else f" ({b['waiting']} still to go)"
+        lines.append(f"*#{b['id']}* · {date_token(b['scheduled_for'])} · <@{b['user_id']}> · to {to}{waiting} · "
+                     f"{plural(b['parts'], 'part')} · {escape(b['text'][:50])}")
+    return message("*Scheduled sends:*\n" + "\n".join(lines) + "\nCancel one with `/sms cancel ID`.")
+
+
+def cancel_outcome(verdict: str, batch_id: int, cancelled: int = 0, went: int = 0,
+                   requester: str | None = None) -> dict:
+    texts = {
+        "ok": f":wastebasket: Cancelled send #{batch_id}: {plural(cancelled, 'SMS')} will not go"
+              + (f"; {went} had already gone or were going." if went else "; none had gone."),
+        "unknown": f"There is no send #{batch_id}. See the scheduled ones with `/sms scheduled`.",
+        "not_yours": f":no_entry_sign: Only <@{requester}> or an smsbot admin can cancel send #{batch_id}.",
+        "nothing_waiting": f"Send #{batch_id} has nothing left to cancel: its {plural(went, 'SMS')} already went "
+                           "(or were cancelled or missed).",
+    }
+    return message(texts[verdict])
+
+
+def schedule_blocks(batch: Mapping, rows: list[Mapping]) -> list[dict]:
+    """On a scheduled send's status message: when it is due, and Cancel while any SMS still waits."""
+    if batch["scheduled_for"] is None:
+        return []
+    waiting = any(r["status"] == "queued" for r in rows)
+    line = f":alarm_clock: Send #{batch['id']} · scheduled for {date_token(batch['scheduled_for'])}"
+    if not waiting:
+        return [context(line)]
+    return [section(line + f" · or `/sms cancel {batch['id']}`"),
+            {"type": "actions", "elements": [button("Cancel", CANCEL_SCHEDULED_ACTION, str(batch["id"]), "danger")]}]
+
+
+def missed_reply(batch: Mapping, row: Mapping, missed: int) -> dict:
+    who = row["recipient"] if missed == 1 else plural(missed, "recipient")
+    text = (f":alarm_clock: <@{batch['user_id']}> The scheduled SMS to {who} was not sent: "
+            f"{escape(row['last_error'] or 'too late')}. A late SMS can be worse than none; send it anew with "
+            "`/sms send` if it still applies.")
+    return {"text": text, "blocks": [section(text)]}

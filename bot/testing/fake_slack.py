@@ -423,7 +423,8 @@ def view_submission_body(callback_id: str, values: dict[str, str], *, private_me
                          user_id: str = "U0USER", team_id: str = "T0TEST") -> bytes:
     """An interactivity request body for a modal's submission; ``values`` maps block_id → typed text
     (each input's action_id is ``value``)."""
-    state = {block: {"value": {"type": "plain_text_input", "value": text}} for block, text in values.items()}
+    state = {block: {"value": text if isinstance(text, dict) else {"type": "plain_text_input", "value": text}}
+             for block, text in values.items()}  # a dict: another element's state (file_input, datetimepicker)
     payload = {
         "type": "view_submission", "token": VERIFICATION_TOKEN, "api_app_id": APP_ID,
         "team": {"id": team_id, "domain": "test"}, "enterprise": None, "is_enterprise_install": False,
@@ -433,6 +434,22 @@ def view_submission_body(callback_id: str, values: dict[str, str], *, private_me
                  "private_metadata": private_metadata, "state": {"values": state}, "hash": "1.abc",
                  "app_id": APP_ID, "bot_id": BOT_ID},
         "response_urls": [],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def view_action_body(action_id: str, selected: str, view: dict, *, user_id: str = "U0USER",
+                     team_id: str = "T0TEST") -> bytes:
+    """A ``block_actions`` request from a menu inside an open modal (``view`` as views.open/update
+    returned it, with ``state``)."""
+    payload = {
+        "type": "block_actions", "token": VERIFICATION_TOKEN, "api_app_id": APP_ID,
+        "user": {"id": user_id, "username": "alice", "name": "alice", "team_id": team_id},
+        "team": {"id": team_id, "domain": "test"}, "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": new_trigger_id(), "view": {"hash": "1.abc", "state": {"values": {}}, **view},
+        "actions": [{"type": "static_select", "action_id": action_id, "block_id": "template",
+                     "selected_option": {"text": {"type": "plain_text", "text": selected}, "value": selected},
+                     "action_ts": f"{time.time():.6f}"}],
     }
     return urlencode({"payload": json.dumps(payload)}).encode()
 

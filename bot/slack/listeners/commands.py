@@ -60,7 +60,7 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         return
     if not args.strip():
         ack()
-        services.later(open_compose, client, command, respond)
+        services.later(open_compose, client, command, respond, services.routine.templates.all())
         return
     try:
         plan = services.routine.plan(args)  # [--at WHEN] RECIPIENTS (TEXT | :TEMPLATE key=value…)
@@ -87,11 +87,11 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
     ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where, plan.notes()))
 
 
-def open_compose(client, command: dict, respond) -> None:
+def open_compose(client, command: dict, respond, templates=()) -> None:
     """After the ack: the compose form, remembering where the command was typed."""
     origin = {k: command.get(k) for k in SLACK_FIELDS}
     try:
-        client.views_open(trigger_id=command["trigger_id"], view=render.compose_modal(json.dumps(origin)))
+        client.views_open(trigger_id=command["trigger_id"], view=render.compose_modal(json.dumps(origin), templates))
     except Exception as error:  # the trigger lasts 3 s; say what to do instead of failing silently
         log.warning("event=compose_open_failed error=%s", type(error).__name__)
         respond(render.usage_error("I couldn't open the form in time. Type the send instead: "

@@ -24,6 +24,35 @@ def register(app, services) -> None:
         services.later(_cancel_clicked, body, action, respond, services)
 
 
+    @app.action(render.TEMPLATE_PICK_ACTION)
+    def pick_template(ack, body, action, client):
+        ack()
+        services.later(_fill_from_template, client, body, action, services)
+
+
+def _fill_from_template(client, body: dict, action: dict, services) -> None:
+    """After the ack: the compose form again, its message field holding the template, placeholders and all."""
+    view = body["view"]
+    row = services.routine.templates.get((action.get("selected_option") or {}).get("value", ""))
+    if row is None:
+        return  # removed since the form opened: the menu no longer offers it once the form reopens
+    values = view.get("state", {}).get("values", {})
+    field = message_block(values)
+    version = int(field.rsplit("-", 1)[1]) + 1 if "-" in field else 1
+    recipients = values.get("recipients", {}).get("value", {}).get("value") or ""
+    try:
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=render.compose_modal(
+            view.get("private_metadata", ""), services.routine.templates.all(), recipients=recipients,
+            text=row["text"], version=version))
+    except Exception as error:  # the person edited the form meanwhile (hash), or Slack is unreachable
+        log.warning("event=template_fill_failed error=%s", type(error).__name__)
+
+
+def message_block(values: dict) -> str:
+    """The compose form's message field: ``message``, or ``message-N`` once a template filled it."""
+    return next((block for block in values if block == "message" or block.startswith("message-")), "message")
+
+
 def command(name: str, args: str, user_id: str, services) -> dict:
     """The answer to ``/sms template|scheduled|cancel``, given before the ack."""
     try:

@@ -7,7 +7,7 @@ from typing import Mapping
 from bot.slack.notes import plan_notes
 from bot.slack.render.blocks import (
     CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, button, context, escape, input_block, message, numbers_list, plural, preview, section, when)
-from bot.slack.render.routine import date_token
+from bot.slack.render.routine import compose_extras, date_token, template_picker
 from bot.slack.render.status import DELIVERY_LABELS, counts, status_label
 from bot.storage.reports import Outcome
 
@@ -88,16 +88,21 @@ def confirm_outcome(verdict: str, requester: str | None = None) -> dict:
     return message(texts[verdict])
 
 
-def compose_modal(metadata: str) -> dict:
-    """``/sms send`` with no arguments: a form with the same rules as the command."""
+def compose_modal(metadata: str, templates: list | tuple = (), *, recipients: str = "", text: str = "",
+                  version: int = 0) -> dict:
+    """``/sms send`` with no arguments: a form with the same rules as the command (a template picked
+    fills the message field, under a new block id so Slack shows it: ``message``, ``message-1``…)."""
     return {
         "type": "modal", "callback_id": COMPOSE_VIEW, "private_metadata": metadata,
         "title": {"type": "plain_text", "text": "Send an SMS"},
         "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             input_block("recipients", "To", "One number or group per line, or comma-separated: 083 123 4567, oncall",
-                   multiline=True),
-            input_block("message", "Message", "Up to 4 SMS parts: 612 GSM-7 septets or 268 UCS-2 units", multiline=True),
+                   multiline=True, initial=recipients) | {"optional": True},  # or a list file, below
+            *template_picker(templates),
+            input_block("message" + (f"-{version}" if version else ""), "Message",
+                        "Up to 4 SMS parts: 612 GSM-7 septets or 268 UCS-2 units", multiline=True, initial=text),
+            *compose_extras(),
         ],
     }
 

@@ -9,10 +9,37 @@ from bot.slack.notes import plan_notes
 from bot.slack.render.blocks import button, context, escape, message, plural, preview, section
 
 CANCEL_SCHEDULED_ACTION = "cancel_scheduled"
+TEMPLATE_PICK_ACTION = "pick_template"
+PICKER_OPTIONS = 100   # Slack's limit for a static_select
 
 TEMPLATE_USAGE = ("Template commands: `/sms template list`, `/sms template show NAME`, "
                   "`/sms template add NAME TEXT` (placeholders like `{site}`), `/sms template remove NAME`. "
                   "Send one with `/sms send NUMBERS :NAME site=\"Cape Town\"`.")
+
+
+def template_picker(rows) -> list[dict]:
+    """The compose form's template menu (none without templates): a pick fills the message field."""
+    if not rows:
+        return []
+    options = [{"text": {"type": "plain_text", "text": r["name"][:75]}, "value": r["name"]}
+               for r in rows[:PICKER_OPTIONS]]
+    return [{"type": "actions", "block_id": "template", "elements": [{
+        "type": "static_select", "action_id": TEMPLATE_PICK_ACTION, "options": options,
+        "placeholder": {"type": "plain_text", "text": "Start from a template"}}]}]
+
+
+def compose_extras() -> list[dict]:
+    """The compose form's optional date and time to send at, and a CSV list of recipients."""
+    return [
+        {"type": "input", "block_id": "when", "optional": True,
+         "label": {"type": "plain_text", "text": "Send at (optional; empty sends now)"},
+         "element": {"type": "datetimepicker", "action_id": "value"}},
+        {"type": "input", "block_id": "list", "optional": True,
+         "label": {"type": "plain_text", "text": "Or a personalised list (CSV)"},
+         "hint": {"type": "plain_text", "text": "A header row with a number, phone or mobile column; other columns "
+                                                "fill {placeholders} in the message, e.g. {name}."},
+         "element": {"type": "file_input", "action_id": "value", "filetypes": ["csv", "txt"], "max_files": 1}},
+    ]
 
 
 def date_token(ts: float) -> str:

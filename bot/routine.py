@@ -13,10 +13,11 @@ from typing import Callable
 
 from bot.config import Settings
 from bot.sms import rules as smsrules
-from bot.sms import schedule, templates
+from bot.sms import lists, schedule, templates
 from bot.sms.numbers import read_number
 from bot.sms.plan import SendPlan, plan_send
 from bot.slack.notices import SlackNotices
+from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
 from bot.storage.groups import GroupError, GroupStore, check_name
 from bot.storage.queue import SendQueue
@@ -63,9 +64,10 @@ _RECIPIENTS_THEN_REST = re.compile(r"\s*([^ \t\r\n]+)[ \t\r\n]+(.*)", re.S)
 
 class Routine:
     def __init__(self, *, settings: Settings, db: Database, queue: SendQueue, templates: TemplateStore,
-                 groups: GroupStore, notices: SlackNotices, clock: Callable[[], float],
+                 groups: GroupStore, pending: PendingSends, notices: SlackNotices, clock: Callable[[], float],
                  audit: Audit = log_audit) -> None:
         self.settings, self.db, self.queue, self.templates = settings, db, queue, templates
+        self.pending = pending
         self._groups = groups
         self.notices, self.clock, self.audit = notices, clock, audit
 
@@ -136,6 +138,16 @@ class Routine:
             raise schedule.ScheduleError(f"The chosen time is more than {schedule.MAX_AHEAD_DAYS} days ahead: "
                                          "pick an earlier one.")
         return _with(plan, due=at)
+
+    # -- personalised lists ------------------------------------------------------------------------
+    def read_list(self, data: bytes, text: str) -> lists.ListRead:
+        """A CSV list and the message with its placeholders, checked row by row (ListError, TextError)."""
+        s = self.settings
+        return lists.read_list(data, text, s.sms_default_region, s.allowed_countries, s.max_list_rows)
+
+    def hold(self, plan: SendPlan, origin: dict) -> str:
+        """Keep a checked list until its requester presses Send in the preview; nothing is queued yet."""
+        return self.pending.create(plan, origin, self.clock())
 
     # -- scheduled sends ------------------------------------------------------------------------------
     def scheduled(self) -> list[sqlite3.Row]:

@@ -86,7 +86,7 @@ class Bot:
                                  groups=self.groups, access=self.access, gateway=self.gateway, metrics=self.metrics,
                                  clock=clock, wake_sender=lambda: self.sender.wake(), later=self.after_ack.later)
         self.routine = Routine(settings=settings, db=self.db, queue=self.queue, templates=TemplateStore(self.db),
-                               groups=self.groups, notices=self.notices, clock=clock)
+                               groups=self.groups, pending=self.pending, notices=self.notices, clock=clock)
         self.usecases.routine = self.routine
         self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.usecases.after_send,
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock,

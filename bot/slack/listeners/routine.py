@@ -6,9 +6,13 @@ import json
 import logging
 import re
 import sqlite3
+from dataclasses import replace
 
 from bot.sms import rules as smsrules
-from bot.sms import templates
+from bot.sms import lists, templates
+from bot.sms.schedule import ScheduleError
+from bot.slack.files import FileProblem, download
+from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,47 @@ def _fill_from_template(client, body: dict, action: dict, services) -> None:
             text=row["text"], version=version))
     except Exception as error:  # the person edited the form meanwhile (hash), or Slack is unreachable
         log.warning("event=template_fill_failed error=%s", type(error).__name__)
+
+
+def list_file(values: dict) -> dict | None:
+    """The CSV attached to the compose form, if any."""
+    files = values.get("list", {}).get("value", {}).get("files") or []
+    return files[0] if files else None
+
+
+def list_submitted(ack, view: dict, file: dict, spec: str, text: str, at, origin: dict, client, services) -> None:
+    """A compose form with a list: answered at once ("checking your list…"); the preview or the
+    problems follow through views.update, as downloading and checking may take longer than 3 s."""
+    if spec:
+        ack(response_action="errors", errors={"recipients": "Send either to the numbers typed here or to the list "
+                                                            "attached below, not both: clear one of them."})
+        return
+    if not text.strip():
+        ack(response_action="errors", errors={message_block(view["state"]["values"]): (
+            "Write the message, with a {placeholder} for each column it uses, e.g. Hi {name}, order {order} is "
+            "ready.")})
+        return
+    ack(response_action="update", view=render.list_checking())
+    services.later(check_list, client, view["id"], file, text, at, origin, services)
+
+
+def check_list(client, view_id: str, file: dict, text: str, at, origin: dict, services) -> None:
+    """After the ack: download, check every row, and show the preview (held, nothing queued) or the problems."""
+    try:
+        data = download(file.get("url_private_download") or file.get("url_private", ""), client.token,
+                        lists.MAX_BYTES)
+        read = services.routine.read_list(data, text)
+        read = replace(read, plan=services.routine.timed(read.plan, at))
+        view = render.list_preview(read, services.routine.hold(read.plan, origin), CONFIRM_SECONDS // 60)
+    except (FileProblem, lists.ListError, smsrules.SmsRuleError, ScheduleError) as problem:
+        view = render.list_problems(str(problem))
+    except sqlite3.Error as error:
+        log.error("event=list_not_stored error=%s", json.dumps(str(error)))
+        view = render.list_problems("I couldn't store your list, so nothing was queued. Try again in a moment.")
+    try:
+        client.views_update(view_id=view_id, view=view)
+    except Exception as error:  # the form was closed meanwhile: nothing was queued
+        log.warning("event=list_preview_not_shown error=%s", type(error).__name__)
 
 
 def message_block(values: dict) -> str:

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def register(app, services) -> None:
     @app.view(render.COMPOSE_VIEW)
-    def compose(ack, body, view):
+    def compose(ack, body, view, client):
         user = body["user"]
         origin = {**_metadata(view), "user_id": user["id"], "user_name": user.get("username") or user.get("name")}
         refusal = services.access.may_send(user["id"], origin.get("channel_id") or "")
@@ -31,10 +31,16 @@ def register(app, services) -> None:
         spec = (values.get("recipients", {}).get("value", {}).get("value") or "").strip()
         field = routine.message_block(values)
         text = values.get(field, {}).get("value", {}).get("value") or ""
+        at = values.get("when", {}).get("value", {}).get("selected_date_time")
+        file = routine.list_file(values)
+        if file is not None:
+            routine.list_submitted(ack, view, file, spec, text, at, origin_of(origin),
+                                   client, services)
+            return
         try:
             plan = build_plan(spec, text, services.settings.sms_default_region, services.groups,
                               services.settings.allowed_countries, split=split_lines)
-            plan = services.routine.timed(plan, values.get("when", {}).get("value", {}).get("selected_date_time"))
+            plan = services.routine.timed(plan, at)
         except ScheduleError as error:
             ack(response_action="errors", errors={"when": str(error)})
             return

@@ -88,6 +88,11 @@ def confirm_outcome(verdict: str, requester: str | None = None) -> dict:
     return message(texts[verdict])
 
 
+def _text_got(row: Mapping, batch: Mapping) -> str:
+    """The text this recipient got: its own (a personalised list) or the send's."""
+    return (row["text"] if "text" in row.keys() else None) or batch["text"]
+
+
 def compose_modal(metadata: str, templates: list | tuple = (), *, recipients: str = "", text: str = "",
                   version: int = 0) -> dict:
     """``/sms send`` with no arguments: a form with the same rules as the command (a template picked
@@ -152,5 +157,5 @@ def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dic
             late = f" (attempt #{escape(report['tracking_id'])}, before a Resend)"
         steps.append(f"{label} {when(report['received_at'])}{late}")
     text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, from <@{batch['user_id']}>\n"
-            f"{preview(batch['text'])}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
+            f"{preview(_text_got(row, batch))}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
     return message(text)

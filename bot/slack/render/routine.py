@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Mapping
 
 from bot.slack.notes import plan_notes
-from bot.slack.render.blocks import button, context, escape, message, plural, preview, section
+from bot.slack.render.blocks import CONFIRM_VIEW, button, context, escape, message, plural, preview, section
 
 CANCEL_SCHEDULED_ACTION = "cancel_scheduled"
 TEMPLATE_PICK_ACTION = "pick_template"
@@ -140,3 +140,50 @@ def missed_reply(batch: Mapping, row: Mapping, missed: int) -> dict:
             f"{escape(row['last_error'] or 'too late')}. A late SMS can be worse than none; send it anew with "
             "`/sms send` if it still applies.")
     return {"text": text, "blocks": [section(text)]}
+
+
+SAMPLES = 3
+
+
+def list_checking() -> dict:
+    return {"type": "modal", "title": {"type": "plain_text", "text": "Send an SMS"},
+            "close": {"type": "plain_text", "text": "Close"},
+            "blocks": [section(":hourglass_flowing_sand: Checking your list… the preview appears here in a moment.")]}
+
+
+def list_problems(text: str) -> dict:
+    return {"type": "modal", "title": {"type": "plain_text", "text": "List not sent"},
+            "close": {"type": "plain_text", "text": "Close"},
+            "blocks": [section(f":warning: {escape(text)}"),
+                       context("Nothing was queued. Fix the file and run `/sms send` again.")]}
+
+
+def list_lines(read, *, markdown: bool = True) -> list[str]:
+    """What the preview of a personalised list says (also printed by ``smsbot send-list``)."""
+    plan = read.plan
+    low, high = plan.parts_range
+    parts = f"{low}" if low == high else f"{low}–{high}"
+    star = "*" if markdown else ""
+    lines = [f"{star}To:{star} {plural(len(plan.recipients), 'recipient')} (from {plural(read.rows, 'row')})",
+             f"{star}Parts:{star} {parts} per SMS · {star}Credits:{star} {plan.credits} in all · "
+             f"{star}Longest text:{star} {plan.info.encoding}, {plural(plan.info.parts, 'part')}"]
+    if plan.due is not None:
+        lines.append(f"{star}When:{star} " + (date_token(plan.due) if markdown else
+                                               dt.datetime.fromtimestamp(plan.due, dt.timezone.utc)
+                                               .strftime("%Y-%m-%d %H:%M UTC")))
+    if read.duplicates:
+        shown = ", ".join(f"row {r} (same number as row {k})" for r, _, k in read.duplicates[:10])
+        more = f" and {len(read.duplicates) - 10} more" if len(read.duplicates) > 10 else ""
+        lines.append(f"Duplicates left out, the first row kept: {shown}{more}.")
+    return lines
+
+
+def list_preview(read, pending_id: str, minutes: int) -> dict:
+    """The personalised list's preview: Send queues it (the confirm view's callback)."""
+    plan = read.plan
+    samples = [section(f"*To {to}:*\n{preview(text)}") for to, text in zip(plan.recipients, plan.texts[:SAMPLES])]
+    return {"type": "modal", "callback_id": CONFIRM_VIEW, "private_metadata": pending_id,
+            "title": {"type": "plain_text", "text": "Check your list"},
+            "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Cancel"},
+            "blocks": [section("\n".join(list_lines(read))), *samples,
+                       context(f"Nothing is sent until you press Send. Expires in {minutes} minutes.")]}

@@ -17,13 +17,17 @@ USAGE = (
     "`/sms send 27831234567 Your message` — one recipient, international form\n"
     "`/sms send 27831234567,+27821234567 Your message` — several, commas and no spaces\n"
     "`/sms send oncall,27831234567 Your message` — a group name works wherever a number does\n"
-    "`/sms send` — a form to write the SMS in\n"
+    "`/sms send` — a form to write the SMS in (templates, a time, or a CSV list)\n"
+    "`/sms send --at tomorrow 07:00 27831234567 Your message` — schedule it (`HH:MM`, `in 90m`, `YYYY-MM-DD HH:MM`)\n"
+    "`/sms send 27831234567 :outage site=\"Cape Town\"` — a saved template with its values\n"
     "*Other commands*\n"
     "`/sms balance` — credits left on the SMS Office account, and the forecast\n"
     "`/sms status <tracking number>` — what happened to one SMS\n"
     "`/sms history [N]` — the last N sends (default 10)\n"
     "`/sms group list` · `/sms group show NAME` — groups and their numbers\n"
     "`/sms group add NAME NUMBERS` · `/sms group remove NAME [NUMBERS]` — change groups\n"
+    "`/sms template list|show NAME|add NAME TEXT|remove NAME` — saved texts with `{placeholders}`\n"
+    "`/sms scheduled` · `/sms cancel ID` — sends waiting for their time; cancel one\n"
     "`/sms help` — this help"
 )
 

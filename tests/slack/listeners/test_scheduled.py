@@ -147,3 +147,18 @@ def test_after_a_restart_rows_within_the_grace_go_and_later_ones_are_missed(time
     thread = fake_slack.thread("C0GENERAL", _status(fake_slack)["ts"])
     assert any("<@U0USER> The scheduled SMS to 27821234567 was not sent" in m["text"] for m in thread)
     assert "1 missed" in _status(fake_slack)["text"]
+
+
+def test_rules_are_checked_again_when_it_is_sent(timed, fake_slack, simulator):
+    d, _ = timed()
+    said(d.command("send --at in 1h 27831234567,264811234567 Drill"))  # one in Namibia, allowed today
+    d.pump()
+    d.bot.stop()
+    d, _ = timed(SAST_2330 + 3600, SMSBOT_ALLOWED_COUNTRIES="ZA")  # the rule changed before it was due
+    d.bot.sender.recover()
+    d.pump()
+    assert [m.to for m in simulator.messages] == ["27831234567"]
+    namibia = d.bot.queue.messages_of(1)[1]
+    assert namibia["status"] == "failed" and "SMSBOT_ALLOWED_COUNTRIES" in namibia["last_error"]
+    thread = fake_slack.thread("C0GENERAL", _status(fake_slack)["ts"])
+    assert any("264811234567 failed" in m["text"] for m in thread)

@@ -10,7 +10,6 @@ import ipaddress
 import os
 import re
 import socket
-import zoneinfo
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from bot.redact import register_secret
+from bot.sms.schedule import zone_name
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_SMSOFFICE_API_URL = "http://www.smsoffice.co.za/sms/api/"
@@ -203,14 +203,6 @@ def _host(value: str) -> str:
     return bare
 
 
-def _timezone(value: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(value) from None
-    return value
-
-
 def _region(value: str) -> str:
     region = value.upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
@@ -343,7 +335,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         backup_dir=r.raw("SMSBOT_BACKUP_DIR"),
         backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, _positive_int, "use a whole number of copies, e.g. 7."),
         simulated=simulated,
-        timezone=r.convert("SMSBOT_TIMEZONE", "Africa/Johannesburg", _timezone,
+        timezone=r.convert("SMSBOT_TIMEZONE", "Africa/Johannesburg", zone_name,
                            "use an IANA time zone name such as Africa/Johannesburg or Europe/London."),
         schedule_grace_minutes=r.convert("SMSBOT_SCHEDULE_GRACE_MINUTES", 60, _non_negative_int,
                                          "use a whole number of minutes, e.g. 60."),

@@ -226,7 +226,8 @@ class Sender(Worker):
             return Outcome(message, SendEvent.UNCONFIRMED, now, error=reason, cause=error)
         if error.outcome == "not_sent":
             self.failures += 1
-            if now - message["queued_at"] >= self.give_up_after:
+            due = self._batch["scheduled_for"] if self._batch is not None else None
+            if now - max(message["queued_at"], due or 0) >= self.give_up_after:  # waiting since due
                 hours = self.give_up_after / 3600
                 span = f"{hours:g} hour" + ("" if hours == 1 else "s")
                 return Outcome(message, SendEvent.FAILED, now, cause=error,

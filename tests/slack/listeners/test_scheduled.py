@@ -9,6 +9,7 @@ from bot.config import load_settings
 from bot.runtime import Bot
 from bot.slack.render import CANCEL_SCHEDULED_ACTION, CONFIRM_ACTION
 from tests.conftest import Clock, Driver, base_env, said, wait_for
+from tests.process import free_port
 
 SAST_2330 = dt.datetime(2026, 11, 25, 21, 30, tzinfo=dt.timezone.utc).timestamp()  # 23:30 in Johannesburg
 
@@ -19,8 +20,8 @@ def timed(tmp_path, simulator, fake_slack):
     bots = []
 
     def make(t: float = SAST_2330, **env):
-        settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url,
-                                          SLACK_API_URL=fake_slack.api_url, **env))
+        settings = load_settings(base_env(tmp_path, **{"SMSOFFICE_API_URL": simulator.api_url,
+                                                       "SLACK_API_URL": fake_slack.api_url, **env}))
         clock = Clock(t)
         b = Bot(settings, clock=clock)
         b.server.start()
@@ -162,3 +163,12 @@ def test_rules_are_checked_again_when_it_is_sent(timed, fake_slack, simulator):
     assert namibia["status"] == "failed" and "SMSBOT_ALLOWED_COUNTRIES" in namibia["last_error"]
     thread = fake_slack.thread("C0GENERAL", _status(fake_slack)["ts"])
     assert any("264811234567 failed" in m["text"] for m in thread)
+
+
+def test_a_gateway_down_at_the_due_time_is_retried_not_failed_for_the_days_it_waited(timed):
+    d, clock = timed(SMSOFFICE_API_URL=f"http://127.0.0.1:{free_port()}/")  # nothing listens: refused
+    said(d.command("send --at 2026-11-28 09:00 27831234567 Site visit today"))  # 2.5 days ahead
+    clock.t = dt.datetime(2026, 11, 28, 7, 0, tzinfo=dt.timezone.utc).timestamp()
+    assert d.bot.sender.run_once()
+    row = d.bot.queue.messages_of(1)[0]
+    assert row["status"] == "queued" and row["last_error"]  # retrying, within SMSBOT_SEND_GIVE_UP_HOURS

@@ -1,18 +1,26 @@
 """Files people attach in Slack forms: downloaded with the bot token (scope ``files:read``), capped in size."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import requests
 
 
 DOWNLOAD_SECONDS = 20
+SLACK_FILE_HOSTS = (".slack.com", ".slack-gov.com")
 
 
 class FileProblem(Exception):
     """The file could not be fetched; str() says what to do."""
 
 
-def download(url: str, token: str, limit: int) -> bytes:
-    """The file's bytes; at most ``limit`` + 1 are read (so a caller can tell it is too big)."""
+def download(url: str, token: str, limit: int, api_url: str) -> bytes:
+    """The file's bytes; at most ``limit`` + 1 are read (so a caller can tell it is too big). The
+    token goes only to Slack's own hosts (or the host of SLACK_API_URL)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if urlsplit(url).scheme not in ("https", "http") or not (
+            host == urlsplit(api_url).hostname or host.endswith(SLACK_FILE_HOSTS)):
+        raise FileProblem("The file's address is not on Slack, so I did not fetch it: attach the CSV again.")
     try:
         with requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=DOWNLOAD_SECONDS,
                           stream=True) as response:

@@ -84,7 +84,8 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         ack(render.scheduled_ack(plan, zone, local_text(plan.due, zone), plan.notes()))
         return
     where = "here" if command.get("channel_id", "").startswith("D") else "in this channel"
-    ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where, plan.notes()))
+    ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where, plan.notes(),
+                      filled=plan.text if plan.template else None))
 
 
 def open_compose(client, command: dict, respond, templates=()) -> None:

@@ -78,7 +78,7 @@ def check_list(client, view_id: str, file: dict, text: str, at, origin: dict, se
     """After the ack: download, check every row, and show the preview (held, nothing queued) or the problems."""
     try:
         data = download(file.get("url_private_download") or file.get("url_private", ""), client.token,
-                        lists.MAX_BYTES)
+                        lists.MAX_BYTES, services.settings.slack_api_url)
         read = services.routine.read_list(data, text)
         read = replace(read, plan=services.routine.timed(read.plan, at))
         view = render.list_preview(read, services.routine.hold(read.plan, origin), CONFIRM_SECONDS // 60)

@@ -128,12 +128,13 @@ def confirm_modal(plan, pending_id: str, after: str, minutes: int, hold=None) ->
 
 
 def queued(recipients: list[str], parts: int, encoding: str, credits: int, where: str,
-           notes: Mapping | None = None) -> dict:
+           notes: Mapping | None = None, filled: str | None = None) -> dict:
     to = recipients[0] if len(recipients) == 1 else plural(len(recipients), "recipient")
     text = (f":outbox_tray: Queued {len(recipients)} SMS to {to}: "
             f"{plural(parts, 'part')} each ({encoding}), {plural(credits, 'credit')} in all. "
             f"I'll post the status {where}.")
-    return message("\n".join([text, *plan_notes(notes)]))
+    shown = [preview(filled)] if filled else []  # a template's text, filled in
+    return message("\n".join([text, *shown, *plan_notes(notes)]))
 
 
 def history(entries: list[tuple[Mapping, list[Mapping]]]) -> dict:

@@ -43,6 +43,7 @@ def test_each_recipient_gets_their_own_text_byte_for_byte(slack_driver, bot, fak
     slack_driver.pump()
     expected = {f"27{n[-9:]}": f"Hi {a}, order {o} is ready" for n, a, o in rows}
     got = {m.to: m.text for m in simulator.messages}
+    assert TEMPLATE in fake_slack.messages["C0GENERAL"][0]["blocks"][1]["text"]["text"]  # the template shown
     assert {to: t.encode("utf-8") for to, t in got.items()} == {to: t.encode("utf-8") for to, t in expected.items()}
 
 
@@ -81,6 +82,14 @@ def test_a_file_slack_will_not_serve_names_the_missing_scope(slack_driver, fake_
     slack_driver.submit(COMPOSE_VIEW, {"recipients": "", "message": TEMPLATE,
                                        "list": {"type": "file_input", "files": [file]}}, private_metadata=META)
     assert "files:read" in json.dumps(_shown(fake_slack))
+
+
+def test_the_bot_token_goes_to_slack_only(slack_driver, fake_slack):
+    file = fake_slack.upload(b"number,first_name,order\n27831234567,A,1\n")
+    file["url_private_download"] = "https://attacker.example/files/list.csv"
+    slack_driver.submit(COMPOSE_VIEW, {"recipients": "", "message": TEMPLATE,
+                                       "list": {"type": "file_input", "files": [file]}}, private_metadata=META)
+    assert "not on Slack" in json.dumps(_shown(fake_slack))
 
 
 def test_numbers_typed_and_a_list_together_are_refused_on_the_field(slack_driver, fake_slack):

@@ -9,7 +9,7 @@ def test_a_template_is_added_listed_shown_and_sent_with_its_values_filled(slack_
     shown = said(slack_driver.command("template show outage"))
     assert "1 part (GSM-7)" in shown and "near" not in shown
     ack = said(slack_driver.command('send 27831234567 :outage site="Cape Town" since=07:00'))
-    assert "Queued 1 SMS to 27831234567" in ack
+    assert "Queued 1 SMS to 27831234567" in ack and "Outage at Cape Town since 07:00. We are on it." in ack
     slack_driver.pump()
     assert [m.text for m in simulator.messages] == ["Outage at Cape Town since 07:00. We are on it."]
     assert bot.queue.batch(1)["template"] == "outage"

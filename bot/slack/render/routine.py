@@ -130,8 +130,11 @@ def schedule_blocks(batch: Mapping, rows: list[Mapping]) -> list[dict]:
     line = f":alarm_clock: Send #{batch['id']} · scheduled for {date_token(batch['scheduled_for'])}"
     if not waiting:
         return [context(line)]
-    return [section(line + f" · or `/sms cancel {batch['id']}`"),
-            {"type": "actions", "elements": [button("Cancel", CANCEL_SCHEDULED_ACTION, str(batch["id"]), "danger")]}]
+    cancel = button("Cancel", CANCEL_SCHEDULED_ACTION, str(batch["id"]), "danger") | {"confirm": {
+        "title": {"type": "plain_text", "text": "Cancel this send?"},
+        "text": {"type": "plain_text", "text": "The SMS not yet sent will not go."},
+        "confirm": {"type": "plain_text", "text": "Cancel the send"}, "deny": {"type": "plain_text", "text": "Keep it"}}}
+    return [section(line + f" · or `/sms cancel {batch['id']}`"), {"type": "actions", "elements": [cancel]}]
 
 
 def missed_reply(batch: Mapping, row: Mapping, missed: int) -> dict:

@@ -176,6 +176,7 @@ class Sender(Worker):
         try:
             message, self._next = self._next or self.queue.claim(now), None
             batch = None if message is None else self._batch_of(message["batch_id"])
+            refusal = None if message is None else self._refusal(message, batch, now)  # may read the database
         except sqlite3.Error as error:
             self._next = message  # claimed but not handed to the gateway: it goes first (or back, at stop)
             self.claim_failures += 1
@@ -186,7 +187,6 @@ class Sender(Worker):
         self.claim_failures = 0
         if message is None:
             return False
-        refusal = self._refusal(message, batch, now)
         if refusal is not None:
             self._store(refusal)
             return True

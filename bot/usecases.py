@@ -65,7 +65,7 @@ def store_send(conn: sqlite3.Connection, queue: SendQueue, notices: SlackNotices
              "encoding": plan.info.encoding, "parts": plan.info.parts, "origin": "slack",
              "notes": json.dumps(notes) if any(notes.values()) else None, "scheduled_for": plan.due,
              "template": plan.template, "credits": plan.credits if plan.texts is not None else None}
-    batch_id = queue.enqueue(conn, batch, plan.recipients, now, texts=plan.texts)
+    batch_id = queue.enqueue(conn, batch, plan.recipients, now, texts=plan.texts, parts=plan.part_counts)
     notices.batch_created(conn, batch_id, origin, now)
     log.info("event=send_queued batch=%d user=%s recipients=%d parts=%d due=%s", batch_id, batch["user_id"],
              len(plan.recipients), plan.info.parts, "now" if plan.due is None else int(plan.due))
@@ -138,7 +138,7 @@ class UseCases:
         if event == "failed":  # whether a Resend can cure it (credits, login, unreachable)
             self.queue.note_failure(conn, message["id"], failures.kind_of(error))
         if event == "sent":
-            self.metrics.parts.inc(self.queue.batch(message["batch_id"], conn)["parts"])
+            self.metrics.parts.inc(message["parts"] or self.queue.batch(message["batch_id"], conn)["parts"])
         if isinstance(error, NotEnoughCredits):
             self.watch.not_enough_credits(conn, message["updated_at"])
         if event in ("sent", "unconfirmed"):

@@ -177,6 +177,7 @@ def _v10_routine_sends(db: sqlite_utils.Database) -> None:
     db["batches"].add_column("template", str)
     db["batches"].add_column("credits", int)  # when texts differ in parts (else parts × recipients)
     db["messages"].add_column("text", str)
+    db["messages"].add_column("parts", int)   # with its own text: its own parts (else the batch's)
 
 
 # Append only: each function moves the schema one version forward.

@@ -67,12 +67,12 @@ class SendQueue:
 
     # -- writing ---------------------------------------------------------------------------
     def enqueue(self, conn: sqlite3.Connection, batch: dict, recipients: Iterable[str],
-                now: float, *, texts: list[str] | None = None) -> int:
+                now: float, *, texts: list[str] | None = None, parts: list[int] | None = None) -> int:
         """Store a batch and one queued message per recipient (with its own text, for a personalised
-        list), due at ``batch["scheduled_for"]`` or now; returns the batch id."""
+        list, and its parts), due at ``batch["scheduled_for"]`` or now; returns the batch id."""
         recipients = list(recipients)
-        if texts is not None and len(texts) != len(recipients):
-            raise ValueError("one text per recipient")
+        if texts is not None and not (len(texts) == len(parts or ()) == len(recipients)):
+            raise ValueError("one text and its parts per recipient")
         if not recipients:
             raise ValueError("a batch needs at least one recipient")
         unknown = set(batch) - set(BATCH_FIELDS)
@@ -86,11 +86,11 @@ class SendQueue:
         due = batch.get("scheduled_for") or now
         rows = [(batch_id, r, due, now, now) for r in recipients]
         own = ""
-        if texts is not None:  # a personalised list: each row with its recipient's text
-            own, rows = "text, ", [(b, r, text, *rest) for (b, r, *rest), text in zip(rows, texts)]
+        if texts is not None:  # a personalised list: each row with its recipient's text and parts
+            own, rows = "text, parts, ", [(b, r, text, n, *rest) for (b, r, *rest), text, n in zip(rows, texts, parts)]
         conn.executemany(
             f"INSERT INTO messages (batch_id, recipient, {own}status, attempts, next_attempt_at, queued_at, "
-            f"updated_at) VALUES (?, ?, {'?, ' if own else ''}'{QUEUED}', 0, ?, ?, ?)", rows)
+            f"updated_at) VALUES (?, ?, {'?, ?, ' if own else ''}'{QUEUED}', 0, ?, ?, ?)", rows)
         return batch_id
 
     def claim(self, now: float, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:

@@ -185,7 +185,8 @@ def test_the_upgrade_keeps_the_tracking_numbers_of_earlier_sends(tmp_path):
 def test_cancel_takes_only_rows_not_yet_sent_and_missed_needs_a_claim(queue, db):
     with db.transaction() as conn:
         batch_id = queue.enqueue(conn, {"text": "T", "parts": 1, "scheduled_for": 500.0},
-                                 ["27831234567", "27821234567", "27841234567"], 100.0, texts=["a", "b", "c"])
+                                 ["27831234567", "27821234567", "27841234567"], 100.0, texts=["a", "b", "c"],
+                                 parts=[1, 1, 1])
     assert queue.claim(now=499.0) is None          # not due yet
     first = queue.claim(now=500.0)
     assert first["text"] == "a"

@@ -75,7 +75,8 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
     credits = batch["credits"] if _has(batch, "credits") and batch["credits"] is not None else batch["parts"] * n
     head = (f"*SMS from <@{batch['user_id']}>* to "
             f"{('`' + rows[0]['recipient'] + '`') if n == 1 else plural(n, 'recipient')} · "
-            f"{plural(batch['parts'], 'part')} ({batch['encoding']}) · {plural(credits, 'credit')}")
+            f"{'up to ' if credits != batch['parts'] * n else ''}{plural(batch['parts'], 'part')} "
+            f"({batch['encoding']}) · {plural(credits, 'credit')}")
     blocks = [section(head), section(preview(batch["text"]))]
     if n == 1:
         lines = [status_label(rows[0])]

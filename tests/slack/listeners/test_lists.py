@@ -106,3 +106,16 @@ def test_status_shows_the_text_that_recipient_got(slack_driver, fake_slack, simu
     second = [m for m in simulator.messages if m.to == "27821234567"][0]
     answer = slack_driver.command(f"status {second.id}").json()["text"]
     assert "Hi B, order 2 is ready" in answer and "Hi A" not in answer
+
+
+def test_each_recipients_own_parts_are_what_the_spend_counts(slack_driver, bot, fake_slack, simulator):
+    long_name = "B" * 200  # "Hi B…B, order 2 is ready": 223 GSM-7 characters, 2 parts of 153
+    _submit_list(slack_driver, fake_slack, f"number,first_name,order\n27831234567,A,1\n27821234567,{long_name},2\n"
+                 .encode())
+    preview = _shown(fake_slack)
+    assert "*Parts:* 1–2 per SMS" in json.dumps(preview, ensure_ascii=False) and "*Credits:* 3" in json.dumps(preview)
+    slack_driver.submit(CONFIRM_VIEW, {}, private_metadata=preview["private_metadata"])
+    slack_driver.pump()
+    assert sorted(m.parts for m in simulator.messages) == [1, 2]      # what the gateway charged
+    assert bot.usecases.usage(None).spent_today == 3                  # what the balance watch counts
+    assert "3 credits" in fake_slack.messages["C0GENERAL"][0]["blocks"][0]["text"]["text"]

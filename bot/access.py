@@ -33,6 +33,11 @@ class Access:
                        f"channel ({channel_id}) to SMSBOT_ALLOWED_CHANNELS.")
         return refusal
 
+    def may_change_templates(self, user_id: str) -> str | None:
+        if self.admins and user_id not in self.admins:
+            return f"Only smsbot admins can change templates: {self._ask()}."
+        return self.may_use(user_id)
+
     def may_change_groups(self, user_id: str) -> str | None:
         if self.admins:
             if user_id not in self.admins:

@@ -1,4 +1,4 @@
-"""``smsbot run | check | simulator | backup``.
+"""``smsbot run | check | simulator | backup | send-list``.
 
 Exit codes: 0 stopped cleanly (or every check passed), 2 a configuration problem (restarting
 will not help: systemd's RestartPreventExitStatus=2), 1 anything else.
@@ -191,6 +191,12 @@ def _backup(args) -> int:
     return EXIT_OK
 
 
+def _send_list(args) -> int:
+    from bot.list_cli import send_list
+
+    return send_list(args, _settings_or_exit())
+
+
 def region_lines(settings: Settings) -> list[str]:
     """What SMS_DEFAULT_REGION and SMSBOT_ALLOWED_COUNTRIES mean, by country name: SA is Saudi
     Arabia (+966), an easy slip for South Africa (ZA)."""
@@ -223,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["simulator"]:  # its options are its own (see `smsbot simulator --help`)
         return _simulator(argv[1:])
     parser = argparse.ArgumentParser(prog="smsbot", description="Send SMS through SMS Office from Slack.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,check,simulator,backup}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,check,simulator,backup,send-list}")
     run = sub.add_parser("run", help="run the bot until SIGTERM/SIGINT")
     run.add_argument("--simulator", action="store_true",
                      help="use the built-in SMS Office simulator (no real SMS, no credentials needed)")
@@ -235,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     backup.add_argument("path", help="the copy's file name, or a folder (created if missing) for a dated copy")
     backup.add_argument("--db", help="the database to copy (default: SMSBOT_DB, or ./smsbot.db)")
     backup.set_defaults(func=_backup)
+    send = sub.add_parser("send-list", help="send a personalised list (CSV) for a Slack user, from a script")
+    send.add_argument("file", help="CSV with a header row: a number, phone or mobile column, others {placeholders}")
+    send.add_argument("--text", required=True, help='the message, e.g. "Hi {name}, order {order} is ready"')
+    send.add_argument("--channel", required=True, help="the Slack channel ID (C…) for the status message")
+    send.add_argument("--as", dest="user", required=True, help="the Slack user ID (U…) it is sent for")
+    send.add_argument("--yes", action="store_true", help="send without asking (for scripts)")
+    send.set_defaults(func=_send_list)
     args = parser.parse_args(argv)
     return args.func(args)
 

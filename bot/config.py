@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from bot.redact import register_secret
+from bot.sms.schedule import zone_name
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_SMSOFFICE_API_URL = "http://www.smsoffice.co.za/sms/api/"
@@ -82,6 +83,9 @@ class Settings:
     backup_dir: str | None = None
     backup_keep: int = 7
     simulated: bool = False   # SMSOFFICE_API_URL=simulator: no real SMS is sent
+    timezone: str = "Africa/Johannesburg"   # the team's time, for scheduled sends
+    schedule_grace_minutes: int = 60        # a scheduled SMS later than this is missed, not sent
+    max_list_rows: int = 5000               # rows of a personalised list
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> list[str]:
@@ -343,6 +347,11 @@ def _tuning(r: _Reader) -> dict:
         allowed_countries=r.convert("SMSBOT_ALLOWED_COUNTRIES", frozenset(), _country_list,
                                     "use comma-separated two-letter ISO country codes such as ZA,NA,BW, "
                                     "or leave it empty to allow any country."),
+        timezone=r.convert("SMSBOT_TIMEZONE", "Africa/Johannesburg", zone_name,
+                           "use an IANA time zone name such as Africa/Johannesburg or Europe/London."),
+        schedule_grace_minutes=r.convert("SMSBOT_SCHEDULE_GRACE_MINUTES", 60, _non_negative_int,
+                                         "use a whole number of minutes, e.g. 60."),
+        max_list_rows=r.convert("SMSBOT_MAX_LIST_ROWS", 5000, _positive_int, "use a whole number of rows, e.g. 5000."),
     )
 
 

@@ -19,6 +19,7 @@ from bot.access import Access
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.redact import register_secret
+from bot.routine import Routine, allowed_countries_recheck
 from bot.slack.after_ack import AfterAck
 from bot.slack.app import BotIdentity, build_app
 from bot.slack.notices import SlackNotices
@@ -34,6 +35,7 @@ from bot.storage.health import StorageHealth
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
 from bot.storage.reports import ReportIntake
+from bot.storage.templates import TemplateStore
 from bot.testing import embedded
 from bot.usecases import UseCases
 from bot.web.routes import callback_path, make_wsgi_app
@@ -83,8 +85,12 @@ class Bot:
                                  posts=self.posts, notices=self.notices, reports=self.reports, watch=self.watch,
                                  groups=self.groups, access=self.access, gateway=self.gateway, metrics=self.metrics,
                                  clock=clock, wake_sender=lambda: self.sender.wake(), later=self.after_ack.later)
+        self.routine = Routine(settings=settings, db=self.db, queue=self.queue, templates=TemplateStore(self.db),
+                               groups=self.groups, pending=self.pending, notices=self.notices, clock=clock)
+        self.usecases.routine = self.routine
         self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.usecases.after_send,
-                             give_up_after=settings.send_give_up_hours * 3600, clock=clock)
+                             give_up_after=settings.send_give_up_hours * 3600, clock=clock,
+                             recheck=allowed_countries_recheck(settings), grace=settings.schedule_grace_minutes * 60)
         last = self.watch.last_balance
         self.metrics.alerts_undeliverable.set_function(lambda: float(self.notifier.alert_problem is not None))
         self.metrics.read_at_scrape(queue_depth=self.queue.depth, outbox_depth=self.outbox.depth,

@@ -57,6 +57,22 @@ class WouldFailAgain(Exception):
         self.recipient = recipient
 
 
+def store_send(conn: sqlite3.Connection, queue: SendQueue, notices: SlackNotices, plan: SendPlan, origin: Mapping,
+               now: float) -> int:
+    """A checked plan as a queued batch (one row per recipient, each with its own text for a
+    personalised list) and its Slack status message, in the caller's transaction."""
+    notes = plan.notes()
+    batch = {"user_id": origin.get("user_id"), "user_name": origin.get("user_name"), "text": plan.text,
+             "encoding": plan.info.encoding, "parts": plan.info.parts, "origin": "slack",
+             "notes": json.dumps(notes) if any(notes.values()) else None, "scheduled_for": plan.due,
+             "template": plan.template, "credits": plan.credits if plan.texts is not None else None}
+    batch_id = queue.enqueue(conn, batch, plan.recipients, now, texts=plan.texts, parts=plan.part_counts)
+    notices.batch_created(conn, batch_id, origin, now)
+    log.info("event=send_queued batch=%d user=%s recipients=%d parts=%d due=%s", batch_id, batch["user_id"],
+             len(plan.recipients), plan.info.parts, "now" if plan.due is None else int(plan.due))
+    return batch_id
+
+
 class UseCases:
     def __init__(self, *, settings: Settings, db: Database, queue: SendQueue, pending: PendingSends,
                  posts: SlackPosts, notices: SlackNotices, reports: ReportIntake, watch: BalanceWatch,
@@ -68,6 +84,7 @@ class UseCases:
         self.groups, self.access, self.gateway, self.metrics = groups, access, gateway, metrics
         self.clock, self.wake_sender = clock, wake_sender
         self.later = later  # slow work after a Slack ack (bot/slack/after_ack.py)
+        self.routine = None  # templates, scheduled sends, lists (bot/routine.py), set by the wiring
 
     # -- sending ---------------------------------------------------------------------------------------
     def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation:
@@ -97,15 +114,8 @@ class UseCases:
     def _enqueue(self, conn: sqlite3.Connection, plan: SendPlan, origin: Mapping, now: float) -> int:
         """One queued row per recipient and the send's Slack status message, in the caller's transaction;
         the sender and the notifier are woken once it commits."""
-        notes = plan.notes()
-        batch = {"user_id": origin.get("user_id"), "user_name": origin.get("user_name"), "text": plan.text,
-                 "encoding": plan.info.encoding, "parts": plan.info.parts, "origin": "slack",
-                 "notes": json.dumps(notes) if any(notes.values()) else None}
-        batch_id = self.queue.enqueue(conn, batch, plan.recipients, now)
-        self.notices.batch_created(conn, batch_id, origin, now)
+        batch_id = store_send(conn, self.queue, self.notices, plan, origin, now)
         self.db.on_commit(self.wake_sender)
-        log.info("event=send_queued batch=%d user=%s recipients=%d parts=%d", batch_id, batch["user_id"],
-                 len(plan.recipients), plan.info.parts)
         return batch_id
 
     def resend(self, message_id: int, user_id: str) -> str | None:
@@ -129,7 +139,7 @@ class UseCases:
         if event == "failed":  # whether a Resend can cure it (credits, login, unreachable)
             self.queue.note_failure(conn, message["id"], failures.kind_of(error))
         if event == "sent":
-            self.metrics.parts.inc(self.queue.batch(message["batch_id"], conn)["parts"])
+            self.metrics.parts.inc(message["parts"] or self.queue.batch(message["batch_id"], conn)["parts"])
         if isinstance(error, NotEnoughCredits):
             self.watch.not_enough_credits(conn, message["updated_at"])
         if event in ("sent", "unconfirmed"):

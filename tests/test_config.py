@@ -199,3 +199,11 @@ def test_the_settings_repr_shows_no_secret(tmp_path):
     for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.smsoffice_password,
                    settings.slack_app_token, settings.callback_secret):
         assert secret not in shown
+
+
+def test_an_unknown_time_zone_is_refused_naming_the_setting(tmp_path):
+    with pytest.raises(ConfigError) as refused:
+        load_settings(base_env(tmp_path, SMSBOT_TIMEZONE="Africa/Joburg"))
+    assert any("SMSBOT_TIMEZONE" in p and "Africa/Johannesburg" in p for p in refused.value.problems)
+    settings = load_settings(base_env(tmp_path, SMSBOT_TIMEZONE="Europe/London"))
+    assert (settings.timezone, settings.schedule_grace_minutes, settings.max_list_rows) == ("Europe/London", 60, 5000)

@@ -10,7 +10,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 
-from bot.slack.listeners import actions, commands, events, views
+from bot.slack.listeners import actions, commands, events, routine, views
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def build_app(services, identity: BotIdentity) -> App:
         request_verification_enabled=False,
         logger=_bolt_logger(),
     )
-    for listeners in (commands, actions, views, events):
+    for listeners in (commands, actions, views, events, routine):
         listeners.register(app, services)
     app.error(_error_handler(services))
     return app

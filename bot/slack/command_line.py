@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-SUBCOMMANDS = ("send", "balance", "status", "history", "group", "help")
+SUBCOMMANDS = ("send", "balance", "status", "history", "group", "help", "template", "scheduled", "cancel")
 
 _MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 # A word: non-space characters, where a whole <…> markup counts as one character (labels may hold spaces).
 _WORD = re.compile(r"(?:<[^<>]*>|[^\s<])+")
+_AT = re.compile(r"--at\s+(?:(?:in|tomorrow)\s+\S+|[0-9]{4}-[0-9]{2}-[0-9]{2}\s+\S+|\S+)\s*", re.I)
 _SPECIAL = {"here": "@here", "channel": "@channel", "everyone": "@everyone"}
 
 
@@ -106,8 +107,10 @@ def _split_word(text: str) -> tuple[str, str, str]:
 
 def _args(name: str, raw: str) -> str:
     if name == "send":
+        at = _AT.match(raw)  # --at WHEN comes before the recipients
+        head, raw = (at.group(0), raw[at.end():]) if at else ("", raw)
         recipients, gap, message = _split_word(raw)
-        return undo_recipients(recipients) + gap + undo_markup(message)
+        return head + undo_recipients(recipients) + gap + undo_markup(message)
     if name == "group":
         return " ".join(undo_recipients(word) for word in _WORD.findall(raw))
     return undo_markup(raw)

@@ -44,6 +44,11 @@ class SlackNotices:
         else:
             self.outbox.add(conn, JobKind.REPLY, now, batch_id=batch_id, payload=payload)
 
+    @staticmethod
+    def _first_missed(conn: sqlite3.Connection, batch_id: int) -> bool:
+        return conn.execute("SELECT count(*) FROM messages WHERE batch_id = ? AND status = 'missed'",
+                            (batch_id,)).fetchone()[0] == 1
+
     def batch_created(self, conn: sqlite3.Connection, batch_id: int, origin: Mapping, now: float) -> None:
         self.posts.create(conn, batch_id, origin)
         self.outbox.add(conn, JobKind.POST, now, key=_key(batch_id), batch_id=batch_id)
@@ -55,6 +60,9 @@ class SlackNotices:
         self.changed(conn, batch_id, now)
         if event == "failed":
             self._problem(conn, batch_id, now, {"event": event, "message_id": message["id"]})
+        elif event == "missed" and self._first_missed(conn, batch_id):  # told once per send
+            self.outbox.add(conn, JobKind.REPLY, now, batch_id=batch_id,
+                            payload={"event": event, "message_id": message["id"]})
         elif event == "unconfirmed":  # always its own reply: it carries the Resend button
             self.outbox.add(conn, JobKind.REPLY, now, batch_id=batch_id,
                             payload={"event": event, "message_id": message["id"]})

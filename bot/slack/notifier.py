@@ -297,6 +297,8 @@ class Notifier(Worker):
             content = render.failed_reply(batch, row)
         elif event == "unconfirmed":
             content = render.unconfirmed_reply(batch, row)
+        elif event == "missed":
+            content = render.missed_reply(batch, row, self.queue.missed_count(batch["id"]))
         elif "report_id" in payload:
             report = self.db.conn.execute("SELECT * FROM reports WHERE id = ?", (payload["report_id"],)).fetchone()
             content = report_replies.reply(event, batch, row, report, self.queue.attempts_of(self.db.conn, row["id"]))

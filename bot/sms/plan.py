@@ -34,10 +34,22 @@ class SendPlan:
     abroad: dict[str, str] = field(default_factory=dict)        # number → country, outside the home region
     voip: list[str] = field(default_factory=list)                # accepted, but may not receive SMS
     read_as: dict[str, str] = field(default_factory=dict)       # bare digits as typed → the number they became
+    due: float | None = None           # a scheduled send: when it is due (epoch seconds); None: now
+    template: str | None = None        # the saved template it was filled from, if any
+    texts: list[str] | None = None     # a personalised list: each recipient's own text (``text``: the template)
+    part_counts: list[int] | None = None  # with ``texts``: each one's parts (``info``: the longest text's)
 
     @property
     def credits(self) -> int:
+        if self.part_counts is not None:
+            return sum(self.part_counts)
         return self.info.parts * len(self.recipients)
+
+    @property
+    def parts_range(self) -> tuple[int, int]:
+        if self.part_counts:
+            return min(self.part_counts), max(self.part_counts)
+        return self.info.parts, self.info.parts
 
     def notes(self) -> dict:
         """What the ack, the preview and the status message say besides the count (JSON-ready)."""
@@ -46,14 +58,18 @@ class SendPlan:
 
     def to_json(self) -> str:
         return json.dumps({"recipients": self.recipients, "text": self.text, "groups": self.groups,
-                           **self.notes()})
+                           "due": self.due, "template": self.template, "texts": self.texts, **self.notes()})
 
     @classmethod
     def from_json(cls, data: str) -> "SendPlan":
         d = json.loads(data)
-        return cls(d["recipients"], d["text"], smsrules.analyse_text(d["text"]), d.get("groups", {}),
+        texts = d.get("texts")
+        infos = None if texts is None else [smsrules.analyse_text(t) for t in texts]
+        info = smsrules.analyse_text(d["text"]) if infos is None else max(infos, key=lambda i: (i.parts, i.units))
+        return cls(d["recipients"], d["text"], info, d.get("groups", {}),
                    [Skipped(*s) for s in d.get("skipped", [])], d.get("abroad", {}), d.get("voip", []),
-                   d.get("read_as", {}))
+                   d.get("read_as", {}), d.get("due"), d.get("template"), texts,
+                   None if infos is None else [i.parts for i in infos])
 
 
 class UsageError(ValueError):

@@ -129,7 +129,17 @@ def _v9_slack_requests(db: sqlite_utils.Database) -> None:
     db["slack_requests"].create_index(["expires_at"], index_name="slack_requests_expiry")
 
 
+def _v10_routine_sends(db: sqlite_utils.Database) -> None:
+    # Saved templates; a send's due time and template; each recipient's own text (personalised lists).
+    db["templates"].create({"name": str, "text": str, "created_at": float, "created_by": str}, pk="name")
+    db["batches"].add_column("scheduled_for", float)
+    db["batches"].add_column("template", str)
+    db["batches"].add_column("credits", int)  # when texts differ in parts (else parts × recipients)
+    db["messages"].add_column("text", str)
+    db["messages"].add_column("parts", int)   # with its own text: its own parts (else the batch's)
+
+
 # Append only: each function moves the schema one version forward.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes, _v7_message_failure,
-    _v8_attempts, _v9_slack_requests]
+    _v8_attempts, _v9_slack_requests, _v10_routine_sends]

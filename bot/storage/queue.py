@@ -11,6 +11,11 @@ one text to some recipients, with who asked and an opaque origin tag; a
                 │ │  sending ──recover (at start-up)────────▶ unconfirmed
                 │ └──requeue (a person's Resend) ◀─────────── failed
                 └────requeue (a person's Resend) ◀─────────── unconfirmed
+       queued ──cancel (a person's /sms cancel or Cancel button)──▶ cancelled
+      sending ──mark_missed (a scheduled SMS past its grace)─────▶ missed
+
+A scheduled send is a batch whose messages are due (``next_attempt_at``) at ``scheduled_for``;
+a personalised list keeps each recipient's own text in ``messages.text``.
 
 ``claim`` is atomic (``BEGIN IMMEDIATE … UPDATE … RETURNING``) and commits
 before the gateway is called, so a crash mid-call leaves the row in
@@ -38,6 +43,8 @@ class Status(SqlEnum):
     SENT = "sent"
     FAILED = "failed"
     UNCONFIRMED = "unconfirmed"
+    MISSED = "missed"          # scheduled, but reached too long after its time: not sent
+    CANCELLED = "cancelled"    # scheduled, and cancelled before it was sent
 
 
 class AttemptOutcome(SqlEnum):
@@ -47,10 +54,12 @@ class AttemptOutcome(SqlEnum):
     ADOPTED = "adopted"            # unconfirmed, until a delivery report named its tracking number
 
 
-QUEUED, SENDING, SENT, FAILED, UNCONFIRMED = Status
-# The columns a batch is stored with: its text, parts, who asked, notes for the status message (JSON)
-# and ``origin``, an opaque tag of where the request came from (e.g. "slack", whose own table says the rest).
-BATCH_COLUMNS = ("user_id", "user_name", "text", "encoding", "parts", "origin", "notes")
+QUEUED, SENDING, SENT, FAILED, UNCONFIRMED, MISSED, CANCELLED = Status
+# The columns a batch is stored with: its text, parts, who asked, notes for the status message (JSON),
+# ``origin`` (an opaque tag of where the request came from, e.g. "slack", whose own table says the rest),
+# when it is due, the template it came from and its credits when its texts differ in parts.
+BATCH_COLUMNS = ("user_id", "user_name", "text", "encoding", "parts", "origin", "notes", "scheduled_for",
+                 "template", "credits")
 
 
 class SendQueue:
@@ -59,9 +68,12 @@ class SendQueue:
 
     # -- writing ---------------------------------------------------------------------------
     def enqueue(self, conn: sqlite3.Connection, batch: dict, recipients: Iterable[str],
-                now: float) -> int:
-        """Store a batch and one queued message per recipient; returns the batch id."""
+                now: float, *, texts: list[str] | None = None, parts: list[int] | None = None) -> int:
+        """Store a batch and one queued message per recipient (with its own text, for a personalised
+        list, and its parts), due at ``batch["scheduled_for"]`` or now; returns the batch id."""
         recipients = list(recipients)
+        if texts is not None and not (len(texts) == len(parts or ()) == len(recipients)):
+            raise ValueError("one text and its parts per recipient")
         if not recipients:
             raise ValueError("a batch needs at least one recipient")
         unknown = set(batch) - set(BATCH_COLUMNS)
@@ -72,10 +84,14 @@ class SendQueue:
             f"INSERT INTO batches ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
             (now, len(recipients), *batch.values()))
         batch_id = cur.lastrowid
+        due = batch.get("scheduled_for") or now
+        rows = [(batch_id, r, due, now, now) for r in recipients]
+        own = ""
+        if texts is not None:  # a personalised list: each row with its recipient's text and parts
+            own, rows = "text, parts, ", [(b, r, text, n, *rest) for (b, r, *rest), text, n in zip(rows, texts, parts)]
         conn.executemany(
-            "INSERT INTO messages (batch_id, recipient, status, attempts, next_attempt_at, queued_at, "
-            f"updated_at) VALUES (?, ?, '{QUEUED}', 0, ?, ?, ?)",
-            [(batch_id, r, now, now, now) for r in recipients])
+            f"INSERT INTO messages (batch_id, recipient, {own}status, attempts, next_attempt_at, queued_at, "
+            f"updated_at) VALUES (?, ?, {'?, ?, ' if own else ''}'{QUEUED}', 0, ?, ?, ?)", rows)
         return batch_id
 
     def claim(self, now: float, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:
@@ -113,6 +129,23 @@ class SendQueue:
         row = self._move(conn, message_id, UNCONFIRMED, now, last_error=error, unconfirmed_at=now)
         self._attempt(conn, row, AttemptOutcome.UNCONFIRMED, None, now)
         return row
+
+    def mark_missed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
+        """Claimed too long after its scheduled time: not sent (``attempts`` undone: it never went)."""
+        return self._move(conn, message_id, MISSED, now, last_error=error, failed_at=now,
+                          attempts=self._undo_attempt(conn, message_id))
+
+    @staticmethod
+    def _undo_attempt(conn, message_id: int) -> int:
+        return conn.execute("SELECT attempts - 1 FROM messages WHERE id = ?", (message_id,)).fetchone()[0]
+
+    def cancel(self, conn, batch_id: int, now: float) -> tuple[int, int]:
+        """Cancel a send's messages not yet sent: (how many were cancelled, how many had gone or are going)."""
+        cancelled = conn.execute(f"UPDATE messages SET status = '{CANCELLED}', updated_at = ? "
+                                 f"WHERE batch_id = ? AND status = '{QUEUED}'", (now, batch_id)).rowcount
+        went = conn.execute(f"SELECT count(*) FROM messages WHERE batch_id = ? AND status NOT IN "
+                            f"('{CANCELLED}', '{MISSED}')", (batch_id,)).fetchone()[0]
+        return cancelled, went
 
     def retry_later(self, conn, message_id: int, error: str, next_attempt_at: float, now: float) -> sqlite3.Row:
         return self._move(conn, message_id, QUEUED, now, last_error=error, next_attempt_at=next_attempt_at)
@@ -221,6 +254,17 @@ class SendQueue:
             f"SELECT 1 FROM messages WHERE recipient = ? AND (status = '{SENDING}' OR "
             f"(status = '{SENT}' AND sent_at > ? AND id != ?)) LIMIT 1",
             (recipient, after, other_than)).fetchone() is not None
+
+    def scheduled(self) -> list[sqlite3.Row]:
+        """Scheduled sends with messages still waiting, soonest first, each with ``waiting`` (their count)."""
+        return self.db.conn.execute(
+            f"SELECT b.*, count(m.id) AS waiting FROM batches b JOIN messages m ON m.batch_id = b.id "
+            f"WHERE b.scheduled_for IS NOT NULL AND m.status = '{QUEUED}' GROUP BY b.id "
+            "ORDER BY b.scheduled_for, b.id").fetchall()
+
+    def missed_count(self, batch_id: int) -> int:
+        return self.db.conn.execute(f"SELECT count(*) FROM messages WHERE batch_id = ? AND status = '{MISSED}'",
+                                    (batch_id,)).fetchone()[0]
 
     def recent_batches(self, limit: int) -> list[sqlite3.Row]:
         return self.db.conn.execute("SELECT * FROM batches ORDER BY id DESC LIMIT ?", (limit,)).fetchall()

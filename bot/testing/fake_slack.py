@@ -97,6 +97,7 @@ class FakeSlack:
         self._ts_base = int(time.time())
         self._ts_seq = 0
         self._view_seq = 0
+        self._files: dict[str, bytes] = {}
         self._server: ServerThread | None = None
         self._methods: dict[str, Callable[[dict], dict]] = {
             "auth.test": self._auth_test,
@@ -130,6 +131,16 @@ class FakeSlack:
         return f"{self._server.url}/response/{key}"
 
     # -- set-up and failures -----------------------------------------------------------------
+    def upload(self, content: bytes, name: str = "list.csv") -> dict:
+        """A file someone uploaded in a form: the ``files`` entry of a ``file_input`` state. Its
+        ``url_private_download`` serves ``content`` to the bot token only (else Slack's login page)."""
+        with self._lock:
+            file_id = f"F{len(self._files) + 1:08d}"
+            self._files[file_id] = content
+        url = f"{self._server.url}/files-pri/{self.team_id}-{file_id}/download/{name}"
+        return {"id": file_id, "name": name, "title": name, "filetype": "csv", "mimetype": "text/csv",
+                "size": len(content), "url_private": url, "url_private_download": url}
+
     def add_channel(self, channel_id: str, name: str, *, private: bool = False, bot_member: bool = True) -> None:
         with self._lock:
             self._channels[channel_id] = _Channel(channel_id, name, private, bot_member)
@@ -201,12 +212,16 @@ class FakeSlack:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/api/"):
             status, body, headers = self._api(path[len("/api/"):], environ)
+        elif path.startswith("/files-pri/"):
+            status, body, headers = self._download(path, environ)
         elif path.startswith("/response/"):
             status, body, headers = self._response_post(path[len("/response/"):], environ)
         else:
             status, body, headers = 404, {"ok": False, "error": "not_found"}, []
         payload, kind = (body, "text/html") if isinstance(body, bytes) else (json.dumps(body).encode(),
                                                                               "application/json; charset=utf-8")
+        kind = dict(headers).get("Content-Type", kind)  # a file served as its own type
+        headers = [h for h in headers if h[0] != "Content-Type"]
         start_response(f"{status} {HTTPStatus(status).phrase}",
                        [("Content-Type", kind), ("Content-Length", str(len(payload))), *headers])
         return [payload]
@@ -231,6 +246,16 @@ class FakeSlack:
         for hook in hooks:
             hook()
         return answer
+
+    def _download(self, path: str, environ) -> tuple[int, bytes, list]:
+        token = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
+        file_id = path.split("/")[2].split("-", 1)[-1]
+        with self._lock:
+            self._calls.append(Call("files-pri", {"file": file_id}, time.time()))
+            content = self._files.get(file_id)
+        if token != self.token or content is None:  # as Slack does: a login page, not an error code
+            return 200, b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>", []
+        return 200, content, [("Content-Type", "text/csv")]
 
     def _response_post(self, key: str, environ) -> tuple[int, dict, list]:
         if self.down:
@@ -423,7 +448,8 @@ def view_submission_body(callback_id: str, values: dict[str, str], *, private_me
                          user_id: str = "U0USER", team_id: str = "T0TEST") -> bytes:
     """An interactivity request body for a modal's submission; ``values`` maps block_id → typed text
     (each input's action_id is ``value``)."""
-    state = {block: {"value": {"type": "plain_text_input", "value": text}} for block, text in values.items()}
+    state = {block: {"value": text if isinstance(text, dict) else {"type": "plain_text_input", "value": text}}
+             for block, text in values.items()}  # a dict: another element's state (file_input, datetimepicker)
     payload = {
         "type": "view_submission", "token": VERIFICATION_TOKEN, "api_app_id": APP_ID,
         "team": {"id": team_id, "domain": "test"}, "enterprise": None, "is_enterprise_install": False,
@@ -433,6 +459,22 @@ def view_submission_body(callback_id: str, values: dict[str, str], *, private_me
                  "private_metadata": private_metadata, "state": {"values": state}, "hash": "1.abc",
                  "app_id": APP_ID, "bot_id": BOT_ID},
         "response_urls": [],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def view_action_body(action_id: str, selected: str, view: dict, *, user_id: str = "U0USER",
+                     team_id: str = "T0TEST") -> bytes:
+    """A ``block_actions`` request from a menu inside an open modal (``view`` as views.open/update
+    returned it, with ``state``)."""
+    payload = {
+        "type": "block_actions", "token": VERIFICATION_TOKEN, "api_app_id": APP_ID,
+        "user": {"id": user_id, "username": "alice", "name": "alice", "team_id": team_id},
+        "team": {"id": team_id, "domain": "test"}, "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": new_trigger_id(), "view": {"hash": "1.abc", "state": {"values": {}}, **view},
+        "actions": [{"type": "static_select", "action_id": action_id, "block_id": "template",
+                     "selected_option": {"text": {"type": "plain_text", "text": selected}, "value": selected},
+                     "action_ts": f"{time.time():.6f}"}],
     }
     return urlencode({"payload": json.dumps(payload)}).encode()
 

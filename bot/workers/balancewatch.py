@@ -332,7 +332,7 @@ def _outlook(conn: sqlite3.Connection, balance: Decimal | None, now: float) -> F
     """The forecast from the send log and the balance history in the database."""
     since = now - WINDOW_DAYS * DAY
     sends = conn.execute(
-        "SELECT m.sent_at, coalesce(b.parts, 1) FROM messages m JOIN batches b ON b.id = m.batch_id "
+        "SELECT m.sent_at, coalesce(m.parts, b.parts, 1) FROM messages m JOIN batches b ON b.id = m.batch_id "
         "WHERE m.status = 'sent' AND m.sent_at >= ? AND m.sent_at <= ?", (since, now)).fetchall()
     checks = conn.execute(
         "SELECT checked_at, balance FROM balance_history WHERE outcome = 'ok' AND checked_at >= ? "

@@ -12,6 +12,11 @@ Outcomes (:class:`SendEvent`), per the gateway's rules:
   backoff; while backing off, the whole queue waits (order is kept and a down gateway
   gets one request per interval, not one per queued SMS).
 - unconfirmed: a timeout after the request went out; never resent blindly, a person decides.
+- missed: a scheduled SMS reached more than ``grace`` seconds after its time is not sent (judged
+  per recipient, whatever made it late).
+
+Just before the gateway call, ``recheck(message)`` may refuse a recipient (a rule that changed since
+the send was queued): that row fails with the sentence it returns, without reaching the gateway.
 
 An outcome the database cannot take (locked, full, read-only) is kept and its write
 retried with backoff, one log line per try, before anything else is claimed. A tracking
@@ -45,6 +50,7 @@ class SendEvent(SqlEnum):
     FAILED = "failed"
     UNCONFIRMED = "unconfirmed"
     RETRYING = "retrying"
+    MISSED = "missed"
 
 
 # notify(conn, event, message, error): error is the GatewayError behind a failure, else None
@@ -53,6 +59,10 @@ Notify = Callable[[sqlite3.Connection, SendEvent, sqlite3.Row, "GatewayError | N
 
 def _no_notify(conn, event, message, error) -> None:
     pass
+
+
+def _allowed(message: sqlite3.Row) -> str | None:
+    return None
 
 
 @dataclass
@@ -75,19 +85,22 @@ class Sender(Worker):
 
     def __init__(self, queue: SendQueue, gateway: SmsOfficeClient, sender_id: str, *,
                  notify: Notify = _no_notify, give_up_after: float = 24 * 3600.0,
-                 journal: Journal | None = None, **kwargs) -> None:
+                 journal: Journal | None = None, recheck: Callable[[sqlite3.Row], str | None] = _allowed,
+                 grace: float = 3600.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.queue = queue
         self.gateway = gateway
         self.sender_id = sender_id
         self.notify = notify
         self.give_up_after = give_up_after
+        self.recheck = recheck       # message → why it may not go now, or None (see bot/routine.py)
+        self.grace = grace           # seconds a scheduled SMS may be late and still go
         self.journal = journal or Journal.beside(queue.db.path)
         self.failures = 0            # consecutive "not sent" outcomes
         self.paused_until = 0.0      # no claims before this time (gateway or database backoff)
         self.claim_failures = 0      # consecutive claims the database refused
         self.unstored: Outcome | None = None    # the gateway's answer the database has not taken yet
-        self._texts: dict[int, str] = {}
+        self._batch: sqlite3.Row | None = None
         self._next: sqlite3.Row | None = None   # claimed with the previous outcome, not yet sent
 
     def recover(self, now: float | None = None) -> list[sqlite3.Row]:
@@ -163,7 +176,8 @@ class Sender(Worker):
         message = None
         try:
             message, self._next = self._next or self.queue.claim(now), None
-            text = None if message is None else self._text_of(message["batch_id"])
+            batch = None if message is None else self._batch_of(message["batch_id"])
+            refusal = None if message is None else self._refusal(message, batch, now)  # may read the database
         except sqlite3.Error as error:
             self._next = message  # claimed but not handed to the gateway: it goes first (or back, at stop)
             self.claim_failures += 1
@@ -174,8 +188,11 @@ class Sender(Worker):
         self.claim_failures = 0
         if message is None:
             return False
+        if refusal is not None:
+            self._store(refusal)
+            return True
         try:
-            tracking_id = self.gateway.send(self.sender_id, message["recipient"], text)
+            tracking_id = self.gateway.send(self.sender_id, message["recipient"], message["text"] or batch["text"])
         except GatewayError as error:
             outcome = self._outcome_of_error(message, error, self.clock())
         else:
@@ -184,13 +201,24 @@ class Sender(Worker):
         self._store(outcome)
         return True
 
-    def _text_of(self, batch_id: int) -> str:
+    def _batch_of(self, batch_id: int) -> sqlite3.Row:
         # Batches are immutable, and most are sent to several recipients in a row.
-        text = self._texts.get(batch_id)
-        if text is None:
-            self._texts = {batch_id: self.queue.batch(batch_id)["text"]}
-            text = self._texts[batch_id]
-        return text
+        if self._batch is None or self._batch["id"] != batch_id:
+            self._batch = self.queue.batch(batch_id)
+        return self._batch
+
+    def _refusal(self, message: sqlite3.Row, batch: sqlite3.Row, now: float) -> Outcome | None:
+        """Missed (too late for its scheduled time) or refused by ``recheck``: not for the gateway."""
+        due = batch["scheduled_for"]
+        if due is not None and now - due > self.grace:
+            late = int((now - due) // 60)
+            return Outcome(message, SendEvent.MISSED, now,
+                           error=f"not sent: it was scheduled for {late} minutes earlier, more than "
+                                 f"SMSBOT_SCHEDULE_GRACE_MINUTES ({int(self.grace // 60)}) late")
+        reason = self.recheck(message)
+        if reason is not None:
+            return Outcome(message, SendEvent.FAILED, now, error=reason)
+        return None
 
     def _outcome_of_error(self, message: sqlite3.Row, error: GatewayError, now: float) -> Outcome:
         reason = str(error)
@@ -199,7 +227,8 @@ class Sender(Worker):
             return Outcome(message, SendEvent.UNCONFIRMED, now, error=reason, cause=error)
         if error.outcome == "not_sent":
             self.failures += 1
-            if now - message["queued_at"] >= self.give_up_after:
+            due = self._batch["scheduled_for"] if self._batch is not None else None
+            if now - max(message["queued_at"], due or 0) >= self.give_up_after:  # waiting since due
                 hours = self.give_up_after / 3600
                 span = plural(hours, "hour")
                 return Outcome(message, SendEvent.FAILED, now, cause=error,
@@ -255,10 +284,12 @@ class Sender(Worker):
                 row = q.mark_failed(conn, mid, outcome.error, now)
             elif event == SendEvent.UNCONFIRMED:
                 row = q.mark_unconfirmed(conn, mid, outcome.error, now)
+            elif event == SendEvent.MISSED:
+                row = q.mark_missed(conn, mid, outcome.error, now)
             else:
                 row = q.retry_later(conn, mid, outcome.error, outcome.next_attempt_at, now)
             self.notify(conn, event, row, outcome.cause)
-            if event == SendEvent.SENT and not self.stopping:
+            if event in (SendEvent.SENT, SendEvent.MISSED) and not self.stopping:
                 # Claim the next one in the same commit: one write transaction per SMS, not two.
                 claimed = q.claim(now, conn)
         self._next = claimed  # only once committed: a rolled-back claim must never be sent

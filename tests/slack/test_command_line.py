@@ -54,3 +54,8 @@ def test_a_tel_link_works_in_group_add(slack_driver, bot):
     text = ack_text(slack_driver.command("group add oncall <tel:+27831234567|083 123 4567>"))
     assert "27831234567" in text
     assert bot.groups.members("oncall") == ["27831234567"]
+
+
+def test_a_tel_link_after_at_when_is_read_as_the_number_in_the_link():
+    cmd = parse_command("send --at tomorrow 07:00 <tel:+27831234567|083 123 4567> Hi &amp; bye")
+    assert cmd.args == "--at tomorrow 07:00 +27831234567 Hi & bye"

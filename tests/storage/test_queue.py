@@ -180,3 +180,22 @@ def test_the_upgrade_keeps_the_tracking_numbers_of_earlier_sends(tmp_path):
     with db.transaction() as conn:
         assert [e["id"] for e in queue.unconfirmed_attempts_to(conn, "27821234567", 0.0, 200.0)] == [b["id"]]
     db.close()
+
+
+def test_cancel_takes_only_rows_not_yet_sent_and_missed_needs_a_claim(queue, db):
+    with db.transaction() as conn:
+        batch_id = queue.enqueue(conn, {"text": "T", "parts": 1, "scheduled_for": 500.0},
+                                 ["27831234567", "27821234567", "27841234567"], 100.0, texts=["a", "b", "c"],
+                                 parts=[1, 1, 1])
+    assert queue.claim(now=499.0) is None          # not due yet
+    first = queue.claim(now=500.0)
+    assert first["text"] == "a"
+    with db.transaction() as conn:
+        queue.mark_sent(conn, first["id"], "100001", 501.0)
+        second = queue.claim(501.0, conn)
+        missed = queue.mark_missed(conn, second["id"], "too late", 502.0)
+        assert (missed["status"], missed["attempts"]) == ("missed", 0)
+        assert queue.cancel(conn, batch_id, 503.0) == (1, 1)   # the third cancelled; one went
+    assert [m["status"] for m in queue.messages_of(batch_id)] == ["sent", "missed", "cancelled"]
+    with db.transaction() as conn, pytest.raises(LookupError):
+        queue.mark_missed(conn, first["id"], "too late", 504.0)   # only a claimed row can be missed

@@ -6,7 +6,7 @@ and ``later`` for slow work after the ack. ``bot.usecases.UseCases`` provides it
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable, ContextManager, Protocol
+from typing import TYPE_CHECKING, Callable, ContextManager, Protocol
 
 from bot.access import Access
 from bot.config import Settings
@@ -14,11 +14,15 @@ from bot.sms.plan import SendPlan
 from bot.storage.confirmations import Decision
 from bot.storage.groups import GroupStore
 
+if TYPE_CHECKING:
+    from bot.routine import Routine
+
 
 class Services(Protocol):
     settings: Settings
     access: Access
     groups: GroupStore
+    routine: "Routine"   # templates, scheduled sends and their cancelling (bot/routine.py)
 
     def submit(self, plan: SendPlan, origin: dict): ...          # -> Queued | NeedsConfirmation
     def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision: ...

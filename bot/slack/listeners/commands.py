@@ -8,12 +8,14 @@ import sqlite3
 
 from bot.sms import rules as smsrules
 from bot.sms.numbers import numbers_to_remove
-from bot.sms.plan import UsageError, member_problems, plan_send
+from bot.sms.plan import UsageError, member_problems
+from bot.sms.schedule import ScheduleError, local_text
 from bot.slack.command_line import parse_command
 from bot.sms.gateway import GatewayError
 from bot.storage.groups import GroupError, check_name
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
+from bot.slack.listeners import routine
 from bot.slack.posts import SLACK_FIELDS, origin_of
 from bot.usecases import NeedsConfirmation
 
@@ -44,6 +46,8 @@ def register(app, services) -> None:
             ack(_status(cmd.args, services))
         elif cmd.name == "history":
             ack(_history(cmd.args, services))
+        elif cmd.name in ("template", "scheduled", "cancel"):
+            ack(routine.command(cmd.name, cmd.args, command.get("user_id", ""), services))
         else:
             with services.before_ack():
                 ack(_group(cmd.args, command.get("user_id", ""), services))
@@ -56,12 +60,11 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         return
     if not args.strip():
         ack()
-        services.later(open_compose, client, command, respond)
+        services.later(open_compose, client, command, respond, services.routine.templates.all())
         return
     try:
-        plan = plan_send(args, services.settings.sms_default_region, services.groups,
-                         services.settings.allowed_countries)
-    except (UsageError, smsrules.SmsRuleError) as error:
+        plan = services.routine.plan(args)  # [--at WHEN] RECIPIENTS (TEXT | :TEMPLATE key=value…)
+    except (UsageError, smsrules.SmsRuleError, ScheduleError) as error:
         ack(render.usage_error(str(error)))
         return
     try:
@@ -76,15 +79,20 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         after = render.balance_after(outcome.last_balance, plan.credits)
         ack(render.confirm_preview(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60, outcome.hold))
         return
+    if plan.due is not None:
+        zone = services.settings.timezone
+        ack(render.scheduled_ack(plan, zone, local_text(plan.due, zone), plan.notes()))
+        return
     where = "here" if command.get("channel_id", "").startswith("D") else "in this channel"
-    ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where, plan.notes()))
+    ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where, plan.notes(),
+                      filled=plan.text if plan.template else None))
 
 
-def open_compose(client, command: dict, respond) -> None:
+def open_compose(client, command: dict, respond, templates=()) -> None:
     """After the ack: the compose form, remembering where the command was typed."""
     origin = {k: command.get(k) for k in SLACK_FIELDS}
     try:
-        client.views_open(trigger_id=command["trigger_id"], view=render.compose_modal(json.dumps(origin)))
+        client.views_open(trigger_id=command["trigger_id"], view=render.compose_modal(json.dumps(origin), templates))
     except Exception as error:  # the trigger lasts 3 s; say what to do instead of failing silently
         log.warning("event=compose_open_failed error=%s", type(error).__name__)
         respond(render.usage_error("I couldn't open the form in time. Type the send instead: "

@@ -10,7 +10,9 @@ from bot.sms.numbers import split_lines
 from bot.sms.plan import UsageError, build_plan
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
+from bot.slack.listeners import routine
 from bot.slack.posts import origin_of
+from bot.sms.schedule import ScheduleError
 from bot.usecases import NeedsConfirmation
 
 log = logging.getLogger(__name__)
@@ -18,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def register(app, services) -> None:
     @app.view(render.COMPOSE_VIEW)
-    def compose(ack, body, view):
+    def compose(ack, body, view, client):
         user = body["user"]
         origin = {**_metadata(view), "user_id": user["id"], "user_name": user.get("username") or user.get("name")}
         refusal = services.access.may_send(user["id"], origin.get("channel_id") or "")
@@ -27,12 +29,23 @@ def register(app, services) -> None:
             return
         values = view["state"]["values"]
         spec = (values.get("recipients", {}).get("value", {}).get("value") or "").strip()
-        text = values.get("message", {}).get("value", {}).get("value") or ""
+        field = routine.message_block(values)
+        text = values.get(field, {}).get("value", {}).get("value") or ""
+        at = values.get("when", {}).get("value", {}).get("selected_date_time")
+        file = routine.list_file(values)
+        if file is not None:
+            routine.list_submitted(ack, view, file, spec, text, at, origin_of(origin),
+                                   client, services)
+            return
         try:
             plan = build_plan(spec, text, services.settings.sms_default_region, services.groups,
                               services.settings.allowed_countries, split=split_lines)
+            plan = services.routine.timed(plan, at)
+        except ScheduleError as error:
+            ack(response_action="errors", errors={"when": str(error)})
+            return
         except smsrules.TextError as error:
-            ack(response_action="errors", errors={"message": str(error)})
+            ack(response_action="errors", errors={field: str(error)})
             return
         except (smsrules.SmsRuleError, UsageError) as error:
             ack(response_action="errors", errors={"recipients": str(error)})
@@ -42,7 +55,7 @@ def register(app, services) -> None:
                 outcome = services.submit(plan, origin_of(origin))  # committed before the ack
         except sqlite3.Error as error:
             log.error("event=send_not_stored error=%s", error)
-            ack(response_action="errors", errors={"message": "I couldn't store your send, so nothing was "
+            ack(response_action="errors", errors={field: "I couldn't store your send, so nothing was "
                                                              "queued. Try again in a moment."})
             return
         if isinstance(outcome, NeedsConfirmation):

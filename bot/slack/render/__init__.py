@@ -16,3 +16,6 @@ from bot.slack.render.money import (  # noqa: F401  (the package's names)
 from bot.slack.render.status import (  # noqa: F401  (the package's names)
     STATUS_LABELS, DELIVERY_LABELS, BUCKETS, bucket, status_label, counts, status_message, FAILED_NEXT_STEP, failed_reply, unconfirmed_reply, failure_digest, resent_reply, moved_to_dm, report_reply,
 )
+from bot.slack.render.routine import (  # noqa: F401  (the package's names)
+    CANCEL_SCHEDULED_ACTION, TEMPLATE_PICK_ACTION, list_checking, list_problems, list_lines, list_preview, TEMPLATE_USAGE, template_picker, compose_extras, date_token, template_saved, template_list, template_shown, template_removed, scheduled_ack, scheduled_list, cancel_outcome, schedule_blocks, missed_reply,
+)

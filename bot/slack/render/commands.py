@@ -8,6 +8,7 @@ from bot.slack.notes import plan_notes
 from bot.slack.render.blocks import (
     CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, MESSAGE_BLOCKS, MODAL_BLOCKS, TITLE_CHARS, button,
     context, escape, input_block, message, plain, plural, preview, section, sections, when)
+from bot.slack.render.routine import compose_extras, date_token, template_picker
 from bot.slack.render.status import DELIVERY_LABELS, counts, status_label
 from bot.storage.reports import Outcome
 
@@ -17,13 +18,17 @@ USAGE = (
     "`/sms send 27831234567 Your message` — one recipient, international form\n"
     "`/sms send 27831234567,+27821234567 Your message` — several, commas and no spaces\n"
     "`/sms send oncall,27831234567 Your message` — a group name works wherever a number does\n"
-    "`/sms send` — a form to write the SMS in\n"
+    "`/sms send` — a form to write the SMS in (templates, a time, or a CSV list)\n"
+    "`/sms send --at tomorrow 07:00 27831234567 Your message` — schedule it (`HH:MM`, `in 90m`, `YYYY-MM-DD HH:MM`)\n"
+    "`/sms send 27831234567 :outage site=\"Cape Town\"` — a saved template with its values\n"
     "*Other commands*\n"
     "`/sms balance` — credits left on the SMS Office account, and the forecast\n"
     "`/sms status <tracking number>` — what happened to one SMS\n"
     "`/sms history [N]` — the last N sends (default 10)\n"
     "`/sms group list` · `/sms group show NAME` — groups and their numbers\n"
     "`/sms group add NAME NUMBERS` · `/sms group remove NAME [NUMBERS]` — change groups\n"
+    "`/sms template list|show NAME|add NAME TEXT|remove NAME` — saved texts with `{placeholders}`\n"
+    "`/sms scheduled` · `/sms cancel ID` — sends waiting for their time; cancel one\n"
     "`/sms help` — this help"
 )
 
@@ -36,7 +41,8 @@ def help_message(unknown: str = "") -> dict:
 def plan_lines(plan, balance_after: str) -> str:
     """What the decision rests on, short enough to come first: recipients, parts, credits, balance after."""
     groups = f" ({plural(len(plan.groups), 'group')} listed below)" if plan.groups else ""
-    return (f"*To:* {plural(len(plan.recipients), 'recipient')}{groups}\n"
+    when = f"*When:* {date_token(plan.due)} (scheduled)\n" if getattr(plan, "due", None) is not None else ""
+    return (f"*To:* {plural(len(plan.recipients), 'recipient')}{groups}\n{when}"
             f"*Parts:* {plan.info.parts} each ({plan.info.encoding}) · *Credits:* {plan.credits}\n"
             f"*Balance after:* {balance_after}")
 
@@ -98,16 +104,26 @@ def confirm_outcome(verdict: str, requester: str | None = None) -> dict:
     return message(texts[verdict])
 
 
-def compose_modal(metadata: str) -> dict:
-    """``/sms send`` with no arguments: a form with the same rules as the command."""
+def _text_got(row: Mapping, batch: Mapping) -> str:
+    """The text this recipient got: its own (a personalised list) or the send's."""
+    return (row["text"] if "text" in row.keys() else None) or batch["text"]
+
+
+def compose_modal(metadata: str, templates: list | tuple = (), *, recipients: str = "", text: str = "",
+                  version: int = 0) -> dict:
+    """``/sms send`` with no arguments: a form with the same rules as the command (a template picked
+    fills the message field, under a new block id so Slack shows it: ``message``, ``message-1``…)."""
     return {
         "type": "modal", "callback_id": COMPOSE_VIEW, "private_metadata": metadata,
         "title": {"type": "plain_text", "text": "Send an SMS"},
         "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             input_block("recipients", "To", "One number or group per line, or comma-separated: 083 123 4567, oncall",
-                   multiline=True),
-            input_block("message", "Message", "Up to 4 SMS parts: 612 GSM-7 septets or 268 UCS-2 units", multiline=True),
+                   multiline=True, initial=recipients) | {"optional": True},  # or a list file, below
+            *template_picker(templates),
+            input_block("message" + (f"-{version}" if version else ""), "Message",
+                        "Up to 4 SMS parts: 612 GSM-7 septets or 268 UCS-2 units", multiline=True, initial=text),
+            *compose_extras(),
         ],
     }
 
@@ -124,12 +140,13 @@ def confirm_modal(plan, pending_id: str, after: str, minutes: int, hold=None) ->
 
 
 def queued(recipients: list[str], parts: int, encoding: str, credits: int, where: str,
-           notes: Mapping | None = None) -> dict:
+           notes: Mapping | None = None, filled: str | None = None) -> dict:
     to = recipients[0] if len(recipients) == 1 else plural(len(recipients), "recipient")
     text = (f":outbox_tray: Queued {len(recipients)} SMS to {to}: "
             f"{plural(parts, 'part')} each ({encoding}), {plural(credits, 'credit')} in all. "
             f"I'll post the status {where}.")
-    return message("\n".join([text, *plan_notes(notes)]))
+    shown = [preview(filled)] if filled else []  # a template's text, filled in
+    return message("\n".join([text, *shown, *plan_notes(notes)]))
 
 
 def history(entries: list[tuple[Mapping, list[Mapping]]], max_blocks: int = MESSAGE_BLOCKS) -> dict:
@@ -157,5 +174,5 @@ def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dic
             late = f" (attempt #{escape(report['tracking_id'])}, before a Resend)"
         steps.append(f"{label} {when(report['received_at'])}{late}")
     text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, from <@{batch['user_id']}>\n"
-            f"{preview(batch['text'])}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
+            f"{preview(_text_got(row, batch))}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
     return message(text)

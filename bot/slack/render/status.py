@@ -8,6 +8,7 @@ from bot.slack.notes import batch_notes, plan_notes
 from bot.slack.render.blocks import (
     BUTTON_CHARS, LIST_EACH_UP_TO, MESSAGE_BLOCKS, RESEND_ACTION, button, context, escape, message, plain, plural,
     preview, section, sections, when)
+from bot.slack.render.routine import schedule_blocks
 from bot.sms import dlr
 from bot.sms.failures import curable
 
@@ -19,6 +20,8 @@ STATUS_LABELS = {  # before any delivery report
     "sent": ":incoming_envelope: sent",
     "failed": ":x: failed",
     "unconfirmed": ":grey_question: unconfirmed",
+    "missed": ":alarm_clock: missed: not sent, too late",
+    "cancelled": ":wastebasket: cancelled",
 }
 
 
@@ -30,7 +33,7 @@ DELIVERY_LABELS = {
 }
 
 
-BUCKETS = ("delivered", "failed", "unconfirmed", "pending")
+BUCKETS = ("delivered", "failed", "unconfirmed", "missed", "cancelled", "pending")
 
 
 def bucket(row: Mapping) -> str:
@@ -40,8 +43,8 @@ def bucket(row: Mapping) -> str:
         return "delivered"
     if status in dlr.FAILURES or row["status"] == "failed":
         return "failed"
-    if row["status"] == "unconfirmed":
-        return "unconfirmed"
+    if row["status"] in ("unconfirmed", "missed", "cancelled"):
+        return row["status"]
     return "pending"
 
 
@@ -70,10 +73,11 @@ def counts(rows: Iterable[Mapping]) -> str:
 def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> dict:
     """The one message per send, updated in place as each recipient's SMS moves on."""
     n = len(rows)
-    credits = batch["parts"] * n
+    credits = batch["credits"] if _has(batch, "credits") and batch["credits"] is not None else batch["parts"] * n
     head = (f"*SMS from <@{batch['user_id']}>* to "
             f"{('`' + rows[0]['recipient'] + '`') if n == 1 else plural(n, 'recipient')} · "
-            f"{plural(batch['parts'], 'part')} ({batch['encoding']}) · {plural(credits, 'credit')}")
+            f"{'up to ' if credits != batch['parts'] * n else ''}{plural(batch['parts'], 'part')} "
+            f"({batch['encoding']}) · {plural(credits, 'credit')}")
     blocks = [section(head), section(preview(batch["text"]))]
     lists = []
     if n == 1:
@@ -88,11 +92,16 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
                 lists.append([f"{state.capitalize()}: {numbers[0]}", *numbers[1:]])
     blocks += sections(lines, max_blocks=LIST_EACH_UP_TO)
     below = sections(plan_notes(batch_notes(batch)), max_blocks=3, noun="notes", make=context)
+    below += schedule_blocks(batch, rows) if _has(batch, "scheduled_for") else []
     below += [context(note)] if note else []
     blocks += sections(lists, max_blocks=MESSAGE_BLOCKS - len(blocks) - len(below), noun="numbers") + below
     summary = status_label(rows[0]) if n == 1 else counts(rows)
     text = f"SMS from <@{batch['user_id']}> to {rows[0]['recipient'] if n == 1 else plural(n, 'recipient')}: {summary}"
     return {"text": text, "blocks": blocks}
+
+
+def _has(row: Mapping, key: str) -> bool:
+    return key in (row.keys() if hasattr(row, "keys") else row)
 
 
 FAILED_NEXT_STEP = {  # by bot/sms/failures kind: what cures it before pressing Resend

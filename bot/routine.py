@@ -1,0 +1,174 @@
+"""A team's routine sends: saved templates, scheduled sends (list, cancel) and the checks a queued
+send gets again when the sender reaches it. Personalised lists are in ``bot/lists.py``.
+
+Like ``bot/usecases.py``, nothing here parses Slack payloads or renders messages.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from bot.config import Settings
+from bot.sms import rules as smsrules
+from bot.sms import lists, schedule, templates
+from bot.sms.numbers import read_number
+from bot.sms.plan import SendPlan, plan_send
+from bot.slack.notices import SlackNotices
+from bot.storage.confirmations import PendingSends
+from bot.storage.db import Database
+from bot.storage.groups import GroupError, GroupStore, check_name
+from bot.storage.queue import SendQueue
+from bot.storage.templates import TemplateStore
+
+log = logging.getLogger(__name__)
+
+NEAR_LIMIT_PARTS = 3   # a template whose fixed text alone takes this many parts is near the 4-part limit
+
+# audit(user_id, action, args): records a change (the compliance issue's audit log connects here).
+Audit = Callable[[str, str, dict], None]
+
+
+def log_audit(user_id: str, action: str, args: dict) -> None:
+    log.info("event=audit user=%s action=%s args=%s", user_id, action, args)
+
+
+def allowed_countries_recheck(settings: Settings) -> Callable[[sqlite3.Row], str | None]:
+    """The sender's check of each recipient when it is reached (SMSBOT_ALLOWED_COUNTRIES may have
+    changed since it was queued); the opt-outs and daily limits of the compliance issue join here."""
+    def recheck(message: sqlite3.Row) -> str | None:
+        if not settings.allowed_countries:
+            return None
+        try:
+            read_number("+" + message["recipient"], None, settings.allowed_countries)
+        except smsrules.RecipientError as error:
+            return f"not sent: {error.reason}"
+        return None
+    return recheck
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """What ``/sms cancel`` did: verdict "ok", "unknown", "not_yours" or "nothing_waiting"."""
+    verdict: str
+    cancelled: int = 0
+    went: int = 0
+    requester: str | None = None
+
+
+_TEMPLATE_USE = re.compile(r":([A-Za-z0-9_-]+)(?=\s|$)(.*)", re.S)
+_RECIPIENTS_THEN_REST = re.compile(r"\s*([^ \t\r\n]+)[ \t\r\n]+(.*)", re.S)
+
+
+class Routine:
+    def __init__(self, *, settings: Settings, db: Database, queue: SendQueue, templates: TemplateStore,
+                 groups: GroupStore, pending: PendingSends, notices: SlackNotices, clock: Callable[[], float],
+                 audit: Audit = log_audit) -> None:
+        self.settings, self.db, self.queue, self.templates = settings, db, queue, templates
+        self.pending = pending
+        self._groups = groups
+        self.notices, self.clock, self.audit = notices, clock, audit
+
+    # -- templates -----------------------------------------------------------------------------
+    def add_template(self, name: str, text: str, user_id: str) -> bool:
+        """Save a template (True when new); GroupError for the name, TextError for the text."""
+        name = check_name(name)
+        templates.parse(text)  # refuses a stray brace or a bad placeholder, naming its position
+        if not text.strip():
+            raise smsrules.TextError(f"The template is empty: write its text after the name, e.g. "
+                                     f"`/sms template add {name} Outage at {{site}}: we are on it.`")
+        fixed = templates.fixed_text(text)
+        if fixed.strip():
+            smsrules.check_text(fixed)  # already over 4 parts without any value
+        created = self.templates.save(name, text, user_id, self.clock())
+        self.audit(user_id, "template_add" if created else "template_replace", {"name": name})
+        return created
+
+    def remove_template(self, name: str, user_id: str) -> bool:
+        name = check_name(name)
+        removed = self.templates.remove(name)
+        if removed:
+            self.audit(user_id, "template_remove", {"name": name})
+        return removed
+
+    def template(self, name: str) -> sqlite3.Row:
+        """The template called ``name``, or GroupError that says which exist."""
+        row = self.templates.get(check_name(name))
+        if row is None:
+            raise GroupError(self.templates.unknown(check_name(name)))
+        return row
+
+    @staticmethod
+    def fixed_info(text: str) -> tuple[smsrules.TextInfo, bool]:
+        """The parts of a template's fixed text, and whether that alone is near the limit."""
+        info = smsrules.analyse_text(templates.fixed_text(text) or " ")
+        return info, info.parts >= NEAR_LIMIT_PARTS
+
+    # -- sending ---------------------------------------------------------------------------------
+    def plan(self, args: str) -> SendPlan:
+        """``[--at WHEN] RECIPIENTS (TEXT | :NAME key=value…)`` → a checked plan. Raises UsageError,
+        SmsRuleError or ScheduleError, each with the sentence to show."""
+        due = None
+        at = schedule.split_at(args)
+        if at is not None:
+            when, args = at
+            due = schedule.due_time(when, self.clock(), self.settings.timezone)
+        template = None
+        found = _RECIPIENTS_THEN_REST.match(args)
+        if found and _TEMPLATE_USE.fullmatch(found.group(2).strip()):
+            name, values = _TEMPLATE_USE.fullmatch(found.group(2).strip()).groups()
+            row = self.template(name)
+            template = row["name"]
+            text = templates.fill(row["text"], templates.read_values(values))
+            args = f"{found.group(1)} {text}"
+        plan = plan_send(args, self.settings.sms_default_region, self._groups, self.settings.allowed_countries)
+        return _with(plan, due=due, template=template)
+
+    def timed(self, plan: SendPlan, at: float | None) -> SendPlan:
+        """The form's date and time picker: the plan due then (bounds as for ``--at``)."""
+        if at is None:
+            return plan
+        now = self.clock()
+        if at <= now:
+            raise schedule.ScheduleError("The chosen time is in the past: pick a time still to come, or clear it "
+                                         "to send now.")
+        if at - now > schedule.MAX_AHEAD_DAYS * 86400:
+            raise schedule.ScheduleError(f"The chosen time is more than {schedule.MAX_AHEAD_DAYS} days ahead: "
+                                         "pick an earlier one.")
+        return _with(plan, due=at)
+
+    # -- personalised lists ------------------------------------------------------------------------
+    def read_list(self, data: bytes, text: str) -> lists.ListRead:
+        """A CSV list and the message with its placeholders, checked row by row (ListError, TextError)."""
+        s = self.settings
+        return lists.read_list(data, text, s.sms_default_region, s.allowed_countries, s.max_list_rows)
+
+    def hold(self, plan: SendPlan, origin: dict) -> str:
+        """Keep a checked list until its requester presses Send in the preview; nothing is queued yet."""
+        return self.pending.create(plan, origin, self.clock())
+
+    # -- scheduled sends ------------------------------------------------------------------------------
+    def scheduled(self) -> list[sqlite3.Row]:
+        return self.queue.scheduled()
+
+    def cancel(self, batch_id: int, user_id: str) -> Cancelled:
+        """Cancel what of a send is still waiting: by its requester or an admin."""
+        with self.db.transaction() as conn:
+            batch = self.queue.batch(batch_id, conn)
+            if batch is None:
+                return Cancelled("unknown")
+            if batch["user_id"] != user_id and user_id not in self.settings.admin_users:
+                return Cancelled("not_yours", requester=batch["user_id"])
+            cancelled, went = self.queue.cancel(conn, batch_id, self.clock())
+            if cancelled:
+                self.notices.changed(conn, batch_id, self.clock())
+        if not cancelled:
+            return Cancelled("nothing_waiting", went=went, requester=batch["user_id"])
+        log.info("event=send_cancelled batch=%d by=%s cancelled=%d went=%d", batch_id, user_id, cancelled, went)
+        return Cancelled("ok", cancelled, went, batch["user_id"])
+
+
+def _with(plan: SendPlan, **changes) -> SendPlan:
+    return replace(plan, **{k: v for k, v in changes.items() if v is not None})

@@ -6,7 +6,7 @@ import signal
 import sqlite3
 
 from tests.process import start_bot
-from tests.test_faults import send, status_text, thread
+from tests.system.test_faults import send, status_text, thread
 
 
 def test_an_sms_accepted_while_the_database_is_locked_is_recorded_at_the_next_start(tmp_path, simulator, fake_slack):

@@ -8,7 +8,7 @@ import pytest
 import requests
 import yaml
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DURATION = re.compile(r"^\d+[smhdwy]$")
 METRIC = re.compile(r"\bsmsbot_[a-z_]+")
 # What the issue asks to alert on, each by one rule's metric.

@@ -191,14 +191,3 @@ def test_an_address_this_machine_does_not_have_exits_2(tmp_path, simulator, fake
                    SLACK_API_URL=fake_slack.api_url)  # TEST-NET-1: never a local address
     code, out, err = _exit(["run"], env, tmp_path)
     assert code == 2 and "Traceback" not in err and "not one of this machine's" in err
-
-
-def test_in_the_image_a_database_outside_the_volume_is_named_with_a_warning(bot, tmp_path):
-    from bot.summary import startup_lines
-
-    marker = tmp_path / "smsbot-image"
-    marker.write_text("/data\n")
-    [line] = [line for line in startup_lines(bot, image_marker=marker) if "database:" in line]
-    assert str(tmp_path / "smsbot.db") in line and "WARNING" in line and "lost with the container" in line
-    [line] = [line for line in startup_lines(bot, image_marker=tmp_path / "absent") if "database:" in line]
-    assert "WARNING" not in line  # not in the image

@@ -1,0 +1,57 @@
+"""Group commit (bot/storage/group_commit.py): many writers share a transaction, each write in its
+own savepoint keeps its own outcome."""
+import threading
+
+import pytest
+
+
+def insert(value):
+    def fn(conn):
+        conn.execute("INSERT INTO kv (key, value) VALUES (?, ?)", (value, value))
+        return value
+    return fn
+
+
+def test_writes_from_many_threads_are_all_committed(db):
+    results = []
+    threads = [threading.Thread(target=lambda i=i: results.append(db.write(insert(f"k{i}")))) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == sorted(f"k{i}" for i in range(40))
+    assert db.conn.execute("SELECT count(*) FROM kv").fetchone()[0] == 40
+
+
+def test_a_failing_write_is_undone_alone_and_its_error_raised(db):
+    def half_then_fail(conn):
+        conn.execute("INSERT INTO kv (key, value) VALUES ('half', 'x')")
+        raise ValueError("bad report")
+
+    with pytest.raises(ValueError, match="bad report"):
+        db.write(half_then_fail)
+    assert db.write(insert("after")) == "after"
+    assert [r[0] for r in db.conn.execute("SELECT key FROM kv")] == ["after"]
+
+
+def test_a_storage_error_fails_the_write(db):
+    db.conn.execute("CREATE TRIGGER full BEFORE INSERT ON kv BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(Exception, match="disk full"):
+        db.write(insert("lost"))
+
+
+def test_in_a_group_commit_a_failed_write_takes_its_wake_ups_with_it(db):
+    woken = []
+
+    def failing(conn):
+        db.on_commit(lambda: woken.append("failed one"))
+        raise ValueError("refused")
+
+    def fine(conn):
+        db.on_commit(lambda: woken.append("fine one"))
+        conn.execute("INSERT INTO kv (key, value) VALUES ('b', '1')")
+
+    with pytest.raises(ValueError):
+        db.write(failing)
+    db.write(fine)
+    assert woken == ["fine one"]

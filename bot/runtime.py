@@ -16,6 +16,7 @@ from typing import Callable
 from slack_sdk import WebClient
 
 from bot.access import Access
+from bot.compliance import Compliance
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.redact import register_secret
@@ -29,7 +30,10 @@ from bot.sms.gateway import SmsOfficeClient
 from bot.storage.backup import DailyBackups
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
+from bot.storage.access_list import AccessList
+from bot.storage.audit import Audit
 from bot.storage.groups import GroupStore
+from bot.storage.optouts import OptOuts
 from bot.storage.health import StorageHealth
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
@@ -60,7 +64,9 @@ class Bot:
         # storage: one owner per table
         self.queue, self.outbox, self.posts = SendQueue(self.db), Outbox(self.db), SlackPosts(self.db)
         self.groups, self.pending = GroupStore(self.db), PendingSends(self.db)
-        self.access = Access(settings)
+        self.optouts = OptOuts(self.db)
+        self.access = Access(settings, AccessList(self.db))
+        self.compliance = Compliance(self.db, self.optouts, self.access.stored, self.access, Audit(self.db), clock)
         # the outside world
         self.gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username,
                                        settings.smsoffice_password, observer=self.metrics.observe_gateway,
@@ -82,9 +88,11 @@ class Bot:
         self.usecases = UseCases(settings=settings, db=self.db, queue=self.queue, pending=self.pending,
                                  posts=self.posts, notices=self.notices, reports=self.reports, watch=self.watch,
                                  groups=self.groups, access=self.access, gateway=self.gateway, metrics=self.metrics,
-                                 clock=clock, wake_sender=lambda: self.sender.wake(), later=self.after_ack.later)
+                                 clock=clock, wake_sender=lambda: self.sender.wake(), later=self.after_ack.later,
+                                 compliance=self.compliance)
         self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.usecases.after_send,
-                             give_up_after=settings.send_give_up_hours * 3600, clock=clock)
+                             give_up_after=settings.send_give_up_hours * 3600, clock=clock,
+                             opted_out=self.optouts.is_opted_out)
         last = self.watch.last_balance
         self.metrics.alerts_undeliverable.set_function(lambda: float(self.notifier.alert_problem is not None))
         self.metrics.read_at_scrape(queue_depth=self.queue.depth, outbox_depth=self.outbox.depth,

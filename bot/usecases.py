@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Callable, ContextManager, Mapping
 
 from bot.access import Access
+from bot.compliance import Compliance
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.sms import failures
@@ -61,12 +62,14 @@ class UseCases:
                  posts: SlackPosts, notices: SlackNotices, reports: ReportIntake, watch: BalanceWatch,
                  groups: GroupStore, access: Access, gateway: SmsOfficeClient, metrics: Metrics,
                  clock: Callable[[], float], wake_sender: Callable[[], None],
-                 later: Callable[..., None]) -> None:
+                 later: Callable[..., None], compliance: Compliance | None = None) -> None:
         self.settings, self.db, self.queue, self.pending = settings, db, queue, pending
         self.posts, self.notices, self.reports, self.watch = posts, notices, reports, watch
         self.groups, self.access, self.gateway, self.metrics = groups, access, gateway, metrics
         self.clock, self.wake_sender = clock, wake_sender
         self.later = later  # slow work after a Slack ack (bot/slack/after_ack.py)
+        self.compliance = compliance  # opt-outs, access from Slack, the audit log (bot/compliance.py)
+        self.optouts = compliance.optouts if compliance else None
 
     # -- sending ---------------------------------------------------------------------------------------
     def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation:
@@ -126,7 +129,7 @@ class UseCases:
         that arrived first, note an empty account, and tell Slack."""
         self.metrics.sms.labels(event).inc()
         if event == "failed":  # whether a Resend can cure it (credits, login, unreachable)
-            self.queue.note_failure(conn, message["id"], failures.kind_of(error))
+            self.queue.note_failure(conn, message["id"], failures.kind_of(error, message["last_error"]))
         if event == "sent":
             self.metrics.parts.inc(self.queue.batch(message["batch_id"], conn)["parts"])
         if isinstance(error, NotEnoughCredits):

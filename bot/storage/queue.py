@@ -28,6 +28,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable
 
+from bot.sms.numbers import country_of
 from bot.storage import SqlEnum
 from bot.storage.db import Database
 
@@ -73,9 +74,9 @@ class SendQueue:
             (now, len(recipients), *batch.values()))
         batch_id = cur.lastrowid
         conn.executemany(
-            "INSERT INTO messages (batch_id, recipient, status, attempts, next_attempt_at, queued_at, "
-            f"updated_at) VALUES (?, ?, '{QUEUED}', 0, ?, ?, ?)",
-            [(batch_id, r, now, now, now) for r in recipients])
+            "INSERT INTO messages (batch_id, recipient, country, status, attempts, next_attempt_at, queued_at, "
+            f"updated_at) VALUES (?, ?, ?, '{QUEUED}', 0, ?, ?, ?)",
+            [(batch_id, r, country_of(r), now, now, now) for r in recipients])
         return batch_id
 
     def claim(self, now: float, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:

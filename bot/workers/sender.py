@@ -26,7 +26,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Callable
 
+from bot.sms.failures import OPTED_OUT_ERROR
 from bot.sms.gateway import GatewayError, SmsOfficeClient
+from bot.sms.numbers import mask
 from bot.storage import SqlEnum
 from bot.storage.journal import Accepted, Journal
 from bot.storage.queue import SendQueue, Status
@@ -74,13 +76,15 @@ class Sender(Worker):
 
     def __init__(self, queue: SendQueue, gateway: SmsOfficeClient, sender_id: str, *,
                  notify: Notify = _no_notify, give_up_after: float = 24 * 3600.0,
-                 journal: Journal | None = None, **kwargs) -> None:
+                 journal: Journal | None = None, opted_out: Callable[[str], bool] = lambda number: False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.queue = queue
         self.gateway = gateway
         self.sender_id = sender_id
         self.notify = notify
         self.give_up_after = give_up_after
+        self.opted_out = opted_out   # the do-not-contact list, checked again just before each send
         self.journal = journal or Journal.beside(queue.db.path)
         self.failures = 0            # consecutive "not sent" outcomes
         self.paused_until = 0.0      # no claims before this time (gateway or database backoff)
@@ -104,7 +108,7 @@ class Sender(Worker):
             self.journal.clear()
         for row in rows:
             log.warning("event=send_unconfirmed message=%d to=%s reason=crash_recovery", row["id"],
-                        row["recipient"])
+                        mask(row["recipient"]))
         return rows
 
     def _apply_journaled(self, conn: sqlite3.Connection, entry: Accepted, now: float) -> None:
@@ -118,12 +122,12 @@ class Sender(Worker):
             row = self.queue.adopt(conn, entry.message_id, entry.tracking_id, entry.sent_at, now)
         else:
             log.error("event=journal_entry_not_applied message=%d tracking=%s to=%s status=%s note=%s",
-                      entry.message_id, entry.tracking_id, entry.recipient, row["status"] if row else "missing",
+                      entry.message_id, entry.tracking_id, mask(entry.recipient), row["status"] if row else "missing",
                       "the gateway accepted this SMS; record its tracking number by hand")
             return
         self.notify(conn, SendEvent.SENT, row, None)
         log.warning("event=send_sent_from_journal message=%d to=%s tracking=%s", entry.message_id,
-                    entry.recipient, entry.tracking_id)
+                    mask(entry.recipient), entry.tracking_id)
 
     def on_stop(self) -> None:
         """The loop has ended: an answer the database never took is journaled (or logged at
@@ -173,6 +177,9 @@ class Sender(Worker):
         self.claim_failures = 0
         if message is None:
             return False
+        if self.opted_out(message["recipient"]):  # put on the list after it was queued: never sent
+            self._store(Outcome(message, SendEvent.FAILED, self.clock(), error=OPTED_OUT_ERROR))
+            return True
         try:
             tracking_id = self.gateway.send(self.sender_id, message["recipient"], text)
         except GatewayError as error:
@@ -235,7 +242,7 @@ class Sender(Worker):
             self.journal.append(Accepted(message["id"], outcome.tracking_id, message["recipient"], outcome.at))
         except OSError as error:
             log.error("event=accepted_sms_not_stored message=%d to=%s tracking=%s sent_at=%.3f error=%s note=%s",
-                      message["id"], message["recipient"], outcome.tracking_id, outcome.at, error,
+                      message["id"], mask(message["recipient"]), outcome.tracking_id, outcome.at, error,
                       "the gateway accepted this SMS but neither the database nor the journal could keep it; "
                       "it will show as unconfirmed: this line is its record")
             return
@@ -263,4 +270,4 @@ class Sender(Worker):
         self._next = claimed  # only once committed: a rolled-back claim must never be sent
         level = logging.INFO if event == SendEvent.SENT else logging.WARNING
         log.log(level, "event=send_%s message=%d to=%s attempt=%d tracking=%s error=%s", event, mid,
-                message["recipient"], message["attempts"], outcome.tracking_id or "-", outcome.error or "-")
+                mask(message["recipient"]), message["attempts"], outcome.tracking_id or "-", outcome.error or "-")

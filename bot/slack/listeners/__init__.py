@@ -9,16 +9,20 @@ from decimal import Decimal
 from typing import Callable, ContextManager, Protocol
 
 from bot.access import Access
+from bot.compliance import Compliance
 from bot.config import Settings
 from bot.sms.plan import SendPlan
 from bot.storage.confirmations import Decision
 from bot.storage.groups import GroupStore
+from bot.storage.optouts import OptOuts
 
 
 class Services(Protocol):
     settings: Settings
     access: Access
     groups: GroupStore
+    optouts: OptOuts
+    compliance: Compliance
 
     def submit(self, plan: SendPlan, origin: dict): ...          # -> Queued | NeedsConfirmation
     def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision: ...

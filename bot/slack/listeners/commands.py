@@ -14,6 +14,7 @@ from bot.sms.gateway import GatewayError
 from bot.storage.groups import GroupError, check_name
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
+from bot.slack.listeners import admin
 from bot.slack.posts import SLACK_FIELDS, origin_of
 from bot.usecases import NeedsConfirmation
 
@@ -44,6 +45,9 @@ def register(app, services) -> None:
             ack(_status(cmd.args, services))
         elif cmd.name == "history":
             ack(_history(cmd.args, services))
+        elif cmd.name in admin.SUBCOMMANDS:
+            with services.before_ack():
+                ack(admin.handle(cmd.name, cmd.args, command, services))
         else:
             with services.before_ack():
                 ack(_group(cmd.args, command.get("user_id", ""), services))
@@ -60,7 +64,7 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         return
     try:
         plan = plan_send(args, services.settings.sms_default_region, services.groups,
-                         services.settings.allowed_countries)
+                         services.settings.allowed_countries, blocked=services.optouts.blocked)
     except (UsageError, smsrules.SmsRuleError) as error:
         ack(render.usage_error(str(error)))
         return
@@ -155,9 +159,11 @@ def _group(args: str, user_id: str, services) -> dict:
                 numbers = numbers_to_remove(words[2], region)  # a member stored before a rule can go
             if action == "add":
                 change = services.groups.add(name, numbers, user_id, services.clock())
+                services.compliance.record(user_id, "group add", f"{name} {','.join(change.added)}".strip())
                 log.info("event=group_changed group=%s by=%s added=%d", name, user_id, len(change.added))
                 return render.group_changed(name, change.added, change.already, change.created)
             removed = services.groups.remove(name, numbers)
+            services.compliance.record(user_id, "group remove", f"{name} {','.join(removed)}".strip())
             log.info("event=group_changed group=%s by=%s removed=%d", name, user_id, len(removed))
             return render.group_removed(name, removed, whole=numbers is None)
     except smsrules.SmsRuleError as error:

@@ -30,7 +30,8 @@ def register(app, services) -> None:
         text = values.get("message", {}).get("value", {}).get("value") or ""
         try:
             plan = build_plan(spec, text, services.settings.sms_default_region, services.groups,
-                              services.settings.allowed_countries, split=split_lines)
+                              services.settings.allowed_countries, split=split_lines,
+                              blocked=services.optouts.blocked)
         except smsrules.TextError as error:
             ack(response_action="errors", errors={"message": str(error)})
             return

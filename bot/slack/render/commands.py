@@ -23,6 +23,12 @@ USAGE = (
     "`/sms history [N]` — the last N sends (default 10)\n"
     "`/sms group list` · `/sms group show NAME` — groups and their numbers\n"
     "`/sms group add NAME NUMBERS` · `/sms group remove NAME [NUMBERS]` — change groups\n"
+    "`/sms optout list` · `/sms optout check NUMBER` — the do-not-contact list\n"
+    "`/sms optout add NUMBERS [reason]` · `/sms optout remove NUMBERS` — change it (admins)\n"
+    "`/sms usage [YYYY-MM]` — credits and SMS by user and channel for a month\n"
+    "`/sms access allow|deny @user|#channel` · `/sms access list` — who may send (admins)\n"
+    "`/sms audit [N]` — the last admin actions (admins)\n"
+    "`/sms export [YYYY-MM | FROM TO]` — a CSV of sends, to your DM (admins)\n"
     "`/sms help` — this help"
 )
 

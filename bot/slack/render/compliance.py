@@ -1,0 +1,114 @@
+"""Messages of the compliance commands: the do-not-contact list, access, the audit log, spend
+limits, usage and export."""
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.slack.render.blocks import context, escape, message, numbers_list, plural, section
+
+OPTOUT_USAGE = ("Do-not-contact list: `/sms optout list`, `/sms optout check NUMBER`, and for admins "
+                "`/sms optout add NUMBERS [reason]` and `/sms optout remove NUMBERS` (numbers comma-separated, "
+                "no spaces).")
+ACCESS_USAGE = ("Access (admins): `/sms access allow @user` or `/sms access allow #channel`, "
+                "`/sms access deny @user|#channel`, `/sms access list`. Raw IDs (U…, C…) work too.")
+
+
+def _day(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+# -- the do-not-contact list ------------------------------------------------------------------------
+def optout_added(added: list[str], already: list[str], reason: str | None) -> dict:
+    lines = []
+    if added:
+        why = f" (reason: {escape(reason)})" if reason else ""
+        lines.append(f":no_entry_sign: Added {plural(len(added), 'number')} to the do-not-contact list{why}: "
+                     f"{numbers_list(added)}. No SMS will go to them, including any already queued.")
+    if already:
+        lines.append(f"Already on the list: {numbers_list(already)}.")
+    return message("\n".join(lines))
+
+
+def optout_removed(removed: list[str], absent: list[str]) -> dict:
+    lines = []
+    if removed:
+        lines.append(f":white_check_mark: Removed {plural(len(removed), 'number')} from the do-not-contact list: "
+                     f"{numbers_list(removed)}. They can get SMS again.")
+    if absent:
+        lines.append(f"Not on the list, so nothing changed for: {numbers_list(absent)}.")
+    return message("\n".join(lines))
+
+
+def optout_list(entries: list) -> dict:
+    if not entries:
+        return message("The do-not-contact list is empty: every number may get SMS.")
+    shown = [f"{e.number}" + (f" — {escape(e.reason)}" if e.reason else "") +
+             f" · {_day(e.added_at)}" + (f" by <@{e.added_by}>" if e.added_by else "") for e in entries[:50]]
+    more = f"\n…and {len(entries) - 50} more (`smsbot optout export` lists them all)." if len(entries) > 50 else ""
+    head = f"*Do-not-contact list* ({plural(len(entries), 'number')}, never sent to):"
+    return message(head + "\n" + "\n".join(shown) + more)
+
+
+def optout_check(number: str, entry) -> dict:
+    if entry is None:
+        return message(f":white_check_mark: {number} is not on the do-not-contact list: it may get SMS.")
+    why = f" Reason: {escape(entry.reason)}." if entry.reason else ""
+    by = f" by <@{entry.added_by}>" if entry.added_by else ""
+    return message(f":no_entry_sign: {number} is on the do-not-contact list since {_day(entry.added_at)}{by}: "
+                   f"no SMS goes to it.{why}")
+
+
+# -- access ------------------------------------------------------------------------------------------
+def _who(kind: str, entry_id: str) -> str:
+    return f"<@{entry_id}>" if kind == "user" else f"<#{entry_id}>"
+
+
+def access_changed(change, allow: bool) -> dict:
+    who = _who(change.kind, change.entry_id)
+    setting = "SMSBOT_ALLOWED_USERS" if change.kind == "user" else "SMSBOT_ALLOWED_CHANNELS"
+    if change.why == "environment":
+        if allow:
+            return message(f"{who} is already allowed by {setting} in smsbot's environment.")
+        return message(f":no_entry_sign: {who} is allowed by {setting} in smsbot's environment, not from Slack: "
+                       f"remove it there and restart smsbot.")
+    if change.why == "already":
+        return message(f"{who} was already allowed; nothing changed.")
+    if change.why == "absent":
+        return message(f"{who} was not on the list added from Slack; nothing changed.")
+    if not allow:
+        return message(f":white_check_mark: {who} is no longer allowed.")
+    text = f":white_check_mark: {who} is now allowed."
+    if change.first_on_empty:
+        people = "people" if change.kind == "user" else "channels"
+        text += (f" This was the first entry: from now on only the listed {people} "
+                 f"{'and the admins may use smsbot' if change.kind == 'user' else 'may be sent from (admins anywhere)'}"
+                 f", where before everyone could.")
+    return message(text)
+
+
+def access_list(entries: dict, admins: frozenset[str]) -> dict:
+    parts = []
+    for kind, title, empty in (("user", "Users", "Everyone in the workspace may use smsbot."),
+                               ("channel", "Channels", "SMS may be sent from any channel.")):
+        rows = entries[kind]
+        body = "\n".join(f"• {_who(kind, i)} ({i}) — {escape(src)}" for i, src in rows) if rows else empty
+        if rows and kind == "user":
+            body += "\nOnly these people and the admins may use smsbot."
+        parts.append(f"*{title}*\n{body}")
+    admin_line = (", ".join(f"<@{a}>" for a in sorted(admins)) + " (SMSBOT_ADMIN_USERS, always allowed)"
+                  if admins else "none (SMSBOT_ADMIN_USERS is empty)")
+    parts.append(f"*Admins:* {admin_line}")
+    return message("\n\n".join(parts))
+
+
+# -- the audit log -------------------------------------------------------------------------------------
+def audit(entries: list) -> dict:
+    if not entries:
+        return message("The audit log is empty: no admin has changed access, the do-not-contact list or a group yet.")
+    lines = [f"{_stamp(e.at)} <@{e.user_id}> `{escape(e.action)}` {escape(e.args)}" for e in entries]
+    return message(f"*Last {plural(len(entries), 'admin action')}* (newest first):\n" + "\n".join(lines))
+
+
+def _stamp(ts: float) -> str:
+    fallback = dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(ts)}^{{date_short}} {{time}}|{fallback}>"

@@ -81,6 +81,10 @@ class Settings:
     allowed_countries: frozenset[str] = field(default_factory=frozenset)  # ISO codes; empty: any
     backup_dir: str | None = None
     backup_keep: int = 7
+    daily_limit_user: int | None = None    # credits one user may spend per day; None: no limit
+    daily_limit: int | None = None         # credits the whole bot may spend per day; None: no limit
+    timezone: str = "Africa/Johannesburg"  # where days begin and end, for the limits and usage
+    retention_days: int = 365              # SMS texts and numbers are erased this long after a send ends
     simulated: bool = False   # SMSOFFICE_API_URL=simulator: no real SMS is sent
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -236,6 +240,16 @@ def _channel_id(value: str) -> str:
     return value
 
 
+def _timezone(value: str) -> str:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(value) from error
+    return value
+
+
 def _choice(options: tuple[str, ...], *, upper: bool) -> Callable[[str], str]:
     def parse(value: str) -> str:
         value = value.upper() if upper else value.lower()
@@ -330,6 +344,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                     "or leave it empty to allow any country."),
         backup_dir=r.raw("SMSBOT_BACKUP_DIR"),
         backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, _positive_int, "use a whole number of copies, e.g. 7."),
+        daily_limit_user=r.convert("SMSBOT_DAILY_LIMIT_USER", None, _non_negative_int,
+                                   "use a whole number of credits per user per day, e.g. 200, or leave it empty "
+                                   "for no limit."),
+        daily_limit=r.convert("SMSBOT_DAILY_LIMIT", None, _non_negative_int,
+                              "use a whole number of credits per day for the whole bot, e.g. 2000, or leave it "
+                              "empty for no limit."),
+        timezone=r.convert("SMSBOT_TIMEZONE", "Africa/Johannesburg", _timezone,
+                           "use an IANA time zone name such as Africa/Johannesburg or Europe/London."),
+        retention_days=r.convert("SMSBOT_RETENTION_DAYS", 365, _positive_int,
+                                 "use a whole number of days, e.g. 365."),
         simulated=simulated,
     )
     backup_dir = settings.backup_dir

@@ -30,6 +30,7 @@ from bot.sms.gateway import SmsOfficeClient
 from bot.storage.backup import DailyBackups
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
+from bot.spend import SpendLimits
 from bot.storage.access_list import AccessList
 from bot.storage.audit import Audit
 from bot.storage.groups import GroupStore
@@ -66,6 +67,8 @@ class Bot:
         self.groups, self.pending = GroupStore(self.db), PendingSends(self.db)
         self.optouts = OptOuts(self.db)
         self.access = Access(settings, AccessList(self.db))
+        self.limits = SpendLimits(self.db, user_limit=settings.daily_limit_user, bot_limit=settings.daily_limit,
+                                  timezone=settings.timezone, ask=self.access.ask)
         self.compliance = Compliance(self.db, self.optouts, self.access.stored, self.access, Audit(self.db), clock)
         # the outside world
         self.gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username,
@@ -89,7 +92,7 @@ class Bot:
                                  posts=self.posts, notices=self.notices, reports=self.reports, watch=self.watch,
                                  groups=self.groups, access=self.access, gateway=self.gateway, metrics=self.metrics,
                                  clock=clock, wake_sender=lambda: self.sender.wake(), later=self.after_ack.later,
-                                 compliance=self.compliance)
+                                 compliance=self.compliance, limits=self.limits)
         self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.usecases.after_send,
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock,
                              opted_out=self.optouts.is_opted_out)

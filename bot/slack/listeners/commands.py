@@ -16,7 +16,7 @@ from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
 from bot.slack.listeners import admin
 from bot.slack.posts import SLACK_FIELDS, origin_of
-from bot.usecases import NeedsConfirmation
+from bot.usecases import NeedsConfirmation, OverLimit
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def register(app, services) -> None:
             with services.before_ack():
                 _send(ack, client, respond, command, cmd.args, services)
         elif cmd.name == "balance":
-            _balance(ack, respond, services)
+            _balance(ack, respond, services, command.get("user_id", ""))
         elif cmd.name == "status":
             ack(_status(cmd.args, services))
         elif cmd.name == "history":
@@ -76,6 +76,9 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
                            "moment; if it keeps happening, tell whoever runs smsbot (the database is busy or "
                            "failing)."))
         return
+    if isinstance(outcome, OverLimit):
+        ack(render.refused(outcome.sentence))
+        return
     if isinstance(outcome, NeedsConfirmation):
         after = render.balance_after(outcome.last_balance, plan.credits)
         ack(render.confirm_preview(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60, outcome.hold))
@@ -95,19 +98,22 @@ def open_compose(client, command: dict, respond) -> None:
                                    "`/sms send 27831234567 Your message`."))
 
 
-def _balance(ack, respond, services) -> None:
+def _balance(ack, respond, services, user_id: str = "") -> None:
     ack(render.message(":hourglass_flowing_sand: Asking SMS Office for the balance…"))
-    services.later(answer_balance, respond, services)
+    services.later(answer_balance, respond, services, user_id)
 
 
-def answer_balance(respond, services) -> None:
+def answer_balance(respond, services, user_id: str = "") -> None:
     """After the ack: ask the gateway, answer through respond()."""
     try:
         credits, usage = services.balance()
     except GatewayError as error:
         respond(render.gateway_problem("I couldn't get the balance", error))
         return
-    respond(render.balance(credits, usage, services.settings.low_balance))
+    answer = render.balance(credits, usage, services.settings.low_balance)
+    if user_id:
+        answer = render.with_spend(answer, services.spend_today(user_id), services.clock())
+    respond(answer)
 
 
 def _status(args: str, services) -> dict:

@@ -11,7 +11,7 @@ from bot.sms.plan import UsageError, build_plan
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
 from bot.slack.posts import origin_of
-from bot.usecases import NeedsConfirmation
+from bot.usecases import NeedsConfirmation, OverLimit
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ def register(app, services) -> None:
             ack(response_action="errors", errors={"message": "I couldn't store your send, so nothing was "
                                                              "queued. Try again in a moment."})
             return
+        if isinstance(outcome, OverLimit):
+            ack(response_action="errors", errors={"recipients": outcome.sentence})
+            return
         if isinstance(outcome, NeedsConfirmation):
             after = render.balance_after(outcome.last_balance, plan.credits)
             ack(response_action="update",
@@ -66,8 +69,8 @@ def register(app, services) -> None:
         if decision.verdict in ("ok", "sent"):  # "sent": a double submit, already queued once
             ack()
             return
-        ack(response_action="update",
-            view=render.modal_notice("Not sent", render.confirm_outcome(decision.verdict)["text"]))
+        ack(response_action="update", view=render.modal_notice(
+            "Not sent", render.confirm_outcome(decision.verdict, refusal=decision.refusal)["text"]))
 
 
 def _metadata(view: dict) -> dict:

@@ -78,9 +78,10 @@ def send_label(hold) -> str:
     return "Send anyway" if hold is not None and hold.short else "Send"
 
 
-def confirm_outcome(verdict: str, requester: str | None = None) -> dict:
+def confirm_outcome(verdict: str, requester: str | None = None, refusal: str | None = None) -> dict:
     """What replaces the preview (or is said to the clicker) after Send/Cancel."""
     texts = {
+        "over_limit": f":no_entry_sign: Not sent: {refusal}",
         "sent": ":outbox_tray: Queued: the status will appear in the channel.",
         "cancelled": ":wastebasket: Cancelled: nothing was sent.",
         "expired": ":hourglass: This preview expired after 10 minutes and nothing was sent. "

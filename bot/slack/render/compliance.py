@@ -112,3 +112,19 @@ def audit(entries: list) -> dict:
 def _stamp(ts: float) -> str:
     fallback = dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(ts)}^{{date_short}} {{time}}|{fallback}>"
+
+
+# -- spend limits ------------------------------------------------------------------------------------
+def spend_line(spend) -> str:
+    """The requester's use today against their limit (and the bot's), for `/sms balance`."""
+    mine = (f"You used {spend.user_used:,} of your {spend.user_limit:,} credits today "
+            f"({spend.user_limit - min(spend.user_used, spend.user_limit):,} left)"
+            if spend.user_limit is not None else f"You used {spend.user_used:,} credits today (no daily limit per user)")
+    bot = (f"; smsbot as a whole used {spend.bot_used:,} of {spend.bot_limit:,}" if spend.bot_limit is not None
+           else "")
+    return f"{mine}{bot}. Limits reset at midnight."
+
+
+def with_spend(answer: dict, spend, now: float) -> dict:
+    line = spend_line(spend)
+    return message(answer["text"] + "\n" + line, blocks=[*answer["blocks"], context(line)])

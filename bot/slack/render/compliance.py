@@ -3,6 +3,7 @@ limits, usage and export."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from bot.slack.render.blocks import context, escape, message, numbers_list, plural, section
 
@@ -91,7 +92,7 @@ def access_list(entries: dict, admins: frozenset[str]) -> dict:
     for kind, title, empty in (("user", "Users", "Everyone in the workspace may use smsbot."),
                                ("channel", "Channels", "SMS may be sent from any channel.")):
         rows = entries[kind]
-        body = "\n".join(f"• {_who(kind, i)} ({i}) — {escape(src)}" for i, src in rows) if rows else empty
+        body = "\n".join(f"• {_who(kind, i)} ({i}) — {src}" for i, src in rows) if rows else empty
         if rows and kind == "user":
             body += "\nOnly these people and the admins may use smsbot."
         parts.append(f"*{title}*\n{body}")
@@ -105,8 +106,13 @@ def access_list(entries: dict, admins: frozenset[str]) -> dict:
 def audit(entries: list) -> dict:
     if not entries:
         return message("The audit log is empty: no admin has changed access, the do-not-contact list or a group yet.")
-    lines = [f"{_stamp(e.at)} <@{e.user_id}> `{escape(e.action)}` {escape(e.args)}" for e in entries]
+    lines = [f"{_stamp(e.at)} <@{e.user_id}> `{escape(e.action)}` {_mentions(escape(e.args))}" for e in entries]
     return message(f"*Last {plural(len(entries), 'admin action')}* (newest first):\n" + "\n".join(lines))
+
+
+def _mentions(escaped: str) -> str:
+    """Mentions of users and channels shown as links again (the rest of the text stays escaped)."""
+    return re.sub(r"&lt;([@#][UWCGD][A-Z0-9]{2,})&gt;", r"<\1>", escaped)
 
 
 def _stamp(ts: float) -> str:

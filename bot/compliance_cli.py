@@ -15,6 +15,7 @@ from bot.sms.rules import RecipientError
 from bot.storage.audit import Audit
 from bot.storage.db import Database
 from bot.storage.optouts import OptOuts
+from bot.storage.usage import UsageReport, day_bounds, safe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _HEADER_WORDS = ("number", "phone", "mobile", "msisdn", "cell", "recipient", "to")
@@ -92,14 +93,9 @@ def optout_export(args) -> int:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["number", "reason"])
     for entry in entries:
-        writer.writerow([entry.number, escape_cell(entry.reason or "")])
+        writer.writerow([entry.number, safe(entry.reason)])
     _write(out.getvalue(), args.out)
     return EXIT_OK
-
-
-def escape_cell(value: str) -> str:
-    """A text cell a spreadsheet will not run as a formula (OWASP: prefix with ')."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def _write(text: str, out: str | None) -> None:
@@ -111,8 +107,26 @@ def _write(text: str, out: str | None) -> None:
 
 
 def export(args) -> int:
-    print("smsbot export: not available yet", file=sys.stderr)
-    return EXIT_FAILED
+    """The billing CSV of `/sms export`, for SMS queued from ``--from`` to ``--to`` (days included)."""
+    timezone = os.environ.get("SMSBOT_TIMEZONE") or "Africa/Johannesburg"
+    try:
+        start, end = day_bounds(args.start, args.end, timezone)
+    except (ValueError, KeyError) as error:
+        print(f"smsbot export: {error}: give --from and --to as YYYY-MM-DD, the first day not after the last "
+              f"(days in SMSBOT_TIMEZONE, {timezone}).", file=sys.stderr)
+        return EXIT_USAGE
+    db = _db(args)
+    try:
+        text = UsageReport(db).billing_csv(start, end, timezone)
+    finally:
+        db.close()
+    try:
+        Path(args.out).write_text(text, encoding="utf-8", newline="")
+    except OSError as error:
+        print(f"smsbot export: cannot write {args.out}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Wrote {text.count(chr(10)) - 1} SMS queued from {args.start} to {args.end} to {args.out}")
+    return EXIT_OK
 
 
 def vacuum(args) -> int:

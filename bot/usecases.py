@@ -29,6 +29,7 @@ from bot.storage.db import ACK_PATIENCE_SECONDS, Database
 from bot.storage.groups import GroupStore
 from bot.storage.queue import SendQueue, Status
 from bot.storage.reports import ReportIntake
+from bot.storage.usage import UsageReport
 from bot.workers.balancewatch import BalanceWatch, Forecast
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class UseCases:
         self.later = later  # slow work after a Slack ack (bot/slack/after_ack.py)
         self.compliance = compliance  # opt-outs, access from Slack, the audit log (bot/compliance.py)
         self.optouts = compliance.optouts if compliance else None
+        self.usage_report = UsageReport(db)  # usage and the billing CSV (bot/storage/usage.py)
         self.limits = limits or SpendLimits(db, user_limit=None, bot_limit=None, timezone=settings.timezone)
 
     # -- sending ---------------------------------------------------------------------------------------

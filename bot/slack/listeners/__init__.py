@@ -15,6 +15,7 @@ from bot.sms.plan import SendPlan
 from bot.storage.confirmations import Decision
 from bot.storage.groups import GroupStore
 from bot.storage.optouts import OptOuts
+from bot.storage.usage import UsageReport
 
 
 class Services(Protocol):
@@ -23,6 +24,7 @@ class Services(Protocol):
     groups: GroupStore
     optouts: OptOuts
     compliance: Compliance
+    usage_report: UsageReport
 
     def submit(self, plan: SendPlan, origin: dict): ...          # -> Queued | NeedsConfirmation
     def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision: ...

@@ -2,12 +2,20 @@
 /sms command as bot/slack/listeners/commands.py. Each handler returns the ack's message."""
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
+import zoneinfo
+
+from slack_sdk.errors import SlackApiError
 
 from bot.sms import rules as smsrules
 from bot.sms.numbers import numbers_to_remove, read_number, split_recipients
 from bot.slack import render
 from bot.storage.access_list import CHANNEL, USER
+from bot.storage.usage import day_bounds, month_bounds
+
+log = logging.getLogger(__name__)
 
 SUBCOMMANDS = ("optout", "access", "audit", "usage")  # export needs the client: see commands.py
 AUDIT_DEFAULT, AUDIT_MAX = 20, 100
@@ -94,5 +102,71 @@ def audit(args: str, user_id: str, services) -> dict:
     return render.audit(services.compliance.audit.recent(int(arg) if arg else AUDIT_DEFAULT))
 
 
+def period(args: str, services) -> tuple[str, float, float]:
+    """(label, start, end) of ``[YYYY-MM | FROM TO]`` in SMSBOT_TIMEZONE; this month when empty.
+    ValueError with the sentence to show when it is neither."""
+    tz = services.settings.timezone
+    words = args.split()
+    try:
+        if not words:
+            month = dt.datetime.fromtimestamp(services.clock(), zoneinfo.ZoneInfo(tz)).strftime("%Y-%m")
+            return (month, *month_bounds(month, tz))
+        if len(words) == 1 and re.fullmatch(r"[0-9]{4}-[0-9]{2}", words[0]):
+            return (words[0], *month_bounds(words[0], tz))
+        if len(words) == 2 and all(re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", w) for w in words):
+            return (f"{words[0]} to {words[1]}", *day_bounds(words[0], words[1], tz))
+    except ValueError:
+        pass
+    raise ValueError(f"Give a month as YYYY-MM (e.g. 2026-05), or two days FROM TO as YYYY-MM-DD "
+                     f"(e.g. 2026-05-01 2026-05-15, both included); days run in {tz} time.")
+
+
 def usage(args: str, user_id: str, services) -> dict:
-    return render.usage_error("`/sms usage` is not available yet.")
+    if len(args.split()) > 1:
+        return render.usage_error("`/sms usage [YYYY-MM]` takes one month, e.g. `/sms usage 2026-05` "
+                                  "(default: this month).")
+    try:
+        label, start, end = period(args, services)
+    except ValueError as error:
+        return render.usage_error(str(error))
+    everyone = services.access.is_admin(user_id)
+    rows = services.usage_report.rows(start, end, None if everyone else user_id)
+    return render.usage_report(label, rows, everyone, services.settings.timezone)
+
+
+def export(ack, client, respond, command: dict, args: str, services) -> None:
+    """``/sms export [YYYY-MM | FROM TO]`` (admins): ack at once, then upload the CSV to the DM."""
+    user_id = command.get("user_id", "")
+    refusal = services.access.may_admin(user_id, "export the send log")
+    if refusal:
+        ack(render.refused(refusal))
+        return
+    try:
+        label, start, end = period(args, services)
+    except ValueError as error:
+        ack(render.usage_error(str(error)))
+        return
+    ack(render.message(f":hourglass_flowing_sand: Preparing the CSV of SMS queued in {label}; "
+                       "it will arrive in your DM with me."))
+    services.later(upload_export, client, respond, user_id, label, start, end, services)
+
+
+def upload_export(client, respond, user_id: str, label: str, start: float, end: float, services) -> None:
+    """After the ack: build the CSV and upload it to the requester's DM (files_upload_v2)."""
+    data = services.usage_report.billing_csv(start, end, services.settings.timezone).encode("utf-8")
+    rows = data.count(b"\r\n") - 1
+    name = f"smsbot-{label.replace(' to ', '_')}.csv"
+    try:
+        dm = client.conversations_open(users=user_id)["channel"]["id"]
+        client.files_upload_v2(channel=dm, content=data, filename=name, title=f"smsbot sends, {label}",
+                               initial_comment=render.export_comment(label, rows, services.settings.timezone))
+    except SlackApiError as error:
+        code = error.response.get("error", "") if error.response is not None else ""
+        log.warning("event=export_upload_failed error=%s", code or type(error).__name__)
+        respond(render.export_failed(code))
+        return
+    except Exception as error:  # Slack unreachable: say so rather than fail silently
+        log.warning("event=export_upload_failed error=%s", type(error).__name__)
+        respond(render.export_failed(""))
+        return
+    log.info("event=export_uploaded by=%s period=%s rows=%d", user_id, label.replace(" ", "_"), rows)

@@ -45,6 +45,8 @@ def register(app, services) -> None:
             ack(_status(cmd.args, services))
         elif cmd.name == "history":
             ack(_history(cmd.args, services))
+        elif cmd.name == "export":
+            admin.export(ack, client, respond, command, cmd.args, services)
         elif cmd.name in admin.SUBCOMMANDS:
             with services.before_ack():
                 ack(admin.handle(cmd.name, cmd.args, command, services))

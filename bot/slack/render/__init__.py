@@ -17,5 +17,5 @@ from bot.slack.render.status import (  # noqa: F401  (the package's names)
     STATUS_LABELS, DELIVERY_LABELS, BUCKETS, bucket, status_label, counts, status_message, FAILED_NEXT_STEP, failed_reply, unconfirmed_reply, failure_digest, resent_reply, moved_to_dm, report_reply,
 )
 from bot.slack.render.compliance import (  # noqa: F401  (the package's names)
-    OPTOUT_USAGE, ACCESS_USAGE, optout_added, optout_removed, optout_list, optout_check, access_changed, access_list, audit, spend_line, with_spend,
+    OPTOUT_USAGE, ACCESS_USAGE, optout_added, optout_removed, optout_list, optout_check, access_changed, access_list, audit, spend_line, with_spend, usage_report, export_comment, export_failed,
 )

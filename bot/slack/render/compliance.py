@@ -134,3 +134,45 @@ def spend_line(spend) -> str:
 def with_spend(answer: dict, spend, now: float) -> dict:
     line = spend_line(spend)
     return message(answer["text"] + "\n" + line, blocks=[*answer["blocks"], context(line)])
+
+
+# -- usage and export --------------------------------------------------------------------------------
+def usage_report(label: str, rows: list, everyone: bool, timezone: str) -> dict:
+    """`/sms usage`: SMS and credits by user and by channel, with totals (charged SMS: failed ones are not)."""
+    whose = "everyone" if everyone else "your sends"
+    if not rows:
+        return message(f"No SMS were charged in {label} ({whose}, days in {timezone} time).")
+    by_user: dict[str, list[int]] = {}
+    by_channel: dict[str, list[int]] = {}
+    for row in rows:
+        for table, key in ((by_user, f"<@{row.user_id}>" if row.user_id else "(no Slack user)"),
+                           (by_channel, f"<#{row.channel_id}>" if row.channel_id else "(outside Slack)")):
+            sums = table.setdefault(key, [0, 0])
+            sums[0] += row.sms
+            sums[1] += row.credits
+
+    def lines(table: dict) -> str:
+        ordered = sorted(table.items(), key=lambda item: (-item[1][1], item[0]))
+        return "\n".join(f"• {key}: {sms} SMS, {plural(credits, 'credit')}"
+                         for key, (sms, credits) in ordered)
+
+    total_sms, total_credits = sum(r.sms for r in rows), sum(r.credits for r in rows)
+    text = (f"*Usage in {label}* ({whose}, days in {timezone} time)\n*By user*\n{lines(by_user)}\n"
+            f"*By channel*\n{lines(by_channel)}\n*Total:* {total_sms} SMS, {plural(total_credits, 'credit')}")
+    return message(text)
+
+
+def export_comment(label: str, rows: int, timezone: str) -> str:
+    return (f"Every SMS queued in {label} ({plural(rows, 'row')}; times in {timezone} with their UTC offset). "
+            "Texts and numbers older than SMSBOT_RETENTION_DAYS are erased, so their recipient cells are empty.")
+
+
+def export_failed(code: str) -> dict:
+    if code in ("missing_scope", "not_allowed_token_type"):
+        fix = ("the Slack app lacks the files:write scope: add it (see the manifest), reinstall the app, "
+               "then run `/sms export` again.")
+    elif code:
+        fix = f"Slack answered `{escape(code)}`. Try again in a moment; `smsbot export` writes the same CSV on the server."
+    else:
+        fix = "Slack could not be reached. Try again in a moment; `smsbot export` writes the same CSV on the server."
+    return message(f":warning: I couldn't upload the CSV to your DM: {fix}")

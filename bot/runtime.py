@@ -38,6 +38,7 @@ from bot.storage.optouts import OptOuts
 from bot.storage.health import StorageHealth
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
+from bot.storage.retention import Retention, RetentionWorker
 from bot.storage.reports import ReportIntake
 from bot.testing import embedded
 from bot.usecases import UseCases
@@ -112,6 +113,8 @@ class Bot:
         self.wsgi = make_wsgi_app(self)
         self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
         self.socket_mode = None
+        self.retention = Retention(self.db, settings.retention_days, purge_outbox=self.outbox.purge)
+        self.retention_worker = RetentionWorker(self.retention, clock=clock)
         self.backups = (DailyBackups(settings.db_path, settings.backup_dir, settings.backup_keep, clock=clock)
                         if settings.backup_dir else None)
 
@@ -149,6 +152,7 @@ class Bot:
         self.sender.start()
         self.notifier.start()
         self.watch.start()
+        self.retention_worker.start()
         self.identity.learn(self.slack)
         if self.backups is not None:
             self.backups.start()
@@ -171,14 +175,16 @@ class Bot:
             self.socket_mode.stop()
         self.server.stop(timeout=2.0)        # requests in flight finish; a write before an ack waits ≤ 2 s
         self.watch.stop()                    # no new checks; a balance query on the wire is cut now
-        self.notifier.stop(0)                # ask both workers to stop after their current unit
+        self.notifier.stop(0)                # ask the workers to stop after their current unit
+        self.retention_worker.stop(0)
         sender_done = self.sender.stop(min(SENDER_STOP_SECONDS, left(reserve=1.5)))
         self.gateway.close()                 # cut a send still on the wire (it becomes unconfirmed)
         if not sender_done:
             sender_done = self.sender.stop(left(reserve=1.0))
         running = [name for name, done in (
             ("sender", sender_done), ("balance check", self.watch.wait_idle(left(reserve=0.5))),
-            ("notifier", self.notifier.stop(left(reserve=0.5))), ("after-ack work", self.after_ack.close(left())))
+            ("notifier", self.notifier.stop(left(reserve=0.5))),
+            ("retention", self.retention_worker.stop(left(reserve=0.5))), ("after-ack work", self.after_ack.close(left())))
             if not done]
         if self.backups is not None:
             self.backups.stop()

@@ -141,6 +141,8 @@ class UseCases:
         if it was not waiting. Raises WouldFailAgain for a failure a resend cannot cure (number, text)."""
         with self.db.transaction() as conn:
             current = self.queue.message(message_id, conn)
+            if current is not None and not current["recipient"]:
+                return None  # erased by retention: there is nothing left to send
             if current is not None and current["status"] == Status.FAILED and not failures.curable(current):
                 raise WouldFailAgain(current["recipient"])
             row = self.queue.requeue(conn, message_id, self.clock())

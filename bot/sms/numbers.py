@@ -318,7 +318,7 @@ def mask(number: str | None) -> str:
     if len(digits) < 6:
         return "..." + digits[-3:] if digits else "-"
     try:
-        code = str(phonenumbers.parse("+" + digits, None).country_code)
+        code = phonenumbers.parse("+" + digits, None).country_code
     except phonenumbers.NumberParseException:
-        code = digits[:2]
+        return "..." + digits[-3:]  # no country code to show
     return f"+{code}...{digits[-3:]}"

@@ -126,7 +126,7 @@ def _status(args: str, services) -> dict:
     if found is None:
         return render.usage_error(f"No SMS with tracking number {tracking} was sent by this bot. "
                                   "Check the number on the send's status message.")
-    return render.tracking_status(*found)
+    return render.tracking_status(*found, services.settings.retention_days)
 
 
 def _history(args: str, services) -> dict:
@@ -135,7 +135,7 @@ def _history(args: str, services) -> dict:
     if arg and not (re.fullmatch(r"[0-9]{1,3}", arg) and 1 <= int(arg) <= HISTORY_MAX):
         return render.usage_error(f"`/sms history N` takes a number of sends from 1 to {HISTORY_MAX}, "
                                   f"e.g. `/sms history 20` (default {HISTORY_DEFAULT}).")
-    return render.history(services.history(int(arg) if arg else HISTORY_DEFAULT))
+    return render.history(services.history(int(arg) if arg else HISTORY_DEFAULT), services.settings.retention_days)
 
 
 GROUP_USAGE = ("Group commands: `/sms group list`, `/sms group show NAME`, `/sms group add NAME NUMBERS`, "

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Mapping
 
 from bot.slack.notes import plan_notes
+from bot.sms.numbers import country_name
 from bot.slack.render.blocks import (
     CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, button, context, escape, input_block, message, numbers_list, plural, preview, section, when)
 from bot.slack.render.status import DELIVERY_LABELS, counts, status_label
@@ -126,20 +127,32 @@ def queued(recipients: list[str], parts: int, encoding: str, credits: int, where
     return message("\n".join([text, *plan_notes(notes)]))
 
 
-def history(entries: list[tuple[Mapping, list[Mapping]]]) -> dict:
+def _erased(batch: Mapping) -> bool:
+    return "erased_at" in batch.keys() and batch["erased_at"] is not None
+
+
+def _erased_to(row: Mapping, days: int | None) -> str:
+    country = country_name(row["country"]) if "country" in row.keys() and row["country"] else "a number"
+    return f"{country} (number and text erased after {days} days)"
+
+
+def history(entries: list[tuple[Mapping, list[Mapping]]], retention_days: int | None = None) -> dict:
     """``/sms history``: when, who, to, parts and status of the last sends."""
     if not entries:
         return message("No SMS has been sent with smsbot yet.")
     lines = []
     for batch, rows in entries:
         to = f"`{rows[0]['recipient']}`" if len(rows) == 1 else plural(len(rows), "recipient")
+        if _erased(batch):
+            to = (_erased_to(rows[0], retention_days) if len(rows) == 1 else
+                  f"{plural(len(rows), 'recipient')} (numbers and text erased after {retention_days} days)")
         state = status_label(rows[0]) if len(rows) == 1 else counts(rows)
         lines.append(f"{when(batch['created_at'])} · <@{batch['user_id']}> → {to} · "
                      f"{plural(batch['parts'], 'part')} · {state}")
     return message(f"*Last {plural(len(entries), 'send')}*\n" + "\n".join(lines))
 
 
-def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dict:
+def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping], retention_days: int | None = None) -> dict:
     """``/sms status <tracking number>``: one SMS, its text, and every status with its time."""
     steps = [f"queued {when(row['queued_at'])}"]
     if row["sent_at"]:
@@ -150,6 +163,9 @@ def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dic
         if report["outcome"] == Outcome.EARLIER_ATTEMPT:
             late = f" (attempt #{escape(report['tracking_id'])}, before a Resend)"
         steps.append(f"{label} {when(report['received_at'])}{late}")
-    text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, from <@{batch['user_id']}>\n"
-            f"{preview(batch['text'])}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
+    to, shown = f"`{row['recipient']}`", preview(batch["text"])
+    if _erased(batch):
+        to, shown = _erased_to(row, retention_days), f"_The text was erased after {retention_days} days._"
+    text = (f"*SMS #{escape(row['tracking_id'])}* to {to}, from <@{batch['user_id']}>\n"
+            f"{shown}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
     return message(text)

@@ -6,6 +6,8 @@ import csv
 import getpass
 import io
 import os
+import shutil
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -130,5 +132,34 @@ def export(args) -> int:
 
 
 def vacuum(args) -> int:
-    print("smsbot vacuum: not available yet", file=sys.stderr)
-    return EXIT_FAILED
+    """Turn on ``auto_vacuum=INCREMENTAL`` with the one full VACUUM an existing file needs (then the
+    retention job gives freed pages back by itself), or, once on, give free pages back now."""
+    path = Path(args.db or os.environ.get("SMSBOT_DB") or "./smsbot.db").expanduser()
+    if not path.is_file():
+        print(f"smsbot vacuum: there is no database at {path} (set SMSBOT_DB or --db).", file=sys.stderr)
+        return EXIT_USAGE
+    before = path.stat().st_size
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+    try:
+        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            conn.execute("PRAGMA incremental_vacuum").fetchall()
+            what = "auto_vacuum was already INCREMENTAL; free pages given back"
+        else:
+            free = shutil.disk_usage(path.parent).free
+            if free < before * 2.2:  # the copy VACUUM writes, and the WAL it fills
+                print(f"smsbot vacuum: VACUUM needs free disk of about twice the file ({before:,} bytes); only "
+                      f"{free:,} bytes are free next to {path}. Free some space and run it again.", file=sys.stderr)
+                return EXIT_FAILED
+            print(f"Running a full VACUUM of {path} ({before:,} bytes); writes wait until it ends…", flush=True)
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            what = "auto_vacuum is now INCREMENTAL: the daily retention job gives freed space back from now on"
+    except sqlite3.OperationalError as error:
+        print(f"smsbot vacuum: {error}. The database was busy: run it again when smsbot is quiet, or stop "
+              "smsbot first.", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        conn.close()
+    print(f"{what}. {path}: {before:,} → {path.stat().st_size:,} bytes.")
+    return EXIT_OK

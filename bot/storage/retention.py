@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from typing import Callable
 
 from bot.storage.db import Database

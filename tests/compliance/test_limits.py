@@ -1,7 +1,6 @@
 """Daily spend limits through signed /sms requests, on an injected clock: the edges, midnight in
 SMSBOT_TIMEZONE (Africa/Johannesburg, UTC+2), credits given back for refused SMS, and confirmation."""
 import datetime as dt
-import json
 
 import pytest
 

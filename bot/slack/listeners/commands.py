@@ -114,7 +114,7 @@ def answer_balance(respond, services, user_id: str = "") -> None:
         return
     answer = render.balance(credits, usage, services.settings.low_balance)
     if user_id:
-        answer = render.with_spend(answer, services.spend_today(user_id), services.clock())
+        answer = render.with_spend(answer, services.spend_today(user_id))
     respond(answer)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from bot.slack.render.blocks import context, escape, message, numbers_list, plural, section
+from bot.slack.render.blocks import context, escape, message, numbers_list, plural
 
 OPTOUT_USAGE = ("Do-not-contact list: `/sms optout list`, `/sms optout check NUMBER`, and for admins "
                 "`/sms optout add NUMBERS [reason]` and `/sms optout remove NUMBERS` (numbers comma-separated, "
@@ -131,7 +131,7 @@ def spend_line(spend) -> str:
     return f"{mine}{bot}. Limits reset at midnight."
 
 
-def with_spend(answer: dict, spend, now: float) -> dict:
+def with_spend(answer: dict, spend) -> dict:
     line = spend_line(spend)
     return message(answer["text"] + "\n" + line, blocks=[*answer["blocks"], context(line)])
 

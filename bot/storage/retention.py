@@ -63,6 +63,10 @@ class Retention:
             reports = conn.execute("UPDATE reports SET recipient = NULL, raw = NULL WHERE message_id IS NULL "
                                    "AND received_at < ? AND (recipient IS NOT NULL OR raw IS NOT NULL)",
                                    (now - self.days * DAY,)).rowcount
+            reports += conn.execute(  # a late report for a send already erased
+                "UPDATE reports SET recipient = NULL, raw = NULL WHERE (recipient IS NOT NULL OR raw IS NOT NULL) "
+                "AND message_id IN (SELECT m.id FROM messages m JOIN batches b ON b.id = m.batch_id "
+                "WHERE b.erased_at IS NOT NULL)").rowcount
             previews = conn.execute("DELETE FROM pending_sends WHERE expires_at < ?",
                                     (now - PREVIEW_GRACE_SECONDS,)).rowcount
         outbox = self.purge_outbox(now - OUTBOX_KEEP_SECONDS) if self.purge_outbox else 0

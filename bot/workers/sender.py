@@ -167,6 +167,9 @@ class Sender(Worker):
         try:
             message, self._next = self._next or self.queue.claim(now), None
             text = None if message is None else self._text_of(message["batch_id"])
+            # put on the do-not-contact list after it was queued: never sent (read here, so a database
+            # fault keeps the claimed SMS to go first, like a text that cannot be read)
+            opted_out = message is not None and self.opted_out(message["recipient"])
         except sqlite3.Error as error:
             self._next = message  # claimed but not handed to the gateway: it goes first (or back, at stop)
             self.claim_failures += 1
@@ -177,7 +180,7 @@ class Sender(Worker):
         self.claim_failures = 0
         if message is None:
             return False
-        if self.opted_out(message["recipient"]):  # put on the list after it was queued: never sent
+        if opted_out:
             self._store(Outcome(message, SendEvent.FAILED, self.clock(), error=OPTED_OUT_ERROR))
             return True
         try:

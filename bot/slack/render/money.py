@@ -68,7 +68,8 @@ def alert_via_dm(alert_content: dict, channel: str, reason: str) -> dict:
 
 
 def home(last: tuple[Decimal, float] | None, usage, threshold: Decimal,
-         entries: list[tuple[Mapping, list[Mapping]]], sizes: list[tuple[str, int]]) -> dict:
+         entries: list[tuple[Mapping, list[Mapping]]], sizes: list[tuple[str, int]],
+         retention_days: int | None = None) -> dict:
     """The App Home tab: balance and forecast, the last sends, the groups."""
     if last is None:
         money = "No balance check yet."
@@ -77,7 +78,7 @@ def home(last: tuple[Decimal, float] | None, usage, threshold: Decimal,
                  f"Forecast: {forecast_sentence(usage.per_day, usage.days_left)}")
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": "SMS balance"}}, section(money),
               {"type": "header", "text": {"type": "plain_text", "text": "Last sends"}},
-              section(history(entries)["text"]),
+              section(history(entries, retention_days)["text"]),
               {"type": "header", "text": {"type": "plain_text", "text": "Groups"}},
               section(group_list(sizes)["text"]),
               context("Send with `/sms send NUMBERS MESSAGE`, or `/sms send` for a form. `/sms help` for more.")]

@@ -54,3 +54,10 @@ def test_a_tel_link_works_in_group_add(slack_driver, bot):
     text = ack_text(slack_driver.command("group add oncall <tel:+27831234567|083 123 4567>"))
     assert "27831234567" in text
     assert bot.groups.members("oncall") == ["27831234567"]
+
+
+def test_access_keeps_the_ids_of_mentions_and_optout_reads_numbers_and_reason():
+    cmd = parse_command("access allow <@U024BE7LH|bob>")
+    assert (cmd.name, cmd.args) == ("access", "allow <@U024BE7LH|bob>")
+    cmd = parse_command("optout add <tel:+27831234567|083 123 4567>,27821234567 asked &amp; agreed")
+    assert (cmd.name, cmd.args) == ("optout", "add +27831234567,27821234567 asked & agreed")

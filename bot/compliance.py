@@ -4,6 +4,7 @@ change recorded in the audit log in the same transaction. Listeners call these t
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from typing import Callable
 
@@ -84,10 +85,11 @@ class Compliance:
                 out[kind].append((entry_id, f"added in Slack by <@{by}>" if by else "added in Slack"))
         return out
 
-    def record(self, by: str, action: str, args: str) -> None:
-        """An admin action done elsewhere (a group change), in its own transaction."""
-        with self.db.transaction() as conn:
-            self.audit.record(conn, by, action, args, self.clock())
+    def recorder(self, by: str, action: str, name: str) -> Callable[[sqlite3.Connection, list[str]], None]:
+        """For a change made elsewhere (a group's): ``record(conn, numbers)`` in that change's transaction."""
+        def record(conn: sqlite3.Connection, numbers: list[str]) -> None:
+            self.audit.record(conn, by, action, f"{name} {','.join(numbers)}".strip(), self.clock())
+        return record
 
 
 def _mention(kind: str, entry_id: str) -> str:

@@ -98,7 +98,9 @@ def test_opt_out_and_group_changes_are_in_the_audit_log(d):
     said(d.command("group add team 27831234567", user_id=ADMIN))
     said(d.command("optout add 27821234567 asked", user_id=ADMIN))
     said(d.command("optout remove 27821234567", user_id=ADMIN))
+    said(d.command("group remove team", user_id=ADMIN))
     text = said(d.command("audit", user_id=ADMIN))
     lines = text.splitlines()[1:]
-    assert "`optout remove` 27821234567" in lines[0] and "`optout add` 27821234567 asked" in lines[1]
-    assert "`group add` team 27831234567" in lines[2] and all(f"<@{ADMIN}>" in line for line in lines)
+    assert "`group remove` team 27831234567" in lines[0]
+    assert "`optout remove` 27821234567" in lines[1] and "`optout add` 27821234567 asked" in lines[2]
+    assert "`group add` team 27831234567" in lines[3] and all(f"<@{ADMIN}>" in line for line in lines)

@@ -166,12 +166,12 @@ def _group(args: str, user_id: str, services) -> dict:
             elif len(words) == 3:
                 numbers = numbers_to_remove(words[2], region)  # a member stored before a rule can go
             if action == "add":
-                change = services.groups.add(name, numbers, user_id, services.clock())
-                services.compliance.record(user_id, "group add", f"{name} {','.join(change.added)}".strip())
+                change = services.groups.add(name, numbers, user_id, services.clock(),
+                                             record=services.compliance.recorder(user_id, "group add", name))
                 log.info("event=group_changed group=%s by=%s added=%d", name, user_id, len(change.added))
                 return render.group_changed(name, change.added, change.already, change.created)
-            removed = services.groups.remove(name, numbers)
-            services.compliance.record(user_id, "group remove", f"{name} {','.join(removed)}".strip())
+            removed = services.groups.remove(name, numbers,
+                                             record=services.compliance.recorder(user_id, "group remove", name))
             log.info("event=group_changed group=%s by=%s removed=%d", name, user_id, len(removed))
             return render.group_removed(name, removed, whole=numbers is None)
     except smsrules.SmsRuleError as error:

@@ -26,6 +26,7 @@ class SpendToday:
     bot_used: int
     bot_limit: int | None
     resets_at: float
+    timezone: str = "UTC"
 
 
 class SpendLimits:
@@ -55,7 +56,8 @@ class SpendLimits:
     def today(self, user_id: str, now: float, conn: sqlite3.Connection | None = None) -> SpendToday:
         start, end = self.day(now)
         return SpendToday(self.used(start, end, user_id, conn), self.user_limit,
-                          self.used(start, end, None, conn) if self.bot_limit is not None else 0, self.bot_limit, end)
+                          self.used(start, end, None, conn) if self.bot_limit is not None else 0, self.bot_limit, end,
+                          self.tz.key)
 
     def check(self, user_id: str, credits: int, now: float, conn: sqlite3.Connection | None = None) -> str | None:
         """None when a send of ``credits`` fits today's limits; else the sentence refusing it: how many
@@ -65,12 +67,12 @@ class SpendLimits:
         spend = self.today(user_id, now, conn)
         if spend.user_limit is not None and spend.user_used + credits > spend.user_limit:
             left = max(0, spend.user_limit - spend.user_used)
-            return (f"This send needs {credits} credits, but you have {left} of your daily limit of "
+            return (f"This send needs {_credits(credits)}, but you have {left} of your daily limit of "
                     f"{spend.user_limit} left today (SMSBOT_DAILY_LIMIT_USER). {self._reset(spend.resets_at, now)} "
                     f"Send to fewer people or a shorter text, or {self.ask()} to raise the limit.")
         if spend.bot_limit is not None and spend.bot_used + credits > spend.bot_limit:
             left = max(0, spend.bot_limit - spend.bot_used)
-            return (f"This send needs {credits} credits, but smsbot as a whole has {left} of its daily limit of "
+            return (f"This send needs {_credits(credits)}, but smsbot as a whole has {left} of its daily limit of "
                     f"{spend.bot_limit} left today (SMSBOT_DAILY_LIMIT). {self._reset(spend.resets_at, now)} "
                     f"For an urgent send, {self.ask()} to raise the limit.")
         return None
@@ -80,3 +82,7 @@ class SpendLimits:
         minutes = max(1, int((resets_at - now + 59) // 60))
         return (f"The limit resets at midnight, {local:%Y-%m-%d %H:%M} {self.tz.key} time "
                 f"(in {minutes // 60} h {minutes % 60} min).")
+
+
+def _credits(n: int) -> str:
+    return f"{n} credit" if n == 1 else f"{n} credits"

@@ -1,6 +1,7 @@
 """Daily spend limits through signed /sms requests, on an injected clock: the edges, midnight in
 SMSBOT_TIMEZONE (Africa/Johannesburg, UTC+2), credits given back for refused SMS, and confirmation."""
 import datetime as dt
+import json
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_a_user_may_spend_up_to_the_limit_and_not_one_credit_more(make):
     assert "Queued 3 SMS" in said(send(d, 3))
     assert "Queued 2 SMS" in said(send(d, 2))  # exactly at the limit
     text = said(send(d, 1))
-    assert "needs 1 credits, but you have 0 of your daily limit of 5 left today" in text
+    assert "needs 1 credit, but you have 0 of your daily limit of 5 left today" in text
     assert "SMSBOT_DAILY_LIMIT_USER" in text and "resets at midnight, 2026-05-05 00:00 Africa/Johannesburg" in text
     assert "in 0 h 10 min" in text and "<@U0BOSS>" in text
     assert d.bot.queue.depth() == 5
@@ -127,7 +128,16 @@ def test_balance_shows_the_requesters_use_today_against_their_limit(make, fake_s
     said(d.command("balance"))
     assert fake_slack.wait_for(lambda: len(fake_slack.responses) == 1)
     text = fake_slack.responses[0][1]["text"]
-    assert "You used 3 of your 5 credits today (2 left)" in text
+    assert "You used 3 of your 5 credits today (2 left)" in text and "midnight, Africa/Johannesburg time" in text
+
+
+def test_the_compose_form_shows_the_refusal_on_the_recipients_field(make):
+    d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="1")
+    body = d.submit("sms_compose", {"recipients": "27831234567,27821234567", "message": "Drill"},
+                    private_metadata=json.dumps({"channel_id": "C0GENERAL"})).json()
+    assert body["response_action"] == "errors"
+    assert "needs 2 credits, but you have 1 of your daily limit of 1 left today" in body["errors"]["recipients"]
+    assert d.bot.queue.depth() == 0
 
 
 def test_a_bad_limit_or_time_zone_is_refused_at_start(tmp_path):

@@ -128,7 +128,7 @@ def spend_line(spend) -> str:
             if spend.user_limit is not None else f"You used {spend.user_used:,} credits today (no daily limit per user)")
     bot = (f"; smsbot as a whole used {spend.bot_used:,} of {spend.bot_limit:,}" if spend.bot_limit is not None
            else "")
-    return f"{mine}{bot}. Limits reset at midnight."
+    return f"{mine}{bot}. Limits reset at midnight, {spend.timezone} time."
 
 
 def with_spend(answer: dict, spend) -> dict:

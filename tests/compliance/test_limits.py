@@ -146,3 +146,12 @@ def test_a_bad_limit_or_time_zone_is_refused_at_start(tmp_path):
         load_settings(base_env(tmp_path, SMSBOT_DAILY_LIMIT_USER="lots", SMSBOT_TIMEZONE="Mars/Olympus"))
     text = str(error.value)
     assert "SMSBOT_DAILY_LIMIT_USER='lots'" in text and "SMSBOT_TIMEZONE='Mars/Olympus'" in text
+
+
+def test_the_start_up_summary_names_the_limits_and_the_retention(make):
+    from bot.summary import startup_lines
+    d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="200")
+    said(d.command("access allow U0ANN", user_id="U0BOSS"))
+    lines = "\n".join(startup_lines(d.bot))
+    assert "spend limits:   200 credits per user · no limit in all, per day (Africa/Johannesburg)" in lines
+    assert "erased 365 days after a send ends" in lines and "allow-lists:    users 1 ·" in lines

@@ -67,6 +67,8 @@ def test_opted_out_group_members_are_skipped_and_left_out_of_the_credits(d, simu
     assert "skipped" in text.lower() and "27821234567" in text and "opted out" in text
     d.pump()
     assert sorted(m.to for m in simulator.messages) == ["27831234567", "27841234567"]
+    shown = said(d.command("group show team"))
+    assert "27821234567 — :no_entry_sign: skipped when sent to: opted out" in shown
     status = json.dumps(fake_slack.messages["C0GENERAL"][0]["blocks"])
     assert "27821234567" in status and "opted out" in status
 

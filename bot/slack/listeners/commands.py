@@ -8,7 +8,7 @@ import sqlite3
 
 from bot.sms import rules as smsrules
 from bot.sms.numbers import numbers_to_remove
-from bot.sms.plan import UsageError, member_problems, plan_send
+from bot.sms.plan import OPTED_OUT, UsageError, member_problems, plan_send
 from bot.slack.command_line import parse_command
 from bot.sms.gateway import GatewayError
 from bot.storage.groups import GroupError, check_name
@@ -153,7 +153,9 @@ def _group(args: str, user_id: str, services) -> dict:
             members = services.groups.members(name)
             if members is None:
                 raise GroupError(services.groups.unknown(name))
-            return render.group_members(name, members, member_problems(members, services.settings.allowed_countries))
+            problems = {n: OPTED_OUT for n in services.optouts.blocked(members)}
+            problems.update(member_problems(members, services.settings.allowed_countries))
+            return render.group_members(name, members, problems)
         if action in ("add", "remove") and len(words) in (2, 3) and not (action == "add" and len(words) == 2):
             refusal = services.access.may_change_groups(user_id)
             if refusal:

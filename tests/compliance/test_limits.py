@@ -143,9 +143,11 @@ def test_the_compose_form_shows_the_refusal_on_the_recipients_field(make):
 def test_a_bad_limit_or_time_zone_is_refused_at_start(tmp_path):
     from bot.config import ConfigError
     with pytest.raises(ConfigError) as error:
-        load_settings(base_env(tmp_path, SMSBOT_DAILY_LIMIT_USER="lots", SMSBOT_TIMEZONE="Mars/Olympus"))
+        load_settings(base_env(tmp_path, SMSBOT_DAILY_LIMIT_USER="lots", SMSBOT_TIMEZONE="Mars/Olympus",
+                               SMSBOT_DAILY_LIMIT="-5", SMSBOT_RETENTION_DAYS="0"))
     text = str(error.value)
     assert "SMSBOT_DAILY_LIMIT_USER='lots'" in text and "SMSBOT_TIMEZONE='Mars/Olympus'" in text
+    assert "SMSBOT_DAILY_LIMIT='-5'" in text and "SMSBOT_RETENTION_DAYS='0'" in text
 
 
 def test_the_start_up_summary_names_the_limits_and_the_retention(make):

@@ -29,6 +29,12 @@ def test_a_suppression_list_with_a_header_and_reasons_is_imported_normalised(env
     assert main(["optout", "import", "list.csv"]) == 0
     assert "3 number(s) added" in capsys.readouterr().out
     assert listed(env) == {"27831234567": "asked by email", "27821234567": None, "27841234567": "stop, please"}
+    db = Database(str(env / "smsbot.db"))
+    try:
+        (entry,) = db.conn.execute("SELECT user_id, action, args FROM audit_log").fetchall()
+        assert entry[0].startswith("cli:") and entry[1] == "optout import" and "3 added" in entry[2]
+    finally:
+        db.close()
 
 
 def test_bad_rows_are_listed_and_nothing_is_imported(env, capsys):

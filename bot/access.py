@@ -38,13 +38,16 @@ class Access:
 
     _ask = ask
 
+    def _how(self, setting: str) -> str:
+        return f"with `/sms access allow` or to {setting}" if self.admins else f"to {setting}"
+
     def may_use(self, user_id: str) -> str | None:
         if user_id in self.admins:
             return None
         users = self.users
         if users and user_id not in users:
             return (f"You are not allowed to use smsbot. To get access, {self._ask()} to add your Slack ID "
-                    f"({user_id}) with `/sms access allow` or to SMSBOT_ALLOWED_USERS.")
+                    f"({user_id}) {self._how('SMSBOT_ALLOWED_USERS')}.")
         return None
 
     def may_send(self, user_id: str, channel_id: str) -> str | None:
@@ -55,7 +58,7 @@ class Access:
         if refusal is None and channels and channel_id not in channels:
             where = ", ".join(f"<#{c}>" for c in sorted(channels))
             refusal = (f"SMS can't be sent from this channel. Use {where}, or {self._ask()} to add this "
-                       f"channel ({channel_id}) with `/sms access allow` or to SMSBOT_ALLOWED_CHANNELS.")
+                       f"channel ({channel_id}) {self._how('SMSBOT_ALLOWED_CHANNELS')}.")
         return refusal
 
     def may_change_groups(self, user_id: str) -> str | None:

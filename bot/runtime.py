@@ -1,8 +1,8 @@
 """The composition root: every service wired together, with one start()/stop() lifecycle.
 
 Threads: ``http`` (waitress, serving Slack, callbacks, health), ``sender`` (the one gateway
-connection), ``notifier`` (every Slack write), the balance watch's scheduler, and the after-ack
-pool. Each thread has its own SQLite connection. What people ask for is in ``bot/usecases.py``.
+connection), ``notifier`` (every Slack write), the balance watch's scheduler, ``retention`` (the
+daily erasure of old texts and numbers), and the after-ack pool. Each thread has its own SQLite connection. What people ask for is in ``bot/usecases.py``.
 """
 from __future__ import annotations
 

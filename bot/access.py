@@ -1,36 +1,64 @@
-"""Who may do what: SMSBOT_ALLOWED_USERS, SMSBOT_ALLOWED_CHANNELS, SMSBOT_ADMIN_USERS.
+"""Who may do what: SMSBOT_ALLOWED_USERS, SMSBOT_ALLOWED_CHANNELS, SMSBOT_ADMIN_USERS, plus the
+entries admins add from Slack (bot/storage/access_list.py).
 
-Empty lists mean everyone. Each check returns None when allowed, or the sentence
-to show: what is not allowed and whom to ask. Knows nothing of Slack's API.
+The effective lists are the environment's entries plus the database's; empty lists mean everyone.
+Admins (only from the environment: the root of trust) may always use smsbot and send. Each check
+returns None when allowed, or the sentence to show: what is not allowed and whom to ask. Knows
+nothing of Slack's API.
 """
 from __future__ import annotations
 
 from bot.config import Settings
+from bot.storage.access_list import CHANNEL, USER, AccessList
+
+NO_ADMINS = ("Only smsbot admins can do that, and none are set: whoever runs smsbot must list admins' Slack IDs in "
+             "SMSBOT_ADMIN_USERS (e.g. SMSBOT_ADMIN_USERS=U012AB3CD) and restart it.")
 
 
 class Access:
-    def __init__(self, settings: Settings) -> None:
-        self.users = settings.allowed_users
-        self.channels = settings.allowed_channels
+    def __init__(self, settings: Settings, stored: AccessList | None = None) -> None:
+        self.env_users = settings.allowed_users
+        self.env_channels = settings.allowed_channels
         self.admins = settings.admin_users
+        self.stored = stored
 
-    def _ask(self) -> str:
+    @property
+    def users(self) -> frozenset[str]:
+        return self.env_users | (self.stored.ids(USER) if self.stored else frozenset())
+
+    @property
+    def channels(self) -> frozenset[str]:
+        return self.env_channels | (self.stored.ids(CHANNEL) if self.stored else frozenset())
+
+    def ask(self) -> str:
+        """Whom to ask, as a phrase: "ask <@U1> or <@U2>"."""
         if self.admins:
             return "ask " + " or ".join(f"<@{a}>" for a in sorted(self.admins))
         return "ask whoever runs smsbot"
 
+    _ask = ask
+
+    def _how(self, setting: str) -> str:
+        return f"with `/sms access allow` or to {setting}" if self.admins else f"to {setting}"
+
     def may_use(self, user_id: str) -> str | None:
-        if self.users and user_id not in self.users:
+        if user_id in self.admins:
+            return None
+        users = self.users
+        if users and user_id not in users:
             return (f"You are not allowed to use smsbot. To get access, {self._ask()} to add your Slack ID "
-                    f"({user_id}) to SMSBOT_ALLOWED_USERS.")
+                    f"({user_id}) {self._how('SMSBOT_ALLOWED_USERS')}.")
         return None
 
     def may_send(self, user_id: str, channel_id: str) -> str | None:
         refusal = self.may_use(user_id)
-        if refusal is None and self.channels and channel_id not in self.channels:
-            where = ", ".join(f"<#{c}>" for c in sorted(self.channels))
+        if user_id in self.admins:
+            return None
+        channels = self.channels
+        if refusal is None and channels and channel_id not in channels:
+            where = ", ".join(f"<#{c}>" for c in sorted(channels))
             refusal = (f"SMS can't be sent from this channel. Use {where}, or {self._ask()} to add this "
-                       f"channel ({channel_id}) to SMSBOT_ALLOWED_CHANNELS.")
+                       f"channel ({channel_id}) {self._how('SMSBOT_ALLOWED_CHANNELS')}.")
         return refusal
 
     def may_change_templates(self, user_id: str) -> str | None:
@@ -44,3 +72,14 @@ class Access:
                 return f"Only smsbot admins can change groups: {self._ask()}."
             return None
         return self.may_use(user_id)
+
+    def may_admin(self, user_id: str, what: str) -> str | None:
+        """Admin-only commands (access, opt-out changes, audit, export): refused with no admins set."""
+        if not self.admins:
+            return NO_ADMINS
+        if user_id not in self.admins:
+            return f"Only smsbot admins can {what}: {self._ask()}."
+        return None
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.admins

@@ -1,4 +1,4 @@
-"""``smsbot run | check | simulator | backup | send-list``.
+"""``smsbot run | check | simulator | backup | send-list | optout | export | vacuum``.
 
 Exit codes: 0 stopped cleanly (or every check passed), 2 a configuration problem (restarting
 will not help: systemd's RestartPreventExitStatus=2), 1 anything else.
@@ -224,12 +224,42 @@ def _simulator(argv: list[str]) -> int:
     return simulator.main(argv)
 
 
+def _compliance_parsers(sub) -> None:
+    """``smsbot optout import|export``, ``smsbot export`` and ``smsbot vacuum`` (bot/compliance_cli.py)."""
+    from bot import compliance_cli as cc
+
+    def command(func):
+        def run(args) -> int:
+            load_dotenv_file(Path.cwd() / ".env")
+            return func(args)
+        return run
+
+    optout = sub.add_parser("optout", help="import or export the do-not-contact list as CSV")
+    actions = optout.add_subparsers(dest="action", required=True, metavar="{import,export}")
+    imp = actions.add_parser("import", help="add the numbers of a CSV (number[,reason]); nothing if a row is bad")
+    imp.add_argument("file")
+    exp = actions.add_parser("export", help="write the list as CSV (number,reason)")
+    exp.add_argument("--out", help="a file to write (default: standard output)")
+    imp.set_defaults(func=command(cc.optout_import))
+    exp.set_defaults(func=command(cc.optout_export))
+    export = sub.add_parser("export", help="write every SMS queued between two days as CSV, for billing")
+    export.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD (SMSBOT_TIMEZONE)")
+    export.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD, included")
+    export.add_argument("--out", required=True, help="the CSV file to write")
+    export.set_defaults(func=command(cc.export))
+    vacuum = sub.add_parser("vacuum", help="turn on incremental auto-vacuum and give free space back to the disk")
+    vacuum.set_defaults(func=command(cc.vacuum))
+    for p in (imp, exp, export, vacuum):
+        p.add_argument("--db", help="the database (default: SMSBOT_DB, or ./smsbot.db)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["simulator"]:  # its options are its own (see `smsbot simulator --help`)
         return _simulator(argv[1:])
     parser = argparse.ArgumentParser(prog="smsbot", description="Send SMS through SMS Office from Slack.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,check,simulator,backup,send-list}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{run,check,simulator,backup,send-list,optout,export,vacuum}")
     run = sub.add_parser("run", help="run the bot until SIGTERM/SIGINT")
     run.add_argument("--simulator", action="store_true",
                      help="use the built-in SMS Office simulator (no real SMS, no credentials needed)")
@@ -248,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--as", dest="user", required=True, help="the Slack user ID (U…) it is sent for")
     send.add_argument("--yes", action="store_true", help="send without asking (for scripts)")
     send.set_defaults(func=_send_list)
+    _compliance_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

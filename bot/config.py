@@ -82,8 +82,11 @@ class Settings:
     allowed_countries: frozenset[str] = field(default_factory=frozenset)  # ISO codes; empty: any
     backup_dir: str | None = None
     backup_keep: int = 7
+    daily_limit_user: int | None = None    # credits one user may spend per day; None: no limit
+    daily_limit: int | None = None         # credits the whole bot may spend per day; None: no limit
+    timezone: str = "Africa/Johannesburg"  # the team's time: scheduled sends, and where days begin for limits
+    retention_days: int = 365              # SMS texts and numbers are erased this long after a send ends
     simulated: bool = False   # SMSOFFICE_API_URL=simulator: no real SMS is sent
-    timezone: str = "Africa/Johannesburg"   # the team's time, for scheduled sends
     schedule_grace_minutes: int = 60        # a scheduled SMS later than this is missed, not sent
     max_list_rows: int = 5000               # rows of a personalised list
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -352,6 +355,14 @@ def _tuning(r: _Reader) -> dict:
         schedule_grace_minutes=r.convert("SMSBOT_SCHEDULE_GRACE_MINUTES", 60, _non_negative_int,
                                          "use a whole number of minutes, e.g. 60."),
         max_list_rows=r.convert("SMSBOT_MAX_LIST_ROWS", 5000, _positive_int, "use a whole number of rows, e.g. 5000."),
+        daily_limit_user=r.convert("SMSBOT_DAILY_LIMIT_USER", None, _non_negative_int,
+                                   "use a whole number of credits per user per day, e.g. 200, or leave it empty "
+                                   "for no limit."),
+        daily_limit=r.convert("SMSBOT_DAILY_LIMIT", None, _non_negative_int,
+                              "use a whole number of credits per day for the whole bot, e.g. 2000, or leave it "
+                              "empty for no limit."),
+        retention_days=r.convert("SMSBOT_RETENTION_DAYS", 365, _positive_int,
+                                 "use a whole number of days, e.g. 365."),
     )
 
 

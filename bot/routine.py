@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.sms import rules as smsrules
 from bot.sms import lists, schedule, templates
 from bot.sms.numbers import read_number
-from bot.sms.plan import SendPlan, plan_send
+from bot.sms.plan import Blocked, SendPlan, plan_send
 from bot.slack.notices import SlackNotices
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
@@ -65,8 +65,9 @@ _RECIPIENTS_THEN_REST = re.compile(r"\s*([^ \t\r\n]+)[ \t\r\n]+(.*)", re.S)
 class Routine:
     def __init__(self, *, settings: Settings, db: Database, queue: SendQueue, templates: TemplateStore,
                  groups: GroupStore, pending: PendingSends, notices: SlackNotices, clock: Callable[[], float],
-                 audit: Audit = log_audit) -> None:
+                 audit: Audit = log_audit, blocked: Blocked | None = None) -> None:
         self.settings, self.db, self.queue, self.templates = settings, db, queue, templates
+        self.blocked = blocked  # the do-not-contact list's check (OptOuts.blocked)
         self.pending = pending
         self._groups = groups
         self.notices, self.clock, self.audit = notices, clock, audit
@@ -123,7 +124,8 @@ class Routine:
             template = row["name"]
             text = templates.fill(row["text"], templates.read_values(values))
             args = f"{found.group(1)} {text}"
-        plan = plan_send(args, self.settings.sms_default_region, self._groups, self.settings.allowed_countries)
+        plan = plan_send(args, self.settings.sms_default_region, self._groups, self.settings.allowed_countries,
+                         blocked=self.blocked)
         return _with(plan, due=due, template=template)
 
     def timed(self, plan: SendPlan, at: float | None) -> SendPlan:

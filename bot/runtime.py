@@ -1,8 +1,8 @@
 """The composition root: every service wired together, with one start()/stop() lifecycle.
 
 Threads: ``http`` (waitress, serving Slack, callbacks, health), ``sender`` (the one gateway
-connection), ``notifier`` (every Slack write), the balance watch's scheduler, and the after-ack
-pool. Each thread has its own SQLite connection. What people ask for is in ``bot/usecases.py``.
+connection), ``notifier`` (every Slack write), the balance watch's scheduler, ``retention`` (the
+daily erasure of old texts and numbers), and the after-ack pool. Each thread has its own SQLite connection. What people ask for is in ``bot/usecases.py``.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Callable
 from slack_sdk import WebClient
 
 from bot.access import Access
+from bot.compliance import Compliance
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.redact import register_secret
@@ -30,10 +31,15 @@ from bot.sms.gateway import SmsOfficeClient
 from bot.storage.backup import DailyBackups
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
+from bot.spend import SpendLimits
+from bot.storage.access_list import AccessList
+from bot.storage.audit import Audit
 from bot.storage.groups import GroupStore
+from bot.storage.optouts import OptOuts
 from bot.storage.health import StorageHealth
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
+from bot.storage.retention import Retention, RetentionWorker
 from bot.storage.reports import ReportIntake
 from bot.storage.templates import TemplateStore
 from bot.testing import embedded
@@ -62,7 +68,11 @@ class Bot:
         # storage: one owner per table
         self.queue, self.outbox, self.posts = SendQueue(self.db), Outbox(self.db), SlackPosts(self.db)
         self.groups, self.pending = GroupStore(self.db), PendingSends(self.db)
-        self.access = Access(settings)
+        self.optouts = OptOuts(self.db)
+        self.access = Access(settings, AccessList(self.db))
+        self.limits = SpendLimits(self.db, user_limit=settings.daily_limit_user, bot_limit=settings.daily_limit,
+                                  timezone=settings.timezone, ask=self.access.ask)
+        self.compliance = Compliance(self.db, self.optouts, self.access.stored, self.access, Audit(self.db), clock)
         # the outside world
         self.gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username,
                                        settings.smsoffice_password, observer=self.metrics.observe_gateway,
@@ -84,13 +94,16 @@ class Bot:
         self.usecases = UseCases(settings=settings, db=self.db, queue=self.queue, pending=self.pending,
                                  posts=self.posts, notices=self.notices, reports=self.reports, watch=self.watch,
                                  groups=self.groups, access=self.access, gateway=self.gateway, metrics=self.metrics,
-                                 clock=clock, wake_sender=lambda: self.sender.wake(), later=self.after_ack.later)
+                                 clock=clock, wake_sender=lambda: self.sender.wake(), later=self.after_ack.later,
+                                 compliance=self.compliance, limits=self.limits)
         self.routine = Routine(settings=settings, db=self.db, queue=self.queue, templates=TemplateStore(self.db),
-                               groups=self.groups, pending=self.pending, notices=self.notices, clock=clock)
+                               groups=self.groups, pending=self.pending, notices=self.notices, clock=clock,
+                               audit=self.compliance.audit_action, blocked=self.optouts.blocked)
         self.usecases.routine = self.routine
         self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.usecases.after_send,
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock,
-                             recheck=allowed_countries_recheck(settings), grace=settings.schedule_grace_minutes * 60)
+                             recheck=allowed_countries_recheck(settings), grace=settings.schedule_grace_minutes * 60,
+                             opted_out=self.optouts.is_opted_out)
         last = self.watch.last_balance
         self.metrics.alerts_undeliverable.set_function(lambda: float(self.notifier.alert_problem is not None))
         self.metrics.read_at_scrape(queue_depth=self.queue.depth, outbox_depth=self.outbox.depth,
@@ -107,6 +120,8 @@ class Bot:
         self.wsgi = make_wsgi_app(self)
         self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
         self.socket_mode = None
+        self.retention = Retention(self.db, settings.retention_days, purge_outbox=self.outbox.purge)
+        self.retention_worker = RetentionWorker(self.retention, clock=clock)
         self.backups = (DailyBackups(settings.db_path, settings.backup_dir, settings.backup_keep, clock=clock)
                         if settings.backup_dir else None)
 
@@ -144,6 +159,7 @@ class Bot:
         self.sender.start()
         self.notifier.start()
         self.watch.start()
+        self.retention_worker.start()
         self.identity.learn(self.slack)
         if self.backups is not None:
             self.backups.start()
@@ -166,14 +182,16 @@ class Bot:
             self.socket_mode.stop()
         self.server.stop(timeout=2.0)        # requests in flight finish; a write before an ack waits ≤ 2 s
         self.watch.stop()                    # no new checks; a balance query on the wire is cut now
-        self.notifier.stop(0)                # ask both workers to stop after their current unit
+        self.notifier.stop(0)                # ask the workers to stop after their current unit
+        self.retention_worker.stop(0)
         sender_done = self.sender.stop(min(SENDER_STOP_SECONDS, left(reserve=1.5)))
         self.gateway.close()                 # cut a send still on the wire (it becomes unconfirmed)
         if not sender_done:
             sender_done = self.sender.stop(left(reserve=1.0))
         running = [name for name, done in (
             ("sender", sender_done), ("balance check", self.watch.wait_idle(left(reserve=0.5))),
-            ("notifier", self.notifier.stop(left(reserve=0.5))), ("after-ack work", self.after_ack.close(left())))
+            ("notifier", self.notifier.stop(left(reserve=0.5))),
+            ("retention", self.retention_worker.stop(left(reserve=0.5))), ("after-ack work", self.after_ack.close(left())))
             if not done]
         if self.backups is not None:
             self.backups.stop()

@@ -24,8 +24,11 @@ def startup_lines(bot, *, image_marker: Path = IMAGE_MARKER) -> list[str]:
                      "still served")
     lines.append(f"  SMS Office:     {_gateway(bot)}")
     lines.append(f"  alert channel:  {s.alert_channel or 'off (set SMSBOT_ALERT_CHANNEL to get balance alerts)'}")
-    lines.append(f"  allow-lists:    users {_size(s.allowed_users)} · channels {_size(s.allowed_channels)} · "
+    lines.append(f"  allow-lists:    users {_size(bot.access.users)} · channels {_size(bot.access.channels)} · "
                  f"admins {_size(s.admin_users, 'anyone allowed to send')}")
+    lines.append(f"  spend limits:   {_limit(s.daily_limit_user)} per user · {_limit(s.daily_limit)} in all, per day "
+                 f"({s.timezone})")
+    lines.append(f"  retention:      SMS texts and numbers erased {s.retention_days} days after a send ends")
     lines.append(f"  callback URL:   {_masked_callback(bot)}")
     lines.append(f"  database:       {_database(s.db_path, image_marker)}")
     banner = [f"!!! {BANNER}"] if bot.simulator is not None else []
@@ -48,6 +51,10 @@ def _gateway(bot) -> str:
 
 def _size(ids: frozenset[str], empty: str = "everyone") -> str:
     return str(len(ids)) if ids else f"0 ({empty})"
+
+
+def _limit(credits: int | None) -> str:
+    return "no limit" if credits is None else f"{credits:,} credits"
 
 
 def _masked_callback(bot) -> str:

@@ -15,18 +15,21 @@ from decimal import Decimal
 from typing import Callable, ContextManager, Mapping
 
 from bot.access import Access
+from bot.compliance import Compliance
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.sms import failures
 from bot.sms.gateway import NotEnoughCredits, SmsOfficeClient
 from bot.sms.plan import Hold, SendPlan, confirmation_reason
 from bot.slack.notifier import SlackNotices
+from bot.spend import SpendLimits, SpendToday
 from bot.slack.posts import SlackPosts
 from bot.storage.confirmations import Decision, PendingSends
 from bot.storage.db import ACK_PATIENCE_SECONDS, Database
 from bot.storage.groups import GroupStore
 from bot.storage.queue import SendQueue, Status
 from bot.storage.reports import ReportIntake
+from bot.storage.usage import UsageReport
 from bot.workers.balancewatch import BalanceWatch
 from bot.workers.forecast import Forecast
 
@@ -47,6 +50,16 @@ class NeedsConfirmation:
     pending_id: str
     last_balance: tuple[Decimal, float] | None
     hold: Hold   # why, in words
+
+
+@dataclass(frozen=True)
+class OverLimit:
+    """Refused by a daily spend limit (bot/spend.py); nothing is queued. ``sentence`` says why."""
+    sentence: str
+
+
+class _Refused(Exception):
+    """Rolls back a confirmation that a limit refuses, so its preview stays pending."""
 
 
 class WouldFailAgain(Exception):
@@ -78,37 +91,53 @@ class UseCases:
                  posts: SlackPosts, notices: SlackNotices, reports: ReportIntake, watch: BalanceWatch,
                  groups: GroupStore, access: Access, gateway: SmsOfficeClient, metrics: Metrics,
                  clock: Callable[[], float], wake_sender: Callable[[], None],
-                 later: Callable[..., None]) -> None:
+                 later: Callable[..., None], compliance: Compliance | None = None,
+                 limits: SpendLimits | None = None) -> None:
         self.settings, self.db, self.queue, self.pending = settings, db, queue, pending
         self.posts, self.notices, self.reports, self.watch = posts, notices, reports, watch
         self.groups, self.access, self.gateway, self.metrics = groups, access, gateway, metrics
         self.clock, self.wake_sender = clock, wake_sender
         self.later = later  # slow work after a Slack ack (bot/slack/after_ack.py)
         self.routine = None  # templates, scheduled sends, lists (bot/routine.py), set by the wiring
+        self.compliance = compliance  # opt-outs, access from Slack, the audit log (bot/compliance.py)
+        self.optouts = compliance.optouts if compliance else None
+        self.usage_report = UsageReport(db)  # usage and the billing CSV (bot/storage/usage.py)
+        self.limits = limits or SpendLimits(db, user_limit=None, bot_limit=None, timezone=settings.timezone)
 
     # -- sending ---------------------------------------------------------------------------------------
-    def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation:
-        """A checked plan from a person: queued now, or held for their confirmation when costly.
-        Raises sqlite3.Error when it cannot be stored (then nothing was queued)."""
+    def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation | OverLimit:
+        """A checked plan from a person: queued now, held for their confirmation when costly, or refused
+        by a daily limit. Raises sqlite3.Error when it cannot be stored (then nothing was queued)."""
+        refusal = self.limits.check(origin.get("user_id") or "", plan.credits, self.clock())
+        if refusal:
+            return OverLimit(refusal)
         last = self.watch.last_balance()
         hold = confirmation_reason(plan, self.settings.confirm_above, last, self.clock())
         if hold is not None:
             return NeedsConfirmation(self.pending.create(plan, dict(origin), self.clock()), last, hold)
         with self.db.transaction() as conn:
+            if refusal := self.limits.check(origin.get("user_id") or "", plan.credits, self.clock(), conn):
+                return OverLimit(refusal)  # another send of theirs got in first
             batch_id = self._enqueue(conn, plan, origin, self.clock())
         return Queued(batch_id)
 
     def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision:
-        """The requester's Send or Cancel on a held send. Queues at most once."""
-        with self.db.transaction() as conn:
-            verdict, row = self.pending.decide(conn, pending_id, user_id, self.clock(), send)
-            if row is None:
-                return Decision(verdict)
-            plan = SendPlan.from_json(row["plan"])
-            if verdict != "ok" or not send:
-                return Decision(verdict, plan, row["user_id"])
-            batch_id = self._enqueue(conn, plan, self.pending.origin(row), self.clock())
-            self.pending.attach(conn, pending_id, batch_id)
+        """The requester's Send or Cancel on a held send. Queues at most once; a daily limit is
+        checked again (verdict "over_limit", the preview stays pending)."""
+        try:
+            with self.db.transaction() as conn:
+                verdict, row = self.pending.decide(conn, pending_id, user_id, self.clock(), send)
+                if row is None:
+                    return Decision(verdict)
+                plan = SendPlan.from_json(row["plan"])
+                if verdict != "ok" or not send:
+                    return Decision(verdict, plan, row["user_id"])
+                if refusal := self.limits.check(row["user_id"] or "", plan.credits, self.clock(), conn):
+                    raise _Refused(refusal)
+                batch_id = self._enqueue(conn, plan, self.pending.origin(row), self.clock())
+                self.pending.attach(conn, pending_id, batch_id)
+        except _Refused as refused:
+            return Decision("over_limit", plan, row["user_id"], refusal=str(refused))
         return Decision(verdict, plan, row["user_id"], batch_id)
 
     def _enqueue(self, conn: sqlite3.Connection, plan: SendPlan, origin: Mapping, now: float) -> int:
@@ -123,6 +152,8 @@ class UseCases:
         if it was not waiting. Raises WouldFailAgain for a failure a resend cannot cure (number, text)."""
         with self.db.transaction() as conn:
             current = self.queue.message(message_id, conn)
+            if current is not None and not current["recipient"]:
+                return None  # erased by retention: there is nothing left to send
             if current is not None and current["status"] == Status.FAILED and not failures.curable(current):
                 raise WouldFailAgain(current["recipient"])
             row = self.queue.requeue(conn, message_id, self.clock())
@@ -137,7 +168,7 @@ class UseCases:
         that arrived first, note an empty account, and tell Slack."""
         self.metrics.sms.labels(event).inc()
         if event == "failed":  # whether a Resend can cure it (credits, login, unreachable)
-            self.queue.note_failure(conn, message["id"], failures.kind_of(error))
+            self.queue.note_failure(conn, message["id"], failures.kind_of(error, message["last_error"]))
         if event == "sent":
             self.metrics.parts.inc(message["parts"] or self.queue.batch(message["batch_id"], conn)["parts"])
         if isinstance(error, NotEnoughCredits):
@@ -165,6 +196,10 @@ class UseCases:
 
     def usage(self, balance: Decimal | None) -> Forecast:
         return self.watch.usage(balance=balance)
+
+    def spend_today(self, user_id: str) -> SpendToday:
+        """The requester's credits counted today against their limit (and the bot's)."""
+        return self.limits.today(user_id, self.clock())
 
     def balance(self) -> tuple[Decimal, Forecast]:
         """Ask the gateway now (slow: only after the ack). Raises GatewayError."""

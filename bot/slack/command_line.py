@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-SUBCOMMANDS = ("send", "balance", "status", "history", "group", "help", "template", "scheduled", "cancel")
+SUBCOMMANDS = ("send", "balance", "status", "history", "group", "help", "template", "scheduled", "cancel",
+               "optout", "access", "audit", "usage", "export")
 
 _MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 # A word: non-space characters, where a whole <…> markup counts as one character (labels may hold spaces).
@@ -113,6 +114,12 @@ def _args(name: str, raw: str) -> str:
         return head + undo_recipients(recipients) + gap + undo_markup(message)
     if name == "group":
         return " ".join(undo_recipients(word) for word in _WORD.findall(raw))
+    if name == "optout":  # ACTION NUMBERS [reason]
+        action, gap, rest = _split_word(raw)
+        numbers, gap2, reason = _split_word(rest)
+        return undo_markup(action) + gap + undo_recipients(numbers) + gap2 + undo_markup(reason)
+    if name == "access":  # mentions keep their IDs: <@U…|bob>, <#C…|ops>
+        return raw
     return undo_markup(raw)
 
 

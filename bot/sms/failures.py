@@ -7,11 +7,16 @@ from typing import Mapping
 from bot.sms.gateway import GatewayError, LoginFailed, NotEnoughCredits
 
 CREDITS, LOGIN, UNREACHABLE, FINAL = "credits", "login", "unreachable", "final"
+OPTED_OUT = "opted_out"
+OPTED_OUT_ERROR = ("opted out: the number was put on the do-not-contact list after this SMS was queued, "
+                   "so it was not sent")
 CURABLE = frozenset({CREDITS, LOGIN, UNREACHABLE})
 
 
-def kind_of(error: GatewayError | None) -> str:
+def kind_of(error: GatewayError | None, last_error: str | None = None) -> str:
     """The failure kind stored with a failed SMS (``messages.failure``)."""
+    if error is None and last_error == OPTED_OUT_ERROR:
+        return OPTED_OUT
     if isinstance(error, NotEnoughCredits):
         return CREDITS
     if isinstance(error, LoginFailed):

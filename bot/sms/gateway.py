@@ -28,6 +28,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError
 
 from bot.redact import Redactor, redact, register_secret
+from bot.sms.numbers import mask
 from bot.sms.connection import InterruptibleAdapter, one_connection_session
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ class SmsOfficeClient:
 
     def send(self, sender: str, to: str, text: str) -> str:
         """Send ``text`` to one number; returns the gateway's tracking number."""
-        return self._call(_SEND, {"from": sender, "to": to, "message": text}, {"to": to})
+        return self._call(_SEND, {"from": sender, "to": to, "message": text}, {"to": mask(to)})
 
     def close(self) -> None:
         """From any thread: refuse calls not yet on the wire, and cut the one that is, so it returns

@@ -302,3 +302,23 @@ def numbers_to_remove(spec: str, default_region: str | None = None) -> list[str]
                 raise
             numbers.append(digits[2:] if digits.startswith("00") else digits)
     return list(dict.fromkeys(numbers))
+
+
+def country_of(number: str) -> str | None:
+    """The ISO country of a stored digits-only number (kept when retention erases the number)."""
+    try:
+        return _region(phonenumbers.parse("+" + number, None))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def mask(number: str | None) -> str:
+    """A number as log lines show it: the country code and the last 3 digits (``+27...567``)."""
+    digits = "".join(ch for ch in str(number or "") if ch.isdigit())
+    if len(digits) < 6:
+        return "..." + digits[-3:] if digits else "-"
+    try:
+        code = phonenumbers.parse("+" + digits, None).country_code
+    except phonenumbers.NumberParseException:
+        return "..." + digits[-3:]  # no country code to show
+    return f"+{code}...{digits[-3:]}"

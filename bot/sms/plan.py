@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from bot.sms import numbers as smsnumbers
 from bot.sms import rules as smsrules
@@ -87,6 +87,7 @@ class _Resolved:
     used: dict[str, list[str]] = field(default_factory=dict)
     skipped: dict[str, Skipped] = field(default_factory=dict)
     read_as: dict[str, str] = field(default_factory=dict)
+    typed: dict[str, str] = field(default_factory=dict)  # number typed directly → the entry
 
     def add(self, recipient: smsnumbers.Recipient) -> None:
         self.recipients.setdefault(recipient.number, recipient)
@@ -126,19 +127,45 @@ def member_problems(members: list[str], allowed: frozenset[str] = frozenset()) -
     return problems
 
 
+Blocked = Callable[[Iterable[str]], set]  # numbers → those on the do-not-contact list (OptOuts.blocked)
+OPTED_OUT = "opted out (on the do-not-contact list)"
+
+
+def _leave_out_opted_out(out: _Resolved, stopped: set) -> None:
+    """A number typed directly that opted out refuses the send, naming it; a group member is skipped."""
+    typed = [n for n in out.typed if n in stopped]
+    if typed:
+        shown = ", ".join(typed[:10]) + (f" and {len(typed) - 10} more" if len(typed) > 10 else "")
+        many = len(typed) > 1
+        raise smsrules.RecipientError(
+            f"{shown} {'are' if many else 'is'} on the do-not-contact list (opted out), so nothing was sent: "
+            f"take {'them' if many else 'it'} out of the send. Check an entry with `/sms optout check NUMBER`.",
+            out.typed[typed[0]])
+    for number in [n for n in out.recipients if n in stopped]:
+        del out.recipients[number]
+        group = next((g for g, kept in out.used.items() if number in kept), "")
+        out.skipped[number] = Skipped(number, group, OPTED_OUT)
+    for name, kept in out.used.items():
+        out.used[name] = [n for n in kept if n not in stopped]
+
+
 def resolve_recipients(entries: list[str], default_region: str | None, groups: Groups | None = None,
-                       allowed: frozenset[str] = frozenset()) -> _Resolved:
+                       allowed: frozenset[str] = frozenset(), blocked: Blocked | None = None) -> _Resolved:
     """Numbers and group names → distinct recipients in first-seen order, the groups used, and the
     members skipped. A number typed directly that fails a rule refuses the whole send."""
     out = _Resolved()
     for entry in entries:
         name = _group_name(entry) if groups is not None else None
         if name is None:
-            out.add(smsnumbers.read_number(entry, default_region, allowed))
+            recipient = smsnumbers.read_number(entry, default_region, allowed)
+            out.add(recipient)
+            out.typed.setdefault(recipient.number, entry)
         else:
             _expand_group(name, entry, groups, allowed, out)
     for number in out.recipients:  # also typed directly, or in another group: it is sent to
         out.skipped.pop(number, None)
+    if blocked is not None:
+        _leave_out_opted_out(out, blocked(list(out.recipients)))
     if not out.recipients:
         raise smsrules.RecipientError(_nobody_left(list(out.skipped.values())), entries[0])
     return out
@@ -166,7 +193,7 @@ _COMMAND = re.compile(r"([^ \t\r\n]+)[ \t\r\n]+(.*)", re.S)  # ASCII spaces: a p
 
 
 def plan_send(args: str, default_region: str | None, groups: Groups | None = None,
-              allowed: frozenset[str] = frozenset()) -> SendPlan:
+              allowed: frozenset[str] = frozenset(), *, blocked: Blocked | None = None) -> SendPlan:
     """``<recipients> <message>`` → a checked SendPlan, or UsageError/SmsRuleError."""
     if not args.strip():
         raise UsageError("Say who to send to and what: `/sms send 27831234567 Your message`.")
@@ -176,7 +203,7 @@ def plan_send(args: str, default_region: str | None, groups: Groups | None = Non
                          "e.g. `/sms send 27831234567 Hello`.")
     spec, text = match.groups()
     try:
-        return build_plan(spec, text, default_region, groups, allowed)
+        return build_plan(spec, text, default_region, groups, allowed, blocked=blocked)
     except smsrules.RecipientError as error:
         last = spec.rsplit(",", 1)[-1]
         raise (error.entry == last and _spaced_number(last, text, default_region)) or error from None
@@ -200,12 +227,13 @@ def _spaced_number(last: str, text: str, default_region: str | None) -> smsrules
 
 def build_plan(spec: str, text: str, default_region: str | None, groups: Groups | None = None,
                allowed: frozenset[str] = frozenset(),
-               split: Callable[[str], list[str]] = smsnumbers.split_recipients) -> SendPlan:
+               split: Callable[[str], list[str]] = smsnumbers.split_recipients, *,
+               blocked: Blocked | None = None) -> SendPlan:
     """Recipients and text checked by the same rules wherever they were typed.
 
     ``split`` reads the recipients field: commas (the slash command) or lines (the compose form).
     """
-    resolved = resolve_recipients(split(spec), default_region, groups, allowed)
+    resolved = resolve_recipients(split(spec), default_region, groups, allowed, blocked)
     info = smsrules.check_text(text)
     home = smsnumbers.home_region(default_region)
     chosen = list(resolved.recipients.values())

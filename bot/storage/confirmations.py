@@ -19,11 +19,13 @@ CONFIRM_SECONDS = 600
 
 @dataclass(frozen=True)
 class Decision:
-    """What a Send/Cancel click did: verdict "ok", "unknown", "not_yours", "expired", "sent" or "cancelled"."""
+    """What a Send/Cancel click did: verdict "ok", "unknown", "not_yours", "expired", "sent", "cancelled"
+    or "over_limit" (a daily spend limit refused it: ``refusal`` says why; the preview stays)."""
     verdict: str
     plan: SendPlan | None = None
     requester: str | None = None
     batch_id: int | None = None
+    refusal: str | None = None
 
 
 class PendingSends:

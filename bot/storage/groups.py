@@ -5,6 +5,7 @@ import difflib
 import re
 import sqlite3
 from dataclasses import dataclass
+from typing import Callable
 
 from bot.storage.db import Database
 from bot.sms.rules import SmsRuleError, looks_like_number
@@ -39,8 +40,10 @@ class GroupStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, name: str, numbers: list[str], by: str, now: float) -> Change:
-        """Create the group if needed and add numbers (already normalised)."""
+    def add(self, name: str, numbers: list[str], by: str, now: float, *,
+            record: Callable[[sqlite3.Connection, list[str]], None] | None = None) -> Change:
+        """Create the group if needed and add numbers (already normalised); ``record(conn, added)``
+        runs in the same transaction (the audit log)."""
         with self.db.transaction() as conn:
             created = conn.execute("INSERT OR IGNORE INTO groups (name, created_at, created_by) VALUES (?, ?, ?)",
                                    (name, now, by)).rowcount == 1
@@ -49,10 +52,14 @@ class GroupStore:
                 cur = conn.execute("INSERT OR IGNORE INTO group_members (group_name, number, added_at, added_by) "
                                    "VALUES (?, ?, ?, ?)", (name, number, now, by))
                 (added if cur.rowcount == 1 else already).append(number)
+            if record is not None:
+                record(conn, added)
         return Change(added, already, created)
 
-    def remove(self, name: str, numbers: list[str] | None) -> list[str]:
-        """Remove numbers (or, with None, the whole group); returns the numbers that were removed."""
+    def remove(self, name: str, numbers: list[str] | None, *,
+               record: Callable[[sqlite3.Connection, list[str]], None] | None = None) -> list[str]:
+        """Remove numbers (or, with None, the whole group); returns the numbers that were removed.
+        ``record(conn, removed)`` runs in the same transaction (the audit log)."""
         with self.db.transaction() as conn:
             if not self._exists(conn, name):
                 raise GroupError(self.unknown(name))
@@ -61,10 +68,12 @@ class GroupStore:
                                                       "ORDER BY added_at, number", (name,))]
                 conn.execute("DELETE FROM group_members WHERE group_name = ?", (name,))
                 conn.execute("DELETE FROM groups WHERE name = ?", (name,))
-                return removed
-            removed = [n for n in numbers
-                       if conn.execute("DELETE FROM group_members WHERE group_name = ? AND number = ?",
-                                       (name, n)).rowcount]
+            else:
+                removed = [n for n in numbers
+                           if conn.execute("DELETE FROM group_members WHERE group_name = ? AND number = ?",
+                                           (name, n)).rowcount]
+            if record is not None:
+                record(conn, removed)
             return removed
 
     def sizes(self) -> list[tuple[str, int]]:

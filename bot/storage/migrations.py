@@ -139,7 +139,19 @@ def _v10_routine_sends(db: sqlite_utils.Database) -> None:
     db["messages"].add_column("parts", int)   # with its own text: its own parts (else the batch's)
 
 
+def _v11_compliance(db: sqlite_utils.Database) -> None:
+    # Issue 14: the do-not-contact list, allow-list entries added from Slack, the admin audit log,
+    # each SMS's country (kept when retention erases its number) and when a send was erased.
+    db["opt_outs"].create({"number": str, "reason": str, "added_by": str, "added_at": float}, pk="number")
+    db["access_entries"].create({"kind": str, "id": str, "added_by": str, "added_at": float}, pk=("kind", "id"))
+    db["audit_log"].create({"id": int, "at": float, "user_id": str, "action": str, "args": str}, pk="id")
+    db["messages"].add_column("country", str)
+    db["batches"].add_column("erased_at", float)
+    db["outbox"].create_index(["state", "done_at"], index_name="outbox_done", if_not_exists=True)
+
+
 # Append only: each function moves the schema one version forward.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes, _v7_message_failure,
-    _v8_attempts, _v9_slack_requests, _v10_routine_sends]
+    _v8_attempts, _v9_slack_requests, _v10_routine_sends,
+    _v11_compliance]

@@ -33,6 +33,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable
 
+from bot.sms.numbers import country_of
 from bot.storage import SqlEnum
 from bot.storage.db import Database
 
@@ -85,13 +86,15 @@ class SendQueue:
             (now, len(recipients), *batch.values()))
         batch_id = cur.lastrowid
         due = batch.get("scheduled_for") or now
-        rows = [(batch_id, r, due, now, now) for r in recipients]
+        # each row keeps its recipient's country (usage and export still work once numbers are erased)
+        rows = [(batch_id, r, country_of(r), due, now, now) for r in recipients]
         own = ""
         if texts is not None:  # a personalised list: each row with its recipient's text and parts
-            own, rows = "text, parts, ", [(b, r, text, n, *rest) for (b, r, *rest), text, n in zip(rows, texts, parts)]
+            own, rows = "text, parts, ", [(b, r, c, text, n, *rest)
+                                          for (b, r, c, *rest), text, n in zip(rows, texts, parts)]
         conn.executemany(
-            f"INSERT INTO messages (batch_id, recipient, {own}status, attempts, next_attempt_at, queued_at, "
-            f"updated_at) VALUES (?, ?, {'?, ?, ' if own else ''}'{QUEUED}', 0, ?, ?, ?)", rows)
+            f"INSERT INTO messages (batch_id, recipient, country, {own}status, attempts, next_attempt_at, queued_at, "
+            f"updated_at) VALUES (?, ?, ?, {'?, ?, ' if own else ''}'{QUEUED}', 0, ?, ?, ?)", rows)
         return batch_id
 
     def claim(self, now: float, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:

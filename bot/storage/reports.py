@@ -29,6 +29,7 @@ import phonenumbers
 
 from bot.sms import dlr
 from bot.sms.rules import SmsRuleError, normalise_number
+from bot.sms.numbers import mask
 from bot.storage import SqlEnum
 from bot.storage.db import Database
 from bot.storage.queue import SendQueue, Status
@@ -124,7 +125,7 @@ class ReportIntake:
         outcome = self.db.write(lambda conn: self._record(conn, report, now))
         level = logging.WARNING if outcome == Outcome.UNMATCHED else logging.INFO
         log.log(level, "event=report_%s tracking=%s status=%d to=%s", outcome, report.tracking_id,
-                report.status_id, report.recipient or "-")
+                report.status_id, mask(report.recipient))
         return outcome
 
     def _record(self, conn: sqlite3.Connection, report: Report, now: float) -> Outcome:

@@ -3,7 +3,9 @@
 What it fakes: the Web API methods smsbot calls, answered in the shape real Slack
 uses (``auth.test``, ``chat.postMessage``/``update``/``postEphemeral``,
 ``conversations.join``/``open``, ``views.open``/``publish``/``update``,
-``users.info``; any other method answers ``{"ok": true}``), bearer-token checks,
+``users.info``, the file upload of ``files_upload_v2``: ``files.getUploadURLExternal``, the upload
+URL it returns and ``files.completeUploadExternal``, kept in ``files``; any other method answers
+``{"ok": true}``), bearer-token checks,
 per-channel message history with threads and edit history, response URLs that
 record what is POSTed to them, and injected failures: Slack errors (``fail``),
 HTTP errors such as 429 with Retry-After (``http_error``) and a full outage (``down``).
@@ -34,7 +36,7 @@ from urllib.parse import parse_qsl, urlencode
 from bot.web.server import ServerThread
 
 _UNAVAILABLE = (503, {"ok": False, "error": "service_unavailable"}, [])
-_JSON_FIELDS = ("blocks", "attachments", "view")  # JSON text when sent in a form or query string
+_JSON_FIELDS = ("blocks", "attachments", "view", "files")  # JSON text when sent in a form or query string
 VERIFICATION_TOKEN = "fake-verification-token"
 APP_ID = "A0TEST"
 BOT_ID = "B0TEST"
@@ -97,7 +99,9 @@ class FakeSlack:
         self._ts_base = int(time.time())
         self._ts_seq = 0
         self._view_seq = 0
-        self._files: dict[str, bytes] = {}
+        self._files: dict[str, bytes] = {}   # file ID → content served at its url_private_download
+        self._uploads: dict[str, dict] = {}   # file ID → filename, length and the bytes uploaded to its URL
+        self.uploaded: list[dict] = []        # uploads completed into a conversation (see ``files``)
         self._server: ServerThread | None = None
         self._methods: dict[str, Callable[[dict], dict]] = {
             "auth.test": self._auth_test,
@@ -112,6 +116,8 @@ class FakeSlack:
             "users.info": self._user_info,
             "conversations.info": self._conversation_info,
             "apps.connections.open": lambda params: {"url": "wss://fake-slack.test/link/?ticket=1"},
+            "files.getUploadURLExternal": self._upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }
 
     # -- life cycle ------------------------------------------------------------------------
@@ -199,6 +205,13 @@ class FakeSlack:
             replies = [m for m in self._messages.get(channel, []) if m["thread_ts"] == ts and m["ts"] != ts]
             return copy.deepcopy(replies)
 
+    @property
+    def files(self) -> list[dict]:
+        """Files shared by ``files.completeUploadExternal``: id, filename, title, channel, content (bytes),
+        initial_comment."""
+        with self._lock:
+            return copy.deepcopy(self.uploaded)
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -216,6 +229,8 @@ class FakeSlack:
             status, body, headers = self._download(path, environ)
         elif path.startswith("/response/"):
             status, body, headers = self._response_post(path[len("/response/"):], environ)
+        elif path.startswith("/upload/"):
+            status, body, headers = self._upload_post(path[len("/upload/"):], environ)
         else:
             status, body, headers = 404, {"ok": False, "error": "not_found"}, []
         payload, kind = (body, "text/html") if isinstance(body, bytes) else (json.dumps(body).encode(),
@@ -270,7 +285,40 @@ class FakeSlack:
             self._responses.append((key, body))
         return 200, {"ok": True}, []
 
+    def _upload_post(self, file_id: str, environ) -> tuple[int, bytes, list]:
+        """The upload URL: the file's bytes as the POST body, answered in plain text as Slack does."""
+        data = _read_body(environ)
+        with self._lock:
+            upload = self._uploads.get(file_id)
+            if upload is None:
+                return 404, b"Not found", []
+            upload["content"] = data
+        return 200, f"OK - {len(data)}".encode(), []
+
     # -- methods (called with the lock held) ---------------------------------------------------
+    def _upload_url(self, params: dict) -> dict:
+        if not params.get("filename") or not str(params.get("length", "")).isdigit():
+            raise _SlackError("invalid_arguments")
+        file_id = f"F{len(self._uploads) + 1:08d}"
+        self._uploads[file_id] = {"filename": params["filename"], "length": int(params["length"]), "content": None}
+        return {"upload_url": f"{self._server.url}/upload/{file_id}", "file_id": file_id}
+
+    def _complete_upload(self, params: dict) -> dict:
+        files = params.get("files") or []
+        channel = params.get("channel_id")
+        if channel:
+            channel = self._resolve(channel)
+        shared = []
+        for entry in files:
+            upload = self._uploads.get(entry.get("id"))
+            if upload is None or upload["content"] is None:
+                raise _SlackError("file_not_found")
+            shared.append({"id": entry["id"], "title": entry.get("title") or upload["filename"],
+                           "filename": upload["filename"], "channel": channel, "content": upload["content"],
+                           "initial_comment": params.get("initial_comment")})
+        self.uploaded.extend(shared)
+        return {"files": [{"id": f["id"], "title": f["title"], "name": f["filename"]} for f in shared]}
+
     def _auth_test(self, params: dict) -> dict:
         return {"url": "https://fake-slack.test/", "team": "Test Team", "user": "smsbot",
                 "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": BOT_ID}

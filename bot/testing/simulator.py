@@ -29,6 +29,7 @@ from bot.web.server import ServerThread
 from bot.redact import redact
 from bot.sms.dlr import DELIVERED, FAILED, MESSAGES, NO_ROUTE, SUBMITTED
 from bot.web.routes import masked_callback_url
+from bot.sms.numbers import mask
 from bot.sms.rules import MAX_CHARS, MAX_PARTS, analyse_text
 
 log = logging.getLogger(__name__)
@@ -321,7 +322,7 @@ class Simulator:
             message = SimMessage(str(next(self._ids)), sender, to, text, parts, time.time())
             self._messages.append(message)
             balance = self._balance
-        log.info("event=sim_send to=%s id=%s parts=%d balance=%.2f", to, message.id, parts, balance)
+        log.info("event=sim_send to=%s id=%s parts=%d balance=%.2f", mask(to), message.id, parts, balance)
         return message
 
     # --- delivery reports ---------------------------------------------------------

@@ -31,7 +31,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Callable
 
+from bot.sms.failures import OPTED_OUT_ERROR
 from bot.sms.gateway import GatewayError, SmsOfficeClient
+from bot.sms.numbers import mask
 from bot.storage import SqlEnum
 from bot.storage.journal import Accepted, Journal
 from bot.storage.queue import SendQueue, Status
@@ -86,7 +88,8 @@ class Sender(Worker):
     def __init__(self, queue: SendQueue, gateway: SmsOfficeClient, sender_id: str, *,
                  notify: Notify = _no_notify, give_up_after: float = 24 * 3600.0,
                  journal: Journal | None = None, recheck: Callable[[sqlite3.Row], str | None] = _allowed,
-                 grace: float = 3600.0, **kwargs) -> None:
+                 grace: float = 3600.0, opted_out: Callable[[str], bool] = lambda number: False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.queue = queue
         self.gateway = gateway
@@ -95,6 +98,7 @@ class Sender(Worker):
         self.give_up_after = give_up_after
         self.recheck = recheck       # message → why it may not go now, or None (see bot/routine.py)
         self.grace = grace           # seconds a scheduled SMS may be late and still go
+        self.opted_out = opted_out   # the do-not-contact list, checked again just before each send
         self.journal = journal or Journal.beside(queue.db.path)
         self.failures = 0            # consecutive "not sent" outcomes
         self.paused_until = 0.0      # no claims before this time (gateway or database backoff)
@@ -118,7 +122,7 @@ class Sender(Worker):
             self.journal.clear()
         for row in rows:
             log.warning("event=send_unconfirmed message=%d to=%s reason=crash_recovery", row["id"],
-                        row["recipient"])
+                        mask(row["recipient"]))
         return rows
 
     def _apply_journaled(self, conn: sqlite3.Connection, entry: Accepted, now: float) -> None:
@@ -132,12 +136,12 @@ class Sender(Worker):
             row = self.queue.adopt(conn, entry.message_id, entry.tracking_id, entry.sent_at, now)
         else:
             log.error("event=journal_entry_not_applied message=%d tracking=%s to=%s status=%s note=%s",
-                      entry.message_id, entry.tracking_id, entry.recipient, row["status"] if row else "missing",
+                      entry.message_id, entry.tracking_id, mask(entry.recipient), row["status"] if row else "missing",
                       "the gateway accepted this SMS; record its tracking number by hand")
             return
         self.notify(conn, SendEvent.SENT, row, None)
         log.warning("event=send_sent_from_journal message=%d to=%s tracking=%s", entry.message_id,
-                    entry.recipient, entry.tracking_id)
+                    mask(entry.recipient), entry.tracking_id)
 
     def on_stop(self) -> None:
         """The loop has ended: an answer the database never took is journaled (or logged at
@@ -215,6 +219,8 @@ class Sender(Worker):
             return Outcome(message, SendEvent.MISSED, now,
                            error=f"not sent: it was scheduled for {late} minutes earlier, more than "
                                  f"SMSBOT_SCHEDULE_GRACE_MINUTES ({int(self.grace // 60)}) late")
+        if self.opted_out(message["recipient"]):  # put on the do-not-contact list after it was queued
+            return Outcome(message, SendEvent.FAILED, now, error=OPTED_OUT_ERROR)
         reason = self.recheck(message)
         if reason is not None:
             return Outcome(message, SendEvent.FAILED, now, error=reason)
@@ -265,7 +271,7 @@ class Sender(Worker):
             self.journal.append(Accepted(message["id"], outcome.tracking_id, message["recipient"], outcome.at))
         except OSError as error:
             log.error("event=accepted_sms_not_stored message=%d to=%s tracking=%s sent_at=%.3f error=%s note=%s",
-                      message["id"], message["recipient"], outcome.tracking_id, outcome.at, error,
+                      message["id"], mask(message["recipient"]), outcome.tracking_id, outcome.at, error,
                       "the gateway accepted this SMS but neither the database nor the journal could keep it; "
                       "it will show as unconfirmed: this line is its record")
             return
@@ -295,4 +301,4 @@ class Sender(Worker):
         self._next = claimed  # only once committed: a rolled-back claim must never be sent
         level = logging.INFO if event == SendEvent.SENT else logging.WARNING
         log.log(level, "event=send_%s message=%d to=%s attempt=%d tracking=%s error=%s", event, mid,
-                message["recipient"], message["attempts"], outcome.tracking_id or "-", outcome.error or "-")
+                mask(message["recipient"]), message["attempts"], outcome.tracking_id or "-", outcome.error or "-")

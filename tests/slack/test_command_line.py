@@ -59,3 +59,10 @@ def test_a_tel_link_works_in_group_add(slack_driver, bot):
 def test_a_tel_link_after_at_when_is_read_as_the_number_in_the_link():
     cmd = parse_command("send --at tomorrow 07:00 <tel:+27831234567|083 123 4567> Hi &amp; bye")
     assert cmd.args == "--at tomorrow 07:00 +27831234567 Hi & bye"
+
+
+def test_access_keeps_the_ids_of_mentions_and_optout_reads_numbers_and_reason():
+    cmd = parse_command("access allow <@U024BE7LH|bob>")
+    assert (cmd.name, cmd.args) == ("access", "allow <@U024BE7LH|bob>")
+    cmd = parse_command("optout add <tel:+27831234567|083 123 4567>,27821234567 asked &amp; agreed")
+    assert (cmd.name, cmd.args) == ("optout", "add +27831234567,27821234567 asked & agreed")

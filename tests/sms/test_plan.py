@@ -207,3 +207,21 @@ def test_a_plan_held_for_confirmation_comes_back_the_same():
     plan = build_plan("27831234567,oncall", "Tom & Jerry €5", None, Groups(oncall=["27821234567"]))
     back = SendPlan.from_json(plan.to_json())
     assert back == plan and back.credits == plan.credits and back.info.encoding == plan.info.encoding
+
+
+def test_opted_out_group_members_are_skipped_and_a_typed_one_refuses_the_send(groups):
+    blocked = lambda numbers: {n for n in numbers if n == "27821234567"}  # noqa: E731
+    plan = plan_send("oncall Drill", "ZA", groups, frozenset({"ZA"}), blocked=blocked)
+    assert plan.recipients == ["27831234567"] and plan.credits == 1
+    assert Skipped("27821234567", "oncall", "opted out (on the do-not-contact list)") in plan.skipped
+    assert plan.groups == {"oncall": ["27831234567"]}
+    with pytest.raises(RecipientError) as refused:
+        plan_send("oncall,0821234567 Drill", "ZA", groups, frozenset({"ZA"}), blocked=blocked)
+    assert "27821234567 is on the do-not-contact list" in str(refused.value)
+    assert refused.value.entry == "0821234567"
+
+
+def test_a_group_whose_every_member_opted_out_leaves_nobody_to_send_to(groups):
+    with pytest.raises(RecipientError) as refused:
+        plan_send("oncall Drill", "ZA", groups, frozenset({"ZA"}), blocked=lambda numbers: set(numbers))
+    assert "Nobody to send to" in str(refused.value) and "opted out" in str(refused.value)

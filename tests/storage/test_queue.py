@@ -169,7 +169,10 @@ def test_the_upgrade_keeps_the_tracking_numbers_of_earlier_sends(tmp_path):
             step(sqlite_utils.Database(conn))
         conn.execute(f"PRAGMA user_version = {before}")
     queue = SendQueue(db)
-    enqueue(queue, ["27831234567", "27821234567"])
+    with db.transaction() as conn:  # as that version's enqueue wrote them (no country column yet)
+        conn.execute("INSERT INTO batches (id, created_at, recipients, text, parts) VALUES (1, 100, 2, 'Hi', 1)")
+        conn.executemany("INSERT INTO messages (batch_id, recipient, status, attempts, next_attempt_at, queued_at, "
+                         "updated_at) VALUES (1, ?, 'queued', 0, 100, 100, 100)", [("27831234567",), ("27821234567",)])
     a, b = queue.claim(now=101.0), queue.claim(now=101.0)
     with db.transaction() as conn:
         conn.execute("UPDATE messages SET status = 'sent', tracking_id = '100001', sent_at = 102.0 WHERE id = ?",

@@ -172,3 +172,27 @@ def test_if_recording_a_send_fails_nothing_claimed_with_it_is_sent(queue, simula
     assert sender.run_once() is True  # the second is sent once
     assert [m.to for m in simulator.messages] == ["27831234567", "27821234567"]
     assert [r["status"] for r in queue.messages_of(1)] == ["sent", "sent"]
+
+
+@responses.activate
+def test_an_opted_out_number_is_failed_without_a_gateway_call_and_a_list_fault_keeps_it_first(
+        queue, make_sender, events):
+    responses.get(SEND_URL, body="Success:123456")
+    enqueue(queue, ["27831234567", "27821234567"])
+    broken = {"now": True}
+
+    def opted_out(number):
+        if broken["now"]:
+            raise sqlite3.OperationalError("database is locked")
+        return number == "27831234567"
+
+    sender = make_sender(opted_out=opted_out)
+    assert sender.run_once() is False  # the list could not be read: nothing sent, the claimed SMS kept
+    assert sender._next["recipient"] == "27831234567" and len(responses.calls) == 0
+    broken["now"] = False
+    sender.paused_until = 0.0
+    assert sender.run_once() is True
+    assert events == [("failed", "27831234567", "failed")] and len(responses.calls) == 0
+    assert queue.message(1)["last_error"].startswith("opted out")
+    assert sender.run_once() is True
+    assert [c.request.url.count("27821234567") for c in responses.calls] == [1]

@@ -9,10 +9,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Callable, ContextManager, Protocol
 
 from bot.access import Access
+from bot.compliance import Compliance
 from bot.config import Settings
 from bot.sms.plan import SendPlan
 from bot.storage.confirmations import Decision
 from bot.storage.groups import GroupStore
+from bot.storage.optouts import OptOuts
+from bot.storage.usage import UsageReport
 
 if TYPE_CHECKING:
     from bot.routine import Routine
@@ -23,6 +26,9 @@ class Services(Protocol):
     access: Access
     groups: GroupStore
     routine: "Routine"   # templates, scheduled sends and their cancelling (bot/routine.py)
+    optouts: OptOuts
+    compliance: Compliance
+    usage_report: UsageReport
 
     def submit(self, plan: SendPlan, origin: dict): ...          # -> Queued | NeedsConfirmation
     def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision: ...
@@ -31,6 +37,7 @@ class Services(Protocol):
     def tracking(self, tracking_id: str) -> tuple | None: ...
     def last_balance(self) -> tuple[Decimal, float] | None: ...
     def usage(self, balance: Decimal | None): ...
+    def spend_today(self, user_id: str): ...                      # -> bot.spend.SpendToday
     def balance(self) -> tuple: ...                                # slow: only after the ack
     def clock(self) -> float: ...
     def later(self, fn: Callable, *args) -> None: ...

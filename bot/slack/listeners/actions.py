@@ -58,6 +58,8 @@ def _decide(body, action, respond, services, send: bool) -> None:
              decision.batch_id if decision.batch_id is not None else "-")
     if verdict == "not_yours":
         respond(_aside(render.confirm_outcome(verdict, decision.requester)))
+    elif verdict == "over_limit":  # the preview stays, to press again once the limit allows
+        respond(_aside(render.confirm_outcome(verdict, refusal=decision.refusal)))
     elif verdict == "ok":
         respond(render.confirm_outcome("sent" if send else "cancelled") | {"replace_original": True})
     elif verdict not in ("sent", "cancelled"):  # a double click was already answered by the first

@@ -8,16 +8,16 @@ import sqlite3
 
 from bot.sms import rules as smsrules
 from bot.sms.numbers import numbers_to_remove
-from bot.sms.plan import UsageError, member_problems
+from bot.sms.plan import OPTED_OUT, UsageError, member_problems
 from bot.sms.schedule import ScheduleError, local_text
 from bot.slack.command_line import parse_command
 from bot.sms.gateway import GatewayError
 from bot.storage.groups import GroupError, check_name
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
-from bot.slack.listeners import routine
+from bot.slack.listeners import admin, routine
 from bot.slack.posts import SLACK_FIELDS, origin_of
-from bot.usecases import NeedsConfirmation
+from bot.usecases import NeedsConfirmation, OverLimit
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,18 @@ def register(app, services) -> None:
             with services.before_ack():
                 _send(ack, client, respond, command, cmd.args, services)
         elif cmd.name == "balance":
-            _balance(ack, respond, services)
+            _balance(ack, respond, services, command.get("user_id", ""))
         elif cmd.name == "status":
             ack(_status(cmd.args, services))
         elif cmd.name == "history":
             ack(_history(cmd.args, services))
         elif cmd.name in ("template", "scheduled", "cancel"):
             ack(routine.command(cmd.name, cmd.args, command.get("user_id", ""), services))
+        elif cmd.name == "export":
+            admin.export(ack, client, respond, command, cmd.args, services)
+        elif cmd.name in admin.SUBCOMMANDS:
+            with services.before_ack():
+                ack(admin.handle(cmd.name, cmd.args, command, services))
         else:
             with services.before_ack():
                 ack(_group(cmd.args, command.get("user_id", ""), services))
@@ -75,6 +80,9 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
                            "moment; if it keeps happening, tell whoever runs smsbot (the database is busy or "
                            "failing)."))
         return
+    if isinstance(outcome, OverLimit):
+        ack(render.refused(outcome.sentence))
+        return
     if isinstance(outcome, NeedsConfirmation):
         after = render.balance_after(outcome.last_balance, plan.credits)
         ack(render.confirm_preview(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60, outcome.hold))
@@ -99,19 +107,22 @@ def open_compose(client, command: dict, respond, templates=()) -> None:
                                    "`/sms send 27831234567 Your message`."))
 
 
-def _balance(ack, respond, services) -> None:
+def _balance(ack, respond, services, user_id: str = "") -> None:
     ack(render.message(":hourglass_flowing_sand: Asking SMS Office for the balance…"))
-    services.later(answer_balance, respond, services)
+    services.later(answer_balance, respond, services, user_id)
 
 
-def answer_balance(respond, services) -> None:
+def answer_balance(respond, services, user_id: str = "") -> None:
     """After the ack: ask the gateway, answer through respond()."""
     try:
         credits, usage = services.balance()
     except GatewayError as error:
         respond(render.gateway_problem("I couldn't get the balance", error))
         return
-    respond(render.balance(credits, usage, services.settings.low_balance))
+    answer = render.balance(credits, usage, services.settings.low_balance)
+    if user_id:
+        answer = render.with_spend(answer, services.spend_today(user_id))
+    respond(answer)
 
 
 def _status(args: str, services) -> dict:
@@ -122,7 +133,7 @@ def _status(args: str, services) -> dict:
     if found is None:
         return render.usage_error(f"No SMS with tracking number {tracking} was sent by this bot. "
                                   "Check the number on the send's status message.")
-    return render.tracking_status(*found)
+    return render.tracking_status(*found, services.settings.retention_days)
 
 
 def _history(args: str, services) -> dict:
@@ -131,7 +142,7 @@ def _history(args: str, services) -> dict:
     if arg and not (re.fullmatch(r"[0-9]{1,3}", arg) and 1 <= int(arg) <= HISTORY_MAX):
         return render.usage_error(f"`/sms history N` takes a number of sends from 1 to {HISTORY_MAX}, "
                                   f"e.g. `/sms history 20` (default {HISTORY_DEFAULT}).")
-    return render.history(services.history(int(arg) if arg else HISTORY_DEFAULT))
+    return render.history(services.history(int(arg) if arg else HISTORY_DEFAULT), services.settings.retention_days)
 
 
 GROUP_USAGE = ("Group commands: `/sms group list`, `/sms group show NAME`, `/sms group add NAME NUMBERS`, "
@@ -149,7 +160,9 @@ def _group(args: str, user_id: str, services) -> dict:
             members = services.groups.members(name)
             if members is None:
                 raise GroupError(services.groups.unknown(name))
-            return render.group_members(name, members, member_problems(members, services.settings.allowed_countries))
+            problems = {n: OPTED_OUT for n in services.optouts.blocked(members)}
+            problems.update(member_problems(members, services.settings.allowed_countries))
+            return render.group_members(name, members, problems)
         if action in ("add", "remove") and len(words) in (2, 3) and not (action == "add" and len(words) == 2):
             refusal = services.access.may_change_groups(user_id)
             if refusal:
@@ -162,10 +175,12 @@ def _group(args: str, user_id: str, services) -> dict:
             elif len(words) == 3:
                 numbers = numbers_to_remove(words[2], region)  # a member stored before a rule can go
             if action == "add":
-                change = services.groups.add(name, numbers, user_id, services.clock())
+                change = services.groups.add(name, numbers, user_id, services.clock(),
+                                             record=services.compliance.recorder(user_id, "group add", name))
                 log.info("event=group_changed group=%s by=%s added=%d", name, user_id, len(change.added))
                 return render.group_changed(name, change.added, change.already, change.created)
-            removed = services.groups.remove(name, numbers)
+            removed = services.groups.remove(name, numbers,
+                                             record=services.compliance.recorder(user_id, "group remove", name))
             log.info("event=group_changed group=%s by=%s removed=%d", name, user_id, len(removed))
             return render.group_removed(name, removed, whole=numbers is None)
     except smsrules.SmsRuleError as error:

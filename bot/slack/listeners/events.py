@@ -26,5 +26,5 @@ def publish_home(user_id: str, client, services) -> None:
     last = services.last_balance()
     usage = services.usage(last[0] if last else None)
     view = render.home(last, usage, services.settings.low_balance, services.history(HOME_SENDS),
-                       services.groups.sizes())
+                       services.groups.sizes(), services.settings.retention_days)
     client.views_publish(user_id=user_id, view=view)

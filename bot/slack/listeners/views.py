@@ -13,7 +13,7 @@ from bot.slack import render
 from bot.slack.listeners import routine
 from bot.slack.posts import origin_of
 from bot.sms.schedule import ScheduleError
-from bot.usecases import NeedsConfirmation
+from bot.usecases import NeedsConfirmation, OverLimit
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def register(app, services) -> None:
             return
         try:
             plan = build_plan(spec, text, services.settings.sms_default_region, services.groups,
-                              services.settings.allowed_countries, split=split_lines)
+                              services.settings.allowed_countries, split=split_lines,
+                              blocked=services.optouts.blocked)
             plan = services.routine.timed(plan, at)
         except ScheduleError as error:
             ack(response_action="errors", errors={"when": str(error)})
@@ -57,6 +58,9 @@ def register(app, services) -> None:
             log.error("event=send_not_stored error=%s", error)
             ack(response_action="errors", errors={field: "I couldn't store your send, so nothing was "
                                                              "queued. Try again in a moment."})
+            return
+        if isinstance(outcome, OverLimit):
+            ack(response_action="errors", errors={"recipients": outcome.sentence})
             return
         if isinstance(outcome, NeedsConfirmation):
             after = render.balance_after(outcome.last_balance, plan.credits)
@@ -78,8 +82,8 @@ def register(app, services) -> None:
         if decision.verdict in ("ok", "sent"):  # "sent": a double submit, already queued once
             ack()
             return
-        ack(response_action="update",
-            view=render.modal_notice("Not sent", render.confirm_outcome(decision.verdict)["text"]))
+        ack(response_action="update", view=render.modal_notice(
+            "Not sent", render.confirm_outcome(decision.verdict, refusal=decision.refusal)["text"]))
 
 
 def _metadata(view: dict) -> dict:

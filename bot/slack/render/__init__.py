@@ -19,3 +19,6 @@ from bot.slack.render.status import (  # noqa: F401  (the package's names)
 from bot.slack.render.routine import (  # noqa: F401  (the package's names)
     CANCEL_SCHEDULED_ACTION, TEMPLATE_PICK_ACTION, list_checking, list_problems, list_lines, list_preview, TEMPLATE_USAGE, template_picker, compose_extras, date_token, template_saved, template_list, template_shown, template_removed, scheduled_ack, scheduled_list, cancel_outcome, schedule_blocks, missed_reply,
 )
+from bot.slack.render.compliance import (  # noqa: F401  (the package's names)
+    OPTOUT_USAGE, ACCESS_USAGE, optout_added, optout_removed, optout_list, optout_check, access_changed, access_list, audit, spend_line, with_spend, usage_report, export_comment, export_failed,
+)

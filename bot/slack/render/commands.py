@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Mapping
 
 from bot.slack.notes import plan_notes
+from bot.sms.numbers import country_name
 from bot.slack.render.blocks import (
     CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, MESSAGE_BLOCKS, MODAL_BLOCKS, TITLE_CHARS, button,
     context, escape, input_block, message, plain, plural, preview, section, sections, when)
@@ -29,6 +30,12 @@ USAGE = (
     "`/sms group add NAME NUMBERS` · `/sms group remove NAME [NUMBERS]` — change groups\n"
     "`/sms template list|show NAME|add NAME TEXT|remove NAME` — saved texts with `{placeholders}`\n"
     "`/sms scheduled` · `/sms cancel ID` — sends waiting for their time; cancel one\n"
+    "`/sms optout list` · `/sms optout check NUMBER` — the do-not-contact list\n"
+    "`/sms optout add NUMBERS [reason]` · `/sms optout remove NUMBERS` — change it (admins)\n"
+    "`/sms usage [YYYY-MM]` — credits and SMS by user and channel for a month\n"
+    "`/sms access allow|deny @user|#channel` · `/sms access list` — who may send (admins)\n"
+    "`/sms audit [N]` — the last admin actions (admins)\n"
+    "`/sms export [YYYY-MM | FROM TO]` — a CSV of sends, to your DM (admins)\n"
     "`/sms help` — this help"
 )
 
@@ -91,9 +98,10 @@ def send_label(hold) -> str:
     return "Send anyway" if hold is not None and hold.short else "Send"
 
 
-def confirm_outcome(verdict: str, requester: str | None = None) -> dict:
+def confirm_outcome(verdict: str, requester: str | None = None, refusal: str | None = None) -> dict:
     """What replaces the preview (or is said to the clicker) after Send/Cancel."""
     texts = {
+        "over_limit": f":no_entry_sign: Not sent: {refusal}",
         "sent": ":outbox_tray: Queued: the status will appear in the channel.",
         "cancelled": ":wastebasket: Cancelled: nothing was sent.",
         "expired": ":hourglass: This preview expired after 10 minutes and nothing was sent. "
@@ -149,20 +157,33 @@ def queued(recipients: list[str], parts: int, encoding: str, credits: int, where
     return message("\n".join([text, *shown, *plan_notes(notes)]))
 
 
-def history(entries: list[tuple[Mapping, list[Mapping]]], max_blocks: int = MESSAGE_BLOCKS) -> dict:
+def _erased(batch: Mapping) -> bool:
+    return "erased_at" in batch.keys() and batch["erased_at"] is not None
+
+
+def _erased_to(row: Mapping, days: int | None) -> str:
+    country = country_name(row["country"]) if "country" in row.keys() and row["country"] else "a number"
+    return f"{country} (number and text erased after {days} days)"
+
+
+def history(entries: list[tuple[Mapping, list[Mapping]]], retention_days: int | None = None,
+            max_blocks: int = MESSAGE_BLOCKS) -> dict:
     """``/sms history``: when, who, to, parts and status of the last sends, one line each."""
     if not entries:
         return message("No SMS has been sent with smsbot yet.")
     lines = [f"*Last {plural(len(entries), 'send')}*"]
     for batch, rows in entries:
         to = f"`{rows[0]['recipient']}`" if len(rows) == 1 else plural(len(rows), "recipient")
+        if _erased(batch):
+            to = (_erased_to(rows[0], retention_days) if len(rows) == 1 else
+                  f"{plural(len(rows), 'recipient')} (numbers and text erased after {retention_days} days)")
         state = status_label(rows[0]) if len(rows) == 1 else counts(rows)
         lines.append(f"{when(batch['created_at'])} · <@{batch['user_id']}> → {to} · "
                      f"{plural(batch['parts'], 'part')} · {state}")
     return message("\n".join(lines), blocks=sections(lines, max_blocks=max_blocks, noun="sends"))
 
 
-def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dict:
+def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping], retention_days: int | None = None) -> dict:
     """``/sms status <tracking number>``: one SMS, its text, and every status with its time."""
     steps = [f"queued {when(row['queued_at'])}"]
     if row["sent_at"]:
@@ -173,6 +194,9 @@ def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping]) -> dic
         if report["outcome"] == Outcome.EARLIER_ATTEMPT:
             late = f" (attempt #{escape(report['tracking_id'])}, before a Resend)"
         steps.append(f"{label} {when(report['received_at'])}{late}")
-    text = (f"*SMS #{escape(row['tracking_id'])}* to `{row['recipient']}`, from <@{batch['user_id']}>\n"
-            f"{preview(_text_got(row, batch))}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
+    to, shown = f"`{row['recipient']}`", preview(_text_got(row, batch))
+    if _erased(batch):
+        to, shown = _erased_to(row, retention_days), f"_The text was erased after {retention_days} days._"
+    text = (f"*SMS #{escape(row['tracking_id'])}* to {to}, from <@{batch['user_id']}>\n"
+            f"{shown}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
     return message(text)

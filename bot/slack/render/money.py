@@ -69,7 +69,8 @@ def alert_via_dm(alert_content: dict, channel: str, reason: str) -> dict:
 
 
 def home(last: tuple[Decimal, float] | None, usage, threshold: Decimal,
-         entries: list[tuple[Mapping, list[Mapping]]], sizes: list[tuple[str, int]]) -> dict:
+         entries: list[tuple[Mapping, list[Mapping]]], sizes: list[tuple[str, int]],
+         retention_days: int | None = None) -> dict:
     """The App Home tab: balance and forecast, the last sends, the groups."""
     if last is None:
         money = "No balance check yet."
@@ -77,7 +78,7 @@ def home(last: tuple[Decimal, float] | None, usage, threshold: Decimal,
         money = (f"*{last[0]:,.2f}* credits (checked {when(last[1])}) · alert below {threshold:,.2f}\n"
                  f"Forecast: {forecast_sentence(usage.per_day, usage.days_left)}")
     blocks = [_header("SMS balance"), section(money), _header("Last sends"),
-              *history(entries, max_blocks=MODAL_BLOCKS // 2)["blocks"], _header("Groups")]
+              *history(entries, retention_days, max_blocks=MODAL_BLOCKS // 2)["blocks"], _header("Groups")]
     end = context("Send with `/sms send NUMBERS MESSAGE`, or `/sms send` for a form. `/sms help` for more.")
     groups = group_list(sizes, max_blocks=MODAL_BLOCKS - len(blocks) - 1)["blocks"]
     return {"type": "home", "blocks": [*blocks, *groups, end]}

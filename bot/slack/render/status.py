@@ -115,6 +115,8 @@ def failed_reply(batch: Mapping, row: Mapping) -> dict:
     """A failed SMS: with a Resend button if fixing the cause is enough, else how to send it anew."""
     reason = escape(redact(row["last_error"] or "the gateway refused it"))
     text = f"<@{batch['user_id']}> The SMS to {row['recipient']} failed: {reason}"
+    if "failure" in row.keys() and row["failure"] == "opted_out":  # nothing to fix: they asked not to get SMS
+        return {"text": text, "blocks": [section(f":no_entry_sign: {text}")]}
     if not curable(row):
         text += "\nResending it as it is would fail again: send it anew with `/sms send` once it is fixed."
         return {"text": text, "blocks": [section(f":x: {text}")]}

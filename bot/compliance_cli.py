@@ -1,0 +1,165 @@
+"""``smsbot optout import|export``, ``smsbot export`` and ``smsbot vacuum``: the compliance commands
+run against the database file, without Slack or the gateway (they work while smsbot runs)."""
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import os
+import shutil
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from bot.sms.numbers import read_number
+from bot.sms.rules import RecipientError
+from bot.storage.audit import Audit
+from bot.storage.db import Database
+from bot.storage.optouts import OptOuts
+from bot.storage.usage import UsageReport, day_bounds, safe
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_HEADER_WORDS = ("number", "phone", "mobile", "msisdn", "cell", "recipient", "to")
+
+
+def _db(args) -> Database:
+    db = Database(args.db or os.environ.get("SMSBOT_DB") or "./smsbot.db")
+    db.migrate()
+    return db
+
+
+def read_optout_csv(text: str, region: str | None) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """(rows to import as (number, reason), problems as "row N: …"). One number per row, an optional
+    reason in the second column, an optional header row (its first cell has no digit)."""
+    rows, problems = [], []
+    for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if n == 1 and not any(ch.isdigit() for ch in cells[0]):
+            if cells[0].lower().strip("# ") in _HEADER_WORDS or len(cells) > 1:
+                continue  # a header row
+        if len(cells) > 2 and any(cells[2:]):
+            problems.append(f"row {n}: {len(cells)} columns; use the number and, optionally, a reason "
+                            "(quote a reason that holds commas)")
+            continue
+        try:
+            number = read_number(cells[0], region, sms_rules=False).number
+        except RecipientError as error:
+            problems.append(f"row {n}: {error}")
+            continue
+        rows.append((number, (cells[1] if len(cells) > 1 else "")[:200] or None))
+    return rows, problems
+
+
+def optout_import(args) -> int:
+    path = Path(args.file)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"smsbot optout import: cannot read {path}: {error} (save it as UTF-8 CSV)", file=sys.stderr)
+        return EXIT_FAILED
+    rows, problems = read_optout_csv(text, os.environ.get("SMS_DEFAULT_REGION") or None)
+    if problems:
+        print(f"smsbot optout import: nothing was imported; fix these {len(problems)} row(s) and run it again:",
+              file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    if not rows:
+        print(f"smsbot optout import: {path} has no numbers; nothing was imported.", file=sys.stderr)
+        return EXIT_FAILED
+    db = _db(args)
+    try:
+        now, by = time.time(), f"cli:{getpass.getuser()}"
+        with db.transaction() as conn:
+            added = 0
+            for number, reason in rows:
+                added += len(OptOuts(db).add(conn, [number], reason, by, now)[0])
+            Audit.record(conn, by, "optout import", f"{path.name}: {added} added, {len(rows) - added} already listed",
+                         now)
+    finally:
+        db.close()
+    print(f"Imported {path}: {added} number(s) added to the do-not-contact list, {len(rows) - added} already on it.")
+    return EXIT_OK
+
+
+def optout_export(args) -> int:
+    db = _db(args)
+    try:
+        entries = OptOuts(db).entries()
+    finally:
+        db.close()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["number", "reason"])
+    for entry in entries:
+        writer.writerow([entry.number, safe(entry.reason)])
+    _write(out.getvalue(), args.out)
+    return EXIT_OK
+
+
+def _write(text: str, out: str | None) -> None:
+    data = "\ufeff" + text  # UTF-8 with BOM: spreadsheets then read it as UTF-8
+    if out:
+        Path(out).write_text(data, encoding="utf-8", newline="")
+    else:
+        sys.stdout.write(data)
+
+
+def export(args) -> int:
+    """The billing CSV of `/sms export`, for SMS queued from ``--from`` to ``--to`` (days included)."""
+    timezone = os.environ.get("SMSBOT_TIMEZONE") or "Africa/Johannesburg"
+    try:
+        start, end = day_bounds(args.start, args.end, timezone)
+    except (ValueError, KeyError) as error:
+        print(f"smsbot export: {error}: give --from and --to as YYYY-MM-DD, the first day not after the last "
+              f"(days in SMSBOT_TIMEZONE, {timezone}).", file=sys.stderr)
+        return EXIT_USAGE
+    db = _db(args)
+    try:
+        text = UsageReport(db).billing_csv(start, end, timezone)
+    finally:
+        db.close()
+    try:
+        Path(args.out).write_text(text, encoding="utf-8", newline="")
+    except OSError as error:
+        print(f"smsbot export: cannot write {args.out}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Wrote {text.count(chr(10)) - 1} SMS queued from {args.start} to {args.end} to {args.out}")
+    return EXIT_OK
+
+
+def vacuum(args) -> int:
+    """Turn on ``auto_vacuum=INCREMENTAL`` with the one full VACUUM an existing file needs (then the
+    retention job gives freed pages back by itself), or, once on, give free pages back now."""
+    path = Path(args.db or os.environ.get("SMSBOT_DB") or "./smsbot.db").expanduser()
+    if not path.is_file():
+        print(f"smsbot vacuum: there is no database at {path} (set SMSBOT_DB or --db).", file=sys.stderr)
+        return EXIT_USAGE
+    before = path.stat().st_size
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+    try:
+        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            conn.execute("PRAGMA incremental_vacuum").fetchall()
+            what = "auto_vacuum was already INCREMENTAL; free pages given back"
+        else:
+            free = shutil.disk_usage(path.parent).free
+            if free < before * 2.2:  # the copy VACUUM writes, and the WAL it fills
+                print(f"smsbot vacuum: VACUUM needs free disk of about twice the file ({before:,} bytes); only "
+                      f"{free:,} bytes are free next to {path}. Free some space and run it again.", file=sys.stderr)
+                return EXIT_FAILED
+            print(f"Running a full VACUUM of {path} ({before:,} bytes); writes wait until it ends…", flush=True)
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            what = "auto_vacuum is now INCREMENTAL: the daily retention job gives freed space back from now on"
+    except sqlite3.OperationalError as error:
+        print(f"smsbot vacuum: {error}. The database was busy: run it again when smsbot is quiet, or stop "
+              "smsbot first.", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        conn.close()
+    print(f"{what}. {path}: {before:,} → {path.stat().st_size:,} bytes.")
+    return EXIT_OK

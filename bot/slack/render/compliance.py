@@ -1,0 +1,191 @@
+"""Messages of the compliance commands: the do-not-contact list, access, the audit log, spend
+limits, usage and export."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from bot.slack.render.blocks import context, escape, message, plural, sections
+
+OPTOUT_USAGE = ("Do-not-contact list: `/sms optout list`, `/sms optout check NUMBER`, and for admins "
+                "`/sms optout add NUMBERS [reason]` and `/sms optout remove NUMBERS` (numbers comma-separated, "
+                "no spaces).")
+ACCESS_USAGE = ("Access (admins): `/sms access allow @user` or `/sms access allow #channel`, "
+                "`/sms access deny @user|#channel`, `/sms access list`. Raw IDs (U…, C…) work too.")
+
+
+def _day(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+# -- the do-not-contact list ------------------------------------------------------------------------
+def _numbers_reply(lines: list[str | list[str]]) -> dict:
+    """Sentences and lists of numbers, every number shown (lists wrap between numbers, within Slack's limits)."""
+    flat = [line if isinstance(line, str) else ", ".join(line) for line in lines]
+    return message("\n".join(flat), blocks=sections(lines, noun="numbers"))
+
+
+def _listed(head: str, numbers: list[str], tail: str) -> list[str]:
+    return [f"{head}{numbers[0]}", *numbers[1:-1], *([numbers[-1] + tail] if len(numbers) > 1 else [])] \
+        if len(numbers) > 1 else [f"{head}{numbers[0]}{tail}"]
+
+
+def optout_added(added: list[str], already: list[str], reason: str | None) -> dict:
+    lines: list[str | list[str]] = []
+    if added:
+        why = f" (reason: {escape(reason)})" if reason else ""
+        lines.append(_listed(f":no_entry_sign: Added {plural(len(added), 'number')} to the do-not-contact list{why}: ",
+                             added, "."))
+        lines.append("No SMS will go to them, including any already queued.")
+    if already:
+        lines.append(_listed("Already on the list: ", already, "."))
+    return _numbers_reply(lines)
+
+
+def optout_removed(removed: list[str], absent: list[str]) -> dict:
+    lines: list[str | list[str]] = []
+    if removed:
+        lines.append(_listed(f":white_check_mark: Removed {plural(len(removed), 'number')} from the do-not-contact "
+                             "list: ", removed, "."))
+        lines.append("They can get SMS again.")
+    if absent:
+        lines.append(_listed("Not on the list, so nothing changed for: ", absent, "."))
+    return _numbers_reply(lines)
+
+
+def optout_list(entries: list) -> dict:
+    if not entries:
+        return message("The do-not-contact list is empty: every number may get SMS.")
+    shown = [f"{e.number}" + (f" — {escape(e.reason)}" if e.reason else "") +
+             f" · {_day(e.added_at)}" + (f" by <@{e.added_by}>" if e.added_by else "") for e in entries[:50]]
+    more = f"\n…and {len(entries) - 50} more (`smsbot optout export` lists them all)." if len(entries) > 50 else ""
+    head = f"*Do-not-contact list* ({plural(len(entries), 'number')}, never sent to):"
+    return message(head + "\n" + "\n".join(shown) + more)
+
+
+def optout_check(number: str, entry) -> dict:
+    if entry is None:
+        return message(f":white_check_mark: {number} is not on the do-not-contact list: it may get SMS.")
+    why = f" Reason: {escape(entry.reason)}." if entry.reason else ""
+    by = f" by <@{entry.added_by}>" if entry.added_by else ""
+    return message(f":no_entry_sign: {number} is on the do-not-contact list since {_day(entry.added_at)}{by}: "
+                   f"no SMS goes to it.{why}")
+
+
+# -- access ------------------------------------------------------------------------------------------
+def _who(kind: str, entry_id: str) -> str:
+    return f"<@{entry_id}>" if kind == "user" else f"<#{entry_id}>"
+
+
+def access_changed(change, allow: bool) -> dict:
+    who = _who(change.kind, change.entry_id)
+    setting = "SMSBOT_ALLOWED_USERS" if change.kind == "user" else "SMSBOT_ALLOWED_CHANNELS"
+    if change.why == "environment":
+        if allow:
+            return message(f"{who} is already allowed by {setting} in smsbot's environment.")
+        return message(f":no_entry_sign: {who} is allowed by {setting} in smsbot's environment, not from Slack: "
+                       f"remove it there and restart smsbot.")
+    if change.why == "already":
+        return message(f"{who} was already allowed; nothing changed.")
+    if change.why == "absent":
+        return message(f"{who} was not on the list added from Slack; nothing changed.")
+    if not allow:
+        return message(f":white_check_mark: {who} is no longer allowed.")
+    text = f":white_check_mark: {who} is now allowed."
+    if change.first_on_empty:
+        people = "people" if change.kind == "user" else "channels"
+        text += (f" This was the first entry: from now on only the listed {people} "
+                 f"{'and the admins may use smsbot' if change.kind == 'user' else 'may be sent from (admins anywhere)'}"
+                 f", where before everyone could.")
+    return message(text)
+
+
+def access_list(entries: dict, admins: frozenset[str]) -> dict:
+    parts = []
+    for kind, title, empty in (("user", "Users", "Everyone in the workspace may use smsbot."),
+                               ("channel", "Channels", "SMS may be sent from any channel.")):
+        rows = entries[kind]
+        body = "\n".join(f"• {_who(kind, i)} ({i}) — {src}" for i, src in rows) if rows else empty
+        if rows and kind == "user":
+            body += "\nOnly these people and the admins may use smsbot."
+        parts.append(f"*{title}*\n{body}")
+    admin_line = (", ".join(f"<@{a}>" for a in sorted(admins)) + " (SMSBOT_ADMIN_USERS, always allowed)"
+                  if admins else "none (SMSBOT_ADMIN_USERS is empty)")
+    parts.append(f"*Admins:* {admin_line}")
+    return message("\n\n".join(parts))
+
+
+# -- the audit log -------------------------------------------------------------------------------------
+def audit(entries: list) -> dict:
+    if not entries:
+        return message("The audit log is empty: no admin has changed access, the do-not-contact list or a group yet.")
+    lines = [f"{_stamp(e.at)} <@{e.user_id}> `{escape(e.action)}` {_mentions(escape(e.args))}" for e in entries]
+    return message(f"*Last {plural(len(entries), 'admin action')}* (newest first):\n" + "\n".join(lines))
+
+
+def _mentions(escaped: str) -> str:
+    """Mentions of users and channels shown as links again (the rest of the text stays escaped)."""
+    return re.sub(r"&lt;([@#][UWCGD][A-Z0-9]{2,})&gt;", r"<\1>", escaped)
+
+
+def _stamp(ts: float) -> str:
+    fallback = dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(ts)}^{{date_short}} {{time}}|{fallback}>"
+
+
+# -- spend limits ------------------------------------------------------------------------------------
+def spend_line(spend) -> str:
+    """The requester's use today against their limit (and the bot's), for `/sms balance`."""
+    mine = (f"You used {spend.user_used:,} of your {spend.user_limit:,} credits today "
+            f"({spend.user_limit - min(spend.user_used, spend.user_limit):,} left)"
+            if spend.user_limit is not None else f"You used {spend.user_used:,} credits today (no daily limit per user)")
+    bot = (f"; smsbot as a whole used {spend.bot_used:,} of {spend.bot_limit:,}" if spend.bot_limit is not None
+           else "")
+    return f"{mine}{bot}. Limits reset at midnight, {spend.timezone} time."
+
+
+def with_spend(answer: dict, spend) -> dict:
+    line = spend_line(spend)
+    return message(answer["text"] + "\n" + line, blocks=[*answer["blocks"], context(line)])
+
+
+# -- usage and export --------------------------------------------------------------------------------
+def usage_report(label: str, rows: list, everyone: bool, timezone: str) -> dict:
+    """`/sms usage`: SMS and credits by user and by channel, with totals (charged SMS: failed ones are not)."""
+    whose = "everyone" if everyone else "your sends"
+    if not rows:
+        return message(f"No SMS were charged in {label} ({whose}, days in {timezone} time).")
+    by_user: dict[str, list[int]] = {}
+    by_channel: dict[str, list[int]] = {}
+    for row in rows:
+        for table, key in ((by_user, f"<@{row.user_id}>" if row.user_id else "(no Slack user)"),
+                           (by_channel, f"<#{row.channel_id}>" if row.channel_id else "(outside Slack)")):
+            sums = table.setdefault(key, [0, 0])
+            sums[0] += row.sms
+            sums[1] += row.credits
+
+    def lines(table: dict) -> str:
+        ordered = sorted(table.items(), key=lambda item: (-item[1][1], item[0]))
+        return "\n".join(f"• {key}: {sms} SMS, {plural(credits, 'credit')}"
+                         for key, (sms, credits) in ordered)
+
+    total_sms, total_credits = sum(r.sms for r in rows), sum(r.credits for r in rows)
+    text = (f"*Usage in {label}* ({whose}, days in {timezone} time)\n*By user*\n{lines(by_user)}\n"
+            f"*By channel*\n{lines(by_channel)}\n*Total:* {total_sms} SMS, {plural(total_credits, 'credit')}")
+    return message(text)
+
+
+def export_comment(label: str, rows: int, timezone: str) -> str:
+    return (f"Every SMS queued in {label} ({plural(rows, 'row')}; times in {timezone} with their UTC offset). "
+            "Texts and numbers older than SMSBOT_RETENTION_DAYS are erased, so their recipient cells are empty.")
+
+
+def export_failed(code: str) -> dict:
+    if code in ("missing_scope", "not_allowed_token_type"):
+        fix = ("the Slack app lacks the files:write scope: add it (see the manifest), reinstall the app, "
+               "then run `/sms export` again.")
+    elif code:
+        fix = f"Slack answered `{escape(code)}`. Try again in a moment; `smsbot export` writes the same CSV on the server."
+    else:
+        fix = "Slack could not be reached. Try again in a moment; `smsbot export` writes the same CSV on the server."
+    return message(f":warning: I couldn't upload the CSV to your DM: {fix}")

@@ -1,0 +1,93 @@
+"""Daily spend limits: SMSBOT_DAILY_LIMIT_USER (per user) and SMSBOT_DAILY_LIMIT (the whole bot),
+with days in SMSBOT_TIMEZONE.
+
+What counts: every SMS of a send on the day it was queued (a held send is queued when confirmed),
+parts × recipients, except SMS that failed (the gateway refused them or they never reached it, so
+they were never charged). Unconfirmed SMS count. ``check`` is the one rule: callers (a send, a
+confirmation, a scheduled send when it goes out) ask it before queueing anything.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import zoneinfo
+from dataclasses import dataclass
+from typing import Callable
+
+from bot.storage.db import Database
+from bot.storage.queue import Status
+
+# Each SMS costs its own parts (a personalised list's rows differ) and counts on the day it goes out:
+# the day it was queued or confirmed, or its scheduled day.
+CHARGED_PARTS = "coalesce(m.parts, b.parts)"
+SEND_DAY = "coalesce(b.scheduled_for, b.created_at)"
+
+
+@dataclass(frozen=True)
+class SpendToday:
+    """One user's and the bot's credits counted today, against the limits (None: no limit)."""
+    user_used: int
+    user_limit: int | None
+    bot_used: int
+    bot_limit: int | None
+    resets_at: float
+    timezone: str = "UTC"
+
+
+class SpendLimits:
+    def __init__(self, db: Database, *, user_limit: int | None, bot_limit: int | None, timezone: str,
+                 ask: Callable[[], str] = lambda: "ask whoever runs smsbot") -> None:
+        self.db, self.user_limit, self.bot_limit = db, user_limit, bot_limit
+        self.tz = zoneinfo.ZoneInfo(timezone)
+        self.ask = ask
+
+    def day(self, now: float) -> tuple[float, float]:
+        """(start, end) of the day ``now`` is in, in SMSBOT_TIMEZONE (23 or 25 hours on a DST change)."""
+        local = dt.datetime.fromtimestamp(now, self.tz)
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = (start + dt.timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=self.tz)
+        return start.timestamp(), end.timestamp()
+
+    def used(self, start: float, end: float, user_id: str | None = None,
+             conn: sqlite3.Connection | None = None) -> int:
+        """Credits counted between the two times, for one user or (None) everyone."""
+        sql = (f"SELECT coalesce(sum({CHARGED_PARTS}), 0) FROM batches b JOIN messages m ON m.batch_id = b.id "
+               f"WHERE {SEND_DAY} >= ? AND {SEND_DAY} < ? AND m.status != '{Status.FAILED}'")
+        params: tuple = (start, end)
+        if user_id is not None:
+            sql, params = sql + " AND b.user_id = ?", params + (user_id,)
+        return int((conn or self.db.conn).execute(sql, params).fetchone()[0])
+
+    def today(self, user_id: str, now: float, conn: sqlite3.Connection | None = None) -> SpendToday:
+        start, end = self.day(now)
+        return SpendToday(self.used(start, end, user_id, conn), self.user_limit,
+                          self.used(start, end, None, conn) if self.bot_limit is not None else 0, self.bot_limit, end,
+                          self.tz.key)
+
+    def check(self, user_id: str, credits: int, now: float, conn: sqlite3.Connection | None = None) -> str | None:
+        """None when a send of ``credits`` fits today's limits; else the sentence refusing it: how many
+        credits are left today, when the limit resets and whom to ask."""
+        if self.user_limit is None and self.bot_limit is None:
+            return None
+        spend = self.today(user_id, now, conn)
+        if spend.user_limit is not None and spend.user_used + credits > spend.user_limit:
+            left = max(0, spend.user_limit - spend.user_used)
+            return (f"This send needs {_credits(credits)}, but you have {left} of your daily limit of "
+                    f"{spend.user_limit} left today (SMSBOT_DAILY_LIMIT_USER). {self._reset(spend.resets_at, now)} "
+                    f"Send to fewer people or a shorter text, or {self.ask()} to raise the limit.")
+        if spend.bot_limit is not None and spend.bot_used + credits > spend.bot_limit:
+            left = max(0, spend.bot_limit - spend.bot_used)
+            return (f"This send needs {_credits(credits)}, but smsbot as a whole has {left} of its daily limit of "
+                    f"{spend.bot_limit} left today (SMSBOT_DAILY_LIMIT). {self._reset(spend.resets_at, now)} "
+                    f"For an urgent send, {self.ask()} to raise the limit.")
+        return None
+
+    def _reset(self, resets_at: float, now: float) -> str:
+        local = dt.datetime.fromtimestamp(resets_at, self.tz)
+        minutes = max(1, int((resets_at - now + 59) // 60))
+        return (f"The limit resets at midnight, {local:%Y-%m-%d %H:%M} {self.tz.key} time "
+                f"(in {minutes // 60} h {minutes % 60} min).")
+
+
+def _credits(n: int) -> str:
+    return f"{n} credit" if n == 1 else f"{n} credits"

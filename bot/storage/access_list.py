@@ -1,0 +1,33 @@
+"""Allow-list entries added from Slack (``access_entries``): users and channels that may use smsbot
+besides those in SMSBOT_ALLOWED_USERS and SMSBOT_ALLOWED_CHANNELS. Knows nothing of Slack."""
+from __future__ import annotations
+
+import sqlite3
+
+from bot.storage.db import Database
+
+USER, CHANNEL = "user", "channel"
+
+
+class AccessList:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ids(self, kind: str) -> frozenset[str]:
+        return frozenset(r[0] for r in self.db.conn.execute("SELECT id FROM access_entries WHERE kind = ?", (kind,)))
+
+    def entries(self) -> list[tuple[str, str, str | None, float]]:
+        """(kind, id, added_by, added_at) of every entry, oldest first."""
+        return [tuple(r) for r in self.db.conn.execute(
+            "SELECT kind, id, added_by, added_at FROM access_entries ORDER BY added_at, id")]
+
+    @staticmethod
+    def allow(conn: sqlite3.Connection, kind: str, entry_id: str, by: str, now: float) -> bool:
+        """True when added, False when it was there already."""
+        return conn.execute("INSERT OR IGNORE INTO access_entries (kind, id, added_by, added_at) VALUES (?, ?, ?, ?)",
+                            (kind, entry_id, by, now)).rowcount == 1
+
+    @staticmethod
+    def deny(conn: sqlite3.Connection, kind: str, entry_id: str) -> bool:
+        """True when removed, False when it was not there."""
+        return conn.execute("DELETE FROM access_entries WHERE kind = ? AND id = ?", (kind, entry_id)).rowcount == 1

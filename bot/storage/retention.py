@@ -1,0 +1,131 @@
+"""Retention (SMSBOT_RETENTION_DAYS): the text of an SMS and the numbers of its recipients and reports
+are erased in place once the send's final status is that old; counts, parts, credits, statuses, times
+and each recipient's country stay, so usage, export and forecasts still work. Expired previews of
+held sends (their plan holds numbers and text) and old finished Slack outbox rows are purged too.
+The do-not-contact list, the audit log and groups are never touched here.
+
+``run_once(now)`` does one small transaction of work (``CHUNK`` sends), so the bot never pauses;
+a daily pass repeats it until nothing is left. With ``auto_vacuum=INCREMENTAL`` (``smsbot vacuum``)
+the freed pages are given back to the disk a few at a time.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Callable
+
+from bot.storage.db import Database
+from bot.storage.queue import Status
+from bot.workers.loop import Worker
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+CHUNK = 200                         # sends erased per transaction
+PREVIEW_GRACE_SECONDS = DAY         # an expired preview is kept a day (a late click still gets its answer)
+OUTBOX_KEEP_SECONDS = 7 * DAY       # as the notifier's own purge
+VACUUM_PAGES = 1000                 # pages given back per transaction, with auto_vacuum=INCREMENTAL
+_LONG_DIGITS = re.compile(r"\+?\d[\d ]{5,}\d")
+
+
+def erased_note(days: int) -> str:
+    return f"erased after {days} days"
+
+
+class Retention:
+    def __init__(self, db: Database, days: int, *, purge_outbox: Callable[[float], int] | None = None) -> None:
+        self.db, self.days, self.purge_outbox = db, days, purge_outbox
+
+    def erase_some(self, now: float, chunk: int | None = None) -> int:
+        """Erase up to ``chunk`` sends whose final status is older than the retention; how many were."""
+        cutoff, chunk = now - self.days * DAY, chunk or CHUNK
+        with self.db.transaction() as conn:
+            ids = [r[0] for r in conn.execute(
+                "SELECT b.id FROM batches b WHERE b.erased_at IS NULL AND NOT EXISTS (SELECT 1 FROM messages m "
+                f"  WHERE m.batch_id = b.id AND (m.status IN ('{Status.QUEUED}', '{Status.SENDING}') "
+                "  OR max(coalesce(m.dlr_at, 0), m.updated_at) >= ?)) "
+                "ORDER BY b.id LIMIT ?", (cutoff, chunk))]
+            if not ids:
+                return 0
+            marks = ", ".join("?" * len(ids))
+            conn.execute(f"UPDATE batches SET text = '', notes = NULL, erased_at = ? WHERE id IN ({marks})", (now, *ids))
+            for message_id, error in conn.execute(
+                    f"SELECT id, last_error FROM messages WHERE batch_id IN ({marks})", ids).fetchall():
+                conn.execute("UPDATE messages SET recipient = '', text = NULL, last_error = ? WHERE id = ?",
+                             (_scrub(error), message_id))
+            conn.execute("UPDATE reports SET recipient = NULL, raw = NULL WHERE message_id IN "
+                         f"(SELECT id FROM messages WHERE batch_id IN ({marks}))", ids)
+        return len(ids)
+
+    def purge_rest(self, now: float) -> dict[str, int]:
+        """Unmatched reports past the retention, expired previews, old finished outbox rows."""
+        with self.db.transaction() as conn:
+            reports = conn.execute("UPDATE reports SET recipient = NULL, raw = NULL WHERE message_id IS NULL "
+                                   "AND received_at < ? AND (recipient IS NOT NULL OR raw IS NOT NULL)",
+                                   (now - self.days * DAY,)).rowcount
+            reports += conn.execute(  # a late report for a send already erased
+                "UPDATE reports SET recipient = NULL, raw = NULL WHERE (recipient IS NOT NULL OR raw IS NOT NULL) "
+                "AND message_id IN (SELECT m.id FROM messages m JOIN batches b ON b.id = m.batch_id "
+                "WHERE b.erased_at IS NOT NULL)").rowcount
+            previews = conn.execute("DELETE FROM pending_sends WHERE expires_at < ?",
+                                    (now - PREVIEW_GRACE_SECONDS,)).rowcount
+        outbox = self.purge_outbox(now - OUTBOX_KEEP_SECONDS) if self.purge_outbox else 0
+        return {"reports": reports, "previews": previews, "outbox": outbox}
+
+    def give_back_space(self) -> bool:
+        """With auto_vacuum=INCREMENTAL, return some free pages to the disk; True if any were left to return."""
+        conn = self.db.conn
+        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2 or not conn.execute("PRAGMA freelist_count").fetchone()[0]:
+            return False
+        with self.db.transaction() as conn:
+            conn.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
+        return True
+
+    def run_all(self, now: float) -> dict[str, int]:
+        """A whole pass (used by tests and the CLI); the worker spreads it over small transactions."""
+        erased = 0
+        while (n := self.erase_some(now)):
+            erased += n
+        done = {"sends": erased, **self.purge_rest(now)}
+        for _ in range(100_000):  # bounded: each step returns up to VACUUM_PAGES pages
+            if not self.give_back_space():
+                break
+        return done
+
+
+def _scrub(text: str | None) -> str | None:
+    """An error text with any phone number in it cut to its last 3 digits."""
+    return None if text is None else _LONG_DIGITS.sub(lambda m: "…" + re.sub(r"\D", "", m.group(0))[-3:], text)
+
+
+class RetentionWorker(Worker):
+    """The daily pass, one small transaction per ``run_once``, on a thread of its own."""
+    name = "retention"
+    idle_poll = 60.0
+
+    def __init__(self, retention: Retention, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.retention = retention
+        self.next_pass_at = 0.0     # due at start, then daily
+        self._erased = 0
+        self._in_pass = False
+
+    def wait_time(self, now: float) -> float:
+        return 0.0 if self._in_pass else max(0.0, self.next_pass_at - now)
+
+    def run_once(self, now: float | None = None) -> bool:
+        now = self.clock() if now is None else now
+        if not self._in_pass and now < self.next_pass_at:
+            return False
+        self._in_pass = True
+        erased = self.retention.erase_some(now)
+        if erased:
+            self._erased += erased
+            return True
+        if self.retention.give_back_space():
+            return True
+        rest = self.retention.purge_rest(now)
+        log.info("event=retention_pass days=%d sends_erased=%d reports=%d previews=%d outbox=%d",
+                 self.retention.days, self._erased, rest["reports"], rest["previews"], rest["outbox"])
+        self._in_pass, self._erased, self.next_pass_at = False, 0, now + DAY
+        return True

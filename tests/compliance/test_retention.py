@@ -1,0 +1,133 @@
+"""Retention (SMSBOT_RETENTION_DAYS): texts and numbers erased in place once a send's final status is
+old enough; counts, parts, credits, statuses, times and countries kept; opt-outs, audit and groups kept;
+expired previews purged; the daily job works in small transactions."""
+import logging
+
+import pytest
+import requests
+
+from bot.config import load_settings
+from bot.runtime import Bot
+from bot.storage import retention as retention_module
+from bot.web.routes import CALLBACK_PREFIX
+from tests.conftest import Clock, Driver, base_env, said
+
+DAY = 86400.0
+T0 = 1_780_000_000.0
+ADMIN = "U0BOSS"
+
+
+@pytest.fixture
+def d(tmp_path, simulator, fake_slack):
+    settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
+                                      SMSBOT_ADMIN_USERS=ADMIN, SMSBOT_RETENTION_DAYS="30"))
+    bot = Bot(settings, clock=Clock(T0))
+    bot.server.start()
+    yield Driver(bot, fake_slack)
+    bot.stop()
+
+
+def report(d, message, status_id=200):
+    url = d.bot.server.url + CALLBACK_PREFIX + d.bot.callback_secret
+    params = {"messageid": message.id, "to": message.to, "from": "ACMEOPS", "StatusID": status_id,
+              "statusMessage": "Delivered to Mobile"}
+    assert requests.get(url, params=params, timeout=5).status_code == 200
+
+
+def rows(d, sql, *args):
+    return [tuple(r) for r in d.bot.db.conn.execute(sql, args).fetchall()]
+
+
+@pytest.fixture
+def aged(d, simulator):
+    """Day 0: a send to two numbers, delivered on day 2 (its final status). Day 20: a second send."""
+    said(d.command("group add team 27831234567,+26771234567", user_id=ADMIN))
+    said(d.command("optout add 27841234567 asked", user_id=ADMIN))
+    said(d.command("send team Old secret text"))
+    d.pump()
+    d.bot.clock.t = T0 + 2 * DAY
+    report(d, simulator.messages[0])
+    d.bot.clock.t = T0 + 20 * DAY
+    said(d.command("send 27821234567 Newer text"))
+    d.pump()
+    return d
+
+
+def test_nothing_is_erased_before_the_final_status_is_old_enough(aged):
+    assert aged.bot.retention.run_all(T0 + 31 * DAY)["sends"] == 0  # delivered on day 2: 30 days on day 32
+    assert rows(aged, "SELECT text FROM batches ORDER BY id") == [("Old secret text",), ("Newer text",)]
+
+
+def test_texts_and_numbers_are_erased_in_place_and_the_rest_is_kept(aged, simulator):
+    before = rows(aged, "SELECT m.id, status, b.parts, tracking_id, country, queued_at, sent_at, dlr_status_id, dlr_at "
+                        "FROM messages m JOIN batches b ON b.id = m.batch_id ORDER BY m.id")
+    assert aged.bot.retention.run_all(T0 + 32.5 * DAY)["sends"] == 1
+    assert rows(aged, "SELECT text, notes, erased_at FROM batches ORDER BY id") == [
+        ("", None, T0 + 32.5 * DAY), ("Newer text", None, None)]
+    assert rows(aged, "SELECT recipient FROM messages ORDER BY id") == [("",), ("",), ("27821234567",)]
+    assert rows(aged, "SELECT recipient, raw FROM reports") == [(None, None)]
+    after = rows(aged, "SELECT m.id, status, b.parts, tracking_id, country, queued_at, sent_at, dlr_status_id, dlr_at "
+                       "FROM messages m JOIN batches b ON b.id = m.batch_id ORDER BY m.id")
+    assert after == before and [r[4] for r in after] == ["ZA", "BW", "ZA"]
+    # never erased: the do-not-contact list, the audit log, the groups
+    assert rows(aged, "SELECT number, reason FROM opt_outs") == [("27841234567", "asked")]
+    assert len(rows(aged, "SELECT * FROM audit_log")) == 2
+    assert rows(aged, "SELECT count(*) FROM group_members") == [(2,)]
+    # and a second pass finds nothing more, but erases the number of a report that came in late
+    report(aged, simulator.messages[1])
+    assert aged.bot.retention.run_all(T0 + 33 * DAY) == {"sends": 0, "reports": 1, "previews": 0, "outbox": 0}
+    assert rows(aged, "SELECT recipient, raw FROM reports") == [(None, None), (None, None)]
+
+
+def test_history_status_usage_and_export_still_work_after_erasure(aged, simulator):
+    aged.bot.clock.t = T0 + 33 * DAY
+    aged.bot.retention.run_all(aged.bot.clock())
+    history = said(aged.command("history"))
+    assert "2 recipients (numbers and text erased after 30 days)" in history and "27831234567" not in history
+    status = said(aged.command(f"status {simulator.messages[0].id}"))
+    assert "erased after 30 days" in status and "Old secret text" not in status and "South Africa" in status
+    assert "Newer text" in said(aged.command(f"status {simulator.messages[2].id}"))
+    usage = said(aged.command("usage 2026-05", user_id=ADMIN))
+    assert "*Total:* 2 SMS, 2 credits" in usage  # the erased send still counts (the newer one is in June)
+
+
+def test_a_send_still_waiting_to_go_out_is_never_erased(d, simulator):
+    simulator.balance = 0
+    said(d.command("send 27831234567 Waiting"))
+    d.bot.sender.paused_until = float("inf")  # never claimed: still queued
+    assert d.bot.retention.run_all(T0 + 400 * DAY)["sends"] == 0
+    assert rows(d, "SELECT recipient, status FROM messages") == [("27831234567", "queued")]
+
+
+def test_expired_previews_are_purged(driver_with, d):
+    said(d.command("send 27831234567," + ",".join(f"2783123450{i}" for i in range(10)) + " Costly"))
+    assert rows(d, "SELECT count(*) FROM pending_sends") == [(1,)]
+    assert d.bot.retention.run_all(T0 + 600 + 0.5 * DAY)["previews"] == 0  # a late click still gets its answer
+    assert d.bot.retention.run_all(T0 + 600 + 1.1 * DAY)["previews"] == 1
+    assert rows(d, "SELECT count(*) FROM pending_sends") == [(0,)]
+
+
+def test_the_daily_job_works_in_small_transactions_then_waits_a_day(aged, monkeypatch, caplog):
+    monkeypatch.setattr(retention_module, "CHUNK", 1)
+    said(aged.command("send 27821234568 Third"))
+    aged.pump()
+    worker, now = aged.bot.retention_worker, T0 + 60 * DAY
+    caplog.set_level(logging.INFO, logger="bot.storage.retention")
+    erased = []
+    while worker.run_once(now):
+        erased.append(rows(aged, "SELECT count(*) FROM batches WHERE erased_at IS NOT NULL")[0][0])
+        assert len(erased) < 10
+    assert erased[:3] == [1, 2, 3]  # one send per transaction
+    assert "event=retention_pass days=30 sends_erased=3" in caplog.text
+    assert worker.run_once(now + DAY - 1) is False and worker.wait_time(now) == pytest.approx(DAY)
+
+
+def test_log_lines_show_numbers_masked(d, simulator, caplog):
+    caplog.set_level(logging.INFO)
+    said(d.command("send 27831234567 Hello"))
+    d.pump()
+    report(d, simulator.messages[0])
+    sent = [r.getMessage() for r in caplog.records if "event=send_sent" in r.getMessage() or "event=report_" in
+            r.getMessage()]
+    assert sent and all("to=+27...567" in line for line in sent)
+    assert "27831234567" not in caplog.text

@@ -157,3 +157,13 @@ def test_the_start_up_summary_names_the_limits_and_the_retention(make):
     lines = "\n".join(startup_lines(d.bot))
     assert "spend limits:   200 credits per user · no limit in all, per day (Africa/Johannesburg)" in lines
     assert "erased 365 days after a send ends" in lines and "allow-lists:    users 1 ·" in lines
+
+
+def test_a_scheduled_send_counts_and_is_checked_on_the_day_it_goes_out(make):
+    d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="5")   # 23:50 in Johannesburg
+    assert "Queued 4 SMS" in said(send(d, 4))                        # today: 4 of 5
+    text = said(d.command(f"send --at tomorrow 08:00 {','.join(NUMBERS[:5])} Drill"))
+    assert "cheduled" in text                                        # tomorrow's 5 fit tomorrow's limit
+    assert "Queued 1 SMS" in said(send(d, 1))                        # and do not count today
+    refused = said(d.command(f"send --at tomorrow 09:00 {NUMBERS[5]} Drill"))
+    assert "needs 1 credit, but you have 0 of your daily limit of 5 left" in refused  # tomorrow is full

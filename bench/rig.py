@@ -20,7 +20,8 @@ from typing import Callable
 import requests
 
 from bot.testing.simulator import Simulator
-from bot.testing.fake_slack import FakeSlack, command_body, sign
+from bot.testing.fake_slack import FakeSlack
+from bot.testing.slack_requests import command_body, sign
 
 SIGNING_SECRET = "bench-signing-secret-0123456789ab"
 BOT_TOKEN = "xoxb-bench-token"

@@ -6,18 +6,14 @@ The variable names are a contract with operators and their scripts: keep them.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-import socket
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable, Mapping
-from urllib.parse import urlsplit
 
-import phonenumbers
-
+from bot import config_values as parse
 from bot.redact import register_secret
 from bot.sms.schedule import zone_name
 
@@ -27,7 +23,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("kv", "json")
 _SENDER_RE = re.compile(r"^[A-Za-z0-9]{1,11}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
-_SLACK_ID_RE = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
 PREFIXES = ("SMSBOT_", "SMSOFFICE_", "SMS_", "SLACK_")
 SIMULATOR = "simulator"  # SMSOFFICE_API_URL=simulator: the bundled simulator runs inside the bot
 SIMULATOR_DEFAULTS = {"SMSOFFICE_USERNAME": "demo", "SMSOFFICE_PASSWORD": "demo", "SMS_SENDER_ID": "SMSBOT"}
@@ -39,7 +34,6 @@ _USER_IDS_FIX = ("use comma-separated Slack user IDs such as U012AB3CD (they sta
                  "profile's ⋮ menu → Copy member ID), not names.")
 _CHANNEL_IDS_FIX = ("use comma-separated Slack channel IDs such as C012AB3CD (they start with C, G or D, at the "
                     "bottom of the channel's details), not channel names.")
-_SERVICE_LINK_VALUE = re.compile(r"^(tcp|udp|sctp)://", re.IGNORECASE)
 
 
 class ConfigError(Exception):
@@ -143,115 +137,6 @@ class _Reader:
             self.problems.append(problem)
 
 
-def _url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(value)
-    return value
-
-
-def _base_url(value: str) -> str:
-    return _url(value).rstrip("/") + "/"
-
-
-def _port(value: str) -> int:
-    if _SERVICE_LINK_VALUE.match(value):
-        raise ValueError(value)
-    port = int(value)
-    if not 0 <= port <= 65535:
-        raise ValueError(value)
-    return port
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
-
-
-def _non_negative_int(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError(value)
-    return number
-
-
-def _non_negative_decimal(value: str) -> Decimal:
-    number = Decimal(value)
-    if not number.is_finite() or number < 0:
-        raise ValueError(value)
-    return number
-
-
-def _positive_float(value: str) -> float:
-    number = float(value)
-    if not number > 0 or number == float("inf"):
-        raise ValueError(value)
-    return number
-
-
-def _host(value: str) -> str:
-    """An IP address, or a name this machine resolves (a typo such as ``localhostt`` does not)."""
-    bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
-    try:
-        ipaddress.ip_address(bare)
-        return bare
-    except ValueError:
-        pass
-    try:
-        socket.getaddrinfo(bare, None)
-    except (socket.gaierror, UnicodeError):
-        raise ValueError(value) from None
-    return bare
-
-
-def _region(value: str) -> str:
-    region = value.upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(value)
-    return region
-
-
-def _country_list(value: str) -> frozenset[str]:
-    codes = [item.strip().upper() for item in value.split(",") if item.strip()]
-    bad = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
-    if bad:
-        raise ValueError(bad)
-    return frozenset(codes)
-
-
-def _id_list(value: str, prefixes: str = "") -> frozenset[str]:
-    ids = [item.strip() for item in value.split(",") if item.strip()]
-    bad = [item for item in ids if not _SLACK_ID_RE.match(item) or (prefixes and item[0] not in prefixes)]
-    if bad:
-        raise ValueError(bad)
-    return frozenset(ids)
-
-
-def _user_ids(value: str) -> frozenset[str]:
-    return _id_list(value, "UW")
-
-
-def _channel_ids(value: str) -> frozenset[str]:
-    return _id_list(value, "CGD")
-
-
-def _channel_id(value: str) -> str:
-    if not (_SLACK_ID_RE.match(value) and value[0] in "CG"):
-        raise ValueError(value)
-    return value
-
-
-def _choice(options: tuple[str, ...], *, upper: bool) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        value = value.upper() if upper else value.lower()
-        if value not in options:
-            raise ValueError(value)
-        return value
-    return parse
-
-
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from ``env`` (default: os.environ) or raise ConfigError listing every problem."""
     r = _Reader(os.environ if env is None else env)
@@ -286,7 +171,7 @@ def _credentials(r: _Reader) -> dict:
     r.check(not sender or bool(_SENDER_RE.match(sender)),
             f"SMS_SENDER_ID={sender!r} is not valid: use 1 to 11 letters and digits, no spaces (e.g. ACMEOPS).")
     api_url = SIMULATOR if simulated else r.convert(
-        "SMSOFFICE_API_URL", DEFAULT_SMSOFFICE_API_URL, _base_url,
+        "SMSOFFICE_API_URL", DEFAULT_SMSOFFICE_API_URL, parse.base_url,
         f"use an http(s) URL such as {DEFAULT_SMSOFFICE_API_URL}, or simulator to try smsbot without "
         "sending real SMS.")
     return dict(slack_bot_token=bot_token, slack_signing_secret=signing_secret, slack_app_token=app_token,
@@ -309,65 +194,65 @@ def _files(r: _Reader) -> dict:
             f"SMSBOT_BACKUP_DIR={backup_dir!r} is a file, not a folder: point it at a folder (it is created if "
             "missing).")
     return dict(db_path=db_path, callback_secret=callback_secret, backup_dir=backup_dir,
-                backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, _positive_int, "use a whole number of copies, e.g. 7."))
+                backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, parse.positive_int, "use a whole number of copies, e.g. 7."))
 
 
 def _tuning(r: _Reader) -> dict:
     """Every other setting: a declarative table of name, default, parser and the fix to show."""
     return dict(
-        slack_api_url=r.convert("SLACK_API_URL", DEFAULT_SLACK_API_URL, _base_url,
+        slack_api_url=r.convert("SLACK_API_URL", DEFAULT_SLACK_API_URL, parse.base_url,
                                 "use an http(s) URL such as https://slack.com/api/."),
-        sms_default_region=r.convert("SMS_DEFAULT_REGION", None, _region,
+        sms_default_region=r.convert("SMS_DEFAULT_REGION", None, parse.region,
                                      "use a two-letter ISO country code such as ZA, or leave it unset."),
-        host=r.convert("SMSBOT_HOST", "0.0.0.0", _host, "it is neither an IP address nor a name this machine "
+        host=r.convert("SMSBOT_HOST", "0.0.0.0", parse.host, "it is neither an IP address nor a name this machine "
                        "resolves: use 0.0.0.0 (every interface), 127.0.0.1 (this machine only) or a local address."),
-        port=r.convert("SMSBOT_PORT", 3000, _port, _port_fix(r.raw("SMSBOT_PORT"))),
-        public_url=r.convert("SMSBOT_PUBLIC_URL", None, lambda v: _url(v).rstrip("/"),
+        port=r.convert("SMSBOT_PORT", 3000, parse.port, _port_fix(r.raw("SMSBOT_PORT"))),
+        public_url=r.convert("SMSBOT_PUBLIC_URL", None, lambda v: parse.url(v).rstrip("/"),
                              "use the https:// address where the gateway and Slack reach this bot."),
-        alert_channel=r.convert("SMSBOT_ALERT_CHANNEL", None, _channel_id,
+        alert_channel=r.convert("SMSBOT_ALERT_CHANNEL", None, parse.channel_id,
                                 "use the channel's ID (C… or G…, at the bottom of the channel's details in "
                                 "Slack), not its name."),
-        low_balance=r.convert("SMSBOT_LOW_BALANCE", Decimal("100"), _non_negative_decimal,
+        low_balance=r.convert("SMSBOT_LOW_BALANCE", Decimal("100"), parse.non_negative_decimal,
                               "use a number of credits, e.g. 100."),
-        balance_check_seconds=r.convert("SMSBOT_BALANCE_CHECK_SECONDS", 900, _positive_int,
+        balance_check_seconds=r.convert("SMSBOT_BALANCE_CHECK_SECONDS", 900, parse.positive_int,
                                         "use a whole number of seconds, e.g. 900."),
-        allowed_users=r.convert("SMSBOT_ALLOWED_USERS", frozenset(), _user_ids, _USER_IDS_FIX),
-        allowed_channels=r.convert("SMSBOT_ALLOWED_CHANNELS", frozenset(), _channel_ids, _CHANNEL_IDS_FIX),
-        admin_users=r.convert("SMSBOT_ADMIN_USERS", frozenset(), _user_ids, _USER_IDS_FIX),
-        confirm_above=r.convert("SMSBOT_CONFIRM_ABOVE", 10, _non_negative_int,
+        allowed_users=r.convert("SMSBOT_ALLOWED_USERS", frozenset(), parse.user_ids, _USER_IDS_FIX),
+        allowed_channels=r.convert("SMSBOT_ALLOWED_CHANNELS", frozenset(), parse.channel_ids, _CHANNEL_IDS_FIX),
+        admin_users=r.convert("SMSBOT_ADMIN_USERS", frozenset(), parse.user_ids, _USER_IDS_FIX),
+        confirm_above=r.convert("SMSBOT_CONFIRM_ABOVE", 10, parse.non_negative_int,
                                 "use a whole number of credits, e.g. 10."),
-        send_give_up_hours=r.convert("SMSBOT_SEND_GIVE_UP_HOURS", 24.0, _positive_float,
+        send_give_up_hours=r.convert("SMSBOT_SEND_GIVE_UP_HOURS", 24.0, parse.positive_float,
                                      "use a number of hours, e.g. 24."),
-        outbox_stall_seconds=r.convert("SMSBOT_OUTBOX_STALL_SECONDS", 600, _positive_int,
+        outbox_stall_seconds=r.convert("SMSBOT_OUTBOX_STALL_SECONDS", 600, parse.positive_int,
                                        "use a whole number of seconds, e.g. 600."),
-        smsoffice_keepalive_seconds=r.convert("SMSOFFICE_KEEPALIVE_SECONDS", 3.0, _positive_float,
+        smsoffice_keepalive_seconds=r.convert("SMSOFFICE_KEEPALIVE_SECONDS", 3.0, parse.positive_float,
                                               "use a number of seconds, e.g. 3 (below the gateway's own "
                                               "keep-alive timeout)."),
-        log_level=r.convert("SMSBOT_LOG_LEVEL", "INFO", _choice(LOG_LEVELS, upper=True),
+        log_level=r.convert("SMSBOT_LOG_LEVEL", "INFO", parse.choice(LOG_LEVELS, upper=True),
                             f"use one of {', '.join(LOG_LEVELS)}."),
-        log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", _choice(LOG_FORMATS, upper=False),
+        log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", parse.choice(LOG_FORMATS, upper=False),
                              "use kv or json."),
-        allowed_countries=r.convert("SMSBOT_ALLOWED_COUNTRIES", frozenset(), _country_list,
+        allowed_countries=r.convert("SMSBOT_ALLOWED_COUNTRIES", frozenset(), parse.country_list,
                                     "use comma-separated two-letter ISO country codes such as ZA,NA,BW, "
                                     "or leave it empty to allow any country."),
         timezone=r.convert("SMSBOT_TIMEZONE", "Africa/Johannesburg", zone_name,
                            "use an IANA time zone name such as Africa/Johannesburg or Europe/London."),
-        schedule_grace_minutes=r.convert("SMSBOT_SCHEDULE_GRACE_MINUTES", 60, _non_negative_int,
+        schedule_grace_minutes=r.convert("SMSBOT_SCHEDULE_GRACE_MINUTES", 60, parse.non_negative_int,
                                          "use a whole number of minutes, e.g. 60."),
-        max_list_rows=r.convert("SMSBOT_MAX_LIST_ROWS", 5000, _positive_int, "use a whole number of rows, e.g. 5000."),
-        daily_limit_user=r.convert("SMSBOT_DAILY_LIMIT_USER", None, _non_negative_int,
+        max_list_rows=r.convert("SMSBOT_MAX_LIST_ROWS", 5000, parse.positive_int, "use a whole number of rows, e.g. 5000."),
+        daily_limit_user=r.convert("SMSBOT_DAILY_LIMIT_USER", None, parse.non_negative_int,
                                    "use a whole number of credits per user per day, e.g. 200, or leave it empty "
                                    "for no limit."),
-        daily_limit=r.convert("SMSBOT_DAILY_LIMIT", None, _non_negative_int,
+        daily_limit=r.convert("SMSBOT_DAILY_LIMIT", None, parse.non_negative_int,
                               "use a whole number of credits per day for the whole bot, e.g. 2000, or leave it "
                               "empty for no limit."),
-        retention_days=r.convert("SMSBOT_RETENTION_DAYS", 365, _positive_int,
+        retention_days=r.convert("SMSBOT_RETENTION_DAYS", 365, parse.positive_int,
                                  "use a whole number of days, e.g. 365."),
     )
 
 
 def _port_fix(value: str | None) -> str:
-    if value and _SERVICE_LINK_VALUE.match(value):
+    if value and parse.SERVICE_LINK_VALUE.match(value):
         return ("this is Kubernetes' service link for a Service named smsbot, not a port. Rename the Service, "
                 "or set enableServiceLinks: false in the pod spec (or set SMSBOT_PORT to a number).")
     return "use a port number from 1 to 65535."
@@ -379,7 +264,7 @@ def _unknown_names(r: _Reader) -> list[str]:
     for name in sorted(r.env):
         if not name.startswith(PREFIXES) or name in r.seen:
             continue
-        if _SERVICE_LINK_NAME.match(name) or _SERVICE_LINK_VALUE.match(r.env[name] or ""):
+        if _SERVICE_LINK_NAME.match(name) or parse.SERVICE_LINK_VALUE.match(r.env[name] or ""):
             continue  # Kubernetes' service links: not ours
         known = closest(name, r.seen)
         if known:

@@ -16,8 +16,8 @@ from bot.storage.outbox import Outbox
 from bot.runtime import Bot
 from bot.storage.queue import SendQueue
 from bot.testing.simulator import Simulator
-from bot.testing.fake_slack import (FakeSlack, block_actions_body, command_body, event_body, sign,
-                               view_submission_body)
+from bot.testing.fake_slack import FakeSlack
+from bot.testing.slack_requests import block_actions_body, command_body, event_body, sign, view_submission_body
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"

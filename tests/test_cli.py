@@ -8,7 +8,7 @@ import requests
 
 from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
 from tests.process import CALLBACK_SECRET, free_port, smsbot, start_bot
-from bot.testing.fake_slack import command_body, sign
+from bot.testing.slack_requests import command_body, sign
 
 
 def test_run_with_missing_settings_lists_each_problem_without_a_traceback(tmp_path):

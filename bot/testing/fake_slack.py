@@ -21,9 +21,6 @@ refused while ``down``) included.
 from __future__ import annotations
 
 import copy
-import hashlib
-import hmac
-import itertools
 import json
 import threading
 import time
@@ -31,8 +28,9 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Callable
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
+from bot.testing.fake_slack_files import Call, FakeSlackFiles, SlackError, read_body
 from bot.web.server import ServerThread
 
 _UNAVAILABLE = (503, {"ok": False, "error": "service_unavailable"}, [])
@@ -41,13 +39,6 @@ VERIFICATION_TOKEN = "fake-verification-token"
 APP_ID = "A0TEST"
 BOT_ID = "B0TEST"
 BOT_USER_ID = "UBOT"
-
-
-@dataclass
-class Call:
-    method: str
-    params: dict
-    at: float
 
 
 @dataclass
@@ -66,20 +57,12 @@ class _Answer:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
-class _SlackError(Exception):
-    """Ends a method with ``{"ok": false, "error": code}``."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
-
-
 def dm_channel_id(user_id: str) -> str:
     """The id of the bot's DM with a user: "U0USER" → "D0USER"."""
     return "D" + user_id[1:]
 
 
-class FakeSlack:
+class FakeSlack(FakeSlackFiles):
     """One workspace's Web API; ``start()`` serves it, ``api_url`` goes to ``WebClient(base_url=...)``."""
 
     def __init__(self, token: str = "xoxb-test-token", team_id: str = "T0TEST", bot_user_id: str = BOT_USER_ID) -> None:
@@ -137,16 +120,6 @@ class FakeSlack:
         return f"{self._server.url}/response/{key}"
 
     # -- set-up and failures -----------------------------------------------------------------
-    def upload(self, content: bytes, name: str = "list.csv") -> dict:
-        """A file someone uploaded in a form: the ``files`` entry of a ``file_input`` state. Its
-        ``url_private_download`` serves ``content`` to the bot token only (else Slack's login page)."""
-        with self._lock:
-            file_id = f"F{len(self._files) + 1:08d}"
-            self._files[file_id] = content
-        url = f"{self._server.url}/files-pri/{self.team_id}-{file_id}/download/{name}"
-        return {"id": file_id, "name": name, "title": name, "filetype": "csv", "mimetype": "text/csv",
-                "size": len(content), "url_private": url, "url_private_download": url}
-
     def add_channel(self, channel_id: str, name: str, *, private: bool = False, bot_member: bool = True) -> None:
         with self._lock:
             self._channels[channel_id] = _Channel(channel_id, name, private, bot_member)
@@ -205,13 +178,6 @@ class FakeSlack:
             replies = [m for m in self._messages.get(channel, []) if m["thread_ts"] == ts and m["ts"] != ts]
             return copy.deepcopy(replies)
 
-    @property
-    def files(self) -> list[dict]:
-        """Files shared by ``files.completeUploadExternal``: id, filename, title, channel, content (bytes),
-        initial_comment."""
-        with self._lock:
-            return copy.deepcopy(self.uploaded)
-
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -255,28 +221,18 @@ class FakeSlack:
                 return planned.status, planned.body, planned.headers
             try:
                 answer = 200, {"ok": True, **self._methods.get(method, _nothing)(params)}, []
-            except _SlackError as error:
+            except SlackError as error:
                 return 200, {"ok": False, "error": error.code}, []
             hooks, self._after[method] = self._after[method], []
         for hook in hooks:
             hook()
         return answer
 
-    def _download(self, path: str, environ) -> tuple[int, bytes, list]:
-        token = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
-        file_id = path.split("/")[2].split("-", 1)[-1]
-        with self._lock:
-            self._calls.append(Call("files-pri", {"file": file_id}, time.time()))
-            content = self._files.get(file_id)
-        if token != self.token or content is None:  # as Slack does: a login page, not an error code
-            return 200, b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>", []
-        return 200, content, [("Content-Type", "text/csv")]
-
     def _response_post(self, key: str, environ) -> tuple[int, dict, list]:
         if self.down:
             return _UNAVAILABLE
         try:
-            body = json.loads(_read_body(environ) or b"null")
+            body = json.loads(read_body(environ) or b"null")
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -285,40 +241,7 @@ class FakeSlack:
             self._responses.append((key, body))
         return 200, {"ok": True}, []
 
-    def _upload_post(self, file_id: str, environ) -> tuple[int, bytes, list]:
-        """The upload URL: the file's bytes as the POST body, answered in plain text as Slack does."""
-        data = _read_body(environ)
-        with self._lock:
-            upload = self._uploads.get(file_id)
-            if upload is None:
-                return 404, b"Not found", []
-            upload["content"] = data
-        return 200, f"OK - {len(data)}".encode(), []
-
     # -- methods (called with the lock held) ---------------------------------------------------
-    def _upload_url(self, params: dict) -> dict:
-        if not params.get("filename") or not str(params.get("length", "")).isdigit():
-            raise _SlackError("invalid_arguments")
-        file_id = f"F{len(self._uploads) + 1:08d}"
-        self._uploads[file_id] = {"filename": params["filename"], "length": int(params["length"]), "content": None}
-        return {"upload_url": f"{self._server.url}/upload/{file_id}", "file_id": file_id}
-
-    def _complete_upload(self, params: dict) -> dict:
-        files = params.get("files") or []
-        channel = params.get("channel_id")
-        if channel:
-            channel = self._resolve(channel)
-        shared = []
-        for entry in files:
-            upload = self._uploads.get(entry.get("id"))
-            if upload is None or upload["content"] is None:
-                raise _SlackError("file_not_found")
-            shared.append({"id": entry["id"], "title": entry.get("title") or upload["filename"],
-                           "filename": upload["filename"], "channel": channel, "content": upload["content"],
-                           "initial_comment": params.get("initial_comment")})
-        self.uploaded.extend(shared)
-        return {"files": [{"id": f["id"], "title": f["title"], "name": f["filename"]} for f in shared]}
-
     def _auth_test(self, params: dict) -> dict:
         return {"url": "https://fake-slack.test/", "team": "Test Team", "user": "smsbot",
                 "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": BOT_ID}
@@ -335,7 +258,7 @@ class FakeSlack:
         try:
             message = self._find_message(channel, params.get("ts", ""))
         except KeyError:
-            raise _SlackError("message_not_found") from None
+            raise SlackError("message_not_found") from None
         message["history"].append({"text": message["text"], "blocks": message["blocks"]})
         message["text"] = params.get("text", message["text"])
         message["blocks"] = params.get("blocks", message["blocks"])
@@ -348,9 +271,9 @@ class FakeSlack:
     def _join(self, params: dict) -> dict:
         channel = self._channels.get(params.get("channel", ""))
         if channel is None:
-            raise _SlackError("channel_not_found")
+            raise SlackError("channel_not_found")
         if channel.private:
-            raise _SlackError("method_not_supported_for_channel_type")
+            raise SlackError("method_not_supported_for_channel_type")
         already = channel.bot_member
         channel.bot_member = True
         info = {"id": channel.id, "name": channel.name, "is_channel": True, "is_private": False,
@@ -360,7 +283,7 @@ class FakeSlack:
     def _open(self, params: dict) -> dict:
         user = params.get("users", "")
         if not user:
-            raise _SlackError("users_list_not_supplied")
+            raise SlackError("users_list_not_supplied")
         return {"channel": {"id": dm_channel_id(user)}}
 
     def _view(self, params: dict) -> dict:
@@ -377,7 +300,7 @@ class FakeSlack:
     def _user_info(self, params: dict) -> dict:
         user = params.get("user", "")
         if not user.startswith(("U", "W")):
-            raise _SlackError("user_not_found")
+            raise SlackError("user_not_found")
         name = "user_" + user.lower()
         return {"user": {"id": user, "team_id": self.team_id, "name": name, "real_name": f"User {user}",
                          "tz": "Africa/Johannesburg", "tz_offset": 7200,
@@ -392,9 +315,9 @@ class FakeSlack:
             return channel
         known = self._channels.get(channel)
         if known is None:
-            raise _SlackError("channel_not_found")
+            raise SlackError("channel_not_found")
         if must_be_member and not known.bot_member and (known.private or not self.chat_write_public):
-            raise _SlackError("not_in_channel")
+            raise SlackError("not_in_channel")
         return known.id
 
     def _find_message(self, channel: str, ts: str) -> dict:
@@ -417,15 +340,10 @@ def _nothing(params: dict) -> dict:
     return {}
 
 
-def _read_body(environ) -> bytes:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    return environ["wsgi.input"].read(length) if length else b""
-
-
 def _request_params(environ) -> dict:
     """Query string, form body and JSON body merged (later ones win); JSON-text fields decoded."""
     params: dict = dict(parse_qsl(environ.get("QUERY_STRING", "")))
-    body = _read_body(environ)
+    body = read_body(environ)
     content_type = environ.get("CONTENT_TYPE", "")
     if content_type.startswith("application/json") and body:
         params.update(json.loads(body))
@@ -438,99 +356,3 @@ def _request_params(environ) -> dict:
 
 
 # -- requests from Slack to the app ------------------------------------------------------------
-_TRIGGERS = itertools.count(1)
-
-
-def new_trigger_id() -> str:
-    """A fresh trigger_id, as Slack gives every slash command, click and submission its own."""
-    return f"13345224609.738474920.{next(_TRIGGERS):031x}"
-
-
-def sign(signing_secret: str, body: bytes, timestamp: int | None = None) -> dict:
-    """Headers Slack sends with a signed request (v0 HMAC-SHA256 of "v0:{ts}:{body}")."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(signing_secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}",
-            "Content-Type": "application/x-www-form-urlencoded"}
-
-
-def command_body(text: str, *, command: str = "/sms", user_id: str = "U0USER", user_name: str = "alice",
-                 channel_id: str = "C0GENERAL", channel_name: str = "general", team_id: str = "T0TEST",
-                 response_url: str, trigger_id: str | None = None) -> bytes:
-    """A slash-command request body, fields as Slack sends them (a new trigger_id unless given)."""
-    trigger_id = trigger_id or new_trigger_id()
-    return urlencode({
-        "token": VERIFICATION_TOKEN, "team_id": team_id, "team_domain": "test",
-        "channel_id": channel_id, "channel_name": channel_name, "user_id": user_id, "user_name": user_name,
-        "command": command, "text": text, "api_app_id": APP_ID, "is_enterprise_install": "false",
-        "response_url": response_url, "trigger_id": trigger_id,
-    }).encode()
-
-
-def block_actions_body(action_id: str, value: str, *, user_id: str = "U0USER", channel_id: str = "C0GENERAL",
-                       message_ts: str | None = None, response_url: str, team_id: str = "T0TEST") -> bytes:
-    """An interactivity request body (``payload=<json>``) for a button click.
-
-    With ``message_ts`` the button sits in that channel message; without it, in an
-    ephemeral message (Slack then sends no ``message``).
-    """
-    container = {"type": "message", "channel_id": channel_id, "is_ephemeral": message_ts is None}
-    payload = {
-        "type": "block_actions", "token": VERIFICATION_TOKEN, "api_app_id": APP_ID,
-        "user": {"id": user_id, "username": "alice", "name": "alice", "team_id": team_id},
-        "team": {"id": team_id, "domain": "test"}, "enterprise": None, "is_enterprise_install": False,
-        "channel": {"id": channel_id, "name": "general"}, "container": container,
-        "trigger_id": new_trigger_id(), "response_url": response_url,
-        "state": {"values": {}},
-        "actions": [{"type": "button", "action_id": action_id, "block_id": "actions", "value": value,
-                     "text": {"type": "plain_text", "text": value}, "action_ts": f"{time.time():.6f}"}],
-    }
-    if message_ts is not None:
-        container["message_ts"] = message_ts
-        payload["message"] = {"type": "message", "ts": message_ts, "user": BOT_USER_ID, "bot_id": BOT_ID,
-                              "text": ""}
-    return urlencode({"payload": json.dumps(payload)}).encode()
-
-
-def view_submission_body(callback_id: str, values: dict[str, str], *, private_metadata: str = "",
-                         user_id: str = "U0USER", team_id: str = "T0TEST") -> bytes:
-    """An interactivity request body for a modal's submission; ``values`` maps block_id → typed text
-    (each input's action_id is ``value``)."""
-    state = {block: {"value": text if isinstance(text, dict) else {"type": "plain_text_input", "value": text}}
-             for block, text in values.items()}  # a dict: another element's state (file_input, datetimepicker)
-    payload = {
-        "type": "view_submission", "token": VERIFICATION_TOKEN, "api_app_id": APP_ID,
-        "team": {"id": team_id, "domain": "test"}, "enterprise": None, "is_enterprise_install": False,
-        "user": {"id": user_id, "username": "alice", "name": "alice", "team_id": team_id},
-        "trigger_id": new_trigger_id(),
-        "view": {"id": "V0000001", "team_id": team_id, "type": "modal", "callback_id": callback_id,
-                 "private_metadata": private_metadata, "state": {"values": state}, "hash": "1.abc",
-                 "app_id": APP_ID, "bot_id": BOT_ID},
-        "response_urls": [],
-    }
-    return urlencode({"payload": json.dumps(payload)}).encode()
-
-
-def view_action_body(action_id: str, selected: str, view: dict, *, user_id: str = "U0USER",
-                     team_id: str = "T0TEST") -> bytes:
-    """A ``block_actions`` request from a menu inside an open modal (``view`` as views.open/update
-    returned it, with ``state``)."""
-    payload = {
-        "type": "block_actions", "token": VERIFICATION_TOKEN, "api_app_id": APP_ID,
-        "user": {"id": user_id, "username": "alice", "name": "alice", "team_id": team_id},
-        "team": {"id": team_id, "domain": "test"}, "container": {"type": "view", "view_id": view["id"]},
-        "trigger_id": new_trigger_id(), "view": {"hash": "1.abc", "state": {"values": {}}, **view},
-        "actions": [{"type": "static_select", "action_id": action_id, "block_id": "template",
-                     "selected_option": {"text": {"type": "plain_text", "text": selected}, "value": selected},
-                     "action_ts": f"{time.time():.6f}"}],
-    }
-    return urlencode({"payload": json.dumps(payload)}).encode()
-
-
-def event_body(event: dict, *, team_id: str = "T0TEST") -> bytes:
-    """An Events API request body (``event_callback``) wrapping ``event``."""
-    return json.dumps({
-        "token": VERIFICATION_TOKEN, "team_id": team_id, "api_app_id": APP_ID, "event": event,
-        "type": "event_callback", "event_id": f"Ev{int(time.time() * 1000)}", "event_time": int(time.time()),
-        "authorizations": [{"team_id": team_id, "user_id": BOT_USER_ID, "is_bot": True}],
-    }).encode()

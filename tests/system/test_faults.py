@@ -6,7 +6,7 @@ import requests
 
 from bot.testing.simulator import Simulator
 from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET
-from bot.testing.fake_slack import command_body, sign
+from bot.testing.slack_requests import command_body, sign
 from tests.process import free_port, start_bot
 
 

@@ -8,7 +8,7 @@ import threading
 import requests
 
 from bot.storage.db import MIGRATIONS, Database
-from bot.testing.fake_slack import command_body, sign
+from bot.testing.slack_requests import command_body, sign
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, base_env
 from tests.process import CALLBACK_SECRET, smsbot, start_bot
 

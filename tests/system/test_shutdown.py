@@ -5,7 +5,7 @@ import time
 
 import requests
 
-from bot.testing.fake_slack import command_body, sign
+from bot.testing.slack_requests import command_body, sign
 from tests.conftest import SIGNING_SECRET
 from tests.process import start_bot
 

@@ -10,7 +10,7 @@ import requests
 
 from bot.config import load_settings
 from bot.runtime import Bot
-from bot.testing.fake_slack import command_body, sign
+from bot.testing.slack_requests import command_body, sign
 from bot.web.routes import CALLBACK_PREFIX
 from tests.conftest import SIGNING_SECRET, Clock, Driver, base_env, wait_for
 from tests.process import CALLBACK_SECRET, folder_for, start_bot

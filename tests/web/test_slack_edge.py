@@ -11,7 +11,7 @@ import pytest
 from bot.runtime import Bot
 from bot.slack.render import COMPOSE_VIEW
 from bot.storage.replays import Replays
-from bot.testing.fake_slack import command_body, sign
+from bot.testing.slack_requests import command_body, sign
 from bot.slack.render import RESEND_ACTION
 from tests.conftest import SIGNING_SECRET, Driver, wait_for
 from tests.conftest import said as ack_text

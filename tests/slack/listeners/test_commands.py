@@ -5,7 +5,7 @@ import urllib.parse
 
 from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET, said, wait_for
 from bot.slack.render import CANCEL_ACTION, CONFIRM_ACTION
-from bot.testing.fake_slack import command_body, sign
+from bot.testing.slack_requests import command_body, sign
 
 
 def test_send_is_queued_before_the_ack_and_reported_in_the_channel(slack_driver, bot, fake_slack, simulator):

@@ -2,7 +2,7 @@
 import json
 
 from bot.slack.render import COMPOSE_VIEW, TEMPLATE_PICK_ACTION
-from bot.testing.fake_slack import view_action_body
+from bot.testing.slack_requests import view_action_body
 from tests.conftest import said, wait_for
 
 

@@ -65,14 +65,7 @@ class Bot:
         self.storage = StorageHealth(self.db, clock)
         self.callback_secret, self.callback_secret_generated = callback_secret_and_origin(self.db, settings)
         self.metrics = Metrics()
-        # storage: one owner per table
-        self.queue, self.outbox, self.posts = SendQueue(self.db), Outbox(self.db), SlackPosts(self.db)
-        self.groups, self.pending = GroupStore(self.db), PendingSends(self.db)
-        self.optouts = OptOuts(self.db)
-        self.access = Access(settings, AccessList(self.db))
-        self.limits = SpendLimits(self.db, user_limit=settings.daily_limit_user, bot_limit=settings.daily_limit,
-                                  timezone=settings.timezone, ask=self.access.ask)
-        self.compliance = Compliance(self.db, self.optouts, self.access.stored, self.access, Audit(self.db), clock)
+        self._storage(settings, clock)
         # the outside world
         self.gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username,
                                        settings.smsoffice_password, observer=self.metrics.observe_gateway,
@@ -80,7 +73,30 @@ class Bot:
         self.slack = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10,
                                retry_handlers=[])
         self.identity = BotIdentity()
-        # workers and what they tell Slack
+        self._workers(settings, clock)
+        self._metrics(settings, clock)
+        # the edges
+        self.app = build_app(self.usecases, self.identity)
+        self.wsgi = make_wsgi_app(self)
+        self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
+        self.socket_mode = None
+
+    def _storage(self, settings: Settings, clock: Callable[[], float]) -> None:
+        """One owner per table, and the rules that read them (access, limits, compliance)."""
+        self.queue, self.outbox, self.posts = SendQueue(self.db), Outbox(self.db), SlackPosts(self.db)
+        self.groups, self.pending = GroupStore(self.db), PendingSends(self.db)
+        self.optouts = OptOuts(self.db)
+        self.access = Access(settings, AccessList(self.db))
+        self.limits = SpendLimits(self.db, user_limit=settings.daily_limit_user, bot_limit=settings.daily_limit,
+                                  timezone=settings.timezone, ask=self.access.ask)
+        self.compliance = Compliance(self.db, self.optouts, self.access.stored, self.access, Audit(self.db), clock)
+        self.retention = Retention(self.db, settings.retention_days, purge_outbox=self.outbox.purge)
+        self.retention_worker = RetentionWorker(self.retention, clock=clock)
+        self.backups = (DailyBackups(settings.db_path, settings.backup_dir, settings.backup_keep, clock=clock)
+                        if settings.backup_dir else None)
+
+    def _workers(self, settings: Settings, clock: Callable[[], float]) -> None:
+        """The background threads, what they tell Slack, and the use cases that feed them."""
         self.notifier = Notifier(self.queue, self.outbox, self.posts, self.slack, clock=clock,
                                  admins=settings.admin_users,
                                  on_alert_lost=lambda conn, kind: self.watch.alert_lost(conn, kind),
@@ -104,6 +120,9 @@ class Bot:
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock,
                              recheck=allowed_countries_recheck(settings), grace=settings.schedule_grace_minutes * 60,
                              opted_out=self.optouts.is_opted_out)
+
+    def _metrics(self, settings: Settings, clock: Callable[[], float]) -> None:
+        """Gauges read at scrape time from the stored state and the threads."""
         last = self.watch.last_balance
         self.metrics.alerts_undeliverable.set_function(lambda: float(self.notifier.alert_problem is not None))
         self.metrics.read_at_scrape(queue_depth=self.queue.depth, outbox_depth=self.outbox.depth,
@@ -115,15 +134,6 @@ class Bot:
                      "http": lambda: self.server.is_alive(), "balance-watch": self.watch.is_alive},
             live_balance=lambda: self.gateway.last_balance, stored_balance=lambda: (b[0] if (b := last()) else None),
             low_balance=float(settings.low_balance))
-        # the edges
-        self.app = build_app(self.usecases, self.identity)
-        self.wsgi = make_wsgi_app(self)
-        self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
-        self.socket_mode = None
-        self.retention = Retention(self.db, settings.retention_days, purge_outbox=self.outbox.purge)
-        self.retention_worker = RetentionWorker(self.retention, clock=clock)
-        self.backups = (DailyBackups(settings.db_path, settings.backup_dir, settings.backup_keep, clock=clock)
-                        if settings.backup_dir else None)
 
     def _alert(self, conn, kind: str, data: dict) -> None:
         self.notices.alert(conn, self.settings.alert_channel, kind, data, self.clock())

@@ -37,37 +37,7 @@ def register(app, services) -> None:
             routine.list_submitted(ack, view, file, spec, text, at, origin_of(origin),
                                    client, services)
             return
-        try:
-            plan = build_plan(spec, text, services.settings.sms_default_region, services.groups,
-                              services.settings.allowed_countries, split=split_lines,
-                              blocked=services.optouts.blocked)
-            plan = services.routine.timed(plan, at)
-        except ScheduleError as error:
-            ack(response_action="errors", errors={"when": str(error)})
-            return
-        except smsrules.TextError as error:
-            ack(response_action="errors", errors={field: str(error)})
-            return
-        except (smsrules.SmsRuleError, UsageError) as error:
-            ack(response_action="errors", errors={"recipients": str(error)})
-            return
-        try:
-            with services.before_ack():
-                outcome = services.submit(plan, origin_of(origin))  # committed before the ack
-        except sqlite3.Error as error:
-            log.error("event=send_not_stored error=%s", error)
-            ack(response_action="errors", errors={field: "I couldn't store your send, so nothing was "
-                                                             "queued. Try again in a moment."})
-            return
-        if isinstance(outcome, OverLimit):
-            ack(response_action="errors", errors={"recipients": outcome.sentence})
-            return
-        if isinstance(outcome, NeedsConfirmation):
-            after = render.balance_after(outcome.last_balance, plan.credits)
-            ack(response_action="update",
-                view=render.confirm_modal(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60, outcome.hold))
-            return
-        ack()
+        _plan_and_submit(ack, spec, text, at, field, origin, services)
 
     @app.view(render.CONFIRM_VIEW)
     def confirm(ack, body, view):
@@ -84,6 +54,41 @@ def register(app, services) -> None:
             return
         ack(response_action="update", view=render.modal_notice(
             "Not sent", render.confirm_outcome(decision.verdict, refusal=decision.refusal)["text"]))
+
+
+def _plan_and_submit(ack, spec: str, text: str, at, field: str, origin: dict, services) -> None:
+    """The form's recipients and text checked like a typed send, then queued, held or refused."""
+    try:
+        plan = build_plan(spec, text, services.settings.sms_default_region, services.groups,
+                          services.settings.allowed_countries, split=split_lines,
+                          blocked=services.optouts.blocked)
+        plan = services.routine.timed(plan, at)
+    except ScheduleError as error:
+        ack(response_action="errors", errors={"when": str(error)})
+        return
+    except smsrules.TextError as error:
+        ack(response_action="errors", errors={field: str(error)})
+        return
+    except (smsrules.SmsRuleError, UsageError) as error:
+        ack(response_action="errors", errors={"recipients": str(error)})
+        return
+    try:
+        with services.before_ack():
+            outcome = services.submit(plan, origin_of(origin))  # committed before the ack
+    except sqlite3.Error as error:
+        log.error("event=send_not_stored error=%s", error)
+        ack(response_action="errors", errors={field: "I couldn't store your send, so nothing was "
+                                                         "queued. Try again in a moment."})
+        return
+    if isinstance(outcome, OverLimit):
+        ack(response_action="errors", errors={"recipients": outcome.sentence})
+        return
+    if isinstance(outcome, NeedsConfirmation):
+        after = render.balance_after(outcome.last_balance, plan.credits)
+        ack(response_action="update",
+            view=render.confirm_modal(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60, outcome.hold))
+        return
+    ack()
 
 
 def _metadata(view: dict) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from bot.config import SIMULATOR, ConfigError, Settings, load_settings
+from bot.config import SIMULATOR, ConfigError, Settings, db_path_from, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -181,7 +181,7 @@ def _backup(args) -> int:
     from bot.storage.backup import BackupError, backup
 
     load_dotenv_file(Path.cwd() / ".env")
-    db_path = args.db or os.environ.get("SMSBOT_DB") or "./smsbot.db"
+    db_path = db_path_from(args.db)
     try:
         written = backup(db_path, args.path)
     except BackupError as error:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from bot.config import db_path_from
 from bot.sms.numbers import read_number
 from bot.sms.rules import RecipientError
 from bot.storage.audit import Audit
@@ -24,7 +25,7 @@ _HEADER_WORDS = ("number", "phone", "mobile", "msisdn", "cell", "recipient", "to
 
 
 def _db(args) -> Database:
-    db = Database(args.db or os.environ.get("SMSBOT_DB") or "./smsbot.db")
+    db = Database(db_path_from(args.db))
     db.migrate()
     return db
 
@@ -134,7 +135,7 @@ def export(args) -> int:
 def vacuum(args) -> int:
     """Turn on ``auto_vacuum=INCREMENTAL`` with the one full VACUUM an existing file needs (then the
     retention job gives freed pages back by itself), or, once on, give free pages back now."""
-    path = Path(args.db or os.environ.get("SMSBOT_DB") or "./smsbot.db").expanduser()
+    path = Path(db_path_from(args.db)).expanduser()
     if not path.is_file():
         print(f"smsbot vacuum: there is no database at {path} (set SMSBOT_DB or --db).", file=sys.stderr)
         return EXIT_USAGE

@@ -24,6 +24,14 @@ LOG_FORMATS = ("kv", "json")
 _SENDER_RE = re.compile(r"^[A-Za-z0-9]{1,11}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 PREFIXES = ("SMSBOT_", "SMSOFFICE_", "SMS_", "SLACK_")
+DEFAULT_DB = "./smsbot.db"
+
+
+def db_path_from(given: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The database a command works on: ``--db``, else SMSBOT_DB, else the default (as ``smsbot run``)."""
+    return given or (os.environ if env is None else env).get("SMSBOT_DB") or DEFAULT_DB
+
+
 SIMULATOR = "simulator"  # SMSOFFICE_API_URL=simulator: the bundled simulator runs inside the bot
 SIMULATOR_DEFAULTS = {"SMSOFFICE_USERNAME": "demo", "SMSOFFICE_PASSWORD": "demo", "SMS_SENDER_ID": "SMSBOT"}
 # Kubernetes' service links for a Service named e.g. "smsbot": SMSBOT_SERVICE_HOST, SMSBOT_SERVICE_PORT[_NAME],
@@ -56,7 +64,7 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     smsoffice_api_url: str = DEFAULT_SMSOFFICE_API_URL
     sms_default_region: str | None = None
-    db_path: str = "./smsbot.db"
+    db_path: str = DEFAULT_DB
     host: str = "0.0.0.0"
     port: int = 3000
     callback_secret: str | None = field(default=None, repr=False)
@@ -181,7 +189,7 @@ def _credentials(r: _Reader) -> dict:
 
 def _files(r: _Reader) -> dict:
     """Where the database, its backups and the callback secret live."""
-    db_path = r.raw("SMSBOT_DB") or "./smsbot.db"
+    db_path = r.raw("SMSBOT_DB") or DEFAULT_DB
     parent = Path(db_path).expanduser().resolve().parent
     r.check(parent.is_dir(), f"SMSBOT_DB={db_path!r}: the folder {str(parent)!r} does not exist; create it "
                              "or point SMSBOT_DB elsewhere.")

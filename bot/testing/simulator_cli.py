@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable, Iterator
 
+from bot.config import db_path_from
 from bot.redact import register_secret
 from bot.testing.simulator import DLR_SEQUENCES, Simulator
 
@@ -78,7 +79,7 @@ def bot_callback_url() -> tuple[str | None, str]:
     from bot.web.routes import callback_path
 
     base = os.environ.get("SMSBOT_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('SMSBOT_PORT') or 3000}"
-    secret = os.environ.get("SMSBOT_CALLBACK_SECRET") or _stored_secret(os.environ.get("SMSBOT_DB") or "./smsbot.db")
+    secret = os.environ.get("SMSBOT_CALLBACK_SECRET") or _stored_secret(db_path_from())
     if not secret:
         return None, ("smsbot has no callback secret yet: start smsbot once in this folder, or set "
                       "SMSBOT_CALLBACK_SECRET, then start the simulator again")

@@ -5,6 +5,7 @@ import time
 
 import requests
 
+from bot.sms.gateway import BALANCE_READ_SECONDS
 from bot.testing.slack_requests import command_body, sign
 from tests.conftest import SIGNING_SECRET
 from tests.process import start_bot
@@ -65,8 +66,9 @@ def test_sigterm_while_the_balance_check_hangs_exits_at_once_and_records_nothing
     try:
         assert fake_slack.wait_for(lambda: [name for name, _ in simulator.calls] == ["balance.asp"], timeout=10)
         status, seconds, exited = sigterm(bot)
-        # the query was cut, not waited for (its read timeout is several seconds)
-        assert status == 0 and seconds < 3
+        # the query was cut, not waited for: well under its own read timeout (on a loaded machine the
+        # process still needs a moment to stop its threads)
+        assert status == 0 and seconds < BALANCE_READ_SECONDS - 3
         assert after_stopped(bot.log()) == []
         assert "event=balance_check_abandoned" in bot.log()
         assert rows(tmp_path, "SELECT * FROM balance_history") == []  # our own cut is not an outage

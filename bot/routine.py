@@ -37,7 +37,8 @@ def log_audit(user_id: str, action: str, args: dict) -> None:
 
 def allowed_countries_recheck(settings: Settings) -> Callable[[sqlite3.Row], str | None]:
     """The sender's check of each recipient when it is reached (SMSBOT_ALLOWED_COUNTRIES may have
-    changed since it was queued); the opt-outs and daily limits of the compliance issue join here."""
+    changed since it was queued). The do-not-contact list is checked beside it (``Sender.opted_out``);
+    daily limits were checked, and counted, for the day the send goes out when it was queued."""
     def recheck(message: sqlite3.Row) -> str | None:
         if not settings.allowed_countries:
             return None

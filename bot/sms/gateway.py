@@ -114,8 +114,8 @@ class NotInternational(GatewayRefused):
 
 
 class TooManyParts(GatewayRefused):
-    hint = ("Shorten the message to at most 4 SMS parts (about 612 plain characters, "
-            "268 if it has emoji or other special characters)")
+    hint = ("Shorten the message to at most 4 SMS parts: 612 GSM-7 characters, or 268 UCS-2 units when it has "
+            "characters outside GSM-7 (an emoji counts 2, so at most 132 emoji)")
 
 
 class UnexpectedResponse(GatewayError):

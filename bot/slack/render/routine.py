@@ -112,11 +112,12 @@ def scheduled_list(rows: list[Mapping]) -> dict:
 def cancel_outcome(verdict: str, batch_id: int, cancelled: int = 0, went: int = 0,
                    requester: str | None = None) -> dict:
     texts = {
-        "ok": f":wastebasket: Cancelled send #{batch_id}: {plural(cancelled, 'SMS')} will not go"
-              + (f"; {went} had already gone or were going." if went else "; none had gone."),
+        "ok": f":wastebasket: Cancelled send #{batch_id}: {cancelled} SMS will not go"
+              + (f"; {went} had already gone or {'was' if went == 1 else 'were'} going."
+                 if went else "; none had gone."),
         "unknown": f"There is no send #{batch_id}. See the scheduled ones with `/sms scheduled`.",
         "not_yours": f":no_entry_sign: Only <@{requester}> or an smsbot admin can cancel send #{batch_id}.",
-        "nothing_waiting": f"Send #{batch_id} has nothing left to cancel: its {plural(went, 'SMS')} already went "
+        "nothing_waiting": f"Send #{batch_id} has nothing left to cancel: its {went} SMS already went "
                            "(or were cancelled or missed).",
     }
     return message(texts[verdict])

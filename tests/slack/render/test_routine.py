@@ -42,12 +42,14 @@ def test_a_cancel_button_is_offered_only_while_sms_still_wait():
 
 
 def test_every_cancel_verdict_names_the_send():
-    # the SMS counts ("2 SMSs will not go") are left out here: a wording bug reported to the lead
-    assert "Cancelled send #4" in render.cancel_outcome("ok", 4, 2, 1)["text"]
-    assert "none had gone" in render.cancel_outcome("ok", 4, 2, 0)["text"]
+    assert "Cancelled send #4: 2 SMS will not go; 1 had already gone or was going." in \
+        render.cancel_outcome("ok", 4, 2, 1)["text"]
+    assert "3 had already gone or were going." in render.cancel_outcome("ok", 4, 1, 3)["text"]
+    assert "Cancelled send #4: 2 SMS will not go; none had gone." in render.cancel_outcome("ok", 4, 2, 0)["text"]
     assert "Only <@U0ANN> or an smsbot admin" in render.cancel_outcome("not_yours", 4, requester="U0ANN")["text"]
     assert "no send #4" in render.cancel_outcome("unknown", 4)["text"]
-    assert "#4 has nothing left to cancel" in render.cancel_outcome("nothing_waiting", 4, went=3)["text"]
+    assert "#4 has nothing left to cancel: its 3 SMS already went" in \
+        render.cancel_outcome("nothing_waiting", 4, went=3)["text"]
 
 
 def test_the_scheduled_list_shows_who_when_and_what_is_left():

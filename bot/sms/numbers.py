@@ -317,8 +317,7 @@ def mask(number: str | None) -> str:
     digits = "".join(ch for ch in str(number or "") if ch.isdigit())
     if len(digits) < 6:
         return "..." + digits[-3:] if digits else "-"
-    try:
-        code = phonenumbers.parse("+" + digits, None).country_code
-    except phonenumbers.NumberParseException:
-        return "..." + digits[-3:]  # no country code to show
-    return f"+{code}...{digits[-3:]}"
+    # Country codes are prefix-free (1 to 3 digits): the first prefix that is one is the code. A table
+    # look-up, not a parse: it runs for every log line that names a number, on the send path too.
+    code = next((digits[:n] for n in (1, 2, 3) if int(digits[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE), None)
+    return f"+{code}...{digits[-3:]}" if code else "..." + digits[-3:]

@@ -64,6 +64,20 @@ class SpendLimits:
                           self.used(start, end, None, conn) if self.bot_limit is not None else 0, self.bot_limit, end,
                           self.tz.key)
 
+    def exceeded(self, user_id: str, at: float, conn: sqlite3.Connection | None = None) -> str | None:
+        """For a send already counted on the day of ``at`` (a scheduled one, reaching its time): None
+        while that day stays within the limits, else why it may not go (a limit was lowered since)."""
+        if self.user_limit is None and self.bot_limit is None:
+            return None
+        spend = self.today(user_id, at, conn)
+        if spend.user_limit is not None and spend.user_used > spend.user_limit:
+            return (f"not sent: its requester's credits for that day ({spend.user_used}) are over the daily limit "
+                    f"of {spend.user_limit} (SMSBOT_DAILY_LIMIT_USER), which was lowered after it was scheduled")
+        if spend.bot_limit is not None and spend.bot_used > spend.bot_limit:
+            return (f"not sent: smsbot's credits for that day ({spend.bot_used}) are over the daily limit of "
+                    f"{spend.bot_limit} (SMSBOT_DAILY_LIMIT), which was lowered after it was scheduled")
+        return None
+
     def check(self, user_id: str, credits: int, now: float, conn: sqlite3.Connection | None = None) -> str | None:
         """None when a send of ``credits`` fits today's limits; else the sentence refusing it: how many
         credits are left today, when the limit resets and whom to ask."""

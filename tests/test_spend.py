@@ -194,3 +194,30 @@ def test_the_day_clocks_go_forward_has_23_hours_and_back_25(db):
 
 def test_with_no_limits_nothing_is_refused(db):
     assert SpendLimits(db, user_limit=None, bot_limit=None, timezone="UTC").check("U1", 10**6, 0.0) is None
+
+
+def test_a_scheduled_send_over_a_limit_lowered_since_is_not_sent_and_its_requester_is_told_once(
+        make, simulator, fake_slack):
+    d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="5")
+    assert "cheduled" in said(d.command(f"send --at tomorrow 08:00 {','.join(NUMBERS[:3])} Drill"))
+    d.pump()  # its status message: "scheduled for …"
+    due = dt.datetime(2026, 5, 5, 6, 0, tzinfo=UTC).timestamp()  # 08:00 in Johannesburg
+    later = make(Clock(due + 60), SMSBOT_DAILY_LIMIT_USER="2")   # restarted with a lower limit
+    later.pump()
+    assert simulator.messages == []                                # nothing went out, nothing charged
+    assert [r["status"] for r in later.bot.queue.messages_of(1)] == ["failed"] * 3
+    status = fake_slack.messages["C0GENERAL"][0]
+    replies = [r["text"] for r in fake_slack.thread("C0GENERAL", status["ts"])]
+    assert len(replies) == 1                                       # told once, not once per SMS
+    assert "over the daily limit of 2 (SMSBOT_DAILY_LIMIT_USER)" in replies[0]
+    assert "the rest of this send was not sent either" in replies[0]
+    shown = json.dumps(fake_slack.message("C0GENERAL", status["ts"])["blocks"])
+    assert all(f"`{number}` :x: failed" in shown for number in NUMBERS[:3])  # the status message says so
+
+
+def test_a_scheduled_send_within_its_days_limit_goes_at_its_time(make, simulator):
+    d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="5")
+    said(d.command(f"send --at tomorrow 08:00 {','.join(NUMBERS[:5])} Drill"))  # exactly the day's limit
+    d.bot.clock.t = dt.datetime(2026, 5, 5, 6, 1, tzinfo=UTC).timestamp()
+    d.pump()
+    assert sorted(m.to for m in simulator.messages) == sorted(NUMBERS[:5])

@@ -153,6 +153,12 @@ class SendQueue:
     def retry_later(self, conn, message_id: int, error: str, next_attempt_at: float, now: float) -> sqlite3.Row:
         return self._move(conn, message_id, QUEUED, now, last_error=error, next_attempt_at=next_attempt_at)
 
+    def fail_waiting(self, conn, batch_id: int, error: str, now: float) -> int:
+        """The send's rows still queued will not go (its daily limit was reached): failed, with why."""
+        return conn.execute(
+            f"UPDATE messages SET status = '{FAILED}', failed_at = ?, updated_at = ?, last_error = ? "
+            f"WHERE batch_id = ? AND status = '{QUEUED}'", (now, now, error, batch_id)).rowcount
+
     def note_failure(self, conn, message_id: int, kind: str) -> None:
         """Why a failed message failed (bot/sms/failures.py), for whether a resend can cure it."""
         conn.execute(f"UPDATE messages SET failure = ? WHERE id = ? AND status = '{FAILED}'", (kind, message_id))

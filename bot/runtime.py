@@ -120,7 +120,8 @@ class Bot:
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock,
                              recheck=allowed_countries_recheck(settings), grace=settings.schedule_grace_minutes * 60,
                              opted_out=self.optouts.is_opted_out,
-                             over_limit=lambda batch: self.limits.exceeded(batch["user_id"] or "", batch["scheduled_for"]))
+                             over_limit=lambda batch: self.limits.exceeded(batch["user_id"] or "",
+                                                                           batch["scheduled_for"]))
 
     def _metrics(self, settings: Settings, clock: Callable[[], float]) -> None:
         """Gauges read at scrape time from the stored state and the threads."""

@@ -16,6 +16,7 @@ from typing import Callable
 
 from bot.storage.db import Database
 from bot.storage.queue import Status
+from bot.wording import plural
 
 # Each SMS costs its own parts (a personalised list's rows differ) and counts on the day it goes out:
 # the day it was queued or confirmed, or its scheduled day.
@@ -78,22 +79,29 @@ class SpendLimits:
                     f"{spend.bot_limit} (SMSBOT_DAILY_LIMIT), which was lowered after it was scheduled")
         return None
 
-    def check(self, user_id: str, credits: int, now: float, conn: sqlite3.Connection | None = None) -> str | None:
-        """None when a send of ``credits`` fits today's limits; else the sentence refusing it: how many
-        credits are left today, when the limit resets and whom to ask."""
+    def check(self, user_id: str, credits: int, now: float, conn: sqlite3.Connection | None = None, *,
+              scheduled: bool = False) -> str | None:
+        """None when a send of ``credits`` fits the limits of the day of ``now``; else the sentence refusing
+        it: how many credits are left that day, when the limit resets and whom to ask. ``scheduled``: ``now``
+        is the send's scheduled time, a day of its own (not today)."""
         if self.user_limit is None and self.bot_limit is None:
             return None
         spend = self.today(user_id, now, conn)
+        if scheduled:
+            day = f"on {dt.datetime.fromtimestamp(now, self.tz):%Y-%m-%d}, the day it is scheduled for"
+            after = "Schedule it for another day, or send to fewer people or a shorter text"
+        else:
+            day, after = "today", f"{self._reset(spend.resets_at, now)} Send to fewer people or a shorter text"
         if spend.user_limit is not None and spend.user_used + credits > spend.user_limit:
             left = max(0, spend.user_limit - spend.user_used)
-            return (f"This send needs {_credits(credits)}, but you have {left} of your daily limit of "
-                    f"{spend.user_limit} left today (SMSBOT_DAILY_LIMIT_USER). {self._reset(spend.resets_at, now)} "
-                    f"Send to fewer people or a shorter text, or {self.ask()} to raise the limit.")
+            return (f"This send needs {plural(credits, 'credit')}, but you have {left} of your daily limit of "
+                    f"{spend.user_limit} left {day} (SMSBOT_DAILY_LIMIT_USER). {after}, or {self.ask()} to "
+                    "raise the limit.")
         if spend.bot_limit is not None and spend.bot_used + credits > spend.bot_limit:
             left = max(0, spend.bot_limit - spend.bot_used)
-            return (f"This send needs {_credits(credits)}, but smsbot as a whole has {left} of its daily limit of "
-                    f"{spend.bot_limit} left today (SMSBOT_DAILY_LIMIT). {self._reset(spend.resets_at, now)} "
-                    f"For an urgent send, {self.ask()} to raise the limit.")
+            return (f"This send needs {plural(credits, 'credit')}, but smsbot as a whole has {left} of its daily "
+                    f"limit of {spend.bot_limit} left {day} (SMSBOT_DAILY_LIMIT). {after}, or {self.ask()} to "
+                    "raise the limit.")
         return None
 
     def _reset(self, resets_at: float, now: float) -> str:
@@ -103,5 +111,3 @@ class SpendLimits:
                 f"(in {minutes // 60} h {minutes % 60} min).")
 
 
-def _credits(n: int) -> str:
-    return f"{n} credit" if n == 1 else f"{n} credits"

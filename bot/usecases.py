@@ -108,7 +108,7 @@ class UseCases:
     def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation | OverLimit:
         """A checked plan from a person: queued now, held for their confirmation when costly, or refused
         by a daily limit. Raises sqlite3.Error when it cannot be stored (then nothing was queued)."""
-        refusal = self.limits.check(origin.get("user_id") or "", plan.credits, self._spend_time(plan))
+        refusal = self._over_limit(origin.get("user_id") or "", plan)
         if refusal:
             return OverLimit(refusal)
         last = self.watch.last_balance()
@@ -116,14 +116,17 @@ class UseCases:
         if hold is not None:
             return NeedsConfirmation(self.pending.create(plan, dict(origin), self.clock()), last, hold)
         with self.db.transaction() as conn:
-            if refusal := self.limits.check(origin.get("user_id") or "", plan.credits, self._spend_time(plan), conn):
+            if refusal := self._over_limit(origin.get("user_id") or "", plan, conn):
                 return OverLimit(refusal)  # another send of theirs got in first
             batch_id = self._enqueue(conn, plan, origin, self.clock())
         return Queued(batch_id)
 
-    def _spend_time(self, plan: SendPlan) -> float:
-        """When a send spends its credits, for the daily limits: now, or its scheduled time."""
-        return plan.due if plan.due is not None else self.clock()
+    def _over_limit(self, user_id: str, plan: SendPlan, conn: sqlite3.Connection | None = None) -> str | None:
+        """Why the daily limits refuse this send, or None. A scheduled send spends its credits, and is
+        checked, on the day it is scheduled for."""
+        due = plan.due
+        return self.limits.check(user_id, plan.credits, self.clock() if due is None else due, conn,
+                                 scheduled=due is not None)
 
     def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision:
         """The requester's Send or Cancel on a held send. Queues at most once; a daily limit is
@@ -136,7 +139,7 @@ class UseCases:
                 plan = SendPlan.from_json(row["plan"])
                 if verdict != "ok" or not send:
                     return Decision(verdict, plan, row["user_id"])
-                if refusal := self.limits.check(row["user_id"] or "", plan.credits, self._spend_time(plan), conn):
+                if refusal := self._over_limit(row["user_id"] or "", plan, conn):
                     raise _Refused(refusal)
                 batch_id = self._enqueue(conn, plan, self.pending.origin(row), self.clock())
                 self.pending.attach(conn, pending_id, batch_id)

@@ -168,7 +168,9 @@ def test_a_scheduled_send_counts_and_is_checked_on_the_day_it_goes_out(make):
     assert "cheduled" in text                                        # tomorrow's 5 fit tomorrow's limit
     assert "Queued 1 SMS" in said(send(d, 1))                        # and do not count today
     refused = said(d.command(f"send --at tomorrow 09:00 {NUMBERS[5]} Drill"))
-    assert "needs 1 credit, but you have 0 of your daily limit of 5 left" in refused  # tomorrow is full
+    assert "needs 1 credit, but you have 0 of your daily limit of 5 left on 2026-05-05, the day it is scheduled" \
+        " for" in refused  # tomorrow is full, and the refusal names that day, not today
+    assert "Schedule it for another day" in refused and "resets at midnight" not in refused
 
 
 

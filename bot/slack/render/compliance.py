@@ -25,20 +25,20 @@ def _numbers_reply(lines: list[str | list[str]]) -> dict:
     return message("\n".join(flat), blocks=sections(lines, noun="numbers"))
 
 
-def _listed(head: str, numbers: list[str], tail: str) -> list[str]:
-    return [f"{head}{numbers[0]}", *numbers[1:-1], *([numbers[-1] + tail] if len(numbers) > 1 else [])] \
-        if len(numbers) > 1 else [f"{head}{numbers[0]}{tail}"]
+def _listed(head: str, numbers: list[str]) -> list[str]:
+    """A list line: the sentence's head with the first number, then the rest (wrapped between numbers)."""
+    return [f"{head}{numbers[0]}", *numbers[1:]]
 
 
 def optout_added(added: list[str], already: list[str], reason: str | None) -> dict:
     lines: list[str | list[str]] = []
     if added:
         why = f" (reason: {escape(reason)})" if reason else ""
-        lines.append(_listed(f":no_entry_sign: Added {plural(len(added), 'number')} to the do-not-contact list{why}: ",
-                             added, "."))
+        head = f":no_entry_sign: Added {plural(len(added), 'number')} to the do-not-contact list{why}: "
+        lines.append(_listed(head, added))
         lines.append("No SMS will go to them, including any already queued.")
     if already:
-        lines.append(_listed("Already on the list: ", already, "."))
+        lines.append(_listed("Already on the list: ", already))
     return _numbers_reply(lines)
 
 
@@ -46,10 +46,10 @@ def optout_removed(removed: list[str], absent: list[str]) -> dict:
     lines: list[str | list[str]] = []
     if removed:
         lines.append(_listed(f":white_check_mark: Removed {plural(len(removed), 'number')} from the do-not-contact "
-                             "list: ", removed, "."))
+                             "list: ", removed))
         lines.append("They can get SMS again.")
     if absent:
-        lines.append(_listed("Not on the list, so nothing changed for: ", absent, "."))
+        lines.append(_listed("Not on the list, so nothing changed for: ", absent))
     return _numbers_reply(lines)
 
 

@@ -30,9 +30,9 @@ def test_a_long_opt_out_shows_every_number_within_slacks_limits():
 
 def test_adding_and_removing_say_what_changed_and_what_did_not():
     added = render.optout_added(["27831234567"], ["27821234567"], None)["text"]
-    assert "Added 1 number" in added and "reason" not in added and "Already on the list: 27821234567." in added
+    assert "Added 1 number" in added and "reason" not in added and "Already on the list: 27821234567" in added
     removed = render.optout_removed([], ["27849999999"])["text"]
-    assert removed == "Not on the list, so nothing changed for: 27849999999."
+    assert removed == "Not on the list, so nothing changed for: 27849999999"
 
 
 def test_the_list_escapes_reasons_and_points_to_the_export_past_50():

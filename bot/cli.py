@@ -61,7 +61,7 @@ def _run(args) -> int:
     setup_logging(settings.log_level, settings.log_format)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, set_from_signal(stop))
     try:
         bot = Bot(settings)
         bot.start()
@@ -80,6 +80,15 @@ def _run(args) -> int:
     bot.stop()
     _exit_now(EXIT_OK)
     return EXIT_OK
+
+
+def set_from_signal(event: threading.Event):
+    """A signal handler that sets ``event`` from a thread of its own. Setting it in the handler itself
+    can deadlock: the handler runs on the main thread, which may at that moment hold the event's lock
+    inside ``event.wait()`` (a SIGTERM right after start-up hung ``smsbot run`` that way)."""
+    def handler(signum, frame) -> None:
+        threading.Thread(target=event.set, name="signal", daemon=True).start()
+    return handler
 
 
 def _exit_now(status: int) -> None:

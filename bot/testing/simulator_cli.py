@@ -144,8 +144,10 @@ def run(argv: list[str] | None, stop: threading.Event) -> int:
 @contextmanager
 def _stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGINT or SIGTERM; the previous handlers come back afterwards."""
+    from bot.cli import set_from_signal
+
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+    previous = {sig: signal.signal(sig, set_from_signal(stop))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop

@@ -1,15 +1,17 @@
 """Who may do what: SMSBOT_ALLOWED_USERS, SMSBOT_ALLOWED_CHANNELS, SMSBOT_ADMIN_USERS, plus the
 entries admins add from Slack (bot/storage/access_list.py).
 
-The effective lists are the environment's entries plus the database's; empty lists mean everyone.
-Admins (only from the environment: the root of trust) may always use smsbot and send. Each check
-returns None when allowed, or the sentence to show: what is not allowed and whom to ask. Knows
-nothing of Slack's API.
+The effective lists are the environment's entries plus the database's. An empty list means everyone,
+unless an admin emptied it from Slack (`/sms access deny` of its last entry): then it means "admins
+only" until an admin types `/sms access open users|channels`. Admins (only from the environment: the
+root of trust) may always use smsbot and send. Each check returns None when allowed, or the sentence
+to show: what is not allowed and whom to ask. Knows nothing of Slack's API.
 """
 from __future__ import annotations
 
 from bot.config import Settings
 from bot.storage.access_list import CHANNEL, USER, AccessList
+from bot.wording import plural
 
 NO_ADMINS = ("Only smsbot admins can do that, and none are set: whoever runs smsbot must list admins' Slack IDs in "
              "SMSBOT_ADMIN_USERS (e.g. SMSBOT_ADMIN_USERS=U012AB3CD) and restart it.")
@@ -30,6 +32,26 @@ class Access:
     def channels(self) -> frozenset[str]:
         return self.env_channels | (self.stored.ids(CHANNEL) if self.stored else frozenset())
 
+    def closed(self, kind: str, listed: frozenset[str] | None = None) -> bool:
+        """The list (``listed``, if already read) is empty because an admin emptied it from Slack: nobody
+        but admins is let in."""
+        if listed is None:
+            listed = self.users if kind == USER else self.channels
+        return not listed and self.stored is not None and self.stored.closed(kind)
+
+    def state(self, kind: str) -> str:
+        """What the list means now, as a sentence for every access reply."""
+        listed = self.users if kind == USER else self.channels
+        if kind == USER:
+            if listed:
+                who = "the listed person" if len(listed) == 1 else f"the {len(listed)} listed people"
+                return f"Only {who} and the admins may send now."
+            return "Only admins may send now." if self.closed(kind, listed) else "Everyone in the workspace may send now."
+        if listed:
+            return f"SMS may be sent only from the {plural(len(listed), 'listed channel')} now (admins from anywhere)."
+        return ("SMS may be sent from no channel now, except by admins." if self.closed(kind, listed)
+                else "SMS may be sent from any channel now.")
+
     def ask(self) -> str:
         """Whom to ask, as a phrase: "ask <@U1> or <@U2>"."""
         if self.admins:
@@ -45,7 +67,7 @@ class Access:
         if user_id in self.admins:
             return None
         users = self.users
-        if users and user_id not in users:
+        if (users and user_id not in users) or self.closed(USER, users):
             return (f"You are not allowed to use smsbot. To get access, {self._ask()} to add your Slack ID "
                     f"({user_id}) {self._how('SMSBOT_ALLOWED_USERS')}.")
         return None
@@ -54,12 +76,17 @@ class Access:
         refusal = self.may_use(user_id)
         if user_id in self.admins:
             return None
+        if refusal is not None:
+            return refusal
         channels = self.channels
-        if refusal is None and channels and channel_id not in channels:
+        if channels and channel_id not in channels:
             where = ", ".join(f"<#{c}>" for c in sorted(channels))
-            refusal = (f"SMS can't be sent from this channel. Use {where}, or {self._ask()} to add this "
-                       f"channel ({channel_id}) {self._how('SMSBOT_ALLOWED_CHANNELS')}.")
-        return refusal
+            return (f"SMS can't be sent from this channel. Use {where}, or {self._ask()} to add this "
+                    f"channel ({channel_id}) {self._how('SMSBOT_ALLOWED_CHANNELS')}.")
+        if self.closed(CHANNEL, channels):
+            return (f"SMS can't be sent from any channel now: an admin emptied the list of channels. "
+                    f"A{self._ask()[1:]} to add this channel ({channel_id}) with `/sms access allow`.")
+        return None
 
     def may_change_templates(self, user_id: str) -> str | None:
         if self.admins and user_id not in self.admins:

@@ -21,12 +21,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AccessChange:
-    """The outcome of `/sms access allow|deny`: ``done`` False when nothing changed (``why`` says)."""
+    """The outcome of `/sms access allow|deny|open`: ``done`` False when nothing changed (``why`` says);
+    ``state`` says what the list means now, for every reply."""
     kind: str
     entry_id: str
     done: bool
     why: str = ""                # "already", "absent", "environment"
-    first_on_empty: bool = False  # the first allow on an empty list: from now on only the listed may send
+    state: str = ""
+    closed: bool = False         # a deny emptied the list: admins only, until `/sms access open`
+    removed: int = 0             # an open: the entries added from Slack that it removed
 
 
 class Compliance:
@@ -54,27 +57,49 @@ class Compliance:
 
     # -- the allow-lists ---------------------------------------------------------------------------------
     def allow(self, kind: str, entry_id: str, by: str) -> AccessChange:
-        before = self.access.users if kind == USER else self.access.channels
         now = self.clock()
         with self.db.transaction() as conn:
-            if entry_id in (self.access.env_users if kind == USER else self.access.env_channels):
-                return AccessChange(kind, entry_id, False, "environment")
+            if entry_id in self._env(kind):
+                return self._change(kind, entry_id, False, "environment")
             added = self.stored.allow(conn, kind, entry_id, by, now)
             if added:
                 self.audit.record(conn, by, "access allow", _mention(kind, entry_id), now)
         log.info("event=access_allowed by=%s kind=%s id=%s added=%s", by, kind, entry_id, added)
-        return AccessChange(kind, entry_id, added, "" if added else "already", first_on_empty=added and not before)
+        return self._change(kind, entry_id, added, "" if added else "already")
 
     def deny(self, kind: str, entry_id: str, by: str) -> AccessChange:
-        if entry_id in (self.access.env_users if kind == USER else self.access.env_channels):
-            return AccessChange(kind, entry_id, False, "environment")
+        """Take an entry off; the last one off leaves the list closed (admins only), never open to everyone."""
+        if entry_id in self._env(kind):
+            return self._change(kind, entry_id, False, "environment")
         now = self.clock()
         with self.db.transaction() as conn:
             removed = self.stored.deny(conn, kind, entry_id)
+            closed = removed and not self._env(kind) and not self.stored.count(conn, kind)
             if removed:
                 self.audit.record(conn, by, "access deny", _mention(kind, entry_id), now)
-        log.info("event=access_denied by=%s kind=%s id=%s removed=%s", by, kind, entry_id, removed)
-        return AccessChange(kind, entry_id, removed, "" if removed else "absent")
+            if closed:
+                self.stored.close(conn, kind, by, now)
+        log.info("event=access_denied by=%s kind=%s id=%s removed=%s closed=%s", by, kind, entry_id, removed, closed)
+        return self._change(kind, entry_id, removed, "" if removed else "absent", closed=closed)
+
+    def open(self, kind: str, by: str) -> AccessChange:
+        """`/sms access open users|channels`: everyone again; the entries added from Slack are removed. Refused
+        (why "environment") while the environment lists entries, which only whoever runs smsbot can change."""
+        if self._env(kind):
+            return self._change(kind, "", False, "environment")
+        now = self.clock()
+        with self.db.transaction() as conn:
+            removed = self.stored.open(conn, kind)
+            self.audit.record(conn, by, "access open", "users" if kind == USER else "channels", now)
+        log.info("event=access_opened by=%s kind=%s removed=%d", by, kind, removed)
+        return self._change(kind, "", True, "", removed=removed)
+
+    def _env(self, kind: str) -> frozenset[str]:
+        return self.access.env_users if kind == USER else self.access.env_channels
+
+    def _change(self, kind: str, entry_id: str, done: bool, why: str, *, closed: bool = False,
+                removed: int = 0) -> AccessChange:
+        return AccessChange(kind, entry_id, done, why, self.access.state(kind), closed, removed)
 
     def access_entries(self) -> dict[str, list[tuple[str, str]]]:
         """Per kind ("user", "channel"): (id, where it comes from) — "environment" or "added by <@U…>"."""

@@ -128,7 +128,7 @@ def export(args) -> int:
     except OSError as error:
         print(f"smsbot export: cannot write {args.out}: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"Wrote {text.count(chr(10)) - 1} SMS queued from {args.start} to {args.end} to {args.out}")
+    print(f"Wrote {text.count(chr(10)) - 1} SMS counted from {args.start} to {args.end} to {args.out}")
     return EXIT_OK
 
 

@@ -1,8 +1,12 @@
 """``smsbot send-list FILE --text TEMPLATE --channel C… --as U… [--yes]``: a personalised list from a
-script, under the rules of the compose form. It writes the send in one transaction (SQLite's file
-lock makes that safe beside the running bot, whose sender and notifier find it on their next poll)."""
+script, under the rules of the compose form: the same gate as Slack (access as granted or removed from
+Slack, the daily limits), rows that opted out left out, and an audit entry naming the operator's OS
+user. It writes the send in one transaction (SQLite's file lock makes that safe beside the running
+bot, whose sender and notifier find it on their next poll)."""
 from __future__ import annotations
 
+import getpass
+import os
 import re
 import sqlite3
 import sys
@@ -11,49 +15,83 @@ from pathlib import Path
 
 from bot.access import Access
 from bot.config import Settings
-from bot.routine import log_audit
+from bot.gate import Gate
 from bot.sms.errors import SmsRuleError
-from bot.sms.lists import MAX_BYTES, ListError, read_list
+from bot.sms.lists import MAX_BYTES, ListError, ListRead, read_list
 from bot.slack.notices import SlackNotices
 from bot.slack.posts import SlackPosts
 from bot.slack.render import list_lines
+from bot.spend import SpendLimits
+from bot.storage.access_list import AccessList
+from bot.storage.audit import Audit
 from bot.storage.db import Database
+from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
 from bot.usecases import store_send
+from bot.wording import plural
 
 SAMPLES = 3
 
 
 def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time) -> int:
     """0 queued, 1 refused or not confirmed (a sentence on stderr says why)."""
-    problem = _who_and_where(args.channel, args.user, settings)
-    if problem is None:
-        try:
-            data = _read(Path(args.file))
-            read = read_list(data, args.text, settings.sms_default_region, settings.allowed_countries,
-                             settings.max_list_rows)
-        except (OSError, ListError, SmsRuleError) as error:
-            problem = str(error)
+    problem = _ids(args.channel, args.user)
     if problem is not None:
-        print(f"smsbot send-list: {problem}", file=sys.stderr)
-        return 1
-    for line in list_lines(read, markdown=False):
-        out(line)
-    for to, text in list(zip(read.plan.recipients, read.plan.texts))[:SAMPLES]:
-        out(f"To {to}: {text}")
-    if not args.yes and not _confirmed(ask):
-        print("smsbot send-list: nothing was sent (answer yes to send, or pass --yes).", file=sys.stderr)
-        return 1
-    return _queue(read.plan, args, settings, out, clock)
+        return _refuse(problem)
+    db = Database(settings.db_path)
+    try:
+        db.migrate()
+        gate = _gate(db, settings)
+        read = _checked(args, settings, gate, OptOuts(db), clock())
+        if isinstance(read, str):
+            return _refuse(read)
+        for line in list_lines(read, markdown=False):
+            out(line)
+        for to, text in list(zip(read.plan.recipients, read.plan.texts))[:SAMPLES]:
+            out(f"To {to}: {text}")
+        if not args.yes and not _confirmed(ask):
+            return _refuse("nothing was sent (answer yes to send, or pass --yes).")
+        return _queue(db, gate, read, args, out, clock)
+    except sqlite3.Error as error:
+        return _refuse(f"nothing was sent: the database refused the write ({error}). Try again; if it keeps "
+                       "happening, check SMSBOT_DB and that this user may write it.")
+    finally:
+        db.close()
 
 
-def _who_and_where(channel: str, user: str, settings: Settings) -> str | None:
+def _gate(db: Database, settings: Settings) -> Gate:
+    """The gate the running bot uses, with the access granted or removed from Slack."""
+    access = Access(settings, AccessList(db))
+    return Gate(access, SpendLimits(db, user_limit=settings.daily_limit_user, bot_limit=settings.daily_limit,
+                                    timezone=settings.timezone, ask=access.ask))
+
+
+def _checked(args, settings: Settings, gate: Gate, optouts: OptOuts, now: float) -> ListRead | str:
+    """The list read and checked, or the sentence refusing it (the gate's first: no file is read for a
+    person who may not send)."""
+    refusal = gate.access.may_send(args.user, args.channel)
+    if refusal is not None:
+        return refusal
+    try:
+        read = read_list(_read(Path(args.file)), args.text, settings.sms_default_region, settings.allowed_countries,
+                         settings.max_list_rows, blocked=optouts.blocked)
+    except (OSError, ListError, SmsRuleError) as error:
+        return str(error)
+    return gate.may_spend(args.user, args.channel, read.plan.credits, now) or read
+
+
+def _ids(channel: str, user: str) -> str | None:
     if not re.fullmatch(r"[CGD][A-Z0-9]{2,}", channel):
         return f"--channel {channel!r} is not a channel ID: use the channel's ID (C…), shown in its details in Slack."
     if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user):
         return f"--as {user!r} is not a Slack user ID: use the member ID (U…) from the person's profile."
-    return Access(settings).may_send(user, channel)
+    return None
+
+
+def _refuse(sentence: str) -> int:
+    print(f"smsbot send-list: {sentence}", file=sys.stderr)
+    return 1
 
 
 def _read(path: Path) -> bytes:
@@ -76,22 +114,25 @@ def _confirmed(ask) -> bool:
         return False
 
 
-def _queue(plan, args, settings: Settings, out, clock) -> int:
-    db = Database(settings.db_path)
-    try:
-        db.migrate()
-        outbox = Outbox(db)
-        notices = SlackNotices(outbox, SlackPosts(db))
-        origin = {"user_id": args.user, "channel_id": args.channel}
-        with db.transaction() as conn:
-            batch_id = store_send(conn, SendQueue(db), notices, plan, origin, clock())
-    except sqlite3.Error as error:
-        print(f"smsbot send-list: nothing was sent: the database refused the write ({error}). Try again; "
-              "if it keeps happening, check SMSBOT_DB and that this user may write it.", file=sys.stderr)
-        return 1
-    finally:
-        db.close()
-    log_audit(args.user, "send_list", {"batch": batch_id, "recipients": len(plan.recipients), "via": "cli"})
-    out(f"Queued send #{batch_id}: {len(plan.recipients)} SMS, {plan.credits} credits. The running smsbot sends "
+def _queue(db: Database, gate: Gate, read: ListRead, args, out, clock) -> int:
+    """Asked of the gate again and queued in one transaction, with its audit entry."""
+    plan, now = read.plan, clock()
+    notices = SlackNotices(Outbox(db), SlackPosts(db))
+    with db.transaction() as conn:
+        refusal = gate.may_spend(args.user, args.channel, plan.credits, now, conn)  # exact, beside the bot
+        if refusal is not None:
+            return _refuse(refusal)
+        batch_id = store_send(conn, SendQueue(db), notices, plan, {"user_id": args.user, "channel_id": args.channel},
+                              now)
+        Audit.record(conn, args.user, "send-list", f"#{batch_id}: {len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}, "
+                     f"<#{args.channel}>, file {Path(args.file).name}, by OS user {_operator()}", now)
+    out(f"Queued send #{batch_id}: {len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}. The running smsbot sends "
         f"it and posts its status in {args.channel}.")
     return 0
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's bare uid)
+        return f"uid {os.getuid()}"

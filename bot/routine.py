@@ -144,9 +144,11 @@ class Routine:
 
     # -- personalised lists ------------------------------------------------------------------------
     def read_list(self, data: bytes, text: str) -> lists.ListRead:
-        """A CSV list and the message with its placeholders, checked row by row (ListError, TextError)."""
+        """A CSV list and the message with its placeholders, checked row by row (ListError, TextError); rows
+        that opted out are left out."""
         s = self.settings
-        return lists.read_list(data, text, s.sms_default_region, s.allowed_countries, s.max_list_rows)
+        return lists.read_list(data, text, s.sms_default_region, s.allowed_countries, s.max_list_rows,
+                               blocked=self.blocked)
 
     def hold(self, plan: SendPlan, origin: dict) -> str:
         """Keep a checked list until its requester presses Send in the preview; nothing is queued yet."""

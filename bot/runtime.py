@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from bot.access import Access
 from bot.compliance import Compliance
 from bot.config import Settings
+from bot.gate import Gate
 from bot.metrics import Metrics
 from bot.redact import register_secret
 from bot.routine import Routine, allowed_countries_recheck
@@ -89,6 +90,7 @@ class Bot:
         self.access = Access(settings, AccessList(self.db))
         self.limits = SpendLimits(self.db, user_limit=settings.daily_limit_user, bot_limit=settings.daily_limit,
                                   timezone=settings.timezone, ask=self.access.ask)
+        self.gate = Gate(self.access, self.limits)
         self.compliance = Compliance(self.db, self.optouts, self.access.stored, self.access, Audit(self.db), clock)
         self.retention = Retention(self.db, settings.retention_days, purge_outbox=self.outbox.purge)
         self.retention_worker = RetentionWorker(self.retention, clock=clock)
@@ -111,7 +113,7 @@ class Bot:
                                  posts=self.posts, notices=self.notices, reports=self.reports, watch=self.watch,
                                  groups=self.groups, access=self.access, gateway=self.gateway, metrics=self.metrics,
                                  clock=clock, wake_sender=lambda: self.sender.wake(), later=self.after_ack.later,
-                                 compliance=self.compliance, limits=self.limits)
+                                 gate=self.gate, compliance=self.compliance)
         self.routine = Routine(settings=settings, db=self.db, queue=self.queue, templates=TemplateStore(self.db),
                                groups=self.groups, pending=self.pending, notices=self.notices, clock=clock,
                                audit=self.compliance.audit_action, blocked=self.optouts.blocked)
@@ -120,8 +122,13 @@ class Bot:
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock,
                              recheck=allowed_countries_recheck(settings), grace=settings.schedule_grace_minutes * 60,
                              opted_out=self.optouts.is_opted_out,
-                             over_limit=lambda batch: self.limits.exceeded(batch["user_id"] or "",
-                                                                           batch["scheduled_for"]))
+                             may_go=self._may_go)
+
+    def _may_go(self, batch) -> str | None:
+        """A scheduled send at its time, asked of the gate as its requester, from where it was requested."""
+        origin = self.posts.batch(batch["id"])
+        return self.gate.may_go(batch["user_id"] or "", (origin["channel_id"] if origin else None) or "",
+                                batch["scheduled_for"])
 
     def _metrics(self, settings: Settings, clock: Callable[[], float]) -> None:
         """Gauges read at scrape time from the stored state and the threads."""

@@ -1,10 +1,11 @@
 """Daily spend limits: SMSBOT_DAILY_LIMIT_USER (per user) and SMSBOT_DAILY_LIMIT (the whole bot),
 with days in SMSBOT_TIMEZONE.
 
-What counts: every SMS of a send on the day it was queued (a held send is queued when confirmed),
-parts × recipients, except SMS that failed (the gateway refused them or they never reached it, so
-they were never charged). Unconfirmed SMS count. ``check`` is the one rule: callers (a send, a
-confirmation, a scheduled send when it goes out) ask it before queueing anything.
+What counts is the ledger of charges (``charges``, written by bot/storage/queue.py): every SMS queued,
+being sent, sent or unconfirmed, parts x recipients, against its requester on the day it goes out
+(the day it was queued or confirmed, or its scheduled day); a Resend against whoever pressed it, on
+the day it was pressed. SMS that failed, were cancelled or missed give their credits back. ``check``
+is the one rule: every door (bot/gate.py) asks it, inside the transaction that queues the send.
 """
 from __future__ import annotations
 
@@ -15,13 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bot.storage.db import Database
-from bot.storage.queue import Status
 from bot.wording import plural
-
-# Each SMS costs its own parts (a personalised list's rows differ) and counts on the day it goes out:
-# the day it was queued or confirmed, or its scheduled day.
-CHARGED_PARTS = "coalesce(m.parts, b.parts)"
-SEND_DAY = "coalesce(b.scheduled_for, b.created_at)"
 
 
 @dataclass(frozen=True)
@@ -52,11 +47,12 @@ class SpendLimits:
     def used(self, start: float, end: float, user_id: str | None = None,
              conn: sqlite3.Connection | None = None) -> int:
         """Credits counted between the two times, for one user or (None) everyone."""
-        sql = (f"SELECT coalesce(sum({CHARGED_PARTS}), 0) FROM batches b JOIN messages m ON m.batch_id = b.id "
-               f"WHERE {SEND_DAY} >= ? AND {SEND_DAY} < ? AND m.status != '{Status.FAILED}'")
+        # Only the rows of those times are read (the partial indexes charges_user_day and charges_day).
+        sql = ("SELECT coalesce(sum(credits), 0) FROM charges "
+               "WHERE released_at IS NULL AND counted_at >= ? AND counted_at < ?")
         params: tuple = (start, end)
         if user_id is not None:
-            sql, params = sql + " AND b.user_id = ?", params + (user_id,)
+            sql, params = sql + " AND user_id = ?", params + (user_id,)
         return int((conn or self.db.conn).execute(sql, params).fetchone()[0])
 
     def today(self, user_id: str, now: float, conn: sqlite3.Connection | None = None) -> SpendToday:

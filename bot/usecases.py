@@ -17,12 +17,13 @@ from typing import Callable, ContextManager, Mapping
 from bot.access import Access
 from bot.compliance import Compliance
 from bot.config import Settings
+from bot.gate import Gate
 from bot.metrics import Metrics
 from bot.sms import failures
 from bot.sms.gateway import NotEnoughCredits, SmsOfficeClient
 from bot.sms.plan import Hold, SendPlan, confirmation_reason
 from bot.slack.notifier import SlackNotices
-from bot.spend import SpendLimits, SpendToday
+from bot.spend import SpendToday
 from bot.slack.posts import SlackPosts
 from bot.storage.confirmations import Decision, PendingSends
 from bot.storage.db import ACK_PATIENCE_SECONDS, Database
@@ -53,13 +54,19 @@ class NeedsConfirmation:
 
 
 @dataclass(frozen=True)
-class OverLimit:
-    """Refused by a daily spend limit (bot/spend.py); nothing is queued. ``sentence`` says why."""
+class Refused:
+    """Refused at the door (bot/gate.py): access, or a daily spend limit; nothing is queued. ``sentence``
+    says why and how to get past it."""
     sentence: str
 
 
+@dataclass(frozen=True)
+class Resent:
+    recipient: str
+
+
 class _Refused(Exception):
-    """Rolls back a confirmation that a limit refuses, so its preview stays pending."""
+    """Rolls back a confirmation that the gate refuses, so its preview stays pending."""
 
 
 class WouldFailAgain(Exception):
@@ -91,8 +98,7 @@ class UseCases:
                  posts: SlackPosts, notices: SlackNotices, reports: ReportIntake, watch: BalanceWatch,
                  groups: GroupStore, access: Access, gateway: SmsOfficeClient, metrics: Metrics,
                  clock: Callable[[], float], wake_sender: Callable[[], None],
-                 later: Callable[..., None], compliance: Compliance | None = None,
-                 limits: SpendLimits | None = None) -> None:
+                 later: Callable[..., None], gate: Gate, compliance: Compliance | None = None) -> None:
         self.settings, self.db, self.queue, self.pending = settings, db, queue, pending
         self.posts, self.notices, self.reports, self.watch = posts, notices, reports, watch
         self.groups, self.access, self.gateway, self.metrics = groups, access, gateway, metrics
@@ -102,35 +108,37 @@ class UseCases:
         self.compliance = compliance  # opt-outs, access from Slack, the audit log (bot/compliance.py)
         self.optouts = compliance.optouts if compliance else None
         self.usage_report = UsageReport(db)  # usage and the billing CSV (bot/storage/usage.py)
-        self.limits = limits or SpendLimits(db, user_limit=None, bot_limit=None, timezone=settings.timezone)
+        self.gate = gate  # may this person, from this place, spend this now (bot/gate.py)
 
     # -- sending ---------------------------------------------------------------------------------------
-    def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation | OverLimit:
-        """A checked plan from a person: queued now, held for their confirmation when costly, or refused
-        by a daily limit. Raises sqlite3.Error when it cannot be stored (then nothing was queued)."""
-        refusal = self._over_limit(origin.get("user_id") or "", plan)
+    def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation | Refused:
+        """A checked plan from a person: queued now, held for their confirmation when costly, or refused at
+        the door (access, a daily limit). Raises sqlite3.Error when it cannot be stored (then nothing was
+        queued)."""
+        refusal = self._refusal(plan, origin)
         if refusal:
-            return OverLimit(refusal)
+            return Refused(refusal)
         last = self.watch.last_balance()
         hold = confirmation_reason(plan, self.settings.confirm_above, last, self.clock())
         if hold is not None:
             return NeedsConfirmation(self.pending.create(plan, dict(origin), self.clock()), last, hold)
         with self.db.transaction() as conn:
-            if refusal := self._over_limit(origin.get("user_id") or "", plan, conn):
-                return OverLimit(refusal)  # another send of theirs got in first
+            if refusal := self._refusal(plan, origin, conn):
+                return Refused(refusal)  # another send of theirs got in first
             batch_id = self._enqueue(conn, plan, origin, self.clock())
         return Queued(batch_id)
 
-    def _over_limit(self, user_id: str, plan: SendPlan, conn: sqlite3.Connection | None = None) -> str | None:
-        """Why the daily limits refuse this send, or None. A scheduled send spends its credits, and is
+    def _refusal(self, plan: SendPlan, origin: Mapping, conn: sqlite3.Connection | None = None) -> str | None:
+        """The gate's verdict on this plan from this origin. A scheduled send spends its credits, and is
         checked, on the day it is scheduled for."""
         due = plan.due
-        return self.limits.check(user_id, plan.credits, self.clock() if due is None else due, conn,
-                                 scheduled=due is not None)
+        return self.gate.may_spend(origin.get("user_id") or "", origin.get("channel_id") or "", plan.credits,
+                                   self.clock() if due is None else due, conn, scheduled=due is not None)
 
     def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision:
-        """The requester's Send or Cancel on a held send. Queues at most once; a daily limit is
-        checked again (verdict "over_limit", the preview stays pending)."""
+        """The requester's Send or Cancel on a held send. Queues at most once; Send asks the gate again
+        (access may have been removed or the limit reached since the preview: verdict "refused", the
+        preview stays pending). Cancel is never refused."""
         try:
             with self.db.transaction() as conn:
                 verdict, row = self.pending.decide(conn, pending_id, user_id, self.clock(), send)
@@ -139,12 +147,13 @@ class UseCases:
                 plan = SendPlan.from_json(row["plan"])
                 if verdict != "ok" or not send:
                     return Decision(verdict, plan, row["user_id"])
-                if refusal := self._over_limit(row["user_id"] or "", plan, conn):
+                origin = self.pending.origin(row)
+                if refusal := self._refusal(plan, origin, conn):
                     raise _Refused(refusal)
-                batch_id = self._enqueue(conn, plan, self.pending.origin(row), self.clock())
+                batch_id = self._enqueue(conn, plan, origin, self.clock())
                 self.pending.attach(conn, pending_id, batch_id)
         except _Refused as refused:
-            return Decision("over_limit", plan, row["user_id"], refusal=str(refused))
+            return Decision("refused", plan, row["user_id"], refusal=str(refused))
         return Decision(verdict, plan, row["user_id"], batch_id)
 
     def _enqueue(self, conn: sqlite3.Connection, plan: SendPlan, origin: Mapping, now: float) -> int:
@@ -154,21 +163,29 @@ class UseCases:
         self.db.on_commit(self.wake_sender)
         return batch_id
 
-    def resend(self, message_id: int, user_id: str) -> str | None:
-        """Queue an unconfirmed SMS, or one whose failure a resend can cure, again; its recipient, or None
-        if it was not waiting. Raises WouldFailAgain for a failure a resend cannot cure (number, text)."""
+    def resend(self, message_id: int, user_id: str) -> Resent | Refused | None:
+        """Queue an unconfirmed SMS, or one whose failure a resend can cure, again, counted against the
+        presser today; None if it was not waiting. The gate judges the presser from where the send was
+        requested (not where its status message is). Raises WouldFailAgain for a failure a resend cannot
+        cure (number, text)."""
         with self.db.transaction() as conn:
             current = self.queue.message(message_id, conn)
-            if current is not None and not current["recipient"]:
-                return None  # erased by retention: there is nothing left to send
-            if current is not None and current["status"] == Status.FAILED and not failures.curable(current):
+            if current is None or not current["recipient"] or current["status"] not in (Status.UNCONFIRMED,
+                                                                                          Status.FAILED):
+                return None  # already resent, or erased by retention: there is nothing left to send
+            if current["status"] == Status.FAILED and not failures.curable(current):
                 raise WouldFailAgain(current["recipient"])
-            row = self.queue.requeue(conn, message_id, self.clock())
+            batch = self.posts.batch(current["batch_id"], conn)
+            now = self.clock()
+            if refusal := self.gate.may_spend(user_id, batch["channel_id"] or "", current["parts"] or batch["parts"],
+                                              now, conn):
+                return Refused(refusal)
+            row = self.queue.requeue(conn, message_id, now, by=user_id)
             if row is None:
                 return None
             self.notices.resent(conn, row, user_id)
             self.db.on_commit(self.wake_sender)
-        return row["recipient"]
+        return Resent(row["recipient"])
 
     def after_send(self, conn: sqlite3.Connection, event: str, message: sqlite3.Row, error=None) -> None:
         """Inside the sender's transaction, after one SMS's outcome: count it, match delivery reports
@@ -206,7 +223,7 @@ class UseCases:
 
     def spend_today(self, user_id: str) -> SpendToday:
         """The requester's credits counted today against their limit (and the bot's)."""
-        return self.limits.today(user_id, self.clock())
+        return self.gate.limits.today(user_id, self.clock())
 
     def balance(self) -> tuple[Decimal, Forecast]:
         """Ask the gateway now (slow: only after the ack). Raises GatewayError."""

@@ -23,15 +23,15 @@ def test_the_manifest_escapes_mentions_and_asks_for_the_upload_scope():
 
 
 def test_the_first_allow_says_that_only_the_listed_and_admins_may_now_send(d):
-    assert "Everyone in the workspace may use smsbot" in said(d.command("access list", user_id=ADMIN))
+    assert "Everyone in the workspace may send now." in said(d.command("access list", user_id=ADMIN))
     assert "Queued" in said(d.command("send 27831234567 Hi", user_id="U0EVE"))
     text = said(d.command("access allow <@U0ANN|ann>", user_id=ADMIN))
-    assert "<@U0ANN> is now allowed" in text and "only the listed people and the admins may use smsbot" in text
+    assert "<@U0ANN> is now allowed. Only the listed person and the admins may send now." in text
     assert "not allowed to use smsbot" in said(d.command("send 27831234567 Hi", user_id="U0EVE"))
     assert "Queued" in said(d.command("send 27831234567 Hi", user_id="U0ANN"))
     assert "Queued" in said(d.command("send 27831234567 Hi", user_id=ADMIN))  # admins always may
     second = said(d.command("access allow U0BEN", user_id=ADMIN))  # a raw ID works too
-    assert "<@U0BEN> is now allowed" in second and "first entry" not in second
+    assert "<@U0BEN> is now allowed. Only the 2 listed people and the admins may send now." in second
 
 
 def test_deny_removes_an_entry_added_in_slack(d):

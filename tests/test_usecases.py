@@ -4,7 +4,7 @@ import pytest
 
 from bot.sms.gateway import InvalidRecipient
 from bot.sms.plan import plan_send
-from bot.usecases import NeedsConfirmation, Queued, WouldFailAgain
+from bot.usecases import NeedsConfirmation, Queued, Resent, WouldFailAgain
 
 ANN = {"user_id": "U0ANN", "user_name": "ann", "channel_id": "C0GENERAL", "channel_name": "general"}
 
@@ -78,7 +78,7 @@ def test_resend_after_running_out_of_credits_queues_it_again(bot, simulator):
     bot.sender.run_once()
     assert statuses(bot) == ["failed"]
     [message] = bot.queue.messages_of(1)
-    assert bot.usecases.resend(message["id"], "U0ANN") == "27830000000"
+    assert bot.usecases.resend(message["id"], "U0ANN") == Resent("27830000000")
     assert statuses(bot) == ["queued"]
     assert bot.usecases.resend(message["id"], "U0ANN") is None   # already waiting: nothing to do
 

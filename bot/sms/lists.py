@@ -2,7 +2,8 @@
 
 The number column is called ``number``, ``phone`` or ``mobile``; every other header is a
 placeholder (lowercased, other characters turned to ``_``: ``First Name`` → ``{first_name}``).
-Every row is checked; the whole list is refused if any row is bad, naming the first 20 rows.
+Every row is checked; the whole list is refused if any row is bad, naming the first 20 rows. Rows
+whose number is on the do-not-contact list are left out (and counted), as group members are.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from bot.sms import rules as smsrules
 from bot.sms import templates
 from bot.sms.numbers import read_number
-from bot.sms.plan import SendPlan
+from bot.sms.plan import Blocked, SendPlan
+from bot.wording import plural
 
 MAX_BYTES = 1024 * 1024
 NUMBER_COLUMNS = ("number", "phone", "mobile")
@@ -32,6 +34,7 @@ class ListRead:
     plan: SendPlan
     rows: int                                               # data rows read
     duplicates: list[tuple[int, str, int]] = field(default_factory=list)   # (row, number, row kept)
+    opted_out: list[tuple[int, str]] = field(default_factory=list)         # (row, number) left out
 
 
 def header_name(raw: str) -> str:
@@ -51,7 +54,7 @@ def decode(data: bytes) -> str:
 
 
 def read_list(data: bytes, template: str, region: str | None, allowed: frozenset[str] = frozenset(),
-              max_rows: int = 5000) -> ListRead:
+              max_rows: int = 5000, blocked: Blocked | None = None) -> ListRead:
     """The checked personalised send of ``template`` to the file's rows, or ListError."""
     text = decode(data)
     lines = text.splitlines()
@@ -73,7 +76,7 @@ def read_list(data: bytes, template: str, region: str | None, allowed: frozenset
     if len(body) > max_rows:
         raise ListError(f"The file has {len(body):,} rows; a list can have up to {max_rows:,} "
                         "(SMSBOT_MAX_LIST_ROWS). Split it into several sends.")
-    return _check_rows(body, header, number_at, template, region, allowed)
+    return _check_rows(body, header, number_at, template, region, allowed, blocked)
 
 
 def _number_column(header: list[str]) -> int:
@@ -85,11 +88,10 @@ def _number_column(header: list[str]) -> int:
     return found[0]
 
 
-def _check_rows(body, header, number_at, template, region, allowed) -> ListRead:
+def _check_rows(body, header, number_at, template, region, allowed, blocked) -> ListRead:
     bad: list[str] = []
     first: dict[str, int] = {}
     recipients, texts, parts, duplicates = [], [], [], []
-    longest = None
     for row_number, cells in body:
         cells = cells + [""] * (len(header) - len(cells))
         try:
@@ -105,16 +107,22 @@ def _check_rows(body, header, number_at, template, region, allowed) -> ListRead:
             continue
         first[number] = row_number
         recipients.append(number)
-        texts.append(filled)
-        parts.append(info.parts)
-        if longest is None or (info.parts, info.units) > (longest.parts, longest.units):
-            longest = info
+        texts.append((filled, info))
     if bad:
         more = f"\n…and {len(bad) - ROWS_NAMED} more bad rows." if len(bad) > ROWS_NAMED else ""
         raise ListError(f"{len(bad)} of {len(body)} rows can't be sent, so nothing was sent. Fix them and upload "
                         "the file again:\n" + "\n".join(bad[:ROWS_NAMED]) + more)
-    plan = SendPlan(recipients=recipients, text=template, info=longest, texts=texts, part_counts=parts)
-    return ListRead(plan, len(body), duplicates)
+    stopped = blocked(recipients) if blocked is not None and recipients else set()
+    opted_out = [(first[n], n) for n in recipients if n in stopped]
+    kept = [(n, t) for n, t in zip(recipients, texts) if n not in stopped]
+    if not kept:
+        raise ListError(f"Every number in the list ({plural(len(recipients), 'number')}) is on the do-not-contact "
+                        "list (opted out), so there is nobody to send to. Check a number with "
+                        "`/sms optout check NUMBER`.")
+    longest = max((info for _, (_, info) in kept), key=lambda i: (i.parts, i.units))
+    plan = SendPlan(recipients=[n for n, _ in kept], text=template, info=longest, texts=[t for _, (t, _) in kept],
+                    part_counts=[info.parts for _, (_, info) in kept])
+    return ListRead(plan, len(body), duplicates, opted_out)
 
 
 def _number(cell: str, region: str | None, allowed: frozenset[str]) -> str:

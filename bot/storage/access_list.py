@@ -1,5 +1,6 @@
 """Allow-list entries added from Slack (``access_entries``): users and channels that may use smsbot
-besides those in SMSBOT_ALLOWED_USERS and SMSBOT_ALLOWED_CHANNELS. Knows nothing of Slack."""
+besides those in SMSBOT_ALLOWED_USERS and SMSBOT_ALLOWED_CHANNELS; and which lists an admin emptied
+from Slack (``access_modes``), which then mean "admins only" until opened again. Knows nothing of Slack."""
 from __future__ import annotations
 
 import sqlite3
@@ -31,3 +32,23 @@ class AccessList:
     def deny(conn: sqlite3.Connection, kind: str, entry_id: str) -> bool:
         """True when removed, False when it was not there."""
         return conn.execute("DELETE FROM access_entries WHERE kind = ? AND id = ?", (kind, entry_id)).rowcount == 1
+
+    def closed(self, kind: str) -> bool:
+        """Whether the list was emptied from Slack and not opened since (then it lets nobody but admins in)."""
+        return self.db.conn.execute("SELECT 1 FROM access_modes WHERE kind = ?", (kind,)).fetchone() is not None
+
+    @staticmethod
+    def close(conn: sqlite3.Connection, kind: str, by: str, now: float) -> None:
+        conn.execute("INSERT OR REPLACE INTO access_modes (kind, closed_by, closed_at) VALUES (?, ?, ?)",
+                     (kind, by, now))
+
+    @staticmethod
+    def open(conn: sqlite3.Connection, kind: str) -> int:
+        """Back to "everyone": the kind's entries added from Slack go, and the list is no longer closed.
+        How many entries were removed."""
+        conn.execute("DELETE FROM access_modes WHERE kind = ?", (kind,))
+        return conn.execute("DELETE FROM access_entries WHERE kind = ?", (kind,)).rowcount
+
+    @staticmethod
+    def count(conn: sqlite3.Connection, kind: str) -> int:
+        return conn.execute("SELECT count(*) FROM access_entries WHERE kind = ?", (kind,)).fetchone()[0]

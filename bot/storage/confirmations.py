@@ -20,7 +20,7 @@ CONFIRM_SECONDS = 600
 @dataclass(frozen=True)
 class Decision:
     """What a Send/Cancel click did: verdict "ok", "unknown", "not_yours", "expired", "sent", "cancelled"
-    or "over_limit" (a daily spend limit refused it: ``refusal`` says why; the preview stays)."""
+    or "refused" (the gate refused it: access or a daily limit, ``refusal`` says why; the preview stays)."""
     verdict: str
     plan: SendPlan | None = None
     requester: str | None = None

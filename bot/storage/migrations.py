@@ -150,8 +150,31 @@ def _v11_compliance(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["state", "done_at"], index_name="outbox_done", if_not_exists=True)
 
 
+def _v12_charges(db: sqlite_utils.Database) -> None:
+    # Issue 18: the one ledger of credits spent (bot/storage/queue.py writes it). A row per time an SMS
+    # was queued: by whom it counts against (the requester, or whoever pressed Resend), on which day
+    # (``counted_at``), how many credits; released when they came back (failed, cancelled, missed);
+    # linked to the attempt that handed it to the gateway. Limits, usage and export all read it.
+    db["charges"].create({
+        "id": int, "message_id": int, "batch_id": int, "user_id": str, "counted_at": float, "credits": int,
+        "attempt_id": int, "released_at": float,
+    }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "counted_at", "credits"})
+    db.execute("INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits, attempt_id, released_at) "
+               "SELECT m.id, m.batch_id, b.user_id, coalesce(b.scheduled_for, b.created_at), coalesce(m.parts, b.parts), "
+               "CASE WHEN m.status IN ('sent', 'unconfirmed') THEN (SELECT max(a.id) FROM attempts a "
+               "WHERE a.message_id = m.id) END, "
+               "CASE WHEN m.status IN ('failed', 'cancelled', 'missed') THEN m.updated_at END "
+               "FROM messages m JOIN batches b ON b.id = m.batch_id ORDER BY m.id")
+    # A day's credits are read from that day's rows alone, whatever the length of the history.
+    db.execute("CREATE INDEX charges_user_day ON charges(user_id, counted_at, credits) WHERE released_at IS NULL")
+    db.execute("CREATE INDEX charges_day ON charges(counted_at, credits) WHERE released_at IS NULL")
+    db["charges"].create_index(["message_id", "id"], index_name="charges_message")
+    # An allow-list emptied from Slack means "admins only" until an admin opens it again.
+    db["access_modes"].create({"kind": str, "closed_by": str, "closed_at": float}, pk="kind")
+
+
 # Append only: each function moves the schema one version forward.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes, _v7_message_failure,
     _v8_attempts, _v9_slack_requests, _v10_routine_sends,
-    _v11_compliance]
+    _v11_compliance, _v12_charges]

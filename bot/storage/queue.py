@@ -25,6 +25,13 @@ before the gateway is called, so a crash mid-call leaves the row in
 Every time an SMS reaches (or may have reached) the gateway is kept in ``attempts``
 with its tracking number, so a report for an attempt before a Resend still finds its SMS.
 
+The credits an SMS spends are kept in ``charges``, written only here, beside each status change:
+``enqueue`` counts each SMS against its requester on the day it goes out (its scheduled day, or
+today); ``requeue`` counts a Resend against whoever pressed it, today; ``mark_failed``, ``cancel``,
+``mark_missed`` and ``fail_waiting`` release a charge whose SMS never reached the gateway; an attempt
+(sent or unconfirmed) keeps its charge and links it. Limits, usage and export read that one ledger
+(``bot/spend.py``, ``bot/storage/usage.py``).
+
 Methods that take ``conn`` run inside the caller's transaction, so the caller
 can record other consequences (e.g. a Slack notification) atomically.
 """
@@ -95,6 +102,9 @@ class SendQueue:
         conn.executemany(
             f"INSERT INTO messages (batch_id, recipient, country, {own}status, attempts, next_attempt_at, queued_at, "
             f"updated_at) VALUES (?, ?, ?, {'?, ?, ' if own else ''}'{QUEUED}', 0, ?, ?, ?)", rows)
+        conn.execute("INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits) "
+                     "SELECT id, batch_id, ?, ?, coalesce(parts, ?) FROM messages WHERE batch_id = ? ORDER BY id",
+                     (batch.get("user_id"), due, batch.get("parts"), batch_id))
         return batch_id
 
     def claim(self, now: float, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:
@@ -126,7 +136,10 @@ class SendQueue:
         return row
 
     def mark_failed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
-        return self._move(conn, message_id, FAILED, now, last_error=error, failed_at=now)
+        """Refused by the gateway or by a rule before it: never charged, so its credits come back."""
+        row = self._move(conn, message_id, FAILED, now, last_error=error, failed_at=now)
+        self._release(conn, [row], now)
+        return row
 
     def mark_unconfirmed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
         row = self._move(conn, message_id, UNCONFIRMED, now, last_error=error, unconfirmed_at=now)
@@ -135,8 +148,10 @@ class SendQueue:
 
     def mark_missed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
         """Claimed too long after its scheduled time: not sent (``attempts`` undone: it never went)."""
-        return self._move(conn, message_id, MISSED, now, last_error=error, failed_at=now,
-                          attempts=self._undo_attempt(conn, message_id))
+        row = self._move(conn, message_id, MISSED, now, last_error=error, failed_at=now,
+                         attempts=self._undo_attempt(conn, message_id))
+        self._release(conn, [row], now)
+        return row
 
     @staticmethod
     def _undo_attempt(conn, message_id: int) -> int:
@@ -144,8 +159,9 @@ class SendQueue:
 
     def cancel(self, conn, batch_id: int, now: float) -> tuple[int, int]:
         """Cancel a send's messages not yet sent: (how many were cancelled, how many had gone or are going)."""
-        cancelled = conn.execute(f"UPDATE messages SET status = '{CANCELLED}', updated_at = ? "
-                                 f"WHERE batch_id = ? AND status = '{QUEUED}'", (now, batch_id)).rowcount
+        cancelled = self._release(conn, conn.execute(
+            f"UPDATE messages SET status = '{CANCELLED}', updated_at = ? WHERE batch_id = ? AND status = '{QUEUED}' "
+            "RETURNING id", (now, batch_id)).fetchall(), now)
         went = conn.execute(f"SELECT count(*) FROM messages WHERE batch_id = ? AND status NOT IN "
                             f"('{CANCELLED}', '{MISSED}')", (batch_id,)).fetchone()[0]
         return cancelled, went
@@ -155,23 +171,28 @@ class SendQueue:
 
     def fail_waiting(self, conn, batch_id: int, error: str, now: float) -> int:
         """The send's rows still queued will not go (its daily limit was reached): failed, with why."""
-        return conn.execute(
+        return self._release(conn, conn.execute(
             f"UPDATE messages SET status = '{FAILED}', failed_at = ?, updated_at = ?, last_error = ? "
-            f"WHERE batch_id = ? AND status = '{QUEUED}'", (now, now, error, batch_id)).rowcount
+            f"WHERE batch_id = ? AND status = '{QUEUED}' RETURNING id", (now, now, error, batch_id)).fetchall(), now)
 
     def note_failure(self, conn, message_id: int, kind: str) -> None:
         """Why a failed message failed (bot/sms/failures.py), for whether a resend can cure it."""
         conn.execute(f"UPDATE messages SET failure = ? WHERE id = ? AND status = '{FAILED}'", (kind, message_id))
 
-    def requeue(self, conn, message_id: int, now: float) -> sqlite3.Row | None:
-        """Queue an unconfirmed or failed message again (a person asked to resend it); the row, or None
-        when it was not waiting for that. Its earlier attempts keep their tracking numbers; the
-        message's delivery status starts afresh."""
-        return conn.execute(
+    def requeue(self, conn, message_id: int, now: float, by: str) -> sqlite3.Row | None:
+        """Queue an unconfirmed or failed message again (``by`` pressed Resend: its credits count against
+        them, today); the row, or None when it was not waiting for that. Its earlier attempts keep their
+        tracking numbers (and an unconfirmed one its charge); the delivery status starts afresh."""
+        row = conn.execute(
             f"UPDATE messages SET status = '{QUEUED}', next_attempt_at = ?, queued_at = ?, updated_at = ?, "
             "last_error = NULL, failure = NULL, tracking_id = NULL, dlr_status_id = NULL, dlr_status = NULL, "
             f"dlr_at = NULL WHERE id = ? AND status IN ('{UNCONFIRMED}', '{FAILED}') RETURNING *",
             (now, now, now, message_id)).fetchone()
+        if row is not None:
+            conn.execute("INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits) "
+                         "SELECT m.id, m.batch_id, ?, ?, coalesce(m.parts, b.parts) FROM messages m "
+                         "JOIN batches b ON b.id = m.batch_id WHERE m.id = ?", (by, now, message_id))
+        return row
 
     def recover(self, conn, now: float) -> list[sqlite3.Row]:
         """After a crash: messages left in ``sending`` may have reached the gateway. Mark them
@@ -207,8 +228,20 @@ class SendQueue:
             "WHERE id = ? RETURNING *", (tracking_id, now, attempt_id)).fetchone()
 
     def _attempt(self, conn, row: sqlite3.Row, outcome: AttemptOutcome, tracking_id: str | None, now: float) -> None:
-        conn.execute("INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) "
-                     "VALUES (?, ?, ?, ?, ?)", (row["id"], tracking_id, row["sending_at"], outcome.value, now))
+        """An SMS handed (or maybe handed) to the gateway: its charge stays, linked to this attempt."""
+        attempt_id = conn.execute(
+            "INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?)", (row["id"], tracking_id, row["sending_at"], outcome.value, now)).lastrowid
+        conn.execute("UPDATE charges SET attempt_id = ? WHERE message_id = ? AND attempt_id IS NULL "
+                     "AND released_at IS NULL", (attempt_id, row["id"]))
+
+    @staticmethod
+    def _release(conn, messages: list, now: float) -> int:
+        """Give back the credits of these SMS (rows with an ``id``), which never reached the gateway: their
+        open charge, not yet linked to an attempt. How many SMS there were."""
+        conn.executemany("UPDATE charges SET released_at = ? WHERE message_id = ? AND released_at IS NULL "
+                         "AND attempt_id IS NULL", [(now, m["id"]) for m in messages])
+        return len(messages)
 
     def _move(self, conn, message_id: int, status: Status, now: float, **columns) -> sqlite3.Row:
         values = {"status": status.value, "updated_at": now, **columns}

@@ -1,6 +1,9 @@
 """Who spent what, for billing: usage by user and channel for a period, and the per-SMS rows of the
-export CSV (``billing_csv``). Read-only; works after retention erased texts and numbers, since
-counts, parts, statuses, times and countries are kept."""
+export CSV (``billing_csv``). Both read the ledger of charges that the daily limits read (written by
+bot/storage/queue.py): an SMS counts against whoever queued it (a Resend, whoever pressed it) on the
+day it goes out, while it is queued, sent or unconfirmed; a failed, cancelled or missed one is not
+there. Read-only; works after retention erased texts and numbers, since counts, parts, statuses,
+times and countries are kept."""
 from __future__ import annotations
 
 import csv
@@ -11,8 +14,7 @@ from dataclasses import dataclass
 
 from bot.sms import dlr
 from bot.storage.db import Database
-from bot.storage.queue import Status
-from bot.spend import CHARGED_PARTS, SEND_DAY
+from bot.storage.queue import AttemptOutcome
 
 CSV_COLUMNS = ("queued_at", "requester_id", "requester_name", "channel_id", "channel_name", "recipient",
                "country", "parts", "credits", "status", "status_at", "tracking_number")
@@ -29,6 +31,14 @@ class UsageRow:
     channel_name: str
     sms: int
     credits: int
+    sent: int = 0                  # of which the gateway took (a tracking number)
+    sent_credits: int = 0
+    unconfirmed: int = 0           # of which may have gone out (no answer from the gateway)
+    unconfirmed_credits: int = 0   # the rest are still waiting to be sent
+
+    @property
+    def waiting(self) -> int:
+        return self.sms - self.sent - self.unconfirmed
 
 
 def month_bounds(month: str, timezone: str) -> tuple[float, float]:
@@ -56,36 +66,51 @@ class UsageReport:
         self.db = db
 
     def rows(self, start: float, end: float, user_id: str | None = None) -> list[UsageRow]:
-        """SMS charged (not failed) and their credits per (user, channel) queued in [start, end)."""
-        sql = (f"SELECT b.user_id, max(b.user_name), p.channel_id, max(p.channel_name), count(m.id), "
-               f"sum({CHARGED_PARTS}) "
-               "FROM batches b JOIN messages m ON m.batch_id = b.id LEFT JOIN slack_posts p ON p.batch_id = b.id "
-               f"WHERE {SEND_DAY} >= ? AND {SEND_DAY} < ? AND m.status != '{Status.FAILED}'")
+        """SMS counted (queued, sent or unconfirmed) and their credits per (user, channel) in [start, end)."""
+        sent, unconfirmed = _outcome_in(AttemptOutcome.SENT, AttemptOutcome.ADOPTED), _outcome_in(
+            AttemptOutcome.UNCONFIRMED)
+        sql = ("SELECT c.user_id, max(CASE WHEN c.user_id = b.user_id THEN b.user_name END), p.channel_id, "
+               f"max(p.channel_name), count(*), sum(c.credits), sum({sent}), sum(CASE WHEN {sent} THEN c.credits END), "
+               f"sum({unconfirmed}), sum(CASE WHEN {unconfirmed} THEN c.credits END) "
+               f"FROM {_COUNTED} WHERE c.released_at IS NULL AND c.counted_at >= ? AND c.counted_at < ?")
         params: tuple = (start, end)
         if user_id is not None:
-            sql, params = sql + " AND b.user_id = ?", params + (user_id,)
-        rows = self.db.conn.execute(sql + " GROUP BY b.user_id, p.channel_id ORDER BY b.user_id, p.channel_id",
+            sql, params = sql + " AND c.user_id = ?", params + (user_id,)
+        rows = self.db.conn.execute(sql + " GROUP BY c.user_id, p.channel_id ORDER BY c.user_id, p.channel_id",
                                     params).fetchall()
-        return [UsageRow(r[0] or "", r[1] or "", r[2] or "", r[3] or "", r[4], r[5] or 0) for r in rows]
+        return [UsageRow(r[0] or "", r[1] or "", r[2] or "", r[3] or "", r[4], *(n or 0 for n in r[5:])) for r in rows]
 
     def billing_csv(self, start: float, end: float, timezone: str) -> str:
-        """Every SMS queued in [start, end) as CSV text (UTF-8 BOM first): spreadsheet-safe."""
+        """Every SMS counted in [start, end) as CSV text (UTF-8 BOM first): spreadsheet-safe. Its credits add
+        up to ``rows``' for the same days."""
         tz = zoneinfo.ZoneInfo(timezone)
         out = io.StringIO()
         out.write("\ufeff")
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(CSV_COLUMNS)
         for row in self.db.conn.execute(
-                f"SELECT m.*, b.user_id, b.user_name, {CHARGED_PARTS} AS charged_parts, p.channel_id, p.channel_name "
-                "FROM messages m JOIN batches b ON b.id = m.batch_id LEFT JOIN slack_posts p ON p.batch_id = b.id "
-                f"WHERE {SEND_DAY} >= ? AND {SEND_DAY} < ? ORDER BY m.id", (start, end)):
+                "SELECT c.counted_at, c.user_id, CASE WHEN c.user_id = b.user_id THEN b.user_name END AS user_name, "
+                "p.channel_id, p.channel_name, m.recipient, m.country, c.credits, m.status, m.updated_at, "
+                "a.outcome, a.recorded_at, a.tracking_id, a.dlr_status_id, a.dlr_at, "
+                "(SELECT r.status_message FROM reports r WHERE r.message_id = m.id AND r.tracking_id = a.tracking_id "
+                " ORDER BY r.id DESC LIMIT 1) AS dlr_status "
+                f"FROM {_COUNTED} JOIN messages m ON m.id = c.message_id "
+                "WHERE c.released_at IS NULL AND c.counted_at >= ? AND c.counted_at < ? ORDER BY c.id", (start, end)):
             status, at = _final(row)
             writer.writerow([
-                _iso(row["queued_at"], tz), safe(row["user_id"]), safe(row["user_name"]), safe(row["channel_id"]),
-                safe(row["channel_name"]), _digits(row["recipient"]), safe(row["country"]), row["charged_parts"],
-                0 if row["status"] == Status.FAILED else row["charged_parts"], safe(status), _iso(at, tz),
-                _digits(row["tracking_id"])])
+                _iso(row["counted_at"], tz), safe(row["user_id"]), safe(row["user_name"]), safe(row["channel_id"]),
+                safe(row["channel_name"]), _digits(row["recipient"]), safe(row["country"]), row["credits"],
+                row["credits"], safe(status), _iso(at, tz), _digits(row["tracking_id"])])
         return out.getvalue()
+
+
+# A charge with its send, where it was requested, and the attempt that handed it to the gateway (if any).
+_COUNTED = ("charges c JOIN batches b ON b.id = c.batch_id LEFT JOIN slack_posts p ON p.batch_id = c.batch_id "
+            "LEFT JOIN attempts a ON a.id = c.attempt_id")
+
+
+def _outcome_in(*outcomes: AttemptOutcome) -> str:
+    return f"(a.outcome IN ({', '.join(repr(o.value) for o in outcomes)}))"
 
 
 def safe(value) -> str:
@@ -103,10 +128,11 @@ def _iso(ts: float | None, tz) -> str:
 
 
 def _final(row) -> tuple[str, float | None]:
-    """The status reached and when: a delivery report's if there is one, else the queue's."""
+    """The status this charge's SMS reached and when: its attempt's delivery report if there is one, else
+    the attempt's outcome, else (not yet handed to the gateway) the queue's status."""
     if row["dlr_status_id"] is not None:
-        return _FINAL_LABELS.get(row["dlr_status_id"], row["dlr_status"] or str(row["dlr_status_id"])), row["dlr_at"]
-    status = row["status"]
-    at = {"sent": row["sent_at"], "failed": row["failed_at"], "unconfirmed": row["unconfirmed_at"]}.get(
-        status, row["updated_at"])
-    return status, at
+        label = _FINAL_LABELS.get(row["dlr_status_id"], row["dlr_status"] or str(row["dlr_status_id"]))
+        return label, row["dlr_at"]
+    if row["outcome"] is not None:
+        return ("unconfirmed" if row["outcome"] == AttemptOutcome.UNCONFIRMED else "sent"), row["recorded_at"]
+    return row["status"], row["updated_at"]

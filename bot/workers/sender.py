@@ -90,7 +90,7 @@ class Sender(Worker):
                  notify: Notify = _no_notify, give_up_after: float = 24 * 3600.0,
                  journal: Journal | None = None, recheck: Callable[[sqlite3.Row], str | None] = _allowed,
                  grace: float = 3600.0, opted_out: Callable[[str], bool] = lambda number: False,
-                 over_limit: Callable[[sqlite3.Row], str | None] = lambda batch: None, **kwargs) -> None:
+                 may_go: Callable[[sqlite3.Row], str | None] = lambda batch: None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.queue = queue
         self.gateway = gateway
@@ -100,7 +100,7 @@ class Sender(Worker):
         self.recheck = recheck       # message → why it may not go now, or None (see bot/routine.py)
         self.grace = grace           # seconds a scheduled SMS may be late and still go
         self.opted_out = opted_out   # the do-not-contact list, checked again just before each send
-        self.over_limit = over_limit  # a scheduled send's day over its daily limit: why, or None
+        self.may_go = may_go         # a scheduled send at its time: why it may not go now (bot/gate.py), or None
         self.journal = journal or Journal.beside(queue.db.path)
         self.failures = 0            # consecutive "not sent" outcomes
         self.paused_until = 0.0      # no claims before this time (gateway or database backoff)
@@ -214,15 +214,16 @@ class Sender(Worker):
         return self._batch
 
     def _refusal(self, message: sqlite3.Row, batch: sqlite3.Row, now: float) -> Outcome | None:
-        """Not for the gateway: missed (too late for its scheduled time), over its day's spend limit (the
-        whole send then fails, told once), opted out, or refused by ``recheck``."""
+        """Not for the gateway: missed (too late for its scheduled time), refused by the gate at its time (its
+        requester's access removed, or its day over a lowered limit: the whole send then fails, told once),
+        opted out, or refused by ``recheck``."""
         due = batch["scheduled_for"]
         if due is not None and now - due > self.grace:
             late = int((now - due) // 60)
             return Outcome(message, SendEvent.MISSED, now,
                            error=f"not sent: it was scheduled for {late} minutes earlier, more than "
                                  f"SMSBOT_SCHEDULE_GRACE_MINUTES ({int(self.grace // 60)}) late")
-        if due is not None and (reason := self.over_limit(batch)) is not None:
+        if due is not None and (reason := self.may_go(batch)) is not None:
             return Outcome(message, SendEvent.FAILED, now, whole_send=True,
                            error=f"{reason}; the rest of this send was not sent either")
         if self.opted_out(message["recipient"]):  # put on the do-not-contact list after it was queued

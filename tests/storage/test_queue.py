@@ -85,9 +85,9 @@ def test_only_unconfirmed_or_failed_messages_can_be_requeued(queue):
     with queue.db.transaction() as conn:
         queue.mark_unconfirmed(conn, a["id"], "read timeout", now=102.0)
         queue.mark_sent(conn, b["id"], "100001", now=102.0)
-        assert queue.requeue(conn, a["id"], now=103.0)["status"] == "queued"
-        assert queue.requeue(conn, a["id"], now=103.0) is None  # a double click resends once
-        assert queue.requeue(conn, b["id"], now=103.0) is None
+        assert queue.requeue(conn, a["id"], now=103.0, by="U0ANN")["status"] == "queued"
+        assert queue.requeue(conn, a["id"], now=103.0, by="U0ANN") is None  # a double click resends once
+        assert queue.requeue(conn, b["id"], now=103.0, by="U0ANN") is None
     assert queue.message(a["id"])["status"] == "queued"
     assert queue.by_tracking_id("100001")["id"] == b["id"]
 
@@ -129,7 +129,7 @@ def test_every_attempt_keeps_its_tracking_number_through_a_resend(queue):
     first = queue.claim(now=101.0)
     with queue.db.transaction() as conn:
         queue.mark_unconfirmed(conn, first["id"], "read timeout", now=102.0)
-        assert queue.requeue(conn, first["id"], now=200.0)
+        assert queue.requeue(conn, first["id"], now=200.0, by="U0ANN")
     queue.claim(now=201.0)
     with queue.db.transaction() as conn:
         queue.mark_sent(conn, first["id"], "200002", now=202.0)

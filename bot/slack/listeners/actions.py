@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from bot.slack import render
-from bot.usecases import WouldFailAgain
+from bot.usecases import Refused, WouldFailAgain
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +28,21 @@ def register(app, services) -> None:
 
 def _resend(body, action, respond, services) -> None:
     user_id = body["user"]["id"]
-    refusal = services.access.may_send(user_id, (body.get("channel") or {}).get("id", ""))
-    if refusal:
-        respond(_aside(render.refused(refusal)))
-        return
     try:
         message_id = int(action["value"])
     except (KeyError, TypeError, ValueError):
         respond(_aside(render.usage_error("That button is broken: send the SMS again with `/sms send`.")))
         return
     try:
-        recipient = services.resend(message_id, user_id)
+        outcome = services.resend(message_id, user_id)  # the gate judges it from where the send was requested
     except WouldFailAgain as refusal:
         respond(_aside(render.message(f"Resending the SMS to {refusal.recipient} as it is would fail again: "
                                       "send it anew with `/sms send` once it is fixed.")))
         return
-    if recipient is None:
+    if isinstance(outcome, Refused):
+        respond(_aside(render.refused(outcome.sentence)))
+        return
+    if outcome is None:
         respond(_aside(render.message("That SMS is no longer waiting for a decision: it was already resent "
                                       "or its status changed. See the status message above.")))
         return
@@ -58,7 +57,7 @@ def _decide(body, action, respond, services, send: bool) -> None:
              decision.batch_id if decision.batch_id is not None else "-")
     if verdict == "not_yours":
         respond(_aside(render.confirm_outcome(verdict, decision.requester)))
-    elif verdict == "over_limit":  # the preview stays, to press again once the limit allows
+    elif verdict == "refused":  # the preview stays, to press again once access or the limit allows
         respond(_aside(render.confirm_outcome(verdict, refusal=decision.refusal)))
     elif verdict == "ok":
         respond(render.confirm_outcome("sent" if send else "cancelled") | {"replace_original": True})

@@ -76,7 +76,11 @@ def access(args: str, user_id: str, services) -> dict:
     words = args.split()
     action = words[0].lower() if words else ""
     if action == "list" and len(words) == 1:
-        return render.access_list(services.compliance.access_entries(), services.access.admins)
+        states = {kind: services.access.state(kind) for kind in (USER, CHANNEL)}
+        return render.access_list(services.compliance.access_entries(), services.access.admins, states)
+    if action == "open" and len(words) == 2 and words[1].lower() in ("users", "channels"):
+        kind = USER if words[1].lower() == "users" else CHANNEL
+        return render.access_changed(services.compliance.open(kind, user_id), "open")
     if action not in ("allow", "deny") or len(words) != 2:
         return render.usage_error(render.ACCESS_USAGE)
     target = _target(words[1])
@@ -88,7 +92,7 @@ def access(args: str, user_id: str, services) -> dict:
             "arrives without its ID when the app's /sms command does not escape mentions: set "
             "`should_escape: true` in the manifest.")
     change = getattr(services.compliance, action)(*target, user_id)
-    return render.access_changed(change, allow=action == "allow")
+    return render.access_changed(change, action)
 
 
 def audit(args: str, user_id: str, services) -> dict:

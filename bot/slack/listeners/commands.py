@@ -17,7 +17,7 @@ from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
 from bot.slack.listeners import admin, routine
 from bot.slack.posts import SLACK_FIELDS, origin_of
-from bot.usecases import NeedsConfirmation, OverLimit
+from bot.usecases import NeedsConfirmation, Refused
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
                            "moment; if it keeps happening, tell whoever runs smsbot (the database is busy or "
                            "failing)."))
         return
-    if isinstance(outcome, OverLimit):
+    if isinstance(outcome, Refused):
         ack(render.refused(outcome.sentence))
         return
     if isinstance(outcome, NeedsConfirmation):

@@ -13,7 +13,7 @@ from bot.slack import render
 from bot.slack.listeners import routine
 from bot.slack.posts import origin_of
 from bot.sms.schedule import ScheduleError
-from bot.usecases import NeedsConfirmation, OverLimit
+from bot.usecases import NeedsConfirmation, Refused
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _plan_and_submit(ack, spec: str, text: str, at, field: str, origin: dict, se
         ack(response_action="errors", errors={field: "I couldn't store your send, so nothing was "
                                                          "queued. Try again in a moment."})
         return
-    if isinstance(outcome, OverLimit):
+    if isinstance(outcome, Refused):
         ack(response_action="errors", errors={"recipients": outcome.sentence})
         return
     if isinstance(outcome, NeedsConfirmation):

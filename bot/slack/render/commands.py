@@ -33,7 +33,8 @@ USAGE = (
     "`/sms optout list` · `/sms optout check NUMBER` — the do-not-contact list\n"
     "`/sms optout add NUMBERS [reason]` · `/sms optout remove NUMBERS` — change it (admins)\n"
     "`/sms usage [YYYY-MM]` — credits and SMS by user and channel for a month\n"
-    "`/sms access allow|deny @user|#channel` · `/sms access list` — who may send (admins)\n"
+    "`/sms access allow|deny @user|#channel` · `/sms access open users|channels` · `/sms access list` — who may "
+    "send (admins)\n"
     "`/sms audit [N]` — the last admin actions (admins)\n"
     "`/sms export [YYYY-MM | FROM TO]` — a CSV of sends, to your DM (admins)\n"
     "`/sms help` — this help"
@@ -101,7 +102,7 @@ def send_label(hold) -> str:
 def confirm_outcome(verdict: str, requester: str | None = None, refusal: str | None = None) -> dict:
     """What replaces the preview (or is said to the clicker) after Send/Cancel."""
     texts = {
-        "over_limit": f":no_entry_sign: Not sent: {refusal}",
+        "refused": f":no_entry_sign: Not sent: {refusal}",
         "sent": ":outbox_tray: Queued: the status will appear in the channel.",
         "cancelled": ":wastebasket: Cancelled: nothing was sent.",
         "expired": ":hourglass: This preview expired after 10 minutes and nothing was sent. "

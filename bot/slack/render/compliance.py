@@ -11,7 +11,8 @@ OPTOUT_USAGE = ("Do-not-contact list: `/sms optout list`, `/sms optout check NUM
                 "`/sms optout add NUMBERS [reason]` and `/sms optout remove NUMBERS` (numbers comma-separated, "
                 "no spaces).")
 ACCESS_USAGE = ("Access (admins): `/sms access allow @user` or `/sms access allow #channel`, "
-                "`/sms access deny @user|#channel`, `/sms access list`. Raw IDs (U…, C…) work too.")
+                "`/sms access deny @user|#channel`, `/sms access open users` or `/sms access open channels` "
+                "(everyone again), `/sms access list`. Raw IDs (U…, C…) work too.")
 
 
 def _day(ts: float) -> str:
@@ -77,38 +78,45 @@ def _who(kind: str, entry_id: str) -> str:
     return f"<@{entry_id}>" if kind == "user" else f"<#{entry_id}>"
 
 
-def access_changed(change, allow: bool) -> dict:
+def access_changed(change, action: str) -> dict:
+    """The answer to `/sms access allow|deny|open`: what changed, and always what the list means now."""
+    return message(f"{_access_outcome(change, action)} {change.state}")
+
+
+def _access_outcome(change, action: str) -> str:
     who = _who(change.kind, change.entry_id)
     setting = "SMSBOT_ALLOWED_USERS" if change.kind == "user" else "SMSBOT_ALLOWED_CHANNELS"
     if change.why == "environment":
-        if allow:
-            return message(f"{who} is already allowed by {setting} in smsbot's environment.")
-        return message(f":no_entry_sign: {who} is allowed by {setting} in smsbot's environment, not from Slack: "
-                       f"remove it there and restart smsbot.")
+        if action == "allow":
+            return f"{who} is already allowed by {setting} in smsbot's environment."
+        if action == "deny":
+            return (f":no_entry_sign: {who} is allowed by {setting} in smsbot's environment, not from Slack: remove "
+                    "it there and restart smsbot.")
+        return (f":no_entry_sign: {setting} in smsbot's environment says who may send, and only whoever runs smsbot "
+                "can change it: empty it there and restart smsbot.")
     if change.why == "already":
-        return message(f"{who} was already allowed; nothing changed.")
+        return f"{who} was already allowed; nothing changed."
     if change.why == "absent":
-        return message(f"{who} was not on the list added from Slack; nothing changed.")
-    if not allow:
-        return message(f":white_check_mark: {who} is no longer allowed.")
-    text = f":white_check_mark: {who} is now allowed."
-    if change.first_on_empty:
-        people = "people" if change.kind == "user" else "channels"
-        text += (f" This was the first entry: from now on only the listed {people} "
-                 f"{'and the admins may use smsbot' if change.kind == 'user' else 'may be sent from (admins anywhere)'}"
-                 f", where before everyone could.")
-    return message(text)
+        return f"{who} was not on the list added from Slack; nothing changed."
+    if action == "open":
+        entries = "1 entry" if change.removed == 1 else f"{change.removed} entries"
+        gone = f" ({entries} added from Slack removed)" if change.removed else ""
+        return f":white_check_mark: The list of {'people' if change.kind == 'user' else 'channels'} is open{gone}."
+    if action == "deny":
+        closed = (f" That was the last entry, so the list is closed, not open: `/sms access open "
+                  f"{'users' if change.kind == 'user' else 'channels'}` lets everyone in again."
+                  if change.closed else "")
+        return f":white_check_mark: {who} is no longer allowed.{closed}"
+    return f":white_check_mark: {who} is now allowed."
 
 
-def access_list(entries: dict, admins: frozenset[str]) -> dict:
+def access_list(entries: dict, admins: frozenset[str], states: dict[str, str]) -> dict:
+    """`/sms access list`: each list's entries and where they come from, and what each list means now."""
     parts = []
-    for kind, title, empty in (("user", "Users", "Everyone in the workspace may use smsbot."),
-                               ("channel", "Channels", "SMS may be sent from any channel.")):
+    for kind, title in (("user", "Users"), ("channel", "Channels")):
         rows = entries[kind]
-        body = "\n".join(f"• {_who(kind, i)} ({i}) — {src}" for i, src in rows) if rows else empty
-        if rows and kind == "user":
-            body += "\nOnly these people and the admins may use smsbot."
-        parts.append(f"*{title}*\n{body}")
+        body = "\n".join(f"• {_who(kind, i)} ({i}) — {src}" for i, src in rows)
+        parts.append("\n".join(line for line in (f"*{title}*", body, states[kind]) if line))
     admin_line = (", ".join(f"<@{a}>" for a in sorted(admins)) + " (SMSBOT_ADMIN_USERS, always allowed)"
                   if admins else "none (SMSBOT_ADMIN_USERS is empty)")
     parts.append(f"*Admins:* {admin_line}")
@@ -151,7 +159,8 @@ def with_spend(answer: dict, spend) -> dict:
 
 # -- usage and export --------------------------------------------------------------------------------
 def usage_report(label: str, rows: list, everyone: bool, timezone: str) -> dict:
-    """`/sms usage`: SMS and credits by user and by channel, with totals (charged SMS: failed ones are not)."""
+    """`/sms usage`: SMS and credits by user and by channel, with totals: what counts against the daily limits
+    (sent, unconfirmed and still waiting, each said apart); failed, cancelled and missed SMS are not there."""
     whose = "everyone" if everyone else "your sends"
     if not rows:
         return message(f"No SMS were charged in {label} ({whose}, days in {timezone} time).")
@@ -160,23 +169,31 @@ def usage_report(label: str, rows: list, everyone: bool, timezone: str) -> dict:
     for row in rows:
         for table, key in ((by_user, f"<@{row.user_id}>" if row.user_id else "(no Slack user)"),
                            (by_channel, f"<#{row.channel_id}>" if row.channel_id else "(outside Slack)")):
-            sums = table.setdefault(key, [0, 0])
-            sums[0] += row.sms
-            sums[1] += row.credits
+            sums = table.setdefault(key, [0, 0, 0, 0])
+            for i, n in enumerate((row.sms, row.credits, row.sent, row.unconfirmed)):
+                sums[i] += n
 
     def lines(table: dict) -> str:
         ordered = sorted(table.items(), key=lambda item: (-item[1][1], item[0]))
-        return "\n".join(f"• {key}: {sms} SMS, {plural(credits, 'credit')}"
-                         for key, (sms, credits) in ordered)
+        return "\n".join(f"• {key}: {_usage_sums(*sums)}" for key, sums in ordered)
 
-    total_sms, total_credits = sum(r.sms for r in rows), sum(r.credits for r in rows)
+    total = [sum(getattr(r, f) for r in rows) for f in ("sms", "credits", "sent", "unconfirmed")]
     text = (f"*Usage in {label}* ({whose}, days in {timezone} time)\n*By user*\n{lines(by_user)}\n"
-            f"*By channel*\n{lines(by_channel)}\n*Total:* {total_sms} SMS, {plural(total_credits, 'credit')}")
+            f"*By channel*\n{lines(by_channel)}\n*Total:* {_usage_sums(*total)}")
     return message(text)
 
 
+def _usage_sums(sms: int, credits: int, sent: int, unconfirmed: int) -> str:
+    """"3 SMS, 5 credits (2 sent, 1 unconfirmed)": what the gateway took apart from what may have gone."""
+    waiting = sms - sent - unconfirmed
+    split = [f"{n} {what}" for n, what in ((sent, "sent"), (unconfirmed, "unconfirmed"), (waiting, "waiting")) if n]
+    detail = f" ({', '.join(split)})" if split != [f"{sms} sent"] else ""
+    return f"{sms} SMS, {plural(credits, 'credit')}{detail}"
+
+
 def export_comment(label: str, rows: int, timezone: str) -> str:
-    return (f"Every SMS queued in {label} ({plural(rows, 'row')}; times in {timezone} with their UTC offset). "
+    return (f"Every SMS counted in {label} ({plural(rows, 'row')}: sent, unconfirmed or still waiting; failed, "
+            f"cancelled and missed SMS cost nothing and are not listed; times in {timezone} with their UTC offset). "
             "Texts and numbers older than SMSBOT_RETENTION_DAYS are erased, so their recipient cells are empty.")
 
 

@@ -179,6 +179,11 @@ def list_lines(read, *, markdown: bool = True) -> list[str]:
         shown = ", ".join(f"row {r} (same number as row {k})" for r, _, k in read.duplicates[:10])
         more = f" and {len(read.duplicates) - 10} more" if len(read.duplicates) > 10 else ""
         lines.append(f"Duplicates left out, the first row kept: {shown}{more}.")
+    if read.opted_out:
+        shown = ", ".join(f"row {r} ({n})" for r, n in read.opted_out[:10])
+        more = f" and {len(read.opted_out) - 10} more" if len(read.opted_out) > 10 else ""
+        lines.append(f"Left out, on the do-not-contact list (opted out): {plural(len(read.opted_out), 'row')}: "
+                     f"{shown}{more}.")
     return lines
 
 

@@ -52,12 +52,16 @@ def test_check_says_since_when_and_why():
 
 
 def test_access_answers_name_where_an_entry_comes_from():
-    env = render.access_changed(AccessChange("channel", "C0OPS", False, "environment"), allow=False)["text"]
-    assert "<#C0OPS>" in env and "SMSBOT_ALLOWED_CHANNELS" in env and "restart smsbot" in env
-    first = render.access_changed(AccessChange("channel", "C0NOC", True, first_on_empty=True), allow=True)["text"]
-    assert "only the listed channels may be sent from" in first
-    listed = render.access_list({"user": [("U0ANN", "SMSBOT_ALLOWED_USERS")], "channel": []}, frozenset())["text"]
-    assert "<@U0ANN> (U0ANN) — SMSBOT_ALLOWED_USERS" in listed and "any channel" in listed
+    state = "SMS may be sent only from the 1 listed channel now (admins from anywhere)."
+    env = render.access_changed(AccessChange("channel", "C0OPS", False, "environment", state), "deny")["text"]
+    assert "<#C0OPS>" in env and "SMSBOT_ALLOWED_CHANNELS" in env and "restart smsbot" in env and state in env
+    first = render.access_changed(AccessChange("channel", "C0NOC", True, "", state), "allow")["text"]
+    assert first == f":white_check_mark: <#C0NOC> is now allowed. {state}"
+    states = {"user": "Only the listed person and the admins may send now.",
+              "channel": "SMS may be sent from any channel now."}
+    listed = render.access_list({"user": [("U0ANN", "SMSBOT_ALLOWED_USERS")], "channel": []}, frozenset(),
+                                states)["text"]
+    assert "<@U0ANN> (U0ANN) — SMSBOT_ALLOWED_USERS\nOnly the listed person" in listed and "any channel" in listed
     assert "SMSBOT_ADMIN_USERS is empty" in listed
 
 

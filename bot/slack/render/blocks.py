@@ -50,6 +50,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def escape_but_mentions(text: str) -> str:
+    """Escaped, but with mentions of users and channels (``<@U…>``, ``<#C…>``) kept as links: for stored
+    text that names people (the audit log, a refusal's "ask <@U…>")."""
+    return re.sub(r"&lt;([@#][UWCGD][A-Z0-9]{2,})&gt;", r"<\1>", escape(text))
+
+
 # A word is a run of non-space characters, where a Slack token <…> (which may hold spaces, as a
 # date token does) or an entity &…; counts as one character: no split ever falls inside one.
 _WORD = re.compile(r"(?:<[^<>]*>|&#?\w+;|[^\s<&]|[<&])+")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from bot.slack.render.blocks import context, escape, message, plural, sections
+from bot.slack.render.blocks import context, escape, escape_but_mentions, message, plural, sections
 
 OPTOUT_USAGE = ("Do-not-contact list: `/sms optout list`, `/sms optout check NUMBER`, and for admins "
                 "`/sms optout add NUMBERS [reason]` and `/sms optout remove NUMBERS` (numbers comma-separated, "
@@ -127,13 +127,8 @@ def access_list(entries: dict, admins: frozenset[str], states: dict[str, str]) -
 def audit(entries: list) -> dict:
     if not entries:
         return message("The audit log is empty: no admin has changed access, the do-not-contact list or a group yet.")
-    lines = [f"{_stamp(e.at)} <@{e.user_id}> `{escape(e.action)}` {_mentions(escape(e.args))}" for e in entries]
+    lines = [f"{_stamp(e.at)} <@{e.user_id}> `{escape(e.action)}` {escape_but_mentions(e.args)}" for e in entries]
     return message(f"*Last {plural(len(entries), 'admin action')}* (newest first):\n" + "\n".join(lines))
-
-
-def _mentions(escaped: str) -> str:
-    """Mentions of users and channels shown as links again (the rest of the text stays escaped)."""
-    return re.sub(r"&lt;([@#][UWCGD][A-Z0-9]{2,})&gt;", r"<\1>", escaped)
 
 
 def _stamp(ts: float) -> str:

@@ -6,8 +6,8 @@ from typing import Iterable, Mapping
 from bot.redact import redact
 from bot.slack.notes import batch_notes, plan_notes
 from bot.slack.render.blocks import (
-    BUTTON_CHARS, LIST_EACH_UP_TO, MESSAGE_BLOCKS, RESEND_ACTION, button, context, escape, message, plain, plural,
-    preview, section, sections, when)
+    BUTTON_CHARS, LIST_EACH_UP_TO, MESSAGE_BLOCKS, RESEND_ACTION, button, context, escape, escape_but_mentions,
+    message, plain, plural, preview, section, sections, when)
 from bot.slack.render.routine import schedule_blocks
 from bot.sms import dlr
 from bot.sms.failures import curable
@@ -113,7 +113,7 @@ FAILED_NEXT_STEP = {  # by bot/sms/failures kind: what cures it before pressing 
 
 def failed_reply(batch: Mapping, row: Mapping) -> dict:
     """A failed SMS: with a Resend button if fixing the cause is enough, else how to send it anew."""
-    reason = escape(redact(row["last_error"] or "the gateway refused it"))
+    reason = escape_but_mentions(redact(row["last_error"] or "the gateway refused it"))
     text = f"<@{batch['user_id']}> The SMS to {row['recipient']} failed: {reason}"
     if "failure" in row.keys() and row["failure"] == "opted_out":  # nothing to fix: they asked not to get SMS
         return {"text": text, "blocks": [section(f":no_entry_sign: {text}")]}

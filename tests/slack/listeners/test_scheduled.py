@@ -71,6 +71,14 @@ def test_in_london_a_time_the_clocks_skip_is_refused(timed):
     assert d.bot.queue.batch(1)["scheduled_for"] == dt.datetime(2026, 3, 29, 0, 30, tzinfo=dt.timezone.utc).timestamp()
 
 
+def test_in_london_at_11_00_on_the_day_the_clocks_go_forward_01_30_is_tomorrows(timed):
+    d, _ = timed(dt.datetime(2027, 3, 28, 10, 0, tzinfo=dt.timezone.utc).timestamp(),  # 11:00 BST
+                 SMSBOT_TIMEZONE="Europe/London")
+    ack = said(d.command("send --at 01:30 27831234567 Night shift starts"))
+    assert "Scheduled 1 SMS to 27831234567 for 2027-03-29 01:30 BST" in ack
+    assert d.bot.queue.batch(1)["scheduled_for"] == dt.datetime(2027, 3, 29, 0, 30, tzinfo=dt.timezone.utc).timestamp()
+
+
 def test_past_and_far_future_times_are_refused_and_nothing_is_queued(timed):
     d, _ = timed()
     assert "in the past" in said(d.command("send --at 2026-11-24 09:00 27831234567 Hi"))

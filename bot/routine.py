@@ -110,13 +110,10 @@ class Routine:
 
     # -- sending ---------------------------------------------------------------------------------
     def plan(self, args: str) -> SendPlan:
-        """``[--at WHEN] RECIPIENTS (TEXT | :NAME key=value…)`` → a checked plan. Raises UsageError,
-        SmsRuleError or ScheduleError, each with the sentence to show."""
-        due = None
-        at = schedule.split_at(args)
-        if at is not None:
-            when, args = at
-            due = schedule.due_time(when, self.clock(), self.settings.timezone)
+        """``[--at WHEN] RECIPIENTS [--at WHEN] (TEXT | :NAME key=value…)`` → a checked plan. Raises
+        UsageError, SmsRuleError or ScheduleError, each with the sentence to show."""
+        when, args = schedule.take_at(args)
+        due = None if when is None else schedule.due_time(when, self.clock(), self.settings.timezone)
         template = None
         found = _RECIPIENTS_THEN_REST.match(args)
         if found and _TEMPLATE_USE.fullmatch(found.group(2).strip()):

@@ -51,6 +51,25 @@ def split_at(args: str) -> tuple[str, str] | None:
                         "e.g. `/sms send --at tomorrow 07:00 27831234567 Reminder`.")
 
 
+_FIRST_WORD = re.compile(r"\s*([^ \t\r\n]+)[ \t\r\n]+(.*)", re.S)  # the recipients, then the rest
+
+
+def take_at(args: str) -> tuple[str | None, str]:
+    """``--at WHEN`` where it may stand, before the recipients or right after them (before the text):
+    (WHEN, the arguments without it), or (None, args) when there is none. ScheduleError when WHEN is
+    not a time or ``--at`` is given twice, so a text never goes out starting with ``--at``."""
+    first = split_at(args)
+    when, rest = first if first is not None else (None, args)
+    found = _FIRST_WORD.match(rest)
+    later = split_at(found.group(2)) if found else None
+    if later is None:
+        return when, rest
+    if when is not None:
+        raise ScheduleError("`--at` is given twice: give one time, before the numbers or right after them, "
+                            "e.g. `/sms send 27831234567 --at 17:00 Meeting moved`.")
+    return later[0], f"{found.group(1)} {later[1]}"
+
+
 def due_time(when: str, now: float, zone_name: str) -> float:
     """The epoch time WHEN names, read in ``zone_name``; ScheduleError if it can't be used."""
     zone = zoneinfo.ZoneInfo(zone_name)

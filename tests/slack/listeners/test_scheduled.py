@@ -79,6 +79,26 @@ def test_in_london_at_11_00_on_the_day_the_clocks_go_forward_01_30_is_tomorrows(
     assert d.bot.queue.batch(1)["scheduled_for"] == dt.datetime(2027, 3, 29, 0, 30, tzinfo=dt.timezone.utc).timestamp()
 
 
+def test_at_after_the_number_schedules_the_send_and_the_text_does_not_start_with_it(timed, simulator):
+    d, clock = timed()
+    ack = said(d.command("send 27831000003 --at 17:00 Meeting moved to 17:30"))
+    assert "Scheduled 1 SMS to 27831000003 for 2026-11-26 17:00 SAST" in ack
+    assert d.bot.queue.batch(1)["text"] == "Meeting moved to 17:30"
+    clock.t = dt.datetime(2026, 11, 26, 15, 0, 5, tzinfo=dt.timezone.utc).timestamp()
+    d.pump()
+    assert [m.text for m in simulator.messages] == ["Meeting moved to 17:30"]
+
+
+def test_at_after_the_number_that_is_not_a_time_or_given_twice_is_refused_and_nothing_goes(timed, simulator):
+    d, _ = timed()
+    bad = said(d.command("send 27831000003 --at 5pm Meeting moved"))
+    assert "I can't read ‘5pm’ as a time after `--at`" in bad and "`HH:MM`" in bad
+    twice = said(d.command("send --at 16:00 27831000003 --at 17:00 Meeting moved"))
+    assert "`--at` is given twice" in twice and "/sms send 27831234567 --at 17:00" in twice
+    d.pump()
+    assert d.bot.queue.depth() == 0 and simulator.messages == []
+
+
 def test_past_and_far_future_times_are_refused_and_nothing_is_queued(timed):
     d, _ = timed()
     assert "in the past" in said(d.command("send --at 2026-11-24 09:00 27831234567 Hi"))

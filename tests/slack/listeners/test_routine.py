@@ -70,6 +70,22 @@ def test_an_unknown_template_names_the_closest(slack_driver, bot):
     assert bot.queue.depth() == 0
 
 
+def test_a_text_that_starts_with_a_colon_word_no_template_has_goes_as_typed_and_the_ack_says_so(slack_driver,
+                                                                                                   simulator):
+    said(slack_driver.command("template add outage Down at {site}"))
+    ack = said(slack_driver.command("send 27831234567 :D see you at 5"))
+    assert "Queued 1 SMS to 27831234567" in ack and "No template is called ‘D’, so the text went as typed" in ack
+    slack_driver.pump()
+    assert [m.text for m in simulator.messages] == [":D see you at 5"]
+
+
+def test_a_template_name_refused_says_template_name_not_group_name(slack_driver):
+    odd = said(slack_driver.command("template add on/call Call {name}"))
+    assert "‘on/call’ can't be a template name" in odd and "group" not in odd
+    digits = said(slack_driver.command("template add 0831234567 Call {name}"))
+    assert "looks like a phone number, so it can't be a template name" in digits and "group" not in digits
+
+
 def test_each_template_change_goes_to_the_audit_hook(slack_driver, bot):
     changes = []
     bot.routine.audit = lambda user, action, args: changes.append((user, action, args))

@@ -3,6 +3,8 @@ members, and sends the balance cannot cover — through signed requests to the r
 import json
 from decimal import Decimal
 
+import phonenumbers
+
 from bot.slack.render import COMPOSE_VIEW, CONFIRM_ACTION
 from tests.conftest import wait_for
 
@@ -101,6 +103,21 @@ def test_ambiguous_digits_are_refused_showing_both_ways_to_write_them(driver_wit
     ack = said(d.command("send 687949853 Hi"))
     assert "Write +687949853 for New Caledonia, or 0687949853 for South Africa." in ack
     assert d.bot.queue.depth() == 0
+
+
+def test_digits_whose_local_reading_is_a_landline_are_refused_not_sent_abroad(driver_with, simulator):
+    fmt = phonenumbers.PhoneNumberFormat
+    local, abroad = phonenumbers.parse("0358469686", "ZA"), phonenumbers.parse("+358469686")
+    assert phonenumbers.number_type(local) == phonenumbers.PhoneNumberType.FIXED_LINE  # the numbering plan says
+    assert phonenumbers.is_valid_number(abroad) and phonenumbers.region_code_for_number(abroad) == "FI"
+    d = driver_with(SMS_DEFAULT_REGION="ZA")
+    text = said(d.command("send 358469686 Meeting moved"))
+    assert "can be read two ways" in text
+    assert f"{phonenumbers.format_number(abroad, fmt.INTERNATIONAL)} in Finland" in text
+    assert f"{phonenumbers.format_number(local, fmt.NATIONAL)} in South Africa (a landline)" in text
+    assert "Write +358469686 for Finland, or 0358469686 for South Africa" in text
+    d.pump()
+    assert d.bot.queue.depth() == 0 and simulator.messages == []
 
 
 # -- a send the balance cannot cover ---------------------------------------------------------------

@@ -23,9 +23,14 @@ def template_picker(rows) -> list[dict]:
         return []
     options = [{"text": {"type": "plain_text", "text": r["name"][:75]}, "value": r["name"]}
                for r in rows[:PICKER_OPTIONS]]
-    return [{"type": "actions", "block_id": "template", "elements": [{
+    menu = {"type": "actions", "block_id": "template", "elements": [{
         "type": "static_select", "action_id": TEMPLATE_PICK_ACTION, "options": options,
-        "placeholder": {"type": "plain_text", "text": "Start from a template"}}]}]
+        "placeholder": {"type": "plain_text", "text": "Start from a template"}}]}
+    if len(rows) <= PICKER_OPTIONS:
+        return [menu]
+    return [menu, context(f"The menu shows the first {PICKER_OPTIONS} of {len(rows)} templates (A to Z; Slack's "
+                          "limit). Send any other with `/sms send NUMBERS :NAME key=value…`; `/sms template list` "
+                          "names them all.")]
 
 
 def compose_extras() -> list[dict]:

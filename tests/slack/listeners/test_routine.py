@@ -126,6 +126,20 @@ def test_picking_a_template_fills_the_message_field_with_its_placeholders(slack_
     assert [m.text for m in simulator.messages] == ["Outage at Bellville: crews are on it."]
 
 
+def test_the_form_says_when_there_are_more_templates_than_the_menu_shows_and_how_to_reach_them(
+        slack_driver, fake_slack):
+    for i in range(130):
+        said(slack_driver.command(f"template add t{i:03d} Notice {i}"))
+    slack_driver.command("send")
+    assert wait_for(lambda: fake_slack.calls_to("views.open"))
+    opened = _view(fake_slack.calls_to("views.open")[0])
+    menu = [b for b in opened["blocks"] if b.get("block_id") == "template"][0]["elements"][0]
+    assert len(menu["options"]) == 100 and menu["options"][-1]["value"] == "t099"
+    shown = json.dumps(opened)
+    assert "first 100 of 130 templates" in shown and "/sms send NUMBERS :NAME" in shown
+    assert "/sms template list" in shown
+
+
 def test_the_forms_date_and_time_schedules_the_send(slack_driver, bot, simulator):
     meta = json.dumps({"channel_id": "C0GENERAL"})
     at = int(bot.clock()) + 3600

@@ -55,7 +55,8 @@ class SendPlan:
     def notes(self) -> dict:
         """What the ack, the preview and the status message say besides the count (JSON-ready)."""
         return {"skipped": [[s.number, s.group, s.reason] for s in self.skipped], "abroad": self.abroad,
-                "voip": self.voip, "read_as": self.read_as, "not_template": self.not_template}
+                "voip": self.voip, "read_as": self.read_as, "not_template": self.not_template,
+                "group_sizes": {name: len(kept) for name, kept in self.groups.items()}}  # for `/sms scheduled`
 
     def to_json(self) -> str:
         return json.dumps({"recipients": self.recipients, "text": self.text, "groups": self.groups,

@@ -148,6 +148,17 @@ def test_scheduled_lists_when_who_to_and_parts(timed):
     assert "No scheduled sends" in said(d.command("scheduled"))
 
 
+def test_scheduled_names_the_number_or_the_groups_and_their_sizes(timed):
+    d, _ = timed()
+    said(d.command("group add oncall 27841234567,27851234567,27721234567"))
+    said(d.command("group add site-a 27711234567"))
+    said(d.command("send --at tomorrow 07:00 27831000003 Meeting moved"))
+    said(d.command("send --at tomorrow 08:00 oncall,site-a,27821234567 Drill at nine"))
+    lines = said(d.command("scheduled")).split("\n")
+    assert "to 27831000003 ·" in lines[1] and "recipient" not in lines[1]
+    assert any("to `oncall` (3 numbers), `site-a` (1 number) and 1 other number ·" in line for line in lines), lines
+
+
 def test_a_costly_scheduled_send_is_confirmed_when_scheduled(timed, fake_slack):
     d, _ = timed(SMSBOT_CONFIRM_ABOVE="1")
     body = d.command("send --at tomorrow 07:00 27831234567,27821234567 Drill").json()

@@ -21,6 +21,7 @@ from bot.storage.db import Database
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
 from bot.usecases import store_send
+from bot.wording import plural
 
 SAMPLES = 3
 
@@ -92,6 +93,6 @@ def _queue(plan, args, settings: Settings, out, clock) -> int:
     finally:
         db.close()
     log_audit(args.user, "send_list", {"batch": batch_id, "recipients": len(plan.recipients), "via": "cli"})
-    out(f"Queued send #{batch_id}: {len(plan.recipients)} SMS, {plan.credits} credits. The running smsbot sends "
+    out(f"Queued send #{batch_id}: {len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}. The running smsbot sends "
         f"it and posts its status in {args.channel}.")
     return 0

@@ -268,7 +268,8 @@ def confirmation_reason(plan: SendPlan, confirm_above: int, last_balance: tuple[
                     f"{plan.credits} this send needs: unless the account was topped up since, some of these "
                     "SMS will fail with “Not enough credits”.", short=True)
     if plan.credits > confirm_above:
-        return Hold(f"This send costs {plan.credits} credits, more than SMSBOT_CONFIRM_ABOVE ({confirm_above}).")
+        return Hold(f"This send costs {plural(plan.credits, 'credit')}, more than SMSBOT_CONFIRM_ABOVE "
+                    f"({confirm_above}).")
     return None
 
 

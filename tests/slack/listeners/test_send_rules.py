@@ -140,6 +140,13 @@ def test_a_send_the_last_balance_cannot_cover_is_held_and_the_gateway_decides(dr
     assert len(simulator.messages) == 3
 
 
+def test_a_one_credit_send_held_above_a_confirm_threshold_of_0_says_1_credit(driver_with):
+    d = driver_with(SMSBOT_CONFIRM_ABOVE="0")
+    shown = json.dumps(d.command("send 27831234567 Drill").json(), ensure_ascii=False)
+    assert "this send costs 1 credit." in shown and "1 credits" not in shown
+    assert d.bot.queue.depth() == 0
+
+
 def test_a_covered_cheap_send_is_not_held(driver_with, simulator):
     d = driver_with(SMSBOT_CONFIRM_ABOVE="10")
     d.bot.watch.check()

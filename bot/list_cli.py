@@ -93,6 +93,6 @@ def _queue(plan, args, settings: Settings, out, clock) -> int:
     finally:
         db.close()
     log_audit(args.user, "send_list", {"batch": batch_id, "recipients": len(plan.recipients), "via": "cli"})
-    out(f"Queued send #{batch_id}: {len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}. The running smsbot sends "
-        f"it and posts its status in {args.channel}.")
+    out(f"Queued send #{batch_id}: {len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}. The running smsbot "
+        f"sends it and posts its status in {args.channel}.")
     return 0

@@ -2,7 +2,8 @@
 
 WHEN is ``HH:MM`` (the next such time), ``tomorrow HH:MM``, ``YYYY-MM-DD HH:MM``, ``in 90m`` or
 ``in 2h``. A local time skipped by a daylight-saving change is refused (``HH:MM`` skipped earlier
-today has passed, so it is tomorrow's); one that occurs twice takes the earlier. Every refusal is a ScheduleError whose text says how to fix it.
+today has passed, so it is tomorrow's); one that occurs twice takes the earlier. Every refusal is a
+ScheduleError whose text says how to fix it.
 """
 from __future__ import annotations
 

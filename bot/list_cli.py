@@ -122,12 +122,12 @@ def _queue(db: Database, gate: Gate, read: ListRead, args, out, clock) -> int:
         refusal = gate.may_spend(args.user, args.channel, plan.credits, now, conn)  # exact, beside the bot
         if refusal is not None:
             return _refuse(refusal)
-        batch_id = store_send(conn, SendQueue(db), notices, plan, {"user_id": args.user, "channel_id": args.channel},
-                              now)
-        Audit.record(conn, args.user, "send-list", f"#{batch_id}: {len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}, "
-                     f"<#{args.channel}>, file {Path(args.file).name}, by OS user {_operator()}", now)
-    out(f"Queued send #{batch_id}: {len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}. The running smsbot sends "
-        f"it and posts its status in {args.channel}.")
+        origin = {"user_id": args.user, "channel_id": args.channel}
+        batch_id = store_send(conn, SendQueue(db), notices, plan, origin, now)
+        cost = f"{len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}"
+        Audit.record(conn, args.user, "send-list", f"#{batch_id}: {cost}, <#{args.channel}>, file "
+                     f"{Path(args.file).name}, by OS user {_operator()}", now)
+    out(f"Queued send #{batch_id}: {cost}. The running smsbot sends it and posts its status in {args.channel}.")
     return 0
 
 

@@ -76,7 +76,7 @@ class Routine:
     # -- templates -----------------------------------------------------------------------------
     def add_template(self, name: str, text: str, user_id: str) -> bool:
         """Save a template (True when new); GroupError for the name, TextError for the text."""
-        name = check_name(name)
+        name = check_name(name, "template")
         templates.parse(text)  # refuses a stray brace or a bad placeholder, naming its position
         if not text.strip():
             raise smsrules.TextError(f"The template is empty: write its text after the name, e.g. "
@@ -89,7 +89,7 @@ class Routine:
         return created
 
     def remove_template(self, name: str, user_id: str) -> bool:
-        name = check_name(name)
+        name = check_name(name, "template")
         removed = self.templates.remove(name)
         if removed:
             self.audit(user_id, "template_remove", {"name": name})
@@ -97,9 +97,10 @@ class Routine:
 
     def template(self, name: str) -> sqlite3.Row:
         """The template called ``name``, or GroupError that says which exist."""
-        row = self.templates.get(check_name(name))
+        name = check_name(name, "template")
+        row = self.templates.get(name)
         if row is None:
-            raise GroupError(self.templates.unknown(check_name(name)))
+            raise GroupError(self.templates.unknown(name))
         return row
 
     @staticmethod
@@ -110,24 +111,36 @@ class Routine:
 
     # -- sending ---------------------------------------------------------------------------------
     def plan(self, args: str) -> SendPlan:
-        """``[--at WHEN] RECIPIENTS (TEXT | :NAME key=value…)`` → a checked plan. Raises UsageError,
-        SmsRuleError or ScheduleError, each with the sentence to show."""
-        due = None
-        at = schedule.split_at(args)
-        if at is not None:
-            when, args = at
-            due = schedule.due_time(when, self.clock(), self.settings.timezone)
-        template = None
+        """``[--at WHEN] RECIPIENTS [--at WHEN] (TEXT | :NAME key=value…)`` → a checked plan. Raises
+        UsageError, SmsRuleError or ScheduleError, each with the sentence to show."""
+        when, args = schedule.take_at(args)
+        due = None if when is None else schedule.due_time(when, self.clock(), self.settings.timezone)
+        template = not_template = None
         found = _RECIPIENTS_THEN_REST.match(args)
-        if found and _TEMPLATE_USE.fullmatch(found.group(2).strip()):
-            name, values = _TEMPLATE_USE.fullmatch(found.group(2).strip()).groups()
-            row = self.template(name)
-            template = row["name"]
-            text = templates.fill(row["text"], templates.read_values(values))
-            args = f"{found.group(1)} {text}"
+        use = _TEMPLATE_USE.fullmatch(found.group(2).strip()) if found else None
+        if use:
+            name, values = use.groups()
+            row = self._called(name, values)
+            if row is None:
+                not_template = name  # ``:D see you at 5``: sent as typed, and the ack says so
+            else:
+                template = row["name"]
+                args = f"{found.group(1)} {templates.fill(row['text'], templates.read_values(values))}"
         plan = plan_send(args, self.settings.sms_default_region, self._groups, self.settings.allowed_countries,
                          blocked=self.blocked)
-        return _with(plan, due=due, template=template)
+        return _with(plan, due=due, template=template, not_template=not_template)
+
+    def _called(self, name: str, values: str) -> sqlite3.Row | None:
+        """The saved template ``:name`` names, or None: then the text is words (``:D see you at 5``) and goes
+        as typed. Only ``key=value`` pairs after it make it a template call for sure: GroupError naming the
+        closest templates, rather than an SMS that reads ``:outage site=A``."""
+        try:
+            row = self.templates.get(check_name(name, "template"))
+        except GroupError:
+            row = None  # ``:30 minutes late``: no template could have that name
+        if row is None and values.strip() and _only_values(values):
+            raise GroupError(self.templates.unknown(name.lower()))
+        return row
 
     def timed(self, plan: SendPlan, at: float | None) -> SendPlan:
         """The form's date and time picker: the plan due then (bounds as for ``--at``)."""
@@ -173,6 +186,14 @@ class Routine:
             return Cancelled("nothing_waiting", went=went, requester=batch["user_id"])
         log.info("event=send_cancelled batch=%d by=%s cancelled=%d went=%d", batch_id, user_id, cancelled, went)
         return Cancelled("ok", cancelled, went, batch["user_id"])
+
+
+def _only_values(text: str) -> bool:
+    try:
+        templates.read_values(text)
+    except smsrules.TextError:
+        return False
+    return True
 
 
 def _with(plan: SendPlan, **changes) -> SendPlan:

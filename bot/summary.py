@@ -5,6 +5,7 @@ from pathlib import Path
 
 from bot.testing.embedded import BANNER
 from bot.web.routes import CALLBACK_PREFIX
+from bot.wording import plural
 
 IMAGE_MARKER = Path("/etc/smsbot-image")  # written by the Dockerfile: holds the data volume's path
 
@@ -54,7 +55,7 @@ def _size(ids: frozenset[str], empty: str = "everyone") -> str:
 
 
 def _limit(credits: int | None) -> str:
-    return "no limit" if credits is None else f"{credits:,} credits"
+    return "no limit" if credits is None else plural(credits, "credit", thousands=True)
 
 
 def _masked_callback(bot) -> str:

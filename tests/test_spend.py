@@ -133,6 +133,13 @@ def test_balance_shows_the_requesters_use_today_against_their_limit(make, fake_s
     assert "You used 3 of your 5 credits today (2 left)" in text and "midnight, Africa/Johannesburg time" in text
 
 
+def test_balance_says_1_credit_not_1_credits(make, fake_slack):
+    d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="1")
+    said(d.command("balance"))
+    assert fake_slack.wait_for(lambda: len(fake_slack.responses) == 1)
+    assert "You used 0 of your 1 credit today (1 left)" in fake_slack.responses[0][1]["text"]
+
+
 def test_the_compose_form_shows_the_refusal_on_the_recipients_field(make):
     d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="1")
     body = d.submit("sms_compose", {"recipients": "27831234567,27821234567", "message": "Drill"},

@@ -41,6 +41,11 @@ def test_a_started_bot_shows_the_gateway_balance_slack_identity_and_a_masked_cal
         assert secret not in text
 
 
+def test_a_limit_of_one_says_1_credit(start):
+    lines = startup_lines(start(SMSBOT_DAILY_LIMIT_USER="1", SMSBOT_DAILY_LIMIT="2000"))
+    assert "1 credit per user · 2,000 credits in all" in line(lines, "spend limits:")
+
+
 def test_a_refused_login_is_said_at_start(start):
     lines = startup_lines(start(SMSOFFICE_PASSWORD="not-the-password"))
     assert "NOT reachable or refused" in line(lines, "SMS Office:")

@@ -1,5 +1,6 @@
 """Lines about who a send reaches, for its ack, preview and status message: numbers read in the
-default region, numbers abroad, VoIP numbers, and group members skipped (and why)."""
+default region, numbers abroad, VoIP numbers, and group members skipped (and why); and a text that
+starts like a template call (``:name``) but went as typed, since no template has that name."""
 from __future__ import annotations
 
 import json
@@ -45,6 +46,9 @@ def plan_notes(notes: Mapping | None) -> list[str]:
         lines.append(f":warning: {_listed(voip)} {what} may not receive SMS.")
     if notes.get("skipped"):
         lines.append(_skipped_line(notes["skipped"]))
+    if notes.get("not_template"):
+        lines.append(f":information_source: No template is called ‘{_escape(notes['not_template'])}’, so the text "
+                     "went as typed. To send a template, check its name with `/sms template list`.")
     return lines
 
 

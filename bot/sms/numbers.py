@@ -193,10 +193,20 @@ def _write_as(number: phonenumbers.PhoneNumber, national: bool) -> str:
 def _ambiguous(cleaned: str, entry: str, found: list[tuple[phonenumbers.PhoneNumber, bool]]) -> RecipientError:
     fmt = phonenumbers.PhoneNumberFormat
     shown = [f"{phonenumbers.format_number(n, fmt.INTERNATIONAL if not g else fmt.NATIONAL)} in "
-             f"{country_name(_region(n))}" for n, g in found]
+             f"{country_name(_region(n))}{_kind_note(n)}" for n, g in found]
     write = [f"{_write_as(n, g)} for {country_name(_region(n))}" for n, g in found]
     return RecipientError(f"{_quote(cleaned)} can be read two ways: {shown[0]}, or {shown[1]}. "
                           f"Write {write[0]}, or {write[1]}.", entry, reason="can be read two ways")
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _kind_note(number: phonenumbers.PhoneNumber) -> str:
+    """`` (a landline)`` for a reading that could not get an SMS; nothing for one that could."""
+    kind = _NO_SMS.get(phonenumbers.number_type(number))
+    return f" ({kind})" if kind else ""
 
 
 def _check_allowed(number: phonenumbers.PhoneNumber, allowed: frozenset[str], cleaned: str, entry: str) -> None:
@@ -217,13 +227,16 @@ def read_number(entry: str, default_region: str | None = None,
     """``entry`` as a Recipient that can receive an SMS, or RecipientError that says how to fix it.
 
     Accepts ``27…``, ``+27…``, ``0027…`` and, with ``default_region`` (e.g. "ZA"), local numbers
-    starting with 0, and bare digits that read validly only in that region (``831234567``).
+    starting with 0, and bare digits that read validly only in that region (``831234567``). Bare digits
+    that could be sent abroad while they read as a valid number of any type in that region (``358469686``:
+    a landline there, a Finnish mobile) are refused naming both readings, as when both are mobiles.
     ``sms_rules=False`` skips the type, completeness and country checks (to name a stored number).
     """
     cleaned = clean_entry(entry)
     if _NUMBER_CHARS.fullmatch(cleaned) is None:
         raise _not_a_number(entry, cleaned)
     usable: dict[str, tuple[phonenumbers.PhoneNumber, bool]] = {}
+    local = None  # bare digits read in SMS_DEFAULT_REGION as a valid number of any type
     refusals: list[tuple[bool, RecipientError]] = []  # (was a valid number, why not)
     for text, region, guessed in _readings(cleaned, entry, default_region):
         try:
@@ -231,13 +244,16 @@ def read_number(entry: str, default_region: str | None = None,
         except RecipientError as error:
             refusals.append((False, error))
             continue
+        local = (number, guessed) if guessed else local
         problem = _sms_problem(number, cleaned, entry) if sms_rules else None
         if problem is not None:
             refusals.append((True, problem))
             continue
-        usable.setdefault(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), (number, guessed))
+        usable.setdefault(_e164(number), (number, guessed))
     if len(usable) > 1:
         raise _ambiguous(cleaned, entry, list(usable.values()))
+    if usable and local is not None and _e164(local[0]) not in usable:  # '358469686': a landline here, or abroad
+        raise _ambiguous(cleaned, entry, [*usable.values(), local])
     if not usable:
         raise next((error for valid, error in refusals if valid), refusals[0][1])
     (e164, (number, guessed)), = usable.items()

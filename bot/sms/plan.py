@@ -38,6 +38,7 @@ class SendPlan:
     template: str | None = None        # the saved template it was filled from, if any
     texts: list[str] | None = None     # a personalised list: each recipient's own text (``text``: the template)
     part_counts: list[int] | None = None  # with ``texts``: each one's parts (``info``: the longest text's)
+    not_template: str | None = None    # the text starts with ``:name`` and no template has that name
 
     @property
     def credits(self) -> int:
@@ -54,7 +55,8 @@ class SendPlan:
     def notes(self) -> dict:
         """What the ack, the preview and the status message say besides the count (JSON-ready)."""
         return {"skipped": [[s.number, s.group, s.reason] for s in self.skipped], "abroad": self.abroad,
-                "voip": self.voip, "read_as": self.read_as}
+                "voip": self.voip, "read_as": self.read_as, "not_template": self.not_template,
+                "group_sizes": {name: len(kept) for name, kept in self.groups.items()}}  # for `/sms scheduled`
 
     def to_json(self) -> str:
         return json.dumps({"recipients": self.recipients, "text": self.text, "groups": self.groups,
@@ -69,7 +71,7 @@ class SendPlan:
         return cls(d["recipients"], d["text"], info, d.get("groups", {}),
                    [Skipped(*s) for s in d.get("skipped", [])], d.get("abroad", {}), d.get("voip", []),
                    d.get("read_as", {}), d.get("due"), d.get("template"), texts,
-                   None if infos is None else [i.parts for i in infos])
+                   None if infos is None else [i.parts for i in infos], d.get("not_template"))
 
 
 class UsageError(ValueError):
@@ -266,7 +268,8 @@ def confirmation_reason(plan: SendPlan, confirm_above: int, last_balance: tuple[
                     f"{plan.credits} this send needs: unless the account was topped up since, some of these "
                     "SMS will fail with “Not enough credits”.", short=True)
     if plan.credits > confirm_above:
-        return Hold(f"This send costs {plan.credits} credits, more than SMSBOT_CONFIRM_ABOVE ({confirm_above}).")
+        return Hold(f"This send costs {plural(plan.credits, 'credit')}, more than SMSBOT_CONFIRM_ABOVE "
+                    f"({confirm_above}).")
     return None
 
 

@@ -1,8 +1,9 @@
 """When a scheduled send is due: ``--at WHEN`` read in the team's time zone. No I/O.
 
 WHEN is ``HH:MM`` (the next such time), ``tomorrow HH:MM``, ``YYYY-MM-DD HH:MM``, ``in 90m`` or
-``in 2h``. A local time skipped by a daylight-saving change is refused; one that occurs twice
-takes the earlier. Every refusal is a ScheduleError whose text says how to fix it.
+``in 2h``. A local time skipped by a daylight-saving change is refused (``HH:MM`` skipped earlier
+today has passed, so it is tomorrow's); one that occurs twice takes the earlier. Every refusal is a
+ScheduleError whose text says how to fix it.
 """
 from __future__ import annotations
 
@@ -51,6 +52,25 @@ def split_at(args: str) -> tuple[str, str] | None:
                         "e.g. `/sms send --at tomorrow 07:00 27831234567 Reminder`.")
 
 
+_FIRST_WORD = re.compile(r"\s*([^ \t\r\n]+)[ \t\r\n]+(.*)", re.S)  # the recipients, then the rest
+
+
+def take_at(args: str) -> tuple[str | None, str]:
+    """``--at WHEN`` where it may stand, before the recipients or right after them (before the text):
+    (WHEN, the arguments without it), or (None, args) when there is none. ScheduleError when WHEN is
+    not a time or ``--at`` is given twice, so a text never goes out starting with ``--at``."""
+    first = split_at(args)
+    when, rest = first if first is not None else (None, args)
+    found = _FIRST_WORD.match(rest)
+    later = split_at(found.group(2)) if found else None
+    if later is None:
+        return when, rest
+    if when is not None:
+        raise ScheduleError("`--at` is given twice: give one time, before the numbers or right after them, "
+                            "e.g. `/sms send 27831234567 --at 17:00 Meeting moved`.")
+    return later[0], f"{found.group(1)} {later[1]}"
+
+
 def due_time(when: str, now: float, zone_name: str) -> float:
     """The epoch time WHEN names, read in ``zone_name``; ScheduleError if it can't be used."""
     zone = zoneinfo.ZoneInfo(zone_name)
@@ -74,19 +94,28 @@ def due_time(when: str, now: float, zone_name: str) -> float:
     else:
         hour, minute = int(g[-2]), int(g[-1])
         day = today + dt.timedelta(days=1) if kind == "tomorrow" else today
-    at = _local(day, hour, minute, zone, zone_name)
-    if kind == "time" and at <= now:
-        at = _local(today + dt.timedelta(days=1), hour, minute, zone, zone_name)
+    at = _next_time(today, hour, minute, now, zone) if kind == "time" else _local(day, hour, minute, zone)
     return _bounded(at, now, zone, when)
 
 
-def _local(day: dt.date, hour: int, minute: int, zone: zoneinfo.ZoneInfo, zone_name: str) -> float:
+def _next_time(today: dt.date, hour: int, minute: int, now: float, zone: zoneinfo.ZoneInfo) -> float:
+    """``HH:MM`` alone: today's if still to come, else tomorrow's. A time the clocks skipped earlier
+    today has passed like any other, so it rolls to tomorrow rather than being refused."""
+    wall_now = dt.datetime.fromtimestamp(now, zone).replace(tzinfo=None)
+    if dt.datetime.combine(today, dt.time(hour, minute)) > wall_now:
+        at = _local(today, hour, minute, zone)
+        if at > now:  # else: the hour that repeats as the clocks go back, already past
+            return at
+    return _local(today + dt.timedelta(days=1), hour, minute, zone)
+
+
+def _local(day: dt.date, hour: int, minute: int, zone: zoneinfo.ZoneInfo) -> float:
     """A wall-clock time in ``zone`` as epoch seconds: the earlier of two, none if the clocks skip it."""
     naive = dt.datetime(day.year, day.month, day.day, hour, minute)
     earlier = naive.replace(tzinfo=zone, fold=0)
     back = dt.datetime.fromtimestamp(earlier.timestamp(), zone).replace(tzinfo=None)
     if back != naive:
-        raise ScheduleError(f"{day:%Y-%m-%d} {hour:02d}:{minute:02d} does not exist in {zone_name}: the clocks "
+        raise ScheduleError(f"{day:%Y-%m-%d} {hour:02d}:{minute:02d} does not exist in {zone.key}: the clocks "
                             "skip it for daylight saving. Choose a time an hour later or earlier.")
     return earlier.timestamp()
 

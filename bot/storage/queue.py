@@ -298,9 +298,11 @@ class SendQueue:
             (recipient, after, other_than)).fetchone() is not None
 
     def scheduled(self) -> list[sqlite3.Row]:
-        """Scheduled sends with messages still waiting, soonest first, each with ``waiting`` (their count)."""
+        """Scheduled sends with messages still waiting, soonest first, each with ``waiting`` (their count)
+        and ``recipient`` (one of theirs: the number, for a send to one)."""
         return self.db.conn.execute(
-            f"SELECT b.*, count(m.id) AS waiting FROM batches b JOIN messages m ON m.batch_id = b.id "
+            f"SELECT b.*, count(m.id) AS waiting, min(m.recipient) AS recipient FROM batches b "
+            f"JOIN messages m ON m.batch_id = b.id "
             f"WHERE b.scheduled_for IS NOT NULL AND m.status = '{QUEUED}' GROUP BY b.id "
             "ORDER BY b.scheduled_for, b.id").fetchall()
 

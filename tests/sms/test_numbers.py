@@ -1,5 +1,7 @@
 """Recipient numbers: cleaning pasted text, readings, SMS-capable types, allowed countries."""
+import phonenumbers
 import pytest
+from phonenumbers import PhoneNumberType
 
 from bot.sms.numbers import (
     clean_entry,
@@ -172,6 +174,16 @@ def test_digits_that_read_validly_two_ways_are_refused_showing_both():
     assert str(err.value) == ("‘687949853’ can be read two ways: +687 94.98.53 in New Caledonia, or "
                               "068 794 9853 in South Africa. Write +687949853 for New Caledonia, or "
                               "0687949853 for South Africa.")
+
+
+def test_digits_whose_local_reading_is_valid_of_any_type_are_refused_showing_both():
+    local = phonenumbers.parse("358469686", "ZA")  # 035 846 9686, as the numbering plan reads it
+    assert phonenumbers.is_valid_number(local) and phonenumbers.number_type(local) == PhoneNumberType.FIXED_LINE
+    assert phonenumbers.region_code_for_number(phonenumbers.parse("+358469686")) == "FI"
+    with pytest.raises(RecipientError) as err:
+        read_number("358469686", "ZA")
+    assert "can be read two ways" in str(err.value) and "in South Africa (a landline)" in str(err.value)
+    assert "Write +358469686 for Finland, or 0358469686 for South Africa." in str(err.value)
 
 
 @pytest.mark.parametrize("entry", ["+687949853", "00687949853"])

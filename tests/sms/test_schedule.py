@@ -32,6 +32,11 @@ def test_across_midnight_in_london_when_the_clocks_go_forward():
     assert "does not exist in Europe/London" in str(skipped.value) and "daylight saving" in str(skipped.value)
 
 
+def test_hh_mm_skipped_earlier_today_by_the_clocks_is_tomorrows():
+    now = utc(2027, 3, 28, 10, 0)  # 11:00 BST on the day the clocks went from 01:00 to 02:00
+    assert due_time("01:30", now, "Europe/London") == utc(2027, 3, 29, 0, 30)  # 01:30 BST tomorrow
+
+
 def test_a_time_that_occurs_twice_takes_the_earlier():
     now = utc(2026, 10, 24, 22, 0)  # 23:00 BST; at 02:00 BST tomorrow the clocks go back to 01:00 GMT
     assert due_time("2026-10-25 01:30", now, "Europe/London") == utc(2026, 10, 25, 0, 30)  # 01:30 BST

@@ -68,7 +68,7 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         services.later(open_compose, client, command, respond, services.routine.templates.all())
         return
     try:
-        plan = services.routine.plan(args)  # [--at WHEN] RECIPIENTS (TEXT | :TEMPLATE key=value…)
+        plan = services.routine.plan(args)  # [--at WHEN] RECIPIENTS [--at WHEN] (TEXT | :TEMPLATE…)
     except (UsageError, smsrules.SmsRuleError, ScheduleError) as error:
         ack(render.usage_error(str(error)))
         return

@@ -52,8 +52,11 @@ def register(app, services) -> None:
         if decision.verdict in ("ok", "sent"):  # "sent": a double submit, already queued once
             ack()
             return
-        ack(response_action="update", view=render.modal_notice(
-            "Not sent", render.confirm_outcome(decision.verdict, refusal=decision.refusal)["text"]))
+        text = render.confirm_outcome(decision.verdict, refusal=decision.refusal)["text"]
+        if decision.verdict == "over_limit":  # still pending: pushed over the preview, which Close returns to
+            ack(response_action="push", view=render.modal_notice("Not sent", text + render.PREVIEW_KEPT))
+            return
+        ack(response_action="update", view=render.modal_notice("Not sent", text))
 
 
 def _plan_and_submit(ack, spec: str, text: str, at, field: str, origin: dict, services) -> None:

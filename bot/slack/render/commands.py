@@ -99,6 +99,10 @@ def send_label(hold) -> str:
     return "Send anyway" if hold is not None and hold.short else "Send"
 
 
+PREVIEW_KEPT = ("\nYour preview is kept behind this message: close this to go back to it, and press Send again once "
+                "the limit allows it (it expires as before), or Cancel it.")
+
+
 def confirm_outcome(verdict: str, requester: str | None = None, refusal: str | None = None) -> dict:
     """What replaces the preview (or is said to the clicker) after Send/Cancel."""
     texts = {

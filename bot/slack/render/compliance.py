@@ -139,9 +139,9 @@ def _stamp(ts: float) -> str:
 # -- spend limits ------------------------------------------------------------------------------------
 def spend_line(spend) -> str:
     """The requester's use today against their limit (and the bot's), for `/sms balance`."""
-    mine = (f"You used {spend.user_used:,} of your {spend.user_limit:,} credits today "
-            f"({spend.user_limit - min(spend.user_used, spend.user_limit):,} left)"
-            if spend.user_limit is not None else f"You used {spend.user_used:,} credits today (no daily limit per user)")
+    mine = (f"You used {spend.user_used:,} of your {plural(spend.user_limit, 'credit', thousands=True)} today "
+            f"({spend.user_limit - min(spend.user_used, spend.user_limit):,} left)" if spend.user_limit is not None
+            else f"You used {plural(spend.user_used, 'credit', thousands=True)} today (no daily limit per user)")
     bot = (f"; smsbot as a whole used {spend.bot_used:,} of {spend.bot_limit:,}" if spend.bot_limit is not None
            else "")
     return f"{mine}{bot}. Limits reset at midnight, {spend.timezone} time."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Mapping
 
-from bot.slack.notes import plan_notes
+from bot.slack.notes import batch_notes, plan_notes
 from bot.slack.render.blocks import CONFIRM_VIEW, button, context, escape, message, plural, preview, section
 
 CANCEL_SCHEDULED_ACTION = "cancel_scheduled"
@@ -23,9 +23,14 @@ def template_picker(rows) -> list[dict]:
         return []
     options = [{"text": {"type": "plain_text", "text": r["name"][:75]}, "value": r["name"]}
                for r in rows[:PICKER_OPTIONS]]
-    return [{"type": "actions", "block_id": "template", "elements": [{
+    menu = {"type": "actions", "block_id": "template", "elements": [{
         "type": "static_select", "action_id": TEMPLATE_PICK_ACTION, "options": options,
-        "placeholder": {"type": "plain_text", "text": "Start from a template"}}]}]
+        "placeholder": {"type": "plain_text", "text": "Start from a template"}}]}
+    if len(rows) <= PICKER_OPTIONS:
+        return [menu]
+    return [menu, context(f"The menu shows the first {PICKER_OPTIONS} of {len(rows)} templates (A to Z; Slack's "
+                          "limit). Send any other with `/sms send NUMBERS :NAME key=value…`; `/sms template list` "
+                          "names them all.")]
 
 
 def compose_extras() -> list[dict]:
@@ -102,11 +107,29 @@ def scheduled_list(rows: list[Mapping]) -> dict:
         return message("No scheduled sends are waiting.")
     lines = []
     for b in rows:
-        to = plural(b["recipients"], "recipient")
+        to = _scheduled_to(b)
         waiting = "" if b["waiting"] == b["recipients"] else f" ({b['waiting']} still to go)"
         lines.append(f"*#{b['id']}* · {date_token(b['scheduled_for'])} · <@{b['user_id']}> · to {to}{waiting} · "
                      f"{plural(b['parts'], 'part')} · {escape(b['text'][:50])}")
     return message("*Scheduled sends:*\n" + "\n".join(lines) + "\nCancel one with `/sms cancel ID`.")
+
+
+GROUPS_NAMED = 3  # groups named on a line of `/sms scheduled` at most
+
+
+def _scheduled_to(batch: Mapping) -> str:
+    """Whom a scheduled send goes to: its number, its groups and their sizes, or how many recipients."""
+    count = batch["recipients"]
+    if count == 1 and batch["recipient"]:
+        return batch["recipient"]
+    sizes = (batch_notes(batch) or {}).get("group_sizes") or {}
+    if not sizes:
+        return plural(count, "recipient")
+    named = [f"`{name}` ({plural(size, 'number')})" for name, size in list(sizes.items())[:GROUPS_NAMED]]
+    if len(sizes) > GROUPS_NAMED:
+        named.append(plural(len(sizes) - GROUPS_NAMED, "more group"))
+    others = count - sum(sizes.values())  # numbers typed beside the groups
+    return ", ".join(named) + (f" and {plural(others, 'other number')}" if others > 0 else "")
 
 
 def cancel_outcome(verdict: str, batch_id: int, cancelled: int = 0, went: int = 0,

@@ -119,3 +119,18 @@ def test_each_recipients_own_parts_are_what_the_spend_counts(slack_driver, bot, 
     assert sorted(m.parts for m in simulator.messages) == [1, 2]      # what the gateway charged
     assert bot.usecases.usage(None).spent_today == 3                  # what the balance watch counts
     assert "3 credits" in fake_slack.messages["C0GENERAL"][0]["blocks"][0]["text"]["text"]
+
+
+def test_send_refused_by_a_daily_limit_keeps_the_preview_to_return_to(driver_with, fake_slack, simulator):
+    d = driver_with(SMSBOT_DAILY_LIMIT_USER="2")
+    csv = "number,first_name,order\n27831234567,A,1\n27821234567,B,2\n27841234567,C,3\n"
+    _submit_list(d, fake_slack, csv.encode())
+    preview = _shown(fake_slack)
+    body = d.submit(CONFIRM_VIEW, {}, private_metadata=preview["private_metadata"]).json()
+    assert body["response_action"] == "push"  # over the preview, not instead of it
+    shown = json.dumps(body["view"], ensure_ascii=False)
+    assert "Not sent" in shown and "SMSBOT_DAILY_LIMIT_USER" in shown and "preview is kept" in shown
+    again = d.submit(CONFIRM_VIEW, {}, private_metadata=preview["private_metadata"]).json()
+    assert again["response_action"] == "push" and "SMSBOT_DAILY_LIMIT_USER" in json.dumps(again["view"])
+    d.pump()
+    assert d.bot.queue.depth() == 0 and simulator.messages == []

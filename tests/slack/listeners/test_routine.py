@@ -70,6 +70,22 @@ def test_an_unknown_template_names_the_closest(slack_driver, bot):
     assert bot.queue.depth() == 0
 
 
+def test_a_text_that_starts_with_a_colon_word_no_template_has_goes_as_typed_and_the_ack_says_so(slack_driver,
+                                                                                                   simulator):
+    said(slack_driver.command("template add outage Down at {site}"))
+    ack = said(slack_driver.command("send 27831234567 :D see you at 5"))
+    assert "Queued 1 SMS to 27831234567" in ack and "No template is called ‘D’, so the text went as typed" in ack
+    slack_driver.pump()
+    assert [m.text for m in simulator.messages] == [":D see you at 5"]
+
+
+def test_a_template_name_refused_says_template_name_not_group_name(slack_driver):
+    odd = said(slack_driver.command("template add on/call Call {name}"))
+    assert "‘on/call’ can't be a template name" in odd and "group" not in odd
+    digits = said(slack_driver.command("template add 0831234567 Call {name}"))
+    assert "looks like a phone number, so it can't be a template name" in digits and "group" not in digits
+
+
 def test_each_template_change_goes_to_the_audit_hook(slack_driver, bot):
     changes = []
     bot.routine.audit = lambda user, action, args: changes.append((user, action, args))
@@ -108,6 +124,20 @@ def test_picking_a_template_fills_the_message_field_with_its_placeholders(slack_
     assert response.status_code == 200 and not response.content.strip()
     slack_driver.pump()
     assert [m.text for m in simulator.messages] == ["Outage at Bellville: crews are on it."]
+
+
+def test_the_form_says_when_there_are_more_templates_than_the_menu_shows_and_how_to_reach_them(
+        slack_driver, fake_slack):
+    for i in range(130):
+        said(slack_driver.command(f"template add t{i:03d} Notice {i}"))
+    slack_driver.command("send")
+    assert wait_for(lambda: fake_slack.calls_to("views.open"))
+    opened = _view(fake_slack.calls_to("views.open")[0])
+    menu = [b for b in opened["blocks"] if b.get("block_id") == "template"][0]["elements"][0]
+    assert len(menu["options"]) == 100 and menu["options"][-1]["value"] == "t099"
+    shown = json.dumps(opened)
+    assert "first 100 of 130 templates" in shown and "/sms send NUMBERS :NAME" in shown
+    assert "/sms template list" in shown
 
 
 def test_the_forms_date_and_time_schedules_the_send(slack_driver, bot, simulator):

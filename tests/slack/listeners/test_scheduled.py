@@ -71,6 +71,34 @@ def test_in_london_a_time_the_clocks_skip_is_refused(timed):
     assert d.bot.queue.batch(1)["scheduled_for"] == dt.datetime(2026, 3, 29, 0, 30, tzinfo=dt.timezone.utc).timestamp()
 
 
+def test_in_london_at_11_00_on_the_day_the_clocks_go_forward_01_30_is_tomorrows(timed):
+    d, _ = timed(dt.datetime(2027, 3, 28, 10, 0, tzinfo=dt.timezone.utc).timestamp(),  # 11:00 BST
+                 SMSBOT_TIMEZONE="Europe/London")
+    ack = said(d.command("send --at 01:30 27831234567 Night shift starts"))
+    assert "Scheduled 1 SMS to 27831234567 for 2027-03-29 01:30 BST" in ack
+    assert d.bot.queue.batch(1)["scheduled_for"] == dt.datetime(2027, 3, 29, 0, 30, tzinfo=dt.timezone.utc).timestamp()
+
+
+def test_at_after_the_number_schedules_the_send_and_the_text_does_not_start_with_it(timed, simulator):
+    d, clock = timed()
+    ack = said(d.command("send 27831000003 --at 17:00 Meeting moved to 17:30"))
+    assert "Scheduled 1 SMS to 27831000003 for 2026-11-26 17:00 SAST" in ack
+    assert d.bot.queue.batch(1)["text"] == "Meeting moved to 17:30"
+    clock.t = dt.datetime(2026, 11, 26, 15, 0, 5, tzinfo=dt.timezone.utc).timestamp()
+    d.pump()
+    assert [m.text for m in simulator.messages] == ["Meeting moved to 17:30"]
+
+
+def test_at_after_the_number_that_is_not_a_time_or_given_twice_is_refused_and_nothing_goes(timed, simulator):
+    d, _ = timed()
+    bad = said(d.command("send 27831000003 --at 5pm Meeting moved"))
+    assert "I can't read ‘5pm’ as a time after `--at`" in bad and "`HH:MM`" in bad
+    twice = said(d.command("send --at 16:00 27831000003 --at 17:00 Meeting moved"))
+    assert "`--at` is given twice" in twice and "/sms send 27831234567 --at 17:00" in twice
+    d.pump()
+    assert d.bot.queue.depth() == 0 and simulator.messages == []
+
+
 def test_past_and_far_future_times_are_refused_and_nothing_is_queued(timed):
     d, _ = timed()
     assert "in the past" in said(d.command("send --at 2026-11-24 09:00 27831234567 Hi"))
@@ -118,6 +146,17 @@ def test_scheduled_lists_when_who_to_and_parts(timed):
     assert "#2" not in listed
     said(d.command("cancel 1"))
     assert "No scheduled sends" in said(d.command("scheduled"))
+
+
+def test_scheduled_names_the_number_or_the_groups_and_their_sizes(timed):
+    d, _ = timed()
+    said(d.command("group add oncall 27841234567,27851234567,27721234567"))
+    said(d.command("group add site-a 27711234567"))
+    said(d.command("send --at tomorrow 07:00 27831000003 Meeting moved"))
+    said(d.command("send --at tomorrow 08:00 oncall,site-a,27821234567 Drill at nine"))
+    lines = said(d.command("scheduled")).split("\n")
+    assert "to 27831000003 ·" in lines[1] and "recipient" not in lines[1]
+    assert any("to `oncall` (3 numbers), `site-a` (1 number) and 1 other number ·" in line for line in lines), lines
 
 
 def test_a_costly_scheduled_send_is_confirmed_when_scheduled(timed, fake_slack):

@@ -3,6 +3,8 @@ members, and sends the balance cannot cover — through signed requests to the r
 import json
 from decimal import Decimal
 
+import phonenumbers
+
 from bot.slack.render import COMPOSE_VIEW, CONFIRM_ACTION
 from tests.conftest import wait_for
 
@@ -103,6 +105,21 @@ def test_ambiguous_digits_are_refused_showing_both_ways_to_write_them(driver_wit
     assert d.bot.queue.depth() == 0
 
 
+def test_digits_whose_local_reading_is_a_landline_are_refused_not_sent_abroad(driver_with, simulator):
+    fmt = phonenumbers.PhoneNumberFormat
+    local, abroad = phonenumbers.parse("0358469686", "ZA"), phonenumbers.parse("+358469686")
+    assert phonenumbers.number_type(local) == phonenumbers.PhoneNumberType.FIXED_LINE  # the numbering plan says
+    assert phonenumbers.is_valid_number(abroad) and phonenumbers.region_code_for_number(abroad) == "FI"
+    d = driver_with(SMS_DEFAULT_REGION="ZA")
+    text = said(d.command("send 358469686 Meeting moved"))
+    assert "can be read two ways" in text
+    assert f"{phonenumbers.format_number(abroad, fmt.INTERNATIONAL)} in Finland" in text
+    assert f"{phonenumbers.format_number(local, fmt.NATIONAL)} in South Africa (a landline)" in text
+    assert "Write +358469686 for Finland, or 0358469686 for South Africa" in text
+    d.pump()
+    assert d.bot.queue.depth() == 0 and simulator.messages == []
+
+
 # -- a send the balance cannot cover ---------------------------------------------------------------
 def test_a_send_the_last_balance_cannot_cover_is_held_and_the_gateway_decides(driver_with, simulator):
     d = driver_with(SMSBOT_CONFIRM_ABOVE="10")
@@ -121,6 +138,13 @@ def test_a_send_the_last_balance_cannot_cover_is_held_and_the_gateway_decides(dr
     assert wait_for(lambda: d.bot.queue.depth() == 3)
     d.pump()
     assert len(simulator.messages) == 3
+
+
+def test_a_one_credit_send_held_above_a_confirm_threshold_of_0_says_1_credit(driver_with):
+    d = driver_with(SMSBOT_CONFIRM_ABOVE="0")
+    shown = json.dumps(d.command("send 27831234567 Drill").json(), ensure_ascii=False)
+    assert "this send costs 1 credit." in shown and "1 credits" not in shown
+    assert d.bot.queue.depth() == 0
 
 
 def test_a_covered_cheap_send_is_not_held(driver_with, simulator):

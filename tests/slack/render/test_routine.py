@@ -15,7 +15,7 @@ DUE = dt.datetime(2026, 5, 4, 7, 0, tzinfo=dt.timezone.utc).timestamp()
 def test_the_template_menu_stays_within_slacks_limits_and_keeps_full_names():
     assert render.template_picker([]) == []
     rows = [{"name": f"t{i:03d}" + "x" * 80} for i in range(120)]
-    (menu,) = render.template_picker(rows)
+    menu, _ = render.template_picker(rows)
     options = menu["elements"][0]["options"]
     assert len(options) == SLACK_SELECT_OPTIONS
     assert all(len(o["text"]["text"]) <= SLACK_OPTION_CHARS for o in options)

@@ -53,7 +53,7 @@ def register(app, services) -> None:
             ack()
             return
         text = render.confirm_outcome(decision.verdict, refusal=decision.refusal)["text"]
-        if decision.verdict == "over_limit":  # still pending: pushed over the preview, which Close returns to
+        if decision.verdict == "refused":  # still pending: pushed over the preview, which Close returns to
             ack(response_action="push", view=render.modal_notice("Not sent", text + render.PREVIEW_KEPT))
             return
         ack(response_action="update", view=render.modal_notice("Not sent", text))

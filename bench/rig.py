@@ -174,8 +174,9 @@ class SlackCommands:
 class Rig:
     """Everything a measurement needs; use as a context manager."""
 
-    def __init__(self, bot_command: str | None = None) -> None:
+    def __init__(self, bot_command: str | None = None, env: dict[str, str] | None = None) -> None:
         self.bot_command = shlex.split(bot_command) if bot_command else None
+        self.env = env or {}  # settings besides the rig's own (e.g. daily limits)
         self.numbers = Numbers()
         self._tmp = tempfile.TemporaryDirectory(prefix="smsbot-bench-")
         self.workdir = Path(self._tmp.name)
@@ -213,7 +214,17 @@ class Rig:
             "SMSBOT_DB": str(self.db_path), "SMSBOT_HOST": "127.0.0.1", "SMSBOT_PORT": "0",
             "SMSBOT_CALLBACK_SECRET": CALLBACK_SECRET, "SMSBOT_LOG_LEVEL": "WARNING",
             "SMSBOT_CONFIRM_ABOVE": "100000000",  # the benchmark measures sending, not confirming
+            **self.env,
         }
+
+    def restart(self, env: dict[str, str]) -> None:
+        """The bot again on the same database, with these settings besides the rig's own."""
+        self.bot.stop()
+        self.env = env
+        self.bot = BotProcess(self._bot_env(), self.workdir, self.bot_command)
+        self.commands.close()
+        self.commands = SlackCommands(self.base_url, self.slack)
+        wait_until(lambda: self.get("/healthz").status_code == 200, 10, "/healthz to answer 200")
 
     def close(self) -> None:
         if self.commands is not None:

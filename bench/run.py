@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # bot, tests.fakes and bench all import from the repo root
 
-from bench import lists, measures  # noqa: E402
+from bench import limits, lists, measures  # noqa: E402
 from bench.report import Row, markdown_table, missed, text_table  # noqa: E402
 from bench.rig import BenchError, Rig  # noqa: E402
 
@@ -30,6 +30,7 @@ FLATNESS_GOAL = 1.20     # per-SMS cost at N large / at N small
 REPORT_RATIO_GOAL = 0.80
 RSS_GOAL_MB = 64.0
 LIST_GOAL_MS = 3000.0    # a 5,000-row list: planned and queued within Slack's 3 s
+LIMITS_RATIO_GOAL = 2.0  # ack p99 with daily limits set and 1M SMS of history / without limits
 
 FULL = {"n_acks": 500, "n_small": 10, "small_runs": 7, "n_large": 10_000, "per_command": 100,
         "n_reports": 3000, "rounds": 3, "threads": 4}
@@ -202,6 +203,17 @@ def list_rows(notes: list[str]) -> list[Row]:
                 f"<= {LIST_GOAL_MS:,.0f} ms", total <= LIST_GOAL_MS)]
 
 
+def limit_rows(args, notes: list[str]) -> list[Row]:
+    history = limits.HISTORY // (10 if args.quick else 1)
+    progress(f"daily limits: {history:,} SMS of history, then {args.n_acks} acks without and with limits")
+    without, with_limits = limits.p99_without_and_with_limits(args.bot_cmd, args.n_acks, history)
+    ratio = with_limits / without
+    notes.append(f"ack p99 over {history:,} SMS of history: {without:.1f} ms without limits, {with_limits:.1f} ms "
+                 "with SMSBOT_DAILY_LIMIT_USER and SMSBOT_DAILY_LIMIT set (a fresh bot on the filled database each)")
+    return [Row(f"ack p99 with daily limits / without ({history:,} SMS of history)", f"{ratio:.2f}x",
+                f"<= {LIMITS_RATIO_GOAL:g}x", ratio <= LIMITS_RATIO_GOAL)]
+
+
 def run_benchmark(args) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
@@ -219,6 +231,7 @@ def run_benchmark(args) -> tuple[list[Row], list[str]]:
             print(f"--- smsbot stderr (last lines) ---\n{rig.bot.log_tail()}", file=sys.stderr)
             raise
         rows += stop_rows(rig)
+    rows += limit_rows(args, notes)
     return rows, notes
 
 

@@ -168,3 +168,106 @@ def test_an_admin_passes_every_door_that_a_limit_does_not_close(d, fake_slack, s
     assert "Queued" in said(d.command("send 27831000001 Hi", user_id=ADMIN))
     d.pump()
     assert [m.to for m in simulator.messages] == ["27831000001"]
+
+
+# -- Resend counts against whoever presses it, on the day pressed (item 1) --------------------------------
+@pytest.fixture
+def limited(tmp_path, simulator, fake_slack):
+    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
+                   SMSBOT_ADMIN_USERS=ADMIN, SMSBOT_DAILY_LIMIT_USER="4")
+    bot = Bot(load_settings(env), clock=Clock(dt.datetime(2026, 5, 4, 8, tzinfo=dt.timezone.utc).timestamp()))
+    bot.server.start()
+    yield Driver(bot, fake_slack)
+    bot.stop()
+
+
+def _click_and_wait(d: Driver, fake_slack, action: str, value: str, user_id: str) -> None:
+    before = len(fake_slack.responses)
+    d.click(action, value, user_id=user_id)
+    assert wait_for(lambda: len(fake_slack.responses) > before or d.bot.queue.depth())
+
+
+def test_resend_counts_against_whoever_presses_it_on_the_day_pressed(limited, fake_slack, simulator):
+    d = limited
+    simulator.balance = 0
+    said(d.command("send 27831000001,27831000002,27831000003,27831000004 Generator running", user_id=ANN))
+    d.pump()
+    failed = [m["id"] for m in d.bot.queue.messages_of(1)]
+    assert [m["status"] for m in d.bot.queue.messages_of(1)] == ["failed"] * 4  # never charged: given back
+    simulator.balance = 100
+    assert "Queued 4 SMS" in said(d.command("send 27831000005,27831000006,27831000007,27831000008 Hi", user_id=ANN))
+    d.pump()
+    _click_and_wait(d, fake_slack, RESEND_ACTION, str(failed[0]), ANN)
+    refusal = fake_slack.responses[-1][1]["text"]
+    assert "This send needs 1 credit, but you have 0 of your daily limit of 4 left today" in refusal
+    assert d.bot.queue.message(failed[0])["status"] == "failed"
+    _click_and_wait(d, fake_slack, RESEND_ACTION, str(failed[1]), BOB)  # bob spends his own budget on it
+    d.pump()
+    assert d.bot.usecases.spend_today(BOB).user_used == 1 and d.bot.usecases.spend_today(ANN).user_used == 4
+    d.bot.clock.t += 86400  # yesterday's failures count today when resent today
+    _click_and_wait(d, fake_slack, RESEND_ACTION, str(failed[2]), ANN)
+    d.pump()
+    assert d.bot.usecases.spend_today(ANN).user_used == 1
+    assert len(simulator.messages) == 6  # 4 + bob's resend + ann's resend the next day: never 8 in one day
+
+
+# -- an allow-list emptied from Slack is closed, not open (item 6) -----------------------------------------
+def test_denying_the_last_user_leaves_only_admins_until_the_list_is_opened(d, fake_slack):
+    d.slack = fake_slack
+    assert "Everyone in the workspace may send now." in said(d.command("access list", user_id=ADMIN))
+    text = said(d.command(f"access allow <@{ANN}|ann>", user_id=ADMIN))
+    assert text.endswith("Only the listed person and the admins may send now.")
+    text = said(d.command(f"access deny <@{ANN}|ann>", user_id=ADMIN))
+    assert "is no longer allowed" in text and "`/sms access open users`" in text
+    assert text.endswith("Only admins may send now.")
+    for person in (ANN, BOB):
+        assert DENIED.replace(ANN, person) in said(d.command("send 27831000001 Hi", user_id=person))
+    assert "Queued" in said(d.command("send 27831000001 Hi", user_id=ADMIN))
+    assert "Only admins may send now." in said(d.command("access list", user_id=ADMIN))
+    assert "not allowed to use smsbot" in said(d.command("access open users", user_id=BOB))
+    text = said(d.command("access open users", user_id=ADMIN))
+    assert "is open" in text and text.endswith("Everyone in the workspace may send now.")
+    assert "Queued" in said(d.command("send 27831000001 Hi", user_id=BOB))
+    assert "`/sms access open users|channels`" in said(d.command("help", user_id=BOB))
+
+
+def test_denying_the_last_channel_closes_sending_from_every_channel_but_for_admins(d, fake_slack):
+    d.slack = fake_slack
+    said(d.command("access allow <#C0OPS|ops>", user_id=ADMIN))
+    assert "Queued" in said(d.command("send 27831000001 Hi", user_id=ANN, channel_id="C0OPS"))
+    text = said(d.command("access deny <#C0OPS|ops>", user_id=ADMIN))
+    assert text.endswith("SMS may be sent from no channel now, except by admins.")
+    for channel in ("C0OPS", "C0GENERAL"):
+        assert "SMS can't be sent from any channel now" in said(d.command("send 27831000001 Hi", user_id=ANN,
+                                                                          channel_id=channel))
+    assert "Queued" in said(d.command("send 27831000001 Hi", user_id=ADMIN, channel_id="C0GENERAL"))
+    assert said(d.command("access open channels", user_id=ADMIN)).endswith("SMS may be sent from any channel now.")
+    assert "Queued" in said(d.command("send 27831000001 Hi", user_id=ANN))
+
+
+def test_a_list_never_set_still_means_everyone_and_an_environment_list_cannot_be_opened_from_slack(driver_with):
+    d = driver_with(SMSBOT_ADMIN_USERS=ADMIN, SMSBOT_ALLOWED_USERS=BOB)
+    text = said(d.command("access open users", user_id=ADMIN))
+    assert "SMSBOT_ALLOWED_USERS" in text and "restart smsbot" in text
+    assert text.endswith("Only the listed person and the admins may send now.")
+    assert "not allowed" in said(d.command("send 27831000001 Hi", user_id=ANN))
+
+
+# -- a button acts for the send it belongs to (item 8) -------------------------------------------------------
+def test_resend_in_the_dm_the_status_moved_to_is_judged_by_where_the_send_was_requested(driver_with, fake_slack,
+                                                                                       simulator):
+    fake_slack.add_channel("C0PRIV", "private-ops", private=True, bot_member=False)
+    d = driver_with(SMSBOT_ALLOWED_CHANNELS="C0PRIV")
+    simulator.balance = 0
+    said(d.command("send 27831000001 Generator running", user_id=ANN, channel_id="C0PRIV"))
+    d.pump()
+    batch = d.bot.posts.batch(1)
+    assert batch["posted_where"] == "dm" and batch["status_channel"].startswith("D")
+    simulator.balance = 10
+    message = d.bot.queue.messages_of(1)[0]
+    d.click(RESEND_ACTION, str(message["id"]), user_id=ANN, channel_id=batch["status_channel"],
+            message_ts=batch["status_ts"])
+    assert wait_for(lambda: d.bot.queue.message(message["id"])["status"] == "queued")
+    d.pump()
+    assert [m.to for m in simulator.messages] == ["27831000001"]
+    assert not any("can't be sent from this channel" in body.get("text", "") for _, body in fake_slack.responses)

@@ -46,7 +46,9 @@ class Access:
             if listed:
                 who = "the listed person" if len(listed) == 1 else f"the {len(listed)} listed people"
                 return f"Only {who} and the admins may send now."
-            return "Only admins may send now." if self.closed(kind, listed) else "Everyone in the workspace may send now."
+            if self.closed(kind, listed):
+                return "Only admins may send now."
+            return "Everyone in the workspace may send now."
         if listed:
             return f"SMS may be sent only from the {plural(len(listed), 'listed channel')} now (admins from anywhere)."
         return ("SMS may be sent from no channel now, except by admins." if self.closed(kind, listed)

@@ -160,7 +160,8 @@ def _v12_charges(db: sqlite_utils.Database) -> None:
         "attempt_id": int, "released_at": float,
     }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "counted_at", "credits"})
     db.execute("INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits, attempt_id, released_at) "
-               "SELECT m.id, m.batch_id, b.user_id, coalesce(b.scheduled_for, b.created_at), coalesce(m.parts, b.parts), "
+               "SELECT m.id, m.batch_id, b.user_id, coalesce(b.scheduled_for, b.created_at), "
+               "coalesce(m.parts, b.parts), "
                "CASE WHEN m.status IN ('sent', 'unconfirmed') THEN (SELECT max(a.id) FROM attempts a "
                "WHERE a.message_id = m.id) END, "
                "CASE WHEN m.status IN ('failed', 'cancelled', 'missed') THEN m.updated_at END "

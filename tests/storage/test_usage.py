@@ -10,7 +10,8 @@ from bot.cli import main
 from bot.config import load_settings
 from bot.runtime import Bot
 from bot.testing.fake_slack import dm_channel_id
-from tests.conftest import Clock, Driver, base_env, said
+from bot.slack.render import RESEND_ACTION
+from tests.conftest import Clock, Driver, base_env, said, wait_for
 
 ADMIN = "U0BOSS"
 MAY_4 = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.timezone.utc).timestamp()  # 10:00 in Johannesburg
@@ -122,3 +123,48 @@ def test_smsbot_export_writes_the_same_csv(sends, simulator, tmp_path, monkeypat
     check_may_csv(rows_of((tmp_path / "may.csv").read_bytes()), [m.id for m in simulator.messages])
     assert main(["export", "--from", "2026-05-31", "--to", "2026-05-01", "--out", "x.csv"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_a_mixed_day_costs_the_same_in_usage_export_and_at_the_gateway(tmp_path, simulator, fake_slack):
+    """Sent, failed for lack of credits (given back), resent, cancelled, missed and opted out at send time:
+    once the queue has drained and nothing is unconfirmed, /sms usage, /sms export and what the simulator
+    charged agree, and cancelled credits are free again for the daily limit."""
+    settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url,
+                                      SLACK_API_URL=fake_slack.api_url, SMSBOT_ADMIN_USERS=ADMIN,
+                                      SMSBOT_DAILY_LIMIT_USER="10"))
+    bot = Bot(settings, clock=Clock(MAY_4))
+    bot.server.start()
+    d = Driver(bot, fake_slack)
+    try:
+        eight = ",".join(f"278310000{i:02d}" for i in range(8))
+        said(d.command(f"send --at in 1h {eight} Shift change", user_id="U0ANN"))          # 1: 8 credits
+        assert "8 SMS will not go" in said(d.command("cancel 1", user_id="U0ANN"))         # given back
+        assert "Queued 5 SMS" in said(d.command("send " + ",".join(f"278320000{i:02d}" for i in range(5)) + " Hi",
+                                                user_id="U0ANN"))                          # 2: fits again
+        said(d.command("send --at in 1h 27833000001 Late", user_id="U0ANN"))               # 3: will be missed
+        said(d.command("send --at in 3h 27833000002 Later", user_id="U0ANN"))              # 4: opted out by then
+        d.pump()
+        simulator.balance = 1
+        said(d.command("send 27834000001,27834000002 Hello", user_id="U0BOB"))             # 5: one sent, one fails
+        d.pump()
+        simulator.balance = 100
+        failed = [m for m in bot.queue.messages_of(5) if m["status"] == "failed"]
+        assert len(failed) == 1
+        d.click(RESEND_ACTION, str(failed[0]["id"]), user_id="U0BOB")                      # resent, bob's credit
+        assert wait_for(lambda: bot.queue.message(failed[0]["id"])["status"] == "queued")
+        said(d.command("optout add 27833000002", user_id=ADMIN))
+        bot.clock.t = MAY_4 + 3 * 3600 + 60  # 3 is past its grace, 4 is due
+        d.pump()
+        statuses = bot.db.conn.execute("SELECT status, count(*) FROM messages GROUP BY status").fetchall()
+        assert dict(statuses) == {"cancelled": 8, "sent": 7, "missed": 1, "failed": 1}  # nothing unconfirmed
+        charged = sum(m.parts for m in simulator.messages)
+        usage = said(d.command("usage 2026-05", user_id=ADMIN))
+        said(d.command("export 2026-05", user_id=ADMIN))
+        assert fake_slack.wait_for(lambda: len(fake_slack.files) == 1)
+        exported = rows_of(fake_slack.files[0]["content"])[1:]
+        assert charged == 7 and f"*Total:* 7 SMS, {charged} credits" in usage
+        assert sum(int(row[8]) for row in exported) == charged and {row[9] for row in exported} == {"sent"}
+        assert "<@U0ANN>: 5 SMS, 5 credits" in usage and "<@U0BOB>: 2 SMS, 2 credits" in usage
+        assert bot.usecases.spend_today("U0ANN").user_used == 5
+    finally:
+        bot.stop()

@@ -4,7 +4,7 @@ import json
 import time
 
 from bot.slack.render import COMPOSE_VIEW, CONFIRM_VIEW
-from tests.conftest import wait_for
+from tests.conftest import said, wait_for
 
 META = json.dumps({"channel_id": "C0GENERAL", "channel_name": "general"})
 TEMPLATE = "Hi {first_name}, order {order} is ready"
@@ -134,3 +134,28 @@ def test_send_refused_by_a_daily_limit_keeps_the_preview_to_return_to(driver_wit
     assert again["response_action"] == "push" and "SMSBOT_DAILY_LIMIT_USER" in json.dumps(again["view"])
     d.pump()
     assert d.bot.queue.depth() == 0 and simulator.messages == []
+
+
+def test_rows_that_opted_out_are_left_out_of_the_preview_and_the_cost(driver_with, fake_slack, simulator):
+    d = driver_with(SMSBOT_ADMIN_USERS="U0BOSS")
+    said(d.command("optout add 27821234567 asked by phone", user_id="U0BOSS"))
+    csv = "number,first_name,order\n27831234567,A,1\n27821234567,B,2\n27841234567,C,3\n"
+    _submit_list(d, fake_slack, csv.encode())
+    preview = _shown(fake_slack)
+    shown = json.dumps(preview, ensure_ascii=False)
+    assert "2 recipients (from 3 rows)" in shown and "*Credits:* 2 in all" in shown
+    assert "Left out, on the do-not-contact list (opted out): 1 row: row 3 (27821234567)." in shown
+    assert "*To 27821234567:*" not in shown  # never among the samples
+    d.submit(CONFIRM_VIEW, {}, private_metadata=preview["private_metadata"])
+    d.pump()
+    assert sorted(m.to for m in simulator.messages) == ["27831234567", "27841234567"]
+    assert not any("do-not-contact list after" in str(m["last_error"]) for m in d.bot.queue.messages_of(1))
+
+
+def test_a_list_whose_every_row_opted_out_is_refused_saying_so(driver_with, fake_slack):
+    d = driver_with(SMSBOT_ADMIN_USERS="U0BOSS")
+    said(d.command("optout add 27831234567", user_id="U0BOSS"))
+    _submit_list(d, fake_slack, b"number,first_name,order\n27831234567,A,1\n")
+    shown = json.dumps(_shown(fake_slack), ensure_ascii=False)
+    assert "is on the do-not-contact list (opted out), so there is nobody to send to" in shown
+    assert d.bot.db.conn.execute("SELECT count(*) FROM pending_sends").fetchone()[0] == 0

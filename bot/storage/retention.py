@@ -1,7 +1,8 @@
 """Retention (SMSBOT_RETENTION_DAYS): the text of an SMS and the numbers of its recipients and reports
 are erased in place once the send's final status is that old; counts, parts, credits, statuses, times
 and each recipient's country stay, so usage, export and forecasts still work. Expired previews of
-held sends (their plan holds numbers and text) and old finished Slack outbox rows are purged too.
+held sends (their plan holds numbers and text), Slack answers kept for replays past their 6 minutes
+and old finished Slack outbox rows are purged too.
 The do-not-contact list, the audit log and groups are never touched here.
 
 ``run_once(now)`` does one small transaction of work (``CHUNK`` sends), so the bot never pauses;
@@ -16,6 +17,7 @@ from typing import Callable
 
 from bot.storage.db import Database
 from bot.storage.queue import Status
+from bot.storage.replays import Replays
 from bot.workers.loop import Worker
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,8 @@ class Retention:
         return len(ids)
 
     def purge_rest(self, now: float) -> dict[str, int]:
-        """Unmatched reports past the retention, expired previews, old finished outbox rows."""
+        """Unmatched reports past the retention, expired previews, Slack answers kept for replays past their
+        window, old finished outbox rows."""
         with self.db.transaction() as conn:
             reports = conn.execute("UPDATE reports SET recipient = NULL, raw = NULL WHERE message_id IS NULL "
                                    "AND received_at < ? AND (recipient IS NOT NULL OR raw IS NOT NULL)",
@@ -69,8 +72,9 @@ class Retention:
                 "WHERE b.erased_at IS NOT NULL)").rowcount
             previews = conn.execute("DELETE FROM pending_sends WHERE expires_at < ?",
                                     (now - PREVIEW_GRACE_SECONDS,)).rowcount
+            answers = Replays.forget_expired(conn, now)
         outbox = self.purge_outbox(now - OUTBOX_KEEP_SECONDS) if self.purge_outbox else 0
-        return {"reports": reports, "previews": previews, "outbox": outbox}
+        return {"reports": reports, "previews": previews, "answers": answers, "outbox": outbox}
 
     def give_back_space(self) -> bool:
         """With auto_vacuum=INCREMENTAL, return some free pages to the disk; True if any were left to return."""
@@ -125,7 +129,8 @@ class RetentionWorker(Worker):
         if self.retention.give_back_space():
             return True
         rest = self.retention.purge_rest(now)
-        log.info("event=retention_pass days=%d sends_erased=%d reports=%d previews=%d outbox=%d",
-                 self.retention.days, self._erased, rest["reports"], rest["previews"], rest["outbox"])
+        log.info("event=retention_pass days=%d sends_erased=%d reports=%d previews=%d answers=%d outbox=%d",
+                 self.retention.days, self._erased, rest["reports"], rest["previews"], rest["answers"],
+                 rest["outbox"])
         self._in_pass, self._erased, self.next_pass_at = False, 0, now + DAY
         return True

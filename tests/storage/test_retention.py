@@ -75,7 +75,8 @@ def test_texts_and_numbers_are_erased_in_place_and_the_rest_is_kept(aged, simula
     assert rows(aged, "SELECT count(*) FROM group_members") == [(2,)]
     # and a second pass finds nothing more, but erases the number of a report that came in late
     report(aged, simulator.messages[1])
-    assert aged.bot.retention.run_all(T0 + 33 * DAY) == {"sends": 0, "reports": 1, "previews": 0, "outbox": 0}
+    assert aged.bot.retention.run_all(T0 + 33 * DAY) == {"sends": 0, "reports": 1, "previews": 0, "answers": 0,
+                                                          "outbox": 0}
     assert rows(aged, "SELECT recipient, raw FROM reports") == [(None, None), (None, None)]
 
 

@@ -9,12 +9,23 @@ to show: what is not allowed and whom to ask. Knows nothing of Slack's API.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.config import Settings
 from bot.storage.access_list import CHANNEL, USER, AccessList
 from bot.wording import plural
 
 NO_ADMINS = ("Only smsbot admins can do that, and none are set: whoever runs smsbot must list admins' Slack IDs in "
              "SMSBOT_ADMIN_USERS (e.g. SMSBOT_ADMIN_USERS=U012AB3CD) and restart it.")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks to see sends, and where: ``channel_id`` is None where there is no channel (the App Home
+    tab). Which sends a viewer sees is decided in one place, ``SlackPosts.seen_by`` (bot/slack/posts.py)."""
+    user_id: str
+    channel_id: str | None
+    admin: bool
 
 
 class Access:
@@ -112,3 +123,7 @@ class Access:
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins
+
+    def viewer(self, user_id: str, channel_id: str | None = None) -> Viewer:
+        """The person asking to see sends (history, status, scheduled, App Home), where they ask."""
+        return Viewer(user_id, channel_id or None, self.is_admin(user_id))

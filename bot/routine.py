@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from bot.access import Viewer
 from bot.config import Settings
 from bot.sms import rules as smsrules
 from bot.sms import lists, schedule, templates
@@ -168,8 +169,11 @@ class Routine:
         return self.pending.create(plan, origin, self.clock())
 
     # -- scheduled sends ------------------------------------------------------------------------------
-    def scheduled(self) -> list[sqlite3.Row]:
-        return self.queue.scheduled()
+    def scheduled(self, viewer: Viewer) -> list[sqlite3.Row]:
+        """The scheduled sends still waiting that the viewer may see (bot/slack/posts.py decides which)."""
+        rows = self.queue.scheduled()
+        seen = self.notices.posts.visible(viewer, [row["id"] for row in rows])
+        return [row for row in rows if row["id"] in seen]
 
     def cancel(self, batch_id: int, user_id: str) -> Cancelled:
         """Cancel what of a send is still waiting: by its requester or an admin."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, ContextManager, Mapping
 
-from bot.access import Access
+from bot.access import Access, Viewer
 from bot.compliance import Compliance
 from bot.config import Settings
 from bot.gate import Gate
@@ -204,14 +204,15 @@ class UseCases:
         self.notices.send_event(conn, event, message)
 
     # -- reading -----------------------------------------------------------------------------------------
-    def history(self, limit: int) -> list[tuple]:
-        """The last sends, newest first, each with its messages."""
-        return [(batch, self.queue.messages_of(batch["id"])) for batch in self.queue.recent_batches(limit)]
+    def history(self, viewer: Viewer, limit: int) -> list[tuple]:
+        """The last sends the viewer may see, newest first, each with its messages."""
+        return [(batch, self.queue.messages_of(batch["id"])) for batch in self.posts.recent(viewer, limit)]
 
-    def tracking(self, tracking_id: str) -> tuple | None:
-        """(batch, message, reports) of the SMS with this tracking number, or None."""
+    def tracking(self, viewer: Viewer, tracking_id: str) -> tuple | None:
+        """(batch, message, reports) of the SMS with this tracking number, or None: also when the
+        viewer may not see its send, so that a tracking number tells nothing of sends not theirs."""
         row = self.queue.by_tracking_id(tracking_id)
-        if row is None:
+        if row is None or not self.posts.visible(viewer, [row["batch_id"]]):
             return None
         return self.queue.batch(row["batch_id"]), row, self.reports.history(row["id"])
 

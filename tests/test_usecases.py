@@ -88,11 +88,12 @@ def test_history_is_newest_first_and_tracking_finds_the_sms(bot, simulator):
     bot.usecases.submit(plan(2, "Second"), ANN)
     while bot.sender.run_once():
         pass
-    history = bot.usecases.history(limit=10)
+    ann = bot.access.viewer("U0ANN", "C0GENERAL")
+    history = bot.usecases.history(ann, limit=10)
     assert [(batch["text"], len(messages)) for batch, messages in history] == [("Second", 2), ("First", 1)]
     sent = history[1][1][0]
     assert sent["status"] == "sent" and sent["tracking_id"]
-    batch, row, reports = bot.usecases.tracking(sent["tracking_id"])
+    batch, row, reports = bot.usecases.tracking(ann, sent["tracking_id"])
     assert (batch["text"], row["recipient"]) == ("First", "27830000000")
     assert list(reports) == []  # no delivery report yet
-    assert bot.usecases.tracking("no-such-tracking-number") is None
+    assert bot.usecases.tracking(ann, "no-such-tracking-number") is None

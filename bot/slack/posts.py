@@ -3,9 +3,11 @@ response_url. The Slack side's own table (``slack_posts``, one row per batch); t
 nothing of it, and every change to it is made here."""
 from __future__ import annotations
 
+import json
 import sqlite3
-from typing import Mapping
+from typing import Iterable, Mapping
 
+from bot.access import Viewer
 from bot.sms import dlr
 from bot.storage import SqlEnum
 from bot.storage.db import Database
@@ -49,6 +51,32 @@ class SlackPosts:
             "SELECT b.*, s.team_id, s.channel_id, s.channel_name, s.response_url, s.status_channel, s.status_ts, "
             "s.posted_where FROM batches b LEFT JOIN slack_posts s ON s.batch_id = b.id WHERE b.id = ?",
             (batch_id,)).fetchone()
+
+    # -- who sees which send: the one rule, for every door that shows sends -----------------------------
+    @staticmethod
+    def seen_by(viewer: Viewer) -> tuple[str, tuple]:
+        """The sends ``viewer`` may see, as a condition over ``batches b LEFT JOIN slack_posts s`` and its
+        parameters. Admins see every send; anyone else the sends they requested and those requested in
+        the channel where they ask (whose status message is there for all to read). Without a channel
+        (the App Home tab), their own only. A send not seen is answered as one that does not exist."""
+        if viewer.admin:
+            return "1", ()
+        return "(b.user_id = ? OR s.channel_id = ?)", (viewer.user_id, viewer.channel_id)
+
+    def recent(self, viewer: Viewer, limit: int) -> list[sqlite3.Row]:
+        """The last sends ``viewer`` may see, newest first (batches rows)."""
+        where, params = self.seen_by(viewer)
+        return self.db.conn.execute(
+            f"SELECT b.* FROM batches b LEFT JOIN slack_posts s ON s.batch_id = b.id WHERE {where} "
+            "ORDER BY b.id DESC LIMIT ?", (*params, limit)).fetchall()
+
+    def visible(self, viewer: Viewer, batch_ids: Iterable[int]) -> set[int]:
+        """Those of these sends ``viewer`` may see."""
+        where, params = self.seen_by(viewer)
+        return {row[0] for row in self.db.conn.execute(
+            "SELECT b.id FROM batches b LEFT JOIN slack_posts s ON s.batch_id = b.id "
+            f"WHERE b.id IN (SELECT value FROM json_each(?)) AND {where}",
+            (json.dumps(list(batch_ids)), *params))}
 
     # -- a long list's failures, told in digests (see bot/slack/notices.py) ----------------------------
     def undigested_failures(self, batch_id: int) -> list[sqlite3.Row]:

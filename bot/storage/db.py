@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 ACK_PATIENCE_SECONDS = 2.0  # writes before a Slack ack give up after this long (Slack waits 3 s)
+CHECKPOINT_PATIENCE_SECONDS = 1.0  # a TRUNCATE checkpoint waits this long for readers and writers
 
 T = TypeVar("T")
 
@@ -94,6 +95,8 @@ class Database:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # deleted and overwritten rows are zeroed, not left in free space (retention erases in place)
+            conn.execute("PRAGMA secure_delete = ON")
             self._file.remember(lambda: self._keeper(uri))
             # SQLite silently opens a file it may not write read-only, and such a connection stays
             # read-only after the fault clears: use it now, and open a new one at the next use.
@@ -221,6 +224,26 @@ class Database:
                 self._group = GroupCommit(self)
             group = self._group
         return group.run(fn)
+
+    def checkpoint(self, patience: float = CHECKPOINT_PATIENCE_SECONDS) -> bool:
+        """Copy the WAL into the file and truncate it to nothing (``PRAGMA wal_checkpoint(TRUNCATE)``),
+        so that what was overwritten is in neither. False when a reader or a writer kept it from
+        finishing within ``patience`` seconds: the WAL still holds frames then."""
+        conn = self.conn
+        # Our own writers queue behind it on our lock, as behind any write; SQLite's busy handler
+        # covers readers and other processes, for no longer than ``patience``.
+        if not self._write_lock.acquire(timeout=patience):
+            return False
+        try:
+            self._file.check()
+            conn.execute(f"PRAGMA busy_timeout = {max(1, int(patience * 1000))}")
+            try:
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        finally:
+            self._write_lock.release()
+        return not busy
 
     def migrate(self) -> int:
         """Bring the schema to the newest version; returns it. Safe to run at every start."""

@@ -27,7 +27,7 @@ class Replays:
     def claim(self, key: str, request_ts: float, now: float) -> Answer | None:
         """None when ``key`` is new (it is now remembered); else what the first one was answered."""
         with self.db.transaction() as conn:
-            conn.execute("DELETE FROM slack_requests WHERE expires_at < ?", (now,))
+            self.forget_expired(conn, now)
             row = self._get(conn, key)
             if row is not None:
                 return row
@@ -35,6 +35,12 @@ class Replays:
             conn.execute("INSERT INTO slack_requests(key, received_at, expires_at) VALUES (?, ?, ?)",
                          (key, now, expires))
         return None
+
+    @staticmethod
+    def forget_expired(conn: sqlite3.Connection, now: float) -> int:
+        """Drop the answers past their window (they quote numbers and texts); in the caller's transaction.
+        Each new request does it, and so does the daily retention pass, for a bot that goes quiet."""
+        return conn.execute("DELETE FROM slack_requests WHERE expires_at < ?", (now,)).rowcount
 
     def answered(self, key: str, status: int, content_type: str, body: bytes) -> None:
         with self.db.transaction() as conn:

@@ -1,21 +1,29 @@
 """Retention (SMSBOT_RETENTION_DAYS): the text of an SMS and the numbers of its recipients and reports
 are erased in place once the send's final status is that old; counts, parts, credits, statuses, times
 and each recipient's country stay, so usage, export and forecasts still work. Expired previews of
-held sends (their plan holds numbers and text) and old finished Slack outbox rows are purged too.
+held sends (their plan holds numbers and text), Slack answers kept for replays past their 6 minutes
+and old finished Slack outbox rows are purged too.
 The do-not-contact list, the audit log and groups are never touched here.
 
 ``run_once(now)`` does one small transaction of work (``CHUNK`` sends), so the bot never pauses;
-a daily pass repeats it until nothing is left. With ``auto_vacuum=INCREMENTAL`` (``smsbot vacuum``)
-the freed pages are given back to the disk a few at a time.
+a daily pass repeats it until nothing is left. Erased means gone from the file: every connection has
+``secure_delete`` on (bot/storage/db.py), so the old bytes are zeroed rather than left in free space,
+and after each batch a TRUNCATE checkpoint empties the WAL that still held them. A reader can block
+that checkpoint: it is then owed, tried again after the next batch (or a minute later), logged once.
+With ``auto_vacuum=INCREMENTAL`` (``smsbot vacuum``) the freed pages are given back to the disk a few
+at a time.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
+import sqlite3
 from typing import Callable
 
 from bot.storage.db import Database
 from bot.storage.queue import Status
+from bot.storage.replays import Replays
 from bot.workers.loop import Worker
 
 log = logging.getLogger(__name__)
@@ -25,6 +33,7 @@ CHUNK = 200                         # sends erased per transaction
 PREVIEW_GRACE_SECONDS = DAY         # an expired preview is kept a day (a late click still gets its answer)
 OUTBOX_KEEP_SECONDS = 7 * DAY       # as the notifier's own purge
 VACUUM_PAGES = 1000                 # pages given back per transaction, with auto_vacuum=INCREMENTAL
+CHECKPOINT_RETRY_SECONDS = 60.0     # a checkpoint blocked by a reader is tried again this soon
 _LONG_DIGITS = re.compile(r"\+?\d[\d ]{5,}\d")
 
 
@@ -35,6 +44,7 @@ def erased_note(days: int) -> str:
 class Retention:
     def __init__(self, db: Database, days: int, *, purge_outbox: Callable[[float], int] | None = None) -> None:
         self.db, self.days, self.purge_outbox = db, days, purge_outbox
+        self.wal_owed = False  # erased bytes may still be in the WAL: the last checkpoint was blocked
 
     def erase_some(self, now: float, chunk: int | None = None) -> int:
         """Erase up to ``chunk`` sends whose final status is older than the retention; how many were."""
@@ -55,10 +65,12 @@ class Retention:
                              (_scrub(error), message_id))
             conn.execute("UPDATE reports SET recipient = NULL, raw = NULL WHERE message_id IN "
                          f"(SELECT id FROM messages WHERE batch_id IN ({marks}))", ids)
+        self.empty_wal()
         return len(ids)
 
     def purge_rest(self, now: float) -> dict[str, int]:
-        """Unmatched reports past the retention, expired previews, old finished outbox rows."""
+        """Unmatched reports past the retention, expired previews, Slack answers kept for replays past their
+        window, old finished outbox rows."""
         with self.db.transaction() as conn:
             reports = conn.execute("UPDATE reports SET recipient = NULL, raw = NULL WHERE message_id IS NULL "
                                    "AND received_at < ? AND (recipient IS NOT NULL OR raw IS NOT NULL)",
@@ -69,8 +81,27 @@ class Retention:
                 "WHERE b.erased_at IS NOT NULL)").rowcount
             previews = conn.execute("DELETE FROM pending_sends WHERE expires_at < ?",
                                     (now - PREVIEW_GRACE_SECONDS,)).rowcount
+            answers = Replays.forget_expired(conn, now)
         outbox = self.purge_outbox(now - OUTBOX_KEEP_SECONDS) if self.purge_outbox else 0
-        return {"reports": reports, "previews": previews, "outbox": outbox}
+        if reports or previews or answers or outbox or self.wal_owed:
+            self.empty_wal()
+        return {"reports": reports, "previews": previews, "answers": answers, "outbox": outbox}
+
+    def empty_wal(self) -> bool:
+        """After erasing: checkpoint (TRUNCATE), so the erased bytes leave the WAL as well. True when
+        done; when a reader blocks it (or it fails), it is owed and logged once, and never raises."""
+        try:
+            done = self.db.checkpoint()
+            why = "a reader or writer kept it from finishing"
+        except sqlite3.Error as error:
+            done, why = False, str(error)
+        if done and self.wal_owed:
+            log.info("event=retention_checkpoint_done note=\"the WAL no longer holds erased data\"")
+        elif not done and not self.wal_owed:
+            log.warning("event=retention_checkpoint_blocked why=%s note=%s", json.dumps(why), json.dumps(
+                "erased data stays in the WAL file until a checkpoint succeeds; retried after each batch"))
+        self.wal_owed = not done
+        return done
 
     def give_back_space(self) -> bool:
         """With auto_vacuum=INCREMENTAL, return some free pages to the disk; True if any were left to return."""
@@ -109,13 +140,21 @@ class RetentionWorker(Worker):
         self.next_pass_at = 0.0     # due at start, then daily
         self._erased = 0
         self._in_pass = False
+        self.checkpoint_at = 0.0    # when an owed checkpoint is tried again between passes
 
     def wait_time(self, now: float) -> float:
-        return 0.0 if self._in_pass else max(0.0, self.next_pass_at - now)
+        if self._in_pass:
+            return 0.0
+        due = min(self.next_pass_at, self.checkpoint_at) if self.retention.wal_owed else self.next_pass_at
+        return max(0.0, due - now)
 
     def run_once(self, now: float | None = None) -> bool:
         now = self.clock() if now is None else now
         if not self._in_pass and now < self.next_pass_at:
+            if self.retention.wal_owed and now >= self.checkpoint_at:
+                if not self.retention.empty_wal():
+                    self.checkpoint_at = now + CHECKPOINT_RETRY_SECONDS
+                return True
             return False
         self._in_pass = True
         erased = self.retention.erase_some(now)
@@ -125,7 +164,9 @@ class RetentionWorker(Worker):
         if self.retention.give_back_space():
             return True
         rest = self.retention.purge_rest(now)
-        log.info("event=retention_pass days=%d sends_erased=%d reports=%d previews=%d outbox=%d",
-                 self.retention.days, self._erased, rest["reports"], rest["previews"], rest["outbox"])
+        log.info("event=retention_pass days=%d sends_erased=%d reports=%d previews=%d answers=%d outbox=%d",
+                 self.retention.days, self._erased, rest["reports"], rest["previews"], rest["answers"],
+                 rest["outbox"])
         self._in_pass, self._erased, self.next_pass_at = False, 0, now + DAY
+        self.checkpoint_at = now + CHECKPOINT_RETRY_SECONDS
         return True

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable, ContextManager, Protocol
 
-from bot.access import Access
+from bot.access import Access, Viewer
 from bot.compliance import Compliance
 from bot.config import Settings
 from bot.sms.plan import SendPlan
@@ -33,8 +33,8 @@ class Services(Protocol):
     def submit(self, plan: SendPlan, origin: dict): ...          # -> Queued | NeedsConfirmation | Refused
     def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision: ...
     def resend(self, message_id: int, user_id: str): ...         # -> Resent | Refused | None
-    def history(self, limit: int) -> list[tuple]: ...
-    def tracking(self, tracking_id: str) -> tuple | None: ...
+    def history(self, viewer: Viewer, limit: int) -> list[tuple]: ...          # only sends the viewer may see
+    def tracking(self, viewer: Viewer, tracking_id: str) -> tuple | None: ...  # None also when not theirs
     def last_balance(self) -> tuple[Decimal, float] | None: ...
     def usage(self, balance: Decimal | None): ...
     def spend_today(self, user_id: str): ...                      # -> bot.spend.SpendToday

@@ -6,6 +6,7 @@ import logging
 import re
 import sqlite3
 
+from bot.access import Viewer
 from bot.sms import rules as smsrules
 from bot.sms.numbers import numbers_to_remove
 from bot.sms.plan import OPTED_OUT, UsageError, member_problems
@@ -43,11 +44,12 @@ def register(app, services) -> None:
         elif cmd.name == "balance":
             _balance(ack, respond, services, command.get("user_id", ""))
         elif cmd.name == "status":
-            ack(_status(cmd.args, services))
+            ack(_status(cmd.args, _viewer(command, services), services))
         elif cmd.name == "history":
-            ack(_history(cmd.args, services))
+            ack(_history(cmd.args, _viewer(command, services), services))
         elif cmd.name in ("template", "scheduled", "cancel"):
-            ack(routine.command(cmd.name, cmd.args, command.get("user_id", ""), services))
+            ack(routine.command(cmd.name, cmd.args, command.get("user_id", ""), services,
+                                viewer=_viewer(command, services)))
         elif cmd.name == "export":
             admin.export(ack, client, respond, command, cmd.args, services)
         elif cmd.name in admin.SUBCOMMANDS:
@@ -125,24 +127,30 @@ def answer_balance(respond, services, user_id: str = "") -> None:
     respond(answer)
 
 
-def _status(args: str, services) -> dict:
+def _viewer(command: dict, services) -> Viewer:
+    """Who asks, and in which channel: which sends they may see (bot/slack/posts.py)."""
+    return services.access.viewer(command.get("user_id", ""), command.get("channel_id"))
+
+
+def _status(args: str, viewer: Viewer, services) -> dict:
     tracking = args.strip().lstrip("#")
     if not tracking.isdigit():
         return render.usage_error("Give the tracking number shown on the send, e.g. `/sms status 123456`.")
-    found = services.tracking(tracking)
+    found = services.tracking(viewer, tracking)  # a send not theirs is answered as an unknown one
     if found is None:
         return render.usage_error(f"No SMS with tracking number {tracking} was sent by this bot. "
                                   "Check the number on the send's status message.")
     return render.tracking_status(*found, services.settings.retention_days)
 
 
-def _history(args: str, services) -> dict:
+def _history(args: str, viewer: Viewer, services) -> dict:
     arg = args.strip()
     # ASCII digits only: str.isdigit() also accepts "²" and "١", which int() then refuses or misreads.
     if arg and not (re.fullmatch(r"[0-9]{1,3}", arg) and 1 <= int(arg) <= HISTORY_MAX):
         return render.usage_error(f"`/sms history N` takes a number of sends from 1 to {HISTORY_MAX}, "
                                   f"e.g. `/sms history 20` (default {HISTORY_DEFAULT}).")
-    return render.history(services.history(int(arg) if arg else HISTORY_DEFAULT), services.settings.retention_days)
+    return render.history(services.history(viewer, int(arg) if arg else HISTORY_DEFAULT),
+                          services.settings.retention_days)
 
 
 GROUP_USAGE = ("Group commands: `/sms group list`, `/sms group show NAME`, `/sms group add NAME NUMBERS`, "

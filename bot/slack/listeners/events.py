@@ -25,6 +25,7 @@ def publish_home(user_id: str, client, services) -> None:
         return
     last = services.last_balance()
     usage = services.usage(last[0] if last else None)
-    view = render.home(last, usage, services.settings.low_balance, services.history(HOME_SENDS),
-                       services.groups.sizes(), services.settings.retention_days)
+    sends = services.history(services.access.viewer(user_id), HOME_SENDS)  # no channel here: their own only
+    view = render.home(last, usage, services.settings.low_balance, sends, services.groups.sizes(),
+                       services.settings.retention_days)
     client.views_publish(user_id=user_id, view=view)

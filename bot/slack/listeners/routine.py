@@ -8,6 +8,7 @@ import re
 import sqlite3
 from dataclasses import replace
 
+from bot.access import Viewer
 from bot.sms import rules as smsrules
 from bot.sms import lists, templates
 from bot.sms.schedule import ScheduleError
@@ -98,14 +99,15 @@ def message_block(values: dict) -> str:
     return next((block for block in values if block == "message" or block.startswith("message-")), "message")
 
 
-def command(name: str, args: str, user_id: str, services) -> dict:
-    """The answer to ``/sms template|scheduled|cancel``, given before the ack."""
+def command(name: str, args: str, user_id: str, services, viewer: Viewer) -> dict:
+    """The answer to ``/sms template|scheduled|cancel``, given before the ack; ``/sms scheduled`` lists
+    the sends ``viewer`` may see."""
     try:
         with services.before_ack():
             if name == "template":
                 return template(args, user_id, services)
             if name == "scheduled":
-                return render.scheduled_list(services.routine.scheduled())
+                return render.scheduled_list(services.routine.scheduled(viewer))
             return cancel(args, user_id, services)
     except sqlite3.Error as error:
         log.error("event=routine_not_stored error=%s", json.dumps(str(error)))

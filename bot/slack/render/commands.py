@@ -171,11 +171,16 @@ def _erased_to(row: Mapping, days: int | None) -> str:
     return f"{country} (number and text erased after {days} days)"
 
 
+# Not "none sent yet": the viewer may not see others' sends (README "Who sees what").
+NO_SENDS_SHOWN = ("No sends to show. You see the sends you requested and, in a channel, those requested there; "
+                  "smsbot admins see all.")
+
+
 def history(entries: list[tuple[Mapping, list[Mapping]]], retention_days: int | None = None,
             max_blocks: int = MESSAGE_BLOCKS) -> dict:
     """``/sms history``: when, who, to, parts and status of the last sends, one line each."""
     if not entries:
-        return message("No SMS has been sent with smsbot yet.")
+        return message(NO_SENDS_SHOWN)
     lines = [f"*Last {plural(len(entries), 'send')}*"]
     for batch, rows in entries:
         to = f"`{rows[0]['recipient']}`" if len(rows) == 1 else plural(len(rows), "recipient")

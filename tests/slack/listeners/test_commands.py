@@ -178,3 +178,39 @@ def test_the_preview_expands_the_groups_so_a_typo_can_be_caught(driver_with):
     shown = json.dumps(body["blocks"], ensure_ascii=False)
     assert "3 recipients" in shown and "`oncall` (2 numbers): 27831234567, 27821234567" in shown
 
+
+
+# -- who sees what (README "Who sees what") ---------------------------------------------------------
+ANN_IN_ONE = {"user_id": "U0ANN", "user_name": "ann", "channel_id": "C0ONE", "channel_name": "one"}
+
+
+def ask_as(user_id: str, channel_id: str) -> dict:
+    return {"user_id": user_id, "user_name": user_id[2:].lower(), "channel_id": channel_id, "channel_name": "x"}
+
+
+def test_history_and_status_show_others_sends_only_in_their_channel_and_to_admins(driver_with, fake_slack,
+                                                                                  simulator):
+    fake_slack.add_channel("C0ONE", "one")
+    fake_slack.add_channel("C0TWO", "two")
+    d = driver_with(SMSBOT_ADMIN_USERS="U0BOSS")
+    said(d.command("send 27831234567 Payroll code 4471", **ANN_IN_ONE))
+    d.pump()
+    tracking = simulator.messages[0].id
+    unknown = str(int(tracking) + 1000)
+
+    def history(user_id, channel_id):
+        return said(d.command("history", **ask_as(user_id, channel_id)))
+
+    def status(number, user_id, channel_id):
+        return d.command(f"status {number}", **ask_as(user_id, channel_id)).json()
+
+    for where in ("C0TWO", "D0BOB"):  # bob elsewhere: as if ann's send did not exist
+        assert "27831234567" not in history("U0BOB", where) and "U0ANN" not in history("U0BOB", where)
+        assert history("U0BOB", where).startswith("No sends to show.")
+        hidden = json.dumps(status(tracking, "U0BOB", where))
+        assert hidden == json.dumps(status(unknown, "U0BOB", where)).replace(unknown, tracking)
+        assert "Payroll" not in hidden and "27831234567" not in hidden
+    for user_id, channel_id in (("U0BOB", "C0ONE"), ("U0ANN", "C0TWO"), ("U0BOSS", "C0TWO")):
+        # in the channel it was requested in, to its requester anywhere, to an admin anywhere
+        assert "<@U0ANN> → `27831234567`" in history(user_id, channel_id)
+        assert "Payroll code 4471" in json.dumps(status(tracking, user_id, channel_id))

@@ -28,3 +28,23 @@ def test_app_home_shows_nothing_private_to_someone_not_allowed(driver_with, fake
     shown = view if isinstance(view, str) else json.dumps(view)
     assert "not allowed" in shown and "27831234567" not in shown and "oncall" not in shown
 
+
+
+def test_app_home_shows_ones_own_sends_and_an_admin_all(driver_with, fake_slack):
+    fake_slack.add_channel("C0ONE", "one")
+    d = driver_with(SMSBOT_ADMIN_USERS="U0BOSS")
+    d.command("send 27831234567 Payroll code 4471", user_id="U0ANN", channel_id="C0ONE")
+    d.command("send 27821234567 Bob's own", user_id="U0BOB", channel_id="C0GENERAL")
+    d.pump()
+
+    def home(user_id):
+        before = len(fake_slack.calls_to("views.publish"))
+        d.event({"type": "app_home_opened", "user": user_id, "channel": f"D{user_id}", "tab": "home"})
+        assert wait_for(lambda: len(fake_slack.calls_to("views.publish")) > before)
+        view = fake_slack.calls_to("views.publish")[-1].params["view"]
+        return view if isinstance(view, str) else json.dumps(view)
+
+    # no channel on the App Home tab: bob sees his own send only, though he could ask in C0ONE
+    assert "27821234567" in home("U0BOB") and "27831234567" not in home("U0BOB")
+    assert "27831234567" in home("U0ANN") and "27821234567" not in home("U0ANN")
+    assert "27831234567" in home("U0BOSS") and "27821234567" in home("U0BOSS")

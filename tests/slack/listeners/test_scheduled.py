@@ -211,3 +211,16 @@ def test_a_gateway_down_at_the_due_time_is_retried_not_failed_for_the_days_it_wa
     assert d.bot.sender.run_once()
     row = d.bot.queue.messages_of(1)[0]
     assert row["status"] == "queued" and row["last_error"]  # retrying, within SMSBOT_SEND_GIVE_UP_HOURS
+
+
+def test_scheduled_lists_others_sends_only_in_their_channel_and_to_admins(timed, fake_slack):
+    fake_slack.add_channel("C0ONE", "one")
+    d, _ = timed(SMSBOT_ADMIN_USERS="U0BOSS")
+    said(d.command("send --at tomorrow 07:00 27831234567 Drill at nine", user_id="U0ANN", channel_id="C0ONE"))
+
+    def listed(user_id, channel_id):
+        return said(d.command("scheduled", user_id=user_id, channel_id=channel_id))
+
+    assert listed("U0BOB", "C0TWO") == "No scheduled sends are waiting."
+    for user_id, channel_id in (("U0BOB", "C0ONE"), ("U0ANN", "C0TWO"), ("U0BOSS", "C0TWO")):
+        assert "*#1*" in listed(user_id, channel_id) and "<@U0ANN>" in listed(user_id, channel_id)

@@ -109,6 +109,15 @@ _COUNTED = ("charges c JOIN batches b ON b.id = c.batch_id LEFT JOIN slack_posts
             "LEFT JOIN attempts a ON a.id = c.attempt_id")
 
 
+def charged_between(conn, since: float, until: float) -> list[tuple[float, int]]:
+    """(when, credits) of every SMS the gateway took between the two times, from the same ledger: for the
+    balance watch's spend today and in 7 days (an attempt before a Resend that went out counts too)."""
+    return [tuple(r) for r in conn.execute(
+        "SELECT a.attempted_at, c.credits FROM charges c JOIN attempts a ON a.id = c.attempt_id "
+        f"WHERE c.released_at IS NULL AND {_outcome_in(AttemptOutcome.SENT, AttemptOutcome.ADOPTED)} "
+        "AND a.attempted_at >= ? AND a.attempted_at <= ?", (since, until))]
+
+
 def _outcome_in(*outcomes: AttemptOutcome) -> str:
     return f"(a.outcome IN ({', '.join(repr(o.value) for o in outcomes)}))"
 

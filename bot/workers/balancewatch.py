@@ -46,6 +46,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.storage.db import Database
+from bot.storage.usage import charged_between
 from bot.sms.gateway import GatewayError, GatewayUnavailable, LoginFailed, SmsOfficeClient
 from bot.redact import redact
 from bot.workers.forecast import DAY, WINDOW_DAYS, Forecast, forecast, local_midnight
@@ -331,16 +332,14 @@ def _last_balance(conn: sqlite3.Connection) -> tuple[Decimal, float] | None:
 def _outlook(conn: sqlite3.Connection, balance: Decimal | None, now: float) -> Forecast:
     """The forecast from the send log and the balance history in the database."""
     since = now - WINDOW_DAYS * DAY
-    sends = conn.execute(
-        "SELECT m.sent_at, coalesce(m.parts, b.parts, 1) FROM messages m JOIN batches b ON b.id = m.batch_id "
-        "WHERE m.status = 'sent' AND m.sent_at >= ? AND m.sent_at <= ?", (since, now)).fetchall()
+    sends = charged_between(conn, since, now)  # the one ledger of credits spent
     checks = conn.execute(
         "SELECT checked_at, balance FROM balance_history WHERE outcome = 'ok' AND checked_at >= ? "
         "AND checked_at <= ? ORDER BY checked_at, id", (since, now)).fetchall()
     observed_since = conn.execute(
         "SELECT min(t) FROM (SELECT min(checked_at) AS t FROM balance_history "
         "UNION ALL SELECT min(created_at) FROM batches)").fetchone()[0]
-    return forecast(balance, [(at, parts) for at, parts in sends],
+    return forecast(balance, sends,
                     [(at, _credits(credits)) for at, credits in checks],
                     now=now, day_start=local_midnight(now), observed_since=observed_since)
 

@@ -175,11 +175,13 @@ class Routine:
         seen = self.notices.posts.visible(viewer, [row["id"] for row in rows])
         return [row for row in rows if row["id"] in seen]
 
-    def cancel(self, batch_id: int, user_id: str) -> Cancelled:
-        """Cancel what of a send is still waiting: by its requester or an admin."""
+    def cancel(self, batch_id: int, viewer: Viewer) -> Cancelled:
+        """Cancel what of a send is still waiting: by its requester or an admin, whatever their access now
+        (nobody is stopped from stopping spend). A send the viewer may not see is answered as unknown."""
+        user_id = viewer.user_id
         with self.db.transaction() as conn:
             batch = self.queue.batch(batch_id, conn)
-            if batch is None:
+            if batch is None or not self.notices.posts.visible(viewer, [batch_id]):
                 return Cancelled("unknown")
             if batch["user_id"] != user_id and user_id not in self.settings.admin_users:
                 return Cancelled("not_yours", requester=batch["user_id"])

@@ -10,7 +10,8 @@ import pytest
 
 from bot.config import load_settings
 from bot.runtime import Bot
-from bot.slack.render import CANCEL_SCHEDULED_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, RESEND_ACTION
+from bot.slack.render import (
+    CANCEL_ACTION, CANCEL_SCHEDULED_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, RESEND_ACTION)
 from bot.slack.socketmode import SocketMode
 from tests.conftest import Clock, Driver, base_env, said, wait_for
 from tests.process import smsbot
@@ -122,9 +123,12 @@ class Doors:
         return answers
 
     def cancel_still_works(self) -> None:
-        """Nobody is stopped from stopping spend: ann cancels her second scheduled send."""
+        """Nobody is stopped from stopping spend: ann cancels her second scheduled send with its button, and
+        the preview she no longer wants with /sms cancel's sibling, the preview's Cancel."""
         self.d.click(CANCEL_SCHEDULED_ACTION, "3", user_id=ANN)
         assert wait_for(lambda: self.d.bot.queue.messages_of(3)[0]["status"] == "cancelled")
+        self.d.click(CANCEL_ACTION, self.pending, user_id=ANN)
+        assert wait_for(lambda: _responses_with(self.slack, "Cancelled: nothing was sent."))
 
     def nothing_got_through(self) -> None:
         assert [m.to for m in self.simulator.messages] == []
@@ -149,6 +153,15 @@ def test_a_denied_person_is_refused_with_the_same_sentence_at_every_door(doors, 
     (reply,) = fake_slack.thread("C0GENERAL", batch["status_ts"])
     assert "no longer send" in reply["text"] and DENIED in reply["text"]
     assert doors.d.bot.queue.messages_of(2)[0]["status"] == "failed"
+
+
+def test_a_denied_requester_may_still_type_cancel(doors):
+    said(doors.d.command(f"access deny <@{ANN}|ann>", user_id=ADMIN))
+    assert "Cancelled send #2" in said(doors.d.command("cancel 2", user_id=ANN))
+    assert DENIED in said(doors.d.command("scheduled", user_id=ANN))  # only cancel stays open
+    doors.d.bot.clock.t += 3600
+    doors.d.pump()
+    doors.nothing_got_through()
 
 
 def test_a_person_over_the_limit_is_refused_with_the_same_sentence_at_every_door(doors, peer, env):

@@ -69,14 +69,16 @@ def scheduled_batch(d, user_id) -> int:
 
 def test_only_the_requester_or_an_admin_cancels_and_only_what_still_waits(d, simulator):
     mine = scheduled_batch(d, "U0ANN")
-    refused = d.bot.routine.cancel(mine, "U0EVE")
+    unseen = d.bot.routine.cancel(mine, d.bot.access.viewer("U0EVE", "C0OTHER"))  # not even told it exists
+    assert (unseen.verdict, unseen.requester) == ("unknown", None)
+    refused = d.bot.routine.cancel(mine, d.bot.access.viewer("U0EVE", "C0GENERAL"))
     assert refused.verdict == "not_yours" and refused.requester == "U0ANN"
-    done = d.bot.routine.cancel(mine, "U0ANN")
+    done = d.bot.routine.cancel(mine, d.bot.access.viewer("U0ANN"))
     assert (done.verdict, done.cancelled, done.went) == ("ok", 2, 0)
-    assert d.bot.routine.cancel(mine, "U0ANN").verdict == "nothing_waiting"
+    assert d.bot.routine.cancel(mine, d.bot.access.viewer("U0ANN")).verdict == "nothing_waiting"
     theirs = scheduled_batch(d, "U0BEN")
-    assert d.bot.routine.cancel(theirs, ADMIN).verdict == "ok"
-    assert d.bot.routine.cancel(theirs + 100, ADMIN).verdict == "unknown"
+    assert d.bot.routine.cancel(theirs, d.bot.access.viewer(ADMIN)).verdict == "ok"
+    assert d.bot.routine.cancel(theirs + 100, d.bot.access.viewer(ADMIN)).verdict == "unknown"
     d.bot.clock.t = T0 + 2 * DAY
     d.pump()
     assert simulator.messages == [] and d.bot.routine.scheduled(d.bot.access.viewer(ADMIN)) == []

@@ -35,7 +35,8 @@ def register(app, services) -> None:
         if cmd.name == "help":
             ack(render.help_message(cmd.unknown))
             return
-        refusal = services.access.may_use(command.get("user_id", ""))
+        # Cancel stays open to a requester whose access was removed: nobody is stopped from stopping spend.
+        refusal = None if cmd.name == "cancel" else services.access.may_use(command.get("user_id", ""))
         if refusal:
             ack(render.refused(refusal))
         elif cmd.name == "send":

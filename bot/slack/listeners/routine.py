@@ -108,7 +108,7 @@ def command(name: str, args: str, user_id: str, services, viewer: Viewer) -> dic
                 return template(args, user_id, services)
             if name == "scheduled":
                 return render.scheduled_list(services.routine.scheduled(viewer))
-            return cancel(args, user_id, services)
+            return cancel(args, viewer, services)
     except sqlite3.Error as error:
         log.error("event=routine_not_stored error=%s", json.dumps(str(error)))
         return render.message(NOT_STORED)
@@ -141,18 +141,19 @@ def template(args: str, user_id: str, services) -> dict:
     return render.usage_error(render.TEMPLATE_USAGE)
 
 
-def cancel(args: str, user_id: str, services) -> dict:
+def cancel(args: str, viewer: Viewer, services) -> dict:
     arg = args.strip().lstrip("#")
     if not re.fullmatch(r"[0-9]{1,12}", arg):
         return render.usage_error("Give the send's number, shown on its status message and in `/sms scheduled`: "
                                   "e.g. `/sms cancel 42`.")
-    outcome = services.routine.cancel(int(arg), user_id)
+    outcome = services.routine.cancel(int(arg), viewer)
     return render.cancel_outcome(outcome.verdict, int(arg), outcome.cancelled, outcome.went, outcome.requester)
 
 
 def _cancel_clicked(body, action, respond, services) -> None:
     try:
-        answer = cancel(str(action.get("value", "")), body["user"]["id"], services)
+        viewer = services.access.viewer(body["user"]["id"], (body.get("channel") or {}).get("id"))
+        answer = cancel(str(action.get("value", "")), viewer, services)
     except sqlite3.Error as error:
         log.error("event=routine_not_stored error=%s", json.dumps(str(error)))
         answer = render.message(NOT_STORED)

@@ -13,7 +13,7 @@ from bot.sms.lists import read_list
 from bot.storage.db import Database
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
-from bot.usecases import store_send
+from bot.usecases.sending import store_send
 
 ROWS = 5000
 TEMPLATE = "Hi {first_name}, your order {order} is ready for collection at {site}. Reply STOP to opt out."

@@ -19,7 +19,7 @@ from typing import Callable
 
 import requests
 
-from bot.testing.simulator import Simulator
+from bot.simulator.simulator import Simulator
 from bot.testing.fake_slack import FakeSlack
 from bot.testing.slack_requests import command_body, sign
 

@@ -2,7 +2,7 @@
 
 Threads: ``http`` (waitress, serving Slack, callbacks, health), ``sender`` (the one gateway
 connection), ``notifier`` (every Slack write), the balance watch's scheduler, ``retention`` (the
-daily erasure of old texts and numbers), and the after-ack pool. Each thread has its own SQLite connection. What people ask for is in ``bot/usecases.py``.
+daily erasure of old texts and numbers), and the after-ack pool. Each thread has its own SQLite connection. What people ask for is in ``bot/usecases/sending.py``.
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from typing import Callable
 
 from slack_sdk import WebClient
 
-from bot.access import Access
-from bot.compliance import Compliance
-from bot.config import Settings
-from bot.gate import Gate
+from bot.usecases.access import Access
+from bot.usecases.compliance import Compliance
+from bot.config.settings import Settings
+from bot.usecases.gate import Gate
 from bot.metrics import Metrics
 from bot.redact import register_secret
-from bot.routine import Routine, allowed_countries_recheck
+from bot.usecases.routine import Routine, allowed_countries_recheck
 from bot.slack.after_ack import AfterAck
 from bot.slack.app import BotIdentity, build_app
 from bot.slack.notices import SlackNotices
@@ -32,7 +32,7 @@ from bot.sms.gateway import SmsOfficeClient
 from bot.storage.backup import DailyBackups
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
-from bot.spend import SpendLimits
+from bot.usecases.spend import SpendLimits
 from bot.storage.access_list import AccessList
 from bot.storage.audit import Audit
 from bot.storage.groups import GroupStore
@@ -43,8 +43,8 @@ from bot.storage.queue import SendQueue
 from bot.storage.retention import Retention, RetentionWorker
 from bot.storage.reports import ReportIntake
 from bot.storage.templates import TemplateStore
-from bot.testing import embedded
-from bot.usecases import UseCases
+from bot.simulator import embedded
+from bot.usecases.sending import UseCases
 from bot.web.routes import callback_path, make_wsgi_app
 from bot.web.server import ServerThread
 from bot.workers.balancewatch import BalanceWatch

@@ -10,12 +10,12 @@ import traceback
 import pytest
 import requests
 
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.storage.db import Database
 from bot.storage.outbox import Outbox
 from bot.runtime import Bot
 from bot.storage.queue import SendQueue
-from bot.testing.simulator import Simulator
+from bot.simulator.simulator import Simulator
 from bot.testing.fake_slack import FakeSlack
 from bot.testing.slack_requests import block_actions_body, command_body, event_body, sign, view_submission_body
 

@@ -1,6 +1,6 @@
 """Who may do what: the allow-lists and admins, their sentences, and what the bot does with them."""
-from bot.access import Access
-from bot.config import load_settings
+from bot.usecases.access import Access
+from bot.config.settings import load_settings
 from tests.conftest import base_env, said
 
 

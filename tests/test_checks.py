@@ -1,9 +1,9 @@
-"""What `smsbot check` verifies beyond the settings (bot/checks.py), against a real file and the fake
+"""What `smsbot check` verifies beyond the settings (bot/cli/check.py), against a real file and the fake
 Slack Web API: each line says OK or what to fix."""
 import sqlite3
 
-from bot import checks
-from bot.config import load_settings
+from bot.cli import check as checks
+from bot.config.settings import load_settings
 from bot.storage.db import Database
 from tests.conftest import base_env
 

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.storage.db import Database
 from bot.storage.optouts import OptOuts
 from bot.storage.retention import Retention

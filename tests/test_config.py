@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config.settings import ConfigError, load_settings
 from bot.redact import redact
 from tests.conftest import GATEWAY_PASSWORD, base_env
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot import config_values as parse
+from bot.config import values as parse
 
 
 @pytest.mark.parametrize("text", ["ftp://example.com", "example.com/api", "https://", "http:/x"])

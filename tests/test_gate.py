@@ -1,4 +1,4 @@
-"""bot/gate.py: one decision at every door. A person who was denied, or who is over the daily limit, and
+"""bot/usecases/gate.py: one decision at every door. A person who was denied, or who is over the daily limit, and
 is not an admin, is refused with the same sentence at the slash command, the compose form, Send on a
 preview, Send on a list's preview, Resend, Socket Mode, `smsbot send-list` and (denied) a scheduled send
 at its time; Cancel stays open to them. Nothing is queued and the gateway is never called."""
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.runtime import Bot
 from bot.slack.render import (
     CANCEL_ACTION, CANCEL_SCHEDULED_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, RESEND_ACTION)

@@ -2,7 +2,7 @@
 import argparse
 import getpass
 
-from bot.list_cli import send_list
+from bot.cli.send_list import send_list
 from tests.conftest import base_env, said
 from tests.process import smsbot
 

@@ -3,8 +3,8 @@ templates checked when saved and filled when sent, the form's time picker bounds
 the past, at most 90 days ahead), cancelling by requester or admin, and the sender's country re-check."""
 import pytest
 
-from bot.config import load_settings
-from bot.routine import allowed_countries_recheck
+from bot.config.settings import load_settings
+from bot.usecases.routine import allowed_countries_recheck
 from bot.runtime import Bot
 from bot.sms.rules import TextError
 from bot.sms.schedule import ScheduleError
@@ -27,7 +27,7 @@ def d(tmp_path, simulator, fake_slack):
 
 
 def test_a_template_is_checked_when_saved_and_says_whether_it_is_new(d):
-    routine = d.bot.routine
+    routine = d.bot.usecases.routine
     assert routine.add_template("outage", "Outage at {site}: we are on it.", ADMIN) is True
     assert routine.add_template("outage", "Outage at {site}: fixed soon.", ADMIN) is False
     assert routine.template("outage")["text"] == "Outage at {site}: fixed soon."

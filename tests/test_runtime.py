@@ -2,7 +2,7 @@
 connection behind; /healthz's fields; the callback secret survives restarts."""
 import threading
 
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.runtime import Bot
 from tests.conftest import base_env
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.runtime import Bot
-from bot.spend import SpendLimits
+from bot.usecases.spend import SpendLimits
 from tests.conftest import Clock, Driver, base_env, said
 
 UTC = dt.timezone.utc
@@ -150,7 +150,7 @@ def test_the_compose_form_shows_the_refusal_on_the_recipients_field(make):
 
 
 def test_a_bad_limit_or_time_zone_is_refused_at_start(tmp_path):
-    from bot.config import ConfigError
+    from bot.config.settings import ConfigError
     with pytest.raises(ConfigError) as error:
         load_settings(base_env(tmp_path, SMSBOT_DAILY_LIMIT_USER="lots", SMSBOT_TIMEZONE="Mars/Olympus",
                                SMSBOT_DAILY_LIMIT="-5", SMSBOT_RETENTION_DAYS="0"))
@@ -160,7 +160,7 @@ def test_a_bad_limit_or_time_zone_is_refused_at_start(tmp_path):
 
 
 def test_the_start_up_summary_names_the_limits_and_the_retention(make):
-    from bot.summary import startup_lines
+    from bot.cli.summary import startup_lines
     d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="200")
     said(d.command("access allow U0ANN", user_id="U0BOSS"))
     lines = "\n".join(startup_lines(d.bot))

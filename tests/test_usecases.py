@@ -1,10 +1,10 @@
-"""The use cases (bot/usecases.py) on a real Bot, its gateway the simulator: submit queues or holds,
+"""The use cases (bot/usecases/sending.py) on a real Bot, its gateway the simulator: submit queues or holds,
 confirm queues once, resend refuses what would fail again, history and tracking read it back."""
 import pytest
 
 from bot.sms.gateway import InvalidRecipient
 from bot.sms.plan import plan_send
-from bot.usecases import NeedsConfirmation, Queued, Resent, WouldFailAgain
+from bot.usecases.sending import NeedsConfirmation, Queued, Resent, WouldFailAgain
 
 ANN = {"user_id": "U0ANN", "user_name": "ann", "channel_id": "C0GENERAL", "channel_name": "general"}
 

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from typing import Iterable, Mapping
 
-from bot.access import Viewer
+from bot.usecases.access import Viewer
 from bot.sms import dlr
 from bot.storage import SqlEnum
 from bot.storage.db import Database

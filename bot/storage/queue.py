@@ -30,7 +30,7 @@ The credits an SMS spends are kept in ``charges``, written only here, beside eac
 today); ``requeue`` counts a Resend against whoever pressed it, today; ``mark_failed``, ``cancel``,
 ``mark_missed`` and ``fail_waiting`` release a charge whose SMS never reached the gateway; an attempt
 (sent or unconfirmed) keeps its charge and links it. Limits, usage and export read that one ledger
-(``bot/spend.py``, ``bot/storage/usage.py``).
+(``bot/usecases/spend.py``, ``bot/storage/usage.py``).
 
 Methods that take ``conn`` run inside the caller's transaction, so the caller
 can record other consequences (e.g. a Slack notification) atomically.

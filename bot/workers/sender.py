@@ -97,10 +97,10 @@ class Sender(Worker):
         self.sender_id = sender_id
         self.notify = notify
         self.give_up_after = give_up_after
-        self.recheck = recheck       # message → why it may not go now, or None (see bot/routine.py)
+        self.recheck = recheck       # message → why it may not go now, or None (see bot/usecases/routine.py)
         self.grace = grace           # seconds a scheduled SMS may be late and still go
         self.opted_out = opted_out   # the do-not-contact list, checked again just before each send
-        self.may_go = may_go         # a scheduled send at its time: why it may not go now (bot/gate.py), or None
+        self.may_go = may_go         # a scheduled send at its time: why it may not go now (bot/usecases/gate.py), or None
         self.journal = journal or Journal.beside(queue.db.path)
         self.failures = 0            # consecutive "not sent" outcomes
         self.paused_until = 0.0      # no claims before this time (gateway or database backoff)

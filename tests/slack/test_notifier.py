@@ -12,7 +12,7 @@ from bot.slack.notices import DIGEST_SECONDS
 from bot.slack import render
 from bot.slack.render import RESEND_ACTION
 from bot.web.routes import CALLBACK_PREFIX
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.runtime import Bot
 from bot.storage.outbox import JobKind
 from tests.conftest import Driver, base_env, wait_for

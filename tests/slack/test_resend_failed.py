@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.runtime import Bot
 from bot.slack.render import RESEND_ACTION
 from bot.web.server import ServerThread

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from tests.conftest import Driver, base_env
 
 SERVER_IDLE_TIMEOUT = 0.3  # the fake gateway's keep-alive timeout

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.runtime import Bot
 from bot.storage import retention as retention_module
 from bot.web.routes import CALLBACK_PREFIX

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from bot.cli import main
-from bot.config import load_settings
+from bot.cli.main import main
+from bot.config.settings import load_settings
 from bot.runtime import Bot
 from bot.testing.fake_slack import dm_channel_id
 from bot.slack.render import RESEND_ACTION

@@ -4,7 +4,7 @@ import signal
 
 import requests
 
-from bot.testing.simulator import Simulator
+from bot.simulator.simulator import Simulator
 from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET
 from bot.testing.slack_requests import command_body, sign
 from tests.process import free_port, start_bot

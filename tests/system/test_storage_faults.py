@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.runtime import Bot
 from bot.testing.slack_requests import command_body, sign
 from bot.web.routes import CALLBACK_PREFIX

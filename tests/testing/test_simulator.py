@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bot.web.server import ServerThread
-from bot.testing.simulator import Simulator
+from bot.simulator.simulator import Simulator
 
 USER, PASSWORD = "acct", "s3cret-pass"
 FAST = 72000  # retry intervals 60 min / 3 h / 12 h become 0.05 s / 0.15 s / 0.6 s
@@ -239,7 +239,7 @@ def test_latency_slows_each_call(make_sim):
 # --- logging ------------------------------------------------------------------------
 
 def test_log_lines_name_the_send_but_never_the_password(sim, caplog):
-    caplog.set_level("INFO", logger="bot.testing.simulator")
+    caplog.set_level("INFO", logger="bot.simulator.simulator")
     message_id = send(sim, message="a" * 200).text.removeprefix("Success:")
     call(sim, "balance.asp")
     send(sim, to="0831234567")
@@ -359,7 +359,7 @@ def test_the_callback_secret_is_masked_in_every_log_line_including_retries(make_
     with socket.socket() as probe:  # nobody listens: every report is retried
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    caplog.set_level("INFO", logger="bot.testing.simulator")
+    caplog.set_level("INFO", logger="bot.simulator.simulator")
     sim = make_sim(callback_url=f"http://127.0.0.1:{port}/sms/dlr/{DLR_SECRET}", dlr_delay=0.01,
                    dlr_mode="route", speed=FAST)
     send(sim)

@@ -1,9 +1,9 @@
-"""Timed jobs (bot/testing/timed_jobs.py): each job runs once at its moment, in time order; close()
+"""Timed jobs (bot/simulator/timed_jobs.py): each job runs once at its moment, in time order; close()
 drops what is pending and ends the thread."""
 import threading
 import time
 
-from bot.testing.timed_jobs import TimedJobs
+from bot.simulator.timed_jobs import TimedJobs
 from tests.conftest import wait_for
 
 

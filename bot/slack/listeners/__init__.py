@@ -8,9 +8,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable, ContextManager, Protocol
 
-from bot.access import Access, Viewer
-from bot.compliance import Compliance
-from bot.config import Settings
+from bot.usecases.access import Access, Viewer
+from bot.usecases.compliance import Compliance
+from bot.config.settings import Settings
 from bot.sms.plan import SendPlan
 from bot.storage.confirmations import Decision
 from bot.storage.groups import GroupStore
@@ -18,14 +18,14 @@ from bot.storage.optouts import OptOuts
 from bot.storage.usage import UsageReport
 
 if TYPE_CHECKING:
-    from bot.routine import Routine
+    from bot.usecases.routine import Routine
 
 
 class Services(Protocol):
     settings: Settings
     access: Access
     groups: GroupStore
-    routine: "Routine"   # templates, scheduled sends and their cancelling (bot/routine.py)
+    routine: "Routine"   # templates, scheduled sends and their cancelling (bot/usecases/routine.py)
     optouts: OptOuts
     compliance: Compliance
     usage_report: UsageReport

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from bot.slack import render
-from bot.usecases import Refused, WouldFailAgain
+from bot.usecases.sending import Refused, WouldFailAgain
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import logging
 import re
 import sqlite3
 
-from bot.access import Viewer
+from bot.usecases.access import Viewer
 from bot.sms import rules as smsrules
 from bot.sms.numbers import numbers_to_remove
 from bot.sms.plan import OPTED_OUT, UsageError, member_problems
@@ -18,7 +18,7 @@ from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
 from bot.slack.listeners import admin, routine
 from bot.slack.posts import SLACK_FIELDS, origin_of
-from bot.usecases import NeedsConfirmation, Refused
+from bot.usecases.sending import NeedsConfirmation, Refused
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import re
 import sqlite3
 from dataclasses import replace
 
-from bot.access import Viewer
+from bot.usecases.access import Viewer
 from bot.sms import rules as smsrules
 from bot.sms import lists, templates
 from bot.sms.schedule import ScheduleError

@@ -13,7 +13,7 @@ from bot.slack import render
 from bot.slack.listeners import routine
 from bot.slack.posts import origin_of
 from bot.sms.schedule import ScheduleError
-from bot.usecases import NeedsConfirmation, Refused
+from bot.usecases.sending import NeedsConfirmation, Refused
 
 log = logging.getLogger(__name__)
 

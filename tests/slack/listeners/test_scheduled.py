@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.runtime import Bot
 from bot.slack.render import CANCEL_SCHEDULED_ACTION, CONFIRM_ACTION
 from tests.conftest import Clock, Driver, base_env, said, wait_for

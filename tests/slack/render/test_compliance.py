@@ -4,9 +4,9 @@ links, usage sorted by spend with totals, and each export failure saying how to 
 import datetime as dt
 import re
 
-from bot.compliance import AccessChange
+from bot.usecases.compliance import AccessChange
 from bot.slack.render import compliance as render
-from bot.spend import SpendToday
+from bot.usecases.spend import SpendToday
 from bot.storage.audit import AuditEntry
 from bot.storage.optouts import OptOut
 from bot.storage.usage import UsageRow

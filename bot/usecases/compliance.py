@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Callable
 
-from bot.access import Access
+from bot.usecases.access import Access
 from bot.storage.access_list import CHANNEL, USER, AccessList
 from bot.storage.audit import Audit
 from bot.storage.db import Database

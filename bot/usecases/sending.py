@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, ContextManager, Mapping
 
-from bot.access import Access, Viewer
-from bot.compliance import Compliance
-from bot.config import Settings
-from bot.gate import Gate
+from bot.usecases.access import Access, Viewer
+from bot.usecases.compliance import Compliance
+from bot.config.settings import Settings
+from bot.usecases.gate import Gate
 from bot.metrics import Metrics
 from bot.sms import failures
 from bot.sms.gateway import NotEnoughCredits, SmsOfficeClient
 from bot.sms.plan import Hold, SendPlan, confirmation_reason
 from bot.slack.notifier import SlackNotices
-from bot.spend import SpendToday
+from bot.usecases.spend import SpendToday
 from bot.slack.posts import SlackPosts
 from bot.storage.confirmations import Decision, PendingSends
 from bot.storage.db import ACK_PATIENCE_SECONDS, Database
@@ -55,7 +55,7 @@ class NeedsConfirmation:
 
 @dataclass(frozen=True)
 class Refused:
-    """Refused at the door (bot/gate.py): access, or a daily spend limit; nothing is queued. ``sentence``
+    """Refused at the door (bot/usecases/gate.py): access, or a daily spend limit; nothing is queued. ``sentence``
     says why and how to get past it."""
     sentence: str
 
@@ -104,11 +104,11 @@ class UseCases:
         self.groups, self.access, self.gateway, self.metrics = groups, access, gateway, metrics
         self.clock, self.wake_sender = clock, wake_sender
         self.later = later  # slow work after a Slack ack (bot/slack/after_ack.py)
-        self.routine = None  # templates, scheduled sends, lists (bot/routine.py), set by the wiring
-        self.compliance = compliance  # opt-outs, access from Slack, the audit log (bot/compliance.py)
+        self.routine = None  # templates, scheduled sends, lists (bot/usecases/routine.py), set by the wiring
+        self.compliance = compliance  # opt-outs, access from Slack, the audit log (bot/usecases/compliance.py)
         self.optouts = compliance.optouts if compliance else None
         self.usage_report = UsageReport(db)  # usage and the billing CSV (bot/storage/usage.py)
-        self.gate = gate  # may this person, from this place, spend this now (bot/gate.py)
+        self.gate = gate  # may this person, from this place, spend this now (bot/usecases/gate.py)
 
     # -- sending ---------------------------------------------------------------------------------------
     def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation | Refused:

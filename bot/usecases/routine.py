@@ -1,7 +1,7 @@
 """A team's routine sends: saved templates, scheduled sends (list, cancel) and the checks a queued
 send gets again when the sender reaches it. Personalised lists are in ``bot/lists.py``.
 
-Like ``bot/usecases.py``, nothing here parses Slack payloads or renders messages.
+Like ``bot/usecases/sending.py``, nothing here parses Slack payloads or renders messages.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import sqlite3
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from bot.access import Viewer
-from bot.config import Settings
+from bot.usecases.access import Viewer
+from bot.config.settings import Settings
 from bot.sms import rules as smsrules
 from bot.sms import lists, schedule, templates
 from bot.sms.numbers import read_number

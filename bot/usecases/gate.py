@@ -5,7 +5,7 @@ sends racing for the last credits of a limit stay exact:
 - the slash command and the compose form (``UseCases.submit``), over HTTP or Socket Mode alike;
 - Send on a preview, and on a personalised list's preview (``UseCases.confirm``);
 - Resend (``UseCases.resend``): the presser, judged from where the send was requested, counted today;
-- ``smsbot send-list`` (bot/list_cli.py), for the Slack user it acts as;
+- ``smsbot send-list`` (bot/cli/send_list.py), for the Slack user it acts as;
 - and a scheduled send asks ``may_go`` when it goes out (the sender), as its requester.
 
 Cancel is never gated: nobody is stopped from stopping spend. To whom a send may go (numbers,
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.access import Access
-from bot.spend import SpendLimits
+from bot.usecases.access import Access
+from bot.usecases.spend import SpendLimits
 
 
 class Gate:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.storage.access_list import CHANNEL, USER, AccessList
 from bot.wording import plural
 

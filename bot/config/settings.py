@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable, Mapping
 
-from bot import config_values as parse
+from bot.config import values as parse
 from bot.redact import register_secret
 from bot.sms.schedule import zone_name
 

@@ -5,7 +5,7 @@ What counts is the ledger of charges (``charges``, written by bot/storage/queue.
 being sent, sent or unconfirmed, parts x recipients, against its requester on the day it goes out
 (the day it was queued or confirmed, or its scheduled day); a Resend against whoever pressed it, on
 the day it was pressed. SMS that failed, were cancelled or missed give their credits back. ``check``
-is the one rule: every door (bot/gate.py) asks it, inside the transaction that queues the send.
+is the one rule: every door (bot/usecases/gate.py) asks it, inside the transaction that queues the send.
 """
 from __future__ import annotations
 

@@ -13,22 +13,22 @@ import sys
 import time
 from pathlib import Path
 
-from bot.access import Access
-from bot.config import Settings
-from bot.gate import Gate
+from bot.usecases.access import Access
+from bot.config.settings import Settings
+from bot.usecases.gate import Gate
 from bot.sms.errors import SmsRuleError
 from bot.sms.lists import MAX_BYTES, ListError, ListRead, read_list
 from bot.slack.notices import SlackNotices
 from bot.slack.posts import SlackPosts
 from bot.slack.render import list_lines
-from bot.spend import SpendLimits
+from bot.usecases.spend import SpendLimits
 from bot.storage.access_list import AccessList
 from bot.storage.audit import Audit
 from bot.storage.db import Database
 from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
-from bot.usecases import store_send
+from bot.usecases.sending import store_send
 from bot.wording import plural
 
 SAMPLES = 3

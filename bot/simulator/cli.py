@@ -13,9 +13,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable, Iterator
 
-from bot.config import db_path_from
+from bot.config.settings import db_path_from
 from bot.redact import register_secret
-from bot.testing.simulator import DLR_SEQUENCES, Simulator
+from bot.simulator.simulator import DLR_SEQUENCES, Simulator
 
 def _amount(text: str) -> Decimal:
     try:
@@ -144,7 +144,7 @@ def run(argv: list[str] | None, stop: threading.Event) -> int:
 @contextmanager
 def _stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGINT or SIGTERM; the previous handlers come back afterwards."""
-    from bot.cli import set_from_signal
+    from bot.cli.main import set_from_signal
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, set_from_signal(stop))
@@ -158,7 +158,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 def main(argv: list[str] | None = None) -> int:
     """``smsbot simulator``: print the lines to paste into .env and serve until SIGINT or SIGTERM."""
-    from bot.cli import load_dotenv_file
+    from bot.cli.main import load_dotenv_file
 
     load_dotenv_file(Path.cwd() / ".env")
     with _stop_on_signals() as stop:

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from bot.testing.timed_jobs import TimedJobs
+from bot.simulator.timed_jobs import TimedJobs
 from bot.web.server import ServerThread
 from bot.redact import redact
 from bot.sms.dlr import DELIVERED, FAILED, MESSAGES, NO_ROUTE, SUBMITTED
@@ -373,8 +373,8 @@ class Simulator:
 # --- command line -----------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    """``smsbot simulator`` (see bot.testing.simulator_cli)."""
-    from bot.testing.simulator_cli import main as cli_main
+    """``smsbot simulator`` (see bot.simulator.cli)."""
+    from bot.simulator.cli import main as cli_main
 
     return cli_main(argv)
 

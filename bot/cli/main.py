@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from bot.config import SIMULATOR, ConfigError, Settings, db_path_from, load_settings
+from bot.config.settings import SIMULATOR, ConfigError, Settings, db_path_from, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -38,7 +38,7 @@ def _settings_or_exit(simulator: bool = False) -> Settings:
         _refuse(error.problems)
     for warning in settings.warnings:
         print(f"smsbot: warning: {warning}", file=sys.stderr)
-    from bot.checks import database_problem
+    from bot.cli.check import database_problem
 
     if problem := database_problem(settings.db_path):
         _refuse([problem])
@@ -56,7 +56,7 @@ def _run(args) -> int:
     settings = _settings_or_exit(args.simulator)
     from bot.logs import setup_logging
     from bot.runtime import Bot
-    from bot.summary import startup_lines
+    from bot.cli.summary import startup_lines
 
     setup_logging(settings.log_level, settings.log_format)
     stop = threading.Event()
@@ -141,7 +141,7 @@ def _check(args) -> int:
     settings = _settings_or_exit()
     from slack_sdk import WebClient
 
-    from bot import checks
+    from bot.cli import check as checks
     from bot.runtime import ensure_callback_secret
     from bot.storage.db import Database
 
@@ -201,7 +201,7 @@ def _backup(args) -> int:
 
 
 def _send_list(args) -> int:
-    from bot.list_cli import send_list
+    from bot.cli.send_list import send_list
 
     return send_list(args, _settings_or_exit())
 
@@ -228,14 +228,14 @@ def region_lines(settings: Settings) -> list[str]:
 
 
 def _simulator(argv: list[str]) -> int:
-    from bot.testing import simulator
+    from bot.simulator import simulator
 
     return simulator.main(argv)
 
 
 def _compliance_parsers(sub) -> None:
-    """``smsbot optout import|export``, ``smsbot export`` and ``smsbot vacuum`` (bot/compliance_cli.py)."""
-    from bot import compliance_cli as cc
+    """``smsbot optout import|export``, ``smsbot export`` and ``smsbot vacuum`` (bot/cli/compliance.py)."""
+    from bot.cli import compliance as cc
 
     def command(func):
         def run(args) -> int:

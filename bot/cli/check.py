@@ -7,7 +7,7 @@ from pathlib import Path
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.storage.migrations import MIGRATIONS
 
 Result = tuple[bool, str]

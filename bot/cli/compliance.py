@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.config import db_path_from
+from bot.config.settings import db_path_from
 from bot.sms.numbers import read_number
 from bot.sms.rules import RecipientError
 from bot.storage.audit import Audit

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.testing.embedded import BANNER
+from bot.simulator.embedded import BANNER
 from bot.web.routes import CALLBACK_PREFIX
 from bot.wording import plural
 

@@ -5,8 +5,8 @@ import logging
 from dataclasses import replace
 from decimal import Decimal
 
-from bot.config import Settings
-from bot.testing.simulator import Simulator
+from bot.config.settings import Settings
+from bot.simulator.simulator import Simulator
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+from bot.sms.errors import RecipientError
 from bot.config.settings import db_path_from
 from bot.sms.numbers import read_number
-from bot.sms.rules import RecipientError
 from bot.storage.audit import Audit
 from bot.storage.db import Database
 from bot.storage.optouts import OptOuts

@@ -12,6 +12,7 @@ import io
 import re
 from dataclasses import dataclass, field
 
+from bot.sms.errors import RecipientError, SmsRuleError
 from bot.sms import rules as smsrules
 from bot.sms import templates
 from bot.sms.numbers import read_number
@@ -99,7 +100,7 @@ def _check_rows(body, header, number_at, template, region, allowed, blocked) -> 
             values = {h: cells[i] for i, h in enumerate(header) if i != number_at and h}
             filled = templates.fill(template, {k: values[k] for k in templates.keys(template)})
             info = smsrules.check_text(filled)
-        except smsrules.SmsRuleError as error:
+        except SmsRuleError as error:
             bad.append(f"row {row_number}: {_first_sentence(str(error))}")
             continue
         if number in first:
@@ -127,15 +128,15 @@ def _check_rows(body, header, number_at, template, region, allowed, blocked) -> 
 
 def _number(cell: str, region: str | None, allowed: frozenset[str]) -> str:
     if not cell:
-        raise smsrules.RecipientError("the number is empty.", cell)
+        raise RecipientError("the number is empty.", cell)
     if _DAMAGED.fullmatch(cell):
-        raise smsrules.RecipientError(f"‘{cell}’ is a number a spreadsheet has damaged (its digits are lost): "
+        raise RecipientError(f"‘{cell}’ is a number a spreadsheet has damaged (its digits are lost): "
                                       f"{TEXT_FIX}.", cell)
     try:
         return read_number(cell, region, allowed).number
-    except smsrules.RecipientError as error:
+    except RecipientError as error:
         if error.reason == "can be read two ways":  # e.g. a South African number that lost its leading 0
-            raise smsrules.RecipientError(f"{_first_sentence(str(error))} If the spreadsheet dropped a leading 0, "
+            raise RecipientError(f"{_first_sentence(str(error))} If the spreadsheet dropped a leading 0, "
                                           f"{TEXT_FIX}.", cell) from None
         raise
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Iterable, Protocol
 
+from bot.sms.errors import RecipientError
 from bot.sms import numbers as smsnumbers
 from bot.sms import rules as smsrules
 from bot.storage.groups import GroupError, check_name
@@ -102,15 +103,15 @@ def _expand_group(name: str, entry: str, groups: Groups, allowed: frozenset[str]
     since it was added): one that fails is skipped, not a reason to refuse the send."""
     members = groups.members(name)
     if members is None:
-        raise smsrules.RecipientError(groups.unknown(name), entry)
+        raise RecipientError(groups.unknown(name), entry)
     if not members:
-        raise smsrules.RecipientError(f"The group ‘{name}’ has no numbers yet: add some with "
+        raise RecipientError(f"The group ‘{name}’ has no numbers yet: add some with "
                                       f"`/sms group add {name} NUMBERS`.", entry)
     kept = []
     for member in members:
         try:
             recipient = smsnumbers.read_number("+" + member, None, allowed)
-        except smsrules.RecipientError as error:
+        except RecipientError as error:
             out.skipped.setdefault(member, Skipped(member, name, error.reason))
             continue
         out.add(recipient)
@@ -124,7 +125,7 @@ def member_problems(members: list[str], allowed: frozenset[str] = frozenset()) -
     for member in members:
         try:
             smsnumbers.read_number("+" + member, None, allowed)
-        except smsrules.RecipientError as error:
+        except RecipientError as error:
             problems[member] = error.reason
     return problems
 
@@ -139,7 +140,7 @@ def _leave_out_opted_out(out: _Resolved, stopped: set) -> None:
     if typed:
         shown = ", ".join(typed[:10]) + (f" and {len(typed) - 10} more" if len(typed) > 10 else "")
         many = len(typed) > 1
-        raise smsrules.RecipientError(
+        raise RecipientError(
             f"{shown} {'are' if many else 'is'} on the do-not-contact list (opted out), so nothing was sent: "
             f"take {'them' if many else 'it'} out of the send. Check an entry with `/sms optout check NUMBER`.",
             out.typed[typed[0]])
@@ -169,7 +170,7 @@ def resolve_recipients(entries: list[str], default_region: str | None, groups: G
     if blocked is not None:
         _leave_out_opted_out(out, blocked(list(out.recipients)))
     if not out.recipients:
-        raise smsrules.RecipientError(_nobody_left(list(out.skipped.values())), entries[0])
+        raise RecipientError(_nobody_left(list(out.skipped.values())), entries[0])
     return out
 
 
@@ -206,21 +207,21 @@ def plan_send(args: str, default_region: str | None, groups: Groups | None = Non
     spec, text = match.groups()
     try:
         return build_plan(spec, text, default_region, groups, allowed, blocked=blocked)
-    except smsrules.RecipientError as error:
+    except RecipientError as error:
         last = spec.rsplit(",", 1)[-1]
         raise (error.entry == last and _spaced_number(last, text, default_region)) or error from None
 
 
-def _spaced_number(last: str, text: str, default_region: str | None) -> smsrules.RecipientError | None:
+def _spaced_number(last: str, text: str, default_region: str | None) -> RecipientError | None:
     """'083 123 4567 Hello': the number was typed with spaces, which end the recipients here."""
     groups = re.match(r"(?:[0-9()\-]+ )*", text + " ").group(0).split()[:4]  # digit groups that follow
     for count in range(len(groups), 0, -1):
         whole = " ".join([last, *groups[:count]])
         try:
             number = smsnumbers.read_number(whole, default_region).number
-        except smsrules.RecipientError:
+        except RecipientError:
             continue
-        return smsrules.RecipientError(
+        return RecipientError(
             f"‘{whole}’ looks like one number typed with spaces, but in `/sms send` a space ends the numbers: "
             f"write it as {number}, or use the form (`/sms send` alone), where spaces inside a number are fine.",
             whole)

@@ -189,11 +189,3 @@ def check_text(text: str) -> TextInfo:
     if not _fits(info):
         raise TextError(_too_long_message(text, info))
     return info
-
-
-# The number rules live in bot.sms.numbers; callers may keep importing them from here.
-from bot.sms.numbers import looks_like_number, normalise_number, parse_recipients, split_recipients  # noqa: E402
-
-__all__ = ["MAX_CHARS", "MAX_PARTS", "EXAMPLE_NUMBER", "SmsRuleError", "TextError", "RecipientError",
-           "TextInfo", "analyse_text", "check_text", "looks_like_number", "normalise_number",
-           "parse_recipients", "split_recipients"]

@@ -7,8 +7,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Callable
 
+from bot.sms.errors import SmsRuleError
+from bot.sms.numbers import looks_like_number
 from bot.storage.db import Database
-from bot.sms.rules import SmsRuleError, looks_like_number
 
 _NAME_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 

@@ -27,9 +27,9 @@ from typing import Callable, Mapping
 
 import phonenumbers
 
+from bot.sms.errors import SmsRuleError
 from bot.sms import dlr
-from bot.sms.rules import SmsRuleError, normalise_number
-from bot.sms.numbers import mask
+from bot.sms.numbers import mask, normalise_number
 from bot.storage import SqlEnum
 from bot.storage.db import Database
 from bot.storage.queue import SendQueue, Status

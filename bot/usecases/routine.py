@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from bot.sms.errors import RecipientError, TextError
 from bot.usecases.access import Viewer
 from bot.config.settings import Settings
 from bot.sms import rules as smsrules
@@ -45,7 +46,7 @@ def allowed_countries_recheck(settings: Settings) -> Callable[[sqlite3.Row], str
             return None
         try:
             read_number("+" + message["recipient"], None, settings.allowed_countries)
-        except smsrules.RecipientError as error:
+        except RecipientError as error:
             return f"not sent: {error.reason}"
         return None
     return recheck
@@ -80,7 +81,7 @@ class Routine:
         name = check_name(name, "template")
         templates.parse(text)  # refuses a stray brace or a bad placeholder, naming its position
         if not text.strip():
-            raise smsrules.TextError(f"The template is empty: write its text after the name, e.g. "
+            raise TextError(f"The template is empty: write its text after the name, e.g. "
                                      f"`/sms template add {name} Outage at {{site}}: we are on it.`")
         fixed = templates.fixed_text(text)
         if fixed.strip():
@@ -197,7 +198,7 @@ class Routine:
 def _only_values(text: str) -> bool:
     try:
         templates.read_values(text)
-    except smsrules.TextError:
+    except TextError:
         return False
     return True
 

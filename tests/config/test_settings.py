@@ -178,7 +178,7 @@ def test_env_example_names_only_known_settings_and_leaves_defaults_commented(tmp
 
     from dotenv import dotenv_values
 
-    example = Path(__file__).resolve().parent.parent / ".env.example"
+    example = Path(__file__).resolve().parents[2] / ".env.example"
     values = {k: v for k, v in dotenv_values(example).items() if v}
     s = load_settings({**values, "SMSBOT_DB": str(tmp_path / "x.db")})
     assert s.warnings == ()  # every name in it is one smsbot reads

@@ -120,11 +120,6 @@ def test_a_time_a_week_ago_shows_its_day_in_each_readers_zone_with_the_utc_date_
     assert render.when(week_ago) in render.balance_after((Decimal("50"), week_ago), 1)
 
 
-@pytest.mark.parametrize("n,word,expected", [(0, "credit", "0 credits"), (1, "credit", "1 credit"),
-                                             (2, "part", "2 parts")])
-def test_counts_agree_with_their_nouns(n, word, expected):
-    assert render.plural(n, word) == expected
-
 
 def test_the_balance_after_a_send_uses_the_last_check_or_says_there_is_none():
     assert "no balance check yet" in render.balance_after(None, 5)

@@ -3,6 +3,7 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberType
 
+from bot.sms.errors import RecipientError
 from bot.sms.numbers import (
     clean_entry,
     country_name,
@@ -13,7 +14,6 @@ from bot.sms.numbers import (
     split_lines,
     split_recipients,
 )
-from bot.sms.rules import RecipientError
 
 # --- numbers ----------------------------------------------------------------------
 

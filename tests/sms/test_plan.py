@@ -3,9 +3,9 @@ from decimal import Decimal
 
 import pytest
 
+from bot.sms.errors import RecipientError, SmsRuleError, TextError
 from bot.sms.numbers import split_lines
 from bot.sms.plan import SendPlan, Skipped, UsageError, build_plan, confirmation_reason, plan_send
-from bot.sms.rules import RecipientError, SmsRuleError, TextError
 from bot.storage.groups import GroupStore
 
 

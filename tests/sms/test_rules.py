@@ -2,15 +2,8 @@ import re
 
 import pytest
 
-from bot.sms.rules import (
-    MAX_CHARS,
-    MAX_PARTS,
-    RecipientError,
-    SmsRuleError,
-    TextError,
-    analyse_text,
-    check_text,
-)
+from bot.sms.errors import RecipientError, SmsRuleError, TextError
+from bot.sms.rules import MAX_CHARS, MAX_PARTS, analyse_text, check_text
 
 # The GSM 03.38 default alphabet as printed in the standard (ESC left out).
 GSM7_TABLE = (

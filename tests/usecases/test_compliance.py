@@ -16,7 +16,7 @@ def d(driver_with):
 
 
 def test_the_manifest_escapes_mentions_and_asks_for_the_upload_scope():
-    manifest = yaml.safe_load((Path(__file__).parents[1] / "manifest.yml").read_text())
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/sms" and command["should_escape"] is True
     assert "files:write" in manifest["oauth_config"]["scopes"]["bot"]

@@ -3,10 +3,10 @@ templates checked when saved and filled when sent, the form's time picker bounds
 the past, at most 90 days ahead), cancelling by requester or admin, and the sender's country re-check."""
 import pytest
 
+from bot.sms.errors import TextError
 from bot.config.settings import load_settings
 from bot.usecases.routine import allowed_countries_recheck
 from bot.runtime import Bot
-from bot.sms.rules import TextError
 from bot.sms.schedule import ScheduleError
 from bot.storage.groups import GroupError
 from tests.conftest import Clock, Driver, base_env, said

@@ -9,7 +9,7 @@ import zoneinfo
 
 from slack_sdk.errors import SlackApiError
 
-from bot.sms import rules as smsrules
+from bot.sms.errors import SmsRuleError
 from bot.sms.numbers import numbers_to_remove, read_number, split_recipients
 from bot.slack import render
 from bot.storage.access_list import CHANNEL, USER
@@ -56,7 +56,7 @@ def optout(args: str, user_id: str, services) -> dict:
             return render.optout_added(*services.compliance.opt_out(list(dict.fromkeys(numbers)), reason, user_id),
                                        reason)
         return render.optout_removed(*services.compliance.opt_in(numbers_to_remove(words[1], region), user_id))
-    except smsrules.SmsRuleError as error:
+    except SmsRuleError as error:
         return render.usage_error(str(error))
 
 

@@ -6,9 +6,9 @@ import logging
 import re
 import sqlite3
 
+from bot.sms.errors import SmsRuleError
 from bot.usecases.access import Viewer
-from bot.sms import rules as smsrules
-from bot.sms.numbers import numbers_to_remove
+from bot.sms.numbers import numbers_to_remove, parse_recipients
 from bot.sms.plan import OPTED_OUT, UsageError, member_problems
 from bot.sms.schedule import ScheduleError, local_text
 from bot.slack.command_line import parse_command
@@ -72,7 +72,7 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         return
     try:
         plan = services.routine.plan(args)  # [--at WHEN] RECIPIENTS [--at WHEN] (TEXT | :TEMPLATE…)
-    except (UsageError, smsrules.SmsRuleError, ScheduleError) as error:
+    except (UsageError, SmsRuleError, ScheduleError) as error:
         ack(render.usage_error(str(error)))
         return
     try:
@@ -180,7 +180,7 @@ def _group(args: str, user_id: str, services) -> dict:
             region = services.settings.sms_default_region
             numbers = None
             if len(words) == 3 and action == "add":
-                numbers = smsrules.parse_recipients(words[2], region, services.settings.allowed_countries)
+                numbers = parse_recipients(words[2], region, services.settings.allowed_countries)
             elif len(words) == 3:
                 numbers = numbers_to_remove(words[2], region)  # a member stored before a rule can go
             if action == "add":
@@ -192,7 +192,7 @@ def _group(args: str, user_id: str, services) -> dict:
                                              record=services.compliance.recorder(user_id, "group remove", name))
             log.info("event=group_changed group=%s by=%s removed=%d", name, user_id, len(removed))
             return render.group_removed(name, removed, whole=numbers is None)
-    except smsrules.SmsRuleError as error:
+    except SmsRuleError as error:
         return render.usage_error(str(error))
     except sqlite3.Error as error:
         log.error("event=group_not_stored error=%s", json.dumps(str(error)))

@@ -8,8 +8,8 @@ import re
 import sqlite3
 from dataclasses import replace
 
+from bot.sms.errors import SmsRuleError
 from bot.usecases.access import Viewer
-from bot.sms import rules as smsrules
 from bot.sms import lists, templates
 from bot.sms.schedule import ScheduleError
 from bot.slack.files import FileProblem, download
@@ -83,7 +83,7 @@ def check_list(client, view_id: str, file: dict, text: str, at, origin: dict, se
         read = services.routine.read_list(data, text)
         read = replace(read, plan=services.routine.timed(read.plan, at))
         view = render.list_preview(read, services.routine.hold(read.plan, origin), CONFIRM_SECONDS // 60)
-    except (FileProblem, lists.ListError, smsrules.SmsRuleError, ScheduleError) as problem:
+    except (FileProblem, lists.ListError, SmsRuleError, ScheduleError) as problem:
         view = render.list_problems(str(problem))
     except sqlite3.Error as error:
         log.error("event=list_not_stored error=%s", json.dumps(str(error)))
@@ -136,7 +136,7 @@ def template(args: str, user_id: str, services) -> dict:
             created = routine.add_template(name, text, user_id)
             info, near = routine.fixed_info(text)
             return render.template_saved(name.lower(), text, created, templates.keys(text), info.parts, near)
-    except smsrules.SmsRuleError as error:  # GroupError (the name), TextError (the text)
+    except SmsRuleError as error:  # GroupError (the name), TextError (the text)
         return render.usage_error(str(error))
     return render.usage_error(render.TEMPLATE_USAGE)
 

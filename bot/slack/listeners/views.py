@@ -5,7 +5,7 @@ import json
 import logging
 import sqlite3
 
-from bot.sms import rules as smsrules
+from bot.sms.errors import SmsRuleError, TextError
 from bot.sms.numbers import split_lines
 from bot.sms.plan import UsageError, build_plan
 from bot.storage.confirmations import CONFIRM_SECONDS
@@ -69,10 +69,10 @@ def _plan_and_submit(ack, spec: str, text: str, at, field: str, origin: dict, se
     except ScheduleError as error:
         ack(response_action="errors", errors={"when": str(error)})
         return
-    except smsrules.TextError as error:
+    except TextError as error:
         ack(response_action="errors", errors={field: str(error)})
         return
-    except (smsrules.SmsRuleError, UsageError) as error:
+    except (SmsRuleError, UsageError) as error:
         ack(response_action="errors", errors={"recipients": str(error)})
         return
     try:

@@ -2,7 +2,7 @@
 module per kind of message. Functions take plain data (rows, numbers, strings) and return dicts
 ready for ``chat.postMessage``/``chat.update``/``ack``/``respond``; nothing here does I/O."""
 from bot.slack.render.blocks import (  # noqa: F401  (the package's names)
-    PREVIEW_CHARS, LIST_EACH_UP_TO, SECTION_CHARS, MESSAGE_BLOCKS, MODAL_BLOCKS, TEXT_CHARS, TITLE_CHARS, BUTTON_CHARS, HEADER_CHARS, RESEND_ACTION, CONFIRM_ACTION, CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_VIEW, escape, clip, plain, section, context, sections, fallback, message, plural, button, input_block, when, preview, usage_error, refused, modal_notice, gateway_problem,
+    PREVIEW_CHARS, LIST_EACH_UP_TO, SECTION_CHARS, MESSAGE_BLOCKS, MODAL_BLOCKS, TEXT_CHARS, TITLE_CHARS, BUTTON_CHARS, HEADER_CHARS, RESEND_ACTION, CONFIRM_ACTION, CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_VIEW, escape, clip, plain, section, context, sections, fallback, message, button, input_block, when, preview, usage_error, refused, modal_notice, gateway_problem,
 )
 from bot.slack.render.commands import (  # noqa: F401  (the package's names)
     USAGE, PREVIEW_KEPT, help_message, plan_lines, group_lines, balance_after, hold_head, confirm_preview, send_label, confirm_outcome, compose_modal, confirm_modal, queued, history, tracking_status,

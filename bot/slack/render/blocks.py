@@ -6,7 +6,6 @@ import re
 from typing import Callable, Sequence
 
 from bot.redact import redact
-from bot.wording import plural  # noqa: F401  (re-exported: render.plural)
 
 
 PREVIEW_CHARS = 280

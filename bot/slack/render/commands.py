@@ -8,7 +8,8 @@ from bot.slack.notes import plan_notes
 from bot.sms.numbers import country_name
 from bot.slack.render.blocks import (
     CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, MESSAGE_BLOCKS, MODAL_BLOCKS, TITLE_CHARS, button,
-    context, escape, input_block, message, plain, plural, preview, section, sections, when)
+    context, escape, input_block, message, plain, preview, section, sections, when)
+from bot.wording import plural
 from bot.slack.render.routine import compose_extras, date_token, template_picker
 from bot.slack.render.status import DELIVERY_LABELS, counts, status_label
 from bot.storage.reports import Outcome

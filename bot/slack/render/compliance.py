@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from bot.slack.render.blocks import context, escape, escape_but_mentions, message, plural, sections
+from bot.slack.render.blocks import context, escape, escape_but_mentions, message, sections
+from bot.wording import plural
 
 OPTOUT_USAGE = ("Do-not-contact list: `/sms optout list`, `/sms optout check NUMBER`, and for admins "
                 "`/sms optout add NUMBERS [reason]` and `/sms optout remove NUMBERS` (numbers comma-separated, "

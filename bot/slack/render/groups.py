@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from bot.slack.render.blocks import MESSAGE_BLOCKS, escape, message, plural, sections
+from bot.slack.render.blocks import MESSAGE_BLOCKS, escape, message, sections
+from bot.wording import plural
 
 
 def _listed(head: str, numbers: list[str], end: str) -> list[str]:

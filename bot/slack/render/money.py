@@ -6,7 +6,8 @@ from typing import Mapping
 
 from bot.redact import redact
 from bot.slack.render.blocks import (
-    HEADER_CHARS, MODAL_BLOCKS, context, escape, message, plain, plural, section, when)
+    HEADER_CHARS, MODAL_BLOCKS, context, escape, message, plain, section, when)
+from bot.wording import plural
 from bot.slack.render.commands import history
 from bot.slack.render.groups import group_list
 

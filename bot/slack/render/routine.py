@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Mapping
 
 from bot.slack.notes import batch_notes, plan_notes
-from bot.slack.render.blocks import CONFIRM_VIEW, button, context, escape, message, plural, preview, section
+from bot.slack.render.blocks import CONFIRM_VIEW, button, context, escape, message, preview, section
+from bot.wording import plural
 
 CANCEL_SCHEDULED_ACTION = "cancel_scheduled"
 TEMPLATE_PICK_ACTION = "pick_template"

@@ -7,7 +7,8 @@ from bot.redact import redact
 from bot.slack.notes import batch_notes, plan_notes
 from bot.slack.render.blocks import (
     BUTTON_CHARS, LIST_EACH_UP_TO, MESSAGE_BLOCKS, RESEND_ACTION, button, context, escape, escape_but_mentions,
-    message, plain, plural, preview, section, sections, when)
+    message, plain, preview, section, sections, when)
+from bot.wording import plural
 from bot.slack.render.routine import schedule_blocks
 from bot.sms import dlr
 from bot.sms.failures import curable

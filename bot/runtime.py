@@ -2,7 +2,7 @@
 
 Threads: ``http`` (waitress, serving Slack, callbacks, health), ``sender`` (the one gateway
 connection), ``notifier`` (every Slack write), the balance watch's scheduler, ``retention`` (the
-daily erasure of old texts and numbers), and the after-ack pool. Each thread has its own SQLite connection. What people ask for is in ``bot/usecases/sending.py``.
+daily erasure of old texts and numbers), and the after-ack pool. Each thread has its own SQLite connection. What people ask for is in ``bot/usecases/``.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from bot.slack.socketmode import SocketMode
 from bot.sms.gateway import SmsOfficeClient
 from bot.storage.backup import DailyBackups
 from bot.storage.confirmations import PendingSends
-from bot.storage.db import Database
+from bot.storage.db import ACK_PATIENCE_SECONDS, Database
 from bot.usecases.spend import SpendLimits
 from bot.storage.access_list import AccessList
 from bot.storage.audit import Audit
@@ -40,11 +40,15 @@ from bot.storage.optouts import OptOuts
 from bot.storage.health import StorageHealth
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
-from bot.storage.retention import Retention, RetentionWorker
+from bot.storage.retention import Retention
+from bot.workers.retention import RetentionWorker
 from bot.storage.reports import ReportIntake
 from bot.storage.templates import TemplateStore
 from bot.simulator import embedded
-from bot.usecases.sending import UseCases
+from bot.usecases.reading import Reading
+from bot.usecases.sending import Sending
+from bot.usecases.services import Services
+from bot.storage.usage import UsageReport
 from bot.web.routes import callback_path, make_wsgi_app
 from bot.web.server import ServerThread
 from bot.workers.balancewatch import BalanceWatch
@@ -77,7 +81,7 @@ class Bot:
         self._workers(settings, clock)
         self._metrics(settings, clock)
         # the edges
-        self.app = build_app(self.usecases, self.identity)
+        self.app = build_app(self.services, self.identity)
         self.wsgi = make_wsgi_app(self)
         self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
         self.socket_mode = None
@@ -109,16 +113,20 @@ class Bot:
                                   interval=settings.balance_check_seconds, alert_channel=settings.alert_channel,
                                   alert=self._alert, clock=clock)
         self.after_ack = AfterAck()
-        self.usecases = UseCases(settings=settings, db=self.db, queue=self.queue, pending=self.pending,
-                                 posts=self.posts, notices=self.notices, reports=self.reports, watch=self.watch,
-                                 groups=self.groups, access=self.access, gateway=self.gateway, metrics=self.metrics,
-                                 clock=clock, wake_sender=lambda: self.sender.wake(), later=self.after_ack.later,
-                                 gate=self.gate, compliance=self.compliance)
+        self.sending = Sending(settings=settings, db=self.db, queue=self.queue, pending=self.pending,
+                               posts=self.posts, notices=self.notices, reports=self.reports, watch=self.watch,
+                               metrics=self.metrics, gate=self.gate, clock=clock, wake_sender=lambda: self.sender.wake())
+        self.reading = Reading(queue=self.queue, posts=self.posts, reports=self.reports, watch=self.watch,
+                               gateway=self.gateway, limits=self.limits, clock=clock)
         self.routine = Routine(settings=settings, db=self.db, queue=self.queue, templates=TemplateStore(self.db),
-                               groups=self.groups, pending=self.pending, notices=self.notices, clock=clock,
-                               audit=self.compliance.audit_action, blocked=self.optouts.blocked)
-        self.usecases.routine = self.routine
-        self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.usecases.after_send,
+                               groups=self.groups, pending=self.pending, notices=self.notices, posts=self.posts,
+                               clock=clock, audit=self.compliance.audit_action, blocked=self.optouts.blocked)
+        self.services = Services(settings=settings, access=self.access, groups=self.groups, optouts=self.optouts,
+                                 usage_report=UsageReport(self.db), sending=self.sending, reading=self.reading,
+                                 routine=self.routine, compliance=self.compliance, clock=clock,
+                                 later=self.after_ack.later,
+                                 before_ack=lambda: self.db.patience(ACK_PATIENCE_SECONDS))
+        self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.sending.after_send,
                              give_up_after=settings.send_give_up_hours * 3600, clock=clock,
                              recheck=allowed_countries_recheck(settings), grace=settings.schedule_grace_minutes * 60,
                              opted_out=self.optouts.is_opted_out,

@@ -14,18 +14,10 @@ import sys
 import threading
 from pathlib import Path
 
-from dotenv import dotenv_values
-
-from bot.config.settings import SIMULATOR, ConfigError, Settings, db_path_from, load_settings
+from bot.config.settings import SIMULATOR, ConfigError, Settings, db_path_from, load_dotenv_file, load_settings
+from bot.workers.signals import set_from_signal
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-
-
-def load_dotenv_file(path: Path) -> None:
-    """Fill settings from ``.env``; the real environment wins, but an empty variable counts as unset."""
-    for key, value in dotenv_values(path).items():
-        if value is not None and not os.environ.get(key):
-            os.environ[key] = value
 
 
 def _settings_or_exit(simulator: bool = False) -> Settings:
@@ -80,15 +72,6 @@ def _run(args) -> int:
     bot.stop()
     _exit_now(EXIT_OK)
     return EXIT_OK
-
-
-def set_from_signal(event: threading.Event):
-    """A signal handler that sets ``event`` from a thread of its own. Setting it in the handler itself
-    can deadlock: the handler runs on the main thread, which may at that moment hold the event's lock
-    inside ``event.wait()`` (a SIGTERM right after start-up hung ``smsbot run`` that way)."""
-    def handler(signum, frame) -> None:
-        threading.Thread(target=event.set, name="signal", daemon=True).start()
-    return handler
 
 
 def _exit_now(status: int) -> None:
@@ -228,9 +211,9 @@ def region_lines(settings: Settings) -> list[str]:
 
 
 def _simulator(argv: list[str]) -> int:
-    from bot.simulator import simulator
+    from bot.simulator import cli
 
-    return simulator.main(argv)
+    return cli.main(argv)
 
 
 def _compliance_parsers(sub) -> None:

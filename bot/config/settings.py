@@ -13,9 +13,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable, Mapping
 
+from dotenv import dotenv_values
+
 from bot.config import values as parse
 from bot.redact import register_secret
-from bot.sms.schedule import zone_name
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_SMSOFFICE_API_URL = "http://www.smsoffice.co.za/sms/api/"
@@ -243,7 +244,7 @@ def _tuning(r: _Reader) -> dict:
         allowed_countries=r.convert("SMSBOT_ALLOWED_COUNTRIES", frozenset(), parse.country_list,
                                     "use comma-separated two-letter ISO country codes such as ZA,NA,BW, "
                                     "or leave it empty to allow any country."),
-        timezone=r.convert("SMSBOT_TIMEZONE", "Africa/Johannesburg", zone_name,
+        timezone=r.convert("SMSBOT_TIMEZONE", "Africa/Johannesburg", parse.zone_name,
                            "use an IANA time zone name such as Africa/Johannesburg or Europe/London."),
         schedule_grace_minutes=r.convert("SMSBOT_SCHEDULE_GRACE_MINUTES", 60, parse.non_negative_int,
                                          "use a whole number of minutes, e.g. 60."),
@@ -302,3 +303,10 @@ def edit_distance(a: str, b: str) -> int:
                 row[j] = min(row[j], rows[-2][j - 2] + 1)
         rows.append(row)
     return rows[-1][len(b)]
+
+
+def load_dotenv_file(path: Path) -> None:
+    """Fill settings from ``.env``; the real environment wins, but an empty variable counts as unset."""
+    for key, value in dotenv_values(path).items():
+        if value is not None and not os.environ.get(key):
+            os.environ[key] = value

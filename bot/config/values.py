@@ -8,6 +8,7 @@ import socket
 from decimal import Decimal
 from typing import Callable
 from urllib.parse import urlsplit
+import zoneinfo
 
 import phonenumbers
 
@@ -122,3 +123,12 @@ def choice(options: tuple[str, ...], *, upper: bool) -> Callable[[str], str]:
             raise ValueError(value)
         return value
     return parse
+
+
+def zone_name(value: str) -> str:
+    """``value`` if it names a time zone (SMSBOT_TIMEZONE), else ValueError."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(value) from None
+    return value

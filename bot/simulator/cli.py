@@ -144,7 +144,7 @@ def run(argv: list[str] | None, stop: threading.Event) -> int:
 @contextmanager
 def _stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGINT or SIGTERM; the previous handlers come back afterwards."""
-    from bot.cli.main import set_from_signal
+    from bot.workers.signals import set_from_signal
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, set_from_signal(stop))
@@ -158,7 +158,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 def main(argv: list[str] | None = None) -> int:
     """``smsbot simulator``: print the lines to paste into .env and serve until SIGINT or SIGTERM."""
-    from bot.cli.main import load_dotenv_file
+    from bot.config.settings import load_dotenv_file
 
     load_dotenv_file(Path.cwd() / ".env")
     with _stop_on_signals() as stop:

@@ -368,16 +368,3 @@ class Simulator:
                                   timeout=REPORT_TIMEOUT).status_code
         except requests.RequestException as exc:
             return type(exc).__name__
-
-
-# --- command line -----------------------------------------------------------------
-
-def main(argv: list[str] | None = None) -> int:
-    """``smsbot simulator`` (see bot.simulator.cli)."""
-    from bot.simulator.cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Protocol
 from bot.sms.errors import RecipientError
 from bot.sms import numbers as smsnumbers
 from bot.sms import rules as smsrules
-from bot.storage.groups import GroupError, check_name
+from bot.sms.names import GroupError, check_name
 from bot.wording import plural
 
 

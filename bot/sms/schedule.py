@@ -27,15 +27,6 @@ class ScheduleError(ValueError):
     """WHEN cannot be used; str() says why and how to write it."""
 
 
-def zone_name(value: str) -> str:
-    """``value`` if it names a time zone (SMSBOT_TIMEZONE), else ValueError."""
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(value) from None
-    return value
-
-
 def split_at(args: str) -> tuple[str, str] | None:
     """``--at WHEN rest`` → (WHEN, rest); None when the arguments do not start with ``--at``.
     ScheduleError when ``--at`` is followed by something that is not a WHEN."""

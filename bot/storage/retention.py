@@ -5,8 +5,8 @@ held sends (their plan holds numbers and text), Slack answers kept for replays p
 and old finished Slack outbox rows are purged too.
 The do-not-contact list, the audit log and groups are never touched here.
 
-``run_once(now)`` does one small transaction of work (``CHUNK`` sends), so the bot never pauses;
-a daily pass repeats it until nothing is left. Erased means gone from the file: every connection has
+``erase_some`` does one small transaction of work (``CHUNK`` sends), so the bot never pauses; the
+daily pass of bot/workers/retention.py repeats it until nothing is left. Erased means gone from the file: every connection has
 ``secure_delete`` on (bot/storage/db.py), so the old bytes are zeroed rather than left in free space,
 and after each batch a TRUNCATE checkpoint empties the WAL that still held them. A reader can block
 that checkpoint: it is then owed, tried again after the next batch (or a minute later), logged once.
@@ -24,7 +24,6 @@ from typing import Callable
 from bot.storage.db import Database
 from bot.storage.queue import Status
 from bot.storage.replays import Replays
-from bot.workers.loop import Worker
 
 log = logging.getLogger(__name__)
 
@@ -127,46 +126,3 @@ class Retention:
 def _scrub(text: str | None) -> str | None:
     """An error text with any phone number in it cut to its last 3 digits."""
     return None if text is None else _LONG_DIGITS.sub(lambda m: "…" + re.sub(r"\D", "", m.group(0))[-3:], text)
-
-
-class RetentionWorker(Worker):
-    """The daily pass, one small transaction per ``run_once``, on a thread of its own."""
-    name = "retention"
-    idle_poll = 60.0
-
-    def __init__(self, retention: Retention, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.retention = retention
-        self.next_pass_at = 0.0     # due at start, then daily
-        self._erased = 0
-        self._in_pass = False
-        self.checkpoint_at = 0.0    # when an owed checkpoint is tried again between passes
-
-    def wait_time(self, now: float) -> float:
-        if self._in_pass:
-            return 0.0
-        due = min(self.next_pass_at, self.checkpoint_at) if self.retention.wal_owed else self.next_pass_at
-        return max(0.0, due - now)
-
-    def run_once(self, now: float | None = None) -> bool:
-        now = self.clock() if now is None else now
-        if not self._in_pass and now < self.next_pass_at:
-            if self.retention.wal_owed and now >= self.checkpoint_at:
-                if not self.retention.empty_wal():
-                    self.checkpoint_at = now + CHECKPOINT_RETRY_SECONDS
-                return True
-            return False
-        self._in_pass = True
-        erased = self.retention.erase_some(now)
-        if erased:
-            self._erased += erased
-            return True
-        if self.retention.give_back_space():
-            return True
-        rest = self.retention.purge_rest(now)
-        log.info("event=retention_pass days=%d sends_erased=%d reports=%d previews=%d answers=%d outbox=%d",
-                 self.retention.days, self._erased, rest["reports"], rest["previews"], rest["answers"],
-                 rest["outbox"])
-        self._in_pass, self._erased, self.next_pass_at = False, 0, now + DAY
-        self.checkpoint_at = now + CHECKPOINT_RETRY_SECONDS
-        return True

@@ -13,15 +13,16 @@ from typing import Callable
 
 from bot.sms.errors import RecipientError, TextError
 from bot.usecases.access import Viewer
+from bot.usecases.ports import Notices, Posts
 from bot.config.settings import Settings
 from bot.sms import rules as smsrules
 from bot.sms import lists, schedule, templates
 from bot.sms.numbers import read_number
 from bot.sms.plan import Blocked, SendPlan, plan_send
-from bot.slack.notices import SlackNotices
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
-from bot.storage.groups import GroupError, GroupStore, check_name
+from bot.sms.names import GroupError, check_name
+from bot.storage.groups import GroupStore
 from bot.storage.queue import SendQueue
 from bot.storage.templates import TemplateStore
 
@@ -67,13 +68,13 @@ _RECIPIENTS_THEN_REST = re.compile(r"\s*([^ \t\r\n]+)[ \t\r\n]+(.*)", re.S)
 
 class Routine:
     def __init__(self, *, settings: Settings, db: Database, queue: SendQueue, templates: TemplateStore,
-                 groups: GroupStore, pending: PendingSends, notices: SlackNotices, clock: Callable[[], float],
+                 groups: GroupStore, pending: PendingSends, notices: Notices, posts: Posts, clock: Callable[[], float],
                  audit: Audit = log_audit, blocked: Blocked | None = None) -> None:
         self.settings, self.db, self.queue, self.templates = settings, db, queue, templates
         self.blocked = blocked  # the do-not-contact list's check (OptOuts.blocked)
         self.pending = pending
         self._groups = groups
-        self.notices, self.clock, self.audit = notices, clock, audit
+        self.notices, self.posts, self.clock, self.audit = notices, posts, clock, audit
 
     # -- templates -----------------------------------------------------------------------------
     def add_template(self, name: str, text: str, user_id: str) -> bool:
@@ -173,7 +174,7 @@ class Routine:
     def scheduled(self, viewer: Viewer) -> list[sqlite3.Row]:
         """The scheduled sends still waiting that the viewer may see (bot/slack/posts.py decides which)."""
         rows = self.queue.scheduled()
-        seen = self.notices.posts.visible(viewer, [row["id"] for row in rows])
+        seen = self.posts.visible(viewer, [row["id"] for row in rows])
         return [row for row in rows if row["id"] in seen]
 
     def cancel(self, batch_id: int, viewer: Viewer) -> Cancelled:
@@ -182,7 +183,7 @@ class Routine:
         user_id = viewer.user_id
         with self.db.transaction() as conn:
             batch = self.queue.batch(batch_id, conn)
-            if batch is None or not self.notices.posts.visible(viewer, [batch_id]):
+            if batch is None or not self.posts.visible(viewer, [batch_id]):
                 return Cancelled("unknown")
             if batch["user_id"] != user_id and user_id not in self.settings.admin_users:
                 return Cancelled("not_yours", requester=batch["user_id"])

@@ -1,9 +1,7 @@
-"""What people ask smsbot to do, each read top to bottom in one method: submit a send, confirm
-or cancel a costly one, resend, look up history and status, ask for the balance; and what
-follows each outcome of the sender (``after_send``).
-
-Listeners (Slack) call these through the narrow ``Services`` protocol in
-``bot/slack/listeners/__init__.py``; nothing here parses Slack payloads or renders messages.
+"""Sending, each read top to bottom in one method: submit a send, confirm or cancel a costly one,
+resend; and what follows each outcome of the sender (``after_send``). Every way in asks the gate
+(bot/usecases/gate.py) inside the transaction that queues. Nothing here parses Slack payloads or
+renders messages: Slack is told through ``ports.Notices``.
 """
 from __future__ import annotations
 
@@ -12,33 +10,22 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, ContextManager, Mapping
+from typing import Callable, Mapping
 
-from bot.usecases.access import Access, Viewer
-from bot.usecases.compliance import Compliance
 from bot.config.settings import Settings
 from bot.usecases.gate import Gate
 from bot.metrics import Metrics
+from bot.usecases.ports import Notices, Posts
 from bot.sms import failures
-from bot.sms.gateway import NotEnoughCredits, SmsOfficeClient
+from bot.sms.gateway import NotEnoughCredits
 from bot.sms.plan import Hold, SendPlan, confirmation_reason
-from bot.slack.notifier import SlackNotices
-from bot.usecases.spend import SpendToday
-from bot.slack.posts import SlackPosts
 from bot.storage.confirmations import Decision, PendingSends
-from bot.storage.db import ACK_PATIENCE_SECONDS, Database
-from bot.storage.groups import GroupStore
+from bot.storage.db import Database
 from bot.storage.queue import SendQueue, Status
 from bot.storage.reports import ReportIntake
-from bot.storage.usage import UsageReport
 from bot.workers.balancewatch import BalanceWatch
-from bot.workers.forecast import Forecast
 
 log = logging.getLogger(__name__)
-
-# Slack shows an error after 3 s: work before the ack waits at most this long for the database,
-# then says nothing was queued (rather than queueing it after Slack told the user it failed).
-
 
 @dataclass(frozen=True)
 class Queued:
@@ -77,7 +64,7 @@ class WouldFailAgain(Exception):
         self.recipient = recipient
 
 
-def store_send(conn: sqlite3.Connection, queue: SendQueue, notices: SlackNotices, plan: SendPlan, origin: Mapping,
+def store_send(conn: sqlite3.Connection, queue: SendQueue, notices: Notices, plan: SendPlan, origin: Mapping,
                now: float) -> int:
     """A checked plan as a queued batch (one row per recipient, each with its own text for a
     personalised list) and its Slack status message, in the caller's transaction."""
@@ -93,22 +80,13 @@ def store_send(conn: sqlite3.Connection, queue: SendQueue, notices: SlackNotices
     return batch_id
 
 
-class UseCases:
+class Sending:
     def __init__(self, *, settings: Settings, db: Database, queue: SendQueue, pending: PendingSends,
-                 posts: SlackPosts, notices: SlackNotices, reports: ReportIntake, watch: BalanceWatch,
-                 groups: GroupStore, access: Access, gateway: SmsOfficeClient, metrics: Metrics,
-                 clock: Callable[[], float], wake_sender: Callable[[], None],
-                 later: Callable[..., None], gate: Gate, compliance: Compliance | None = None) -> None:
+                 posts: Posts, notices: Notices, reports: ReportIntake, watch: BalanceWatch, metrics: Metrics,
+                 gate: Gate, clock: Callable[[], float], wake_sender: Callable[[], None]) -> None:
         self.settings, self.db, self.queue, self.pending = settings, db, queue, pending
         self.posts, self.notices, self.reports, self.watch = posts, notices, reports, watch
-        self.groups, self.access, self.gateway, self.metrics = groups, access, gateway, metrics
-        self.clock, self.wake_sender = clock, wake_sender
-        self.later = later  # slow work after a Slack ack (bot/slack/after_ack.py)
-        self.routine = None  # templates, scheduled sends, lists (bot/usecases/routine.py), set by the wiring
-        self.compliance = compliance  # opt-outs, access from Slack, the audit log (bot/usecases/compliance.py)
-        self.optouts = compliance.optouts if compliance else None
-        self.usage_report = UsageReport(db)  # usage and the billing CSV (bot/storage/usage.py)
-        self.gate = gate  # may this person, from this place, spend this now (bot/usecases/gate.py)
+        self.metrics, self.gate, self.clock, self.wake_sender = metrics, gate, clock, wake_sender
 
     # -- sending ---------------------------------------------------------------------------------------
     def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation | Refused:
@@ -202,39 +180,3 @@ class UseCases:
             if event == "unconfirmed" and self.queue.message(message["id"], conn)["status"] == Status.SENT:
                 return  # a report already proved it went out; that reply says so
         self.notices.send_event(conn, event, message)
-
-    # -- reading -----------------------------------------------------------------------------------------
-    def history(self, viewer: Viewer, limit: int) -> list[tuple]:
-        """The last sends the viewer may see, newest first, each with its messages."""
-        return [(batch, self.queue.messages_of(batch["id"])) for batch in self.posts.recent(viewer, limit)]
-
-    def tracking(self, viewer: Viewer, tracking_id: str) -> tuple | None:
-        """(batch, message, reports) of the SMS with this tracking number, or None: also when the
-        viewer may not see its send, so that a tracking number tells nothing of sends not theirs."""
-        row = self.queue.by_tracking_id(tracking_id)
-        if row is None or not self.posts.visible(viewer, [row["batch_id"]]):
-            return None
-        return self.queue.batch(row["batch_id"]), row, self.reports.history(row["id"])
-
-    def last_balance(self) -> tuple[Decimal, float] | None:
-        return self.watch.last_balance()
-
-    def usage(self, balance: Decimal | None) -> Forecast:
-        return self.watch.usage(balance=balance)
-
-    def spend_today(self, user_id: str) -> SpendToday:
-        """The requester's credits counted today against their limit (and the bot's)."""
-        return self.gate.limits.today(user_id, self.clock())
-
-    def balance(self) -> tuple[Decimal, Forecast]:
-        """Ask the gateway now (slow: only after the ack). Raises GatewayError."""
-        credits = self.gateway.balance()
-        return credits, self.watch.usage(balance=credits)
-
-
-    # -- plumbing for listeners ---------------------------------------------------------------------------
-    def before_ack(self) -> ContextManager[None]:
-        """Wrap a listener's work before its ack: a write gives up (sqlite3.Error, nothing stored)
-        rather than wait on a locked database past Slack's 3 s."""
-        return self.db.patience(ACK_PATIENCE_SECONDS)
-

@@ -9,7 +9,8 @@ BOT = Path(__file__).resolve().parents[2] / "bot"
 
 # Top to bottom. Each entry is one layer: the packages or modules in it, which may not import each other.
 LAYERS = [
-    ("bot.__main__", "bot.cli", "bot.testing"),   # entry points, and the peers only tests use
+    ("bot.__main__",),
+    ("bot.cli", "bot.testing"),                     # the command line; the peers only tests use
     ("bot.runtime",),                               # the composition root
     ("bot.slack", "bot.simulator"),                 # Slack's side; the gateway simulator (a product)
     ("bot.web",),                                   # HTTP: Slack's requests, delivery reports, health

@@ -2,7 +2,8 @@
 import pytest
 
 from bot.storage.db import Database
-from bot.storage.groups import GroupError, GroupStore, check_name
+from bot.sms.names import GroupError
+from bot.storage.groups import GroupStore
 from tests.conftest import said
 
 NUMBERS = ["27831234567", "27821234567", "27841234567"]
@@ -48,25 +49,6 @@ def test_an_unknown_group_refuses_the_send_and_suggests_the_closest(slack_driver
     assert "no group called ‘oncal’" in text and "Did you mean `oncall`?" in text
     assert bot.queue.depth() == 0
 
-
-
-# -- names ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("raw", ["oncall", "  OnCall ", "site-a", "team_2", "a" * 32])
-def test_a_good_name_is_accepted_lowercased(raw):
-    assert check_name(raw) == raw.strip().lower()
-
-
-@pytest.mark.parametrize("raw,advice", [
-    ("a" * 33, "up to 32"),
-    ("on call", "lowercase letters, digits, - and _"),
-    ("", "lowercase letters"),
-    ("0831234567", "include at least one letter"),
-    ("+27831234567", "can't be a group name"),
-])
-def test_a_bad_name_is_refused_saying_how_to_fix_it(raw, advice):
-    with pytest.raises(GroupError) as caught:
-        check_name(raw)
-    assert advice in str(caught.value)
 
 
 # -- the store ---------------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ def test_a_report_that_beats_our_own_commit_is_matched_when_the_send_is_recorded
     with bot.db.transaction() as conn:
         bot.queue.mark_sent(conn, message["id"], tracking, bot.clock())
         row = conn.execute("SELECT * FROM messages WHERE id = ?", (message["id"],)).fetchone()
-        bot.usecases.after_send(conn, "sent", row)
+        bot.sending.after_send(conn, "sent", row)
     assert outcomes(bot) == ["applied"]
     assert bot.queue.messages_of(1)[0]["dlr_status_id"] == 100
 

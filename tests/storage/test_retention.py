@@ -115,7 +115,7 @@ def test_the_daily_job_works_in_small_transactions_then_waits_a_day(aged, monkey
     said(aged.command("send 27821234568 Third"))
     aged.pump()
     worker, now = aged.bot.retention_worker, T0 + 60 * DAY
-    caplog.set_level(logging.INFO, logger="bot.storage.retention")
+    caplog.set_level(logging.INFO, logger="bot.workers.retention")
     erased = []
     while worker.run_once(now):
         erased.append(rows(aged, "SELECT count(*) FROM batches WHERE erased_at IS NOT NULL")[0][0])

@@ -165,6 +165,6 @@ def test_a_mixed_day_costs_the_same_in_usage_export_and_at_the_gateway(tmp_path,
         assert charged == 7 and f"*Total:* 7 SMS, {charged} credits" in usage
         assert sum(int(row[8]) for row in exported) == charged and {row[9] for row in exported} == {"sent"}
         assert "<@U0ANN>: 5 SMS, 5 credits" in usage and "<@U0BOB>: 2 SMS, 2 credits" in usage
-        assert bot.usecases.spend_today("U0ANN").user_used == 5
+        assert bot.reading.spend_today("U0ANN").user_used == 5
     finally:
         bot.stop()

@@ -216,11 +216,11 @@ def test_resend_counts_against_whoever_presses_it_on_the_day_pressed(limited, fa
     assert d.bot.queue.message(failed[0])["status"] == "failed"
     _click_and_wait(d, fake_slack, RESEND_ACTION, str(failed[1]), BOB)  # bob spends his own budget on it
     d.pump()
-    assert d.bot.usecases.spend_today(BOB).user_used == 1 and d.bot.usecases.spend_today(ANN).user_used == 4
+    assert d.bot.reading.spend_today(BOB).user_used == 1 and d.bot.reading.spend_today(ANN).user_used == 4
     d.bot.clock.t += 86400  # yesterday's failures count today when resent today
     _click_and_wait(d, fake_slack, RESEND_ACTION, str(failed[2]), ANN)
     d.pump()
-    assert d.bot.usecases.spend_today(ANN).user_used == 1
+    assert d.bot.reading.spend_today(ANN).user_used == 1
     assert len(simulator.messages) == 6  # 4 + bob's resend + ann's resend the next day: never 8 in one day
 
 

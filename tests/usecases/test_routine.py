@@ -8,7 +8,7 @@ from bot.config.settings import load_settings
 from bot.usecases.routine import allowed_countries_recheck
 from bot.runtime import Bot
 from bot.sms.schedule import ScheduleError
-from bot.storage.groups import GroupError
+from bot.sms.names import GroupError
 from tests.conftest import Clock, Driver, base_env, said
 
 T0 = 1_780_000_000.0
@@ -27,7 +27,7 @@ def d(tmp_path, simulator, fake_slack):
 
 
 def test_a_template_is_checked_when_saved_and_says_whether_it_is_new(d):
-    routine = d.bot.usecases.routine
+    routine = d.bot.routine
     assert routine.add_template("outage", "Outage at {site}: we are on it.", ADMIN) is True
     assert routine.add_template("outage", "Outage at {site}: fixed soon.", ADMIN) is False
     assert routine.template("outage")["text"] == "Outage at {site}: fixed soon."

@@ -34,7 +34,7 @@ def _resend(body, action, respond, services) -> None:
         respond(_aside(render.usage_error("That button is broken: send the SMS again with `/sms send`.")))
         return
     try:
-        outcome = services.resend(message_id, user_id)  # the gate judges it from where the send was requested
+        outcome = services.sending.resend(message_id, user_id)  # the gate judges it from where the send was requested
     except WouldFailAgain as refusal:
         respond(_aside(render.message(f"Resending the SMS to {refusal.recipient} as it is would fail again: "
                                       "send it anew with `/sms send` once it is fixed.")))
@@ -51,7 +51,7 @@ def _resend(body, action, respond, services) -> None:
 
 def _decide(body, action, respond, services, send: bool) -> None:
     user_id = body["user"]["id"]
-    decision = services.confirm(str(action.get("value", "")), user_id, send)
+    decision = services.sending.confirm(str(action.get("value", "")), user_id, send)
     verdict = decision.verdict
     log.info("event=confirm_%s verdict=%s user=%s batch=%s", "send" if send else "cancel", verdict, user_id,
              decision.batch_id if decision.batch_id is not None else "-")

@@ -13,7 +13,7 @@ from bot.sms.plan import OPTED_OUT, UsageError, member_problems
 from bot.sms.schedule import ScheduleError, local_text
 from bot.slack.command_line import parse_command
 from bot.sms.gateway import GatewayError
-from bot.storage.groups import GroupError, check_name
+from bot.sms.names import GroupError, check_name
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
 from bot.slack.listeners import admin, routine
@@ -76,7 +76,7 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         ack(render.usage_error(str(error)))
         return
     try:
-        outcome = services.submit(plan, origin_of(command))  # committed before the ack
+        outcome = services.sending.submit(plan, origin_of(command))  # committed before the ack
     except sqlite3.Error as error:
         log.error("event=send_not_stored error=%s", error)
         ack(render.message(":warning: I couldn't store your send, so nothing was queued. Try again in a "
@@ -118,13 +118,13 @@ def _balance(ack, respond, services, user_id: str = "") -> None:
 def answer_balance(respond, services, user_id: str = "") -> None:
     """After the ack: ask the gateway, answer through respond()."""
     try:
-        credits, usage = services.balance()
+        credits, usage = services.reading.balance()
     except GatewayError as error:
         respond(render.gateway_problem("I couldn't get the balance", error))
         return
     answer = render.balance(credits, usage, services.settings.low_balance)
     if user_id:
-        answer = render.with_spend(answer, services.spend_today(user_id))
+        answer = render.with_spend(answer, services.reading.spend_today(user_id))
     respond(answer)
 
 
@@ -137,7 +137,7 @@ def _status(args: str, viewer: Viewer, services) -> dict:
     tracking = args.strip().lstrip("#")
     if not tracking.isdigit():
         return render.usage_error("Give the tracking number shown on the send, e.g. `/sms status 123456`.")
-    found = services.tracking(viewer, tracking)  # a send not theirs is answered as an unknown one
+    found = services.reading.tracking(viewer, tracking)  # a send not theirs is answered as an unknown one
     if found is None:
         return render.usage_error(f"No SMS with tracking number {tracking} was sent by this bot. "
                                   "Check the number on the send's status message.")
@@ -150,7 +150,7 @@ def _history(args: str, viewer: Viewer, services) -> dict:
     if arg and not (re.fullmatch(r"[0-9]{1,3}", arg) and 1 <= int(arg) <= HISTORY_MAX):
         return render.usage_error(f"`/sms history N` takes a number of sends from 1 to {HISTORY_MAX}, "
                                   f"e.g. `/sms history 20` (default {HISTORY_DEFAULT}).")
-    return render.history(services.history(viewer, int(arg) if arg else HISTORY_DEFAULT),
+    return render.history(services.reading.history(viewer, int(arg) if arg else HISTORY_DEFAULT),
                           services.settings.retention_days)
 
 

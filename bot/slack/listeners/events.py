@@ -23,9 +23,9 @@ def publish_home(user_id: str, client, services) -> None:
     if refusal:  # numbers and history are for the people allowed to use the bot
         client.views_publish(user_id=user_id, view=render.home_refused(refusal))
         return
-    last = services.last_balance()
-    usage = services.usage(last[0] if last else None)
-    sends = services.history(services.access.viewer(user_id), HOME_SENDS)  # no channel here: their own only
+    last = services.reading.last_balance()
+    usage = services.reading.usage(last[0] if last else None)
+    sends = services.reading.history(services.access.viewer(user_id), HOME_SENDS)  # no channel here: their own only
     view = render.home(last, usage, services.settings.low_balance, sends, services.groups.sizes(),
                        services.settings.retention_days)
     client.views_publish(user_id=user_id, view=view)

@@ -43,7 +43,7 @@ def register(app, services) -> None:
     def confirm(ack, body, view):
         try:
             with services.before_ack():
-                decision = services.confirm(view.get("private_metadata", ""), body["user"]["id"], True)
+                decision = services.sending.confirm(view.get("private_metadata", ""), body["user"]["id"], True)
         except sqlite3.Error as error:
             log.error("event=send_not_stored error=%s", error)
             ack(response_action="update", view=render.modal_notice(
@@ -77,7 +77,7 @@ def _plan_and_submit(ack, spec: str, text: str, at, field: str, origin: dict, se
         return
     try:
         with services.before_ack():
-            outcome = services.submit(plan, origin_of(origin))  # committed before the ack
+            outcome = services.sending.submit(plan, origin_of(origin))  # committed before the ack
     except sqlite3.Error as error:
         log.error("event=send_not_stored error=%s", error)
         ack(response_action="errors", errors={field: "I couldn't store your send, so nothing was "

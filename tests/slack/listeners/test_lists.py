@@ -117,7 +117,7 @@ def test_each_recipients_own_parts_are_what_the_spend_counts(slack_driver, bot, 
     slack_driver.submit(CONFIRM_VIEW, {}, private_metadata=preview["private_metadata"])
     slack_driver.pump()
     assert sorted(m.parts for m in simulator.messages) == [1, 2]      # what the gateway charged
-    assert bot.usecases.usage(None).spent_today == 3                  # what the balance watch counts
+    assert bot.reading.usage(None).spent_today == 3                  # what the balance watch counts
     assert "3 credits" in fake_slack.messages["C0GENERAL"][0]["blocks"][0]["text"]["text"]
 
 

@@ -1,4 +1,5 @@
-"""What ``smsbot check`` verifies beyond the settings themselves: each returns (ok, line)."""
+"""``smsbot check``: every setting, SMS Office, Slack, the database and the callback URL. Each check
+beyond the settings themselves returns (ok, line)."""
 from __future__ import annotations
 
 import sqlite3
@@ -7,31 +8,11 @@ from pathlib import Path
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.cli.environment import EXIT_FAILED, EXIT_OK, settings_or_exit
+from bot.cli.run import print_callback
 from bot.config.settings import Settings
-from bot.storage.migrations import MIGRATIONS
 
 Result = tuple[bool, str]
-
-
-def database_problem(db_path: str) -> str | None:
-    """A sentence if SMSBOT_DB cannot be used by this smsbot (not SQLite, or from a newer smsbot)."""
-    path = Path(db_path).expanduser()
-    if not path.exists():
-        return None  # created at the first start
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error as error:
-        return (f"SMSBOT_DB={db_path!r} cannot be read as an SQLite database ({error}): point SMSBOT_DB at "
-                "smsbot's database, or move that file away to start with a new one.")
-    if version > len(MIGRATIONS):
-        return (f"SMSBOT_DB={db_path!r} was written by a newer smsbot (schema {version}; this smsbot knows up to "
-                f"{len(MIGRATIONS)}). Install that newer smsbot again, or restore the backup taken before the "
-                "upgrade; this version will not touch the database.")
-    return None
 
 
 def slack_error(error: Exception) -> str:
@@ -81,3 +62,70 @@ def allow_lists(settings: Settings) -> Result:
         return f"{len(ids)} ({', '.join(sorted(ids))})" if ids else f"none ({empty})"
     return True, (f"Allow-lists: OK, users {size(settings.allowed_users)}, channels {size(settings.allowed_channels)}, "
                   f"admins {size(settings.admin_users, 'anyone allowed to send may change groups')}")
+
+
+def check(args) -> int:
+    settings = settings_or_exit()
+    from bot.runtime import ensure_callback_secret
+    from bot.storage.db import Database
+
+    results = [(True, "Configuration: OK"), *((True, line) for line in region_lines(settings))]
+    results.append(check_gateway(settings))
+    try:
+        result = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10).auth_test()
+        results.append((True, f"Slack: OK, signed in as @{result.get('user')} in {result.get('team')}"))
+    except Exception as error:
+        results.append((False, f"Slack: FAILED: {slack_error(error)}. Check SLACK_BOT_TOKEN and "
+                               "SLACK_API_URL (and this server's network)."))
+    results += [app_token(settings), alert_channel(settings), allow_lists(settings)]
+    for _, line in results:
+        print(line)
+    path = Path(settings.db_path).expanduser().resolve()
+    db = Database(settings.db_path)
+    try:
+        db.migrate()
+        secret = ensure_callback_secret(db, settings)
+    except sqlite3.Error as error:
+        print(f"Database: FAILED: {error} ({path}). Check that the user running smsbot may write that file "
+              "and its folder.")
+        return EXIT_FAILED
+    finally:
+        db.close()
+    print(f"Database: OK, {path}")
+    print_callback(settings.public_url, secret)
+    return EXIT_OK if all(ok for ok, _ in results) else EXIT_FAILED
+
+
+def check_gateway(settings: Settings) -> tuple[bool, str]:
+    from bot.sms.gateway import GatewayError, SmsOfficeClient
+
+    if settings.simulated:
+        return True, "SMS Office: the built-in simulator (SMSOFFICE_API_URL=simulator): NO REAL SMS is sent"
+    gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username, settings.smsoffice_password)
+    try:
+        return True, f"SMS Office: OK, balance {gateway.balance():,.2f} credits"
+    except GatewayError as error:
+        return False, f"SMS Office: FAILED: {error}"
+    finally:
+        gateway.close()
+
+
+def region_lines(settings: Settings) -> list[str]:
+    """What SMS_DEFAULT_REGION and SMSBOT_ALLOWED_COUNTRIES mean, by country name: SA is Saudi
+    Arabia (+966), an easy slip for South Africa (ZA)."""
+    import phonenumbers
+
+    from bot.sms.numbers import country_name
+
+    def named(code: str) -> str:
+        return f"{code} = {country_name(code)} (+{phonenumbers.country_code_for_region(code)})"
+
+    region = settings.sms_default_region
+    lines = [f"SMS_DEFAULT_REGION: {named(region)}; numbers typed with a leading 0 are read as "
+             f"{country_name(region)} numbers" if region else
+             "SMS_DEFAULT_REGION: unset; numbers must be typed in international form"]
+    allowed = sorted(settings.allowed_countries)
+    lines.append("SMSBOT_ALLOWED_COUNTRIES: " + (", ".join(map(named, allowed)) if allowed else "any country"))
+    if region == "SA" or "SA" in allowed:
+        lines.append("  Warning: SA is Saudi Arabia (+966). For South Africa (+27) use ZA.")
+    return lines

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from bot.usecases.access import Access
+from bot.cli.environment import settings_or_exit
 from bot.config.settings import Settings
 from bot.usecases.gate import Gate
 from bot.sms.errors import SmsRuleError
@@ -136,3 +137,8 @@ def _operator() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container's bare uid)
         return f"uid {os.getuid()}"
+
+
+def command(args) -> int:
+    """``smsbot send-list``, with the settings of the environment and ``.env``."""
+    return send_list(args, settings_or_exit())

@@ -3,6 +3,7 @@ Slack Web API: each line says OK or what to fix."""
 import sqlite3
 
 from bot.cli import check as checks
+from bot.cli.environment import database_problem
 from bot.config.settings import load_settings
 from bot.storage.db import Database
 from tests.conftest import base_env
@@ -14,17 +15,17 @@ def settings_for(tmp_path, fake_slack, **env):
 
 def test_a_missing_or_current_database_is_fine(tmp_path):
     path = tmp_path / "smsbot.db"
-    assert checks.database_problem(str(path)) is None  # created at the first start
+    assert database_problem(str(path)) is None  # created at the first start
     db = Database(str(path))
     db.migrate()
     db.close()
-    assert checks.database_problem(str(path)) is None
+    assert database_problem(str(path)) is None
 
 
 def test_a_file_that_is_not_sqlite_is_named_with_how_to_fix_it(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("shopping list\n" * 200)
-    problem = checks.database_problem(str(path))
+    problem = database_problem(str(path))
     assert "cannot be read as an SQLite database" in problem and "point SMSBOT_DB at" in problem
 
 
@@ -34,7 +35,7 @@ def test_a_database_from_a_newer_smsbot_is_refused_and_left_untouched(tmp_path):
     conn.execute("PRAGMA user_version = 999")
     conn.close()
     before = path.read_bytes()
-    problem = checks.database_problem(str(path))
+    problem = database_problem(str(path))
     assert "newer smsbot (schema 999" in problem and "restore the backup" in problem
     assert path.read_bytes() == before
 

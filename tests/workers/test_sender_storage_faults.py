@@ -12,6 +12,7 @@ import responses
 from bot.sms.gateway import SmsOfficeClient
 from bot.workers.sender import Sender
 from tests.conftest import GATEWAY_PASSWORD, Clock, wait_for
+from tests.process import python_for, readable_environment
 
 API = "http://gw.test/sms/api/"
 SEND_URL = API + "sendsms.asp"
@@ -169,6 +170,7 @@ def test_a_journaled_answer_the_database_took_after_all_is_not_applied_twice(que
 
 READ_ONLY_SCRIPT = r'''
 import json, logging, os, pwd, sys, time
+import bot
 from bot.sms.gateway import SmsOfficeClient
 from bot.storage.queue import SendQueue
 from bot.storage.db import Database
@@ -192,7 +194,7 @@ db = Database(path)
 sender = Sender(SendQueue(db), SmsOfficeClient(api, "acme", password), "ACMEOPS")
 sender.start()
 time.sleep(2.0)
-print(json.dumps({"uid": os.getuid(), "stopped": sender.stop(5)}))
+print(json.dumps({"uid": os.getuid(), "stopped": sender.stop(5), "bot": bot.__file__}))
 '''
 
 
@@ -201,21 +203,23 @@ def test_a_read_only_database_makes_the_sender_back_off_not_flood_the_log(simula
     import pwd
     import shutil
     import subprocess
-    import sys
     import tempfile
-    folder = tempfile.mkdtemp(prefix="smsbot-readonly-")
+    user = "nobody" if os.getuid() == 0 else None  # the script becomes nobody itself, after its imports
+    python = python_for(user)  # for nobody: a copy of bot and its packages it can read (the checkout may be private)
+    folder = tempfile.mkdtemp(prefix="smsbot-readonly-", dir="/tmp")  # pytest's and $TMPDIR may be private to root
     try:
-        if os.getuid() == 0:
-            nobody = pwd.getpwnam("nobody")
+        if user:
+            nobody = pwd.getpwnam(user)
             os.chown(folder, nobody.pw_uid, nobody.pw_gid)
-        done = subprocess.run([sys.executable, "-c", READ_ONLY_SCRIPT, folder, simulator.api_url, GATEWAY_PASSWORD],
-                              capture_output=True, text=True, timeout=30,
-                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+        done = subprocess.run([python, "-c", READ_ONLY_SCRIPT, folder, simulator.api_url, GATEWAY_PASSWORD],
+                              capture_output=True, text=True, timeout=30, cwd=folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["stopped"] is True and result["uid"] != 0
+    if user:  # nobody ran the copy, never the checkout (which it may not be able to read)
+        assert result["bot"].startswith(str(readable_environment()) + "/"), result["bot"]
     problems = [line for line in done.stderr.splitlines() if line.startswith(("WARNING", "ERROR"))]
     assert "readonly" in done.stderr  # SQLite itself refused the write
     assert 1 <= len(problems) <= 5  # two seconds of a refusing database: a few lines, not hundreds

@@ -6,6 +6,7 @@ simulator it calls. Prints one JSON line: {"seconds": ..., "n": ...}.
     python bench/bareloop.py --api-url http://127.0.0.1:PORT/sms/api/ --n 1000 \
         --username U --password P --sender BENCH --first 27830000001
 """
+
 from __future__ import annotations
 
 import argparse

@@ -2,6 +2,7 @@
 is filled first with a year of sends (1,000,000 SMS by default, most by the very user who then types
 `/sms send`), then acks are timed without limits and with SMSBOT_DAILY_LIMIT_USER and
 SMSBOT_DAILY_LIMIT set high enough never to refuse: the check must read only the day's rows."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -35,16 +36,21 @@ def fill_history(db_path: Path, sms: int = HISTORY) -> None:
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
                 "INSERT INTO batches (id, created_at, recipients, user_id, user_name, text, encoding, parts, origin) "
                 "SELECT i, ? - 365 * 86400.0 * (? - i) / ?, ?, CASE WHEN i % 5 THEN ? ELSE 'U0OTHER' END, 'bench', "
-                "'history', 'GSM-7', 1, 'slack' FROM n", (batches, now - DAY, batches, batches, PER_BATCH, USER))
+                "'history', 'GSM-7', 1, 'slack' FROM n",
+                (batches, now - DAY, batches, batches, PER_BATCH, USER),
+            )
             conn.execute(
                 "INSERT INTO messages (batch_id, recipient, country, status, attempts, next_attempt_at, queued_at, "
                 "updated_at, sent_at) SELECT b.id, '2783' || printf('%07d', b.id * 10 + k.k), 'ZA', 'sent', 1, "
                 "b.created_at, b.created_at, b.created_at, b.created_at FROM batches b, "
                 "(WITH RECURSIVE k(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM k WHERE k < ?) SELECT k FROM k) k",
-                (PER_BATCH - 1,))
-            conn.execute("INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits) "
-                         "SELECT m.id, m.batch_id, b.user_id, b.created_at, 1 FROM messages m "
-                         "JOIN batches b ON b.id = m.batch_id")
+                (PER_BATCH - 1,),
+            )
+            conn.execute(
+                "INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits) "
+                "SELECT m.id, m.batch_id, b.user_id, b.created_at, 1 FROM messages m "
+                "JOIN batches b ON b.id = m.batch_id"
+            )
         conn.execute("ANALYZE")
     finally:
         conn.close()

@@ -1,5 +1,6 @@
 """One figure: planning and queueing a 5,000-row personalised list (in this process, a fresh
 SQLite file): every row read and checked, then the whole send written in one transaction."""
+
 from __future__ import annotations
 
 import statistics
@@ -37,8 +38,14 @@ def plan_and_queue_ms(rows: int = ROWS) -> tuple[float, float]:
             planned = time.perf_counter()
             notices = SlackNotices(Outbox(db), SlackPosts(db))
             with db.transaction() as conn:
-                store_send(conn, SendQueue(db), notices, read.plan, {"user_id": "U0BENCH", "channel_id": "C0BENCH"},
-                           time.time())
+                store_send(
+                    conn,
+                    SendQueue(db),
+                    notices,
+                    read.plan,
+                    {"user_id": "U0BENCH", "channel_id": "C0BENCH"},
+                    time.time(),
+                )
             queued = time.perf_counter()
             assert db.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == rows
         finally:

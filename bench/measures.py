@@ -1,4 +1,5 @@
 """The measurements, each a function of a running :class:`bench.rig.Rig`."""
+
 from __future__ import annotations
 
 import http.client
@@ -17,8 +18,8 @@ from bench.rig import GATEWAY_PASSWORD, GATEWAY_USER, SENDER_ID, SMS_TEXT, Bench
 
 BARE_LOOP = Path(__file__).with_name("bareloop.py")
 ACK_WARMUP = 20
-UNKNOWN_EVERY = 4          # one delivery report in four is for a tracking id the bot never saw
-UNKNOWN_BASE = 10 ** 15    # simulator ids are epoch milliseconds (~1.7e12): these never clash
+UNKNOWN_EVERY = 4  # one delivery report in four is for a tracking id the bot never saw
+UNKNOWN_BASE = 10**15  # simulator ids are epoch milliseconds (~1.7e12): these never clash
 _unknown_ids = itertools.count(UNKNOWN_BASE)
 
 
@@ -51,13 +52,20 @@ def bot_drain_seconds(rig: Rig, n: int, per_command: int) -> float:
     rig.simulator.hold()
     try:
         for start in range(0, n, per_command):
-            rig.commands.send(numbers[start:start + per_command])
-        wait_until(lambda: rig.count_messages("sending") == 1 and rig.count_messages("queued") == n - 1,
-                   30, f"{n} SMS queued with one held at the gateway")
+            rig.commands.send(numbers[start : start + per_command])
+        wait_until(
+            lambda: rig.count_messages("sending") == 1 and rig.count_messages("queued") == n - 1,
+            30,
+            f"{n} SMS queued with one held at the gateway",
+        )
         started = time.perf_counter()
         rig.simulator.release()
-        wait_until(lambda: rig.sent_count() >= before + n, drain_timeout(rig, n),
-                   f"the bot to send {n} SMS", poll=min(0.01, max(0.0005, n * 1e-6)))
+        wait_until(
+            lambda: rig.sent_count() >= before + n,
+            drain_timeout(rig, n),
+            f"the bot to send {n} SMS",
+            poll=min(0.01, max(0.0005, n * 1e-6)),
+        )
         return time.perf_counter() - started
     finally:
         rig.simulator.release()
@@ -68,9 +76,24 @@ def bare_drain_seconds(rig: Rig, n: int) -> float:
     numbers = rig.numbers.take(n)
     if int(numbers[-1]) - int(numbers[0]) != n - 1:
         raise BenchError("the bare loop needs a contiguous range of numbers")
-    command = [sys.executable, str(BARE_LOOP), "--api-url", rig.simulator.api_url, "--n", str(n),
-               "--username", GATEWAY_USER, "--password", GATEWAY_PASSWORD, "--sender", SENDER_ID,
-               "--text", SMS_TEXT, "--first", numbers[0]]
+    command = [
+        sys.executable,
+        str(BARE_LOOP),
+        "--api-url",
+        rig.simulator.api_url,
+        "--n",
+        str(n),
+        "--username",
+        GATEWAY_USER,
+        "--password",
+        GATEWAY_PASSWORD,
+        "--sender",
+        SENDER_ID,
+        "--text",
+        SMS_TEXT,
+        "--first",
+        numbers[0],
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=drain_timeout(rig, n))
     if done.returncode != 0:
         raise BenchError(f"the bare loop failed: {done.stderr.strip()[-500:]}")
@@ -132,7 +155,7 @@ class ReportLoad:
     load: Load
     known: int
     unknown: int
-    stored: int                 # rows added to the reports table
+    stored: int  # rows added to the reports table
 
 
 def report_paths(rig: Rig, n: int) -> tuple[list[str], int]:
@@ -142,16 +165,26 @@ def report_paths(rig: Rig, n: int) -> tuple[list[str], int]:
     ids if the bot has sent too few). Returns the paths and how many are for sent messages.
     """
     n_known = n - n // UNKNOWN_EVERY
-    known = rig.sql("SELECT tracking_id, recipient FROM messages WHERE status = 'sent' "
-                    "AND dlr_status_id IS NULL ORDER BY id LIMIT ?", n_known)
+    known = rig.sql(
+        "SELECT tracking_id, recipient FROM messages WHERE status = 'sent' "
+        "AND dlr_status_id IS NULL ORDER BY id LIMIT ?",
+        n_known,
+    )
     paths = []
     for i in range(n):
         if i % UNKNOWN_EVERY != 0 and known:
             tracking, to = known.pop()
         else:
             tracking, to = str(next(_unknown_ids)), "27829999999"
-        query = urlencode({"messageid": tracking, "to": to, "from": SENDER_ID, "StatusID": 200,
-                           "statusMessage": "Delivered to Mobile"})
+        query = urlencode(
+            {
+                "messageid": tracking,
+                "to": to,
+                "from": SENDER_ID,
+                "StatusID": 200,
+                "statusMessage": "Delivered to Mobile",
+            }
+        )
         paths.append(f"{rig.report_path}?{query}")
     return paths, n_known - len(known)
 

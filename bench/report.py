@@ -1,4 +1,5 @@
 """The results table: each figure with its goal and whether the goal was met."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,10 @@ def text_table(rows: list[Row]) -> str:
     widths = [max(len(line[i]) for line in cells) for i in range(len(HEADER))]
 
     def line(values) -> str:
-        return "  ".join(v.ljust(w) if i == 0 else v.rjust(w) if i == 1 else v.ljust(w)
-                         for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+        return "  ".join(
+            v.ljust(w) if i == 0 else v.rjust(w) if i == 1 else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(HEADER), rule, *map(line, cells[1:])])

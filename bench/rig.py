@@ -1,6 +1,7 @@
 """The test rig: a real ``smsbot run`` subprocess wired to an in-process SMS Office
 simulator and fake Slack, all on 127.0.0.1, plus the helpers that drive and watch it.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -14,8 +15,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import requests
 
@@ -70,10 +71,15 @@ class BotProcess:
     def __init__(self, env: dict[str, str], workdir: Path, command: list[str] | None = None) -> None:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(OUR_VARIABLES)}
         self.log_path = workdir / "smsbot.stderr.log"
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(command or [sys.executable, "-m", "bot", "run"],
-                                     env={**inherited, **env}, cwd=workdir, stdout=subprocess.PIPE,
-                                     stderr=self._log, text=True)
+        self._log = open(self.log_path, "w")  # noqa: SIM115 (held for the process's life, closed in stop())
+        self.proc = subprocess.Popen(
+            command or [sys.executable, "-m", "bot", "run"],
+            env={**inherited, **env},
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
         self.port = self._read_port()
         # Keep reading stdout so the bot can never block on a full pipe.
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
@@ -149,8 +155,12 @@ class SlackCommands:
         self._n = itertools.count(1)
 
     def prepare(self, text: str) -> tuple[bytes, dict]:
-        body = command_body(text, channel_id=CHANNEL, channel_name="bench",
-                            response_url=self.slack.response_url(f"bench{next(self._n)}"))
+        body = command_body(
+            text,
+            channel_id=CHANNEL,
+            channel_name="bench",
+            response_url=self.slack.response_url(f"bench{next(self._n)}"),
+        )
         return body, sign(SIGNING_SECRET, body)
 
     def post(self, body: bytes, headers: dict) -> requests.Response:
@@ -180,13 +190,13 @@ class Rig:
         self.numbers = Numbers()
         self._tmp = tempfile.TemporaryDirectory(prefix="smsbot-bench-")
         self.workdir = Path(self._tmp.name)
-        self.simulator = Simulator(GATEWAY_USER, GATEWAY_PASSWORD, balance=10 ** 7)
+        self.simulator = Simulator(GATEWAY_USER, GATEWAY_PASSWORD, balance=10**7)
         self.slack = FakeSlack(token=BOT_TOKEN)
         self.bot: BotProcess | None = None
         self.commands: SlackCommands | None = None
         self._db: sqlite3.Connection | None = None
 
-    def __enter__(self) -> "Rig":
+    def __enter__(self) -> Rig:
         try:
             self.start()
         except BaseException:
@@ -207,12 +217,18 @@ class Rig:
 
     def _bot_env(self) -> dict[str, str]:
         return {
-            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": self.slack.api_url,
-            "SMSOFFICE_USERNAME": GATEWAY_USER, "SMSOFFICE_PASSWORD": GATEWAY_PASSWORD,
-            "SMSOFFICE_API_URL": self.simulator.api_url, "SMS_SENDER_ID": SENDER_ID,
-            "SMSBOT_DB": str(self.db_path), "SMSBOT_HOST": "127.0.0.1", "SMSBOT_PORT": "0",
-            "SMSBOT_CALLBACK_SECRET": CALLBACK_SECRET, "SMSBOT_LOG_LEVEL": "WARNING",
+            "SMSOFFICE_USERNAME": GATEWAY_USER,
+            "SMSOFFICE_PASSWORD": GATEWAY_PASSWORD,
+            "SMSOFFICE_API_URL": self.simulator.api_url,
+            "SMS_SENDER_ID": SENDER_ID,
+            "SMSBOT_DB": str(self.db_path),
+            "SMSBOT_HOST": "127.0.0.1",
+            "SMSBOT_PORT": "0",
+            "SMSBOT_CALLBACK_SECRET": CALLBACK_SECRET,
+            "SMSBOT_LOG_LEVEL": "WARNING",
             "SMSBOT_CONFIRM_ABOVE": "100000000",  # the benchmark measures sending, not confirming
             **self.env,
         }
@@ -264,8 +280,9 @@ class Rig:
         return self.sql(f"SELECT count(*) FROM messages WHERE status IN ({marks})", *statuses)[0][0]
 
     def wait_queue_empty(self, timeout: float = 120) -> None:
-        wait_until(lambda: self.count_messages("queued", "sending") == 0, timeout,
-                   "the bot's send queue to empty", poll=0.05)
+        wait_until(
+            lambda: self.count_messages("queued", "sending") == 0, timeout, "the bot's send queue to empty", poll=0.05
+        )
 
     def sent_count(self) -> int:
         """SMS the simulator has accepted so far."""

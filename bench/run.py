@@ -5,6 +5,7 @@ fake Slack, on 127.0.0.1 only. Prints a results table (plain text, then Markdown
     .venv/bin/python bench/run.py            # full run, about 1 minute on 2 cores
     .venv/bin/python bench/run.py --quick    # smoke run, about 15 s (smaller N; the table says so)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,16 +27,32 @@ from bench.rig import BenchError, Rig  # noqa: E402
 
 ACK_P99_GOAL_MS = 10.0
 DRAIN_RATIO_GOAL = 1.05
-FLATNESS_GOAL = 1.20     # per-SMS cost at N large / at N small
+FLATNESS_GOAL = 1.20  # per-SMS cost at N large / at N small
 REPORT_RATIO_GOAL = 0.80
 RSS_GOAL_MB = 64.0
-LIST_GOAL_MS = 3000.0    # a 5,000-row list: planned and queued within Slack's 3 s
+LIST_GOAL_MS = 3000.0  # a 5,000-row list: planned and queued within Slack's 3 s
 LIMITS_RATIO_GOAL = 2.0  # ack p99 with daily limits set and 1M SMS of history / without limits
 
-FULL = {"n_acks": 500, "n_small": 10, "small_runs": 7, "n_large": 10_000, "per_command": 100,
-        "n_reports": 3000, "rounds": 3, "threads": 4}
-QUICK = {"n_acks": 200, "n_small": 10, "small_runs": 5, "n_large": 2000, "per_command": 100,
-         "n_reports": 800, "rounds": 3, "threads": 4}
+FULL = {
+    "n_acks": 500,
+    "n_small": 10,
+    "small_runs": 7,
+    "n_large": 10_000,
+    "per_command": 100,
+    "n_reports": 3000,
+    "rounds": 3,
+    "threads": 4,
+}
+QUICK = {
+    "n_acks": 200,
+    "n_small": 10,
+    "small_runs": 5,
+    "n_large": 2000,
+    "per_command": 100,
+    "n_reports": 800,
+    "rounds": 3,
+    "threads": 4,
+}
 
 _STARTED = time.monotonic()
 
@@ -50,17 +67,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--n-acks", type=int, help=f"/sms send commands timed (default {FULL['n_acks']})")
     parser.add_argument("--n-small", type=int, help=f"small drain N (default {FULL['n_small']})")
     parser.add_argument("--small-runs", type=int, help=f"small drains, median taken (default {FULL['small_runs']})")
-    parser.add_argument("--n-large", type=int,
-                        help=f"large drain N (default {FULL['n_large']}, {QUICK['n_large']} with --quick)")
+    parser.add_argument(
+        "--n-large", type=int, help=f"large drain N (default {FULL['n_large']}, {QUICK['n_large']} with --quick)"
+    )
     parser.add_argument("--per-command", type=int, help=f"recipients per /sms send (default {FULL['per_command']})")
-    parser.add_argument("--n-reports", type=int,
-                        help=f"delivery-report requests per round, and as many /healthz (default {FULL['n_reports']})")
-    parser.add_argument("--rounds", type=int,
-                        help=f"alternating /healthz and report rounds, median taken (default {FULL['rounds']})")
+    parser.add_argument(
+        "--n-reports",
+        type=int,
+        help=f"delivery-report requests per round, and as many /healthz (default {FULL['n_reports']})",
+    )
+    parser.add_argument(
+        "--rounds", type=int, help=f"alternating /healthz and report rounds, median taken (default {FULL['rounds']})"
+    )
     parser.add_argument("--threads", type=int, help=f"client threads for the report load (default {FULL['threads']})")
-    parser.add_argument("--gateway-latency-ms", type=float, default=0.0,
-                        help="make the simulator answer every call this much later, for the bot and the "
-                             "bare loop alike (default 0: loopback speed)")
+    parser.add_argument(
+        "--gateway-latency-ms",
+        type=float,
+        default=0.0,
+        help="make the simulator answer every call this much later, for the bot and the "
+        "bare loop alike (default 0: loopback speed)",
+    )
     parser.add_argument("--bot-cmd", help="command that starts the bot (default: this python -m bot run)")
     args = parser.parse_args(argv)
     for name, default in (QUICK if args.quick else FULL).items():
@@ -84,8 +110,12 @@ def cpu_model() -> str:
 
 def commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=5).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -98,7 +128,8 @@ def environment_lines(args: argparse.Namespace) -> list[str]:
         f"machine:  nproc={len(os.sched_getaffinity(0))}, {platform.machine()}, {cpu_model()}, "
         f"{platform.system()} {platform.release()}",
         f"smsbot:   commit {commit()} (working tree as found)",
-        "mode:     " + ("QUICK smoke run (smaller loads, see the N in each figure)" if args.quick else "full run")
+        "mode:     "
+        + ("QUICK smoke run (smaller loads, see the N in each figure)" if args.quick else "full run")
         + (f", gateway latency {args.gateway_latency_ms:g} ms" if args.gateway_latency_ms else ""),
     ]
 
@@ -108,20 +139,25 @@ def ack_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
     progress(f"ack latency: {args.n_acks} signed /sms send commands")
     latencies = measures.ack_latencies_ms(rig, args.n_acks)
     p50, p90, p99 = (measures.percentile(latencies, p) for p in (50, 90, 99))
-    notes.append(f"ack latency: p90 {p90:.1f} ms, max {max(latencies):.1f} ms, min {min(latencies):.1f} ms "
-                 f"(n={len(latencies)}, one recipient each, sent back to back while the bot sends)")
+    notes.append(
+        f"ack latency: p90 {p90:.1f} ms, max {max(latencies):.1f} ms, min {min(latencies):.1f} ms "
+        f"(n={len(latencies)}, one recipient each, sent back to back while the bot sends)"
+    )
     return [
         Row(f"/sms send ack p50 (n={args.n_acks})", f"{p50:.1f} ms"),
-        Row(f"/sms send ack p99 (n={args.n_acks})", f"{p99:.1f} ms", f"<= {ACK_P99_GOAL_MS:g} ms",
-            p99 <= ACK_P99_GOAL_MS),
+        Row(
+            f"/sms send ack p99 (n={args.n_acks})",
+            f"{p99:.1f} ms",
+            f"<= {ACK_P99_GOAL_MS:g} ms",
+            p99 <= ACK_P99_GOAL_MS,
+        ),
     ]
 
 
 def drain_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
     small, large = args.n_small, args.n_large
     progress(f"drain: N={small} x {args.small_runs}, bot")
-    bot_small = measures.median_of(args.small_runs,
-                                   lambda: measures.bot_drain_seconds(rig, small, args.per_command))
+    bot_small = measures.median_of(args.small_runs, lambda: measures.bot_drain_seconds(rig, small, args.per_command))
     progress(f"drain: N={small} x {args.small_runs}, bare loop")
     bare_small = measures.median_of(args.small_runs, lambda: measures.bare_drain_seconds(rig, small))
     progress(f"drain: N={large}, bare loop (1 of 2)")
@@ -134,19 +170,29 @@ def drain_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
     ratio = bot_large / bare_large
     per_small, per_large = bot_small / small * 1000, bot_large / large * 1000
     flatness = per_large / per_small
-    notes.append(f"bare loop per SMS: {bare_small / small * 1000:.3f} ms at N={small}, "
-                 f"{bare_large / large * 1000:.3f} ms at N={large} (runs before/after the bot: "
-                 f"{bare_before:.2f} s, {bare_after:.2f} s); bot/bare at N={small}: {bot_small / bare_small:.2f}x")
+    notes.append(
+        f"bare loop per SMS: {bare_small / small * 1000:.3f} ms at N={small}, "
+        f"{bare_large / large * 1000:.3f} ms at N={large} (runs before/after the bot: "
+        f"{bare_before:.2f} s, {bare_after:.2f} s); bot/bare at N={small}: {bot_small / bare_small:.2f}x"
+    )
     quick = " (quick: small N)" if args.quick else ""
     return [
         Row(f"drain {large} SMS: bot{quick}", f"{bot_large:.2f} s"),
         Row(f"drain {large} SMS: bare keep-alive loop (mean of 2)", f"{bare_large:.2f} s"),
-        Row(f"drain ratio bot/bare (N={large})", f"{ratio:.2f}x", f"<= {DRAIN_RATIO_GOAL:.2f}x",
-            ratio <= DRAIN_RATIO_GOAL),
+        Row(
+            f"drain ratio bot/bare (N={large})",
+            f"{ratio:.2f}x",
+            f"<= {DRAIN_RATIO_GOAL:.2f}x",
+            ratio <= DRAIN_RATIO_GOAL,
+        ),
         Row(f"per-SMS drain, N={small} (median of {args.small_runs})", f"{per_small:.3f} ms"),
         Row(f"per-SMS drain, N={large}{quick}", f"{per_large:.3f} ms"),
-        Row(f"per-SMS ratio N={large} / N={small}", f"{flatness:.2f}x", f"flat: <= {FLATNESS_GOAL:.2f}x",
-            flatness <= FLATNESS_GOAL),
+        Row(
+            f"per-SMS ratio N={large} / N={small}",
+            f"{flatness:.2f}x",
+            f"flat: <= {FLATNESS_GOAL:.2f}x",
+            flatness <= FLATNESS_GOAL,
+        ),
     ]
 
 
@@ -154,8 +200,10 @@ def intake_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
     n, threads, rounds = args.n_reports, args.threads, args.rounds
     healths, intakes = [], []
     for r in range(1, rounds + 1):
-        progress(f"load round {r}/{rounds}: {n} GET /healthz, then {n} delivery reports, "
-                 f"over {threads} keep-alive connections")
+        progress(
+            f"load round {r}/{rounds}: {n} GET /healthz, then {n} delivery reports, "
+            f"over {threads} keep-alive connections"
+        )
         healths.append(measures.healthz_load(rig, n, threads))
         intakes.append(measures.report_intake(rig, n, threads))
     health = statistics.median(load.rate for load in healths)
@@ -163,14 +211,23 @@ def intake_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
     ratio = intake / health
     stored, sent = sum(item.stored for item in intakes), n * rounds
     errors = sum(item.load.errors for item in intakes) + sum(load.errors for load in healths)
-    notes.append("rates per round: reports " + ", ".join(f"{item.load.rate:,.0f}" for item in intakes)
-                 + "; /healthz " + ", ".join(f"{load.rate:,.0f}" for load in healths) + " per s")
-    notes.append("bot CPU during the load (median, share of one core): "
-                 f"{statistics.median(item.load.bot_busy for item in intakes):.0%} for reports, "
-                 f"{statistics.median(load.bot_busy for load in healths):.0%} for /healthz; non-200 answers: {errors}")
-    notes.append(f"reports sent: {sum(item.known for item in intakes)} for sent SMS, "
-                 f"{sum(item.unknown for item in intakes)} for unknown tracking ids; all stored reports by outcome: "
-                 + ", ".join(f"{outcome} {count}" for outcome, count in measures.report_outcomes(rig).items()))
+    notes.append(
+        "rates per round: reports "
+        + ", ".join(f"{item.load.rate:,.0f}" for item in intakes)
+        + "; /healthz "
+        + ", ".join(f"{load.rate:,.0f}" for load in healths)
+        + " per s"
+    )
+    notes.append(
+        "bot CPU during the load (median, share of one core): "
+        f"{statistics.median(item.load.bot_busy for item in intakes):.0%} for reports, "
+        f"{statistics.median(load.bot_busy for load in healths):.0%} for /healthz; non-200 answers: {errors}"
+    )
+    notes.append(
+        f"reports sent: {sum(item.known for item in intakes)} for sent SMS, "
+        f"{sum(item.unknown for item in intakes)} for unknown tracking ids; all stored reports by outcome: "
+        + ", ".join(f"{outcome} {count}" for outcome, count in measures.report_outcomes(rig).items())
+    )
     per = f"{threads} threads, median of {rounds} x {n}"
     return [
         Row(f"delivery reports / s ({per})", f"{intake:,.0f}"),
@@ -197,10 +254,18 @@ def list_rows(notes: list[str]) -> list[Row]:
     progress(f"personalised list: plan and queue {lists.ROWS} rows (median of 3)")
     plan_ms, queue_ms = lists.median_run()
     total = plan_ms + queue_ms
-    notes.append(f"personalised list of {lists.ROWS} rows: planning (read, every number and text checked) "
-                 f"{plan_ms:.0f} ms, queueing (one transaction) {queue_ms:.0f} ms, in the benchmark's process")
-    return [Row(f"plan + queue a {lists.ROWS:,}-row personalised list", f"{total:,.0f} ms",
-                f"<= {LIST_GOAL_MS:,.0f} ms", total <= LIST_GOAL_MS)]
+    notes.append(
+        f"personalised list of {lists.ROWS} rows: planning (read, every number and text checked) "
+        f"{plan_ms:.0f} ms, queueing (one transaction) {queue_ms:.0f} ms, in the benchmark's process"
+    )
+    return [
+        Row(
+            f"plan + queue a {lists.ROWS:,}-row personalised list",
+            f"{total:,.0f} ms",
+            f"<= {LIST_GOAL_MS:,.0f} ms",
+            total <= LIST_GOAL_MS,
+        )
+    ]
 
 
 def limit_rows(args, notes: list[str]) -> list[Row]:
@@ -208,10 +273,18 @@ def limit_rows(args, notes: list[str]) -> list[Row]:
     progress(f"daily limits: {history:,} SMS of history, then {args.n_acks} acks without and with limits")
     without, with_limits = limits.p99_without_and_with_limits(args.bot_cmd, args.n_acks, history)
     ratio = with_limits / without
-    notes.append(f"ack p99 over {history:,} SMS of history: {without:.1f} ms without limits, {with_limits:.1f} ms "
-                 "with SMSBOT_DAILY_LIMIT_USER and SMSBOT_DAILY_LIMIT set (a fresh bot on the filled database each)")
-    return [Row(f"ack p99 with daily limits / without ({history:,} SMS of history)", f"{ratio:.2f}x",
-                f"<= {LIMITS_RATIO_GOAL:g}x", ratio <= LIMITS_RATIO_GOAL)]
+    notes.append(
+        f"ack p99 over {history:,} SMS of history: {without:.1f} ms without limits, {with_limits:.1f} ms "
+        "with SMSBOT_DAILY_LIMIT_USER and SMSBOT_DAILY_LIMIT set (a fresh bot on the filled database each)"
+    )
+    return [
+        Row(
+            f"ack p99 with daily limits / without ({history:,} SMS of history)",
+            f"{ratio:.2f}x",
+            f"<= {LIMITS_RATIO_GOAL:g}x",
+            ratio <= LIMITS_RATIO_GOAL,
+        )
+    ]
 
 
 def run_benchmark(args) -> tuple[list[Row], list[str]]:
@@ -246,8 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(["", "smsbot benchmark", *header, "", text_table(rows), ""]))
     print("notes:\n" + "\n".join(f"  - {note}" for note in notes))
     failures = missed(rows)
-    print(f"\ngoals: {sum(r.met is True for r in rows)} met, {len(failures)} missed"
-          + (": " + "; ".join(r.figure for r in failures) if failures else ""))
+    print(
+        f"\ngoals: {sum(r.met is True for r in rows)} met, {len(failures)} missed"
+        + (": " + "; ".join(r.figure for r in failures) if failures else "")
+    )
     print("\nMarkdown:\n")
     print("\n".join(f"{line}  " for line in header))
     print()

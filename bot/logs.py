@@ -4,6 +4,7 @@ The formatter is the single choke point for redaction: whatever a log call,
 a library or a traceback puts in a record, ``redact()`` runs on the finished
 line before it is written.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,8 +32,12 @@ class KeyValueFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": _timestamp(record), "level": record.levelname, "logger": record.name,
-                 "message": record.getMessage()}
+        entry = {
+            "ts": _timestamp(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return redact(json.dumps(entry, ensure_ascii=False))

@@ -4,11 +4,12 @@ Counters and histograms are updated where things happen; gauges that describe
 stored state (queue depth, outbox depth, balance) are read from the database at
 scrape time, so they are never stale.
 """
+
 from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -26,50 +27,77 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.sms = Counter("smsbot_sms_total", "SMS send outcomes (sent, failed, unconfirmed, retrying)",
-                           ["result"], registry=r)
+        self.sms = Counter(
+            "smsbot_sms_total", "SMS send outcomes (sent, failed, unconfirmed, retrying)", ["result"], registry=r
+        )
         self.parts = Counter("smsbot_sms_parts_sent_total", "SMS parts accepted by the gateway", registry=r)
-        self.reports = Counter("smsbot_delivery_reports_total", "Delivery reports received, by StatusID",
-                               ["status"], registry=r)
-        self.slack_posts = Counter("smsbot_slack_writes_total", "Slack writes from the outbox, by result",
-                                   ["kind", "result"], registry=r)
-        self.ack_latency = Histogram("smsbot_slack_ack_seconds", "Time to answer a Slack request",
-                                     buckets=ACK_BUCKETS, registry=r)
-        self.gateway_latency = Histogram("smsbot_gateway_request_seconds", "SMS Office request time",
-                                         ["op", "outcome"], buckets=GATEWAY_BUCKETS, registry=r)
+        self.reports = Counter(
+            "smsbot_delivery_reports_total", "Delivery reports received, by StatusID", ["status"], registry=r
+        )
+        self.slack_posts = Counter(
+            "smsbot_slack_writes_total", "Slack writes from the outbox, by result", ["kind", "result"], registry=r
+        )
+        self.ack_latency = Histogram(
+            "smsbot_slack_ack_seconds", "Time to answer a Slack request", buckets=ACK_BUCKETS, registry=r
+        )
+        self.gateway_latency = Histogram(
+            "smsbot_gateway_request_seconds",
+            "SMS Office request time",
+            ["op", "outcome"],
+            buckets=GATEWAY_BUCKETS,
+            registry=r,
+        )
         self.queue_depth = Gauge("smsbot_queue_depth", "SMS queued or being sent", registry=r)
         self.outbox_depth = Gauge("smsbot_outbox_depth", "Slack writes waiting", registry=r)
         self.balance = Gauge("smsbot_balance_credits", "Balance seen by the last successful check", registry=r)
-        self.alerts_undeliverable = Gauge("smsbot_alerts_undeliverable",
-                                          "1 while the alert channel refuses balance alerts", registry=r)
-        self.gateway_idle = Gauge("smsbot_gateway_seconds_since_success",
-                                  "Seconds since the last successful gateway call", registry=r)
+        self.alerts_undeliverable = Gauge(
+            "smsbot_alerts_undeliverable", "1 while the alert channel refuses balance alerts", registry=r
+        )
+        self.gateway_idle = Gauge(
+            "smsbot_gateway_seconds_since_success", "Seconds since the last successful gateway call", registry=r
+        )
 
-    def read_at_scrape(self, *, queue_depth: Callable[[], int], outbox_depth: Callable[[], int],
-                       balance: Callable[[], float | None], last_success: Callable[[], float | None]) -> None:
+    def read_at_scrape(
+        self,
+        *,
+        queue_depth: Callable[[], int],
+        outbox_depth: Callable[[], int],
+        balance: Callable[[], float | None],
+        last_success: Callable[[], float | None],
+    ) -> None:
         """Gauges computed when /metrics is read (NaN when unknown)."""
         self.queue_depth.set_function(queue_depth)
         self.outbox_depth.set_function(outbox_depth)
         self.balance.set_function(lambda: _or_nan(balance()))
         self.gateway_idle.set_function(lambda: _or_nan(_since(last_success())))
 
-    def watch_operations(self, *, now: Callable[[], float], oldest_queued_at: Callable[[], float | None],
-                         oldest_job_at: Callable[[], float | None], threads: dict[str, Callable[[], bool]],
-                         live_balance: Callable[[], float | None], stored_balance: Callable[[], float | None],
-                         low_balance: float) -> None:
+    def watch_operations(
+        self,
+        *,
+        now: Callable[[], float],
+        oldest_queued_at: Callable[[], float | None],
+        oldest_job_at: Callable[[], float | None],
+        threads: dict[str, Callable[[], bool]],
+        live_balance: Callable[[], float | None],
+        stored_balance: Callable[[], float | None],
+        low_balance: float,
+    ) -> None:
         """What alerts watch: ages of the oldest waiting work (0 when none waits), each thread's
         liveness, and the balance from the latest read of any kind (else the last stored check)."""
         r = self.registry
-        Gauge("smsbot_queue_oldest_age_seconds", "Age of the oldest SMS queued or being sent (0: none)",
-              registry=r).set_function(lambda: _age(now(), oldest_queued_at()))
-        Gauge("smsbot_outbox_oldest_age_seconds", "Age of the oldest Slack write waiting (0: none)",
-              registry=r).set_function(lambda: _age(now(), oldest_job_at()))
+        Gauge(
+            "smsbot_queue_oldest_age_seconds", "Age of the oldest SMS queued or being sent (0: none)", registry=r
+        ).set_function(lambda: _age(now(), oldest_queued_at()))
+        Gauge(
+            "smsbot_outbox_oldest_age_seconds", "Age of the oldest Slack write waiting (0: none)", registry=r
+        ).set_function(lambda: _age(now(), oldest_job_at()))
         up = Gauge("smsbot_thread_up", "1 while the named background thread runs", ["thread"], registry=r)
         for name, alive in threads.items():
             up.labels(name).set_function(lambda alive=alive: 1.0 if alive() else 0.0)
         self.balance.set_function(lambda: _or_nan(_first(live_balance(), stored_balance())))
-        Gauge("smsbot_low_balance_credits", "SMSBOT_LOW_BALANCE: the balance alert threshold",
-              registry=r).set(low_balance)
+        Gauge("smsbot_low_balance_credits", "SMSBOT_LOW_BALANCE: the balance alert threshold", registry=r).set(
+            low_balance
+        )
 
     def observe_gateway(self, op: str, seconds: float, outcome: str) -> None:
         self.gateway_latency.labels(op, outcome).observe(seconds)

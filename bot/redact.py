@@ -5,10 +5,11 @@ callback secret) is registered here once, at start-up. ``redact()`` replaces eac
 of them, in raw and URL-encoded form, with ``***``. The log formatter, the gateway
 client's error messages and anything rendered into Slack pass through it.
 """
+
 from __future__ import annotations
 
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 MASK = "***"

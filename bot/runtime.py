@@ -2,8 +2,10 @@
 
 Threads: ``http`` (waitress, serving Slack, callbacks, health), ``sender`` (the one gateway
 connection), ``notifier`` (every Slack write), the balance watch's scheduler, ``retention`` (the
-daily erasure of old texts and numbers), and the after-ack pool. Each thread has its own SQLite connection. What people ask for is in ``bot/usecases/``.
+daily erasure of old texts and numbers), and the after-ack pool. Each thread has its own SQLite
+connection. What people ask for is in ``bot/usecases/``.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,17 +13,14 @@ import logging
 import secrets
 import sqlite3
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from bot.usecases.access import Access
-from bot.usecases.compliance import Compliance
 from bot.config.settings import Settings
-from bot.usecases.gate import Gate
 from bot.metrics import Metrics
 from bot.redact import register_secret
-from bot.usecases.routine import Routine, allowed_countries_recheck
+from bot.simulator import embedded
 from bot.slack.after_ack import AfterAck
 from bot.slack.app import BotIdentity, build_app
 from bot.slack.notices import SlackNotices
@@ -29,35 +28,38 @@ from bot.slack.notifier import Notifier
 from bot.slack.posts import SlackPosts
 from bot.slack.socketmode import SocketMode
 from bot.sms.gateway import SmsOfficeClient
+from bot.storage.access_list import AccessList
+from bot.storage.audit import Audit
 from bot.storage.backup import DailyBackups
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import ACK_PATIENCE_SECONDS, Database
-from bot.usecases.spend import SpendLimits
-from bot.storage.access_list import AccessList
-from bot.storage.audit import Audit
 from bot.storage.groups import GroupStore
-from bot.storage.optouts import OptOuts
 from bot.storage.health import StorageHealth
+from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
-from bot.storage.retention import Retention
-from bot.workers.retention import RetentionWorker
 from bot.storage.reports import ReportIntake
+from bot.storage.retention import Retention
 from bot.storage.templates import TemplateStore
-from bot.simulator import embedded
+from bot.storage.usage import UsageReport
+from bot.usecases.access import Access
+from bot.usecases.compliance import Compliance
+from bot.usecases.gate import Gate
 from bot.usecases.reading import Reading
+from bot.usecases.routine import Routine, allowed_countries_recheck
 from bot.usecases.sending import Sending
 from bot.usecases.services import Services
-from bot.storage.usage import UsageReport
+from bot.usecases.spend import SpendLimits
 from bot.web.routes import callback_path, make_wsgi_app
 from bot.web.server import ServerThread
 from bot.workers.balancewatch import BalanceWatch
+from bot.workers.retention import RetentionWorker
 from bot.workers.sender import Sender
 
 log = logging.getLogger(__name__)
 
-SENDER_STOP_SECONDS = 7.0   # how long a send on the wire may take to finish at SIGTERM
-STOP_BUDGET_SECONDS = 8.5   # SIGTERM → exit 0 within 10 s, whatever hangs
+SENDER_STOP_SECONDS = 7.0  # how long a send on the wire may take to finish at SIGTERM
+STOP_BUDGET_SECONDS = 8.5  # SIGTERM → exit 0 within 10 s, whatever hangs
 
 
 class Bot:
@@ -72,11 +74,16 @@ class Bot:
         self.metrics = Metrics()
         self._storage(settings, clock)
         # the outside world
-        self.gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username,
-                                       settings.smsoffice_password, observer=self.metrics.observe_gateway,
-                                       keepalive_seconds=settings.smsoffice_keepalive_seconds)
-        self.slack = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10,
-                               retry_handlers=[])
+        self.gateway = SmsOfficeClient(
+            settings.smsoffice_api_url,
+            settings.smsoffice_username,
+            settings.smsoffice_password,
+            observer=self.metrics.observe_gateway,
+            keepalive_seconds=settings.smsoffice_keepalive_seconds,
+        )
+        self.slack = WebClient(
+            token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10, retry_handlers=[]
+        )
         self.identity = BotIdentity()
         self._workers(settings, clock)
         self._metrics(settings, clock)
@@ -92,65 +99,141 @@ class Bot:
         self.groups, self.pending = GroupStore(self.db), PendingSends(self.db)
         self.optouts = OptOuts(self.db)
         self.access = Access(settings, AccessList(self.db))
-        self.limits = SpendLimits(self.db, user_limit=settings.daily_limit_user, bot_limit=settings.daily_limit,
-                                  timezone=settings.timezone, ask=self.access.ask)
+        self.limits = SpendLimits(
+            self.db,
+            user_limit=settings.daily_limit_user,
+            bot_limit=settings.daily_limit,
+            timezone=settings.timezone,
+            ask=self.access.ask,
+        )
         self.gate = Gate(self.access, self.limits)
         self.compliance = Compliance(self.db, self.optouts, self.access.stored, self.access, Audit(self.db), clock)
         self.retention = Retention(self.db, settings.retention_days, purge_outbox=self.outbox.purge)
         self.retention_worker = RetentionWorker(self.retention, clock=clock)
-        self.backups = (DailyBackups(settings.db_path, settings.backup_dir, settings.backup_keep, clock=clock)
-                        if settings.backup_dir else None)
+        self.backups = (
+            DailyBackups(settings.db_path, settings.backup_dir, settings.backup_keep, clock=clock)
+            if settings.backup_dir
+            else None
+        )
 
     def _workers(self, settings: Settings, clock: Callable[[], float]) -> None:
         """The background threads, what they tell Slack, and the use cases that feed them."""
-        self.notifier = Notifier(self.queue, self.outbox, self.posts, self.slack, clock=clock,
-                                 admins=settings.admin_users,
-                                 on_alert_lost=lambda conn, kind: self.watch.alert_lost(conn, kind),
-                                 observe=lambda kind, result: self.metrics.slack_posts.labels(kind, result).inc())
+        self.notifier = Notifier(
+            self.queue,
+            self.outbox,
+            self.posts,
+            self.slack,
+            clock=clock,
+            admins=settings.admin_users,
+            on_alert_lost=lambda conn, kind: self.watch.alert_lost(conn, kind),
+            observe=lambda kind, result: self.metrics.slack_posts.labels(kind, result).inc(),
+        )
         self.notices = SlackNotices(self.outbox, self.posts, wake=self.notifier.wake)
         self.reports = ReportIntake(self.db, on_change=self.notices.report)
-        self.watch = BalanceWatch(self.db, self.gateway, threshold=settings.low_balance,
-                                  interval=settings.balance_check_seconds, alert_channel=settings.alert_channel,
-                                  alert=self._alert, clock=clock)
+        self.watch = BalanceWatch(
+            self.db,
+            self.gateway,
+            threshold=settings.low_balance,
+            interval=settings.balance_check_seconds,
+            alert_channel=settings.alert_channel,
+            alert=self._alert,
+            clock=clock,
+        )
         self.after_ack = AfterAck()
-        self.sending = Sending(settings=settings, db=self.db, queue=self.queue, pending=self.pending,
-                               posts=self.posts, notices=self.notices, reports=self.reports, watch=self.watch,
-                               metrics=self.metrics, gate=self.gate, clock=clock, wake_sender=lambda: self.sender.wake())
-        self.reading = Reading(queue=self.queue, posts=self.posts, reports=self.reports, watch=self.watch,
-                               gateway=self.gateway, limits=self.limits, clock=clock)
-        self.routine = Routine(settings=settings, db=self.db, queue=self.queue, templates=TemplateStore(self.db),
-                               groups=self.groups, pending=self.pending, notices=self.notices, posts=self.posts,
-                               clock=clock, audit=self.compliance.audit_action, blocked=self.optouts.blocked)
-        self.services = Services(settings=settings, access=self.access, groups=self.groups, optouts=self.optouts,
-                                 usage_report=UsageReport(self.db), sending=self.sending, reading=self.reading,
-                                 routine=self.routine, compliance=self.compliance, clock=clock,
-                                 later=self.after_ack.later,
-                                 before_ack=lambda: self.db.patience(ACK_PATIENCE_SECONDS))
-        self.sender = Sender(self.queue, self.gateway, settings.sms_sender_id, notify=self.sending.after_send,
-                             give_up_after=settings.send_give_up_hours * 3600, clock=clock,
-                             recheck=allowed_countries_recheck(settings), grace=settings.schedule_grace_minutes * 60,
-                             opted_out=self.optouts.is_opted_out,
-                             may_go=self._may_go)
+        self.sending = Sending(
+            settings=settings,
+            db=self.db,
+            queue=self.queue,
+            pending=self.pending,
+            posts=self.posts,
+            notices=self.notices,
+            reports=self.reports,
+            watch=self.watch,
+            metrics=self.metrics,
+            gate=self.gate,
+            clock=clock,
+            wake_sender=lambda: self.sender.wake(),
+        )
+        self.reading = Reading(
+            queue=self.queue,
+            posts=self.posts,
+            reports=self.reports,
+            watch=self.watch,
+            gateway=self.gateway,
+            limits=self.limits,
+            clock=clock,
+        )
+        self.routine = Routine(
+            settings=settings,
+            db=self.db,
+            queue=self.queue,
+            templates=TemplateStore(self.db),
+            groups=self.groups,
+            pending=self.pending,
+            notices=self.notices,
+            posts=self.posts,
+            clock=clock,
+            audit=self.compliance.audit_action,
+            blocked=self.optouts.blocked,
+        )
+        self.services = Services(
+            settings=settings,
+            access=self.access,
+            groups=self.groups,
+            optouts=self.optouts,
+            usage_report=UsageReport(self.db),
+            sending=self.sending,
+            reading=self.reading,
+            routine=self.routine,
+            compliance=self.compliance,
+            clock=clock,
+            later=self.after_ack.later,
+            before_ack=lambda: self.db.patience(ACK_PATIENCE_SECONDS),
+        )
+        self.sender = Sender(
+            self.queue,
+            self.gateway,
+            settings.sms_sender_id,
+            notify=self.sending.after_send,
+            give_up_after=settings.send_give_up_hours * 3600,
+            clock=clock,
+            recheck=allowed_countries_recheck(settings),
+            grace=settings.schedule_grace_minutes * 60,
+            opted_out=self.optouts.is_opted_out,
+            may_go=self._may_go,
+        )
 
     def _may_go(self, batch) -> str | None:
         """A scheduled send at its time, asked of the gate as its requester, from where it was requested."""
         origin = self.posts.batch(batch["id"])
-        return self.gate.may_go(batch["user_id"] or "", (origin["channel_id"] if origin else None) or "",
-                                batch["scheduled_for"])
+        return self.gate.may_go(
+            batch["user_id"] or "", (origin["channel_id"] if origin else None) or "", batch["scheduled_for"]
+        )
 
     def _metrics(self, settings: Settings, clock: Callable[[], float]) -> None:
         """Gauges read at scrape time from the stored state and the threads."""
         last = self.watch.last_balance
         self.metrics.alerts_undeliverable.set_function(lambda: float(self.notifier.alert_problem is not None))
-        self.metrics.read_at_scrape(queue_depth=self.queue.depth, outbox_depth=self.outbox.depth,
-                                    balance=lambda: (b[0] if (b := last()) else None),
-                                    last_success=lambda: self.gateway.last_success)
+        self.metrics.read_at_scrape(
+            queue_depth=self.queue.depth,
+            outbox_depth=self.outbox.depth,
+            balance=lambda: b[0] if (b := last()) else None,
+            last_success=lambda: self.gateway.last_success,
+        )
         self.metrics.watch_operations(
-            now=clock, oldest_queued_at=self.queue.oldest_queued_at, oldest_job_at=self.outbox.oldest_waiting_at,
-            threads={"sender": self.sender.is_alive, "notifier": self.notifier.is_alive,
-                     "http": lambda: self.server.is_alive(), "balance-watch": self.watch.is_alive},
-            live_balance=lambda: self.gateway.last_balance, stored_balance=lambda: (b[0] if (b := last()) else None),
-            low_balance=float(settings.low_balance))
+            now=clock,
+            oldest_queued_at=self.queue.oldest_queued_at,
+            oldest_job_at=self.outbox.oldest_waiting_at,
+            threads={
+                "sender": self.sender.is_alive,
+                "notifier": self.notifier.is_alive,
+                "http": lambda: self.server.is_alive(),
+                "balance-watch": self.watch.is_alive,
+            },
+            live_balance=lambda: self.gateway.last_balance,
+            stored_balance=lambda: b[0] if (b := last()) else None,
+            low_balance=float(settings.low_balance),
+        )
 
     def _alert(self, conn, kind: str, data: dict) -> None:
         self.notices.alert(conn, self.settings.alert_channel, kind, data, self.clock())
@@ -160,18 +243,29 @@ class Bot:
         after 60 s in a row, see bot/storage/health.py), a thread has died, or the Slack outbox
         has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers."""
         now = self.clock()
-        threads = {"sender": self.sender.is_alive(), "notifier": self.notifier.is_alive(),
-                   "scheduler": self.watch.is_alive()}
+        threads = {
+            "sender": self.sender.is_alive(),
+            "notifier": self.notifier.is_alive(),
+            "scheduler": self.watch.is_alive(),
+        }
         details: dict = {**self.storage.check(), "threads": threads, **threads}
         stalled = False
         try:
             oldest, waiting = self.queue.oldest_queued_at(), self.outbox.oldest_pending_at()
             idle = now - self.notifier.last_progress
-            stalled = (waiting is not None and now - waiting > self.settings.outbox_stall_seconds
-                       and idle > self.settings.outbox_stall_seconds and self.notifier.slack_answering)
-            details.update(queue_depth=self.queue.depth(), oldest_queued_age_seconds=_age(oldest, now),
-                           outbox_depth=self.outbox.depth(), oldest_outbox_age_seconds=_age(waiting, now),
-                           outbox_stalled=stalled)
+            stalled = (
+                waiting is not None
+                and now - waiting > self.settings.outbox_stall_seconds
+                and idle > self.settings.outbox_stall_seconds
+                and self.notifier.slack_answering
+            )
+            details.update(
+                queue_depth=self.queue.depth(),
+                oldest_queued_age_seconds=_age(oldest, now),
+                outbox_depth=self.outbox.depth(),
+                oldest_outbox_age_seconds=_age(waiting, now),
+                outbox_stalled=stalled,
+            )
         except sqlite3.Error as error:  # unreadable: the probe above already says it cannot write
             details.update(database=False, database_problem=details["database_problem"] or str(error))
         details["alerts"] = self.notifier.alert_problem or "ok"
@@ -207,28 +301,39 @@ class Bot:
         log.info("event=stopping")
         if self.socket_mode is not None:
             self.socket_mode.stop()
-        self.server.stop(timeout=2.0)        # requests in flight finish; a write before an ack waits ≤ 2 s
-        self.watch.stop()                    # no new checks; a balance query on the wire is cut now
-        self.notifier.stop(0)                # ask the workers to stop after their current unit
+        self.server.stop(timeout=2.0)  # requests in flight finish; a write before an ack waits ≤ 2 s
+        self.watch.stop()  # no new checks; a balance query on the wire is cut now
+        self.notifier.stop(0)  # ask the workers to stop after their current unit
         self.retention_worker.stop(0)
         sender_done = self.sender.stop(min(SENDER_STOP_SECONDS, left(reserve=1.5)))
-        self.gateway.close()                 # cut a send still on the wire (it becomes unconfirmed)
+        self.gateway.close()  # cut a send still on the wire (it becomes unconfirmed)
         if not sender_done:
             sender_done = self.sender.stop(left(reserve=1.0))
-        running = [name for name, done in (
-            ("sender", sender_done), ("balance check", self.watch.wait_idle(left(reserve=0.5))),
-            ("notifier", self.notifier.stop(left(reserve=0.5))),
-            ("retention", self.retention_worker.stop(left(reserve=0.5))), ("after-ack work", self.after_ack.close(left())))
-            if not done]
+        running = [
+            name
+            for name, done in (
+                ("sender", sender_done),
+                ("balance check", self.watch.wait_idle(left(reserve=0.5))),
+                ("notifier", self.notifier.stop(left(reserve=0.5))),
+                ("retention", self.retention_worker.stop(left(reserve=0.5))),
+                ("after-ack work", self.after_ack.close(left())),
+            )
+            if not done
+        ]
         if self.backups is not None:
             self.backups.stop()
         if self.simulator is not None:
             self.simulator.stop()
-        self.db.close()                      # late work gets DatabaseClosed, never a new connection
+        self.db.close()  # late work gets DatabaseClosed, never a new connection
         if running:
-            log.warning("event=stop_deadline still_running=%s note=%s", ",".join(running).replace(" ", "_"),
-                        json.dumps("they can no longer reach the gateway or the database; an SMS cut off "
-                                   "mid-send is marked unconfirmed at the next start"))
+            log.warning(
+                "event=stop_deadline still_running=%s note=%s",
+                ",".join(running).replace(" ", "_"),
+                json.dumps(
+                    "they can no longer reach the gateway or the database; an SMS cut off "
+                    "mid-send is marked unconfirmed at the next start"
+                ),
+            )
         log.info("event=stopped")
 
 
@@ -247,8 +352,12 @@ def callback_secret_and_origin(db: Database, settings: Settings) -> tuple[str, b
     if secret is None:
         # INSERT OR IGNORE: if two processes start at once, both end up with the first one's secret.
         with db.transaction() as conn:
-            generated = conn.execute("INSERT OR IGNORE INTO kv(key, value) VALUES ('callback_secret', ?)",
-                                     (secrets.token_urlsafe(32),)).rowcount == 1
+            generated = (
+                conn.execute(
+                    "INSERT OR IGNORE INTO kv(key, value) VALUES ('callback_secret', ?)", (secrets.token_urlsafe(32),)
+                ).rowcount
+                == 1
+            )
         secret = db.get_kv("callback_secret")
     register_secret(secret)
     return secret, generated

@@ -1,4 +1,5 @@
 """Small wording helpers shared by every message smsbot writes, in Slack or in a log or a refusal."""
+
 from __future__ import annotations
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: a fresh database, a running SMS Office simulator, a fake Slack,
 and settings that point the bot at them."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -11,11 +12,11 @@ import pytest
 import requests
 
 from bot.config.settings import load_settings
+from bot.runtime import Bot
+from bot.simulator.simulator import Simulator
 from bot.storage.db import Database
 from bot.storage.outbox import Outbox
-from bot.runtime import Bot
 from bot.storage.queue import SendQueue
-from bot.simulator.simulator import Simulator
 from bot.testing.fake_slack import FakeSlack
 from bot.testing.slack_requests import block_actions_body, command_body, event_body, sign, view_submission_body
 
@@ -88,8 +89,9 @@ class Driver:
 
     def post(self, body: bytes, headers: dict | None = None) -> requests.Response:
         # signed at the bot's own time, which tests may inject
-        return self.http.post(self.url, data=body, headers=headers or sign(SIGNING_SECRET, body, int(self.bot.clock())),
-                              timeout=10)
+        return self.http.post(
+            self.url, data=body, headers=headers or sign(SIGNING_SECRET, body, int(self.bot.clock())), timeout=10
+        )
 
     def command(self, text: str, **kwargs) -> requests.Response:
         self._n += 1
@@ -215,8 +217,11 @@ def nothing_left_open(monkeypatch):
 
 def _opened_at() -> str:
     """Where a connection was opened: the innermost frame of ours, and the test line that led there."""
-    frames = [f for f in traceback.extract_stack()[:-2]  # not this wrapper, nor the library or pytest
-              if "/lib/python" not in f.filename and not f.filename.startswith("<")]
+    frames = [
+        f
+        for f in traceback.extract_stack()[:-2]  # not this wrapper, nor the library or pytest
+        if "/lib/python" not in f.filename and not f.filename.startswith("<")
+    ]
     shown = frames[-1:] + [f for f in frames if f.name.startswith("test")][-1:]
     return " via ".join(dict.fromkeys(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} ({f.name})" for f in shown))
 
@@ -226,7 +231,7 @@ def _open_connections(opened) -> list[str]:
     leaks = []
     for conn, where in opened:
         try:
-            conn.in_transaction  # raises ProgrammingError once closed, from any thread
+            conn.in_transaction  # noqa: B018 (raises ProgrammingError once closed, from any thread)
         except sqlite3.ProgrammingError:
             continue
         leaks.append(f"SQLite connection opened at {where}")
@@ -242,8 +247,11 @@ def _live_threads(before: set) -> list[str]:
     new = [t for t in threading.enumerate() if t not in before]
     for thread in new:
         thread.join(max(0.0, deadline - time.monotonic()))
-    return [f"thread {t.name!r} ({'daemon' if t.daemon else 'non-daemon'}, running {_target(t)})"
-            for t in new if t.is_alive()]
+    return [
+        f"thread {t.name!r} ({'daemon' if t.daemon else 'non-daemon'}, running {_target(t)})"
+        for t in new
+        if t.is_alive()
+    ]
 
 
 def _target(thread: threading.Thread) -> str:

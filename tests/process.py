@@ -1,4 +1,5 @@
 """Running `smsbot` as a real subprocess, configured only by the environment given."""
+
 import atexit
 import functools
 import os
@@ -25,8 +26,14 @@ OURS = ("SLACK_", "SMSOFFICE_", "SMS_", "SMSBOT_")
 def smsbot(args, env, cwd, stderr=subprocess.PIPE, user=None):
     """`smsbot ARGS` with only ``env`` for configuration (none of the caller's own settings);
     as ``user`` (e.g. "nobody") when given, for faults root would not see (file modes)."""
-    return subprocess.Popen([*as_user(user), python_for(user), "-m", "bot", *args], env={**inherited(), **env},
-                            cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    return subprocess.Popen(
+        [*as_user(user), python_for(user), "-m", "bot", *args],
+        env={**inherited(), **env},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
 
 
 def inherited() -> dict:
@@ -68,8 +75,7 @@ def readable_environment() -> Path:
     site = Path(sysconfig.get_path("purelib", vars={"base": str(folder), "platbase": str(folder)}))
     checkout = Path(bot.__file__).resolve().parent.parent
     for ours in dict.fromkeys(sysconfig.get_path(name) for name in ("purelib", "platlib")):
-        shutil.copytree(ours, site, ignore=_not_into(Path(ours), checkout), copy_function=_share,
-                        dirs_exist_ok=True)
+        shutil.copytree(ours, site, ignore=_not_into(Path(ours), checkout), copy_function=_share, dirs_exist_ok=True)
     shutil.copytree(Path(bot.__file__).parent, site / "bot", copy_function=_share)
     _make_readable(folder, files=False)  # copytree gave new folders their originals' modes
     return folder
@@ -78,11 +84,18 @@ def readable_environment() -> Path:
 def _not_into(site: Path, checkout: Path):
     """copytree's ignore: at the top of ``site``, `bot` (copied on its own) and whatever points into the checkout
     (the editable install's finder and .pth files), so the copy never reaches for the checkout."""
+
     def ignore(folder, names):
         if Path(folder) != site:
             return []
-        return [name for name in names if name == "bot" or name.startswith("__editable__")
-                or (name.endswith(".pth") and str(checkout) in (site / name).read_text(errors="replace"))]
+        return [
+            name
+            for name in names
+            if name == "bot"
+            or name.startswith("__editable__")
+            or (name.endswith(".pth") and str(checkout) in (site / name).read_text(errors="replace"))
+        ]
+
     return ignore
 
 
@@ -112,14 +125,23 @@ def _make_readable(folder: Path, files: bool):
 @functools.cache
 def _runs_as(user: str, python: str):
     """Checks once that ``user`` can run ``python`` and that it imports the copy of `bot`, not the checkout's."""
-    probe = subprocess.run([*as_user(user), python, "-c", "import bot, phonenumbers; print(bot.__file__)"],
-                           env=inherited(), cwd="/", capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [*as_user(user), python, "-c", "import bot, phonenumbers; print(bot.__file__)"],
+        env=inherited(),
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if probe.returncode != 0:
-        bare = subprocess.run([*as_user(user), python, "-c", "pass"], env=inherited(), cwd="/",
-                              capture_output=True, text=True, timeout=60)
+        bare = subprocess.run(
+            [*as_user(user), python, "-c", "pass"], env=inherited(), cwd="/", capture_output=True, text=True, timeout=60
+        )
         if bare.returncode != 0:
-            pytest.skip(f"{user} cannot run this Python ({os.path.realpath(python)}: {bare.stderr.strip()}); "
-                        f"install Python where {user} can read it, or run the tests as a user that is not root")
+            pytest.skip(
+                f"{user} cannot run this Python ({os.path.realpath(python)}: {bare.stderr.strip()}); "
+                f"install Python where {user} can read it, or run the tests as a user that is not root"
+            )
     assert probe.returncode == 0, f"{user} cannot import bot from {python}:\n{probe.stderr}"
     assert probe.stdout.strip().startswith(str(readable_environment()) + "/"), probe.stdout
 
@@ -152,8 +174,12 @@ class Running:
 
 def start_bot(tmp_path, simulator, fake_slack, user=None, **settings) -> Running:
     """`smsbot run` on a free port, logging at DEBUG to a file in ``tmp_path``."""
-    settings = {"SLACK_API_URL": fake_slack.api_url, "SMSBOT_LOG_LEVEL": "DEBUG",
-                "SMSBOT_CALLBACK_SECRET": CALLBACK_SECRET, **settings}
+    settings = {
+        "SLACK_API_URL": fake_slack.api_url,
+        "SMSBOT_LOG_LEVEL": "DEBUG",
+        "SMSBOT_CALLBACK_SECRET": CALLBACK_SECRET,
+        **settings,
+    }
     if "SMSOFFICE_API_URL" not in settings:
         settings["SMSOFFICE_API_URL"] = simulator.api_url
     env = base_env(tmp_path, **settings)
@@ -169,8 +195,6 @@ def start_bot(tmp_path, simulator, fake_slack, user=None, **settings) -> Running
     running = Running(proc, f"http://127.0.0.1:{port}", log_path)
     running.printed = "".join(printed)  # what start-up printed on stdout
     return running
-
-
 
 
 def free_port() -> int:

@@ -1,4 +1,5 @@
 """The suite's own guard (tests/conftest.py): a test that leaves a SQLite connection or a thread open fails."""
+
 import pathlib
 import threading
 
@@ -16,7 +17,9 @@ def run_inner(pytester, body: str):
 
 
 def test_a_connection_left_open_fails_the_test_and_says_where_it_was_opened(pytester):
-    result = run_inner(pytester, """
+    result = run_inner(
+        pytester,
+        """
         import sqlite3
 
         def test_forgets_to_close(tmp_path):
@@ -25,7 +28,8 @@ def test_a_connection_left_open_fails_the_test_and_says_where_it_was_opened(pyte
         def test_closes(tmp_path):
             conn = sqlite3.connect(str(tmp_path / "x.db"))
             conn.close()
-    """)
+    """,
+    )
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*left open after the test*", "*SQLite connection opened at*test_forgets_to_close*"])
 
@@ -33,7 +37,9 @@ def test_a_connection_left_open_fails_the_test_and_says_where_it_was_opened(pyte
 def test_a_thread_left_running_fails_the_test_and_is_named(pytester, monkeypatch):
     monkeypatch.setattr("tests.conftest.LEAK_GRACE_SECONDS", 0.2)  # the inner run's wait; keeps this quick
     try:
-        result = run_inner(pytester, f"""
+        result = run_inner(
+            pytester,
+            f"""
             import importlib
             import threading
 
@@ -45,7 +51,8 @@ def test_a_thread_left_running_fails_the_test_and_is_named(pytester, monkeypatch
                 t = threading.Thread(target=lambda: None, name="joined")
                 t.start()
                 t.join()
-        """)
+        """,
+        )
     finally:
         RELEASE.set()
     result.assert_outcomes(passed=2, errors=1)

@@ -1,4 +1,5 @@
 """Logging: one line per event, key=value or JSON, exceptions on the same line, libraries kept quiet."""
+
 import io
 import json
 import logging

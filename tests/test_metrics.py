@@ -1,4 +1,5 @@
 """Metrics an operator alerts on: ages of waiting work, thread liveness, the balance from any read."""
+
 import requests
 
 from bot.runtime import Bot

@@ -1,4 +1,5 @@
 """Secrets never reach a log line, a repr or a logged URL: every form they take there is masked."""
+
 import logging
 import secrets
 from urllib.parse import urlencode
@@ -22,8 +23,13 @@ def fresh_secret() -> str:
 def test_the_raw_and_both_url_encoded_forms_are_masked():
     mask = Redactor([PASSWORD])
     query = urlencode({"username": "acme", "password": PASSWORD})  # password=s3cr3t%26Pa+ss%2F%2B%3D
-    url = requests.Request("GET", "http://gw.example/sms/api/balance.asp",
-                           params={"username": "acme", "password": PASSWORD}).prepare().url
+    url = (
+        requests.Request(
+            "GET", "http://gw.example/sms/api/balance.asp", params={"username": "acme", "password": PASSWORD}
+        )
+        .prepare()
+        .url
+    )
     for shown in (mask(f"login acme with {PASSWORD}"), mask(query), mask(url)):
         assert PASSWORD not in shown and MASK in shown and "acme" in shown
         assert "s3cr3t" not in shown

@@ -1,5 +1,6 @@
 """The composition root (bot/runtime.py): start() runs every worker, stop() leaves no thread and no
 connection behind; /healthz's fields; the callback secret survives restarts."""
+
 import threading
 
 from bot.config.settings import load_settings
@@ -14,14 +15,14 @@ def test_start_runs_the_workers_and_stop_leaves_no_thread(settings):
         bot.start()
         healthy, details = bot.health()
         assert healthy and details["threads"] == {"sender": True, "notifier": True, "scheduler": True}
-        assert len(set(threading.enumerate()) - before) >= 4   # http, sender, notifier, scheduler at least
+        assert len(set(threading.enumerate()) - before) >= 4  # http, sender, notifier, scheduler at least
     finally:
         bot.stop()
     assert not [t for t in set(threading.enumerate()) - before if t.is_alive()]
 
 
 def test_health_reports_the_database_queue_and_outbox(bot, slack_driver):
-    slack_driver.command("send 27831234567 Generator running")   # one queued SMS, one status message to post
+    slack_driver.command("send 27831234567 Generator running")  # one queued SMS, one status message to post
     healthy, details = bot.health()
     assert details["database"] is True and details["database_state"] == "ok"
     assert (details["queue_depth"], details["outbox_depth"]) == (1, 1)
@@ -42,8 +43,16 @@ def test_the_callback_secret_is_generated_once_and_kept_across_restarts(tmp_path
 
 
 def test_a_configured_callback_secret_is_used_as_given(tmp_path, simulator, fake_slack):
-    bot = Bot(load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                                     SMSBOT_CALLBACK_SECRET="our-own-callback-secret-42")))
+    bot = Bot(
+        load_settings(
+            base_env(
+                tmp_path,
+                SMSOFFICE_API_URL=simulator.api_url,
+                SLACK_API_URL=fake_slack.api_url,
+                SMSBOT_CALLBACK_SECRET="our-own-callback-secret-42",
+            )
+        )
+    )
     try:
         assert (bot.callback_secret, bot.callback_secret_generated) == ("our-own-callback-secret-42", False)
     finally:

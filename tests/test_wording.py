@@ -1,4 +1,5 @@
 """Wording (bot/wording.py): counts read as English, whatever the number."""
+
 from bot.wording import plural
 
 

@@ -1,4 +1,5 @@
 """``smsbot backup PATH``: a consistent copy of the database, even while smsbot runs."""
+
 from __future__ import annotations
 
 import sys

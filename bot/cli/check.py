@@ -1,5 +1,6 @@
 """``smsbot check``: every setting, SMS Office, Slack, the database and the callback URL. Each check
 beyond the settings themselves returns (ok, line)."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -30,8 +31,10 @@ def app_token(settings: Settings) -> Result:
     try:
         client.apps_connections_open(app_token=settings.slack_app_token)
     except (SlackApiError, OSError) as error:
-        return False, (f"Slack app token: FAILED: {slack_error(error)}. Check SLACK_APP_TOKEN (an xapp- token "
-                       "with connections:write) and that Socket Mode is on in the app settings.")
+        return False, (
+            f"Slack app token: FAILED: {slack_error(error)}. Check SLACK_APP_TOKEN (an xapp- token "
+            "with connections:write) and that Socket Mode is on in the app settings."
+        )
     return True, "Slack app token: OK, Slack offers a Socket Mode connection (not opened by this check)"
 
 
@@ -46,22 +49,33 @@ def alert_channel(settings: Settings) -> Result:
     except SlackApiError as error:
         code = error.response.get("error")
         if code in ("missing_scope", "not_allowed_token_type"):
-            return True, (f"Alert channel: {channel} could not be checked (the bot token lacks channels:read/"
-                          "groups:read). Slack has no dry-run post: make sure the bot is in that channel.")
-        return False, (f"Alert channel: FAILED: {code} for {channel}. Copy the ID from the bottom of the "
-                       "channel's details in Slack; for a private channel, invite the bot first.")
+            return True, (
+                f"Alert channel: {channel} could not be checked (the bot token lacks channels:read/"
+                "groups:read). Slack has no dry-run post: make sure the bot is in that channel."
+            )
+        return False, (
+            f"Alert channel: FAILED: {code} for {channel}. Copy the ID from the bottom of the "
+            "channel's details in Slack; for a private channel, invite the bot first."
+        )
     except OSError as error:
         return False, f"Alert channel: FAILED: {slack_error(error)}"
-    member = "the bot is a member" if info.get("is_member") else \
-        "the bot is not a member: invite it with /invite @smsbot (public channels also work through chat:write.public)"
+    member = (
+        "the bot is a member"
+        if info.get("is_member")
+        else "the bot is not a member: invite it with /invite @smsbot (public channels also work through "
+        "chat:write.public)"
+    )
     return True, f"Alert channel: OK, #{info.get('name')} ({channel}); {member}"
 
 
 def allow_lists(settings: Settings) -> Result:
     def size(ids: frozenset[str], empty: str = "everyone") -> str:
         return f"{len(ids)} ({', '.join(sorted(ids))})" if ids else f"none ({empty})"
-    return True, (f"Allow-lists: OK, users {size(settings.allowed_users)}, channels {size(settings.allowed_channels)}, "
-                  f"admins {size(settings.admin_users, 'anyone allowed to send may change groups')}")
+
+    return True, (
+        f"Allow-lists: OK, users {size(settings.allowed_users)}, channels {size(settings.allowed_channels)}, "
+        f"admins {size(settings.admin_users, 'anyone allowed to send may change groups')}"
+    )
 
 
 def check(args) -> int:
@@ -75,8 +89,13 @@ def check(args) -> int:
         result = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10).auth_test()
         results.append((True, f"Slack: OK, signed in as @{result.get('user')} in {result.get('team')}"))
     except Exception as error:
-        results.append((False, f"Slack: FAILED: {slack_error(error)}. Check SLACK_BOT_TOKEN and "
-                               "SLACK_API_URL (and this server's network)."))
+        results.append(
+            (
+                False,
+                f"Slack: FAILED: {slack_error(error)}. Check SLACK_BOT_TOKEN and "
+                "SLACK_API_URL (and this server's network).",
+            )
+        )
     results += [app_token(settings), alert_channel(settings), allow_lists(settings)]
     for _, line in results:
         print(line)
@@ -86,8 +105,10 @@ def check(args) -> int:
         db.migrate()
         secret = ensure_callback_secret(db, settings)
     except sqlite3.Error as error:
-        print(f"Database: FAILED: {error} ({path}). Check that the user running smsbot may write that file "
-              "and its folder.")
+        print(
+            f"Database: FAILED: {error} ({path}). Check that the user running smsbot may write that file "
+            "and its folder."
+        )
         return EXIT_FAILED
     finally:
         db.close()
@@ -121,9 +142,12 @@ def region_lines(settings: Settings) -> list[str]:
         return f"{code} = {country_name(code)} (+{phonenumbers.country_code_for_region(code)})"
 
     region = settings.sms_default_region
-    lines = [f"SMS_DEFAULT_REGION: {named(region)}; numbers typed with a leading 0 are read as "
-             f"{country_name(region)} numbers" if region else
-             "SMS_DEFAULT_REGION: unset; numbers must be typed in international form"]
+    lines = [
+        f"SMS_DEFAULT_REGION: {named(region)}; numbers typed with a leading 0 are read as "
+        f"{country_name(region)} numbers"
+        if region
+        else "SMS_DEFAULT_REGION: unset; numbers must be typed in international form"
+    ]
     allowed = sorted(settings.allowed_countries)
     lines.append("SMSBOT_ALLOWED_COUNTRIES: " + (", ".join(map(named, allowed)) if allowed else "any country"))
     if region == "SA" or "SA" in allowed:

@@ -1,5 +1,6 @@
 """``smsbot optout import|export``, ``smsbot export`` and ``smsbot vacuum``: the compliance commands
 run against the database file, without Slack or the gateway (they work while smsbot runs)."""
+
 from __future__ import annotations
 
 import csv
@@ -12,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from bot.sms.errors import RecipientError
 from bot.config.settings import db_path_from
+from bot.sms.errors import RecipientError
 from bot.sms.numbers import read_number
 from bot.storage.audit import Audit
 from bot.storage.db import Database
@@ -38,12 +39,14 @@ def read_optout_csv(text: str, region: str | None) -> tuple[list[tuple[str, str 
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
-        if n == 1 and not any(ch.isdigit() for ch in cells[0]):
-            if cells[0].lower().strip("# ") in _HEADER_WORDS or len(cells) > 1:
-                continue  # a header row
+        header = n == 1 and not any(ch.isdigit() for ch in cells[0])
+        if header and (cells[0].lower().strip("# ") in _HEADER_WORDS or len(cells) > 1):
+            continue  # a header row
         if len(cells) > 2 and any(cells[2:]):
-            problems.append(f"row {n}: {len(cells)} columns; use the number and, optionally, a reason "
-                            "(quote a reason that holds commas)")
+            problems.append(
+                f"row {n}: {len(cells)} columns; use the number and, optionally, a reason "
+                "(quote a reason that holds commas)"
+            )
             continue
         try:
             number = read_number(cells[0], region, sms_rules=False).number
@@ -63,8 +66,10 @@ def optout_import(args) -> int:
         return EXIT_FAILED
     rows, problems = read_optout_csv(text, os.environ.get("SMS_DEFAULT_REGION") or None)
     if problems:
-        print(f"smsbot optout import: nothing was imported; fix these {len(problems)} row(s) and run it again:",
-              file=sys.stderr)
+        print(
+            f"smsbot optout import: nothing was imported; fix these {len(problems)} row(s) and run it again:",
+            file=sys.stderr,
+        )
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_FAILED
@@ -78,8 +83,9 @@ def optout_import(args) -> int:
             added = 0
             for number, reason in rows:
                 added += len(OptOuts(db).add(conn, [number], reason, by, now)[0])
-            Audit.record(conn, by, "optout import", f"{path.name}: {added} added, {len(rows) - added} already listed",
-                         now)
+            Audit.record(
+                conn, by, "optout import", f"{path.name}: {added} added, {len(rows) - added} already listed", now
+            )
     finally:
         db.close()
     print(f"Imported {path}: {added} number(s) added to the do-not-contact list, {len(rows) - added} already on it.")
@@ -115,8 +121,11 @@ def export(args) -> int:
     try:
         start, end = day_bounds(args.start, args.end, timezone)
     except (ValueError, KeyError) as error:
-        print(f"smsbot export: {error}: give --from and --to as YYYY-MM-DD, the first day not after the last "
-              f"(days in SMSBOT_TIMEZONE, {timezone}).", file=sys.stderr)
+        print(
+            f"smsbot export: {error}: give --from and --to as YYYY-MM-DD, the first day not after the last "
+            f"(days in SMSBOT_TIMEZONE, {timezone}).",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     db = _db(args)
     try:
@@ -148,8 +157,11 @@ def vacuum(args) -> int:
         else:
             free = shutil.disk_usage(path.parent).free
             if free < before * 2.2:  # the copy VACUUM writes, and the WAL it fills
-                print(f"smsbot vacuum: VACUUM needs free disk of about twice the file ({before:,} bytes); only "
-                      f"{free:,} bytes are free next to {path}. Free some space and run it again.", file=sys.stderr)
+                print(
+                    f"smsbot vacuum: VACUUM needs free disk of about twice the file ({before:,} bytes); only "
+                    f"{free:,} bytes are free next to {path}. Free some space and run it again.",
+                    file=sys.stderr,
+                )
                 return EXIT_FAILED
             print(f"Running a full VACUUM of {path} ({before:,} bytes); writes wait until it ends…", flush=True)
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
@@ -157,8 +169,10 @@ def vacuum(args) -> int:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             what = "auto_vacuum is now INCREMENTAL: the daily retention job gives freed space back from now on"
     except sqlite3.OperationalError as error:
-        print(f"smsbot vacuum: {error}. The database was busy: run it again when smsbot is quiet, or stop "
-              "smsbot first.", file=sys.stderr)
+        print(
+            f"smsbot vacuum: {error}. The database was busy: run it again when smsbot is quiet, or stop smsbot first.",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     finally:
         conn.close()

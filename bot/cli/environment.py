@@ -1,6 +1,7 @@
 """What every subcommand starts from: the settings (the environment, then ``.env``), refused with a
 sentence per problem, and the exit codes: 0 stopped cleanly (or every check passed), 2 a configuration
 problem (restarting will not help: systemd's RestartPreventExitStatus=2), 1 anything else."""
+
 from __future__ import annotations
 
 import os
@@ -49,10 +50,14 @@ def database_problem(db_path: str) -> str | None:
         finally:
             conn.close()
     except sqlite3.Error as error:
-        return (f"SMSBOT_DB={db_path!r} cannot be read as an SQLite database ({error}): point SMSBOT_DB at "
-                "smsbot's database, or move that file away to start with a new one.")
+        return (
+            f"SMSBOT_DB={db_path!r} cannot be read as an SQLite database ({error}): point SMSBOT_DB at "
+            "smsbot's database, or move that file away to start with a new one."
+        )
     if version > len(MIGRATIONS):
-        return (f"SMSBOT_DB={db_path!r} was written by a newer smsbot (schema {version}; this smsbot knows up to "
-                f"{len(MIGRATIONS)}). Install that newer smsbot again, or restore the backup taken before the "
-                "upgrade; this version will not touch the database.")
+        return (
+            f"SMSBOT_DB={db_path!r} was written by a newer smsbot (schema {version}; this smsbot knows up to "
+            f"{len(MIGRATIONS)}). Install that newer smsbot again, or restore the backup taken before the "
+            "upgrade; this version will not touch the database."
+        )
     return None

@@ -1,13 +1,14 @@
 """``smsbot run | check | simulator | backup | send-list | optout | export | vacuum``: the parser, and each
 subcommand dispatched to its module (imported only when used, so `smsbot --help` stays quick). Exit
 codes are in bot/cli/environment.py."""
+
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bot.config.settings import load_dotenv_file
 
@@ -15,6 +16,7 @@ from bot.config.settings import load_dotenv_file
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     def call(args: argparse.Namespace) -> int:
         return getattr(importlib.import_module(module), name)(args)
+
     return call
 
 
@@ -32,6 +34,7 @@ def _compliance_parsers(sub) -> None:
         def run(args) -> int:
             load_dotenv_file(Path.cwd() / ".env")
             return func(args)
+
         return run
 
     optout = sub.add_parser("optout", help="import or export the do-not-contact list as CSV")
@@ -58,14 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["simulator"]:  # its options are its own (see `smsbot simulator --help`)
         return _simulator(argv[1:])
     parser = argparse.ArgumentParser(prog="smsbot", description="Send SMS through SMS Office from Slack.")
-    sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{run,check,simulator,backup,send-list,optout,export,vacuum}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{run,check,simulator,backup,send-list,optout,export,vacuum}"
+    )
     run = sub.add_parser("run", help="run the bot until SIGTERM/SIGINT")
-    run.add_argument("--simulator", action="store_true",
-                     help="use the built-in SMS Office simulator (no real SMS, no credentials needed)")
+    run.add_argument(
+        "--simulator",
+        action="store_true",
+        help="use the built-in SMS Office simulator (no real SMS, no credentials needed)",
+    )
     run.set_defaults(func=_lazy("bot.cli.run", "run"))
-    sub.add_parser("check", help="check the configuration, the gateway and Slack; print the callback URL") \
-        .set_defaults(func=_lazy("bot.cli.check", "check"))
+    sub.add_parser("check", help="check the configuration, the gateway and Slack; print the callback URL").set_defaults(
+        func=_lazy("bot.cli.check", "check")
+    )
     sub.add_parser("simulator", help="a local SMS Office API for trying the bot (see `smsbot simulator --help`)")
     backup = sub.add_parser("backup", help="copy the database consistently, even while smsbot runs")
     backup.add_argument("path", help="the copy's file name, or a folder (created if missing) for a dated copy")

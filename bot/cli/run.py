@@ -1,5 +1,6 @@
 """``smsbot run``: the bot until SIGTERM or SIGINT, with its start-up summary; why it cannot listen,
 said as a sentence with the right exit code."""
+
 from __future__ import annotations
 
 import errno
@@ -15,9 +16,9 @@ from bot.workers.signals import set_from_signal
 
 def run(args) -> int:
     settings = settings_or_exit(args.simulator)
+    from bot.cli.summary import startup_lines
     from bot.logs import setup_logging
     from bot.runtime import Bot
-    from bot.cli.summary import startup_lines
 
     setup_logging(settings.log_level, settings.log_format)
     stop = threading.Event()
@@ -59,16 +60,25 @@ def cannot_listen(error: OSError, settings: Settings) -> int:
     """A port in use may clear when an old process ends (1); a wrong address or port will not (2)."""
     where = f"SMSBOT_HOST={settings.host} SMSBOT_PORT={settings.port}"
     if error.errno == errno.EADDRINUSE:
-        print(f"smsbot cannot listen on {where}: the port is already in use (an old smsbot still stopping, or "
-              "another program). Stop that program or choose another SMSBOT_PORT.", file=sys.stderr)
+        print(
+            f"smsbot cannot listen on {where}: the port is already in use (an old smsbot still stopping, or "
+            "another program). Stop that program or choose another SMSBOT_PORT.",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     if error.errno == errno.EACCES:
-        print(f"smsbot cannot listen on {where}: ports below 1024 need privileges. Use a port above 1024 "
-              "(e.g. 3000) behind your reverse proxy.", file=sys.stderr)
+        print(
+            f"smsbot cannot listen on {where}: ports below 1024 need privileges. Use a port above 1024 "
+            "(e.g. 3000) behind your reverse proxy.",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     if error.errno == errno.EADDRNOTAVAIL:
-        print(f"smsbot cannot listen on {where}: that address is not one of this machine's. Use 0.0.0.0 (every "
-              "interface) or 127.0.0.1.", file=sys.stderr)
+        print(
+            f"smsbot cannot listen on {where}: that address is not one of this machine's. Use 0.0.0.0 (every "
+            "interface) or 127.0.0.1.",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     print(f"smsbot cannot listen on {where}: {error.strerror or error}.", file=sys.stderr)
     return EXIT_FAILED
@@ -82,8 +92,14 @@ def print_callback(public_url: str | None, secret: str, *, full: bool = True) ->
         shown = masked_callback_url((public_url or "") + path)
         print(f"Delivery-report callback URL: {shown} (run `smsbot check` to see it whole)", flush=True)
     elif public_url:
-        print("Delivery-report callback URL (paste it into your SMS Office account's API settings):\n  "
-              f"{public_url + path}", flush=True)
+        print(
+            "Delivery-report callback URL (paste it into your SMS Office account's API settings):\n  "
+            f"{public_url + path}",
+            flush=True,
+        )
     else:
-        print("Delivery-report callback path (prefix it with this bot's public https address, or set "
-              f"SMSBOT_PUBLIC_URL to print the whole URL):\n  {path}", flush=True)
+        print(
+            "Delivery-report callback path (prefix it with this bot's public https address, or set "
+            f"SMSBOT_PUBLIC_URL to print the whole URL):\n  {path}",
+            flush=True,
+        )

@@ -3,6 +3,7 @@ script, under the rules of the compose form: the same gate as Slack (access as g
 Slack, the daily limits), rows that opted out left out, and an audit entry naming the operator's OS
 user. It writes the send in one transaction (SQLite's file lock makes that safe beside the running
 bot, whose sender and notifier find it on their next poll)."""
+
 from __future__ import annotations
 
 import getpass
@@ -13,23 +14,23 @@ import sys
 import time
 from pathlib import Path
 
-from bot.usecases.access import Access
 from bot.cli.environment import settings_or_exit
 from bot.config.settings import Settings
-from bot.usecases.gate import Gate
-from bot.sms.errors import SmsRuleError
-from bot.sms.lists import MAX_BYTES, ListError, ListRead, read_list
 from bot.slack.notices import SlackNotices
 from bot.slack.posts import SlackPosts
 from bot.slack.render import list_lines
-from bot.usecases.spend import SpendLimits
+from bot.sms.errors import SmsRuleError
+from bot.sms.lists import MAX_BYTES, ListError, ListRead, read_list
 from bot.storage.access_list import AccessList
 from bot.storage.audit import Audit
 from bot.storage.db import Database
 from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
+from bot.usecases.access import Access
+from bot.usecases.gate import Gate
 from bot.usecases.sending import store_send
+from bot.usecases.spend import SpendLimits
 from bot.wording import plural
 
 SAMPLES = 3
@@ -49,14 +50,16 @@ def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time
             return _refuse(read)
         for line in list_lines(read, markdown=False):
             out(line)
-        for to, text in list(zip(read.plan.recipients, read.plan.texts))[:SAMPLES]:
+        for to, text in list(zip(read.plan.recipients, read.plan.texts, strict=True))[:SAMPLES]:
             out(f"To {to}: {text}")
         if not args.yes and not _confirmed(ask):
             return _refuse("nothing was sent (answer yes to send, or pass --yes).")
         return _queue(db, gate, read, args, out, clock)
     except sqlite3.Error as error:
-        return _refuse(f"nothing was sent: the database refused the write ({error}). Try again; if it keeps "
-                       "happening, check SMSBOT_DB and that this user may write it.")
+        return _refuse(
+            f"nothing was sent: the database refused the write ({error}). Try again; if it keeps "
+            "happening, check SMSBOT_DB and that this user may write it."
+        )
     finally:
         db.close()
 
@@ -64,8 +67,16 @@ def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time
 def _gate(db: Database, settings: Settings) -> Gate:
     """The gate the running bot uses, with the access granted or removed from Slack."""
     access = Access(settings, AccessList(db))
-    return Gate(access, SpendLimits(db, user_limit=settings.daily_limit_user, bot_limit=settings.daily_limit,
-                                    timezone=settings.timezone, ask=access.ask))
+    return Gate(
+        access,
+        SpendLimits(
+            db,
+            user_limit=settings.daily_limit_user,
+            bot_limit=settings.daily_limit,
+            timezone=settings.timezone,
+            ask=access.ask,
+        ),
+    )
 
 
 def _checked(args, settings: Settings, gate: Gate, optouts: OptOuts, now: float) -> ListRead | str:
@@ -75,8 +86,14 @@ def _checked(args, settings: Settings, gate: Gate, optouts: OptOuts, now: float)
     if refusal is not None:
         return refusal
     try:
-        read = read_list(_read(Path(args.file)), args.text, settings.sms_default_region, settings.allowed_countries,
-                         settings.max_list_rows, blocked=optouts.blocked)
+        read = read_list(
+            _read(Path(args.file)),
+            args.text,
+            settings.sms_default_region,
+            settings.allowed_countries,
+            settings.max_list_rows,
+            blocked=optouts.blocked,
+        )
     except (OSError, ListError, SmsRuleError) as error:
         return str(error)
     return gate.may_spend(args.user, args.channel, read.plan.credits, now) or read
@@ -126,8 +143,13 @@ def _queue(db: Database, gate: Gate, read: ListRead, args, out, clock) -> int:
         origin = {"user_id": args.user, "channel_id": args.channel}
         batch_id = store_send(conn, SendQueue(db), notices, plan, origin, now)
         cost = f"{len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}"
-        Audit.record(conn, args.user, "send-list", f"#{batch_id}: {cost}, <#{args.channel}>, file "
-                     f"{Path(args.file).name}, by OS user {_operator()}", now)
+        Audit.record(
+            conn,
+            args.user,
+            "send-list",
+            f"#{batch_id}: {cost}, <#{args.channel}>, file {Path(args.file).name}, by OS user {_operator()}",
+            now,
+        )
     out(f"Queued send #{batch_id}: {cost}. The running smsbot sends it and posts its status in {args.channel}.")
     return 0
 

@@ -1,4 +1,5 @@
 """The start-up summary: what an operator needs to see at a glance, secrets masked."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,21 +15,29 @@ def startup_lines(bot, *, image_marker: Path = IMAGE_MARKER) -> list[str]:
     """One line per fact: listener, Slack identity, gateway and balance, alerts, allow-lists,
     callback URL (masked: the full one comes from ``smsbot check``), database."""
     s = bot.settings
-    lines = [f"  listening on:   {s.host}:{bot.server.port} (Slack requests, delivery reports, /healthz, /metrics)"
-             + ("; Slack events over Socket Mode" if s.slack_app_token else "")]
+    lines = [
+        f"  listening on:   {s.host}:{bot.server.port} (Slack requests, delivery reports, /healthz, /metrics)"
+        + ("; Slack events over Socket Mode" if s.slack_app_token else "")
+    ]
     identity = bot.identity
     if identity.user_id:
-        lines.append(f"  Slack:          @{identity.user_name} ({identity.user_id}) in {identity.team_name} "
-                     f"({identity.team_id})")
+        lines.append(
+            f"  Slack:          @{identity.user_name} ({identity.user_id}) in {identity.team_name} ({identity.team_id})"
+        )
     else:
-        lines.append("  Slack:          NOT reachable at start (auth.test failed, see the log); requests are "
-                     "still served")
+        lines.append(
+            "  Slack:          NOT reachable at start (auth.test failed, see the log); requests are still served"
+        )
     lines.append(f"  SMS Office:     {_gateway(bot)}")
     lines.append(f"  alert channel:  {s.alert_channel or 'off (set SMSBOT_ALERT_CHANNEL to get balance alerts)'}")
-    lines.append(f"  allow-lists:    users {_size(bot.access.users)} · channels {_size(bot.access.channels)} · "
-                 f"admins {_size(s.admin_users, 'anyone allowed to send')}")
-    lines.append(f"  spend limits:   {_limit(s.daily_limit_user)} per user · {_limit(s.daily_limit)} in all, per day "
-                 f"({s.timezone})")
+    lines.append(
+        f"  allow-lists:    users {_size(bot.access.users)} · channels {_size(bot.access.channels)} · "
+        f"admins {_size(s.admin_users, 'anyone allowed to send')}"
+    )
+    lines.append(
+        f"  spend limits:   {_limit(s.daily_limit_user)} per user · {_limit(s.daily_limit)} in all, per day "
+        f"({s.timezone})"
+    )
     lines.append(f"  retention:      SMS texts and numbers erased {s.retention_days} days after a send ends")
     lines.append(f"  callback URL:   {_masked_callback(bot)}")
     lines.append(f"  database:       {_database(s.db_path, image_marker)}")
@@ -75,5 +84,7 @@ def _database(db_path: str, image_marker: Path) -> str:
         return str(path)  # not in our container image
     if volume in path.parents:
         return str(path)
-    return (f"{path}  WARNING: outside the {volume} volume, so it is lost with the container (history, "
-            f"groups and the callback secret). Remove SMSBOT_DB from the --env-file or point it into {volume}.")
+    return (
+        f"{path}  WARNING: outside the {volume} volume, so it is lost with the container (history, "
+        f"groups and the callback secret). Remove SMSBOT_DB from the --env-file or point it into {volume}."
+    )

@@ -4,14 +4,15 @@ The variable names are a contract with operators and their scripts: keep them.
 ``load_settings`` collects every problem before failing, so one run of
 ``smsbot check`` or ``smsbot run`` lists everything there is to fix.
 """
+
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable, Mapping
 
 from dotenv import dotenv_values
 
@@ -37,12 +38,18 @@ SIMULATOR = "simulator"  # SMSOFFICE_API_URL=simulator: the bundled simulator ru
 SIMULATOR_DEFAULTS = {"SMSOFFICE_USERNAME": "demo", "SMSOFFICE_PASSWORD": "demo", "SMS_SENDER_ID": "SMSBOT"}
 # Kubernetes' service links for a Service named e.g. "smsbot": SMSBOT_SERVICE_HOST, SMSBOT_SERVICE_PORT[_NAME],
 # SMSBOT_PORT=tcp://…, SMSBOT_PORT_3000_TCP[_PROTO|_PORT|_ADDR].
-_SERVICE_LINK_NAME = re.compile(r"^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)"
-                                r"(_PROTO|_PORT|_ADDR)?)$")
-_USER_IDS_FIX = ("use comma-separated Slack user IDs such as U012AB3CD (they start with U or W: in Slack, a "
-                 "profile's ⋮ menu → Copy member ID), not names.")
-_CHANNEL_IDS_FIX = ("use comma-separated Slack channel IDs such as C012AB3CD (they start with C, G or D, at the "
-                    "bottom of the channel's details), not channel names.")
+_SERVICE_LINK_NAME = re.compile(
+    r"^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)"
+    r"(_PROTO|_PORT|_ADDR)?)$"
+)
+_USER_IDS_FIX = (
+    "use comma-separated Slack user IDs such as U012AB3CD (they start with U or W: in Slack, a "
+    "profile's ⋮ menu → Copy member ID), not names."
+)
+_CHANNEL_IDS_FIX = (
+    "use comma-separated Slack channel IDs such as C012AB3CD (they start with C, G or D, at the "
+    "bottom of the channel's details), not channel names."
+)
 
 
 class ConfigError(Exception):
@@ -85,19 +92,28 @@ class Settings:
     allowed_countries: frozenset[str] = field(default_factory=frozenset)  # ISO codes; empty: any
     backup_dir: str | None = None
     backup_keep: int = 7
-    daily_limit_user: int | None = None    # credits one user may spend per day; None: no limit
-    daily_limit: int | None = None         # credits the whole bot may spend per day; None: no limit
+    daily_limit_user: int | None = None  # credits one user may spend per day; None: no limit
+    daily_limit: int | None = None  # credits the whole bot may spend per day; None: no limit
     timezone: str = "Africa/Johannesburg"  # the team's time: scheduled sends, and where days begin for limits
-    retention_days: int = 365              # SMS texts and numbers are erased this long after a send ends
-    simulated: bool = False   # SMSOFFICE_API_URL=simulator: no real SMS is sent
-    schedule_grace_minutes: int = 60        # a scheduled SMS later than this is missed, not sent
-    max_list_rows: int = 5000               # rows of a personalised list
+    retention_days: int = 365  # SMS texts and numbers are erased this long after a send ends
+    simulated: bool = False  # SMSOFFICE_API_URL=simulator: no real SMS is sent
+    schedule_grace_minutes: int = 60  # a scheduled SMS later than this is missed, not sent
+    max_list_rows: int = 5000  # rows of a personalised list
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> list[str]:
         """Every value that must never be shown."""
-        return [s for s in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                            self.smsoffice_password, self.callback_secret) if s]
+        return [
+            s
+            for s in (
+                self.slack_bot_token,
+                self.slack_signing_secret,
+                self.slack_app_token,
+                self.smsoffice_password,
+                self.callback_secret,
+            )
+            if s
+        ]
 
 
 class _Reader:
@@ -120,7 +136,8 @@ class _Reader:
                 self.problems.append(
                     f"{name} is wrapped in quotes ({value[0]}…{value[0]}), which reached smsbot as part of the "
                     "value: Docker's --env-file keeps quotes (a .env file read by smsbot does not). Remove "
-                    "the quotes.")
+                    "the quotes."
+                )
             value = value[1:-1].strip()
         return value or None
 
@@ -161,109 +178,183 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 def _credentials(r: _Reader) -> dict:
     """Slack's tokens and secret, the gateway's login and sender ID (not needed for the simulator)."""
-    bot_token = r.required("SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…) from your Slack app's "
-                                              "OAuth & Permissions page.")
-    r.check(not bot_token or bot_token.startswith("xoxb-"),
-            "SLACK_BOT_TOKEN must be a bot token starting with xoxb- (OAuth & Permissions → Bot User OAuth Token).")
-    signing_secret = r.required("SLACK_SIGNING_SECRET", "copy the Signing Secret from your Slack app's "
-                                                        "Basic Information page.")
+    bot_token = r.required(
+        "SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth & Permissions page."
+    )
+    r.check(
+        not bot_token or bot_token.startswith("xoxb-"),
+        "SLACK_BOT_TOKEN must be a bot token starting with xoxb- (OAuth & Permissions → Bot User OAuth Token).",
+    )
+    signing_secret = r.required(
+        "SLACK_SIGNING_SECRET", "copy the Signing Secret from your Slack app's Basic Information page."
+    )
     app_token = r.raw("SLACK_APP_TOKEN")
-    r.check(app_token is None or app_token.startswith("xapp-"),
-            "SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information → App-Level "
-            "Tokens, scope connections:write), or unset to receive Slack requests over HTTP.")
+    r.check(
+        app_token is None or app_token.startswith("xapp-"),
+        "SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information → App-Level "
+        "Tokens, scope connections:write), or unset to receive Slack requests over HTTP.",
+    )
     simulated = (r.raw("SMSOFFICE_API_URL") or "").lower() == SIMULATOR
     need = (lambda name, how: r.raw(name) or SIMULATOR_DEFAULTS[name]) if simulated else r.required
     username = need("SMSOFFICE_USERNAME", "set it to your SMS Office account's username.")
     password = need("SMSOFFICE_PASSWORD", "set it to your SMS Office account's password.")
-    sender = need("SMS_SENDER_ID", "set the sender ID your messages come from (letters and digits, "
-                                   "at most 11, e.g. ACMEOPS).")
-    r.check(not sender or bool(_SENDER_RE.match(sender)),
-            f"SMS_SENDER_ID={sender!r} is not valid: use 1 to 11 letters and digits, no spaces (e.g. ACMEOPS).")
-    api_url = SIMULATOR if simulated else r.convert(
-        "SMSOFFICE_API_URL", DEFAULT_SMSOFFICE_API_URL, parse.base_url,
-        f"use an http(s) URL such as {DEFAULT_SMSOFFICE_API_URL}, or simulator to try smsbot without "
-        "sending real SMS.")
-    return dict(slack_bot_token=bot_token, slack_signing_secret=signing_secret, slack_app_token=app_token,
-                smsoffice_username=username, smsoffice_password=password, sms_sender_id=sender,
-                smsoffice_api_url=api_url, simulated=simulated)
+    sender = need(
+        "SMS_SENDER_ID", "set the sender ID your messages come from (letters and digits, at most 11, e.g. ACMEOPS)."
+    )
+    r.check(
+        not sender or bool(_SENDER_RE.match(sender)),
+        f"SMS_SENDER_ID={sender!r} is not valid: use 1 to 11 letters and digits, no spaces (e.g. ACMEOPS).",
+    )
+    api_url = (
+        SIMULATOR
+        if simulated
+        else r.convert(
+            "SMSOFFICE_API_URL",
+            DEFAULT_SMSOFFICE_API_URL,
+            parse.base_url,
+            f"use an http(s) URL such as {DEFAULT_SMSOFFICE_API_URL}, or simulator to try smsbot without "
+            "sending real SMS.",
+        )
+    )
+    return dict(
+        slack_bot_token=bot_token,
+        slack_signing_secret=signing_secret,
+        slack_app_token=app_token,
+        smsoffice_username=username,
+        smsoffice_password=password,
+        sms_sender_id=sender,
+        smsoffice_api_url=api_url,
+        simulated=simulated,
+    )
 
 
 def _files(r: _Reader) -> dict:
     """Where the database, its backups and the callback secret live."""
     db_path = r.raw("SMSBOT_DB") or DEFAULT_DB
     parent = Path(db_path).expanduser().resolve().parent
-    r.check(parent.is_dir(), f"SMSBOT_DB={db_path!r}: the folder {str(parent)!r} does not exist; create it "
-                             "or point SMSBOT_DB elsewhere.")
+    r.check(
+        parent.is_dir(),
+        f"SMSBOT_DB={db_path!r}: the folder {str(parent)!r} does not exist; create it or point SMSBOT_DB elsewhere.",
+    )
     callback_secret = r.raw("SMSBOT_CALLBACK_SECRET")
-    r.check(callback_secret is None or bool(_SECRET_RE.match(callback_secret)),
-            "SMSBOT_CALLBACK_SECRET is not valid: use 16 to 128 letters, digits, - or _ (or leave it unset "
-            "and one is generated and stored).")
+    r.check(
+        callback_secret is None or bool(_SECRET_RE.match(callback_secret)),
+        "SMSBOT_CALLBACK_SECRET is not valid: use 16 to 128 letters, digits, - or _ (or leave it unset "
+        "and one is generated and stored).",
+    )
     backup_dir = r.raw("SMSBOT_BACKUP_DIR")
-    r.check(backup_dir is None or not Path(backup_dir).expanduser().exists() or Path(backup_dir).expanduser().is_dir(),
-            f"SMSBOT_BACKUP_DIR={backup_dir!r} is a file, not a folder: point it at a folder (it is created if "
-            "missing).")
-    return dict(db_path=db_path, callback_secret=callback_secret, backup_dir=backup_dir,
-                backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, parse.positive_int, "use a whole number of copies, e.g. 7."))
+    r.check(
+        backup_dir is None or not Path(backup_dir).expanduser().exists() or Path(backup_dir).expanduser().is_dir(),
+        f"SMSBOT_BACKUP_DIR={backup_dir!r} is a file, not a folder: point it at a folder (it is created if missing).",
+    )
+    return dict(
+        db_path=db_path,
+        callback_secret=callback_secret,
+        backup_dir=backup_dir,
+        backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, parse.positive_int, "use a whole number of copies, e.g. 7."),
+    )
 
 
 def _tuning(r: _Reader) -> dict:
     """Every other setting: a declarative table of name, default, parser and the fix to show."""
     return dict(
-        slack_api_url=r.convert("SLACK_API_URL", DEFAULT_SLACK_API_URL, parse.base_url,
-                                "use an http(s) URL such as https://slack.com/api/."),
-        sms_default_region=r.convert("SMS_DEFAULT_REGION", None, parse.region,
-                                     "use a two-letter ISO country code such as ZA, or leave it unset."),
-        host=r.convert("SMSBOT_HOST", "0.0.0.0", parse.host, "it is neither an IP address nor a name this machine "
-                       "resolves: use 0.0.0.0 (every interface), 127.0.0.1 (this machine only) or a local address."),
+        slack_api_url=r.convert(
+            "SLACK_API_URL", DEFAULT_SLACK_API_URL, parse.base_url, "use an http(s) URL such as https://slack.com/api/."
+        ),
+        sms_default_region=r.convert(
+            "SMS_DEFAULT_REGION", None, parse.region, "use a two-letter ISO country code such as ZA, or leave it unset."
+        ),
+        host=r.convert(
+            "SMSBOT_HOST",
+            "0.0.0.0",
+            parse.host,
+            "it is neither an IP address nor a name this machine "
+            "resolves: use 0.0.0.0 (every interface), 127.0.0.1 (this machine only) or a local address.",
+        ),
         port=r.convert("SMSBOT_PORT", 3000, parse.port, _port_fix(r.raw("SMSBOT_PORT"))),
-        public_url=r.convert("SMSBOT_PUBLIC_URL", None, lambda v: parse.url(v).rstrip("/"),
-                             "use the https:// address where the gateway and Slack reach this bot."),
-        alert_channel=r.convert("SMSBOT_ALERT_CHANNEL", None, parse.channel_id,
-                                "use the channel's ID (C… or G…, at the bottom of the channel's details in "
-                                "Slack), not its name."),
-        low_balance=r.convert("SMSBOT_LOW_BALANCE", Decimal("100"), parse.non_negative_decimal,
-                              "use a number of credits, e.g. 100."),
-        balance_check_seconds=r.convert("SMSBOT_BALANCE_CHECK_SECONDS", 900, parse.positive_int,
-                                        "use a whole number of seconds, e.g. 900."),
+        public_url=r.convert(
+            "SMSBOT_PUBLIC_URL",
+            None,
+            lambda v: parse.url(v).rstrip("/"),
+            "use the https:// address where the gateway and Slack reach this bot.",
+        ),
+        alert_channel=r.convert(
+            "SMSBOT_ALERT_CHANNEL",
+            None,
+            parse.channel_id,
+            "use the channel's ID (C… or G…, at the bottom of the channel's details in Slack), not its name.",
+        ),
+        low_balance=r.convert(
+            "SMSBOT_LOW_BALANCE", Decimal("100"), parse.non_negative_decimal, "use a number of credits, e.g. 100."
+        ),
+        balance_check_seconds=r.convert(
+            "SMSBOT_BALANCE_CHECK_SECONDS", 900, parse.positive_int, "use a whole number of seconds, e.g. 900."
+        ),
         allowed_users=r.convert("SMSBOT_ALLOWED_USERS", frozenset(), parse.user_ids, _USER_IDS_FIX),
         allowed_channels=r.convert("SMSBOT_ALLOWED_CHANNELS", frozenset(), parse.channel_ids, _CHANNEL_IDS_FIX),
         admin_users=r.convert("SMSBOT_ADMIN_USERS", frozenset(), parse.user_ids, _USER_IDS_FIX),
-        confirm_above=r.convert("SMSBOT_CONFIRM_ABOVE", 10, parse.non_negative_int,
-                                "use a whole number of credits, e.g. 10."),
-        send_give_up_hours=r.convert("SMSBOT_SEND_GIVE_UP_HOURS", 24.0, parse.positive_float,
-                                     "use a number of hours, e.g. 24."),
-        outbox_stall_seconds=r.convert("SMSBOT_OUTBOX_STALL_SECONDS", 600, parse.positive_int,
-                                       "use a whole number of seconds, e.g. 600."),
-        smsoffice_keepalive_seconds=r.convert("SMSOFFICE_KEEPALIVE_SECONDS", 3.0, parse.positive_float,
-                                              "use a number of seconds, e.g. 3 (below the gateway's own "
-                                              "keep-alive timeout)."),
-        log_level=r.convert("SMSBOT_LOG_LEVEL", "INFO", parse.choice(LOG_LEVELS, upper=True),
-                            f"use one of {', '.join(LOG_LEVELS)}."),
-        log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", parse.choice(LOG_FORMATS, upper=False),
-                             "use kv or json."),
-        allowed_countries=r.convert("SMSBOT_ALLOWED_COUNTRIES", frozenset(), parse.country_list,
-                                    "use comma-separated two-letter ISO country codes such as ZA,NA,BW, "
-                                    "or leave it empty to allow any country."),
-        timezone=r.convert("SMSBOT_TIMEZONE", "Africa/Johannesburg", parse.zone_name,
-                           "use an IANA time zone name such as Africa/Johannesburg or Europe/London."),
-        schedule_grace_minutes=r.convert("SMSBOT_SCHEDULE_GRACE_MINUTES", 60, parse.non_negative_int,
-                                         "use a whole number of minutes, e.g. 60."),
-        max_list_rows=r.convert("SMSBOT_MAX_LIST_ROWS", 5000, parse.positive_int, "use a whole number of rows, e.g. 5000."),
-        daily_limit_user=r.convert("SMSBOT_DAILY_LIMIT_USER", None, parse.non_negative_int,
-                                   "use a whole number of credits per user per day, e.g. 200, or leave it empty "
-                                   "for no limit."),
-        daily_limit=r.convert("SMSBOT_DAILY_LIMIT", None, parse.non_negative_int,
-                              "use a whole number of credits per day for the whole bot, e.g. 2000, or leave it "
-                              "empty for no limit."),
-        retention_days=r.convert("SMSBOT_RETENTION_DAYS", 365, parse.positive_int,
-                                 "use a whole number of days, e.g. 365."),
+        confirm_above=r.convert(
+            "SMSBOT_CONFIRM_ABOVE", 10, parse.non_negative_int, "use a whole number of credits, e.g. 10."
+        ),
+        send_give_up_hours=r.convert(
+            "SMSBOT_SEND_GIVE_UP_HOURS", 24.0, parse.positive_float, "use a number of hours, e.g. 24."
+        ),
+        outbox_stall_seconds=r.convert(
+            "SMSBOT_OUTBOX_STALL_SECONDS", 600, parse.positive_int, "use a whole number of seconds, e.g. 600."
+        ),
+        smsoffice_keepalive_seconds=r.convert(
+            "SMSOFFICE_KEEPALIVE_SECONDS",
+            3.0,
+            parse.positive_float,
+            "use a number of seconds, e.g. 3 (below the gateway's own keep-alive timeout).",
+        ),
+        log_level=r.convert(
+            "SMSBOT_LOG_LEVEL", "INFO", parse.choice(LOG_LEVELS, upper=True), f"use one of {', '.join(LOG_LEVELS)}."
+        ),
+        log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", parse.choice(LOG_FORMATS, upper=False), "use kv or json."),
+        allowed_countries=r.convert(
+            "SMSBOT_ALLOWED_COUNTRIES",
+            frozenset(),
+            parse.country_list,
+            "use comma-separated two-letter ISO country codes such as ZA,NA,BW, "
+            "or leave it empty to allow any country.",
+        ),
+        timezone=r.convert(
+            "SMSBOT_TIMEZONE",
+            "Africa/Johannesburg",
+            parse.zone_name,
+            "use an IANA time zone name such as Africa/Johannesburg or Europe/London.",
+        ),
+        schedule_grace_minutes=r.convert(
+            "SMSBOT_SCHEDULE_GRACE_MINUTES", 60, parse.non_negative_int, "use a whole number of minutes, e.g. 60."
+        ),
+        max_list_rows=r.convert(
+            "SMSBOT_MAX_LIST_ROWS", 5000, parse.positive_int, "use a whole number of rows, e.g. 5000."
+        ),
+        daily_limit_user=r.convert(
+            "SMSBOT_DAILY_LIMIT_USER",
+            None,
+            parse.non_negative_int,
+            "use a whole number of credits per user per day, e.g. 200, or leave it empty for no limit.",
+        ),
+        daily_limit=r.convert(
+            "SMSBOT_DAILY_LIMIT",
+            None,
+            parse.non_negative_int,
+            "use a whole number of credits per day for the whole bot, e.g. 2000, or leave it empty for no limit.",
+        ),
+        retention_days=r.convert(
+            "SMSBOT_RETENTION_DAYS", 365, parse.positive_int, "use a whole number of days, e.g. 365."
+        ),
     )
 
 
 def _port_fix(value: str | None) -> str:
     if value and parse.SERVICE_LINK_VALUE.match(value):
-        return ("this is Kubernetes' service link for a Service named smsbot, not a port. Rename the Service, "
-                "or set enableServiceLinks: false in the pod spec (or set SMSBOT_PORT to a number).")
+        return (
+            "this is Kubernetes' service link for a Service named smsbot, not a port. Rename the Service, "
+            "or set enableServiceLinks: false in the pod spec (or set SMSBOT_PORT to a number)."
+        )
     return "use a port number from 1 to 65535."
 
 
@@ -277,11 +368,15 @@ def _unknown_names(r: _Reader) -> list[str]:
             continue  # Kubernetes' service links: not ours
         known = closest(name, r.seen)
         if known:
-            r.problems.append(f"{name} is not a setting smsbot knows: did you mean {known}? Rename it "
-                              f"(a misspelt name is ignored, so its value would silently not apply).")
+            r.problems.append(
+                f"{name} is not a setting smsbot knows: did you mean {known}? Rename it "
+                f"(a misspelt name is ignored, so its value would silently not apply)."
+            )
         else:
-            warnings.append(f"{name} is not a setting smsbot knows; it is ignored (a newer smsbot's setting, "
-                            "or another program's?).")
+            warnings.append(
+                f"{name} is not a setting smsbot knows; it is ignored (a newer smsbot's setting, "
+                "or another program's?)."
+            )
     return warnings
 
 

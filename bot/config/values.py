@@ -1,14 +1,15 @@
 """How each setting's text becomes a value: one parser per kind of setting, raising ValueError for
 text it cannot use (``load_settings`` turns that into the setting's sentence with the fix)."""
+
 from __future__ import annotations
 
 import ipaddress
 import re
 import socket
-from decimal import Decimal
-from typing import Callable
-from urllib.parse import urlsplit
 import zoneinfo
+from collections.abc import Callable
+from decimal import Decimal
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -122,6 +123,7 @@ def choice(options: tuple[str, ...], *, upper: bool) -> Callable[[str], str]:
         if value not in options:
             raise ValueError(value)
         return value
+
     return parse
 
 

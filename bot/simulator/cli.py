@@ -1,4 +1,5 @@
 """``smsbot simulator``: the simulator on a port of its own, printing the lines to paste into .env."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,14 +9,15 @@ import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable, Iterator
 
 from bot.config.settings import db_path_from
 from bot.redact import register_secret
 from bot.simulator.simulator import DLR_SEQUENCES, Simulator
+
 
 def _amount(text: str) -> Decimal:
     try:
@@ -26,6 +28,7 @@ def _amount(text: str) -> Decimal:
 
 def _number(minimum: float, *, above: bool, example: str) -> Callable[[str], float]:
     """A float flag of at least (or above) ``minimum``; anything else is a sentence, not a traceback."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -33,9 +36,9 @@ def _number(minimum: float, *, above: bool, example: str) -> Callable[[str], flo
             value = float("nan")
         if not (value > minimum if above else value >= minimum) or value == float("inf"):
             bound = "above" if above else "at least"
-            raise argparse.ArgumentTypeError(f"{text!r} is not valid: use a number {bound} {minimum:g}, "
-                                             f"e.g. {example}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not valid: use a number {bound} {minimum:g}, e.g. {example}")
         return value
+
     return parse
 
 
@@ -49,20 +52,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smsbot simulator",
         description="Run a local SMS Office API: no SMS leaves the machine and no credit is spent. "
-                    "Reads .env like smsbot does, and prints the lines to paste into it.")
+        "Reads .env like smsbot does, and prints the lines to paste into it.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_port, default=8085)
     parser.add_argument("--username", help="the login it accepts (default: SMSOFFICE_USERNAME, else demo)")
     parser.add_argument("--password", help="the login it accepts (default: SMSOFFICE_PASSWORD, else demo)")
-    parser.add_argument("--balance", type=_amount, default=Decimal("100"),
-                        help="credits to start with (default 100)")
-    parser.add_argument("--callback-url", help="where to send delivery reports (default: smsbot's own "
-                        "callback, from SMSBOT_PUBLIC_URL or 127.0.0.1:SMSBOT_PORT and the callback secret)")
+    parser.add_argument("--balance", type=_amount, default=Decimal("100"), help="credits to start with (default 100)")
+    parser.add_argument(
+        "--callback-url",
+        help="where to send delivery reports (default: smsbot's own "
+        "callback, from SMSBOT_PUBLIC_URL or 127.0.0.1:SMSBOT_PORT and the callback secret)",
+    )
     parser.add_argument("--dlr-mode", choices=list(DLR_SEQUENCES), default="delivered")
-    parser.add_argument("--speed", type=_number(0, above=True, example="60 (retries after 1 min, 3 min, 12 min)"),
-                        default=1.0, help="divide the report retry intervals (60 min, 3 h, 12 h) by this")
-    parser.add_argument("--dlr-delay", type=_number(0, above=False, example="1"), default=1.0,
-                        help="seconds between a send and each of its reports")
+    parser.add_argument(
+        "--speed",
+        type=_number(0, above=True, example="60 (retries after 1 min, 3 min, 12 min)"),
+        default=1.0,
+        help="divide the report retry intervals (60 min, 3 h, 12 h) by this",
+    )
+    parser.add_argument(
+        "--dlr-delay",
+        type=_number(0, above=False, example="1"),
+        default=1.0,
+        help="seconds between a send and each of its reports",
+    )
     return parser
 
 
@@ -81,8 +95,10 @@ def bot_callback_url() -> tuple[str | None, str]:
     base = os.environ.get("SMSBOT_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('SMSBOT_PORT') or 3000}"
     secret = os.environ.get("SMSBOT_CALLBACK_SECRET") or _stored_secret(db_path_from())
     if not secret:
-        return None, ("smsbot has no callback secret yet: start smsbot once in this folder, or set "
-                      "SMSBOT_CALLBACK_SECRET, then start the simulator again")
+        return None, (
+            "smsbot has no callback secret yet: start smsbot once in this folder, or set "
+            "SMSBOT_CALLBACK_SECRET, then start the simulator again"
+        )
     register_secret(secret)  # printed once below, masked in every log line
     return base.rstrip("/") + callback_path(secret), ""
 
@@ -103,15 +119,18 @@ def _stored_secret(db_path: str) -> str | None:
     return row[0] if row else None
 
 
-def _print_setup(simulator: "Simulator", from_settings: bool, note: str) -> None:
+def _print_setup(simulator: Simulator, from_settings: bool, note: str) -> None:
     lines = [f"SMSOFFICE_API_URL={simulator.api_url}"]
     if from_settings:
-        lines.append("# SMSOFFICE_USERNAME and SMSOFFICE_PASSWORD: keep the ones in your settings; "
-                     "the simulator accepts them")
+        lines.append(
+            "# SMSOFFICE_USERNAME and SMSOFFICE_PASSWORD: keep the ones in your settings; the simulator accepts them"
+        )
     else:
         lines += [f"SMSOFFICE_USERNAME={simulator.username}", f"SMSOFFICE_PASSWORD={simulator.password}"]
-    lines.append("# ↑ put these lines in smsbot's .env and restart smsbot. No real SMS is sent; "
-                 f"the account starts with {simulator.balance:,.2f} simulated credits.")
+    lines.append(
+        "# ↑ put these lines in smsbot's .env and restart smsbot. No real SMS is sent; "
+        f"the account starts with {simulator.balance:,.2f} simulated credits."
+    )
     if simulator.callback_url:
         lines.append(f"# Delivery reports go to {simulator.callback_url}")
     else:
@@ -125,13 +144,23 @@ def run(argv: list[str] | None, stop: threading.Event) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     username, password, from_settings = _login(args)
     callback_url, note = (args.callback_url, "") if args.callback_url else bot_callback_url()
-    simulator = Simulator(username, password, args.balance, callback_url=callback_url,
-                          dlr_mode=args.dlr_mode, speed=args.speed, dlr_delay=args.dlr_delay)
+    simulator = Simulator(
+        username,
+        password,
+        args.balance,
+        callback_url=callback_url,
+        dlr_mode=args.dlr_mode,
+        speed=args.speed,
+        dlr_delay=args.dlr_delay,
+    )
     try:
         simulator.start(args.host, args.port)
     except OSError as exc:
-        print(f"Cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): "
-              "pick another port with --port (or another --host).", file=sys.stderr)
+        print(
+            f"Cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): "
+            "pick another port with --port (or another --host).",
+            file=sys.stderr,
+        )
         return 1
     try:
         _print_setup(simulator, from_settings, note)
@@ -147,8 +176,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
     from bot.workers.signals import set_from_signal
 
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, set_from_signal(stop))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, set_from_signal(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:
@@ -163,5 +191,3 @@ def main(argv: list[str] | None = None) -> int:
     load_dotenv_file(Path.cwd() / ".env")
     with _stop_on_signals() as stop:
         return run(argv, stop)
-
-

@@ -1,4 +1,5 @@
 """SMSOFFICE_API_URL=simulator: the bundled simulator inside the bot, reporting to the bot's own callback."""
+
 from __future__ import annotations
 
 import logging
@@ -11,8 +12,10 @@ from bot.simulator.simulator import Simulator
 log = logging.getLogger(__name__)
 
 START_BALANCE = Decimal("1000")
-BANNER = ("SIMULATOR MODE: SMSOFFICE_API_URL=simulator. No real SMS is sent and no credit is spent: the "
-          "bundled SMS Office simulator answers inside this process and reports delivery itself.")
+BANNER = (
+    "SIMULATOR MODE: SMSOFFICE_API_URL=simulator. No real SMS is sent and no credit is spent: the "
+    "bundled SMS Office simulator answers inside this process and reports delivery itself."
+)
 
 
 def prepare(settings: Settings) -> tuple[Simulator | None, Settings]:
@@ -20,7 +23,7 @@ def prepare(settings: Settings) -> tuple[Simulator | None, Settings]:
     if not settings.simulated:
         return None, settings
     simulator = Simulator(settings.smsoffice_username, settings.smsoffice_password, START_BALANCE).start()
-    log.warning("event=simulator_mode api_url=%s note=\"no real SMS is sent\"", simulator.api_url)
+    log.warning('event=simulator_mode api_url=%s note="no real SMS is sent"', simulator.api_url)
     return simulator, replace(settings, smsoffice_api_url=simulator.api_url)
 
 

@@ -6,31 +6,32 @@ character or an emoji never straddles two parts), and (with a callback URL) send
 reports with the gateway's retry schedule. Tests and the benchmark use it as a real
 HTTP peer; ``smsbot simulator`` runs :func:`main`.
 """
+
 from __future__ import annotations
 
 import http.client
 import itertools
 import logging
 import re
-import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 from urllib.parse import parse_qsl
 
 import requests
 
-from bot.simulator.timed_jobs import TimedJobs
-from bot.web.server import ServerThread
 from bot.redact import redact
+from bot.simulator.timed_jobs import TimedJobs
 from bot.sms.dlr import DELIVERED, FAILED, MESSAGES, NO_ROUTE, SUBMITTED
-from bot.web.routes import masked_callback_url
 from bot.sms.numbers import mask
 from bot.sms.rules import MAX_CHARS, MAX_PARTS, analyse_text
+from bot.web.routes import masked_callback_url
+from bot.web.server import ServerThread
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,7 @@ def _read_params(environ: dict) -> dict[str, str]:
     """Query string (and urlencoded POST body) parameters, names lower-cased, first wins."""
     pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True, errors="replace")
     content_type = environ.get("CONTENT_TYPE", "")
-    if environ.get("REQUEST_METHOD") == "POST" and content_type.startswith(
-            "application/x-www-form-urlencoded"):
+    if environ.get("REQUEST_METHOD") == "POST" and content_type.startswith("application/x-www-form-urlencoded"):
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         pairs += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     params: dict[str, str] = {}
@@ -137,10 +137,13 @@ def _parse_send(params: dict[str, str]) -> tuple[str, str, str, int]:
 
 def _respond(start_response, status: int, body: str) -> list[bytes]:
     data = body.encode("utf-8")
-    start_response(f"{status} {http.client.responses.get(status, 'Unknown')}", [
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Content-Length", str(len(data))),
-    ])
+    start_response(
+        f"{status} {http.client.responses.get(status, 'Unknown')}",
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(data))),
+        ],
+    )
     return [data]
 
 
@@ -150,10 +153,18 @@ class Simulator:
     ``dlr_delay`` is in real seconds; ``speed`` divides only the spec's retry intervals.
     """
 
-    def __init__(self, username: str = "demo", password: str = "demo",
-                 balance: Decimal = Decimal("100.00"), *, callback_url: str | None = None,
-                 dlr_mode: str = "delivered", speed: float = 1.0, dlr_delay: float = 1.0,
-                 latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        username: str = "demo",
+        password: str = "demo",
+        balance: Decimal = Decimal("100.00"),
+        *,
+        callback_url: str | None = None,
+        dlr_mode: str = "delivered",
+        speed: float = 1.0,
+        dlr_delay: float = 1.0,
+        latency: float = 0.0,
+    ) -> None:
         if dlr_mode not in DLR_SEQUENCES:
             raise ValueError(f"dlr_mode must be one of {', '.join(DLR_SEQUENCES)}")
         if speed <= 0:
@@ -186,11 +197,16 @@ class Simulator:
 
     # --- lifecycle ----------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> "Simulator":
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Simulator:
         """Serve the API on host:port (0 = a free port) in the background."""
         self._server = ServerThread(self.app, host, port, name="simulator", threads=8).start()
-        log.info("event=sim_started api_url=%s username=%s dlr_mode=%s callback_url=%s",
-                 self.api_url, self.username, self.dlr_mode, self._shown_callback())
+        log.info(
+            "event=sim_started api_url=%s username=%s dlr_mode=%s callback_url=%s",
+            self.api_url,
+            self.username,
+            self.dlr_mode,
+            self._shown_callback(),
+        )
         return self
 
     def stop(self) -> None:
@@ -262,7 +278,7 @@ class Simulator:
     def app(self, environ: dict, start_response) -> list[bytes]:
         """The WSGI application."""
         path = environ.get("PATH_INFO", "").lower()
-        name = path[len(API_PATH):] if path.startswith(API_PATH) else ""
+        name = path[len(API_PATH) :] if path.startswith(API_PATH) else ""
         handler = self._routes.get(name)
         if handler is None:
             return _respond(start_response, 404, "Not found")
@@ -334,8 +350,7 @@ class Simulator:
         statuses = DLR_SEQUENCES[self.dlr_modes.get(message.to, self.dlr_mode)]
         now = time.monotonic()
         for n, status_id in enumerate(statuses, start=1):
-            self._scheduler.add(now + n * self.dlr_delay,
-                                partial(self._deliver_report, message, status_id, 0))
+            self._scheduler.add(now + n * self.dlr_delay, partial(self._deliver_report, message, status_id, 0))
 
     def _deliver_report(self, message: SimMessage, status_id: int, retries_done: int) -> None:
         """Send one report; on HTTP 500 or a network error, queue the next retry."""
@@ -346,14 +361,26 @@ class Simulator:
             log.info("event=sim_report id=%s status_id=%d result=%s", message.id, status_id, result)
             return
         if retries_done == len(RETRY_DELAYS):
-            log.info("event=sim_report_dropped id=%s status_id=%d result=%s callback_url=%s",
-                     message.id, status_id, result, self._shown_callback())
+            log.info(
+                "event=sim_report_dropped id=%s status_id=%d result=%s callback_url=%s",
+                message.id,
+                status_id,
+                result,
+                self._shown_callback(),
+            )
             return
         delay = RETRY_DELAYS[retries_done] / self.speed
-        log.info("event=sim_report_retry id=%s status_id=%d result=%s retry_in_s=%.3f callback_url=%s",
-                 message.id, status_id, result, delay, self._shown_callback())
-        self._scheduler.add(time.monotonic() + delay,
-                            partial(self._deliver_report, message, status_id, retries_done + 1))
+        log.info(
+            "event=sim_report_retry id=%s status_id=%d result=%s retry_in_s=%.3f callback_url=%s",
+            message.id,
+            status_id,
+            result,
+            delay,
+            self._shown_callback(),
+        )
+        self._scheduler.add(
+            time.monotonic() + delay, partial(self._deliver_report, message, status_id, retries_done + 1)
+        )
 
     def _shown_callback(self) -> str:
         """The callback URL for a log line: its secret path part masked."""
@@ -361,10 +388,14 @@ class Simulator:
 
     def _post_report(self, message: SimMessage, status_id: int) -> int | str:
         """The receiver's HTTP status, or the network error's name."""
-        params = {"messageid": message.id, "to": message.to, "from": message.sender,
-                  "StatusID": int(status_id), "statusMessage": MESSAGES[status_id]}
+        params = {
+            "messageid": message.id,
+            "to": message.to,
+            "from": message.sender,
+            "StatusID": int(status_id),
+            "statusMessage": MESSAGES[status_id],
+        }
         try:
-            return self._http.get(self.callback_url, params=params,
-                                  timeout=REPORT_TIMEOUT).status_code
+            return self._http.get(self.callback_url, params=params, timeout=REPORT_TIMEOUT).status_code
         except requests.RequestException as exc:
             return type(exc).__name__

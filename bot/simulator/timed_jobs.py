@@ -1,5 +1,6 @@
 """One background thread that runs callables at given ``time.monotonic()`` moments (the simulator's
 delivery reports and their retries)."""
+
 from __future__ import annotations
 
 import heapq
@@ -7,7 +8,7 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 

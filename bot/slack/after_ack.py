@@ -1,11 +1,12 @@
 """Slow work a listener hands off after its ack (gateway calls, views, respond()), on a small pool."""
+
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 from slack_bolt.context.respond import Respond
 
@@ -17,12 +18,13 @@ log = logging.getLogger(__name__)
 class AfterAck:
     def __init__(self, workers: int = 4) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="after-ack")
-        self._running: set[futures.Future] = set()   # waited for at shutdown
+        self._running: set[futures.Future] = set()  # waited for at shutdown
         self._lock = threading.Lock()
 
     def later(self, fn: Callable, *args) -> None:
         """Run ``fn(*args)`` off the HTTP thread. If it fails, the person hears so once, through the
         ``respond`` among its arguments (never a loop: a failing apology is only logged)."""
+
         def run() -> None:
             try:
                 fn(*args)
@@ -31,6 +33,7 @@ class AfterAck:
                 if fn is not tell_sorry:
                     for respond in (arg for arg in args if isinstance(arg, Respond)):
                         self.later(tell_sorry, respond)
+
         future = self._pool.submit(run)
         with self._lock:
             self._running = {f for f in self._running if not f.done()} | {future}

@@ -1,4 +1,5 @@
 """The Bolt app: verification, authorization without network calls, and listener registration."""
+
 from __future__ import annotations
 
 import logging
@@ -52,8 +53,13 @@ def build_app(services, identity: BotIdentity) -> App:
 
     def authorize(enterprise_id=None, team_id=None, **_) -> AuthorizeResult:
         # Single workspace, static token: no auth.test per request, so acks never wait on Slack.
-        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or identity.team_id,
-                               bot_token=token, bot_user_id=identity.user_id, bot_id=identity.bot_id)
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id or identity.team_id,
+            bot_token=token,
+            bot_user_id=identity.user_id,
+            bot_id=identity.bot_id,
+        )
 
     app = App(
         client=client,
@@ -79,15 +85,23 @@ def _bolt_logger() -> logging.Logger:
     if not any(isinstance(f, _NoTokenNotice) for f in logger.filters):
         logger.addFilter(_NoTokenNotice())
     return logger
-SORRY = ("Something went wrong on my side while handling this. Check whether it took effect before trying "
-         "again; if it keeps happening, tell whoever runs smsbot (the details are in its log).")
+
+
+SORRY = (
+    "Something went wrong on my side while handling this. Check whether it took effect before trying "
+    "again; if it keeps happening, tell whoever runs smsbot (the details are in its log)."
+)
 
 
 def _error_handler(services):
     def on_error(error: Exception, request: BoltRequest, body: dict, respond) -> BoltResponse:
         """A listener or middleware raised: one log line, and a sentence for the person, never a 5xx."""
-        log.error("event=listener_failed type=%s error=%s", body.get("type") or body.get("command") or "unknown",
-                  type(error).__name__, exc_info=error)
+        log.error(
+            "event=listener_failed type=%s error=%s",
+            body.get("type") or body.get("command") or "unknown",
+            type(error).__name__,
+            exc_info=error,
+        )
         if body.get("type") == "view_submission":  # keep the form open, with its text, and say why at a field
             blocks = list(((body.get("view") or {}).get("state") or {}).get("values") or {})
             if blocks:
@@ -100,6 +114,7 @@ def _error_handler(services):
         if acked is not None and acked.status < 500:
             return acked  # what was already acknowledged stays so
         return BoltResponse(status=200, body="")
+
     return on_error
 
 

@@ -1,13 +1,28 @@
 """The ``/sms`` command line as Slack sends it: split into subcommand, recipients and message first,
 then Slack's markup undone in each part, so a label's spaces never break the recipients."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-SUBCOMMANDS = ("send", "balance", "status", "history", "group", "help", "template", "scheduled", "cancel",
-               "optout", "access", "audit", "usage", "export")
+SUBCOMMANDS = (
+    "send",
+    "balance",
+    "status",
+    "history",
+    "group",
+    "help",
+    "template",
+    "scheduled",
+    "cancel",
+    "optout",
+    "access",
+    "audit",
+    "usage",
+    "export",
+)
 
 _MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 # A word: non-space characters, where a whole <…> markup counts as one character (labels may hold spaces).
@@ -34,13 +49,16 @@ def _one(target: str, label: str | None) -> str:
     """One ``<target|label>`` as the person typed it (``target`` and ``label`` already unescaped)."""
     if target.startswith("@"):
         if not label:
-            raise MarkupError(f"I can't show the mention `<{target}>` as a name without asking Slack: write the "
-                              "person's name as text instead (e.g. “Bob”), not as an @-mention.")
+            raise MarkupError(
+                f"I can't show the mention `<{target}>` as a name without asking Slack: write the "
+                "person's name as text instead (e.g. “Bob”), not as an @-mention."
+            )
         return label if label.startswith("@") else "@" + label
     if target.startswith("#"):
         if not label:
-            raise MarkupError("I can't show a channel link without its name: write the channel's name as text "
-                              "instead (e.g. “#ops”).")
+            raise MarkupError(
+                "I can't show a channel link without its name: write the channel's name as text instead (e.g. “#ops”)."
+            )
         return label if label.startswith("#") else "#" + label
     if target.startswith("!"):
         keyword = re.split(r"[\^|]", target[1:], maxsplit=1)[0].lower()
@@ -62,8 +80,10 @@ def _convert(text: str, markup) -> str:
     out, at = [], 0
     for match in _MARKUP.finditer(text):
         label = match.group(2)
-        out += [_unescape(text[at:match.start()]),
-                markup(_unescape(match.group(1)), None if label is None else _unescape(label))]
+        out += [
+            _unescape(text[at : match.start()]),
+            markup(_unescape(match.group(1)), None if label is None else _unescape(label)),
+        ]
         at = match.end()
     return "".join(out) + _unescape(text[at:])
 
@@ -76,10 +96,12 @@ def undo_markup(text: str) -> str:
 def undo_recipients(text: str) -> str:
     """The recipients position: a ``tel:`` link is the number in its target, other markup its label,
     with spaces taken out so the list stays one word."""
+
     def markup(target: str, label: str | None) -> str:
         if target.lower().startswith("tel:"):
             return re.sub(r"\s+", "", unquote(target[4:]))
         return re.sub(r"\s+", "", _one(target, label))
+
     return _convert(text, markup)
 
 
@@ -90,10 +112,10 @@ def unescape_slack(text: str) -> str:
 
 @dataclass(frozen=True)
 class Command:
-    name: str           # one of SUBCOMMANDS
-    args: str           # the rest, markup undone, leading whitespace removed
-    unknown: str = ""   # the word typed when it was not a known subcommand
-    problem: str = ""   # markup that cannot be undone: the sentence to show instead of acting
+    name: str  # one of SUBCOMMANDS
+    args: str  # the rest, markup undone, leading whitespace removed
+    unknown: str = ""  # the word typed when it was not a known subcommand
+    problem: str = ""  # markup that cannot be undone: the sentence to show instead of acting
 
 
 def _split_word(text: str) -> tuple[str, str, str]:
@@ -101,15 +123,15 @@ def _split_word(text: str) -> tuple[str, str, str]:
     match = _WORD.match(text)
     if match is None:
         return "", "", text
-    rest = text[match.end():]
+    rest = text[match.end() :]
     gap = re.match(r"\s*", rest).group(0)
-    return match.group(0), gap, rest[len(gap):]
+    return match.group(0), gap, rest[len(gap) :]
 
 
 def _args(name: str, raw: str) -> str:
     if name == "send":
         at = _AT.match(raw)  # --at WHEN comes before the recipients
-        head, raw = (at.group(0), raw[at.end():]) if at else ("", raw)
+        head, raw = (at.group(0), raw[at.end() :]) if at else ("", raw)
         recipients, gap, message = _split_word(raw)
         return head + undo_recipients(recipients) + gap + undo_markup(message)
     if name == "group":

@@ -1,10 +1,11 @@
 """Lines about who a send reaches, for its ack, preview and status message: numbers read in the
 default region, numbers abroad, VoIP numbers, and group members skipped (and why); and a text that
 starts like a template call (``:name``) but went as typed, since no template has that name."""
+
 from __future__ import annotations
 
 import json
-from typing import Mapping
+from collections.abc import Mapping
 
 from bot.wording import plural
 
@@ -26,8 +27,10 @@ def _skipped_line(skipped: list) -> str:
         by_reason.setdefault(reason, []).append(f"{number} (`{group}`)")
     count = len(skipped)
     why = "; ".join(f"{_escape(reason)}: {_listed(numbers)}" for reason, numbers in by_reason.items())
-    return (f":no_entry_sign: Skipped {plural(count, 'group member')}, not charged — {why}. "
-            "Remove them with `/sms group remove GROUP NUMBERS`.")
+    return (
+        f":no_entry_sign: Skipped {plural(count, 'group member')}, not charged — {why}. "
+        "Remove them with `/sms group remove GROUP NUMBERS`."
+    )
 
 
 def plan_notes(notes: Mapping | None) -> list[str]:
@@ -47,8 +50,10 @@ def plan_notes(notes: Mapping | None) -> list[str]:
     if notes.get("skipped"):
         lines.append(_skipped_line(notes["skipped"]))
     if notes.get("not_template"):
-        lines.append(f":information_source: No template is called ‘{_escape(notes['not_template'])}’, so the text "
-                     "went as typed. To send a template, check its name with `/sms template list`.")
+        lines.append(
+            f":information_source: No template is called ‘{_escape(notes['not_template'])}’, so the text "
+            "went as typed. To send a template, check its name with `/sms template list`."
+        )
     return lines
 
 

@@ -1,10 +1,11 @@
 """What the rest of the bot calls to have something shown in Slack, durably: each call adds
 outbox jobs inside the caller's transaction and wakes the notifier once that commits.
 Nothing here waits on Slack."""
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from bot.slack import render
 from bot.slack.posts import SlackPosts
@@ -32,22 +33,29 @@ class SlackNotices:
         self.outbox.db.on_commit(self.wake)
 
     def _long(self, conn: sqlite3.Connection, batch_id: int) -> bool:
-        return conn.execute("SELECT recipients FROM batches WHERE id = ?",
-                            (batch_id,)).fetchone()[0] > render.LIST_EACH_UP_TO
+        return (
+            conn.execute("SELECT recipients FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
+            > render.LIST_EACH_UP_TO
+        )
 
     def _problem(self, conn: sqlite3.Connection, batch_id: int, now: float, payload: dict) -> None:
         """A failure to tell in the thread: its own reply on a short list; on a long one, counted in a
         digest that goes out at most every DIGEST_SECONDS, so one send never floods its channel."""
         if self._long(conn, batch_id):
-            self.outbox.add(conn, JobKind.DIGEST, now, key=_key(batch_id), batch_id=batch_id,
-                            not_before=now + DIGEST_SECONDS)
+            self.outbox.add(
+                conn, JobKind.DIGEST, now, key=_key(batch_id), batch_id=batch_id, not_before=now + DIGEST_SECONDS
+            )
         else:
             self.outbox.add(conn, JobKind.REPLY, now, batch_id=batch_id, payload=payload)
 
     @staticmethod
     def _first_missed(conn: sqlite3.Connection, batch_id: int) -> bool:
-        return conn.execute("SELECT count(*) FROM messages WHERE batch_id = ? AND status = 'missed'",
-                            (batch_id,)).fetchone()[0] == 1
+        return (
+            conn.execute(
+                "SELECT count(*) FROM messages WHERE batch_id = ? AND status = 'missed'", (batch_id,)
+            ).fetchone()[0]
+            == 1
+        )
 
     def batch_created(self, conn: sqlite3.Connection, batch_id: int, origin: Mapping, now: float) -> None:
         self.posts.create(conn, batch_id, origin)
@@ -60,12 +68,10 @@ class SlackNotices:
         self.changed(conn, batch_id, now)
         if event == "failed":
             self._problem(conn, batch_id, now, {"event": event, "message_id": message["id"]})
-        elif event == "missed" and self._first_missed(conn, batch_id):  # told once per send
-            self.outbox.add(conn, JobKind.REPLY, now, batch_id=batch_id,
-                            payload={"event": event, "message_id": message["id"]})
-        elif event == "unconfirmed":  # always its own reply: it carries the Resend button
-            self.outbox.add(conn, JobKind.REPLY, now, batch_id=batch_id,
-                            payload={"event": event, "message_id": message["id"]})
+        elif event == "missed" and self._first_missed(conn, batch_id) or event == "unconfirmed":  # told once per send
+            self.outbox.add(
+                conn, JobKind.REPLY, now, batch_id=batch_id, payload={"event": event, "message_id": message["id"]}
+            )
 
     def report(self, conn: sqlite3.Connection, outcome: str, message: sqlite3.Row, report: sqlite3.Row) -> None:
         """A delivery report changed a message (``applied``) or revealed an unconfirmed one (``adopted``).
@@ -87,8 +93,13 @@ class SlackNotices:
         """Someone queued an unconfirmed or failed message again."""
         now, batch_id = message["updated_at"], message["batch_id"]
         self.changed(conn, batch_id, now)
-        self.outbox.add(conn, JobKind.REPLY, now, batch_id=batch_id,
-                        payload={"event": "resent", "message_id": message["id"], "user_id": user_id})
+        self.outbox.add(
+            conn,
+            JobKind.REPLY,
+            now,
+            batch_id=batch_id,
+            payload={"event": "resent", "message_id": message["id"], "user_id": user_id},
+        )
 
     def alert(self, conn: sqlite3.Connection, channel: str, kind: str, data: dict, now: float) -> None:
         """A balance-watch alert for the alert channel."""

@@ -19,12 +19,13 @@ twice. A job that can never succeed resolves the jobs waiting on it. Posts are p
 a second per channel, and due jobs are chosen per channel, so a channel waiting on its pace never
 hides another channel's work.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -42,22 +43,40 @@ from bot.workers.loop import Worker
 log = logging.getLogger(__name__)
 
 CHANNEL_PACE_SECONDS = 1.0
-KEEP_DONE_JOBS_SECONDS = 7 * 86400   # finished outbox rows are kept a week for inspection
+KEEP_DONE_JOBS_SECONDS = 7 * 86400  # finished outbox rows are kept a week for inspection
 PURGE_EVERY_SECONDS = 3600
-DIGEST_NUMBERS = 7                   # numbers named in a digest reply before "and N more"
+DIGEST_NUMBERS = 7  # numbers named in a digest reply before "and N more"
 # Errors that go away by themselves or once an operator fixes the token/scopes:
 # keep the job and try again later. Any other Slack error is final for that job.
-TRANSIENT_ERRORS = frozenset({
-    "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout",
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-    "missing_scope", "team_not_found",
-})
-NOT_JSON = "Received a response in a non-JSON format"   # slack_sdk's words for an HTML page
+TRANSIENT_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "team_not_found",
+    }
+)
+NOT_JSON = "Received a response in a non-JSON format"  # slack_sdk's words for an HTML page
 # The channel will not take the bot's post: show it in the requester's DM instead.
-CHANNEL_REFUSALS = frozenset({
-    "channel_not_found", "not_in_channel", "method_not_supported_for_channel_type", "is_archived",
-    "restricted_action", "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
-})
+CHANNEL_REFUSALS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "method_not_supported_for_channel_type",
+        "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+    }
+)
 
 
 class Transient(Exception):
@@ -69,15 +88,23 @@ class Transient(Exception):
 class Notifier(Worker):
     name = "notifier"
 
-    def __init__(self, queue: SendQueue, outbox: Outbox, posts: SlackPosts, client: WebClient, *,
-                 admins: frozenset[str] = frozenset(),
-                 on_alert_lost: Callable[[sqlite3.Connection, str], None] = lambda conn, kind: None,
-                 observe: Callable[[str, str], None] = lambda kind, result: None, **kwargs) -> None:
+    def __init__(
+        self,
+        queue: SendQueue,
+        outbox: Outbox,
+        posts: SlackPosts,
+        client: WebClient,
+        *,
+        admins: frozenset[str] = frozenset(),
+        on_alert_lost: Callable[[sqlite3.Connection, str], None] = lambda conn, kind: None,
+        observe: Callable[[str, str], None] = lambda kind, result: None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.queue, self.outbox, self.posts, self.db, self.client = queue, outbox, posts, outbox.db, client
         self.admins = admins
         self.on_alert_lost = on_alert_lost  # (conn, kind): an alert reached nobody; it is not raised
-        self.observe = observe              # (kind, result) after each job: ok, retry or failed
+        self.observe = observe  # (kind, result) after each job: ok, retry or failed
         self.notices = SlackNotices(outbox, posts)
         self.handlers: dict[str, Callable[[sqlite3.Row, sqlite3.Row | None], None]] = {
             JobKind.POST.value: self._do_post,
@@ -89,14 +116,14 @@ class Notifier(Worker):
         }
         self.failures = 0
         self.paused_until = 0.0
-        self.last_progress = self.clock()    # when a job last finished (for /healthz's stall check)
-        self.slack_answering = True          # the last Slack call got an answer from Slack itself
+        self.last_progress = self.clock()  # when a job last finished (for /healthz's stall check)
+        self.slack_answering = True  # the last Slack call got an answer from Slack itself
         self.alert_problem: str | None = None  # why the alert channel refused, while it does
         self._answers: dict[int, dict] = {}  # job id → Slack's answer to a post not yet stored
         self._unsaved: dict[int, Callable[[], None]] = {}  # outcomes the database refused, to store again
         self._last_write: dict[tuple[str, bool], float] = {}
         self._soonest = self.idle_poll
-        self._blocked = False   # the last pass found only jobs waiting for pacing or a pause
+        self._blocked = False  # the last pass found only jobs waiting for pacing or a pause
         self._last_purge = float("-inf")
 
     # -- the loop ----------------------------------------------------------------------------
@@ -182,8 +209,9 @@ class Notifier(Worker):
         delay = retry_after if retry_after is not None else backoff_delay(self.failures, first=1.0)
         self.paused_until = now + delay
         self._settle(job["id"], lambda: self.outbox.retry(job["id"], reason, now + delay))
-        log.warning("event=slack_retry job=%d kind=%s error=%s retry_in=%.1f", job["id"], job["kind"],
-                    redact(reason), delay)
+        log.warning(
+            "event=slack_retry job=%d kind=%s error=%s retry_in=%.1f", job["id"], job["kind"], redact(reason), delay
+        )
         self.observe(job["kind"], "retry")
 
     def _give_up(self, job: sqlite3.Row, reason: str, channel: str) -> None:
@@ -195,11 +223,13 @@ class Notifier(Worker):
                 self.outbox.finish(job_id, self.clock(), JobState.FAILED, error=reason, conn=conn)
                 if job["kind"] == JobKind.POST:
                     self.posts.nowhere(conn, batch_id)
-                    dropped = self.outbox.drop_waiting(conn, batch_id, self.clock(),
-                                                       "the status message could not be posted")
+                    dropped = self.outbox.drop_waiting(
+                        conn, batch_id, self.clock(), "the status message could not be posted"
+                    )
                     log.error("event=status_message_lost batch=%d dropped_jobs=%d", batch_id, dropped)
                 elif job["kind"] == JobKind.ALERT:
                     self.on_alert_lost(conn, Outbox.payload(job)["kind"])
+
         self._settle(job_id, store)
         log.error("event=slack_failed job=%d kind=%s channel=%s error=%s", job_id, job["kind"], channel, reason)
         self.observe(job["kind"], "failed")
@@ -252,8 +282,9 @@ class Notifier(Worker):
             return self._answers[job["id"]], PostedWhere(self._answers[job["id"]]["where"])
         channel = batch["channel_id"]
         try:
-            response = self._call("chat_postMessage", channel=channel,
-                                  **render.status_message(batch, self.queue.messages_of(batch["id"])))
+            response = self._call(
+                "chat_postMessage", channel=channel, **render.status_message(batch, self.queue.messages_of(batch["id"]))
+            )
             where = PostedWhere.CHANNEL
         except SlackApiError as error:
             code = error.response.get("error")
@@ -265,8 +296,12 @@ class Notifier(Worker):
             content = render.status_message(batch, self.queue.messages_of(batch["id"]), note=note)
             response = self._call("chat_postMessage", channel=dm, **content)
             where = PostedWhere.DM
-        answer = {"channel": response["channel"], "ts": response["ts"], "where": where.value,
-                  "refusal": None if where == PostedWhere.CHANNEL else code}
+        answer = {
+            "channel": response["channel"],
+            "ts": response["ts"],
+            "where": where.value,
+            "refusal": None if where == PostedWhere.CHANNEL else code,
+        }
         self._answers[job["id"]] = answer
         return answer, where
 
@@ -278,8 +313,12 @@ class Notifier(Worker):
             # Changes that happened while the post was under way are rendered by a fresh update.
             self.notices.changed(conn, batch["id"], now)
             if where == PostedWhere.DM and batch["response_url"]:
-                self.notices.respond(conn, batch["response_url"], render.moved_to_dm(batch["channel_id"], batch["channel_name"] or "",
-                                                                               answer["refusal"]), now)
+                self.notices.respond(
+                    conn,
+                    batch["response_url"],
+                    render.moved_to_dm(batch["channel_id"], batch["channel_name"] or "", answer["refusal"]),
+                    now,
+                )
         del self._answers[job["id"]]
 
     def _do_status(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:

@@ -1,16 +1,17 @@
 """Where each send shows in Slack: the conversation it came from, its status message and its
 response_url. The Slack side's own table (``slack_posts``, one row per batch); the queue knows
 nothing of it, and every change to it is made here."""
+
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
-from bot.usecases.access import Viewer
 from bot.sms import dlr
 from bot.storage import SqlEnum
 from bot.storage.db import Database
+from bot.usecases.access import Viewer
 
 # The Slack fields of a send's origin; the requester (user_id, user_name) belongs to the batch.
 SLACK_FIELDS = ("team_id", "channel_id", "channel_name", "response_url")
@@ -18,9 +19,9 @@ ORIGIN_FIELDS = ("user_id", "user_name", *SLACK_FIELDS)
 
 
 class PostedWhere(SqlEnum):
-    CHANNEL = "channel"    # in the channel where the command was typed
-    DM = "dm"              # in the requester's DM, because the channel refused
-    NOWHERE = "nowhere"    # Slack refused every place: updates and replies are dropped
+    CHANNEL = "channel"  # in the channel where the command was typed
+    DM = "dm"  # in the requester's DM, because the channel refused
+    NOWHERE = "nowhere"  # Slack refused every place: updates and replies are dropped
 
 
 def origin_of(source: Mapping) -> dict:
@@ -34,23 +35,33 @@ class SlackPosts:
 
     def create(self, conn: sqlite3.Connection, batch_id: int, origin: Mapping) -> None:
         """Inside the transaction that queues the batch."""
-        conn.execute(f"INSERT INTO slack_posts (batch_id, {', '.join(SLACK_FIELDS)}) VALUES (?, ?, ?, ?, ?)",
-                     (batch_id, *(origin.get(name) for name in SLACK_FIELDS)))
+        conn.execute(
+            f"INSERT INTO slack_posts (batch_id, {', '.join(SLACK_FIELDS)}) VALUES (?, ?, ?, ?, ?)",
+            (batch_id, *(origin.get(name) for name in SLACK_FIELDS)),
+        )
 
     def posted(self, conn: sqlite3.Connection, batch_id: int, channel: str, ts: str, where: PostedWhere) -> None:
-        conn.execute("UPDATE slack_posts SET status_channel = ?, status_ts = ?, posted_where = ? WHERE batch_id = ?",
-                     (channel, ts, where.value, batch_id))
+        conn.execute(
+            "UPDATE slack_posts SET status_channel = ?, status_ts = ?, posted_where = ? WHERE batch_id = ?",
+            (channel, ts, where.value, batch_id),
+        )
 
     def nowhere(self, conn: sqlite3.Connection, batch_id: int) -> None:
-        conn.execute("UPDATE slack_posts SET posted_where = ? WHERE batch_id = ?",
-                     (PostedWhere.NOWHERE.value, batch_id))
+        conn.execute(
+            "UPDATE slack_posts SET posted_where = ? WHERE batch_id = ?", (PostedWhere.NOWHERE.value, batch_id)
+        )
 
     def batch(self, batch_id: int, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:
         """The batch with where it shows in Slack (one row: batches.* and slack_posts.*)."""
-        return (conn or self.db.conn).execute(
-            "SELECT b.*, s.team_id, s.channel_id, s.channel_name, s.response_url, s.status_channel, s.status_ts, "
-            "s.posted_where FROM batches b LEFT JOIN slack_posts s ON s.batch_id = b.id WHERE b.id = ?",
-            (batch_id,)).fetchone()
+        return (
+            (conn or self.db.conn)
+            .execute(
+                "SELECT b.*, s.team_id, s.channel_id, s.channel_name, s.response_url, s.status_channel, s.status_ts, "
+                "s.posted_where FROM batches b LEFT JOIN slack_posts s ON s.batch_id = b.id WHERE b.id = ?",
+                (batch_id,),
+            )
+            .fetchone()
+        )
 
     # -- who sees which send: the one rule, for every door that shows sends -----------------------------
     @staticmethod
@@ -68,15 +79,21 @@ class SlackPosts:
         where, params = self.seen_by(viewer)
         return self.db.conn.execute(
             f"SELECT b.* FROM batches b LEFT JOIN slack_posts s ON s.batch_id = b.id WHERE {where} "
-            "ORDER BY b.id DESC LIMIT ?", (*params, limit)).fetchall()
+            "ORDER BY b.id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
 
     def visible(self, viewer: Viewer, batch_ids: Iterable[int]) -> set[int]:
         """Those of these sends ``viewer`` may see."""
         where, params = self.seen_by(viewer)
-        return {row[0] for row in self.db.conn.execute(
-            "SELECT b.id FROM batches b LEFT JOIN slack_posts s ON s.batch_id = b.id "
-            f"WHERE b.id IN (SELECT value FROM json_each(?)) AND {where}",
-            (json.dumps(list(batch_ids)), *params))}
+        return {
+            row[0]
+            for row in self.db.conn.execute(
+                "SELECT b.id FROM batches b LEFT JOIN slack_posts s ON s.batch_id = b.id "
+                f"WHERE b.id IN (SELECT value FROM json_each(?)) AND {where}",
+                (json.dumps(list(batch_ids)), *params),
+            )
+        }
 
     # -- a long list's failures, told in digests (see bot/slack/notices.py) ----------------------------
     def undigested_failures(self, batch_id: int) -> list[sqlite3.Row]:
@@ -85,8 +102,12 @@ class SlackPosts:
             "SELECT m.id, m.recipient FROM messages m WHERE m.batch_id = ? "
             f"AND (m.status = 'failed' OR m.dlr_status_id IN ({dlr.FAILED}, {dlr.NO_ROUTE})) "
             "AND NOT EXISTS (SELECT 1 FROM slack_digested d WHERE d.batch_id = m.batch_id AND d.message_id = m.id) "
-            "ORDER BY m.id", (batch_id,)).fetchall()
+            "ORDER BY m.id",
+            (batch_id,),
+        ).fetchall()
 
     def mark_digested(self, conn: sqlite3.Connection, batch_id: int, message_ids: list[int]) -> None:
-        conn.executemany("INSERT OR IGNORE INTO slack_digested (batch_id, message_id) VALUES (?, ?)",
-                         [(batch_id, mid) for mid in message_ids])
+        conn.executemany(
+            "INSERT OR IGNORE INTO slack_digested (batch_id, message_id) VALUES (?, ?)",
+            [(batch_id, mid) for mid in message_ids],
+        )

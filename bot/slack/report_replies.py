@@ -1,11 +1,12 @@
 """Thread replies for what a delivery report meant for an SMS (bot.storage.reports.Notice):
 its new status, a report that may be it, a report for another number, a second delivery."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
-from bot.sms import dlr
 from bot.slack.render import DELIVERY_LABELS, escape, message, report_reply, when
+from bot.sms import dlr
 from bot.storage.queue import Status
 from bot.storage.reports import Notice
 
@@ -24,9 +25,11 @@ def reply(notice: str, batch: Mapping, row: Mapping, report: Mapping, attempts: 
 
 def other_number(content: dict, row: Mapping, report: Mapping) -> dict:
     """The status reply, plus: the gateway named another number than the one this SMS went to."""
-    text = (content["text"] + f"\n:warning: The gateway reported this for {escape(report['recipient'])}, not for "
-            f"{row['recipient']}, the number this SMS was sent to, under this SMS's tracking number "
-            f"#{escape(report['tracking_id'])}. Ask SMS Office which number got it.")
+    text = (
+        content["text"] + f"\n:warning: The gateway reported this for {escape(report['recipient'])}, not for "
+        f"{row['recipient']}, the number this SMS was sent to, under this SMS's tracking number "
+        f"#{escape(report['tracking_id'])}. Ask SMS Office which number got it."
+    )
     return message(text, ephemeral=False)
 
 
@@ -34,25 +37,32 @@ def maybe_this(batch: Mapping, row: Mapping, report: Mapping) -> dict:
     """A report no SMS can claim arrived for this unconfirmed SMS's number: a person decides."""
     status = report["status_id"]
     label = DELIVERY_LABELS.get(status) or f"“{escape(report['status_message'] or str(status))}”"
-    text = (f":mag: <@{batch['user_id']}> Delivery report #{escape(report['tracking_id'])} arrived for "
-            f"{row['recipient']} ({label} · {when(report['received_at'])}) and may be this SMS. Its tracking number "
-            f"is not one of mine, and another SMS to {row['recipient']} could be its owner, so I marked nothing. "
-            f"If it is this one, it went out: don't resend it.")
+    text = (
+        f":mag: <@{batch['user_id']}> Delivery report #{escape(report['tracking_id'])} arrived for "
+        f"{row['recipient']} ({label} · {when(report['received_at'])}) and may be this SMS. Its tracking number "
+        f"is not one of mine, and another SMS to {row['recipient']} could be its owner, so I marked nothing. "
+        f"If it is this one, it went out: don't resend it."
+    )
     return message(text, ephemeral=False)
 
 
 def delivered_twice(batch: Mapping, row: Mapping, report: Mapping, attempts: list[Mapping]) -> dict:
     """Two attempts of one SMS (before and after a Resend) delivered, or one before a Resend."""
     to = row["recipient"]
-    delivered = [f"#{escape(a['tracking_id'])}" for a in attempts
-                 if a["tracking_id"] and a["dlr_status_id"] == dlr.DELIVERED]
+    delivered = [
+        f"#{escape(a['tracking_id'])}" for a in attempts if a["tracking_id"] and a["dlr_status_id"] == dlr.DELIVERED
+    ]
     if len(delivered) >= 2:
         times = "twice" if len(delivered) == 2 else f"{len(delivered)} times"
-        text = (f":warning: <@{batch['user_id']}> {to} got this SMS {times}: {', '.join(delivered[:-1])} and "
-                f"{delivered[-1]} were all delivered, because it was resent.")
+        text = (
+            f":warning: <@{batch['user_id']}> {to} got this SMS {times}: {', '.join(delivered[:-1])} and "
+            f"{delivered[-1]} were all delivered, because it was resent."
+        )
     else:
-        text = (f":warning: <@{batch['user_id']}> The attempt before the Resend, #{escape(report['tracking_id'])}, "
-                f"was delivered to {to} after all · {when(report['received_at'])}.")
+        text = (
+            f":warning: <@{batch['user_id']}> The attempt before the Resend, #{escape(report['tracking_id'])}, "
+            f"was delivered to {to} after all · {when(report['received_at'])}."
+        )
         if row["status"] == Status.SENT:
             text += f" The resend #{escape(row['tracking_id'])} went out too, so {to} will probably get it twice."
         elif row["status"] in (Status.QUEUED, Status.SENDING):

@@ -17,8 +17,10 @@ Three things slack_sdk's built-in client does not do on its own:
   Here the refresh runs on its own thread, each websocket has its own reader, and the old
   one is still read until Slack closes it, so nothing sent on it is lost.
 """
+
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -44,12 +46,9 @@ def _close_now(connection: Connection) -> None:
     once, and the SDK's own tidy-up (which takes the reader's lock) finishes in the background."""
     sock = connection.sock
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-    threading.Thread(target=Connection.disconnect, args=(connection,), name="socket-mode-close",
-                     daemon=True).start()
+    threading.Thread(target=Connection.disconnect, args=(connection,), name="socket-mode-close", daemon=True).start()
 
 
 class _PromptClient(SocketModeClient):
@@ -112,8 +111,9 @@ class _PromptClient(SocketModeClient):
             super().connect_to_new_endpoint(force)
             return
         # A "disconnect" message: reconnect beside the envelope thread, not on it.
-        threading.Thread(target=super().connect_to_new_endpoint, kwargs={"force": True},
-                         name="socket-mode-refresh", daemon=True).start()
+        threading.Thread(
+            target=super().connect_to_new_endpoint, kwargs={"force": True}, name="socket-mode-refresh", daemon=True
+        ).start()
 
     def disconnect(self) -> None:
         if self.current_session is not None:
@@ -163,9 +163,12 @@ class SocketMode:
                 return True
             except SlackApiError as error:
                 code = error.response.get("error", "unknown_error")
-                log.error("event=socket_mode_refused error=%s hint=%s", code,
-                          "check SLACK_APP_TOKEN (an xapp- token with connections:write) and that Socket Mode "
-                          "is on in the app settings")
+                log.error(
+                    "event=socket_mode_refused error=%s hint=%s",
+                    code,
+                    "check SLACK_APP_TOKEN (an xapp- token with connections:write) and that Socket Mode "
+                    "is on in the app settings",
+                )
             except Exception as error:
                 log.warning("event=socket_mode_unreachable error=%s", type(error).__name__)
             failures += 1

@@ -1,6 +1,7 @@
 """The gateway's one HTTP connection: a requests session whose connection another thread can cut
 (``session.close()`` only closes idle connections, so a call blocked in a read would wait for its
 timeout, and shutdown with it)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -31,10 +32,14 @@ class InterruptibleAdapter(HTTPAdapter):
             def new_conn(conn):
                 tracked.add(conn)
                 return base._new_conn(conn)
+
             connection_class = type(f"Tracked{base.__name__}", (base,), {"_new_conn": new_conn})
             return type(f"Tracked{pool_class.__name__}", (pool_class,), {"ConnectionCls": connection_class})
-        self.poolmanager.pool_classes_by_scheme = {"http": tracking(HTTPConnectionPool),
-                                                   "https": tracking(HTTPSConnectionPool)}
+
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": tracking(HTTPConnectionPool),
+            "https": tracking(HTTPSConnectionPool),
+        }
 
     def interrupt(self) -> bool:
         cut = False

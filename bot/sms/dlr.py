@@ -1,4 +1,5 @@
 """SMS Office delivery-report codes: each StatusID, its meaning, and which are final."""
+
 from __future__ import annotations
 
 import enum
@@ -14,11 +15,15 @@ class DlrStatus(enum.IntEnum):
 SUBMITTED, DELIVERED, FAILED, NO_ROUTE = DlrStatus
 
 # The gateway's own statusMessage for each StatusID (spec, section 3).
-MESSAGES = {SUBMITTED: "Submitted to gateway", DELIVERED: "Delivered to Mobile",
-            FAILED: "Delivery Failed", NO_ROUTE: "Route not available"}
-FINAL = frozenset({DELIVERED, FAILED, NO_ROUTE})   # 100 is provisional; status only moves forward
-FAILURES = frozenset({FAILED, NO_ROUTE})           # final, and the SMS did not arrive
-ROUTINE = frozenset({SUBMITTED, DELIVERED})        # progress, not news
+MESSAGES = {
+    SUBMITTED: "Submitted to gateway",
+    DELIVERED: "Delivered to Mobile",
+    FAILED: "Delivery Failed",
+    NO_ROUTE: "Route not available",
+}
+FINAL = frozenset({DELIVERED, FAILED, NO_ROUTE})  # 100 is provisional; status only moves forward
+FAILURES = frozenset({FAILED, NO_ROUTE})  # final, and the SMS did not arrive
+ROUTINE = frozenset({SUBMITTED, DELIVERED})  # progress, not news
 
 
 def is_known(status_id: int) -> bool:

@@ -1,4 +1,5 @@
 """The refusals of the SMS rules: each one's text tells the person what to change."""
+
 from __future__ import annotations
 
 EXAMPLE_NUMBER = "27831234567"

@@ -1,15 +1,17 @@
 """Which failed sends a resend can cure: the account's state (credits, login) or the gateway's
 reachability, once fixed; never the SMS itself (number, text) or a missed moment."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from bot.sms.gateway import GatewayError, LoginFailed, NotEnoughCredits
 
 CREDITS, LOGIN, UNREACHABLE, FINAL = "credits", "login", "unreachable", "final"
 OPTED_OUT = "opted_out"
-OPTED_OUT_ERROR = ("opted out: the number was put on the do-not-contact list after this SMS was queued, "
-                   "so it was not sent")
+OPTED_OUT_ERROR = (
+    "opted out: the number was put on the do-not-contact list after this SMS was queued, so it was not sent"
+)
 CURABLE = frozenset({CREDITS, LOGIN, UNREACHABLE})
 
 

@@ -12,6 +12,7 @@ whose ``outcome`` tells the caller what it may do next:
 The password travels in the query string, so no error, log line or exception
 chain is ever built from requests' own exception text (which embeds the URL).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,17 +20,18 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError
 
 from bot.redact import Redactor, redact, register_secret
-from bot.sms.numbers import mask
 from bot.sms.connection import InterruptibleAdapter, one_connection_session
+from bot.sms.numbers import mask
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,7 @@ BALANCE_CONNECT_SECONDS, BALANCE_READ_SECONDS = 3.0, 8.0
 
 _HINT_UNREACHABLE = "Check SMSOFFICE_API_URL and this server's network connection, then try again later"
 _HINT_BUSY = "SMS Office is busy or having problems; try again later"
-_HINT_UNCONFIRMED = ("The SMS may have gone out: check the sent items in SMS Office before "
-                     "sending it again")
+_HINT_UNCONFIRMED = "The SMS may have gone out: check the sent items in SMS Office before sending it again"
 _HINT_URL = "Check SMSOFFICE_API_URL (e.g. http://www.smsoffice.co.za/sms/api/)"
 
 
@@ -114,8 +115,10 @@ class NotInternational(GatewayRefused):
 
 
 class TooManyParts(GatewayRefused):
-    hint = ("Shorten the message to at most 4 SMS parts: 612 GSM-7 characters, or 268 UCS-2 units when it has "
-            "characters outside GSM-7 (an emoji counts 2, so at most 132 emoji)")
+    hint = (
+        "Shorten the message to at most 4 SMS parts: 612 GSM-7 characters, or 268 UCS-2 units when it has "
+        "characters outside GSM-7 (an emoji counts 2, so at most 132 emoji)"
+    )
 
 
 class UnexpectedResponse(GatewayError):
@@ -159,21 +162,20 @@ _REFUSALS: tuple[tuple[re.Pattern, type[GatewayRefused]], ...] = (
 )
 _ERROR_PREFIX = re.compile(r"\s*error\b\s*:?\s*", re.IGNORECASE)
 _TRACKING = re.compile(r"(?:success\s*:?\s*)?(\d+)\s*(?::.*)?", re.IGNORECASE | re.DOTALL)
-_CREDITS = re.compile(r"(?:success\s*:?\s*)?(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*:?",
-                      re.IGNORECASE)
+_CREDITS = re.compile(r"(?:success\s*:?\s*)?(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*:?", re.IGNORECASE)
 
 
 def _one_line(text: str) -> str:
     """Whitespace collapsed to single spaces, cut to _QUOTE_LIMIT characters."""
     line = " ".join(text.split())
-    return line if len(line) <= _QUOTE_LIMIT else line[:_QUOTE_LIMIT - 1] + "…"
+    return line if len(line) <= _QUOTE_LIMIT else line[: _QUOTE_LIMIT - 1] + "…"
 
 
 def _refusal(body: str) -> GatewayRefused | None:
     """The typed error for an ``Error:...`` answer (or a known error sentence), else None."""
     line = _one_line(body)
     prefix = _ERROR_PREFIX.match(line)
-    sentence = line[prefix.end():] if prefix else line
+    sentence = line[prefix.end() :] if prefix else line
     squashed = "".join(sentence.split()).lower()
     for pattern, error_class in _REFUSALS:
         if pattern.match(squashed):
@@ -203,8 +205,7 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
         current = todo.pop(0)
         if isinstance(current, BaseException) and not any(current is seen for seen in chain):
             chain.append(current)
-            todo += [*current.args[:1], getattr(current, "reason", None), current.__cause__,
-                     current.__context__]
+            todo += [*current.args[:1], getattr(current, "reason", None), current.__cause__, current.__context__]
     return chain
 
 
@@ -224,9 +225,9 @@ def _os_reason(chain: list[BaseException]) -> str:
 class _Operation:
     name: str
     path: str
-    parse: Callable[[str], object]            # the result, or None when the body is unreadable
+    parse: Callable[[str], object]  # the result, or None when the body is unreadable
     unexpected: type[UnexpectedResponse]
-    repeatable: bool                          # asking again can do no harm
+    repeatable: bool  # asking again can do no harm
 
 
 _BALANCE = _Operation("balance", "balance.asp", _parse_credits, UnexpectedBalanceResponse, True)
@@ -242,9 +243,18 @@ class SmsOfficeClient:
     session, including one passed in.
     """
 
-    def __init__(self, base_url: str, username: str, password: str, *, connect_timeout: float = 5.0,
-                 read_timeout: float = 15.0, session: requests.Session | None = None,
-                 observer: Observer | None = None, keepalive_seconds: float = 3.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 15.0,
+        session: requests.Session | None = None,
+        observer: Observer | None = None,
+        keepalive_seconds: float = 3.0,
+    ) -> None:
         register_secret(password)
         self._redact = Redactor([password])
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -254,15 +264,16 @@ class SmsOfficeClient:
         self._host = parts.netloc.rpartition("@")[2]
         self._credentials = {"username": username, "password": password}
         self._timeouts = (connect_timeout, read_timeout)
-        self._adapter = None if session is not None else InterruptibleAdapter(pool_connections=1, pool_maxsize=1,
-                                                                               max_retries=0)
+        self._adapter = (
+            None if session is not None else InterruptibleAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+        )
         self._session = session or one_connection_session(self.base_url, self._adapter)
         self._observer = observer
         self._lock = threading.Lock()
         self._keepalive = keepalive_seconds
         self._idle_since: float | None = None  # monotonic time the last answer ended
         self._closed = False
-        self._in_flight: str | None = None   # the operation on the wire, if any
+        self._in_flight: str | None = None  # the operation on the wire, if any
         self.last_success: float | None = None
         self.last_balance: Decimal | None = None  # from the latest balance read, whoever asked
 
@@ -345,8 +356,9 @@ class SmsOfficeClient:
 
     def _get(self, op: _Operation, params: dict[str, str]) -> requests.Response:
         try:
-            return self._session.get(urljoin(self.base_url, op.path), params={**self._credentials, **params},
-                                     timeout=self._timeouts_of(op))
+            return self._session.get(
+                urljoin(self.base_url, op.path), params={**self._credentials, **params}, timeout=self._timeouts_of(op)
+            )
         except requests.RequestException as exc:
             failure = self._transport_failure(op, exc)
         # Raised outside the except block, so requests' exception (its text holds the
@@ -356,18 +368,23 @@ class SmsOfficeClient:
     def _timeouts_of(self, op: _Operation) -> tuple[float, float]:
         """A balance query is small and asked again later: short timeouts, so shutdown never waits long."""
         connect, read = self._timeouts
-        return (min(connect, BALANCE_CONNECT_SECONDS), min(read, BALANCE_READ_SECONDS)) if op.repeatable \
+        return (
+            (min(connect, BALANCE_CONNECT_SECONDS), min(read, BALANCE_READ_SECONDS))
+            if op.repeatable
             else (connect, read)
+        )
 
     def _transport_failure(self, op: _Operation, exc: requests.RequestException) -> GatewayError:
         connect, read = self._timeouts_of(op)
         if isinstance(exc, requests.ConnectTimeout):
-            return GatewayUnavailable(f"could not connect to the SMS gateway at {self._host} "
-                                      f"within {connect:g}s", _HINT_UNREACHABLE)
+            return GatewayUnavailable(
+                f"could not connect to the SMS gateway at {self._host} within {connect:g}s", _HINT_UNREACHABLE
+            )
         chain = _exception_chain(exc)
         if _never_connected(chain):
-            return GatewayUnavailable(f"could not connect to the SMS gateway at {self._host}"
-                                      f"{_os_reason(chain)}", _HINT_UNREACHABLE)
+            return GatewayUnavailable(
+                f"could not connect to the SMS gateway at {self._host}{_os_reason(chain)}", _HINT_UNREACHABLE
+            )
         if isinstance(exc, requests.ReadTimeout):
             what = f"the SMS gateway did not answer within {read:g}s"
         elif self._closed:
@@ -378,8 +395,9 @@ class SmsOfficeClient:
 
     def _report(self, op: str, started: float, outcome: str, fields: dict[str, str]) -> None:
         seconds = time.monotonic() - started
-        line = _key_values({"event": "gateway_call", "op": op, **fields, "outcome": outcome,
-                            "ms": round(seconds * 1000)})
+        line = _key_values(
+            {"event": "gateway_call", "op": op, **fields, "outcome": outcome, "ms": round(seconds * 1000)}
+        )
         log.info("%s", self._redact(line))
         if self._observer is None:
             return
@@ -392,7 +410,9 @@ class SmsOfficeClient:
 
 def _key_values(fields: dict[str, object]) -> str:
     """``k=v`` pairs; a value with spaces, quotes or ``=`` is JSON-quoted."""
+
     def value(v: object) -> str:
         text = str(v)
         return json.dumps(text) if not text or re.search(r'[\s"=]', text) else text
+
     return " ".join(f"{k}={value(v)}" for k, v in fields.items())

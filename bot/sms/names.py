@@ -1,5 +1,6 @@
 """Names of groups and templates: the one rule for both (lowercase letters, digits, - and _, up to
 32, not like a phone number), and the error that says how to fix one. No I/O."""
+
 from __future__ import annotations
 
 import re
@@ -23,9 +24,12 @@ def check_name(raw: str, kind: str = "group") -> str:
     name = raw.strip().lower()
     examples, with_digit = _EXAMPLES[kind]
     if not _NAME_RE.match(name):
-        raise GroupError(f"‘{raw[:40]}’ can't be a {kind} name: use up to 32 lowercase letters, digits, - and _ "
-                         f"(e.g. {examples}).")
+        raise GroupError(
+            f"‘{raw[:40]}’ can't be a {kind} name: use up to 32 lowercase letters, digits, - and _ (e.g. {examples})."
+        )
     if looks_like_number(name):
-        raise GroupError(f"‘{raw[:40]}’ looks like a phone number, so it can't be a {kind} name: "
-                         f"include at least one letter (e.g. {with_digit}).")
+        raise GroupError(
+            f"‘{raw[:40]}’ looks like a phone number, so it can't be a {kind} name: "
+            f"include at least one letter (e.g. {with_digit})."
+        )
     return name

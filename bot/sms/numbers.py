@@ -1,5 +1,6 @@
 """Recipient numbers: pasted text cleaned, read (both ways when ambiguous), and checked to be a
 number that can really receive an SMS in an allowed country. Pure functions, no I/O."""
+
 from __future__ import annotations
 
 import re
@@ -12,13 +13,14 @@ from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 
 from bot.sms.errors import EXAMPLE_NUMBER, RecipientError
 
-HOME_REGION = "ZA"     # the gateway's market: numbers elsewhere are shown with their country's name
-ZA_MOBILE_DIGITS = 9   # South African mobile numbers have 9 digits after the 27
+HOME_REGION = "ZA"  # the gateway's market: numbers elsewhere are shown with their country's name
+ZA_MOBILE_DIGITS = 9  # South African mobile numbers have 9 digits after the 27
 NON_GEOGRAPHIC = "001"  # phonenumbers' region for +800, +882… (international networks)
 
 # Pasted from web pages, PDFs and phones: marks nobody sees, removed before reading.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                                    "\u200b\u200c\u200d\u2060\u00ad\ufeff"))
+_INVISIBLE = dict.fromkeys(
+    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d\u2060\u00ad\ufeff")
+)
 # No-break spaces, dashes and the non-breaking hyphen separate digit groups like a space or '-'.
 _SEPARATORS = frozenset("\u00a0\u2007\u202f\u2010\u2011\u2012\u2013\u2212\t ")
 _NUMBER_CHARS = re.compile(r"\+?[0-9().\- ]*[0-9][0-9().\- ]*")
@@ -54,10 +56,10 @@ _NO_SMS = {
 class Recipient:
     """One number that passed every rule."""
 
-    number: str       # the gateway's digits-only international form, e.g. "27831234567"
-    region: str       # ISO country code, or "001" for an international network
-    voip: bool        # accepted, but it may not receive SMS
-    entry: str        # as typed
+    number: str  # the gateway's digits-only international form, e.g. "27831234567"
+    region: str  # ISO country code, or "001" for an international network
+    voip: bool  # accepted, but it may not receive SMS
+    entry: str  # as typed
     guessed: bool = False  # typed with no + or 0 and read in SMS_DEFAULT_REGION: show what it became
 
 
@@ -96,7 +98,7 @@ def home_region(default_region: str | None) -> str:
 
 def _quote(entry: str, limit: int = 30) -> str:
     """The entry as the user typed it (cleaned), shortened if it is long."""
-    shown = entry if len(entry) <= limit else entry[:limit - 1] + "…"
+    shown = entry if len(entry) <= limit else entry[: limit - 1] + "…"
     return f"‘{shown}’"
 
 
@@ -113,7 +115,9 @@ def _not_a_number(entry: str, cleaned: str) -> RecipientError:
     return RecipientError(
         f"{_quote(cleaned or entry)} is not a phone number{_odd_characters(cleaned)}: write digits only, in "
         f"international form (e.g. {EXAMPLE_NUMBER}), and separate numbers with commas.",
-        entry, reason="not a phone number")
+        entry,
+        reason="not a phone number",
+    )
 
 
 def _readings(cleaned: str, entry: str, default_region: str | None) -> list[tuple[str, str | None, bool]]:
@@ -129,8 +133,10 @@ def _readings(cleaned: str, entry: str, default_region: str | None) -> list[tupl
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise RecipientError(
                 f"{_quote(cleaned)} is a local number: write it with the country code "
-                f"(e.g. {EXAMPLE_NUMBER} for South Africa), or set SMS_DEFAULT_REGION.", entry,
-                reason="a local number and no SMS_DEFAULT_REGION")
+                f"(e.g. {EXAMPLE_NUMBER} for South Africa), or set SMS_DEFAULT_REGION.",
+                entry,
+                reason="a local number and no SMS_DEFAULT_REGION",
+            )
         return [(digits, region, False)]
     readings = [("+" + digits, None, False)]
     if region in phonenumbers.SUPPORTED_REGIONS:
@@ -147,7 +153,8 @@ def _parse(text: str, region: str | None, cleaned: str, entry: str) -> phonenumb
         raise RecipientError(f"{_quote(cleaned)} {reason}: {_FIX}", entry, reason=reason[3:]) from None
     if not phonenumbers.is_valid_number(number):
         template = _VALIDATION_REASONS.get(
-            phonenumbers.is_possible_number_with_reason(number), "is not a valid {country} number")
+            phonenumbers.is_possible_number_with_reason(number), "is not a valid {country} number"
+        )
         reason = template.format(country=_code_and_region(number))
         raise RecipientError(f"{_quote(cleaned)} {reason}: {_FIX}", entry, reason=reason[3:])
     return number
@@ -168,9 +175,11 @@ def _sms_problem(number: phonenumbers.PhoneNumber, cleaned: str, entry: str) -> 
     kind = phonenumbers.number_type(number)
     where = country_name(_region(number))
     if kind in _NO_SMS:
-        return RecipientError(f"{_quote(cleaned)} is {_NO_SMS[kind]} in {where} and cannot receive SMS: "
-                              "send to a mobile number instead.", entry,
-                              reason=f"{_NO_SMS[kind]} in {where}, which cannot receive SMS")
+        return RecipientError(
+            f"{_quote(cleaned)} is {_NO_SMS[kind]} in {where} and cannot receive SMS: send to a mobile number instead.",
+            entry,
+            reason=f"{_NO_SMS[kind]} in {where}, which cannot receive SMS",
+        )
     national = str(number.national_number)
     if _region(number) == "ZA" and kind == PhoneNumberType.MOBILE and len(national) < ZA_MOBILE_DIGITS:
         missing = ZA_MOBILE_DIGITS - len(national)
@@ -178,7 +187,10 @@ def _sms_problem(number: phonenumbers.PhoneNumber, cleaned: str, entry: str) -> 
         return RecipientError(
             f"{_quote(cleaned)} is an incomplete South African mobile number: it has {len(national)} digits "
             f"after the 27 (or the 0) and needs {ZA_MOBILE_DIGITS}, so {digits}. Check the number "
-            f"(e.g. {EXAMPLE_NUMBER}).", entry, reason=f"incomplete: {digits}")
+            f"(e.g. {EXAMPLE_NUMBER}).",
+            entry,
+            reason=f"incomplete: {digits}",
+        )
     return None
 
 
@@ -192,11 +204,17 @@ def _write_as(number: phonenumbers.PhoneNumber, national: bool) -> str:
 
 def _ambiguous(cleaned: str, entry: str, found: list[tuple[phonenumbers.PhoneNumber, bool]]) -> RecipientError:
     fmt = phonenumbers.PhoneNumberFormat
-    shown = [f"{phonenumbers.format_number(n, fmt.INTERNATIONAL if not g else fmt.NATIONAL)} in "
-             f"{country_name(_region(n))}{_kind_note(n)}" for n, g in found]
+    shown = [
+        f"{phonenumbers.format_number(n, fmt.INTERNATIONAL if not g else fmt.NATIONAL)} in "
+        f"{country_name(_region(n))}{_kind_note(n)}"
+        for n, g in found
+    ]
     write = [f"{_write_as(n, g)} for {country_name(_region(n))}" for n, g in found]
-    return RecipientError(f"{_quote(cleaned)} can be read two ways: {shown[0]}, or {shown[1]}. "
-                          f"Write {write[0]}, or {write[1]}.", entry, reason="can be read two ways")
+    return RecipientError(
+        f"{_quote(cleaned)} can be read two ways: {shown[0]}, or {shown[1]}. Write {write[0]}, or {write[1]}.",
+        entry,
+        reason="can be read two ways",
+    )
 
 
 def _e164(number: phonenumbers.PhoneNumber) -> str:
@@ -218,12 +236,15 @@ def _check_allowed(number: phonenumbers.PhoneNumber, allowed: frozenset[str], cl
     raise RecipientError(
         f"{_quote(cleaned)} is in {where}{code}, and SMSBOT_ALLOWED_COUNTRIES ({', '.join(sorted(allowed))}) "
         f"does not include it: send to a number in an allowed country, or ask whoever runs smsbot to add "
-        f"{region if code else 'it'} to SMSBOT_ALLOWED_COUNTRIES.", entry,
-        reason=f"in {where}, not in SMSBOT_ALLOWED_COUNTRIES")
+        f"{region if code else 'it'} to SMSBOT_ALLOWED_COUNTRIES.",
+        entry,
+        reason=f"in {where}, not in SMSBOT_ALLOWED_COUNTRIES",
+    )
 
 
-def read_number(entry: str, default_region: str | None = None,
-                allowed: frozenset[str] = frozenset(), *, sms_rules: bool = True) -> Recipient:
+def read_number(
+    entry: str, default_region: str | None = None, allowed: frozenset[str] = frozenset(), *, sms_rules: bool = True
+) -> Recipient:
     """``entry`` as a Recipient that can receive an SMS, or RecipientError that says how to fix it.
 
     Accepts ``27…``, ``+27…``, ``0027…`` and, with ``default_region`` (e.g. "ZA"), local numbers
@@ -256,11 +277,12 @@ def read_number(entry: str, default_region: str | None = None,
         raise _ambiguous(cleaned, entry, [*usable.values(), local])
     if not usable:
         raise next((error for valid, error in refusals if valid), refusals[0][1])
-    (e164, (number, guessed)), = usable.items()
+    ((e164, (number, guessed)),) = usable.items()
     if sms_rules:
         _check_allowed(number, allowed, cleaned, entry)
-    return Recipient(e164.lstrip("+"), _region(number), phonenumbers.number_type(number) == PhoneNumberType.VOIP,
-                     entry, guessed)
+    return Recipient(
+        e164.lstrip("+"), _region(number), phonenumbers.number_type(number) == PhoneNumberType.VOIP, entry, guessed
+    )
 
 
 def normalise_number(entry: str, default_region: str | None = None, allowed: frozenset[str] = frozenset()) -> str:
@@ -276,10 +298,14 @@ def split_recipients(spec: str) -> list[str]:
     if spec == "":
         raise RecipientError(
             "No numbers given: write them before the text, separated by commas and no spaces, "
-            f"e.g. `/sms send {EXAMPLE_NUMBER},27821234567 Hello`.", "")
+            f"e.g. `/sms send {EXAMPLE_NUMBER},27821234567 Hello`.",
+            "",
+        )
     raise RecipientError(
         f"{_quote(spec)} has an empty entry: separate numbers with commas and no spaces, "
-        f"e.g. {EXAMPLE_NUMBER},27821234567.", "")
+        f"e.g. {EXAMPLE_NUMBER},27821234567.",
+        "",
+    )
 
 
 def split_lines(spec: str) -> list[str]:
@@ -288,13 +314,15 @@ def split_lines(spec: str) -> list[str]:
     entries = [entry.strip() for entry in re.split(r"[,;\n]", spec)]
     entries = [entry for entry in entries if entry]
     if not entries:
-        raise RecipientError("No numbers given: write one number or group per line, or separate them "
-                             f"with commas, e.g. {EXAMPLE_NUMBER}.", "")
+        raise RecipientError(
+            "No numbers given: write one number or group per line, or separate them "
+            f"with commas, e.g. {EXAMPLE_NUMBER}.",
+            "",
+        )
     return entries
 
 
-def parse_recipients(spec: str, default_region: str | None = None,
-                     allowed: frozenset[str] = frozenset()) -> list[str]:
+def parse_recipients(spec: str, default_region: str | None = None, allowed: frozenset[str] = frozenset()) -> list[str]:
     """Normalised, de-duplicated numbers of ``spec`` in first-seen order.
 
     The first bad entry refuses the whole list; the error names that entry.

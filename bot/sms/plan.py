@@ -2,17 +2,19 @@
 
 Shared by the slash command and the compose form, so both use the same rules and the same words.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
-from bot.sms.errors import RecipientError
 from bot.sms import numbers as smsnumbers
 from bot.sms import rules as smsrules
+from bot.sms.errors import RecipientError
 from bot.sms.names import GroupError, check_name
 from bot.wording import plural
 
@@ -20,6 +22,7 @@ from bot.wording import plural
 @dataclass(frozen=True)
 class Skipped:
     """A group member left out of a send because it fails a rule now."""
+
     number: str
     group: str
     reason: str  # short, e.g. "a landline in South Africa, which cannot receive SMS"
@@ -32,14 +35,14 @@ class SendPlan:
     info: smsrules.TextInfo
     groups: dict[str, list[str]] = field(default_factory=dict)  # each group used → its members sent to
     skipped: list[Skipped] = field(default_factory=list)
-    abroad: dict[str, str] = field(default_factory=dict)        # number → country, outside the home region
-    voip: list[str] = field(default_factory=list)                # accepted, but may not receive SMS
-    read_as: dict[str, str] = field(default_factory=dict)       # bare digits as typed → the number they became
-    due: float | None = None           # a scheduled send: when it is due (epoch seconds); None: now
-    template: str | None = None        # the saved template it was filled from, if any
-    texts: list[str] | None = None     # a personalised list: each recipient's own text (``text``: the template)
+    abroad: dict[str, str] = field(default_factory=dict)  # number → country, outside the home region
+    voip: list[str] = field(default_factory=list)  # accepted, but may not receive SMS
+    read_as: dict[str, str] = field(default_factory=dict)  # bare digits as typed → the number they became
+    due: float | None = None  # a scheduled send: when it is due (epoch seconds); None: now
+    template: str | None = None  # the saved template it was filled from, if any
+    texts: list[str] | None = None  # a personalised list: each recipient's own text (``text``: the template)
     part_counts: list[int] | None = None  # with ``texts``: each one's parts (``info``: the longest text's)
-    not_template: str | None = None    # the text starts with ``:name`` and no template has that name
+    not_template: str | None = None  # the text starts with ``:name`` and no template has that name
 
     @property
     def credits(self) -> int:
@@ -55,24 +58,49 @@ class SendPlan:
 
     def notes(self) -> dict:
         """What the ack, the preview and the status message say besides the count (JSON-ready)."""
-        return {"skipped": [[s.number, s.group, s.reason] for s in self.skipped], "abroad": self.abroad,
-                "voip": self.voip, "read_as": self.read_as, "not_template": self.not_template,
-                "group_sizes": {name: len(kept) for name, kept in self.groups.items()}}  # for `/sms scheduled`
+        return {
+            "skipped": [[s.number, s.group, s.reason] for s in self.skipped],
+            "abroad": self.abroad,
+            "voip": self.voip,
+            "read_as": self.read_as,
+            "not_template": self.not_template,
+            "group_sizes": {name: len(kept) for name, kept in self.groups.items()},
+        }  # for `/sms scheduled`
 
     def to_json(self) -> str:
-        return json.dumps({"recipients": self.recipients, "text": self.text, "groups": self.groups,
-                           "due": self.due, "template": self.template, "texts": self.texts, **self.notes()})
+        return json.dumps(
+            {
+                "recipients": self.recipients,
+                "text": self.text,
+                "groups": self.groups,
+                "due": self.due,
+                "template": self.template,
+                "texts": self.texts,
+                **self.notes(),
+            }
+        )
 
     @classmethod
-    def from_json(cls, data: str) -> "SendPlan":
+    def from_json(cls, data: str) -> SendPlan:
         d = json.loads(data)
         texts = d.get("texts")
         infos = None if texts is None else [smsrules.analyse_text(t) for t in texts]
         info = smsrules.analyse_text(d["text"]) if infos is None else max(infos, key=lambda i: (i.parts, i.units))
-        return cls(d["recipients"], d["text"], info, d.get("groups", {}),
-                   [Skipped(*s) for s in d.get("skipped", [])], d.get("abroad", {}), d.get("voip", []),
-                   d.get("read_as", {}), d.get("due"), d.get("template"), texts,
-                   None if infos is None else [i.parts for i in infos], d.get("not_template"))
+        return cls(
+            d["recipients"],
+            d["text"],
+            info,
+            d.get("groups", {}),
+            [Skipped(*s) for s in d.get("skipped", [])],
+            d.get("abroad", {}),
+            d.get("voip", []),
+            d.get("read_as", {}),
+            d.get("due"),
+            d.get("template"),
+            texts,
+            None if infos is None else [i.parts for i in infos],
+            d.get("not_template"),
+        )
 
 
 class UsageError(ValueError):
@@ -105,8 +133,9 @@ def _expand_group(name: str, entry: str, groups: Groups, allowed: frozenset[str]
     if members is None:
         raise RecipientError(groups.unknown(name), entry)
     if not members:
-        raise RecipientError(f"The group ‘{name}’ has no numbers yet: add some with "
-                                      f"`/sms group add {name} NUMBERS`.", entry)
+        raise RecipientError(
+            f"The group ‘{name}’ has no numbers yet: add some with `/sms group add {name} NUMBERS`.", entry
+        )
     kept = []
     for member in members:
         try:
@@ -143,7 +172,8 @@ def _leave_out_opted_out(out: _Resolved, stopped: set) -> None:
         raise RecipientError(
             f"{shown} {'are' if many else 'is'} on the do-not-contact list (opted out), so nothing was sent: "
             f"take {'them' if many else 'it'} out of the send. Check an entry with `/sms optout check NUMBER`.",
-            out.typed[typed[0]])
+            out.typed[typed[0]],
+        )
     for number in [n for n in out.recipients if n in stopped]:
         del out.recipients[number]
         group = next((g for g, kept in out.used.items() if number in kept), "")
@@ -152,8 +182,13 @@ def _leave_out_opted_out(out: _Resolved, stopped: set) -> None:
         out.used[name] = [n for n in kept if n not in stopped]
 
 
-def resolve_recipients(entries: list[str], default_region: str | None, groups: Groups | None = None,
-                       allowed: frozenset[str] = frozenset(), blocked: Blocked | None = None) -> _Resolved:
+def resolve_recipients(
+    entries: list[str],
+    default_region: str | None,
+    groups: Groups | None = None,
+    allowed: frozenset[str] = frozenset(),
+    blocked: Blocked | None = None,
+) -> _Resolved:
     """Numbers and group names → distinct recipients in first-seen order, the groups used, and the
     members skipped. A number typed directly that fails a rule refuses the whole send."""
     out = _Resolved()
@@ -177,8 +212,10 @@ def resolve_recipients(entries: list[str], default_region: str | None, groups: G
 def _nobody_left(skipped: list[Skipped]) -> str:
     why = "; ".join(f"{s.number} in ‘{s.group}’: {s.reason}" for s in skipped[:5])
     more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-    return (f"Nobody to send to: every group member fails a rule ({why}{more}). Fix the group with "
-            f"`/sms group remove {skipped[0].group} NUMBERS` and `/sms group add`, or type numbers that can get SMS.")
+    return (
+        f"Nobody to send to: every group member fails a rule ({why}{more}). Fix the group with "
+        f"`/sms group remove {skipped[0].group} NUMBERS` and `/sms group add`, or type numbers that can get SMS."
+    )
 
 
 def _group_name(entry: str) -> str | None:
@@ -192,18 +229,23 @@ def _group_name(entry: str) -> str | None:
 
 
 _COMMAND = re.compile(r"([^ \t\r\n]+)[ \t\r\n]+(.*)", re.S)  # ASCII spaces: a pasted no-break space
-                                                             # inside a number is a separator, not the end
+# inside a number is a separator, not the end
 
 
-def plan_send(args: str, default_region: str | None, groups: Groups | None = None,
-              allowed: frozenset[str] = frozenset(), *, blocked: Blocked | None = None) -> SendPlan:
+def plan_send(
+    args: str,
+    default_region: str | None,
+    groups: Groups | None = None,
+    allowed: frozenset[str] = frozenset(),
+    *,
+    blocked: Blocked | None = None,
+) -> SendPlan:
     """``<recipients> <message>`` → a checked SendPlan, or UsageError/SmsRuleError."""
     if not args.strip():
         raise UsageError("Say who to send to and what: `/sms send 27831234567 Your message`.")
     match = _COMMAND.match(args.lstrip(" \t\r\n"))
     if match is None:
-        raise UsageError("The message is empty: write the text after the numbers, "
-                         "e.g. `/sms send 27831234567 Hello`.")
+        raise UsageError("The message is empty: write the text after the numbers, e.g. `/sms send 27831234567 Hello`.")
     spec, text = match.groups()
     try:
         return build_plan(spec, text, default_region, groups, allowed, blocked=blocked)
@@ -224,14 +266,21 @@ def _spaced_number(last: str, text: str, default_region: str | None) -> Recipien
         return RecipientError(
             f"‘{whole}’ looks like one number typed with spaces, but in `/sms send` a space ends the numbers: "
             f"write it as {number}, or use the form (`/sms send` alone), where spaces inside a number are fine.",
-            whole)
+            whole,
+        )
     return None
 
 
-def build_plan(spec: str, text: str, default_region: str | None, groups: Groups | None = None,
-               allowed: frozenset[str] = frozenset(),
-               split: Callable[[str], list[str]] = smsnumbers.split_recipients, *,
-               blocked: Blocked | None = None) -> SendPlan:
+def build_plan(
+    spec: str,
+    text: str,
+    default_region: str | None,
+    groups: Groups | None = None,
+    allowed: frozenset[str] = frozenset(),
+    split: Callable[[str], list[str]] = smsnumbers.split_recipients,
+    *,
+    blocked: Blocked | None = None,
+) -> SendPlan:
     """Recipients and text checked by the same rules wherever they were typed.
 
     ``split`` reads the recipients field: commas (the slash command) or lines (the compose form).
@@ -241,10 +290,15 @@ def build_plan(spec: str, text: str, default_region: str | None, groups: Groups 
     home = smsnumbers.home_region(default_region)
     chosen = list(resolved.recipients.values())
     return SendPlan(
-        recipients=[r.number for r in chosen], text=text, info=info, groups=resolved.used,
+        recipients=[r.number for r in chosen],
+        text=text,
+        info=info,
+        groups=resolved.used,
         skipped=list(resolved.skipped.values()),
         abroad={r.number: smsnumbers.country_name(r.region) for r in chosen if r.region != home},
-        voip=[r.number for r in chosen if r.voip], read_as=resolved.read_as)
+        voip=[r.number for r in chosen if r.voip],
+        read_as=resolved.read_as,
+    )
 
 
 # -- when a send must be confirmed first -------------------------------------------------------
@@ -252,12 +306,14 @@ def build_plan(spec: str, text: str, default_region: str | None, groups: Groups 
 class Hold:
     """Why a send waits for its requester's click: ``sentence`` says so in words; ``short`` is True
     when the last known balance does not cover it (the button then reads "Send anyway")."""
+
     sentence: str
     short: bool = False
 
 
-def confirmation_reason(plan: SendPlan, confirm_above: int, last_balance: tuple[Decimal, float] | None,
-                        now: float) -> Hold | None:
+def confirmation_reason(
+    plan: SendPlan, confirm_above: int, last_balance: tuple[Decimal, float] | None, now: float
+) -> Hold | None:
     """The one rule for holding a send: None when it may be queued at once.
 
     A send the last known balance cannot cover is held even below SMSBOT_CONFIRM_ABOVE; the gateway
@@ -265,12 +321,16 @@ def confirmation_reason(plan: SendPlan, confirm_above: int, last_balance: tuple[
     """
     if last_balance is not None and last_balance[0] < plan.credits:
         amount, at = last_balance
-        return Hold(f"The last balance check ({_age(now - at)}) showed {amount:,.2f} credits, less than the "
-                    f"{plan.credits} this send needs: unless the account was topped up since, some of these "
-                    "SMS will fail with “Not enough credits”.", short=True)
+        return Hold(
+            f"The last balance check ({_age(now - at)}) showed {amount:,.2f} credits, less than the "
+            f"{plan.credits} this send needs: unless the account was topped up since, some of these "
+            "SMS will fail with “Not enough credits”.",
+            short=True,
+        )
     if plan.credits > confirm_above:
-        return Hold(f"This send costs {plural(plan.credits, 'credit')}, more than SMSBOT_CONFIRM_ABOVE "
-                    f"({confirm_above}).")
+        return Hold(
+            f"This send costs {plural(plan.credits, 'credit')}, more than SMSBOT_CONFIRM_ABOVE ({confirm_above})."
+        )
     return None
 
 

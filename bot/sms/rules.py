@@ -3,13 +3,14 @@
 Pure functions, no I/O. Every refusal is a :class:`SmsRuleError` whose text is meant
 for the person who typed the command: it says what is wrong and how to fix it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import regex
 
-from bot.sms.errors import EXAMPLE_NUMBER, RecipientError, SmsRuleError, TextError
+from bot.sms.errors import EXAMPLE_NUMBER, TextError
 from bot.wording import plural
 
 MAX_PARTS = 4
@@ -18,10 +19,11 @@ MAX_CHARS = 620
 
 # --- text -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Encoding:
     name: str
-    single: int    # units that fit one stand-alone SMS
+    single: int  # units that fit one stand-alone SMS
     per_part: int  # units per part of a concatenated SMS (the rest is the UDH header)
 
 
@@ -46,10 +48,9 @@ class TextInfo:
     """How the gateway will encode and split a text."""
 
     encoding: str  # "GSM-7" or "UCS-2"
-    units: int     # septets (GSM-7) or UTF-16 code units (UCS-2)
-    chars: int     # len(text) in Python characters
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+    chars: int  # len(text) in Python characters
     parts: int
-
 
 
 def _gsm7_cost(char: str) -> int | None:
@@ -147,8 +148,10 @@ def _ucs2_advice(text: str) -> str:
     else:
         listed = shown[0]
     verb, pronoun = ("forces", "it") if len(culprits) == 1 else ("force", "them")
-    return (f"{listed} {verb} UCS-2: replacing {pronoun} gives GSM-7 "
-            f"({GSM7.single} characters per SMS, {GSM7.per_part} per part).")
+    return (
+        f"{listed} {verb} UCS-2: replacing {pronoun} gives GSM-7 "
+        f"({GSM7.single} characters per SMS, {GSM7.per_part} per part)."
+    )
 
 
 def _limit_words(encoding: _Encoding, info: TextInfo) -> str:
@@ -157,24 +160,30 @@ def _limit_words(encoding: _Encoding, info: TextInfo) -> str:
     if info.units == info.chars:
         return f"{limit} {encoding.name} characters"
     if encoding is GSM7:
-        return (f"{limit} GSM-7 septets, where € [ ] {{ }} \\ ~ ^ | count as 2 and are never split "
-                f"between parts, so a part holds at most {encoding.per_part // 2} of them")
-    return (f"{limit} UCS-2 units, where emoji count as 2 and are never split between parts, "
-            f"so a part holds at most {encoding.per_part // 2} emoji")
+        return (
+            f"{limit} GSM-7 septets, where € [ ] {{ }} \\ ~ ^ | count as 2 and are never split "
+            f"between parts, so a part holds at most {encoding.per_part // 2} of them"
+        )
+    return (
+        f"{limit} UCS-2 units, where emoji count as 2 and are never split between parts, "
+        f"so a part holds at most {encoding.per_part // 2} emoji"
+    )
 
 
 def _cut_advice(text: str) -> str:
     clusters = _clusters(text)
     keep = _longest_fitting_prefix(clusters)
-    tail = "".join(clusters[max(0, keep - 20):keep]).replace("\n", " ")
+    tail = "".join(clusters[max(0, keep - 20) : keep]).replace("\n", " ")
     advice = f"Cut {plural(len(clusters) - keep, 'character')}"
     return f"{advice}: the text fits up to “…{tail}”." if tail.strip() else f"{advice}."
 
 
 def _too_long_message(text: str, info: TextInfo) -> str:
     encoding = GSM7 if info.encoding == GSM7.name else UCS2
-    message = (f"Too long: {len(_clusters(text))} {encoding.name} characters need {info.parts} SMS parts; "
-               f"the limit is {MAX_PARTS} parts ({_limit_words(encoding, info)}). {_cut_advice(text)}")
+    message = (
+        f"Too long: {len(_clusters(text))} {encoding.name} characters need {info.parts} SMS parts; "
+        f"the limit is {MAX_PARTS} parts ({_limit_words(encoding, info)}). {_cut_advice(text)}"
+    )
     if encoding is UCS2:
         message += " " + _ucs2_advice(text)
     return message
@@ -183,8 +192,9 @@ def _too_long_message(text: str, info: TextInfo) -> str:
 def check_text(text: str) -> TextInfo:
     """``analyse_text(text)`` if the gateway will take the text, else raise TextError."""
     if not text.strip():
-        raise TextError("The message is empty: write the text after the numbers, "
-                        f"e.g. `/sms send {EXAMPLE_NUMBER} Hello`.")
+        raise TextError(
+            f"The message is empty: write the text after the numbers, e.g. `/sms send {EXAMPLE_NUMBER} Hello`."
+        )
     info = analyse_text(text)
     if not _fits(info):
         raise TextError(_too_long_message(text, info))

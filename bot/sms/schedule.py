@@ -5,6 +5,7 @@ WHEN is ``HH:MM`` (the next such time), ``tomorrow HH:MM``, ``YYYY-MM-DD HH:MM``
 today has passed, so it is tomorrow's); one that occurs twice takes the earlier. Every refusal is a
 ScheduleError whose text says how to fix it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +17,7 @@ FORMS = "`HH:MM`, `tomorrow HH:MM`, `YYYY-MM-DD HH:MM`, `in 90m` or `in 2h`"
 
 _TIME = r"([01]?[0-9]|2[0-3]):([0-5][0-9])"
 _PATTERNS = [  # (regex over the start of the arguments, kind)
-    (re.compile(rf"in\s+([0-9]{{1,5}})\s*(m|min|mins|minutes?|h|hours?)(?=\s|$)", re.I), "in"),
+    (re.compile(r"in\s+([0-9]{1,5})\s*(m|min|mins|minutes?|h|hours?)(?=\s|$)", re.I), "in"),
     (re.compile(rf"tomorrow\s+{_TIME}(?=\s|$)", re.I), "tomorrow"),
     (re.compile(rf"([0-9]{{4}})-([0-9]{{2}})-([0-9]{{2}})[ T]{_TIME}(?=\s|$)"), "date"),
     (re.compile(rf"{_TIME}(?=\s|$)"), "time"),
@@ -33,14 +34,16 @@ def split_at(args: str) -> tuple[str, str] | None:
     match = re.match(r"\s*(?:--at|—at|–at)(?:\s+|$)", args)
     if match is None:
         return None
-    rest = args[match.end():]
+    rest = args[match.end() :]
     for pattern, _ in _PATTERNS:
         found = pattern.match(rest)
         if found:
-            return found.group(0), rest[found.end():].lstrip()
+            return found.group(0), rest[found.end() :].lstrip()
     word = rest.split(None, 1)[0] if rest.strip() else "nothing"
-    raise ScheduleError(f"I can't read ‘{word[:30]}’ as a time after `--at`: use {FORMS}, "
-                        "e.g. `/sms send --at tomorrow 07:00 27831234567 Reminder`.")
+    raise ScheduleError(
+        f"I can't read ‘{word[:30]}’ as a time after `--at`: use {FORMS}, "
+        "e.g. `/sms send --at tomorrow 07:00 27831234567 Reminder`."
+    )
 
 
 _FIRST_WORD = re.compile(r"\s*([^ \t\r\n]+)[ \t\r\n]+(.*)", re.S)  # the recipients, then the rest
@@ -57,20 +60,20 @@ def take_at(args: str) -> tuple[str | None, str]:
     if later is None:
         return when, rest
     if when is not None:
-        raise ScheduleError("`--at` is given twice: give one time, before the numbers or right after them, "
-                            "e.g. `/sms send 27831234567 --at 17:00 Meeting moved`.")
+        raise ScheduleError(
+            "`--at` is given twice: give one time, before the numbers or right after them, "
+            "e.g. `/sms send 27831234567 --at 17:00 Meeting moved`."
+        )
     return later[0], f"{found.group(1)} {later[1]}"
 
 
 def due_time(when: str, now: float, zone_name: str) -> float:
     """The epoch time WHEN names, read in ``zone_name``; ScheduleError if it can't be used."""
     zone = zoneinfo.ZoneInfo(zone_name)
-    for pattern, kind in _PATTERNS:
-        found = pattern.fullmatch(when.strip())
-        if found:
-            break
-    else:
+    read = next(((m, kind) for pattern, kind in _PATTERNS if (m := pattern.fullmatch(when.strip()))), None)
+    if read is None:
         raise ScheduleError(f"I can't read ‘{when[:30]}’ as a time: use {FORMS}.")
+    found, kind = read
     g = found.groups()
     if kind == "in":
         amount = int(g[0]) * (3600 if g[1].lower().startswith("h") else 60)
@@ -106,8 +109,10 @@ def _local(day: dt.date, hour: int, minute: int, zone: zoneinfo.ZoneInfo) -> flo
     earlier = naive.replace(tzinfo=zone, fold=0)
     back = dt.datetime.fromtimestamp(earlier.timestamp(), zone).replace(tzinfo=None)
     if back != naive:
-        raise ScheduleError(f"{day:%Y-%m-%d} {hour:02d}:{minute:02d} does not exist in {zone.key}: the clocks "
-                            "skip it for daylight saving. Choose a time an hour later or earlier.")
+        raise ScheduleError(
+            f"{day:%Y-%m-%d} {hour:02d}:{minute:02d} does not exist in {zone.key}: the clocks "
+            "skip it for daylight saving. Choose a time an hour later or earlier."
+        )
     return earlier.timestamp()
 
 
@@ -116,8 +121,10 @@ def _bounded(at: float, now: float, zone: zoneinfo.ZoneInfo, when: str) -> float
         shown = dt.datetime.fromtimestamp(at, zone).strftime("%Y-%m-%d %H:%M")
         raise ScheduleError(f"‘{when}’ ({shown} {zone.key}) is in the past: give a time still to come.")
     if at - now > MAX_AHEAD_DAYS * 86400:
-        raise ScheduleError(f"‘{when}’ is more than {MAX_AHEAD_DAYS} days ahead: smsbot schedules up to "
-                            f"{MAX_AHEAD_DAYS} days ahead. Schedule it later, nearer the time.")
+        raise ScheduleError(
+            f"‘{when}’ is more than {MAX_AHEAD_DAYS} days ahead: smsbot schedules up to "
+            f"{MAX_AHEAD_DAYS} days ahead. Schedule it later, nearer the time."
+        )
     return at
 
 

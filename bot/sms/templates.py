@@ -3,6 +3,7 @@
 A placeholder is ``{name}`` with lowercase letters, digits and ``_``; ``{{`` and ``}}`` are literal
 braces. Every refusal is a TextError that names the position (1-based character) and the fix.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,6 +20,7 @@ _OPEN_CLOSE = {'"': '"', "“": "”", "”": "”", "„": "“", "'": "'", "�
 @dataclass(frozen=True)
 class Piece:
     """A run of fixed text (``name`` None) or one placeholder."""
+
     text: str
     name: str | None = None
 
@@ -33,21 +35,27 @@ def parse(text: str) -> list[Piece]:
             i += 2
         elif char == "{":
             end = text.find("}", i + 1)
-            name = text[i + 1:end] if end != -1 else ""
+            name = text[i + 1 : end] if end != -1 else ""
             if end == -1 or "{" in name:
-                raise TextError(f"There is a stray `{{` at position {i + 1}: close the placeholder with `}}`, "
-                                "or write `{{` for a literal brace.")
+                raise TextError(
+                    f"There is a stray `{{` at position {i + 1}: close the placeholder with `}}`, "
+                    "or write `{{` for a literal brace."
+                )
             if not _NAME.fullmatch(name):
-                raise TextError(f"The placeholder `{{{name}}}` at position {i + 1} can't be used: placeholder names "
-                                "use only lowercase letters, digits and `_` (e.g. `{first_name}`).")
+                raise TextError(
+                    f"The placeholder `{{{name}}}` at position {i + 1} can't be used: placeholder names "
+                    "use only lowercase letters, digits and `_` (e.g. `{first_name}`)."
+                )
             if fixed:
                 pieces.append(Piece("".join(fixed)))
                 fixed = []
-            pieces.append(Piece(text[i:end + 1], name))
+            pieces.append(Piece(text[i : end + 1], name))
             i = end + 1
         elif char == "}":
-            raise TextError(f"There is a stray `}}` at position {i + 1}: write `}}}}` for a literal brace, "
-                            "or open the placeholder with `{`.")
+            raise TextError(
+                f"There is a stray `}}` at position {i + 1}: write `}}}}` for a literal brace, "
+                "or open the placeholder with `{`."
+            )
         else:
             fixed.append(char)
             i += 1
@@ -96,8 +104,10 @@ def read_values(args: str) -> dict[str, str]:
         match = _KEY.match(args, i)
         if match is None:
             word = args[i:].split(None, 1)[0]
-            raise TextError(f"‘{word[:40]}’ is not a value for the template: write `key=value`, with quotes around "
-                            'a value with spaces (e.g. `site="Cape Town"`).')
+            raise TextError(
+                f"‘{word[:40]}’ is not a value for the template: write `key=value`, with quotes around "
+                'a value with spaces (e.g. `site="Cape Town"`).'
+            )
         key, i = match.group(1), match.end()
         if key in values:
             raise TextError(f"`{key}` is given twice: give each key once.")
@@ -106,7 +116,7 @@ def read_values(args: str) -> dict[str, str]:
             end = _find_close(args, i + 1, closing)
             if end == -1:
                 raise TextError(f"The value of `{key}` opens a quote that is never closed: close it with {closing}.")
-            values[key], i = args[i + 1:end], end + 1
+            values[key], i = args[i + 1 : end], end + 1
         else:
             end = i
             while end < n and not args[end].isspace():

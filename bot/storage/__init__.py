@@ -1,4 +1,5 @@
 """The SQLite file and the tables it holds; one module owns each table's state changes."""
+
 from __future__ import annotations
 
 import enum

@@ -1,6 +1,7 @@
 """Allow-list entries added from Slack (``access_entries``): users and channels that may use smsbot
 besides those in SMSBOT_ALLOWED_USERS and SMSBOT_ALLOWED_CHANNELS; and which lists an admin emptied
 from Slack (``access_modes``), which then mean "admins only" until opened again. Knows nothing of Slack."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -19,14 +20,23 @@ class AccessList:
 
     def entries(self) -> list[tuple[str, str, str | None, float]]:
         """(kind, id, added_by, added_at) of every entry, oldest first."""
-        return [tuple(r) for r in self.db.conn.execute(
-            "SELECT kind, id, added_by, added_at FROM access_entries ORDER BY added_at, id")]
+        return [
+            tuple(r)
+            for r in self.db.conn.execute(
+                "SELECT kind, id, added_by, added_at FROM access_entries ORDER BY added_at, id"
+            )
+        ]
 
     @staticmethod
     def allow(conn: sqlite3.Connection, kind: str, entry_id: str, by: str, now: float) -> bool:
         """True when added, False when it was there already."""
-        return conn.execute("INSERT OR IGNORE INTO access_entries (kind, id, added_by, added_at) VALUES (?, ?, ?, ?)",
-                            (kind, entry_id, by, now)).rowcount == 1
+        return (
+            conn.execute(
+                "INSERT OR IGNORE INTO access_entries (kind, id, added_by, added_at) VALUES (?, ?, ?, ?)",
+                (kind, entry_id, by, now),
+            ).rowcount
+            == 1
+        )
 
     @staticmethod
     def deny(conn: sqlite3.Connection, kind: str, entry_id: str) -> bool:
@@ -39,8 +49,9 @@ class AccessList:
 
     @staticmethod
     def close(conn: sqlite3.Connection, kind: str, by: str, now: float) -> None:
-        conn.execute("INSERT OR REPLACE INTO access_modes (kind, closed_by, closed_at) VALUES (?, ?, ?)",
-                     (kind, by, now))
+        conn.execute(
+            "INSERT OR REPLACE INTO access_modes (kind, closed_by, closed_at) VALUES (?, ?, ?)", (kind, by, now)
+        )
 
     @staticmethod
     def open(conn: sqlite3.Connection, kind: str) -> int:

@@ -1,5 +1,6 @@
 """The admin audit log (``audit_log``): who changed access, the do-not-contact list or a group, what,
 when, with which arguments. Kept until removed by hand; retention does not touch it."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -23,10 +24,15 @@ class Audit:
     @staticmethod
     def record(conn: sqlite3.Connection, user_id: str, action: str, args: str, now: float) -> None:
         """One admin action, in the caller's transaction (so it is recorded exactly when it happened)."""
-        conn.execute("INSERT INTO audit_log (at, user_id, action, args) VALUES (?, ?, ?, ?)",
-                     (now, user_id, action, args))
+        conn.execute(
+            "INSERT INTO audit_log (at, user_id, action, args) VALUES (?, ?, ?, ?)", (now, user_id, action, args)
+        )
 
     def recent(self, limit: int) -> list[AuditEntry]:
         """The last ``limit`` entries, newest first."""
-        return [AuditEntry(*row) for row in self.db.conn.execute(
-            "SELECT at, user_id, action, args FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))]
+        return [
+            AuditEntry(*row)
+            for row in self.db.conn.execute(
+                "SELECT at, user_id, action, args FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
+            )
+        ]

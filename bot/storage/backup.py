@@ -1,4 +1,5 @@
 """Consistent copies of the running database (SQLite's online backup API), on demand or daily."""
+
 from __future__ import annotations
 
 import contextlib
@@ -8,13 +9,13 @@ import os
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 log = logging.getLogger(__name__)
 
 DAY = 24 * 3600.0
-CHECK_EVERY_SECONDS = 3600.0   # a restart never postpones the daily copy by more than this
+CHECK_EVERY_SECONDS = 3600.0  # a restart never postpones the daily copy by more than this
 _NAME = re.compile(r"^smsbot-(\d{8}T\d{6}Z)\.db$")
 
 
@@ -110,11 +111,11 @@ class DailyBackups:
             try:
                 made = backup(self.db_path, self.folder / stamped_name(when))
             except BackupError as error:
-                log.error("event=backup_failed folder=%s error=\"%s\"", self.folder, error)
+                log.error('event=backup_failed folder=%s error="%s"', self.folder, error)
                 return None
             log.info("event=backup_made path=%s", made)
             copies = stamped_copies(self.folder)
-        for _, old in copies[:-self.keep]:
+        for _, old in copies[: -self.keep]:
             with contextlib.suppress(OSError):
                 old.unlink()
                 log.info("event=backup_pruned path=%s", old)

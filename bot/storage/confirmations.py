@@ -4,6 +4,7 @@ A pending send is created instead of queuing; ``decide`` turns it into a queued
 batch (or a cancellation) exactly once, only for the requester, only before it
 expires — all inside the caller's transaction.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,6 +22,7 @@ CONFIRM_SECONDS = 600
 class Decision:
     """What a Send/Cancel click did: verdict "ok", "unknown", "not_yours", "expired", "sent", "cancelled"
     or "refused" (the gate refused it: access or a daily limit, ``refusal`` says why; the preview stays)."""
+
     verdict: str
     plan: SendPlan | None = None
     requester: str | None = None
@@ -38,8 +40,16 @@ class PendingSends:
             conn.execute(
                 "INSERT INTO pending_sends (id, created_at, expires_at, user_id, channel_id, plan, origin, state) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
-                (pending_id, now, now + CONFIRM_SECONDS, origin.get("user_id"), origin.get("channel_id"),
-                 plan.to_json(), json.dumps(origin)))
+                (
+                    pending_id,
+                    now,
+                    now + CONFIRM_SECONDS,
+                    origin.get("user_id"),
+                    origin.get("channel_id"),
+                    plan.to_json(),
+                    json.dumps(origin),
+                ),
+            )
         return pending_id
 
     @staticmethod
@@ -47,8 +57,9 @@ class PendingSends:
         """Where the held send was asked from, as given to ``create``."""
         return json.loads(row["origin"])
 
-    def decide(self, conn: sqlite3.Connection, pending_id: str, user_id: str, now: float,
-               send: bool) -> tuple[str, sqlite3.Row | None]:
+    def decide(
+        self, conn: sqlite3.Connection, pending_id: str, user_id: str, now: float, send: bool
+    ) -> tuple[str, sqlite3.Row | None]:
         """Returns (verdict, row): verdict is "ok", "unknown", "not_yours", "expired", "sent" or "cancelled"."""
         row = conn.execute("SELECT * FROM pending_sends WHERE id = ?", (pending_id,)).fetchone()
         if row is None:
@@ -60,8 +71,10 @@ class PendingSends:
         if now >= row["expires_at"]:
             conn.execute("UPDATE pending_sends SET state = 'expired', decided_at = ? WHERE id = ?", (now, pending_id))
             return "expired", row
-        conn.execute("UPDATE pending_sends SET state = ?, decided_at = ? WHERE id = ? AND state = 'pending'",
-                     ("sent" if send else "cancelled", now, pending_id))
+        conn.execute(
+            "UPDATE pending_sends SET state = ?, decided_at = ? WHERE id = ? AND state = 'pending'",
+            ("sent" if send else "cancelled", now, pending_id),
+        )
         return "ok", row
 
     def attach(self, conn: sqlite3.Connection, pending_id: str, batch_id: int) -> None:

@@ -21,6 +21,7 @@ error is dropped and the thread's next use opens a new one. A file deleted or re
 under the running bot is never written again (nor created anew): every write raises
 ``DatabaseGone`` until a restart. After ``close()`` no connection is opened any more.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,13 +31,21 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 from urllib.parse import quote
-from typing import Callable, Iterator, TypeVar
 
 import sqlite_utils
 
-from bot.storage.faults import (DatabaseClosed, DatabaseGone, FaultAwareConnection, FileWatch, WriteTimeout,
-                                is_busy, needs_reopen)
+from bot.storage.faults import (
+    DatabaseClosed,
+    DatabaseGone,
+    FaultAwareConnection,
+    FileWatch,
+    WriteTimeout,
+    is_busy,
+    needs_reopen,
+)
 from bot.storage.group_commit import GroupCommit
 from bot.storage.migrations import MIGRATIONS
 
@@ -69,8 +78,12 @@ class Database:
         """This thread's connection; a new one if the last one broke (outside a transaction)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and conn.broken and not conn.in_transaction:
-            log.log(logging.WARNING if conn.fault else logging.DEBUG, "event=db_reconnect thread=%s after=%s",
-                    threading.current_thread().name, json.dumps(conn.fault or "opened read-only"))
+            log.log(
+                logging.WARNING if conn.fault else logging.DEBUG,
+                "event=db_reconnect thread=%s after=%s",
+                threading.current_thread().name,
+                json.dumps(conn.fault or "opened read-only"),
+            )
             self._forget(conn)
             conn = None
         if conn is None:
@@ -87,8 +100,14 @@ class Database:
         # mode=rw once the file exists: a deleted file must never come back empty
         mode = "rwc" if self._file.identity is None else "rw"
         uri = f"file:{quote(self._file.file)}?mode={mode}"
-        conn = sqlite3.connect(uri, uri=True, factory=FaultAwareConnection, isolation_level=None,
-                               check_same_thread=False, timeout=busy_timeout_ms / 1000)
+        conn = sqlite3.connect(
+            uri,
+            uri=True,
+            factory=FaultAwareConnection,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=busy_timeout_ms / 1000,
+        )
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
@@ -250,8 +269,10 @@ class Database:
         conn = self.conn
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise RuntimeError(f"the database {self.path} was written by a newer smsbot "
-                               f"(schema {version}, this one knows {len(MIGRATIONS)}): upgrade smsbot")
+            raise RuntimeError(
+                f"the database {self.path} was written by a newer smsbot "
+                f"(schema {version}, this one knows {len(MIGRATIONS)}): upgrade smsbot"
+            )
         for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
                 step(self.utils)
@@ -274,7 +295,8 @@ class Database:
         """Inside the caller's transaction."""
         conn.execute(
             "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value))
+            (key, value),
+        )
 
     def close(self) -> None:
         """Stop the group-commit writer and close every thread's connection (at shutdown); from

@@ -1,5 +1,6 @@
 """What the database layer does about faults: which SQLite errors make a connection untrustworthy,
 the errors it raises itself, and a copy of a file deleted under the running bot."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,14 +10,14 @@ import logging
 import os
 import sqlite3
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 # SQLite's primary result codes after which a connection is not trusted again (it may have been
 # opened while the file was read-only or missing, or its file handle went bad)
 _REOPEN_CODES = frozenset({8, 10, 11, 14, 26})  # READONLY, IOERR, CORRUPT, CANTOPEN, NOTADB
-_BUSY_CODES = frozenset({5, 6})                 # BUSY, LOCKED
+_BUSY_CODES = frozenset({5, 6})  # BUSY, LOCKED
 
 
 class DatabaseClosed(sqlite3.ProgrammingError):
@@ -51,6 +52,7 @@ def _noting(method):
             if not self.broken and needs_reopen(error):
                 self.broken, self.fault = True, str(error)
             raise
+
     return run
 
 
@@ -71,7 +73,7 @@ class FileWatch:
     def __init__(self, file: str, shown_as: str) -> None:
         self.file, self.shown_as = file, shown_as
         self.identity: tuple[int, int] | None = None  # (device, inode) of the file first opened
-        self.gone: str | None = None                    # why nothing is written any more
+        self.gone: str | None = None  # why nothing is written any more
         self._lock = threading.Lock()
         self._keeper: sqlite3.Connection | None = None  # kept open to read a lost file back from
 
@@ -106,15 +108,23 @@ class FileWatch:
         with self._lock:
             first = self.gone is None
             if first:
-                self.gone = (f"the database file {self.shown_as} was {how} while smsbot was running, so "
-                             "smsbot stopped writing to it")
+                self.gone = (
+                    f"the database file {self.shown_as} was {how} while smsbot was running, so "
+                    "smsbot stopped writing to it"
+                )
         if first:
-            log.error("event=database_gone path=%s how=%s note=%s", self.shown_as, how, json_quote(
-                "sends are refused and delivery reports get 500 (the gateway retries them) until smsbot "
-                f"restarts. Put the right database back at {self.shown_as} (from a backup, or the copy "
-                "smsbot saved beside it if this line is followed by event=database_rescued), then restart "
-                "smsbot. Do not restart without it: smsbot would start an empty database with a new "
-                "callback URL."))
+            log.error(
+                "event=database_gone path=%s how=%s note=%s",
+                self.shown_as,
+                how,
+                json_quote(
+                    "sends are refused and delivery reports get 500 (the gateway retries them) until smsbot "
+                    f"restarts. Put the right database back at {self.shown_as} (from a backup, or the copy "
+                    "smsbot saved beside it if this line is followed by event=database_rescued), then restart "
+                    "smsbot. Do not restart without it: smsbot would start an empty database with a new "
+                    "callback URL."
+                ),
+            )
             self._rescue()
         raise DatabaseGone(self.gone)
 
@@ -132,9 +142,13 @@ class FileWatch:
         except (sqlite3.Error, OSError) as error:
             log.error("event=database_rescue_failed target=%s error=%s", target, json_quote(str(error)))
             return
-        log.error("event=database_rescued copy=%s note=%s", target, json_quote(
-            f"this is the database as smsbot last saw it: stop smsbot, move it to {self.shown_as}, "
-            "start smsbot"))
+        log.error(
+            "event=database_rescued copy=%s note=%s",
+            target,
+            json_quote(
+                f"this is the database as smsbot last saw it: stop smsbot, move it to {self.shown_as}, start smsbot"
+            ),
+        )
 
 
 def json_quote(text: str) -> str:

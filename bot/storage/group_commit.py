@@ -1,16 +1,18 @@
 """Group commit: one writer thread commits the small writes that arrive together, several per
 transaction, each in its own savepoint (``Database.write``)."""
+
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     import sqlite3
 
     from bot.storage.db import Database
 
-GROUP_MAX = 64             # writes committed together at most
+GROUP_MAX = 64  # writes committed together at most
 GROUP_WAIT_SECONDS = 30.0  # a caller gives up (and its request fails) after this long
 
 T = TypeVar("T")

@@ -5,12 +5,13 @@ most once a second and gives up after 0.5 s, so /healthz answers within 1 s even
 process holds the database. Busy passes by itself, so it turns /healthz 503 only after 60 s in a
 row; read-only, failing, deleted or replaced turns it 503 at once.
 """
+
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bot.storage.db import Database, DatabaseClosed, DatabaseGone, is_busy
 
@@ -22,13 +23,19 @@ OK, BUSY, READ_ONLY, FAILING, GONE, CLOSED = "ok", "busy", "read_only", "failing
 
 
 class StorageHealth:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time, *,
-                 timeout: float = PROBE_TIMEOUT_SECONDS, every: float = PROBE_EVERY_SECONDS,
-                 busy_limit: float = BUSY_LIMIT_SECONDS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], float] = time.time,
+        *,
+        timeout: float = PROBE_TIMEOUT_SECONDS,
+        every: float = PROBE_EVERY_SECONDS,
+        busy_limit: float = BUSY_LIMIT_SECONDS,
+    ) -> None:
         self.db, self.clock = db, clock
         self.timeout, self.every, self.busy_limit = timeout, every, busy_limit
         self._probing = threading.Lock()
-        self._last: tuple[float, str, str | None] | None = None   # (monotonic time, state, problem)
+        self._last: tuple[float, str, str | None] | None = None  # (monotonic time, state, problem)
         self._busy_since: float | None = None
 
     def check(self) -> dict:
@@ -43,8 +50,12 @@ class StorageHealth:
             self._busy_since = None
         busy_for = None if self._busy_since is None else round(now - self._busy_since, 3)
         healthy = state == OK or (state == BUSY and busy_for < self.busy_limit)
-        return {"database": healthy, "database_state": state, "database_problem": problem,
-                "database_busy_seconds": busy_for}
+        return {
+            "database": healthy,
+            "database_state": state,
+            "database_problem": problem,
+            "database_busy_seconds": busy_for,
+        }
 
     def _state(self) -> tuple[str, str | None]:
         last = self._last
@@ -68,11 +79,15 @@ class StorageHealth:
             return CLOSED, "smsbot is stopping"
         except sqlite3.Error as error:
             if is_busy(error):
-                return BUSY, (f"another program has held the database for more than {self.timeout:g} s "
-                              f"({error}); writes wait, and /healthz turns 503 after "
-                              f"{self.busy_limit:g} s of this")
+                return BUSY, (
+                    f"another program has held the database for more than {self.timeout:g} s "
+                    f"({error}); writes wait, and /healthz turns 503 after "
+                    f"{self.busy_limit:g} s of this"
+                )
             if (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF == 8:  # SQLITE_READONLY
-                return READ_ONLY, (f"the database {self.db.path} is read-only for smsbot ({error}): check the "
-                                   "owner and mode of the file, its -wal and -shm files and their folder")
+                return READ_ONLY, (
+                    f"the database {self.db.path} is read-only for smsbot ({error}): check the "
+                    "owner and mode of the file, its -wal and -shm files and their folder"
+                )
             return FAILING, f"smsbot cannot write to the database {self.db.path}: {error}"
         return OK, None

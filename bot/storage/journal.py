@@ -7,6 +7,7 @@ so neither a shutdown nor a crash can lose the tracking number. The next start a
 the journal before recovery marks anything unconfirmed, then removes it. Applying is
 idempotent: an answer the database already holds is skipped.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,7 @@ class Journal:
         self.path = path
 
     @classmethod
-    def beside(cls, db_path: str) -> "Journal":
+    def beside(cls, db_path: str) -> Journal:
         """The journal of the database at ``db_path``: the same name plus ``.accepted.jsonl``."""
         return cls(db_path + SUFFIX)
 
@@ -66,11 +67,18 @@ class Journal:
                 continue
             try:
                 data = json.loads(line)
-                found.append(Accepted(int(data["message_id"]), str(data["tracking_id"]),
-                                      str(data.get("recipient", "")), float(data["sent_at"])))
+                found.append(
+                    Accepted(
+                        int(data["message_id"]),
+                        str(data["tracking_id"]),
+                        str(data.get("recipient", "")),
+                        float(data["sent_at"]),
+                    )
+                )
             except (ValueError, KeyError, TypeError):
-                log.error("event=journal_line_unreadable path=%s line=%d text=%s", self.path, number,
-                          json.dumps(line[:200]))
+                log.error(
+                    "event=journal_line_unreadable path=%s line=%d text=%s", self.path, number, json.dumps(line[:200])
+                )
         return found
 
     def clear(self) -> None:

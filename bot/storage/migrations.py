@@ -2,55 +2,118 @@
 
 Append only. ``Database.migrate()`` runs the missing steps at start, one transaction each.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import sqlite_utils
 
 
 def _v1(db: sqlite_utils.Database) -> None:
     db["kv"].create({"key": str, "value": str}, pk="key")
-    db["batches"].create({
-        "id": int, "created_at": float, "team_id": str, "user_id": str, "user_name": str,
-        "channel_id": str, "channel_name": str, "text": str, "encoding": str, "parts": int,
-        "recipients": int, "response_url": str,
-        "status_channel": str, "status_ts": str, "posted_where": str,
-    }, pk="id")
-    db["messages"].create({
-        "id": int, "batch_id": int, "recipient": str, "status": str, "tracking_id": str,
-        "attempts": int, "next_attempt_at": float, "last_error": str,
-        "queued_at": float, "sending_at": float, "sent_at": float, "failed_at": float,
-        "unconfirmed_at": float, "updated_at": float,
-        "dlr_status_id": int, "dlr_status": str, "dlr_at": float,
-    }, pk="id", foreign_keys=[("batch_id", "batches", "id")],
-        defaults={"attempts": 0}, not_null={"batch_id", "recipient", "status"})
+    db["batches"].create(
+        {
+            "id": int,
+            "created_at": float,
+            "team_id": str,
+            "user_id": str,
+            "user_name": str,
+            "channel_id": str,
+            "channel_name": str,
+            "text": str,
+            "encoding": str,
+            "parts": int,
+            "recipients": int,
+            "response_url": str,
+            "status_channel": str,
+            "status_ts": str,
+            "posted_where": str,
+        },
+        pk="id",
+    )
+    db["messages"].create(
+        {
+            "id": int,
+            "batch_id": int,
+            "recipient": str,
+            "status": str,
+            "tracking_id": str,
+            "attempts": int,
+            "next_attempt_at": float,
+            "last_error": str,
+            "queued_at": float,
+            "sending_at": float,
+            "sent_at": float,
+            "failed_at": float,
+            "unconfirmed_at": float,
+            "updated_at": float,
+            "dlr_status_id": int,
+            "dlr_status": str,
+            "dlr_at": float,
+        },
+        pk="id",
+        foreign_keys=[("batch_id", "batches", "id")],
+        defaults={"attempts": 0},
+        not_null={"batch_id", "recipient", "status"},
+    )
     db["messages"].create_index(["status", "next_attempt_at", "id"], index_name="messages_due")
     db["messages"].create_index(["batch_id"], index_name="messages_batch")
     db["messages"].create_index(["tracking_id"], index_name="messages_tracking")
-    db["outbox"].create({
-        "id": int, "kind": str, "key": str, "batch_id": int, "channel": str, "payload": str,
-        "state": str, "created_at": float, "next_attempt_at": float, "attempts": int,
-        "last_error": str, "done_at": float,
-    }, pk="id", defaults={"attempts": 0, "state": "pending"}, not_null={"kind", "state"})
+    db["outbox"].create(
+        {
+            "id": int,
+            "kind": str,
+            "key": str,
+            "batch_id": int,
+            "channel": str,
+            "payload": str,
+            "state": str,
+            "created_at": float,
+            "next_attempt_at": float,
+            "attempts": int,
+            "last_error": str,
+            "done_at": float,
+        },
+        pk="id",
+        defaults={"attempts": 0, "state": "pending"},
+        not_null={"kind", "state"},
+    )
     db["outbox"].create_index(["state", "next_attempt_at", "id"], index_name="outbox_due")
     # At most one pending row per (kind, key): later changes coalesce into it.
-    db.execute("CREATE UNIQUE INDEX outbox_coalesce ON outbox(kind, key) "
-               "WHERE state = 'pending' AND key IS NOT NULL")
+    db.execute("CREATE UNIQUE INDEX outbox_coalesce ON outbox(kind, key) WHERE state = 'pending' AND key IS NOT NULL")
 
 
 def _v2(db: sqlite_utils.Database) -> None:
     # Delivery reports exactly as received (raw parameters), and what each did.
-    db["reports"].create({
-        "id": int, "received_at": float, "message_id": int, "tracking_id": str, "recipient": str,
-        "sender": str, "status_id": int, "status_message": str, "raw": str, "outcome": str,
-    }, pk="id")
+    db["reports"].create(
+        {
+            "id": int,
+            "received_at": float,
+            "message_id": int,
+            "tracking_id": str,
+            "recipient": str,
+            "sender": str,
+            "status_id": int,
+            "status_message": str,
+            "raw": str,
+            "outcome": str,
+        },
+        pk="id",
+    )
     db["reports"].create_index(["message_id", "id"], index_name="reports_message")
     db["reports"].create_index(["tracking_id"], index_name="reports_tracking")
     # Every balance check, for the balance watch and its forecast.
-    db["balance_history"].create({
-        "id": int, "checked_at": float, "balance": float, "outcome": str, "error": str,
-    }, pk="id")
+    db["balance_history"].create(
+        {
+            "id": int,
+            "checked_at": float,
+            "balance": float,
+            "outcome": str,
+            "error": str,
+        },
+        pk="id",
+    )
     db["balance_history"].create_index(["checked_at"], index_name="balance_history_time")
     db["messages"].create_index(["recipient", "status"], index_name="messages_recipient")
 
@@ -58,13 +121,28 @@ def _v2(db: sqlite_utils.Database) -> None:
 def _v3(db: sqlite_utils.Database) -> None:
     # Named groups of numbers, usable wherever a number is.
     db["groups"].create({"name": str, "created_at": float, "created_by": str}, pk="name")
-    db["group_members"].create({"group_name": str, "number": str, "added_at": float, "added_by": str},
-                               pk=("group_name", "number"), foreign_keys=[("group_name", "groups", "name")])
+    db["group_members"].create(
+        {"group_name": str, "number": str, "added_at": float, "added_by": str},
+        pk=("group_name", "number"),
+        foreign_keys=[("group_name", "groups", "name")],
+    )
     # Costly sends waiting for their requester's "Send" click.
-    db["pending_sends"].create({
-        "id": str, "created_at": float, "expires_at": float, "user_id": str, "channel_id": str,
-        "plan": str, "origin": str, "state": str, "decided_at": float, "batch_id": int,
-    }, pk="id", not_null={"state"})
+    db["pending_sends"].create(
+        {
+            "id": str,
+            "created_at": float,
+            "expires_at": float,
+            "user_id": str,
+            "channel_id": str,
+            "plan": str,
+            "origin": str,
+            "state": str,
+            "decided_at": float,
+            "batch_id": int,
+        },
+        pk="id",
+        not_null={"state"},
+    )
     db["batches"].create_index(["created_at"], index_name="batches_created")
 
 
@@ -78,17 +156,30 @@ def _v5_slack_posts(db: sqlite_utils.Database) -> None:
     # Where a send shows in Slack is the Slack side's business, not the queue's: move those
     # columns to a table of its own (data kept), leaving the batch its text, parts, requester
     # and an opaque origin.
-    db["slack_posts"].create({
-        "batch_id": int, "team_id": str, "channel_id": str, "channel_name": str, "response_url": str,
-        "status_channel": str, "status_ts": str, "posted_where": str,
-    }, pk="batch_id", foreign_keys=[("batch_id", "batches", "id")])
-    db.execute("INSERT INTO slack_posts (batch_id, team_id, channel_id, channel_name, response_url, "
-               "status_channel, status_ts, posted_where) SELECT id, team_id, channel_id, channel_name, "
-               "response_url, status_channel, status_ts, posted_where FROM batches")
+    db["slack_posts"].create(
+        {
+            "batch_id": int,
+            "team_id": str,
+            "channel_id": str,
+            "channel_name": str,
+            "response_url": str,
+            "status_channel": str,
+            "status_ts": str,
+            "posted_where": str,
+        },
+        pk="batch_id",
+        foreign_keys=[("batch_id", "batches", "id")],
+    )
+    db.execute(
+        "INSERT INTO slack_posts (batch_id, team_id, channel_id, channel_name, response_url, "
+        "status_channel, status_ts, posted_where) SELECT id, team_id, channel_id, channel_name, "
+        "response_url, status_channel, status_ts, posted_where FROM batches"
+    )
     db["batches"].add_column("origin", str)
     db.execute("UPDATE batches SET origin = 'slack'")
-    db["batches"].transform(drop={"team_id", "channel_id", "channel_name", "response_url",
-                                  "status_channel", "status_ts", "posted_where"})
+    db["batches"].transform(
+        drop={"team_id", "channel_id", "channel_name", "response_url", "status_channel", "status_ts", "posted_where"}
+    )
     db["batches"].create_index(["created_at"], index_name="batches_created", if_not_exists=True)
     # Failures of a long list already told in a digest reply (see bot/slack/notices.py).
     db["slack_digested"].create({"batch_id": int, "message_id": int}, pk=("batch_id", "message_id"))
@@ -108,24 +199,44 @@ def _v7_message_failure(db: sqlite_utils.Database) -> None:
 def _v8_attempts(db: sqlite_utils.Database) -> None:
     # Every time an SMS reached (or may have reached) the gateway, with its tracking number and
     # its own delivery status: a late report for an attempt before a Resend still finds its SMS.
-    db["attempts"].create({
-        "id": int, "message_id": int, "tracking_id": str, "attempted_at": float, "outcome": str,
-        "recorded_at": float, "dlr_status_id": int, "dlr_at": float,
-    }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "outcome"})
+    db["attempts"].create(
+        {
+            "id": int,
+            "message_id": int,
+            "tracking_id": str,
+            "attempted_at": float,
+            "outcome": str,
+            "recorded_at": float,
+            "dlr_status_id": int,
+            "dlr_at": float,
+        },
+        pk="id",
+        foreign_keys=[("message_id", "messages", "id")],
+        not_null={"message_id", "outcome"},
+    )
     db["attempts"].create_index(["tracking_id"], index_name="attempts_tracking")
     db["attempts"].create_index(["message_id", "id"], index_name="attempts_message")
-    db.execute("INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at, "
-               "dlr_status_id, dlr_at) SELECT id, tracking_id, coalesce(sending_at, sent_at), status, "
-               "coalesce(sent_at, updated_at), dlr_status_id, dlr_at FROM messages "
-               "WHERE tracking_id IS NOT NULL OR status = 'unconfirmed' ORDER BY id")
+    db.execute(
+        "INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at, "
+        "dlr_status_id, dlr_at) SELECT id, tracking_id, coalesce(sending_at, sent_at), status, "
+        "coalesce(sent_at, updated_at), dlr_status_id, dlr_at FROM messages "
+        "WHERE tracking_id IS NOT NULL OR status = 'unconfirmed' ORDER BY id"
+    )
 
 
 def _v9_slack_requests(db: sqlite_utils.Database) -> None:
     # Slack requests accepted in the last few minutes and what each was answered, against replays.
-    db["slack_requests"].create({
-        "key": str, "received_at": float, "expires_at": float, "status": int, "content_type": str,
-        "body": bytes,
-    }, pk="key")
+    db["slack_requests"].create(
+        {
+            "key": str,
+            "received_at": float,
+            "expires_at": float,
+            "status": int,
+            "content_type": str,
+            "body": bytes,
+        },
+        pk="key",
+    )
     db["slack_requests"].create_index(["expires_at"], index_name="slack_requests_expiry")
 
 
@@ -136,7 +247,7 @@ def _v10_routine_sends(db: sqlite_utils.Database) -> None:
     db["batches"].add_column("template", str)
     db["batches"].add_column("credits", int)  # when texts differ in parts (else parts × recipients)
     db["messages"].add_column("text", str)
-    db["messages"].add_column("parts", int)   # with its own text: its own parts (else the batch's)
+    db["messages"].add_column("parts", int)  # with its own text: its own parts (else the batch's)
 
 
 def _v11_compliance(db: sqlite_utils.Database) -> None:
@@ -155,17 +266,30 @@ def _v12_charges(db: sqlite_utils.Database) -> None:
     # was queued: by whom it counts against (the requester, or whoever pressed Resend), on which day
     # (``counted_at``), how many credits; released when they came back (failed, cancelled, missed);
     # linked to the attempt that handed it to the gateway. Limits, usage and export all read it.
-    db["charges"].create({
-        "id": int, "message_id": int, "batch_id": int, "user_id": str, "counted_at": float, "credits": int,
-        "attempt_id": int, "released_at": float,
-    }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "counted_at", "credits"})
-    db.execute("INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits, attempt_id, released_at) "
-               "SELECT m.id, m.batch_id, b.user_id, coalesce(b.scheduled_for, b.created_at), "
-               "coalesce(m.parts, b.parts), "
-               "CASE WHEN m.status IN ('sent', 'unconfirmed') THEN (SELECT max(a.id) FROM attempts a "
-               "WHERE a.message_id = m.id) END, "
-               "CASE WHEN m.status IN ('failed', 'cancelled', 'missed') THEN m.updated_at END "
-               "FROM messages m JOIN batches b ON b.id = m.batch_id ORDER BY m.id")
+    db["charges"].create(
+        {
+            "id": int,
+            "message_id": int,
+            "batch_id": int,
+            "user_id": str,
+            "counted_at": float,
+            "credits": int,
+            "attempt_id": int,
+            "released_at": float,
+        },
+        pk="id",
+        foreign_keys=[("message_id", "messages", "id")],
+        not_null={"message_id", "counted_at", "credits"},
+    )
+    db.execute(
+        "INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits, attempt_id, released_at) "
+        "SELECT m.id, m.batch_id, b.user_id, coalesce(b.scheduled_for, b.created_at), "
+        "coalesce(m.parts, b.parts), "
+        "CASE WHEN m.status IN ('sent', 'unconfirmed') THEN (SELECT max(a.id) FROM attempts a "
+        "WHERE a.message_id = m.id) END, "
+        "CASE WHEN m.status IN ('failed', 'cancelled', 'missed') THEN m.updated_at END "
+        "FROM messages m JOIN batches b ON b.id = m.batch_id ORDER BY m.id"
+    )
     # A day's credits are read from that day's rows alone, whatever the length of the history.
     db.execute("CREATE INDEX charges_user_day ON charges(user_id, counted_at, credits) WHERE released_at IS NULL")
     db.execute("CREATE INDEX charges_day ON charges(counted_at, credits) WHERE released_at IS NULL")
@@ -176,6 +300,16 @@ def _v12_charges(db: sqlite_utils.Database) -> None:
 
 # Append only: each function moves the schema one version forward.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5_slack_posts, _v6_batch_notes, _v7_message_failure,
-    _v8_attempts, _v9_slack_requests, _v10_routine_sends,
-    _v11_compliance, _v12_charges]
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5_slack_posts,
+    _v6_batch_notes,
+    _v7_message_failure,
+    _v8_attempts,
+    _v9_slack_requests,
+    _v10_routine_sends,
+    _v11_compliance,
+    _v12_charges,
+]

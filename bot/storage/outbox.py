@@ -13,6 +13,7 @@ another does nothing, so several changes to one thing become one job (the job re
 the latest state when it runs). ``start`` moves a row to ``working``, so a change that
 lands meanwhile gets a new pending row of its own. Every state change is made here.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,12 +24,12 @@ from bot.storage.db import Database
 
 
 class JobKind(SqlEnum):
-    POST = "post"          # a send's status message
-    STATUS = "status"      # chat.update of that message (coalesced per send)
-    REPLY = "reply"        # a reply in its thread
-    ALERT = "alert"        # a balance-watch alert
-    RESPOND = "respond"    # a message through a command's response_url
-    DIGEST = "digest"      # failures of a long list, grouped into one reply (coalesced per send)
+    POST = "post"  # a send's status message
+    STATUS = "status"  # chat.update of that message (coalesced per send)
+    REPLY = "reply"  # a reply in its thread
+    ALERT = "alert"  # a balance-watch alert
+    RESPOND = "respond"  # a message through a command's response_url
+    DIGEST = "digest"  # failures of a long list, grouped into one reply (coalesced per send)
 
 
 class JobState(SqlEnum):
@@ -51,32 +52,56 @@ class Outbox:
         self.db = db
 
     # -- writing (inside the caller's transaction) ------------------------------------------
-    def add(self, conn: sqlite3.Connection, kind: JobKind, now: float, *, key: str | None = None,
-            batch_id: int | None = None, channel: str | None = None, payload: dict | None = None,
-            not_before: float | None = None) -> None:
+    def add(
+        self,
+        conn: sqlite3.Connection,
+        kind: JobKind,
+        now: float,
+        *,
+        key: str | None = None,
+        batch_id: int | None = None,
+        channel: str | None = None,
+        payload: dict | None = None,
+        not_before: float | None = None,
+    ) -> None:
         conn.execute(
             "INSERT INTO outbox (kind, key, batch_id, channel, payload, state, created_at, next_attempt_at, "
             f"attempts) VALUES (?, ?, ?, ?, ?, '{PENDING}', ?, ?, 0) "
             f"ON CONFLICT (kind, key) WHERE state = '{PENDING}' AND key IS NOT NULL DO NOTHING",
-            (JobKind(kind).value, key, batch_id, channel, json.dumps(payload or {}), now,
-             now if not_before is None else not_before))
+            (
+                JobKind(kind).value,
+                key,
+                batch_id,
+                channel,
+                json.dumps(payload or {}),
+                now,
+                now if not_before is None else not_before,
+            ),
+        )
 
     # -- the notifier's moves ----------------------------------------------------------------
     def start(self, job_id: int) -> None:
         with self.db.transaction() as conn:
-            conn.execute(f"UPDATE outbox SET state = '{WORKING}', attempts = attempts + 1 WHERE id = ?",
-                         (job_id,))
+            conn.execute(f"UPDATE outbox SET state = '{WORKING}', attempts = attempts + 1 WHERE id = ?", (job_id,))
 
-    def finish(self, job_id: int, now: float, state: JobState = JobState.DONE, *, error: str | None = None,
-               conn: sqlite3.Connection | None = None) -> None:
+    def finish(
+        self,
+        job_id: int,
+        now: float,
+        state: JobState = JobState.DONE,
+        *,
+        error: str | None = None,
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
         """A job that will not run again: done, failed, dropped or superseded."""
         if state.value not in FINISHED:
             raise ValueError(f"{state} is not a final state")
         if conn is None:
             with self.db.transaction() as conn:
                 return self.finish(job_id, now, state, error=error, conn=conn)
-        conn.execute("UPDATE outbox SET state = ?, done_at = ?, last_error = ? WHERE id = ?",
-                     (state.value, now, error, job_id))
+        conn.execute(
+            "UPDATE outbox SET state = ?, done_at = ?, last_error = ? WHERE id = ?", (state.value, now, error, job_id)
+        )
 
     def retry(self, job_id: int, error: str, next_attempt_at: float) -> None:
         """Back to pending, unless a newer pending row for the same thing took its place."""
@@ -85,22 +110,29 @@ class Outbox:
 
     def _retry(self, conn: sqlite3.Connection, job_id: int, error: str, next_attempt_at: float) -> None:
         row = conn.execute("SELECT kind, key FROM outbox WHERE id = ?", (job_id,)).fetchone()
-        newer = row["key"] is not None and conn.execute(
-            f"SELECT 1 FROM outbox WHERE kind = ? AND key = ? AND state = '{PENDING}'",
-            (row["kind"], row["key"])).fetchone()
+        newer = (
+            row["key"] is not None
+            and conn.execute(
+                f"SELECT 1 FROM outbox WHERE kind = ? AND key = ? AND state = '{PENDING}'", (row["kind"], row["key"])
+            ).fetchone()
+        )
         if newer:
-            conn.execute(f"UPDATE outbox SET state = '{JobState.SUPERSEDED.value}', last_error = ? WHERE id = ?",
-                         (error, job_id))
+            conn.execute(
+                f"UPDATE outbox SET state = '{JobState.SUPERSEDED.value}', last_error = ? WHERE id = ?", (error, job_id)
+            )
         else:
-            conn.execute(f"UPDATE outbox SET state = '{PENDING}', next_attempt_at = ?, last_error = ? "
-                         "WHERE id = ?", (next_attempt_at, error, job_id))
+            conn.execute(
+                f"UPDATE outbox SET state = '{PENDING}', next_attempt_at = ?, last_error = ? WHERE id = ?",
+                (next_attempt_at, error, job_id),
+            )
 
     def drop_waiting(self, conn: sqlite3.Connection, batch_id: int, now: float, reason: str) -> int:
         """A send's status message can never be posted: its pending edits and replies go with it."""
         return conn.execute(
             f"UPDATE outbox SET state = '{JobState.DROPPED.value}', done_at = ?, last_error = ? "
             f"WHERE batch_id = ? AND state = '{PENDING}' AND kind IN ({_WAITING_SQL})",
-            (now, reason, batch_id)).rowcount
+            (now, reason, batch_id),
+        ).rowcount
 
     def recover(self) -> int:
         """At start-up: rows left ``working`` by a crash go back to pending."""
@@ -113,8 +145,11 @@ class Outbox:
     def purge(self, before: float) -> int:
         """Forget finished jobs older than ``before`` (pending and working ones are kept)."""
         with self.db.transaction() as conn:
-            return conn.execute(f"DELETE FROM outbox WHERE state NOT IN ('{PENDING}', '{WORKING}') "
-                                "AND coalesce(done_at, created_at) < ?", (before,)).rowcount
+            return conn.execute(
+                f"DELETE FROM outbox WHERE state NOT IN ('{PENDING}', '{WORKING}') "
+                "AND coalesce(done_at, created_at) < ?",
+                (before,),
+            ).rowcount
 
     # -- reading -------------------------------------------------------------------------------
     def due(self, now: float, limit: int = 100) -> list[sqlite3.Row]:
@@ -134,24 +169,28 @@ class Outbox:
             f" WHERE o.state = '{PENDING}' AND +o.next_attempt_at <= ? "
             f"   AND NOT (o.kind IN ({_WAITING_SQL}) AND o.batch_id IS NOT NULL AND s.status_ts IS NULL "
             f"            AND coalesce(s.posted_where, '') != 'nowhere')) "
-            "WHERE place = 1 ORDER BY id LIMIT ?", (now, limit)).fetchall()
+            "WHERE place = 1 ORDER BY id LIMIT ?",
+            (now, limit),
+        ).fetchall()
 
     def next_due_at(self) -> float | None:
-        return self.db.conn.execute(
-            f"SELECT min(next_attempt_at) FROM outbox WHERE state = '{PENDING}'").fetchone()[0]
+        return self.db.conn.execute(f"SELECT min(next_attempt_at) FROM outbox WHERE state = '{PENDING}'").fetchone()[0]
 
     def oldest_pending_at(self) -> float | None:
         return self.db.conn.execute(
-            f"SELECT min(created_at) FROM outbox WHERE state IN ('{PENDING}', '{WORKING}')").fetchone()[0]
+            f"SELECT min(created_at) FROM outbox WHERE state IN ('{PENDING}', '{WORKING}')"
+        ).fetchone()[0]
 
     def oldest_waiting_at(self) -> float | None:
         """created_at of the oldest job not yet done (for the "Slack jobs stuck" alert)."""
         return self.db.conn.execute(
-            "SELECT min(created_at) FROM outbox WHERE state IN ('pending', 'working')").fetchone()[0]
+            "SELECT min(created_at) FROM outbox WHERE state IN ('pending', 'working')"
+        ).fetchone()[0]
 
     def depth(self) -> int:
         return self.db.conn.execute(
-            f"SELECT count(*) FROM outbox WHERE state IN ('{PENDING}', '{WORKING}')").fetchone()[0]
+            f"SELECT count(*) FROM outbox WHERE state IN ('{PENDING}', '{WORKING}')"
+        ).fetchone()[0]
 
     @staticmethod
     def payload(row: sqlite3.Row) -> dict:

@@ -35,10 +35,11 @@ today); ``requeue`` counts a Resend against whoever pressed it, today; ``mark_fa
 Methods that take ``conn`` run inside the caller's transaction, so the caller
 can record other consequences (e.g. a Slack notification) atomically.
 """
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable
+from collections.abc import Iterable
 
 from bot.sms.numbers import country_of
 from bot.storage import SqlEnum
@@ -51,23 +52,34 @@ class Status(SqlEnum):
     SENT = "sent"
     FAILED = "failed"
     UNCONFIRMED = "unconfirmed"
-    MISSED = "missed"          # scheduled, but reached too long after its time: not sent
-    CANCELLED = "cancelled"    # scheduled, and cancelled before it was sent
+    MISSED = "missed"  # scheduled, but reached too long after its time: not sent
+    CANCELLED = "cancelled"  # scheduled, and cancelled before it was sent
 
 
 class AttemptOutcome(SqlEnum):
     """How one hand-over to the gateway ended (``attempts.outcome``)."""
-    SENT = "sent"                  # the gateway answered with a tracking number
-    UNCONFIRMED = "unconfirmed"    # no answer: it may have gone, tracking number unknown
-    ADOPTED = "adopted"            # unconfirmed, until a delivery report named its tracking number
+
+    SENT = "sent"  # the gateway answered with a tracking number
+    UNCONFIRMED = "unconfirmed"  # no answer: it may have gone, tracking number unknown
+    ADOPTED = "adopted"  # unconfirmed, until a delivery report named its tracking number
 
 
 QUEUED, SENDING, SENT, FAILED, UNCONFIRMED, MISSED, CANCELLED = Status
 # The columns a batch is stored with: its text, parts, who asked, notes for the status message (JSON),
 # ``origin`` (an opaque tag of where the request came from, e.g. "slack", whose own table says the rest),
 # when it is due, the template it came from and its credits when its texts differ in parts.
-BATCH_COLUMNS = ("user_id", "user_name", "text", "encoding", "parts", "origin", "notes", "scheduled_for",
-                 "template", "credits")
+BATCH_COLUMNS = (
+    "user_id",
+    "user_name",
+    "text",
+    "encoding",
+    "parts",
+    "origin",
+    "notes",
+    "scheduled_for",
+    "template",
+    "credits",
+)
 
 
 class SendQueue:
@@ -75,8 +87,16 @@ class SendQueue:
         self.db = db
 
     # -- writing ---------------------------------------------------------------------------
-    def enqueue(self, conn: sqlite3.Connection, batch: dict, recipients: Iterable[str],
-                now: float, *, texts: list[str] | None = None, parts: list[int] | None = None) -> int:
+    def enqueue(
+        self,
+        conn: sqlite3.Connection,
+        batch: dict,
+        recipients: Iterable[str],
+        now: float,
+        *,
+        texts: list[str] | None = None,
+        parts: list[int] | None = None,
+    ) -> int:
         """Store a batch and one queued message per recipient (with its own text, for a personalised
         list, and its parts), due at ``batch["scheduled_for"]`` or now; returns the batch id."""
         recipients = list(recipients)
@@ -90,21 +110,28 @@ class SendQueue:
         columns = ["created_at", "recipients", *batch]
         cur = conn.execute(
             f"INSERT INTO batches ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            (now, len(recipients), *batch.values()))
+            (now, len(recipients), *batch.values()),
+        )
         batch_id = cur.lastrowid
         due = batch.get("scheduled_for") or now
         # each row keeps its recipient's country (usage and export still work once numbers are erased)
         rows = [(batch_id, r, country_of(r), due, now, now) for r in recipients]
         own = ""
         if texts is not None:  # a personalised list: each row with its recipient's text and parts
-            own, rows = "text, parts, ", [(b, r, c, text, n, *rest)
-                                          for (b, r, c, *rest), text, n in zip(rows, texts, parts)]
+            own, rows = (
+                "text, parts, ",
+                [(b, r, c, text, n, *rest) for (b, r, c, *rest), text, n in zip(rows, texts, parts, strict=True)],
+            )
         conn.executemany(
             f"INSERT INTO messages (batch_id, recipient, country, {own}status, attempts, next_attempt_at, queued_at, "
-            f"updated_at) VALUES (?, ?, ?, {'?, ?, ' if own else ''}'{QUEUED}', 0, ?, ?, ?)", rows)
-        conn.execute("INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits) "
-                     "SELECT id, batch_id, ?, ?, coalesce(parts, ?) FROM messages WHERE batch_id = ? ORDER BY id",
-                     (batch.get("user_id"), due, batch.get("parts"), batch_id))
+            f"updated_at) VALUES (?, ?, ?, {'?, ?, ' if own else ''}'{QUEUED}', 0, ?, ?, ?)",
+            rows,
+        )
+        conn.execute(
+            "INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits) "
+            "SELECT id, batch_id, ?, ?, coalesce(parts, ?) FROM messages WHERE batch_id = ? ORDER BY id",
+            (batch.get("user_id"), due, batch.get("parts"), batch_id),
+        )
         return batch_id
 
     def claim(self, now: float, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:
@@ -119,19 +146,32 @@ class SendQueue:
             # the (status, next_attempt_at) index, which would sort the whole queue per claim.
             f"WHERE id = (SELECT id FROM messages WHERE status = '{QUEUED}' AND +next_attempt_at <= ? "
             "            ORDER BY id LIMIT 1) "
-            "RETURNING *", (now, now, now)).fetchone()
+            "RETURNING *",
+            (now, now, now),
+        ).fetchone()
 
     def unclaim(self, message_id: int, now: float) -> None:
         """Put back a message claimed but never handed to the gateway (the sender is stopping)."""
         with self.db.transaction() as conn:
-            conn.execute(f"UPDATE messages SET status = '{QUEUED}', updated_at = ?, attempts = attempts - 1 "
-                         f"WHERE id = ? AND status = '{SENDING}'", (now, message_id))
+            conn.execute(
+                f"UPDATE messages SET status = '{QUEUED}', updated_at = ?, attempts = attempts - 1 "
+                f"WHERE id = ? AND status = '{SENDING}'",
+                (now, message_id),
+            )
 
-    def mark_sent(self, conn, message_id: int, tracking_id: str, now: float, *,
-                  sent_at: float | None = None) -> sqlite3.Row:
+    def mark_sent(
+        self, conn, message_id: int, tracking_id: str, now: float, *, sent_at: float | None = None
+    ) -> sqlite3.Row:
         """The gateway accepted it (``sent_at``: when it answered, if that was before ``now``)."""
-        row = self._move(conn, message_id, SENT, now, tracking_id=tracking_id, last_error=None,
-                         sent_at=now if sent_at is None else sent_at)
+        row = self._move(
+            conn,
+            message_id,
+            SENT,
+            now,
+            tracking_id=tracking_id,
+            last_error=None,
+            sent_at=now if sent_at is None else sent_at,
+        )
         self._attempt(conn, row, AttemptOutcome.SENT, tracking_id, now)
         return row
 
@@ -148,8 +188,15 @@ class SendQueue:
 
     def mark_missed(self, conn, message_id: int, error: str, now: float) -> sqlite3.Row:
         """Claimed too long after its scheduled time: not sent (``attempts`` undone: it never went)."""
-        row = self._move(conn, message_id, MISSED, now, last_error=error, failed_at=now,
-                         attempts=self._undo_attempt(conn, message_id))
+        row = self._move(
+            conn,
+            message_id,
+            MISSED,
+            now,
+            last_error=error,
+            failed_at=now,
+            attempts=self._undo_attempt(conn, message_id),
+        )
         self._release(conn, [row], now)
         return row
 
@@ -159,11 +206,19 @@ class SendQueue:
 
     def cancel(self, conn, batch_id: int, now: float) -> tuple[int, int]:
         """Cancel a send's messages not yet sent: (how many were cancelled, how many had gone or are going)."""
-        cancelled = self._release(conn, conn.execute(
-            f"UPDATE messages SET status = '{CANCELLED}', updated_at = ? WHERE batch_id = ? AND status = '{QUEUED}' "
-            "RETURNING id", (now, batch_id)).fetchall(), now)
-        went = conn.execute(f"SELECT count(*) FROM messages WHERE batch_id = ? AND status NOT IN "
-                            f"('{CANCELLED}', '{MISSED}')", (batch_id,)).fetchone()[0]
+        cancelled = self._release(
+            conn,
+            conn.execute(
+                f"UPDATE messages SET status = '{CANCELLED}', updated_at = ? WHERE batch_id = ? "
+                f"AND status = '{QUEUED}' RETURNING id",
+                (now, batch_id),
+            ).fetchall(),
+            now,
+        )
+        went = conn.execute(
+            f"SELECT count(*) FROM messages WHERE batch_id = ? AND status NOT IN ('{CANCELLED}', '{MISSED}')",
+            (batch_id,),
+        ).fetchone()[0]
         return cancelled, went
 
     def retry_later(self, conn, message_id: int, error: str, next_attempt_at: float, now: float) -> sqlite3.Row:
@@ -171,9 +226,15 @@ class SendQueue:
 
     def fail_waiting(self, conn, batch_id: int, error: str, now: float) -> int:
         """The send's rows still queued will not go (its daily limit was reached): failed, with why."""
-        return self._release(conn, conn.execute(
-            f"UPDATE messages SET status = '{FAILED}', failed_at = ?, updated_at = ?, last_error = ? "
-            f"WHERE batch_id = ? AND status = '{QUEUED}' RETURNING id", (now, now, error, batch_id)).fetchall(), now)
+        return self._release(
+            conn,
+            conn.execute(
+                f"UPDATE messages SET status = '{FAILED}', failed_at = ?, updated_at = ?, last_error = ? "
+                f"WHERE batch_id = ? AND status = '{QUEUED}' RETURNING id",
+                (now, now, error, batch_id),
+            ).fetchall(),
+            now,
+        )
 
     def note_failure(self, conn, message_id: int, kind: str) -> None:
         """Why a failed message failed (bot/sms/failures.py), for whether a resend can cure it."""
@@ -187,11 +248,15 @@ class SendQueue:
             f"UPDATE messages SET status = '{QUEUED}', next_attempt_at = ?, queued_at = ?, updated_at = ?, "
             "last_error = NULL, failure = NULL, tracking_id = NULL, dlr_status_id = NULL, dlr_status = NULL, "
             f"dlr_at = NULL WHERE id = ? AND status IN ('{UNCONFIRMED}', '{FAILED}') RETURNING *",
-            (now, now, now, message_id)).fetchone()
+            (now, now, now, message_id),
+        ).fetchone()
         if row is not None:
-            conn.execute("INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits) "
-                         "SELECT m.id, m.batch_id, ?, ?, coalesce(m.parts, b.parts) FROM messages m "
-                         "JOIN batches b ON b.id = m.batch_id WHERE m.id = ?", (by, now, message_id))
+            conn.execute(
+                "INSERT INTO charges (message_id, batch_id, user_id, counted_at, credits) "
+                "SELECT m.id, m.batch_id, ?, ?, coalesce(m.parts, b.parts) FROM messages m "
+                "JOIN batches b ON b.id = m.batch_id WHERE m.id = ?",
+                (by, now, message_id),
+            )
         return row
 
     def recover(self, conn, now: float) -> list[sqlite3.Row]:
@@ -200,7 +265,9 @@ class SendQueue:
         rows = conn.execute(
             f"UPDATE messages SET status = '{UNCONFIRMED}', unconfirmed_at = ?, updated_at = ?, "
             "last_error = 'smsbot stopped while sending this SMS, so it may or may not have gone' "
-            f"WHERE status = '{SENDING}' RETURNING *", (now, now)).fetchall()
+            f"WHERE status = '{SENDING}' RETURNING *",
+            (now, now),
+        ).fetchall()
         for row in rows:
             self._attempt(conn, row, AttemptOutcome.UNCONFIRMED, None, now)
         return rows
@@ -211,12 +278,15 @@ class SendQueue:
         row = conn.execute(
             f"UPDATE messages SET status = '{SENT}', tracking_id = ?, sent_at = coalesce(sent_at, ?), "
             f"last_error = NULL, updated_at = ? WHERE id = ? AND status = '{UNCONFIRMED}' RETURNING *",
-            (tracking_id, sent_at, now, message_id)).fetchone()
+            (tracking_id, sent_at, now, message_id),
+        ).fetchone()
         if row is not None:
             conn.execute(
                 f"UPDATE attempts SET tracking_id = ?, outcome = '{AttemptOutcome.ADOPTED}', recorded_at = ? "
                 f"WHERE id = (SELECT max(id) FROM attempts WHERE message_id = ? "
-                f"            AND outcome = '{AttemptOutcome.UNCONFIRMED}')", (tracking_id, now, message_id))
+                f"            AND outcome = '{AttemptOutcome.UNCONFIRMED}')",
+                (tracking_id, now, message_id),
+            )
         return row
 
     @staticmethod
@@ -225,29 +295,38 @@ class SendQueue:
         status (its latest attempt's) does not change."""
         return conn.execute(
             f"UPDATE attempts SET tracking_id = ?, outcome = '{AttemptOutcome.ADOPTED}', recorded_at = ? "
-            "WHERE id = ? RETURNING *", (tracking_id, now, attempt_id)).fetchone()
+            "WHERE id = ? RETURNING *",
+            (tracking_id, now, attempt_id),
+        ).fetchone()
 
     def _attempt(self, conn, row: sqlite3.Row, outcome: AttemptOutcome, tracking_id: str | None, now: float) -> None:
         """An SMS handed (or maybe handed) to the gateway: its charge stays, linked to this attempt."""
         attempt_id = conn.execute(
-            "INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?)", (row["id"], tracking_id, row["sending_at"], outcome.value, now)).lastrowid
-        conn.execute("UPDATE charges SET attempt_id = ? WHERE message_id = ? AND attempt_id IS NULL "
-                     "AND released_at IS NULL", (attempt_id, row["id"]))
+            "INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) VALUES (?, ?, ?, ?, ?)",
+            (row["id"], tracking_id, row["sending_at"], outcome.value, now),
+        ).lastrowid
+        conn.execute(
+            "UPDATE charges SET attempt_id = ? WHERE message_id = ? AND attempt_id IS NULL AND released_at IS NULL",
+            (attempt_id, row["id"]),
+        )
 
     @staticmethod
     def _release(conn, messages: list, now: float) -> int:
         """Give back the credits of these SMS (rows with an ``id``), which never reached the gateway: their
         open charge, not yet linked to an attempt. How many SMS there were."""
-        conn.executemany("UPDATE charges SET released_at = ? WHERE message_id = ? AND released_at IS NULL "
-                         "AND attempt_id IS NULL", [(now, m["id"]) for m in messages])
+        conn.executemany(
+            "UPDATE charges SET released_at = ? WHERE message_id = ? AND released_at IS NULL AND attempt_id IS NULL",
+            [(now, m["id"]) for m in messages],
+        )
         return len(messages)
 
     def _move(self, conn, message_id: int, status: Status, now: float, **columns) -> sqlite3.Row:
         values = {"status": status.value, "updated_at": now, **columns}
         assignments = ", ".join(f"{name} = ?" for name in values)
-        row = conn.execute(f"UPDATE messages SET {assignments} WHERE id = ? AND status = '{SENDING}' RETURNING *",
-                           (*values.values(), message_id)).fetchone()
+        row = conn.execute(
+            f"UPDATE messages SET {assignments} WHERE id = ? AND status = '{SENDING}' RETURNING *",
+            (*values.values(), message_id),
+        ).fetchone()
         if row is None:
             raise LookupError(f"message {message_id} is not being sent")
         return row
@@ -263,7 +342,9 @@ class SendQueue:
         """The message that was sent with this tracking number (in any of its attempts)."""
         return self.db.conn.execute(
             "SELECT m.* FROM attempts a JOIN messages m ON m.id = a.message_id WHERE a.tracking_id = ? "
-            "ORDER BY a.id DESC LIMIT 1", (tracking_id,)).fetchone()
+            "ORDER BY a.id DESC LIMIT 1",
+            (tracking_id,),
+        ).fetchone()
 
     @staticmethod
     def attempt(conn, tracking_id: str) -> sqlite3.Row | None:
@@ -271,7 +352,8 @@ class SendQueue:
         return conn.execute(
             "SELECT a.*, m.tracking_id AS current_tracking_id FROM attempts a "
             "JOIN messages m ON m.id = a.message_id WHERE a.tracking_id = ? ORDER BY a.id DESC LIMIT 1",
-            (tracking_id,)).fetchone()
+            (tracking_id,),
+        ).fetchone()
 
     @staticmethod
     def attempts_of(conn, message_id: int) -> list[sqlite3.Row]:
@@ -286,16 +368,22 @@ class SendQueue:
             "a.id = (SELECT max(id) FROM attempts WHERE message_id = m.id) AS latest "
             "FROM attempts a JOIN messages m ON m.id = a.message_id "
             f"WHERE m.recipient = ? AND a.outcome = '{AttemptOutcome.UNCONFIRMED}' AND a.tracking_id IS NULL "
-            "AND a.attempted_at >= ? AND a.attempted_at <= ? ORDER BY a.id", (recipient, since, until)).fetchall()
+            "AND a.attempted_at >= ? AND a.attempted_at <= ? ORDER BY a.id",
+            (recipient, since, until),
+        ).fetchall()
 
     @staticmethod
     def sending_or_sent_after(conn, recipient: str, after: float, other_than: int) -> bool:
         """Whether an SMS to ``recipient`` is being sent now, or one other than ``other_than`` was sent
         after ``after``."""
-        return conn.execute(
-            f"SELECT 1 FROM messages WHERE recipient = ? AND (status = '{SENDING}' OR "
-            f"(status = '{SENT}' AND sent_at > ? AND id != ?)) LIMIT 1",
-            (recipient, after, other_than)).fetchone() is not None
+        return (
+            conn.execute(
+                f"SELECT 1 FROM messages WHERE recipient = ? AND (status = '{SENDING}' OR "
+                f"(status = '{SENT}' AND sent_at > ? AND id != ?)) LIMIT 1",
+                (recipient, after, other_than),
+            ).fetchone()
+            is not None
+        )
 
     def scheduled(self) -> list[sqlite3.Row]:
         """Scheduled sends with messages still waiting, soonest first, each with ``waiting`` (their count)
@@ -304,28 +392,32 @@ class SendQueue:
             f"SELECT b.*, count(m.id) AS waiting, min(m.recipient) AS recipient FROM batches b "
             f"JOIN messages m ON m.batch_id = b.id "
             f"WHERE b.scheduled_for IS NOT NULL AND m.status = '{QUEUED}' GROUP BY b.id "
-            "ORDER BY b.scheduled_for, b.id").fetchall()
+            "ORDER BY b.scheduled_for, b.id"
+        ).fetchall()
 
     def missed_count(self, batch_id: int) -> int:
-        return self.db.conn.execute(f"SELECT count(*) FROM messages WHERE batch_id = ? AND status = '{MISSED}'",
-                                    (batch_id,)).fetchone()[0]
+        return self.db.conn.execute(
+            f"SELECT count(*) FROM messages WHERE batch_id = ? AND status = '{MISSED}'", (batch_id,)
+        ).fetchone()[0]
 
     def recent_batches(self, limit: int) -> list[sqlite3.Row]:
         return self.db.conn.execute("SELECT * FROM batches ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
 
     def messages_of(self, batch_id: int) -> list[sqlite3.Row]:
-        return self.db.conn.execute("SELECT * FROM messages WHERE batch_id = ? ORDER BY id",
-                                    (batch_id,)).fetchall()
+        return self.db.conn.execute("SELECT * FROM messages WHERE batch_id = ? ORDER BY id", (batch_id,)).fetchall()
 
     def depth(self) -> int:
         """Messages waiting to be sent (queued or being sent)."""
         return self.db.conn.execute(
-            f"SELECT count(*) FROM messages WHERE status IN ('{QUEUED}', '{SENDING}')").fetchone()[0]
+            f"SELECT count(*) FROM messages WHERE status IN ('{QUEUED}', '{SENDING}')"
+        ).fetchone()[0]
 
     def oldest_queued_at(self) -> float | None:
         return self.db.conn.execute(
-            f"SELECT min(queued_at) FROM messages WHERE status IN ('{QUEUED}', '{SENDING}')").fetchone()[0]
+            f"SELECT min(queued_at) FROM messages WHERE status IN ('{QUEUED}', '{SENDING}')"
+        ).fetchone()[0]
 
     def next_due_at(self) -> float | None:
-        return self.db.conn.execute(
-            f"SELECT min(next_attempt_at) FROM messages WHERE status = '{QUEUED}'").fetchone()[0]
+        return self.db.conn.execute(f"SELECT min(next_attempt_at) FROM messages WHERE status = '{QUEUED}'").fetchone()[
+            0
+        ]

@@ -16,19 +16,20 @@ What it did is told to ``on_change`` as a :class:`Notice`, inside the same trans
 The codes (100 provisional; 200, 300, 400 final) are in :mod:`bot.sms.dlr`; status only
 moves forward. An unknown StatusID is kept and shown with its raw statusMessage.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import re
 import sqlite3
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import phonenumbers
 
-from bot.sms.errors import SmsRuleError
 from bot.sms import dlr
+from bot.sms.errors import SmsRuleError
 from bot.sms.numbers import mask, normalise_number
 from bot.storage import SqlEnum
 from bot.storage.db import Database
@@ -37,7 +38,7 @@ from bot.storage.queue import SendQueue, Status
 log = logging.getLogger(__name__)
 
 MAX_VALUE_CHARS = 500
-ADOPT_WINDOW_SECONDS = 72 * 3600   # the gateway retries a report for up to 48 h
+ADOPT_WINDOW_SECONDS = 72 * 3600  # the gateway retries a report for up to 48 h
 _TRACKING_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -52,11 +53,12 @@ class Outcome(SqlEnum):
 
 class Notice(SqlEnum):
     """What a report means for an SMS's thread (``on_change(conn, notice, message, report)``)."""
-    APPLIED = "applied"              # its delivery status moved forward
-    ADOPTED = "adopted"              # an unconfirmed SMS did go out
-    OTHER_NUMBER = "other_number"    # applied, but the gateway named another number
-    MAYBE_THIS = "maybe_this"        # an unmatched report that may be this SMS; a person decides
-    TWICE = "twice"                  # two attempts of this SMS delivered (or one before a Resend)
+
+    APPLIED = "applied"  # its delivery status moved forward
+    ADOPTED = "adopted"  # an unconfirmed SMS did go out
+    OTHER_NUMBER = "other_number"  # applied, but the gateway named another number
+    MAYBE_THIS = "maybe_this"  # an unmatched report that may be this SMS; a person decides
+    TWICE = "twice"  # two attempts of this SMS delivered (or one before a Resend)
 
 
 OnChange = Callable[[sqlite3.Connection, Notice, sqlite3.Row, sqlite3.Row], None]
@@ -124,16 +126,30 @@ class ReportIntake:
         Raises on a storage failure. Reports arriving together share one commit."""
         outcome = self.db.write(lambda conn: self._record(conn, report, now))
         level = logging.WARNING if outcome == Outcome.UNMATCHED else logging.INFO
-        log.log(level, "event=report_%s tracking=%s status=%d to=%s", outcome, report.tracking_id,
-                report.status_id, mask(report.recipient))
+        log.log(
+            level,
+            "event=report_%s tracking=%s status=%d to=%s",
+            outcome,
+            report.tracking_id,
+            report.status_id,
+            mask(report.recipient),
+        )
         return outcome
 
     def _record(self, conn: sqlite3.Connection, report: Report, now: float) -> Outcome:
         row = conn.execute(
             "INSERT INTO reports (received_at, tracking_id, recipient, sender, status_id, status_message, "
             f"raw, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, '{Outcome.UNMATCHED}') RETURNING *",
-            (now, report.tracking_id, report.recipient, report.sender, report.status_id,
-             report.status_message, json.dumps(report.raw, ensure_ascii=False))).fetchone()
+            (
+                now,
+                report.tracking_id,
+                report.recipient,
+                report.sender,
+                report.status_id,
+                report.status_message,
+                json.dumps(report.raw, ensure_ascii=False),
+            ),
+        ).fetchone()
         attempt = self.queue.attempt(conn, report.tracking_id)
         if attempt is not None:
             message = _message(conn, attempt["message_id"])
@@ -153,14 +169,14 @@ class ReportIntake:
         if not report["recipient"]:
             return []
         received = report["received_at"]
-        return self.queue.unconfirmed_attempts_to(conn, report["recipient"], received - ADOPT_WINDOW_SECONDS,
-                                                  received)
+        return self.queue.unconfirmed_attempts_to(conn, report["recipient"], received - ADOPT_WINDOW_SECONDS, received)
 
     def adoptable(self, conn, candidate: sqlite3.Row) -> bool:
         """The only candidate may take an unknown report only while no SMS to that number is being
         sent and no other was sent after it: either could be the report's real owner."""
-        return not self.queue.sending_or_sent_after(conn, candidate["recipient"], candidate["attempted_at"],
-                                                    candidate["id"])
+        return not self.queue.sending_or_sent_after(
+            conn, candidate["recipient"], candidate["attempted_at"], candidate["id"]
+        )
 
     def _adopt(self, conn, report: sqlite3.Row, candidate: sqlite3.Row, now: float) -> Outcome:
         log.info("event=unconfirmed_adopted message=%d tracking=%s", candidate["id"], report["tracking_id"])
@@ -182,8 +198,10 @@ class ReportIntake:
         """Whether an unmatched report moves its tracking number's status forward (one notice each)."""
         status = None
         for (earlier,) in conn.execute(
-                f"SELECT status_id FROM reports WHERE tracking_id = ? AND outcome = '{Outcome.UNMATCHED}' "
-                "AND id < ? ORDER BY id", (report["tracking_id"], report["id"])):
+            f"SELECT status_id FROM reports WHERE tracking_id = ? AND outcome = '{Outcome.UNMATCHED}' "
+            "AND id < ? ORDER BY id",
+            (report["tracking_id"], report["id"]),
+        ):
             status = earlier if dlr.is_forward(status, earlier) else status
         return dlr.is_forward(status, report["status_id"])
 
@@ -191,8 +209,9 @@ class ReportIntake:
         """A message was just marked sent or unconfirmed: apply reports that arrived for it first."""
         if message["status"] == Status.SENT:
             for report in conn.execute(
-                    f"SELECT * FROM reports WHERE tracking_id = ? AND outcome = '{Outcome.UNMATCHED}' ORDER BY id",
-                    (message["tracking_id"],)).fetchall():
+                f"SELECT * FROM reports WHERE tracking_id = ? AND outcome = '{Outcome.UNMATCHED}' ORDER BY id",
+                (message["tracking_id"],),
+            ).fetchall():
                 self._apply(conn, report, _message(conn, message["id"]), now)
         elif message["status"] == Status.UNCONFIRMED:
             self._match_unconfirmed(conn, message, now)
@@ -203,8 +222,9 @@ class ReportIntake:
         reports = conn.execute(
             f"SELECT * FROM reports WHERE recipient = ? AND outcome = '{Outcome.UNMATCHED}' "
             "AND received_at >= ? AND received_at <= ? ORDER BY id",
-            (message["recipient"], message["sending_at"], message["sending_at"] + ADOPT_WINDOW_SECONDS)).fetchall()
-        latest = {report["tracking_id"]: report for report in reports}   # per tracking number, the newest
+            (message["recipient"], message["sending_at"], message["sending_at"] + ADOPT_WINDOW_SECONDS),
+        ).fetchall()
+        latest = {report["tracking_id"]: report for report in reports}  # per tracking number, the newest
         if len(latest) == 1:
             candidates = self._candidates(conn, reports[0])
             if [c["id"] for c in candidates] == [message["id"]] and self.adoptable(conn, candidates[0]):
@@ -228,43 +248,63 @@ class ReportIntake:
         current = attempt["dlr_status_id"]
         if not dlr.is_forward(current, report["status_id"]):
             return self._ignore(conn, report, message["id"], current)
-        conn.execute("UPDATE attempts SET dlr_status_id = ?, dlr_at = ? WHERE id = ?",
-                     (report["status_id"], report["received_at"], attempt["id"]))
-        report = conn.execute("UPDATE reports SET outcome = ?, message_id = ? WHERE id = ? RETURNING *",
-                              (Outcome.EARLIER_ATTEMPT.value, message["id"], report["id"])).fetchone()
-        log.warning("event=report_for_earlier_attempt message=%d tracking=%s status=%d", message["id"],
-                    report["tracking_id"], report["status_id"])
+        conn.execute(
+            "UPDATE attempts SET dlr_status_id = ?, dlr_at = ? WHERE id = ?",
+            (report["status_id"], report["received_at"], attempt["id"]),
+        )
+        report = conn.execute(
+            "UPDATE reports SET outcome = ?, message_id = ? WHERE id = ? RETURNING *",
+            (Outcome.EARLIER_ATTEMPT.value, message["id"], report["id"]),
+        ).fetchone()
+        log.warning(
+            "event=report_for_earlier_attempt message=%d tracking=%s status=%d",
+            message["id"],
+            report["tracking_id"],
+            report["status_id"],
+        )
         if report["status_id"] == dlr.DELIVERED:
             self.on_change(conn, Notice.TWICE, message, report)
         return Outcome.EARLIER_ATTEMPT
 
     def _ignore(self, conn, report: sqlite3.Row, message_id: int, current: int | None) -> Outcome:
         outcome = Outcome.DUPLICATE if current == report["status_id"] else Outcome.STALE
-        conn.execute("UPDATE reports SET outcome = ?, message_id = ? WHERE id = ?",
-                     (outcome.value, message_id, report["id"]))
+        conn.execute(
+            "UPDATE reports SET outcome = ?, message_id = ? WHERE id = ?", (outcome.value, message_id, report["id"])
+        )
         return outcome
 
-    def _set_status(self, conn, report: sqlite3.Row, message: sqlite3.Row, now: float,
-                    outcome: Outcome, notice: Notice) -> None:
+    def _set_status(
+        self, conn, report: sqlite3.Row, message: sqlite3.Row, now: float, outcome: Outcome, notice: Notice
+    ) -> None:
         message = conn.execute(
             "UPDATE messages SET dlr_status_id = ?, dlr_status = ?, dlr_at = ?, updated_at = ? WHERE id = ? "
             "RETURNING *",
-            (report["status_id"], report["status_message"], report["received_at"], now, message["id"])).fetchone()
-        conn.execute("UPDATE attempts SET dlr_status_id = ?, dlr_at = ? WHERE message_id = ? AND tracking_id = ?",
-                     (report["status_id"], report["received_at"], message["id"], report["tracking_id"]))
-        report = conn.execute("UPDATE reports SET outcome = ?, message_id = ? WHERE id = ? RETURNING *",
-                              (outcome.value, message["id"], report["id"])).fetchone()
+            (report["status_id"], report["status_message"], report["received_at"], now, message["id"]),
+        ).fetchone()
+        conn.execute(
+            "UPDATE attempts SET dlr_status_id = ?, dlr_at = ? WHERE message_id = ? AND tracking_id = ?",
+            (report["status_id"], report["received_at"], message["id"], report["tracking_id"]),
+        )
+        report = conn.execute(
+            "UPDATE reports SET outcome = ?, message_id = ? WHERE id = ? RETURNING *",
+            (outcome.value, message["id"], report["id"]),
+        ).fetchone()
         self.on_change(conn, notice, message, report)
-        if report["status_id"] == dlr.DELIVERED and conn.execute(
+        if (
+            report["status_id"] == dlr.DELIVERED
+            and conn.execute(
                 "SELECT 1 FROM attempts WHERE message_id = ? AND tracking_id != ? AND dlr_status_id = ?",
-                (message["id"], report["tracking_id"], dlr.DELIVERED.value)).fetchone():
+                (message["id"], report["tracking_id"], dlr.DELIVERED.value),
+            ).fetchone()
+        ):
             self.on_change(conn, Notice.TWICE, message, report)
 
     def history(self, message_id: int) -> list[sqlite3.Row]:
         """The reports that belong to a message, in arrival order (duplicates left out)."""
         return self.db.conn.execute(
             f"SELECT * FROM reports WHERE message_id = ? AND outcome != '{Outcome.DUPLICATE}' ORDER BY id",
-            (message_id,)).fetchall()
+            (message_id,),
+        ).fetchall()
 
 
 def _message(conn, message_id: int) -> sqlite3.Row:

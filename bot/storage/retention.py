@@ -6,20 +6,21 @@ and old finished Slack outbox rows are purged too.
 The do-not-contact list, the audit log and groups are never touched here.
 
 ``erase_some`` does one small transaction of work (``CHUNK`` sends), so the bot never pauses; the
-daily pass of bot/workers/retention.py repeats it until nothing is left. Erased means gone from the file: every connection has
-``secure_delete`` on (bot/storage/db.py), so the old bytes are zeroed rather than left in free space,
-and after each batch a TRUNCATE checkpoint empties the WAL that still held them. A reader can block
-that checkpoint: it is then owed, tried again after the next batch (or a minute later), logged once.
+daily pass of bot/workers/retention.py repeats it until nothing is left. Erased means gone from the
+file: every connection has ``secure_delete`` on (bot/storage/db.py), so the old bytes are zeroed
+rather than left in free space, and after each batch a TRUNCATE checkpoint empties the WAL that
+still held them. A reader can block that checkpoint: it is then owed, tried again after the next batch (or a minute later), logged once.
 With ``auto_vacuum=INCREMENTAL`` (``smsbot vacuum``) the freed pages are given back to the disk a few
 at a time.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import re
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 from bot.storage.db import Database
 from bot.storage.queue import Status
@@ -28,11 +29,11 @@ from bot.storage.replays import Replays
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
-CHUNK = 200                         # sends erased per transaction
-PREVIEW_GRACE_SECONDS = DAY         # an expired preview is kept a day (a late click still gets its answer)
-OUTBOX_KEEP_SECONDS = 7 * DAY       # as the notifier's own purge
-VACUUM_PAGES = 1000                 # pages given back per transaction, with auto_vacuum=INCREMENTAL
-CHECKPOINT_RETRY_SECONDS = 60.0     # a checkpoint blocked by a reader is tried again this soon
+CHUNK = 200  # sends erased per transaction
+PREVIEW_GRACE_SECONDS = DAY  # an expired preview is kept a day (a late click still gets its answer)
+OUTBOX_KEEP_SECONDS = 7 * DAY  # as the notifier's own purge
+VACUUM_PAGES = 1000  # pages given back per transaction, with auto_vacuum=INCREMENTAL
+CHECKPOINT_RETRY_SECONDS = 60.0  # a checkpoint blocked by a reader is tried again this soon
 _LONG_DIGITS = re.compile(r"\+?\d[\d ]{5,}\d")
 
 
@@ -49,21 +50,34 @@ class Retention:
         """Erase up to ``chunk`` sends whose final status is older than the retention; how many were."""
         cutoff, chunk = now - self.days * DAY, chunk or CHUNK
         with self.db.transaction() as conn:
-            ids = [r[0] for r in conn.execute(
-                "SELECT b.id FROM batches b WHERE b.erased_at IS NULL AND NOT EXISTS (SELECT 1 FROM messages m "
-                f"  WHERE m.batch_id = b.id AND (m.status IN ('{Status.QUEUED}', '{Status.SENDING}') "
-                "  OR max(coalesce(m.dlr_at, 0), m.updated_at) >= ?)) "
-                "ORDER BY b.id LIMIT ?", (cutoff, chunk))]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT b.id FROM batches b WHERE b.erased_at IS NULL AND NOT EXISTS (SELECT 1 FROM messages m "
+                    f"  WHERE m.batch_id = b.id AND (m.status IN ('{Status.QUEUED}', '{Status.SENDING}') "
+                    "  OR max(coalesce(m.dlr_at, 0), m.updated_at) >= ?)) "
+                    "ORDER BY b.id LIMIT ?",
+                    (cutoff, chunk),
+                )
+            ]
             if not ids:
                 return 0
             marks = ", ".join("?" * len(ids))
-            conn.execute(f"UPDATE batches SET text = '', notes = NULL, erased_at = ? WHERE id IN ({marks})", (now, *ids))
+            conn.execute(
+                f"UPDATE batches SET text = '', notes = NULL, erased_at = ? WHERE id IN ({marks})", (now, *ids)
+            )
             for message_id, error in conn.execute(
-                    f"SELECT id, last_error FROM messages WHERE batch_id IN ({marks})", ids).fetchall():
-                conn.execute("UPDATE messages SET recipient = '', text = NULL, last_error = ? WHERE id = ?",
-                             (_scrub(error), message_id))
-            conn.execute("UPDATE reports SET recipient = NULL, raw = NULL WHERE message_id IN "
-                         f"(SELECT id FROM messages WHERE batch_id IN ({marks}))", ids)
+                f"SELECT id, last_error FROM messages WHERE batch_id IN ({marks})", ids
+            ).fetchall():
+                conn.execute(
+                    "UPDATE messages SET recipient = '', text = NULL, last_error = ? WHERE id = ?",
+                    (_scrub(error), message_id),
+                )
+            conn.execute(
+                "UPDATE reports SET recipient = NULL, raw = NULL WHERE message_id IN "
+                f"(SELECT id FROM messages WHERE batch_id IN ({marks}))",
+                ids,
+            )
         self.empty_wal()
         return len(ids)
 
@@ -71,15 +85,19 @@ class Retention:
         """Unmatched reports past the retention, expired previews, Slack answers kept for replays past their
         window, old finished outbox rows."""
         with self.db.transaction() as conn:
-            reports = conn.execute("UPDATE reports SET recipient = NULL, raw = NULL WHERE message_id IS NULL "
-                                   "AND received_at < ? AND (recipient IS NOT NULL OR raw IS NOT NULL)",
-                                   (now - self.days * DAY,)).rowcount
+            reports = conn.execute(
+                "UPDATE reports SET recipient = NULL, raw = NULL WHERE message_id IS NULL "
+                "AND received_at < ? AND (recipient IS NOT NULL OR raw IS NOT NULL)",
+                (now - self.days * DAY,),
+            ).rowcount
             reports += conn.execute(  # a late report for a send already erased
                 "UPDATE reports SET recipient = NULL, raw = NULL WHERE (recipient IS NOT NULL OR raw IS NOT NULL) "
                 "AND message_id IN (SELECT m.id FROM messages m JOIN batches b ON b.id = m.batch_id "
-                "WHERE b.erased_at IS NOT NULL)").rowcount
-            previews = conn.execute("DELETE FROM pending_sends WHERE expires_at < ?",
-                                    (now - PREVIEW_GRACE_SECONDS,)).rowcount
+                "WHERE b.erased_at IS NOT NULL)"
+            ).rowcount
+            previews = conn.execute(
+                "DELETE FROM pending_sends WHERE expires_at < ?", (now - PREVIEW_GRACE_SECONDS,)
+            ).rowcount
             answers = Replays.forget_expired(conn, now)
         outbox = self.purge_outbox(now - OUTBOX_KEEP_SECONDS) if self.purge_outbox else 0
         if reports or previews or answers or outbox or self.wal_owed:
@@ -95,17 +113,23 @@ class Retention:
         except sqlite3.Error as error:
             done, why = False, str(error)
         if done and self.wal_owed:
-            log.info("event=retention_checkpoint_done note=\"the WAL no longer holds erased data\"")
+            log.info('event=retention_checkpoint_done note="the WAL no longer holds erased data"')
         elif not done and not self.wal_owed:
-            log.warning("event=retention_checkpoint_blocked why=%s note=%s", json.dumps(why), json.dumps(
-                "erased data stays in the WAL file until a checkpoint succeeds; retried after each batch"))
+            log.warning(
+                "event=retention_checkpoint_blocked why=%s note=%s",
+                json.dumps(why),
+                json.dumps("erased data stays in the WAL file until a checkpoint succeeds; retried after each batch"),
+            )
         self.wal_owed = not done
         return done
 
     def give_back_space(self) -> bool:
         """With auto_vacuum=INCREMENTAL, return some free pages to the disk; True if any were left to return."""
         conn = self.db.conn
-        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2 or not conn.execute("PRAGMA freelist_count").fetchone()[0]:
+        if (
+            conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2
+            or not conn.execute("PRAGMA freelist_count").fetchone()[0]
+        ):
             return False
         with self.db.transaction() as conn:
             conn.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
@@ -114,7 +138,7 @@ class Retention:
     def run_all(self, now: float) -> dict[str, int]:
         """A whole pass (used by tests and the CLI); the worker spreads it over small transactions."""
         erased = 0
-        while (n := self.erase_some(now)):
+        while n := self.erase_some(now):
             erased += n
         done = {"sends": erased, **self.purge_rest(now)}
         for _ in range(100_000):  # bounded: each step returns up to VACUUM_PAGES pages

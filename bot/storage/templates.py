@@ -1,4 +1,5 @@
 """Saved message templates, by name (the rules of group names). Knows nothing of Slack."""
+
 from __future__ import annotations
 
 import difflib
@@ -15,8 +16,10 @@ class TemplateStore:
         """Store (or replace) a template; True when it is new."""
         with self.db.transaction() as conn:
             existed = conn.execute("SELECT 1 FROM templates WHERE name = ?", (name,)).fetchone() is not None
-            conn.execute("INSERT OR REPLACE INTO templates (name, text, created_at, created_by) VALUES (?, ?, ?, ?)",
-                         (name, text, now, by))
+            conn.execute(
+                "INSERT OR REPLACE INTO templates (name, text, created_at, created_by) VALUES (?, ?, ?, ?)",
+                (name, text, now, by),
+            )
         return not existed
 
     def remove(self, name: str) -> bool:

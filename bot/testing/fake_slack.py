@@ -18,6 +18,7 @@ uploads, group DMs, the Events API, Socket Mode, or message formatting.
 Every API request that arrives is recorded in ``calls``, failed ones (and those
 refused while ``down``) included.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,9 +26,9 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Callable
 from urllib.parse import parse_qsl
 
 from bot.testing.fake_slack_files import Call, FakeSlackFiles, SlackError, read_body
@@ -52,8 +53,9 @@ class _Channel:
 @dataclass
 class _Answer:
     """A planned reply that replaces the method's normal one."""
+
     status: int
-    body: dict | bytes   # bytes: sent as is, as text/html (a proxy's or captive portal's page)
+    body: dict | bytes  # bytes: sent as is, as text/html (a proxy's or captive portal's page)
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -82,9 +84,9 @@ class FakeSlack(FakeSlackFiles):
         self._ts_base = int(time.time())
         self._ts_seq = 0
         self._view_seq = 0
-        self._files: dict[str, bytes] = {}   # file ID → content served at its url_private_download
-        self._uploads: dict[str, dict] = {}   # file ID → filename, length and the bytes uploaded to its URL
-        self.uploaded: list[dict] = []        # uploads completed into a conversation (see ``files``)
+        self._files: dict[str, bytes] = {}  # file ID → content served at its url_private_download
+        self._uploads: dict[str, dict] = {}  # file ID → filename, length and the bytes uploaded to its URL
+        self.uploaded: list[dict] = []  # uploads completed into a conversation (see ``files``)
         self._server: ServerThread | None = None
         self._methods: dict[str, Callable[[dict], dict]] = {
             "auth.test": self._auth_test,
@@ -104,7 +106,7 @@ class FakeSlack(FakeSlackFiles):
         }
 
     # -- life cycle ------------------------------------------------------------------------
-    def start(self) -> "FakeSlack":
+    def start(self) -> FakeSlack:
         self._server = ServerThread(self._wsgi, name="fake-slack", threads=8).start()
         return self
 
@@ -190,21 +192,26 @@ class FakeSlack(FakeSlackFiles):
     def _wsgi(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path.startswith("/api/"):
-            status, body, headers = self._api(path[len("/api/"):], environ)
+            status, body, headers = self._api(path[len("/api/") :], environ)
         elif path.startswith("/files-pri/"):
             status, body, headers = self._download(path, environ)
         elif path.startswith("/response/"):
-            status, body, headers = self._response_post(path[len("/response/"):], environ)
+            status, body, headers = self._response_post(path[len("/response/") :], environ)
         elif path.startswith("/upload/"):
-            status, body, headers = self._upload_post(path[len("/upload/"):], environ)
+            status, body, headers = self._upload_post(path[len("/upload/") :], environ)
         else:
             status, body, headers = 404, {"ok": False, "error": "not_found"}, []
-        payload, kind = (body, "text/html") if isinstance(body, bytes) else (json.dumps(body).encode(),
-                                                                              "application/json; charset=utf-8")
+        payload, kind = (
+            (body, "text/html")
+            if isinstance(body, bytes)
+            else (json.dumps(body).encode(), "application/json; charset=utf-8")
+        )
         kind = dict(headers).get("Content-Type", kind)  # a file served as its own type
         headers = [h for h in headers if h[0] != "Content-Type"]
-        start_response(f"{status} {HTTPStatus(status).phrase}",
-                       [("Content-Type", kind), ("Content-Length", str(len(payload))), *headers])
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [("Content-Type", kind), ("Content-Length", str(len(payload))), *headers],
+        )
         return [payload]
 
     def _api(self, method: str, environ) -> tuple[int, dict, list]:
@@ -243,13 +250,24 @@ class FakeSlack(FakeSlackFiles):
 
     # -- methods (called with the lock held) ---------------------------------------------------
     def _auth_test(self, params: dict) -> dict:
-        return {"url": "https://fake-slack.test/", "team": "Test Team", "user": "smsbot",
-                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": BOT_ID}
+        return {
+            "url": "https://fake-slack.test/",
+            "team": "Test Team",
+            "user": "smsbot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": BOT_ID,
+        }
 
     def _post_message(self, params: dict) -> dict:
         channel = self._resolve(params.get("channel", ""), must_be_member=True)
-        message = {"ts": self._next_ts(), "text": params.get("text", ""), "blocks": params.get("blocks"),
-                   "thread_ts": params.get("thread_ts"), "history": []}
+        message = {
+            "ts": self._next_ts(),
+            "text": params.get("text", ""),
+            "blocks": params.get("blocks"),
+            "thread_ts": params.get("thread_ts"),
+            "history": [],
+        }
         self._messages[channel].append(message)
         return {"channel": channel, "ts": message["ts"], "message": self._as_slack_message(message)}
 
@@ -262,8 +280,12 @@ class FakeSlack(FakeSlackFiles):
         message["history"].append({"text": message["text"], "blocks": message["blocks"]})
         message["text"] = params.get("text", message["text"])
         message["blocks"] = params.get("blocks", message["blocks"])
-        return {"channel": channel, "ts": message["ts"], "text": message["text"],
-                "message": self._as_slack_message(message)}
+        return {
+            "channel": channel,
+            "ts": message["ts"],
+            "text": message["text"],
+            "message": self._as_slack_message(message),
+        }
 
     def _post_ephemeral(self, params: dict) -> dict:
         return {"message_ts": self._next_ts()}
@@ -276,8 +298,7 @@ class FakeSlack(FakeSlackFiles):
             raise SlackError("method_not_supported_for_channel_type")
         already = channel.bot_member
         channel.bot_member = True
-        info = {"id": channel.id, "name": channel.name, "is_channel": True, "is_private": False,
-                "is_member": True}
+        info = {"id": channel.id, "name": channel.name, "is_channel": True, "is_private": False, "is_member": True}
         return {"channel": info, **({"warning": "already_in_channel"} if already else {})}
 
     def _open(self, params: dict) -> dict:
@@ -302,9 +323,17 @@ class FakeSlack(FakeSlackFiles):
         if not user.startswith(("U", "W")):
             raise SlackError("user_not_found")
         name = "user_" + user.lower()
-        return {"user": {"id": user, "team_id": self.team_id, "name": name, "real_name": f"User {user}",
-                         "tz": "Africa/Johannesburg", "tz_offset": 7200,
-                         "profile": {"real_name": f"User {user}", "display_name": name}}}
+        return {
+            "user": {
+                "id": user,
+                "team_id": self.team_id,
+                "name": name,
+                "real_name": f"User {user}",
+                "tz": "Africa/Johannesburg",
+                "tz_offset": 7200,
+                "profile": {"real_name": f"User {user}", "display_name": name},
+            }
+        }
 
     # -- helpers (called with the lock held) ---------------------------------------------------
     def _resolve(self, channel: str, *, must_be_member: bool = False) -> str:
@@ -331,8 +360,15 @@ class FakeSlack(FakeSlackFiles):
         return f"{self._ts_base}.{self._ts_seq:06d}"
 
     def _as_slack_message(self, message: dict) -> dict:
-        shown = {"type": "message", "user": self.bot_user_id, "bot_id": BOT_ID, "ts": message["ts"],
-                 "text": message["text"], "blocks": message["blocks"], "thread_ts": message["thread_ts"]}
+        shown = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": BOT_ID,
+            "ts": message["ts"],
+            "text": message["text"],
+            "blocks": message["blocks"],
+            "thread_ts": message["thread_ts"],
+        }
         return {k: v for k, v in shown.items() if v is not None}
 
 

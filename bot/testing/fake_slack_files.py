@@ -1,6 +1,7 @@
 """The file side of the fake Slack Web API: a file a person attached in a form (served at its
 ``url_private_download`` to the bot token only), and ``files_upload_v2``'s three steps
 (``files.getUploadURLExternal``, the upload URL, ``files.completeUploadExternal``)."""
+
 from __future__ import annotations
 
 import copy
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 @dataclass
 class Call:
     """One request the fake Slack received."""
+
     method: str
     params: dict
     at: float
@@ -39,8 +41,16 @@ class FakeSlackFiles:
             file_id = f"F{len(self._files) + 1:08d}"
             self._files[file_id] = content
         url = f"{self._server.url}/files-pri/{self.team_id}-{file_id}/download/{name}"
-        return {"id": file_id, "name": name, "title": name, "filetype": "csv", "mimetype": "text/csv",
-                "size": len(content), "url_private": url, "url_private_download": url}
+        return {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "filetype": "csv",
+            "mimetype": "text/csv",
+            "size": len(content),
+            "url_private": url,
+            "url_private_download": url,
+        }
 
     @property
     def files(self) -> list[dict]:
@@ -86,8 +96,15 @@ class FakeSlackFiles:
             upload = self._uploads.get(entry.get("id"))
             if upload is None or upload["content"] is None:
                 raise SlackError("file_not_found")
-            shared.append({"id": entry["id"], "title": entry.get("title") or upload["filename"],
-                           "filename": upload["filename"], "channel": channel, "content": upload["content"],
-                           "initial_comment": params.get("initial_comment")})
+            shared.append(
+                {
+                    "id": entry["id"],
+                    "title": entry.get("title") or upload["filename"],
+                    "filename": upload["filename"],
+                    "channel": channel,
+                    "content": upload["content"],
+                    "initial_comment": params.get("initial_comment"),
+                }
+            )
         self.uploaded.extend(shared)
         return {"files": [{"id": f["id"], "title": f["title"], "name": f["filename"]} for f in shared]}

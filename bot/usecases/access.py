@@ -7,6 +7,7 @@ only" until an admin types `/sms access open users|channels`. Admins (only from 
 root of trust) may always use smsbot and send. Each check returns None when allowed, or the sentence
 to show: what is not allowed and whom to ask. Knows nothing of Slack's API.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,14 +16,17 @@ from bot.config.settings import Settings
 from bot.storage.access_list import CHANNEL, USER, AccessList
 from bot.wording import plural
 
-NO_ADMINS = ("Only smsbot admins can do that, and none are set: whoever runs smsbot must list admins' Slack IDs in "
-             "SMSBOT_ADMIN_USERS (e.g. SMSBOT_ADMIN_USERS=U012AB3CD) and restart it.")
+NO_ADMINS = (
+    "Only smsbot admins can do that, and none are set: whoever runs smsbot must list admins' Slack IDs in "
+    "SMSBOT_ADMIN_USERS (e.g. SMSBOT_ADMIN_USERS=U012AB3CD) and restart it."
+)
 
 
 @dataclass(frozen=True)
 class Viewer:
     """Who asks to see sends, and where: ``channel_id`` is None where there is no channel (the App Home
     tab). Which sends a viewer sees is decided in one place, ``SlackPosts.seen_by`` (bot/slack/posts.py)."""
+
     user_id: str
     channel_id: str | None
     admin: bool
@@ -62,8 +66,11 @@ class Access:
             return "Everyone in the workspace may send now."
         if listed:
             return f"SMS may be sent only from the {plural(len(listed), 'listed channel')} now (admins from anywhere)."
-        return ("SMS may be sent from no channel now, except by admins." if self.closed(kind, listed)
-                else "SMS may be sent from any channel now.")
+        return (
+            "SMS may be sent from no channel now, except by admins."
+            if self.closed(kind, listed)
+            else "SMS may be sent from any channel now."
+        )
 
     def ask(self) -> str:
         """Whom to ask, as a phrase: "ask <@U1> or <@U2>"."""
@@ -81,8 +88,10 @@ class Access:
             return None
         users = self.users
         if (users and user_id not in users) or self.closed(USER, users):
-            return (f"You are not allowed to use smsbot. To get access, {self._ask()} to add your Slack ID "
-                    f"({user_id}) {self._how('SMSBOT_ALLOWED_USERS')}.")
+            return (
+                f"You are not allowed to use smsbot. To get access, {self._ask()} to add your Slack ID "
+                f"({user_id}) {self._how('SMSBOT_ALLOWED_USERS')}."
+            )
         return None
 
     def may_send(self, user_id: str, channel_id: str) -> str | None:
@@ -94,11 +103,15 @@ class Access:
         channels = self.channels
         if channels and channel_id not in channels:
             where = ", ".join(f"<#{c}>" for c in sorted(channels))
-            return (f"SMS can't be sent from this channel. Use {where}, or {self._ask()} to add this "
-                    f"channel ({channel_id}) {self._how('SMSBOT_ALLOWED_CHANNELS')}.")
+            return (
+                f"SMS can't be sent from this channel. Use {where}, or {self._ask()} to add this "
+                f"channel ({channel_id}) {self._how('SMSBOT_ALLOWED_CHANNELS')}."
+            )
         if self.closed(CHANNEL, channels):
-            return (f"SMS can't be sent from any channel now: an admin emptied the list of channels. "
-                    f"A{self._ask()[1:]} to add this channel ({channel_id}) with `/sms access allow`.")
+            return (
+                f"SMS can't be sent from any channel now: an admin emptied the list of channels. "
+                f"A{self._ask()[1:]} to add this channel ({channel_id}) with `/sms access allow`."
+            )
         return None
 
     def may_change_templates(self, user_id: str) -> str | None:

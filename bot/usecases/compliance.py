@@ -1,20 +1,20 @@
 """Admin use cases of issue 14: the do-not-contact list and the allow-lists changed from Slack, each
 change recorded in the audit log in the same transaction. Listeners call these through
 ``Services.compliance``; nothing here parses Slack payloads or renders messages."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from bot.usecases.access import Access
 from bot.storage.access_list import CHANNEL, USER, AccessList
 from bot.storage.audit import Audit
 from bot.storage.db import Database
 from bot.storage.optouts import OptOuts
+from bot.usecases.access import Access
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +23,26 @@ log = logging.getLogger(__name__)
 class AccessChange:
     """The outcome of `/sms access allow|deny|open`: ``done`` False when nothing changed (``why`` says);
     ``state`` says what the list means now, for every reply."""
+
     kind: str
     entry_id: str
     done: bool
-    why: str = ""                # "already", "absent", "environment"
+    why: str = ""  # "already", "absent", "environment"
     state: str = ""
-    closed: bool = False         # a deny emptied the list: admins only, until `/sms access open`
-    removed: int = 0             # an open: the entries added from Slack that it removed
+    closed: bool = False  # a deny emptied the list: admins only, until `/sms access open`
+    removed: int = 0  # an open: the entries added from Slack that it removed
 
 
 class Compliance:
-    def __init__(self, db: Database, optouts: OptOuts, stored: AccessList, access: Access, audit: Audit,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        optouts: OptOuts,
+        stored: AccessList,
+        access: Access,
+        audit: Audit,
+        clock: Callable[[], float],
+    ) -> None:
         self.db, self.optouts, self.stored, self.access, self.audit = db, optouts, stored, access, audit
         self.clock = clock
 
@@ -97,16 +105,18 @@ class Compliance:
     def _env(self, kind: str) -> frozenset[str]:
         return self.access.env_users if kind == USER else self.access.env_channels
 
-    def _change(self, kind: str, entry_id: str, done: bool, why: str, *, closed: bool = False,
-                removed: int = 0) -> AccessChange:
+    def _change(
+        self, kind: str, entry_id: str, done: bool, why: str, *, closed: bool = False, removed: int = 0
+    ) -> AccessChange:
         return AccessChange(kind, entry_id, done, why, self.access.state(kind), closed, removed)
 
     def access_entries(self) -> dict[str, list[tuple[str, str]]]:
         """Per kind ("user", "channel"): (id, where it comes from) — "environment" or "added by <@U…>"."""
         out: dict[str, list[tuple[str, str]]] = {USER: [], CHANNEL: []}
         for kind, env in ((USER, self.access.env_users), (CHANNEL, self.access.env_channels)):
-            out[kind] += [(i, "SMSBOT_ALLOWED_USERS" if kind == USER else "SMSBOT_ALLOWED_CHANNELS")
-                          for i in sorted(env)]
+            out[kind] += [
+                (i, "SMSBOT_ALLOWED_USERS" if kind == USER else "SMSBOT_ALLOWED_CHANNELS") for i in sorted(env)
+            ]
         for kind, entry_id, by, _ in self.stored.entries():
             if entry_id not in dict(out[kind]):
                 out[kind].append((entry_id, f"added in Slack by <@{by}>" if by else "added in Slack"))
@@ -119,8 +129,10 @@ class Compliance:
 
     def recorder(self, by: str, action: str, name: str) -> Callable[[sqlite3.Connection, list[str]], None]:
         """For a change made elsewhere (a group's): ``record(conn, numbers)`` in that change's transaction."""
+
         def record(conn: sqlite3.Connection, numbers: list[str]) -> None:
             self.audit.record(conn, by, action, f"{name} {','.join(numbers)}".strip(), self.clock())
+
         return record
 
 

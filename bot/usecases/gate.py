@@ -12,6 +12,7 @@ Cancel is never gated: nobody is stopped from stopping spend. To whom a send may
 SMSBOT_ALLOWED_COUNTRIES, the do-not-contact list) is checked when it is planned and again by the
 sender just before each SMS. Knows nothing of Slack's API.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -24,12 +25,21 @@ class Gate:
     def __init__(self, access: Access, limits: SpendLimits) -> None:
         self.access, self.limits = access, limits
 
-    def may_spend(self, user_id: str, channel_id: str, credits: int, at: float,
-                  conn: sqlite3.Connection | None = None, *, scheduled: bool = False) -> str | None:
+    def may_spend(
+        self,
+        user_id: str,
+        channel_id: str,
+        credits: int,
+        at: float,
+        conn: sqlite3.Connection | None = None,
+        *,
+        scheduled: bool = False,
+    ) -> str | None:
         """None when ``user_id`` may send from ``channel_id`` and ``credits`` more fit the daily limits of
         the day of ``at`` (a scheduled send's own day when ``scheduled``); else the sentence refusing it."""
-        return (self.access.may_send(user_id, channel_id)
-                or self.limits.check(user_id, credits, at, conn, scheduled=scheduled))
+        return self.access.may_send(user_id, channel_id) or self.limits.check(
+            user_id, credits, at, conn, scheduled=scheduled
+        )
 
     def may_go(self, user_id: str, channel_id: str, at: float, conn: sqlite3.Connection | None = None) -> str | None:
         """A scheduled send reaching its time, already counted on its day: None, or why it may not go now

@@ -1,9 +1,11 @@
 """What the use cases need of Slack, as small interfaces: bot/slack implements them (``SlackNotices``,
 ``SlackPosts``), the runtime hands those in, and nothing here imports Slack's side."""
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable, Mapping, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from bot.usecases.access import Viewer
 

@@ -1,9 +1,10 @@
 """Reading: the sends a viewer may see (history, one SMS by its tracking number), the balance and its
 forecast, and one's spend today against the limits."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 from bot.sms.gateway import SmsOfficeClient
 from bot.storage.queue import SendQueue
@@ -16,8 +17,17 @@ from bot.workers.forecast import Forecast
 
 
 class Reading:
-    def __init__(self, *, queue: SendQueue, posts: Posts, reports: ReportIntake, watch: BalanceWatch,
-                 gateway: SmsOfficeClient, limits: SpendLimits, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        queue: SendQueue,
+        posts: Posts,
+        reports: ReportIntake,
+        watch: BalanceWatch,
+        gateway: SmsOfficeClient,
+        limits: SpendLimits,
+        clock: Callable[[], float],
+    ) -> None:
         self.queue, self.posts, self.reports, self.watch = queue, posts, reports, watch
         self.gateway, self.limits, self.clock = gateway, limits, clock
 

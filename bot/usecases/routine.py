@@ -3,32 +3,33 @@ send gets again when the sender reaches it. Personalised lists are in ``bot/list
 
 Like ``bot/usecases/sending.py``, nothing here parses Slack payloads or renders messages.
 """
+
 from __future__ import annotations
 
 import logging
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
-from bot.sms.errors import RecipientError, TextError
-from bot.usecases.access import Viewer
-from bot.usecases.ports import Notices, Posts
 from bot.config.settings import Settings
-from bot.sms import rules as smsrules
 from bot.sms import lists, schedule, templates
+from bot.sms import rules as smsrules
+from bot.sms.errors import RecipientError, TextError
+from bot.sms.names import GroupError, check_name
 from bot.sms.numbers import read_number
 from bot.sms.plan import Blocked, SendPlan, plan_send
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import Database
-from bot.sms.names import GroupError, check_name
 from bot.storage.groups import GroupStore
 from bot.storage.queue import SendQueue
 from bot.storage.templates import TemplateStore
+from bot.usecases.access import Viewer
+from bot.usecases.ports import Notices, Posts
 
 log = logging.getLogger(__name__)
 
-NEAR_LIMIT_PARTS = 3   # a template whose fixed text alone takes this many parts is near the 4-part limit
+NEAR_LIMIT_PARTS = 3  # a template whose fixed text alone takes this many parts is near the 4-part limit
 
 # audit(user_id, action, args): records a change (the compliance issue's audit log connects here).
 Audit = Callable[[str, str, dict], None]
@@ -42,6 +43,7 @@ def allowed_countries_recheck(settings: Settings) -> Callable[[sqlite3.Row], str
     """The sender's check of each recipient when it is reached (SMSBOT_ALLOWED_COUNTRIES may have
     changed since it was queued). The do-not-contact list is checked beside it (``Sender.opted_out``);
     daily limits were checked, and counted, for the day the send goes out when it was queued."""
+
     def recheck(message: sqlite3.Row) -> str | None:
         if not settings.allowed_countries:
             return None
@@ -50,12 +52,14 @@ def allowed_countries_recheck(settings: Settings) -> Callable[[sqlite3.Row], str
         except RecipientError as error:
             return f"not sent: {error.reason}"
         return None
+
     return recheck
 
 
 @dataclass(frozen=True)
 class Cancelled:
     """What ``/sms cancel`` did: verdict "ok", "unknown", "not_yours" or "nothing_waiting"."""
+
     verdict: str
     cancelled: int = 0
     went: int = 0
@@ -67,9 +71,21 @@ _RECIPIENTS_THEN_REST = re.compile(r"\s*([^ \t\r\n]+)[ \t\r\n]+(.*)", re.S)
 
 
 class Routine:
-    def __init__(self, *, settings: Settings, db: Database, queue: SendQueue, templates: TemplateStore,
-                 groups: GroupStore, pending: PendingSends, notices: Notices, posts: Posts, clock: Callable[[], float],
-                 audit: Audit = log_audit, blocked: Blocked | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        queue: SendQueue,
+        templates: TemplateStore,
+        groups: GroupStore,
+        pending: PendingSends,
+        notices: Notices,
+        posts: Posts,
+        clock: Callable[[], float],
+        audit: Audit = log_audit,
+        blocked: Blocked | None = None,
+    ) -> None:
         self.settings, self.db, self.queue, self.templates = settings, db, queue, templates
         self.blocked = blocked  # the do-not-contact list's check (OptOuts.blocked)
         self.pending = pending
@@ -82,8 +98,10 @@ class Routine:
         name = check_name(name, "template")
         templates.parse(text)  # refuses a stray brace or a bad placeholder, naming its position
         if not text.strip():
-            raise TextError(f"The template is empty: write its text after the name, e.g. "
-                                     f"`/sms template add {name} Outage at {{site}}: we are on it.`")
+            raise TextError(
+                f"The template is empty: write its text after the name, e.g. "
+                f"`/sms template add {name} Outage at {{site}}: we are on it.`"
+            )
         fixed = templates.fixed_text(text)
         if fixed.strip():
             smsrules.check_text(fixed)  # already over 4 parts without any value
@@ -129,8 +147,9 @@ class Routine:
             else:
                 template = row["name"]
                 args = f"{found.group(1)} {templates.fill(row['text'], templates.read_values(values))}"
-        plan = plan_send(args, self.settings.sms_default_region, self._groups, self.settings.allowed_countries,
-                         blocked=self.blocked)
+        plan = plan_send(
+            args, self.settings.sms_default_region, self._groups, self.settings.allowed_countries, blocked=self.blocked
+        )
         return _with(plan, due=due, template=template, not_template=not_template)
 
     def _called(self, name: str, values: str) -> sqlite3.Row | None:
@@ -151,11 +170,13 @@ class Routine:
             return plan
         now = self.clock()
         if at <= now:
-            raise schedule.ScheduleError("The chosen time is in the past: pick a time still to come, or clear it "
-                                         "to send now.")
+            raise schedule.ScheduleError(
+                "The chosen time is in the past: pick a time still to come, or clear it to send now."
+            )
         if at - now > schedule.MAX_AHEAD_DAYS * 86400:
-            raise schedule.ScheduleError(f"The chosen time is more than {schedule.MAX_AHEAD_DAYS} days ahead: "
-                                         "pick an earlier one.")
+            raise schedule.ScheduleError(
+                f"The chosen time is more than {schedule.MAX_AHEAD_DAYS} days ahead: pick an earlier one."
+            )
         return _with(plan, due=at)
 
     # -- personalised lists ------------------------------------------------------------------------
@@ -163,8 +184,9 @@ class Routine:
         """A CSV list and the message with its placeholders, checked row by row (ListError, TextError); rows
         that opted out are left out."""
         s = self.settings
-        return lists.read_list(data, text, s.sms_default_region, s.allowed_countries, s.max_list_rows,
-                               blocked=self.blocked)
+        return lists.read_list(
+            data, text, s.sms_default_region, s.allowed_countries, s.max_list_rows, blocked=self.blocked
+        )
 
     def hold(self, plan: SendPlan, origin: dict) -> str:
         """Keep a checked list until its requester presses Send in the preview; nothing is queued yet."""

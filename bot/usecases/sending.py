@@ -3,19 +3,18 @@ resend; and what follows each outcome of the sender (``after_send``). Every way 
 (bot/usecases/gate.py) inside the transaction that queues. Nothing here parses Slack payloads or
 renders messages: Slack is told through ``ports.Notices``.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Mapping
 
 from bot.config.settings import Settings
-from bot.usecases.gate import Gate
 from bot.metrics import Metrics
-from bot.usecases.ports import Notices, Posts
 from bot.sms import failures
 from bot.sms.gateway import NotEnoughCredits
 from bot.sms.plan import Hold, SendPlan, confirmation_reason
@@ -23,9 +22,12 @@ from bot.storage.confirmations import Decision, PendingSends
 from bot.storage.db import Database
 from bot.storage.queue import SendQueue, Status
 from bot.storage.reports import ReportIntake
+from bot.usecases.gate import Gate
+from bot.usecases.ports import Notices, Posts
 from bot.workers.balancewatch import BalanceWatch
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Queued:
@@ -35,15 +37,17 @@ class Queued:
 @dataclass(frozen=True)
 class NeedsConfirmation:
     """Held until the requester presses Send; nothing is queued yet."""
+
     pending_id: str
     last_balance: tuple[Decimal, float] | None
-    hold: Hold   # why, in words
+    hold: Hold  # why, in words
 
 
 @dataclass(frozen=True)
 class Refused:
     """Refused at the door (bot/usecases/gate.py): access, or a daily spend limit; nothing is queued. ``sentence``
     says why and how to get past it."""
+
     sentence: str
 
 
@@ -64,26 +68,54 @@ class WouldFailAgain(Exception):
         self.recipient = recipient
 
 
-def store_send(conn: sqlite3.Connection, queue: SendQueue, notices: Notices, plan: SendPlan, origin: Mapping,
-               now: float) -> int:
+def store_send(
+    conn: sqlite3.Connection, queue: SendQueue, notices: Notices, plan: SendPlan, origin: Mapping, now: float
+) -> int:
     """A checked plan as a queued batch (one row per recipient, each with its own text for a
     personalised list) and its Slack status message, in the caller's transaction."""
     notes = plan.notes()
-    batch = {"user_id": origin.get("user_id"), "user_name": origin.get("user_name"), "text": plan.text,
-             "encoding": plan.info.encoding, "parts": plan.info.parts, "origin": "slack",
-             "notes": json.dumps(notes) if any(notes.values()) else None, "scheduled_for": plan.due,
-             "template": plan.template, "credits": plan.credits if plan.texts is not None else None}
+    batch = {
+        "user_id": origin.get("user_id"),
+        "user_name": origin.get("user_name"),
+        "text": plan.text,
+        "encoding": plan.info.encoding,
+        "parts": plan.info.parts,
+        "origin": "slack",
+        "notes": json.dumps(notes) if any(notes.values()) else None,
+        "scheduled_for": plan.due,
+        "template": plan.template,
+        "credits": plan.credits if plan.texts is not None else None,
+    }
     batch_id = queue.enqueue(conn, batch, plan.recipients, now, texts=plan.texts, parts=plan.part_counts)
     notices.batch_created(conn, batch_id, origin, now)
-    log.info("event=send_queued batch=%d user=%s recipients=%d parts=%d due=%s", batch_id, batch["user_id"],
-             len(plan.recipients), plan.info.parts, "now" if plan.due is None else int(plan.due))
+    log.info(
+        "event=send_queued batch=%d user=%s recipients=%d parts=%d due=%s",
+        batch_id,
+        batch["user_id"],
+        len(plan.recipients),
+        plan.info.parts,
+        "now" if plan.due is None else int(plan.due),
+    )
     return batch_id
 
 
 class Sending:
-    def __init__(self, *, settings: Settings, db: Database, queue: SendQueue, pending: PendingSends,
-                 posts: Posts, notices: Notices, reports: ReportIntake, watch: BalanceWatch, metrics: Metrics,
-                 gate: Gate, clock: Callable[[], float], wake_sender: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        queue: SendQueue,
+        pending: PendingSends,
+        posts: Posts,
+        notices: Notices,
+        reports: ReportIntake,
+        watch: BalanceWatch,
+        metrics: Metrics,
+        gate: Gate,
+        clock: Callable[[], float],
+        wake_sender: Callable[[], None],
+    ) -> None:
         self.settings, self.db, self.queue, self.pending = settings, db, queue, pending
         self.posts, self.notices, self.reports, self.watch = posts, notices, reports, watch
         self.metrics, self.gate, self.clock, self.wake_sender = metrics, gate, clock, wake_sender
@@ -110,8 +142,14 @@ class Sending:
         """The gate's verdict on this plan from this origin. A scheduled send spends its credits, and is
         checked, on the day it is scheduled for."""
         due = plan.due
-        return self.gate.may_spend(origin.get("user_id") or "", origin.get("channel_id") or "", plan.credits,
-                                   self.clock() if due is None else due, conn, scheduled=due is not None)
+        return self.gate.may_spend(
+            origin.get("user_id") or "",
+            origin.get("channel_id") or "",
+            plan.credits,
+            self.clock() if due is None else due,
+            conn,
+            scheduled=due is not None,
+        )
 
     def confirm(self, pending_id: str, user_id: str, send: bool) -> Decision:
         """The requester's Send or Cancel on a held send. Queues at most once; Send asks the gate again
@@ -148,15 +186,19 @@ class Sending:
         cure (number, text)."""
         with self.db.transaction() as conn:
             current = self.queue.message(message_id, conn)
-            if current is None or not current["recipient"] or current["status"] not in (Status.UNCONFIRMED,
-                                                                                          Status.FAILED):
+            if (
+                current is None
+                or not current["recipient"]
+                or current["status"] not in (Status.UNCONFIRMED, Status.FAILED)
+            ):
                 return None  # already resent, or erased by retention: there is nothing left to send
             if current["status"] == Status.FAILED and not failures.curable(current):
                 raise WouldFailAgain(current["recipient"])
             batch = self.posts.batch(current["batch_id"], conn)
             now = self.clock()
-            if refusal := self.gate.may_spend(user_id, batch["channel_id"] or "", current["parts"] or batch["parts"],
-                                              now, conn):
+            if refusal := self.gate.may_spend(
+                user_id, batch["channel_id"] or "", current["parts"] or batch["parts"], now, conn
+            ):
                 return Refused(refusal)
             row = self.queue.requeue(conn, message_id, now, by=user_id)
             if row is None:

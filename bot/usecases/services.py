@@ -1,10 +1,12 @@
 """All a Slack listener may use, built whole by the runtime: the settings, who may do what, groups and
 opt-outs, each use-case family, usage, and the plumbing of an ack (``later`` for slow work after it,
 ``before_ack`` to bound database waits before it)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Callable, ContextManager
 
 from bot.config.settings import Settings
 from bot.storage.groups import GroupStore
@@ -29,5 +31,5 @@ class Services:
     routine: Routine
     compliance: Compliance
     clock: Callable[[], float]
-    later: Callable[..., None]                      # slow work after a Slack ack (bot/slack/after_ack.py)
-    before_ack: Callable[[], ContextManager[None]]  # a write gives up rather than wait past Slack's 3 s
+    later: Callable[..., None]  # slow work after a Slack ack (bot/slack/after_ack.py)
+    before_ack: Callable[[], AbstractContextManager[None]]  # a write gives up rather than wait past Slack's 3 s

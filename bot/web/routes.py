@@ -3,6 +3,7 @@
 Routing is a small table; each route is a plain WSGI callable. Nothing here may
 answer 5xx because a request was malformed.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -65,8 +66,9 @@ def _report_params(environ) -> dict[str, str]:
             raise _TooLarge()
         body = environ["wsgi.input"].read(length) if length > 0 else b""
         if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "") or b"=" in body:
-            pairs += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
-                               max_num_fields=MAX_REPORT_FIELDS)
+            pairs += parse_qsl(
+                body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_REPORT_FIELDS
+            )
     params: dict[str, str] = {}
     for name, value in pairs:
         params.setdefault(name, value)
@@ -105,28 +107,38 @@ def _slack_route(bot):
         started = time.perf_counter()
         try:
             answer = edge.handle(environ, environ["wsgi.input"].read(length) if length else b"")
-            return _reply(start_response, status_line(answer.status), answer.body,
-                          answer.content_type or "text/plain; charset=utf-8")
+            return _reply(
+                start_response,
+                status_line(answer.status),
+                answer.body,
+                answer.content_type or "text/plain; charset=utf-8",
+            )
         except Exception:
             # A signed but malformed request must not turn into a 5xx (Slack would retry it).
             log.exception("event=slack_request_rejected")
             return _reply(start_response, "400 Bad Request", "malformed Slack request\n")
         finally:
             bot.metrics.ack_latency.observe(time.perf_counter() - started)
+
     return slack_events
 
 
 def _health_route(bot):
     def healthz(environ, start_response):
         ok, details = bot.health()
-        return _reply(start_response, "200 OK" if ok else "503 Service Unavailable",
-                      {"status": "ok" if ok else "unhealthy", **details})
+        return _reply(
+            start_response,
+            "200 OK" if ok else "503 Service Unavailable",
+            {"status": "ok" if ok else "unhealthy", **details},
+        )
+
     return healthz
 
 
 def _metrics_route(bot):
     def metrics(environ, start_response):
         return _reply(start_response, "200 OK", bot.metrics.render(), CONTENT_TYPE_LATEST)
+
     return metrics
 
 
@@ -157,4 +169,5 @@ def _report_route(bot):
             return _reply(start_response, "500 Internal Server Error", "could not store the report; resend it\n")
         bot.metrics.observe_report(report.status_id)
         return _reply(start_response, "200 OK", "OK\n")
+
     return delivery_report

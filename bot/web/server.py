@@ -1,4 +1,5 @@
 """A WSGI app served by waitress on its own named thread, with start()/stop()."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,7 @@ class ServerThread:
     ``port=0`` binds a free port; read it from ``.port`` after ``start()``.
     """
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, name: str = "http",
-                 threads: int = 4) -> None:
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, name: str = "http", threads: int = 4) -> None:
         self.app = app
         self.host = host
         self.requested_port = port
@@ -32,11 +32,16 @@ class ServerThread:
         self._port = 0
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         # Binding happens here, on the caller's thread, so a busy port fails loudly at start.
         self._server = create_server(
-            self.app, host=self.host, port=self.requested_port, threads=self.threads,
-            ident="smsbot", clear_untrusted_proxy_headers=True, channel_timeout=120,
+            self.app,
+            host=self.host,
+            port=self.requested_port,
+            threads=self.threads,
+            ident="smsbot",
+            clear_untrusted_proxy_headers=True,
+            channel_timeout=120,
             max_request_body_size=MAX_BODY_BYTES + 1,  # waitress refuses a body of this size or more
             max_request_header_size=MAX_HEADER_BYTES,
         )
@@ -94,5 +99,6 @@ class ServerThread:
         dispatcher = server.task_dispatcher
         if dispatcher.active_count or dispatcher.queue:
             return True
-        return any(getattr(ch, "total_outbufs_len", 0) or getattr(ch, "requests", None)
-                   for ch in list(server._map.values()))
+        return any(
+            getattr(ch, "total_outbufs_len", 0) or getattr(ch, "requests", None) for ch in list(server._map.values())
+        )

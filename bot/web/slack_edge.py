@@ -10,6 +10,7 @@ replays answered from memory, and only then Bolt.
   captured request). Each accepted request is remembered, by ``trigger_id`` (or ``event_id``)
   where it has one, else by its signature; a repeat gets the first answer and runs nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,8 +53,7 @@ def signature_problem(environ, body: bytes, secret: str, now: float) -> str | No
         return "stale_timestamp"
     if not _SIGNATURE.fullmatch(signature):
         return "bad_signature"
-    expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body,
-                                hashlib.sha256).hexdigest()
+    expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
     return None if hmac.compare_digest(expected, signature) else "wrong_signature"
 
 
@@ -76,8 +76,7 @@ def parse_body(text: str, content_type: str) -> dict:
 
 def bolt_request(text: str, environ) -> BoltRequest:
     """A BoltRequest with our parse of the body (the raw body is kept for Bolt's own signature check)."""
-    headers = {name[5:].replace("_", "-").lower(): value for name, value in environ.items()
-               if name.startswith("HTTP_")}
+    headers = {name[5:].replace("_", "-").lower(): value for name, value in environ.items() if name.startswith("HTTP_")}
     headers["content-type"] = environ.get("CONTENT_TYPE", "")
     body = parse_body(text, headers["content-type"])
     request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
@@ -88,8 +87,7 @@ def bolt_request(text: str, environ) -> BoltRequest:
 
 
 def _is_ssl_check(raw: bytes) -> bool:
-    return len(raw) < 512 and b"ssl_check" in raw and \
-        dict(parse_qsl(raw.decode("latin-1"))).get("ssl_check") == "1"
+    return len(raw) < 512 and b"ssl_check" in raw and dict(parse_qsl(raw.decode("latin-1"))).get("ssl_check") == "1"
 
 
 def replay_key(body: dict, environ) -> str:
@@ -102,16 +100,20 @@ def replay_key(body: dict, environ) -> str:
 def still_handled_answer(body: dict) -> Answer:
     """For a repeat whose first copy has no answer yet (still running, or cut off by a restart)."""
     if body.get("command"):
-        text = ("I already received this exact command and it is being handled (or was, before a restart): "
-                "nothing was done twice. Check the channel, or `/sms history`, before typing it again.")
+        text = (
+            "I already received this exact command and it is being handled (or was, before a restart): "
+            "nothing was done twice. Check the channel, or `/sms history`, before typing it again."
+        )
         return Answer(200, _JSON, json.dumps({"text": text}).encode())
     return Answer(200, "text/plain; charset=utf-8", b"")
 
 
 def unrecorded_answer(body: dict) -> Answer:
     """The database would not take the request's record in time (busy or failing): nothing was done."""
-    text = ("I couldn't store your request (the database is busy or failing), so nothing was done and "
-            "nothing was queued. Try again in a moment; if it keeps happening, tell whoever runs smsbot.")
+    text = (
+        "I couldn't store your request (the database is busy or failing), so nothing was done and "
+        "nothing was queued. Try again in a moment; if it keeps happening, tell whoever runs smsbot."
+    )
     if body.get("command"):
         return Answer(200, _JSON, json.dumps({"response_type": "ephemeral", "text": f":warning: {text}"}).encode())
     fields = list(((body.get("view") or {}).get("state") or {}).get("values") or {})
@@ -142,8 +144,9 @@ class SlackEdge:
             return Answer(400, "text/plain; charset=utf-8", b"malformed Slack request\n")
         # Everything before the ack gives up on a busy database in well under Slack's 3 s.
         with self.replays.db.patience(ACK_PATIENCE_SECONDS):
-            return self._once(request, replay_key(request.body, environ),
-                              int(environ["HTTP_X_SLACK_REQUEST_TIMESTAMP"]), now)
+            return self._once(
+                request, replay_key(request.body, environ), int(environ["HTTP_X_SLACK_REQUEST_TIMESTAMP"]), now
+            )
 
     def _once(self, request, key: str, timestamp: int, now: float) -> Answer:
         """Run a request the first time it arrives; a repeat gets the first one's answer."""
@@ -156,8 +159,9 @@ class SlackEdge:
             log.warning("event=slack_request_repeated key=%s", key.partition(":")[0])
             return self._repeat(key, first, request.body)
         response = self.app.dispatch(request)
-        answer = Answer(response.status, (response.headers.get("content-type") or [""])[0],
-                        (response.body or "").encode())
+        answer = Answer(
+            response.status, (response.headers.get("content-type") or [""])[0], (response.body or "").encode()
+        )
         try:
             self.replays.answered(key, answer.status, answer.content_type, answer.body)
         except sqlite3.Error as error:  # the work is done and answered; only a repeat's words are lost

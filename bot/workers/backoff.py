@@ -1,4 +1,5 @@
 """Capped exponential backoff, shared by the sender, the notifier and the Socket Mode connector."""
+
 from __future__ import annotations
 
 FIRST_RETRY_SECONDS = 2.0

@@ -30,6 +30,7 @@ leaves the alert state untouched (so a channel configured later hears about a dr
 is still going on); ``start()`` logs one WARNING saying so.
 The forecast is in ``bot/workers/forecast.py``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,27 +39,27 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
-from typing import Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.redact import redact
+from bot.sms.gateway import GatewayError, GatewayUnavailable, LoginFailed, SmsOfficeClient
 from bot.storage.db import Database
 from bot.storage.usage import charged_between
-from bot.sms.gateway import GatewayError, GatewayUnavailable, LoginFailed, SmsOfficeClient
-from bot.redact import redact
 from bot.workers.forecast import DAY, WINDOW_DAYS, Forecast, forecast, local_midnight
 
 log = logging.getLogger(__name__)
 
 Alert = Callable[[sqlite3.Connection, str, dict], None]
-Alerts = list[tuple[str, dict]]   # (kind, data) due after one check
+Alerts = list[tuple[str, dict]]  # (kind, data) due after one check
 
 JOB_ID = "balance-watch"
 MISFIRE_GRACE_SECONDS = 300
-UNREACHABLE_CHECKS = 3           # consecutive failed checks before the "unreachable" alert
+UNREACHABLE_CHECKS = 3  # consecutive failed checks before the "unreachable" alert
 STATE_KEY = "balance_watch"
 CREDENTIAL_SETTINGS = ("SMSOFFICE_USERNAME", "SMSOFFICE_PASSWORD")
 
@@ -68,7 +69,7 @@ OK, LOGIN_FAILED, UNREACHABLE, ERROR = "ok", "login_failed", "unreachable", "err
 # -- one check's reading ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Reading:
-    outcome: str                  # ok, login_failed, unreachable, error
+    outcome: str  # ok, login_failed, unreachable, error
     balance: Decimal | None = None
     error: str | None = None
 
@@ -96,10 +97,10 @@ def read_balance(gateway: SmsOfficeClient) -> Reading:
 # -- the alert state and the decisions (pure) -----------------------------------------------------
 @dataclass(frozen=True)
 class WatchState:
-    low: bool = False             # a low_balance alert is out for the current drop
-    login_failed: bool = False    # a login_failed alert is out
-    failures: int = 0             # consecutive checks that could not use the gateway
-    unreachable: bool = False     # an unreachable alert is out
+    low: bool = False  # a low_balance alert is out for the current drop
+    login_failed: bool = False  # a login_failed alert is out
+    failures: int = 0  # consecutive checks that could not use the gateway
+    unreachable: bool = False  # an unreachable alert is out
     out_of_credits: bool = False  # an out_of_credits alert is out for the current episode
 
     @classmethod
@@ -113,8 +114,9 @@ class WatchState:
         db.set_kv(conn, STATE_KEY, json.dumps(asdict(self)))
 
 
-def decide(state: WatchState, reading: Reading, *, threshold: Decimal, previous: Decimal | None,
-           outlook: Forecast | None) -> tuple[WatchState, Alerts]:
+def decide(
+    state: WatchState, reading: Reading, *, threshold: Decimal, previous: Decimal | None, outlook: Forecast | None
+) -> tuple[WatchState, Alerts]:
     """The new state and the alerts due after ``reading``. ``previous`` is the balance of the
     last successful check before this one; ``outlook`` the forecast (for a balance)."""
     state, reach = _reachability(state, reading)
@@ -129,8 +131,10 @@ def _reachability(state: WatchState, reading: Reading) -> tuple[WatchState, Aler
     if reading.failed:
         failures = state.failures + 1
         if failures >= UNREACHABLE_CHECKS and not state.unreachable:
-            return (replace(state, failures=failures, unreachable=True),
-                    [("unreachable", {"error": reading.error, "checks": failures})])
+            return (
+                replace(state, failures=failures, unreachable=True),
+                [("unreachable", {"error": reading.error, "checks": failures})],
+            )
         return replace(state, failures=failures), []
     alerts = [("reachable", {})] if state.unreachable else []
     return replace(state, failures=0, unreachable=False), alerts
@@ -138,25 +142,35 @@ def _reachability(state: WatchState, reading: Reading) -> tuple[WatchState, Aler
 
 def _login(state: WatchState, reading: Reading) -> tuple[WatchState, Alerts]:
     if reading.outcome == LOGIN_FAILED and not state.login_failed:
-        return (replace(state, login_failed=True),
-                [("login_failed", {"error": reading.error, "settings": list(CREDENTIAL_SETTINGS)})])
+        return (
+            replace(state, login_failed=True),
+            [("login_failed", {"error": reading.error, "settings": list(CREDENTIAL_SETTINGS)})],
+        )
     if reading.outcome == OK and state.login_failed:
         return replace(state, login_failed=False), [("login_ok", {})]
     return state, []
 
 
-def _balance(state: WatchState, balance: Decimal, threshold: Decimal, previous: Decimal | None,
-             outlook: Forecast | None) -> tuple[WatchState, Alerts]:
+def _balance(
+    state: WatchState, balance: Decimal, threshold: Decimal, previous: Decimal | None, outlook: Forecast | None
+) -> tuple[WatchState, Alerts]:
     low = balance < threshold
     # A top-up is announced only above the threshold and above zero: with SMSBOT_LOW_BALANCE=0, a
     # balance moving from -5 to 0 is no top-up, and neither is one sitting exactly on the threshold.
     recovered = balance > threshold and balance > 0
     alerts: Alerts = []
     if low and not state.low:
-        alerts.append(("low_balance", {
-            "balance": str(balance), "threshold": str(threshold),
-            "per_day": _text(outlook.per_day if outlook else None),
-            "days_left": outlook.days_left if outlook else None}))
+        alerts.append(
+            (
+                "low_balance",
+                {
+                    "balance": str(balance),
+                    "threshold": str(threshold),
+                    "per_day": _text(outlook.per_day if outlook else None),
+                    "days_left": outlook.days_left if outlook else None,
+                },
+            )
+        )
     elif recovered and state.low:
         alerts.append(("topped_up", {"balance": str(balance), "threshold": str(threshold)}))
     still_low = low or (state.low and not recovered)
@@ -166,8 +180,17 @@ def _balance(state: WatchState, balance: Decimal, threshold: Decimal, previous: 
 
 # -- the watch --------------------------------------------------------------------------------------
 class BalanceWatch:
-    def __init__(self, db: Database, gateway: SmsOfficeClient, *, threshold: Decimal, interval: int,
-                 alert_channel: str | None, alert: Alert, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        gateway: SmsOfficeClient,
+        *,
+        threshold: Decimal,
+        interval: int,
+        alert_channel: str | None,
+        alert: Alert,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.gateway = gateway
         self.threshold = threshold
@@ -180,7 +203,7 @@ class BalanceWatch:
         self._checked = threading.Event()
         self._executor: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
-        self._idle = threading.Event()     # no check is running
+        self._idle = threading.Event()  # no check is running
         self._idle.set()
 
     @property
@@ -219,8 +242,9 @@ class BalanceWatch:
             outlook = None if reading.balance is None else _outlook(conn, reading.balance, now)
             if not self.alerts_on:
                 return outlook, []
-            state, alerts = decide(WatchState.load(conn), reading, threshold=self.threshold,
-                                   previous=previous, outlook=outlook)
+            state, alerts = decide(
+                WatchState.load(conn), reading, threshold=self.threshold, previous=previous, outlook=outlook
+            )
             for kind, data in alerts:
                 self.alert(conn, kind, data)
             state.save(self.db, conn)
@@ -260,11 +284,15 @@ class BalanceWatch:
     def alert_lost(self, conn: sqlite3.Connection, kind: str) -> None:
         """An alert reached nobody: it does not count as raised, so the next check raises it again.
         Runs inside the caller's transaction."""
-        flag = {"low_balance": "low", "login_failed": "login_failed", "unreachable": "unreachable",
-                "out_of_credits": "out_of_credits"}.get(kind)
+        flag = {
+            "low_balance": "low",
+            "login_failed": "login_failed",
+            "unreachable": "unreachable",
+            "out_of_credits": "out_of_credits",
+        }.get(kind)
         if flag is not None:
             replace(WatchState.load(conn), **{flag: False}).save(self.db, conn)
-            log.error("event=alert_lost kind=%s note=\"it will be raised again at the next check\"", kind)
+            log.error('event=alert_lost kind=%s note="it will be raised again at the next check"', kind)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -272,19 +300,32 @@ class BalanceWatch:
         if self._scheduler is not None:
             return
         if not self.alerts_on:
-            log.warning("event=balance_alerts_off reason=\"SMSBOT_ALERT_CHANNEL is not set\" "
-                        "note=\"the balance is still checked and recorded\"")
+            log.warning(
+                'event=balance_alerts_off reason="SMSBOT_ALERT_CHANNEL is not set" '
+                'note="the balance is still checked and recorded"'
+            )
         self._executor = ThreadPoolExecutor(max_workers=1)  # kept, to join its thread at shutdown
-        scheduler = BackgroundScheduler(daemon=True, timezone=dt.timezone.utc,
-                                        executors={"default": self._executor})
-        scheduler.add_job(self.check, "interval", seconds=self.interval, id=JOB_ID, name="balance watch",
-                          replace_existing=True, coalesce=True, max_instances=1,
-                          misfire_grace_time=MISFIRE_GRACE_SECONDS,
-                          next_run_time=dt.datetime.now(dt.timezone.utc))
+        scheduler = BackgroundScheduler(daemon=True, timezone=dt.timezone.utc, executors={"default": self._executor})
+        scheduler.add_job(
+            self.check,
+            "interval",
+            seconds=self.interval,
+            id=JOB_ID,
+            name="balance watch",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            next_run_time=dt.datetime.now(dt.timezone.utc),
+        )
         scheduler.start()
         self._scheduler = scheduler
-        log.info("event=balance_watch_started interval=%d threshold=%s alerts=%s", self.interval,
-                 self.threshold, "on" if self.alerts_on else "off")
+        log.info(
+            "event=balance_watch_started interval=%d threshold=%s alerts=%s",
+            self.interval,
+            self.threshold,
+            "on" if self.alerts_on else "off",
+        )
 
     def first_reading(self, timeout: float) -> Reading | None:
         """The reading of the first check since start (it runs at once), waiting at most ``timeout``."""
@@ -317,15 +358,17 @@ class BalanceWatch:
 
 # -- storage -------------------------------------------------------------------------------------------
 def _record(conn: sqlite3.Connection, reading: Reading, now: float) -> None:
-    conn.execute("INSERT INTO balance_history (checked_at, balance, outcome, error) VALUES (?, ?, ?, ?)",
-                 (now, None if reading.balance is None else float(reading.balance), reading.outcome,
-                  reading.error))
+    conn.execute(
+        "INSERT INTO balance_history (checked_at, balance, outcome, error) VALUES (?, ?, ?, ?)",
+        (now, None if reading.balance is None else float(reading.balance), reading.outcome, reading.error),
+    )
 
 
 def _last_balance(conn: sqlite3.Connection) -> tuple[Decimal, float] | None:
     """The balance of the last successful check, and when it was taken."""
-    row = conn.execute("SELECT balance, checked_at FROM balance_history WHERE outcome = 'ok' "
-                       "ORDER BY checked_at DESC, id DESC LIMIT 1").fetchone()
+    row = conn.execute(
+        "SELECT balance, checked_at FROM balance_history WHERE outcome = 'ok' ORDER BY checked_at DESC, id DESC LIMIT 1"
+    ).fetchone()
     return None if row is None else (_credits(row[0]), row[1])
 
 
@@ -335,13 +378,21 @@ def _outlook(conn: sqlite3.Connection, balance: Decimal | None, now: float) -> F
     sends = charged_between(conn, since, now)  # the one ledger of credits spent
     checks = conn.execute(
         "SELECT checked_at, balance FROM balance_history WHERE outcome = 'ok' AND checked_at >= ? "
-        "AND checked_at <= ? ORDER BY checked_at, id", (since, now)).fetchall()
+        "AND checked_at <= ? ORDER BY checked_at, id",
+        (since, now),
+    ).fetchall()
     observed_since = conn.execute(
         "SELECT min(t) FROM (SELECT min(checked_at) AS t FROM balance_history "
-        "UNION ALL SELECT min(created_at) FROM batches)").fetchone()[0]
-    return forecast(balance, sends,
-                    [(at, _credits(credits)) for at, credits in checks],
-                    now=now, day_start=local_midnight(now), observed_since=observed_since)
+        "UNION ALL SELECT min(created_at) FROM batches)"
+    ).fetchone()[0]
+    return forecast(
+        balance,
+        sends,
+        [(at, _credits(credits)) for at, credits in checks],
+        now=now,
+        day_start=local_midnight(now),
+        observed_since=observed_since,
+    )
 
 
 # -- small helpers -------------------------------------------------------------------------------------
@@ -362,7 +413,13 @@ def _log_check(reading: Reading, outlook: Forecast | None, kinds: list[str]) -> 
     level = logging.INFO if reading.outcome == OK else logging.WARNING
     per_day = outlook.per_day if outlook else None
     days_left = outlook.days_left if outlook else None
-    log.log(level, "event=balance_check outcome=%s balance=%s per_day=%s days_left=%s alerts=%s error=%s",
-            reading.outcome, _text(reading.balance) or "-", _text(per_day) or "-",
-            "-" if days_left is None else f"{days_left:.1f}", ",".join(kinds) or "-",
-            json.dumps(reading.error) if reading.error else "-")
+    log.log(
+        level,
+        "event=balance_check outcome=%s balance=%s per_day=%s days_left=%s alerts=%s error=%s",
+        reading.outcome,
+        _text(reading.balance) or "-",
+        _text(per_day) or "-",
+        "-" if days_left is None else f"{days_left:.1f}",
+        ",".join(kinds) or "-",
+        json.dumps(reading.error) if reading.error else "-",
+    )

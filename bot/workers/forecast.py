@@ -11,12 +11,14 @@ young install is not diluted over days it did not see, and a burst in its first 
 not extrapolated to a whole day's rate. ``per_day`` and ``days_left`` are None when
 nothing was spent in the window; ``days_left`` is also None without a balance.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable
+from itertools import pairwise
 
 DAY = 86400.0
 WINDOW_DAYS = 7
@@ -27,13 +29,19 @@ CENTS = Decimal("0.01")
 class Forecast:
     spent_7d: Decimal
     spent_today: Decimal
-    per_day: Decimal | None       # rounded to cents; None when nothing was spent in 7 days
-    days_left: float | None       # balance / per_day; None when nothing was spent or no balance
+    per_day: Decimal | None  # rounded to cents; None when nothing was spent in 7 days
+    days_left: float | None  # balance / per_day; None when nothing was spent or no balance
 
 
-def forecast(balance: Decimal | None, sends: Iterable[tuple[float, int]],
-             checks: Iterable[tuple[float, Decimal]], *, now: float, day_start: float,
-             observed_since: float | None) -> Forecast:
+def forecast(
+    balance: Decimal | None,
+    sends: Iterable[tuple[float, int]],
+    checks: Iterable[tuple[float, Decimal]],
+    *,
+    now: float,
+    day_start: float,
+    observed_since: float | None,
+) -> Forecast:
     """The spending forecast from ``sends`` ((sent_at, parts) of sent messages) and
     ``checks`` ((checked_at, balance) of successful checks, oldest first)."""
     sends, checks = list(sends), list(checks)
@@ -52,7 +60,7 @@ def _spent(sends: list[tuple[float, int]], checks: list[tuple[float, Decimal]], 
     """Credits spent since ``since``: the larger of the send log and the balance decreases."""
     by_bot = sum((Decimal(parts) for at, parts in sends if at >= since), Decimal(0))
     seen = [balance for at, balance in checks if at >= since]
-    by_balance = sum((max(Decimal(0), before - after) for before, after in zip(seen, seen[1:])), Decimal(0))
+    by_balance = sum((max(Decimal(0), before - after) for before, after in pairwise(seen)), Decimal(0))
     return max(by_bot, by_balance)
 
 

@@ -4,6 +4,7 @@ named thread repeats it until ``stop()``.
 Tests call ``run_once`` directly with an injected time instead of starting the
 thread and waiting.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bot.workers.backoff import backoff_delay
 
@@ -89,8 +90,12 @@ class Worker:
             except sqlite3.Error as error:  # busy, read-only, disk full, file gone: passes, or needs a person
                 storage_failures += 1
                 did_work, pause = False, backoff_delay(storage_failures, first=0.5, cap=STORAGE_RETRY_CAP)
-                log.warning("event=worker_storage_error name=%s error=%s retry_in=%.1f", self.name,
-                            json.dumps(str(error)), pause)
+                log.warning(
+                    "event=worker_storage_error name=%s error=%s retry_in=%.1f",
+                    self.name,
+                    json.dumps(str(error)),
+                    pause,
+                )
             except Exception:
                 log.exception("event=worker_error name=%s", self.name)
                 did_work, pause = False, self.idle_poll

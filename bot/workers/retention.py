@@ -1,5 +1,6 @@
 """The retention thread: the daily pass of bot/storage/retention.py, one small transaction per
 ``run_once``, so the bot never pauses; an owed checkpoint is tried again between passes."""
+
 from __future__ import annotations
 
 import logging
@@ -12,16 +13,17 @@ log = logging.getLogger(__name__)
 
 class RetentionWorker(Worker):
     """The daily pass, one small transaction per ``run_once``, on a thread of its own."""
+
     name = "retention"
     idle_poll = 60.0
 
     def __init__(self, retention: Retention, **kwargs) -> None:
         super().__init__(**kwargs)
         self.retention = retention
-        self.next_pass_at = 0.0     # due at start, then daily
+        self.next_pass_at = 0.0  # due at start, then daily
         self._erased = 0
         self._in_pass = False
-        self.checkpoint_at = 0.0    # when an owed checkpoint is tried again between passes
+        self.checkpoint_at = 0.0  # when an owed checkpoint is tried again between passes
 
     def wait_time(self, now: float) -> float:
         if self._in_pass:
@@ -45,9 +47,15 @@ class RetentionWorker(Worker):
         if self.retention.give_back_space():
             return True
         rest = self.retention.purge_rest(now)
-        log.info("event=retention_pass days=%d sends_erased=%d reports=%d previews=%d answers=%d outbox=%d",
-                 self.retention.days, self._erased, rest["reports"], rest["previews"], rest["answers"],
-                 rest["outbox"])
+        log.info(
+            "event=retention_pass days=%d sends_erased=%d reports=%d previews=%d answers=%d outbox=%d",
+            self.retention.days,
+            self._erased,
+            rest["reports"],
+            rest["previews"],
+            rest["answers"],
+            rest["outbox"],
+        )
         self._in_pass, self._erased, self.next_pass_at = False, 0, now + DAY
         self.checkpoint_at = now + CHECKPOINT_RETRY_SECONDS
         return True

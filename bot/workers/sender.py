@@ -24,12 +24,13 @@ number the gateway gave us is also appended at once to the journal beside the da
 (:mod:`bot.storage.journal`), which ``recover`` applies at the next start; if even that
 fails, the tracking number is logged at ERROR. It is never dropped.
 """
+
 from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from bot.sms.failures import OPTED_OUT_ERROR
 from bot.sms.gateway import GatewayError, SmsOfficeClient
@@ -37,14 +38,14 @@ from bot.sms.numbers import mask
 from bot.storage import SqlEnum
 from bot.storage.journal import Accepted, Journal
 from bot.storage.queue import SendQueue, Status
+from bot.wording import plural
 from bot.workers.backoff import backoff_delay
 from bot.workers.loop import Worker
-from bot.wording import plural
 
 log = logging.getLogger(__name__)
 
-STORE_FIRST_RETRY_SECONDS = 0.5   # an outcome the database refused is written again after this,
-STORE_MAX_RETRY_SECONDS = 30.0    # doubling up to this
+STORE_FIRST_RETRY_SECONDS = 0.5  # an outcome the database refused is written again after this,
+STORE_MAX_RETRY_SECONDS = 30.0  # doubling up to this
 
 
 class SendEvent(SqlEnum):
@@ -70,6 +71,7 @@ def _allowed(message: sqlite3.Row) -> str | None:
 @dataclass
 class Outcome:
     """A gateway answer for one claimed message, until the database holds it."""
+
     message: sqlite3.Row
     event: SendEvent
     at: float
@@ -80,34 +82,44 @@ class Outcome:
     tries: int = 0
     retry_at: float = 0.0
     journaled: bool = False
-    whole_send: bool = False      # fail the send's other waiting rows with it (told once)
+    whole_send: bool = False  # fail the send's other waiting rows with it (told once)
 
 
 class Sender(Worker):
     name = "sender"
 
-    def __init__(self, queue: SendQueue, gateway: SmsOfficeClient, sender_id: str, *,
-                 notify: Notify = _no_notify, give_up_after: float = 24 * 3600.0,
-                 journal: Journal | None = None, recheck: Callable[[sqlite3.Row], str | None] = _allowed,
-                 grace: float = 3600.0, opted_out: Callable[[str], bool] = lambda number: False,
-                 may_go: Callable[[sqlite3.Row], str | None] = lambda batch: None, **kwargs) -> None:
+    def __init__(
+        self,
+        queue: SendQueue,
+        gateway: SmsOfficeClient,
+        sender_id: str,
+        *,
+        notify: Notify = _no_notify,
+        give_up_after: float = 24 * 3600.0,
+        journal: Journal | None = None,
+        recheck: Callable[[sqlite3.Row], str | None] = _allowed,
+        grace: float = 3600.0,
+        opted_out: Callable[[str], bool] = lambda number: False,
+        may_go: Callable[[sqlite3.Row], str | None] = lambda batch: None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.queue = queue
         self.gateway = gateway
         self.sender_id = sender_id
         self.notify = notify
         self.give_up_after = give_up_after
-        self.recheck = recheck       # message → why it may not go now, or None (see bot/usecases/routine.py)
-        self.grace = grace           # seconds a scheduled SMS may be late and still go
-        self.opted_out = opted_out   # the do-not-contact list, checked again just before each send
-        self.may_go = may_go         # a scheduled send at its time: why it may not go now (bot/usecases/gate.py), or None
+        self.recheck = recheck  # message → why it may not go now, or None (see bot/usecases/routine.py)
+        self.grace = grace  # seconds a scheduled SMS may be late and still go
+        self.opted_out = opted_out  # the do-not-contact list, checked again just before each send
+        self.may_go = may_go  # a scheduled send at its time: why it may not go now (bot/usecases/gate.py), or None
         self.journal = journal or Journal.beside(queue.db.path)
-        self.failures = 0            # consecutive "not sent" outcomes
-        self.paused_until = 0.0      # no claims before this time (gateway or database backoff)
-        self.claim_failures = 0      # consecutive claims the database refused
-        self.unstored: Outcome | None = None    # the gateway's answer the database has not taken yet
+        self.failures = 0  # consecutive "not sent" outcomes
+        self.paused_until = 0.0  # no claims before this time (gateway or database backoff)
+        self.claim_failures = 0  # consecutive claims the database refused
+        self.unstored: Outcome | None = None  # the gateway's answer the database has not taken yet
         self._batch: sqlite3.Row | None = None
-        self._next: sqlite3.Row | None = None   # claimed with the previous outcome, not yet sent
+        self._next: sqlite3.Row | None = None  # claimed with the previous outcome, not yet sent
 
     def recover(self, now: float | None = None) -> list[sqlite3.Row]:
         """Call once at start-up, before the thread runs: apply the journal of accepted SMS, then
@@ -123,8 +135,9 @@ class Sender(Worker):
         if accepted:
             self.journal.clear()
         for row in rows:
-            log.warning("event=send_unconfirmed message=%d to=%s reason=crash_recovery", row["id"],
-                        mask(row["recipient"]))
+            log.warning(
+                "event=send_unconfirmed message=%d to=%s reason=crash_recovery", row["id"], mask(row["recipient"])
+            )
         return rows
 
     def _apply_journaled(self, conn: sqlite3.Connection, entry: Accepted, now: float) -> None:
@@ -137,13 +150,22 @@ class Sender(Worker):
         elif row is not None and row["status"] == Status.UNCONFIRMED:
             row = self.queue.adopt(conn, entry.message_id, entry.tracking_id, entry.sent_at, now)
         else:
-            log.error("event=journal_entry_not_applied message=%d tracking=%s to=%s status=%s note=%s",
-                      entry.message_id, entry.tracking_id, mask(entry.recipient), row["status"] if row else "missing",
-                      "the gateway accepted this SMS; record its tracking number by hand")
+            log.error(
+                "event=journal_entry_not_applied message=%d tracking=%s to=%s status=%s note=%s",
+                entry.message_id,
+                entry.tracking_id,
+                mask(entry.recipient),
+                row["status"] if row else "missing",
+                "the gateway accepted this SMS; record its tracking number by hand",
+            )
             return
         self.notify(conn, SendEvent.SENT, row, None)
-        log.warning("event=send_sent_from_journal message=%d to=%s tracking=%s", entry.message_id,
-                    mask(entry.recipient), entry.tracking_id)
+        log.warning(
+            "event=send_sent_from_journal message=%d to=%s tracking=%s",
+            entry.message_id,
+            mask(entry.recipient),
+            entry.tracking_id,
+        )
 
     def on_stop(self) -> None:
         """The loop has ended: an answer the database never took is journaled (or logged at
@@ -153,8 +175,12 @@ class Sender(Worker):
             if outcome.event == SendEvent.SENT:
                 self._journal(outcome)
             else:
-                log.warning("event=send_outcome_not_stored message=%d event=%s note=%s", outcome.message["id"],
-                            outcome.event, "it will be unconfirmed at the next start")
+                log.warning(
+                    "event=send_outcome_not_stored message=%d event=%s note=%s",
+                    outcome.message["id"],
+                    outcome.event,
+                    "it will be unconfirmed at the next start",
+                )
         if self._next is not None:
             try:
                 self.queue.unclaim(self._next["id"], self.clock())
@@ -220,12 +246,21 @@ class Sender(Worker):
         due = batch["scheduled_for"]
         if due is not None and now - due > self.grace:
             late = int((now - due) // 60)
-            return Outcome(message, SendEvent.MISSED, now,
-                           error=f"not sent: it was scheduled for {late} minutes earlier, more than "
-                                 f"SMSBOT_SCHEDULE_GRACE_MINUTES ({int(self.grace // 60)}) late")
+            return Outcome(
+                message,
+                SendEvent.MISSED,
+                now,
+                error=f"not sent: it was scheduled for {late} minutes earlier, more than "
+                f"SMSBOT_SCHEDULE_GRACE_MINUTES ({int(self.grace // 60)}) late",
+            )
         if due is not None and (reason := self.may_go(batch)) is not None:
-            return Outcome(message, SendEvent.FAILED, now, whole_send=True,
-                           error=f"{reason}; the rest of this send was not sent either")
+            return Outcome(
+                message,
+                SendEvent.FAILED,
+                now,
+                whole_send=True,
+                error=f"{reason}; the rest of this send was not sent either",
+            )
         if self.opted_out(message["recipient"]):  # put on the do-not-contact list after it was queued
             return Outcome(message, SendEvent.FAILED, now, error=OPTED_OUT_ERROR)
         reason = self.recheck(message)
@@ -244,8 +279,13 @@ class Sender(Worker):
             if now - max(message["queued_at"], due or 0) >= self.give_up_after:  # waiting since due
                 hours = self.give_up_after / 3600
                 span = plural(hours, "hour")
-                return Outcome(message, SendEvent.FAILED, now, cause=error,
-                               error=f"not sent: the gateway could not be reached for {span} ({reason})")
+                return Outcome(
+                    message,
+                    SendEvent.FAILED,
+                    now,
+                    cause=error,
+                    error=f"not sent: the gateway could not be reached for {span} ({reason})",
+                )
             delay = backoff_delay(self.failures)
             self.paused_until = now + delay
             return Outcome(message, SendEvent.RETRYING, now, error=reason, next_attempt_at=now + delay, cause=error)
@@ -263,9 +303,16 @@ class Sender(Worker):
             if outcome.event == SendEvent.SENT and not outcome.journaled:
                 self._journal(outcome)
             bug = outcome.tries == 1 and not isinstance(error, sqlite3.Error)  # its traceback, once
-            log.warning("event=send_store_failed message=%d event=%s tracking=%s try=%d retry_in=%.1f error=%s",
-                        outcome.message["id"], outcome.event, outcome.tracking_id or "-", outcome.tries, delay,
-                        f"{type(error).__name__}: {error}", exc_info=bug)
+            log.warning(
+                "event=send_store_failed message=%d event=%s tracking=%s try=%d retry_in=%.1f error=%s",
+                outcome.message["id"],
+                outcome.event,
+                outcome.tracking_id or "-",
+                outcome.tries,
+                delay,
+                f"{type(error).__name__}: {error}",
+                exc_info=bug,
+            )
             return False
         self.unstored = None
         if outcome.journaled:
@@ -277,14 +324,21 @@ class Sender(Worker):
         try:
             self.journal.append(Accepted(message["id"], outcome.tracking_id, message["recipient"], outcome.at))
         except OSError as error:
-            log.error("event=accepted_sms_not_stored message=%d to=%s tracking=%s sent_at=%.3f error=%s note=%s",
-                      message["id"], mask(message["recipient"]), outcome.tracking_id, outcome.at, error,
-                      "the gateway accepted this SMS but neither the database nor the journal could keep it; "
-                      "it will show as unconfirmed: this line is its record")
+            log.error(
+                "event=accepted_sms_not_stored message=%d to=%s tracking=%s sent_at=%.3f error=%s note=%s",
+                message["id"],
+                mask(message["recipient"]),
+                outcome.tracking_id,
+                outcome.at,
+                error,
+                "the gateway accepted this SMS but neither the database nor the journal could keep it; "
+                "it will show as unconfirmed: this line is its record",
+            )
             return
         outcome.journaled = True
-        log.warning("event=send_journaled message=%d tracking=%s path=%s", message["id"], outcome.tracking_id,
-                    self.journal.path)
+        log.warning(
+            "event=send_journaled message=%d tracking=%s path=%s", message["id"], outcome.tracking_id, self.journal.path
+        )
 
     def _record(self, outcome: Outcome, now: float) -> None:
         q, message, event = self.queue, outcome.message, outcome.event
@@ -309,5 +363,13 @@ class Sender(Worker):
                 claimed = q.claim(now, conn)
         self._next = claimed  # only once committed: a rolled-back claim must never be sent
         level = logging.INFO if event == SendEvent.SENT else logging.WARNING
-        log.log(level, "event=send_%s message=%d to=%s attempt=%d tracking=%s error=%s", event, mid,
-                mask(message["recipient"]), message["attempts"], outcome.tracking_id or "-", outcome.error or "-")
+        log.log(
+            level,
+            "event=send_%s message=%d to=%s attempt=%d tracking=%s error=%s",
+            event,
+            mid,
+            mask(message["recipient"]),
+            message["attempts"],
+            outcome.tracking_id or "-",
+            outcome.error or "-",
+        )

@@ -1,5 +1,6 @@
 """What `smsbot check` verifies beyond the settings (bot/cli/check.py), against a real file and the fake
 Slack Web API: each line says OK or what to fix."""
+
 import sqlite3
 
 from bot.cli import check as checks

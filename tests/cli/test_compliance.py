@@ -1,6 +1,7 @@
 """`smsbot optout import FILE` and `smsbot optout export`: all rows good or nothing imported; `smsbot vacuum`:
 the one full VACUUM that turns on auto_vacuum=INCREMENTAL, after which the retention job gives freed pages
 back to the disk."""
+
 import sqlite3
 
 import pytest
@@ -29,8 +30,9 @@ def listed(path) -> dict:
 
 
 def test_a_suppression_list_with_a_header_and_reasons_is_imported_normalised(env, capsys):
-    (env / "list.csv").write_bytes("\ufeffPhone,Reason\n+27 83 123 4567,asked by email\n0027821234567\n"
-                                   "27841234567,\"stop, please\"\n\n".encode())
+    (env / "list.csv").write_bytes(
+        '\ufeffPhone,Reason\n+27 83 123 4567,asked by email\n0027821234567\n27841234567,"stop, please"\n\n'.encode()
+    )
     assert main(["optout", "import", "list.csv"]) == 0
     assert "3 number(s) added" in capsys.readouterr().out
     assert listed(env) == {"27831234567": "asked by email", "27821234567": None, "27841234567": "stop, please"}
@@ -59,19 +61,22 @@ def test_a_local_number_is_read_in_sms_default_region(env, capsys, monkeypatch):
 
 
 def test_export_writes_the_list_as_csv_a_spreadsheet_reads_safely(env, capsys):
-    (env / "list.csv").write_text("27831234567,=HYPERLINK(\"x\")\n27821234567,moved away\n")
+    (env / "list.csv").write_text('27831234567,=HYPERLINK("x")\n27821234567,moved away\n')
     assert main(["optout", "import", "list.csv"]) == 0
     capsys.readouterr()
     assert main(["optout", "export", "--out", "out.csv"]) == 0
     data = (env / "out.csv").read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     assert data.decode("utf-8-sig").split("\r\n") == [
-        "number,reason", "27821234567,moved away", "27831234567,\"'=HYPERLINK(\"\"x\"\")\"", ""]
+        "number,reason",
+        "27821234567,moved away",
+        '27831234567,"\'=HYPERLINK(""x"")"',
+        "",
+    ]
     # and it imports back unchanged
     (env / "smsbot.db").unlink()
     assert main(["optout", "import", "out.csv"]) == 0
     assert set(listed(env)) == {"27831234567", "27821234567"}
-
 
 
 def test_vacuum_turns_on_incremental_auto_vacuum_and_shrinks_the_file(tmp_path, monkeypatch, capsys):

@@ -1,4 +1,5 @@
 """`smsbot` as a black box: a real subprocess against the simulator and a fake Slack."""
+
 import re
 import signal
 import time
@@ -6,9 +7,9 @@ import time
 import pytest
 import requests
 
+from bot.testing.slack_requests import command_body, sign
 from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
 from tests.process import CALLBACK_SECRET, free_port, smsbot, start_bot
-from bot.testing.slack_requests import command_body, sign
 
 
 def test_run_with_missing_settings_lists_each_problem_without_a_traceback(tmp_path):
@@ -16,14 +17,23 @@ def test_run_with_missing_settings_lists_each_problem_without_a_traceback(tmp_pa
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "Traceback" not in err
-    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SMSOFFICE_USERNAME", "SMSOFFICE_PASSWORD",
-                 "SMS_SENDER_ID"):
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SMSOFFICE_USERNAME",
+        "SMSOFFICE_PASSWORD",
+        "SMS_SENDER_ID",
+    ):
         assert sum(name in line for line in err.splitlines()) == 1
 
 
 def test_dotenv_in_the_working_directory_is_read(tmp_path, simulator, fake_slack):
-    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                   SMSBOT_PUBLIC_URL="https://sms.example.com")
+    env = base_env(
+        tmp_path,
+        SMSOFFICE_API_URL=simulator.api_url,
+        SLACK_API_URL=fake_slack.api_url,
+        SMSBOT_PUBLIC_URL="https://sms.example.com",
+    )
     (tmp_path / ".env").write_text("".join(f'{k}="{v}"\n' for k, v in env.items()))
     # an empty variable in the environment counts as unset, so .env fills it
     proc = smsbot(["check"], {"SLACK_BOT_TOKEN": ""}, tmp_path)
@@ -34,8 +44,12 @@ def test_dotenv_in_the_working_directory_is_read(tmp_path, simulator, fake_slack
 
 
 def test_check_reports_a_refused_gateway_login_and_fails(tmp_path, simulator, fake_slack):
-    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                   SMSOFFICE_PASSWORD="wrong-password")
+    env = base_env(
+        tmp_path,
+        SMSOFFICE_API_URL=simulator.api_url,
+        SLACK_API_URL=fake_slack.api_url,
+        SMSOFFICE_PASSWORD="wrong-password",
+    )
     proc = smsbot(["check"], env, tmp_path)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
@@ -54,13 +68,15 @@ def running(tmp_path, simulator, fake_slack):
 def test_run_end_to_end_send_then_sigterm(running, simulator, fake_slack):
     base = running.url
     assert requests.get(base + "/healthz", timeout=5).json()["status"] == "ok"
-    body = command_body("send 27831234567,27821234567 Generator running & 50% fuel",
-                        response_url=fake_slack.response_url("e2e"))
+    body = command_body(
+        "send 27831234567,27821234567 Generator running & 50% fuel", response_url=fake_slack.response_url("e2e")
+    )
     ack = requests.post(base + "/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=5)
     assert ack.status_code == 200 and "Queued 2 SMS" in ack.json()["text"]
     # sent, then the simulator's delivery reports (100, 200) come back through the callback
-    assert fake_slack.wait_for(lambda: "2 delivered" in fake_slack.messages.get("C0GENERAL", [{}])[0]
-                               .get("text", ""), timeout=10)
+    assert fake_slack.wait_for(
+        lambda: "2 delivered" in fake_slack.messages.get("C0GENERAL", [{}])[0].get("text", ""), timeout=10
+    )
     status = fake_slack.messages["C0GENERAL"][0]
     # one reply per status change (submitted, delivered), paced to Slack's ~1 post/s per channel
     assert fake_slack.wait_for(lambda: len(fake_slack.thread("C0GENERAL", status["ts"])) == 4, timeout=15)
@@ -79,7 +95,8 @@ def test_run_end_to_end_send_then_sigterm(running, simulator, fake_slack):
 
 
 def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirmed_later(
-        running, simulator, fake_slack, tmp_path):
+    running, simulator, fake_slack, tmp_path
+):
     simulator.hold()
     body = command_body("send 27831234567 Hello", response_url=fake_slack.response_url("hang"))
     requests.post(running.url + "/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=5)
@@ -88,6 +105,7 @@ def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirm
     assert running.stop(signal.SIGTERM) == 0 and time.monotonic() - started < 10
     simulator.release()
     from bot.storage.db import Database
+
     db = Database(str(tmp_path / "smsbot.db"))
     row = db.conn.execute("SELECT status FROM messages").fetchone()
     db.close()
@@ -97,8 +115,14 @@ def test_sigterm_while_the_gateway_hangs_exits_in_time_and_the_send_is_unconfirm
 def test_run_watches_the_balance_and_alerts_the_channel(tmp_path, simulator, fake_slack):
     fake_slack.add_channel("C0ALERTS", "sms-alerts")
     simulator.balance = 50
-    bot = start_bot(tmp_path, simulator, fake_slack, SMSBOT_ALERT_CHANNEL="C0ALERTS",
-                    SMSBOT_BALANCE_CHECK_SECONDS="1", SMSBOT_LOW_BALANCE="100")
+    bot = start_bot(
+        tmp_path,
+        simulator,
+        fake_slack,
+        SMSBOT_ALERT_CHANNEL="C0ALERTS",
+        SMSBOT_BALANCE_CHECK_SECONDS="1",
+        SMSBOT_LOW_BALANCE="100",
+    )
     try:
         texts = lambda: [m["text"] for m in fake_slack.messages.get("C0ALERTS", [])]  # noqa: E731
         assert fake_slack.wait_for(lambda: len(texts()) == 1, timeout=10)
@@ -115,13 +139,15 @@ def test_run_watches_the_balance_and_alerts_the_channel(tmp_path, simulator, fak
 
 def test_simulator_command_serves_the_gateway_api(tmp_path):
     port = free_port()
-    proc = smsbot(["simulator", "--port", str(port), "--username", "demo", "--password", "demo",
-                   "--balance", "42"], {}, tmp_path)
+    proc = smsbot(
+        ["simulator", "--port", str(port), "--username", "demo", "--password", "demo", "--balance", "42"], {}, tmp_path
+    )
     try:
         line = proc.stdout.readline()
         assert f"SMSOFFICE_API_URL=http://127.0.0.1:{port}/sms/api/" in line
-        answer = requests.get(f"http://127.0.0.1:{port}/sms/api/balance.asp",
-                              params={"username": "demo", "password": "demo"}, timeout=5)
+        answer = requests.get(
+            f"http://127.0.0.1:{port}/sms/api/balance.asp", params={"username": "demo", "password": "demo"}, timeout=5
+        )
         assert answer.text.strip() == "42.00"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
@@ -131,8 +157,13 @@ def test_simulator_command_serves_the_gateway_api(tmp_path):
 
 
 def test_check_names_the_default_region_and_warns_that_sa_is_saudi_arabia(tmp_path, simulator, fake_slack):
-    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                   SMS_DEFAULT_REGION="SA", SMSBOT_ALLOWED_COUNTRIES="ZA,SA")
+    env = base_env(
+        tmp_path,
+        SMSOFFICE_API_URL=simulator.api_url,
+        SLACK_API_URL=fake_slack.api_url,
+        SMS_DEFAULT_REGION="SA",
+        SMSBOT_ALLOWED_COUNTRIES="ZA,SA",
+    )
     proc = smsbot(["check"], env, tmp_path)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, out + err
@@ -157,8 +188,12 @@ def start_and_read_banner(tmp_path, env) -> str:
 
 
 def test_start_up_prints_the_whole_callback_url_only_when_the_secret_is_new(tmp_path, simulator, fake_slack):
-    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                   SMSBOT_PUBLIC_URL="https://sms.example.com")
+    env = base_env(
+        tmp_path,
+        SMSOFFICE_API_URL=simulator.api_url,
+        SLACK_API_URL=fake_slack.api_url,
+        SMSBOT_PUBLIC_URL="https://sms.example.com",
+    )
     first = start_and_read_banner(tmp_path, env)
     url = re.search(r"https://sms\.example\.com/sms/dlr/[A-Za-z0-9_-]{40,}", first)
     assert url, first  # generated on this start: it has to be pasted into SMS Office
@@ -172,7 +207,11 @@ def test_start_up_prints_the_whole_callback_url_only_when_the_secret_is_new(tmp_
 
 
 def test_a_configured_secret_is_never_printed_at_start_up(tmp_path, simulator, fake_slack):
-    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                   SMSBOT_CALLBACK_SECRET=CALLBACK_SECRET)
+    env = base_env(
+        tmp_path,
+        SMSOFFICE_API_URL=simulator.api_url,
+        SLACK_API_URL=fake_slack.api_url,
+        SMSBOT_CALLBACK_SECRET=CALLBACK_SECRET,
+    )
     shown = start_and_read_banner(tmp_path, env)
     assert CALLBACK_SECRET not in shown and "/sms/dlr/***" in shown

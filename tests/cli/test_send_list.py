@@ -1,4 +1,5 @@
 """`smsbot send-list`: a personalised list from a script, written beside the running bot."""
+
 import argparse
 import getpass
 
@@ -15,9 +16,21 @@ def _env(tmp_path, simulator, fake_slack, **more):
 
 def test_send_list_with_yes_queues_beside_the_running_bot_which_sends_it(tmp_path, bot, fake_slack, simulator):
     (tmp_path / "orders.csv").write_text(CSV)
-    proc = smsbot(["send-list", "orders.csv", "--text", "Hi {first_name}, order {order} is ready",
-                   "--channel", "C0GENERAL", "--as", "U0USER", "--yes"], _env(tmp_path, simulator, fake_slack),
-                  tmp_path)
+    proc = smsbot(
+        [
+            "send-list",
+            "orders.csv",
+            "--text",
+            "Hi {first_name}, order {order} is ready",
+            "--channel",
+            "C0GENERAL",
+            "--as",
+            "U0USER",
+            "--yes",
+        ],
+        _env(tmp_path, simulator, fake_slack),
+        tmp_path,
+    )
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, out + err
     assert "2 recipients" in out and "Credits: 2 in all" in out and "To 27831234567: Hi Thandi, order 1234" in out
@@ -27,22 +40,37 @@ def test_send_list_with_yes_queues_beside_the_running_bot_which_sends_it(tmp_pat
         bot.notifier._last_write.clear()
         bot.notifier.run_once()
     assert sorted((m.to, m.text) for m in simulator.messages) == [
-        ("27821234567", "Hi Sipho, order 77 is ready"), ("27831234567", "Hi Thandi, order 1234 is ready")]
+        ("27821234567", "Hi Sipho, order 77 is ready"),
+        ("27831234567", "Hi Thandi, order 1234 is ready"),
+    ]
     assert "U0USER" in fake_slack.messages["C0GENERAL"][0]["text"]
 
 
 def test_without_yes_and_without_a_terminal_nothing_is_sent(tmp_path, simulator, fake_slack):
     (tmp_path / "orders.csv").write_text(CSV)
-    proc = smsbot(["send-list", "orders.csv", "--text", "Hi {first_name}, order {order}", "--channel", "C0GENERAL",
-                   "--as", "U0USER"], _env(tmp_path, simulator, fake_slack), tmp_path)
+    proc = smsbot(
+        [
+            "send-list",
+            "orders.csv",
+            "--text",
+            "Hi {first_name}, order {order}",
+            "--channel",
+            "C0GENERAL",
+            "--as",
+            "U0USER",
+        ],
+        _env(tmp_path, simulator, fake_slack),
+        tmp_path,
+    )
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1 and "pass --yes" in err and "Queued" not in out
 
 
 def test_the_question_on_a_terminal_sends_only_on_yes(tmp_path, settings, db):
     (tmp_path / "orders.csv").write_text(CSV)
-    args = argparse.Namespace(file=str(tmp_path / "orders.csv"), text="Hi {first_name}", channel="C0GENERAL",
-                              user="U0USER", yes=False)
+    args = argparse.Namespace(
+        file=str(tmp_path / "orders.csv"), text="Hi {first_name}", channel="C0GENERAL", user="U0USER", yes=False
+    )
     printed = []
     assert send_list(args, settings, ask=lambda question: "no", out=printed.append) == 1
     assert db.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
@@ -64,14 +92,18 @@ def test_as_must_name_an_allowed_user_and_bad_rows_are_refused(tmp_path, simulat
 
 def _send_list_as(user: str, tmp_path, env, rows: int = 2) -> tuple[int, str, str]:
     (tmp_path / "list.csv").write_text("number,first_name\n" + "".join(f"2783{i:07d},N{i}\n" for i in range(rows)))
-    proc = smsbot(["send-list", "list.csv", "--text", "Hi {first_name}", "--channel", "C0GENERAL", "--as", user,
-                   "--yes"], env, tmp_path)
+    proc = smsbot(
+        ["send-list", "list.csv", "--text", "Hi {first_name}", "--channel", "C0GENERAL", "--as", user, "--yes"],
+        env,
+        tmp_path,
+    )
     out, err = proc.communicate(timeout=30)
     return proc.returncode, out, err
 
 
-def test_send_list_is_held_to_the_daily_limit_like_slack_with_the_same_sentence(tmp_path, driver_with, simulator,
-                                                                                fake_slack):
+def test_send_list_is_held_to_the_daily_limit_like_slack_with_the_same_sentence(
+    tmp_path, driver_with, simulator, fake_slack
+):
     env = _env(tmp_path, simulator, fake_slack, SMSBOT_DAILY_LIMIT_USER="10")
     d = driver_with(SMSBOT_DAILY_LIMIT_USER="10")
     said(d.command("send " + ",".join(f"2782{i:07d}" for i in range(8)) + " Hi", user_id="U0ANN"))  # 8 used

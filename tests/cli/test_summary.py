@@ -1,9 +1,10 @@
 """The start-up summary (bot/cli/summary.py): what a started bot found, at a glance, with no secret in it."""
+
 import pytest
 
+from bot.cli.summary import startup_lines
 from bot.config.settings import load_settings
 from bot.runtime import Bot
-from bot.cli.summary import startup_lines
 from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
 
 

@@ -21,25 +21,33 @@ def test_every_missing_required_setting_is_named_with_its_fix(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings({"SMSBOT_DB": str(tmp_path / "x.db")})
     named = "\n".join(caught.value.problems)
-    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SMSOFFICE_USERNAME", "SMSOFFICE_PASSWORD",
-                 "SMS_SENDER_ID"):
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SMSOFFICE_USERNAME",
+        "SMSOFFICE_PASSWORD",
+        "SMS_SENDER_ID",
+    ):
         assert f"{name} is not set" in named
     assert len(caught.value.problems) == 5
 
 
-@pytest.mark.parametrize("name,value,expect", [
-    ("SLACK_BOT_TOKEN", "xoxp-user-token", "xoxb-"),
-    ("SLACK_APP_TOKEN", "xoxb-nope", "xapp-"),
-    ("SMS_SENDER_ID", "ACME OPS LTD1", "1 to 11 letters and digits"),
-    ("SMS_DEFAULT_REGION", "XX", "two-letter ISO country code"),
-    ("SMSBOT_PORT", "70000", "1 to 65535"),
-    ("SMSBOT_LOW_BALANCE", "lots", "number of credits"),
-    ("SMSBOT_BALANCE_CHECK_SECONDS", "0", "whole number of seconds"),
-    ("SMSBOT_ALLOWED_USERS", "alice,bob", "Slack user IDs"),
-    ("SMSBOT_CALLBACK_SECRET", "short", "16 to 128"),
-    ("SMSOFFICE_API_URL", "ftp://gateway", "http(s) URL"),
-    ("SMSBOT_LOG_LEVEL", "LOUD", "DEBUG, INFO"),
-])
+@pytest.mark.parametrize(
+    "name,value,expect",
+    [
+        ("SLACK_BOT_TOKEN", "xoxp-user-token", "xoxb-"),
+        ("SLACK_APP_TOKEN", "xoxb-nope", "xapp-"),
+        ("SMS_SENDER_ID", "ACME OPS LTD1", "1 to 11 letters and digits"),
+        ("SMS_DEFAULT_REGION", "XX", "two-letter ISO country code"),
+        ("SMSBOT_PORT", "70000", "1 to 65535"),
+        ("SMSBOT_LOW_BALANCE", "lots", "number of credits"),
+        ("SMSBOT_BALANCE_CHECK_SECONDS", "0", "whole number of seconds"),
+        ("SMSBOT_ALLOWED_USERS", "alice,bob", "Slack user IDs"),
+        ("SMSBOT_CALLBACK_SECRET", "short", "16 to 128"),
+        ("SMSOFFICE_API_URL", "ftp://gateway", "http(s) URL"),
+        ("SMSBOT_LOG_LEVEL", "LOUD", "DEBUG, INFO"),
+    ],
+)
 def test_invalid_values_say_how_to_fix_them(tmp_path, name, value, expect):
     with pytest.raises(ConfigError) as caught:
         load_settings(base_env(tmp_path, **{name: value}))
@@ -48,8 +56,14 @@ def test_invalid_values_say_how_to_fix_them(tmp_path, name, value, expect):
 
 
 def test_base_urls_gain_a_trailing_slash_and_region_is_uppercased(tmp_path):
-    s = load_settings(base_env(tmp_path, SMSOFFICE_API_URL="http://127.0.0.1:9/sms/api",
-                               SMS_DEFAULT_REGION="za", SMSBOT_ALLOWED_USERS="U01, U02"))
+    s = load_settings(
+        base_env(
+            tmp_path,
+            SMSOFFICE_API_URL="http://127.0.0.1:9/sms/api",
+            SMS_DEFAULT_REGION="za",
+            SMSBOT_ALLOWED_USERS="U01, U02",
+        )
+    )
     assert s.smsoffice_api_url == "http://127.0.0.1:9/sms/api/"
     assert s.sms_default_region == "ZA"
     assert s.allowed_users == {"U01", "U02"}
@@ -74,8 +88,10 @@ def test_allowed_countries_are_iso_codes_and_empty_means_any(tmp_path):
     assert load_settings(base_env(tmp_path, SMSBOT_ALLOWED_COUNTRIES=" za, BW ")).allowed_countries == {"ZA", "BW"}
     with pytest.raises(ConfigError) as err:
         load_settings(base_env(tmp_path, SMSBOT_ALLOWED_COUNTRIES="ZA,RSA"))
-    assert err.value.problems == ["SMSBOT_ALLOWED_COUNTRIES='ZA,RSA' is not valid: use comma-separated two-letter "
-                                  "ISO country codes such as ZA,NA,BW, or leave it empty to allow any country."]
+    assert err.value.problems == [
+        "SMSBOT_ALLOWED_COUNTRIES='ZA,RSA' is not valid: use comma-separated two-letter "
+        "ISO country codes such as ZA,NA,BW, or leave it empty to allow any country."
+    ]
 
 
 def _problems(tmp_path, **env) -> list[str]:
@@ -91,29 +107,41 @@ def test_a_misspelt_name_is_refused_naming_the_known_one(tmp_path):
     assert "SMSBOT_ALLOWED_USER " in problems[0] and "did you mean SMSBOT_ALLOWED_USERS?" in problems[0]
 
 
-@pytest.mark.parametrize("typo,known", [
-    ("SLACK_SIGNIN_SECRET", "SLACK_SIGNING_SECRET"),
-    ("SMSOFFICE_PASWORD", "SMSOFFICE_PASSWORD"),
-    ("SMS_SENDRE_ID", "SMS_SENDER_ID"),          # two letters swapped
-    ("SMSBOT_LOW_BALLANCE", "SMSBOT_LOW_BALANCE"),
-])
+@pytest.mark.parametrize(
+    "typo,known",
+    [
+        ("SLACK_SIGNIN_SECRET", "SLACK_SIGNING_SECRET"),
+        ("SMSOFFICE_PASWORD", "SMSOFFICE_PASSWORD"),
+        ("SMS_SENDRE_ID", "SMS_SENDER_ID"),  # two letters swapped
+        ("SMSBOT_LOW_BALLANCE", "SMSBOT_LOW_BALANCE"),
+    ],
+)
 def test_typos_under_every_prefix_are_refused(tmp_path, typo, known):
     problems = _problems(tmp_path, **{typo: "x"})
     assert problems == [p for p in problems if f"did you mean {known}?" in p] and len(problems) == 1
 
 
 def test_other_unknown_names_with_our_prefixes_are_only_a_warning(tmp_path):
-    s = load_settings(base_env(tmp_path, SMSBOT_SOMETHING_FROM_THE_FUTURE="1", SLACK_WEBHOOK_URL="https://x",
-                               OTHER_PROGRAM_SETTING="1"))
+    s = load_settings(
+        base_env(
+            tmp_path, SMSBOT_SOMETHING_FROM_THE_FUTURE="1", SLACK_WEBHOOK_URL="https://x", OTHER_PROGRAM_SETTING="1"
+        )
+    )
     assert len(s.warnings) == 2
     assert any("SMSBOT_SOMETHING_FROM_THE_FUTURE" in w for w in s.warnings)
     assert any("SLACK_WEBHOOK_URL" in w for w in s.warnings)
 
 
 def test_kubernetes_service_links_are_ignored(tmp_path):
-    links = {"SMSBOT_SERVICE_HOST": "10.0.0.7", "SMSBOT_SERVICE_PORT": "3000", "SMSBOT_SERVICE_PORT_HTTP": "3000",
-             "SMSBOT_PORT_3000_TCP": "tcp://10.0.0.7:3000", "SMSBOT_PORT_3000_TCP_PROTO": "tcp",
-             "SMSBOT_PORT_3000_TCP_PORT": "3000", "SMSBOT_PORT_3000_TCP_ADDR": "10.0.0.7"}
+    links = {
+        "SMSBOT_SERVICE_HOST": "10.0.0.7",
+        "SMSBOT_SERVICE_PORT": "3000",
+        "SMSBOT_SERVICE_PORT_HTTP": "3000",
+        "SMSBOT_PORT_3000_TCP": "tcp://10.0.0.7:3000",
+        "SMSBOT_PORT_3000_TCP_PROTO": "tcp",
+        "SMSBOT_PORT_3000_TCP_PORT": "3000",
+        "SMSBOT_PORT_3000_TCP_ADDR": "10.0.0.7",
+    }
     s = load_settings(base_env(tmp_path, **links))
     assert s.warnings == () and s.port == 0
 
@@ -125,11 +153,14 @@ def test_a_service_link_in_smsbot_port_is_explained(tmp_path):
     assert "Rename the Service" in problems[0]
 
 
-@pytest.mark.parametrize("name,value", [
-    ("SMSBOT_PORT", '"3000"'),
-    ("SMS_SENDER_ID", "'ACMEOPS'"),
-    ("SMSOFFICE_PASSWORD", '"hunter2-secret"'),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("SMSBOT_PORT", '"3000"'),
+        ("SMS_SENDER_ID", "'ACMEOPS'"),
+        ("SMSOFFICE_PASSWORD", '"hunter2-secret"'),
+    ],
+)
 def test_a_quoted_value_is_refused_with_the_docker_explanation(tmp_path, name, value):
     problems = _problems(tmp_path, **{name: value})
     assert len(problems) == 1
@@ -161,13 +192,16 @@ def test_the_simulator_needs_no_gateway_credentials(tmp_path):
     assert (s.smsoffice_username, s.smsoffice_password, s.sms_sender_id) == ("demo", "demo", "SMSBOT")
 
 
-@pytest.mark.parametrize("name,value,expect", [
-    ("SMSBOT_ALERT_CHANNEL", "general", "channel's ID"),
-    ("SMSBOT_ALERT_CHANNEL", "#sms-alerts", "channel's ID"),
-    ("SMSBOT_ALLOWED_USERS", "U0ADMIN,C0OPS", "start with U or W"),     # a channel among the users
-    ("SMSBOT_ADMIN_USERS", "@alice", "start with U or W"),
-    ("SMSBOT_ALLOWED_CHANNELS", "U0ADMIN", "start with C, G or D"),
-])
+@pytest.mark.parametrize(
+    "name,value,expect",
+    [
+        ("SMSBOT_ALERT_CHANNEL", "general", "channel's ID"),
+        ("SMSBOT_ALERT_CHANNEL", "#sms-alerts", "channel's ID"),
+        ("SMSBOT_ALLOWED_USERS", "U0ADMIN,C0OPS", "start with U or W"),  # a channel among the users
+        ("SMSBOT_ADMIN_USERS", "@alice", "start with U or W"),
+        ("SMSBOT_ALLOWED_CHANNELS", "U0ADMIN", "start with C, G or D"),
+    ],
+)
 def test_slack_ids_must_look_like_slack_ids(tmp_path, name, value, expect):
     problems = _problems(tmp_path, **{name: value})
     assert len(problems) == 1 and name in problems[0] and expect in problems[0]
@@ -182,22 +216,34 @@ def test_env_example_names_only_known_settings_and_leaves_defaults_commented(tmp
     values = {k: v for k, v in dotenv_values(example).items() if v}
     s = load_settings({**values, "SMSBOT_DB": str(tmp_path / "x.db")})
     assert s.warnings == ()  # every name in it is one smsbot reads
-    commented = {line[1:].split("=")[0] for line in example.read_text().splitlines()
-                 if line.startswith("#") and "=" in line and line[1:2].isupper()}
+    commented = {
+        line[1:].split("=")[0]
+        for line in example.read_text().splitlines()
+        if line.startswith("#") and "=" in line and line[1:2].isupper()
+    }
     assert {"SMSBOT_DB", "SMSBOT_HOST", "SMSBOT_PORT"} <= commented and not commented & set(values)
-    defaults = dict(line[1:].split("=", 1) for line in example.read_text().splitlines()
-                    if line[1:].split("=")[0] in commented)
+    defaults = dict(
+        line[1:].split("=", 1) for line in example.read_text().splitlines() if line[1:].split("=")[0] in commented
+    )
     uncommented = load_settings({**values, **defaults, "SMSBOT_DB": str(tmp_path / "x.db")})
     assert uncommented.warnings == () and uncommented.port == 3000  # the defaults shown are the defaults
 
 
 def test_the_settings_repr_shows_no_secret(tmp_path):
-    settings = load_settings(base_env(tmp_path, SLACK_APP_TOKEN="xapp-1-app-token-value",
-                                      SMSBOT_CALLBACK_SECRET="callback-secret-0123456789"))
+    settings = load_settings(
+        base_env(
+            tmp_path, SLACK_APP_TOKEN="xapp-1-app-token-value", SMSBOT_CALLBACK_SECRET="callback-secret-0123456789"
+        )
+    )
     shown = repr(settings)
     assert "smsoffice_username='acme'" in shown  # still useful
-    for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.smsoffice_password,
-                   settings.slack_app_token, settings.callback_secret):
+    for secret in (
+        settings.slack_bot_token,
+        settings.slack_signing_secret,
+        settings.smsoffice_password,
+        settings.slack_app_token,
+        settings.callback_secret,
+    ):
         assert secret not in shown
 
 

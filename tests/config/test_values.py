@@ -1,5 +1,6 @@
 """Setting parsers: each accepts the values an operator would write and refuses, with ValueError, the
 mistakes one makes (a typo'd host, a Kubernetes service link in SMSBOT_PORT, a name instead of an ID)."""
+
 from decimal import Decimal
 
 import pytest
@@ -29,10 +30,17 @@ def test_counts_amounts_and_seconds_refuse_what_makes_no_sense():
     assert parse.positive_int("1") == 1 and parse.non_negative_int("0") == 0
     assert parse.non_negative_decimal("0.25") == Decimal("0.25")
     assert parse.positive_float("2.5") == 2.5
-    for parser, bad in ((parse.positive_int, "0"), (parse.non_negative_int, "-1"), (parse.positive_int, "lots"),
-                        (parse.non_negative_decimal, "-0.01"), (parse.non_negative_decimal, "NaN"),
-                        (parse.non_negative_decimal, "Infinity"), (parse.positive_float, "0"),
-                        (parse.positive_float, "inf"), (parse.positive_float, "nan")):
+    for parser, bad in (
+        (parse.positive_int, "0"),
+        (parse.non_negative_int, "-1"),
+        (parse.positive_int, "lots"),
+        (parse.non_negative_decimal, "-0.01"),
+        (parse.non_negative_decimal, "NaN"),
+        (parse.non_negative_decimal, "Infinity"),
+        (parse.positive_float, "0"),
+        (parse.positive_float, "inf"),
+        (parse.positive_float, "nan"),
+    ):
         with pytest.raises(ValueError):
             parser(bad)
 

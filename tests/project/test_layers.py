@@ -2,6 +2,7 @@
 own package and from layers below it, siblings in one layer stay apart, and no import cycle exists.
 Imports made only for type checking (under ``if TYPE_CHECKING:``) do not count; imports inside
 functions do."""
+
 import ast
 from pathlib import Path
 
@@ -10,17 +11,17 @@ BOT = Path(__file__).resolve().parents[2] / "bot"
 # Top to bottom. Each entry is one layer: the packages or modules in it, which may not import each other.
 LAYERS = [
     ("bot.__main__",),
-    ("bot.cli", "bot.testing"),                     # the command line; the peers only tests use
-    ("bot.runtime",),                               # the composition root
-    ("bot.slack", "bot.simulator"),                 # Slack's side; the gateway simulator (a product)
-    ("bot.web",),                                   # HTTP: Slack's requests, delivery reports, health
-    ("bot.usecases",),                              # what people ask for
+    ("bot.cli", "bot.testing"),  # the command line; the peers only tests use
+    ("bot.runtime",),  # the composition root
+    ("bot.slack", "bot.simulator"),  # Slack's side; the gateway simulator (a product)
+    ("bot.web",),  # HTTP: Slack's requests, delivery reports, health
+    ("bot.usecases",),  # what people ask for
     ("bot.metrics",),
-    ("bot.workers",),                               # the threads: sender, balance watch, retention
-    ("bot.storage",),                               # SQLite, one owner per table
-    ("bot.sms",),                                   # the domain: numbers, texts, the gateway's API
-    ("bot.config", "bot.logs"),                     # settings; logging
-    ("bot.redact", "bot.wording", "bot"),           # the ground: no secret shown, counts in English
+    ("bot.workers",),  # the threads: sender, balance watch, retention
+    ("bot.storage",),  # SQLite, one owner per table
+    ("bot.sms",),  # the domain: numbers, texts, the gateway's API
+    ("bot.config", "bot.logs"),  # settings; logging
+    ("bot.redact", "bot.wording", "bot"),  # the ground: no secret shown, counts in English
 ]
 
 
@@ -94,7 +95,7 @@ def test_there_is_no_import_cycle():
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if nxt in on_path:
-                cycles.append(" -> ".join(path[path.index(nxt):] + [nxt]))
+                cycles.append(" -> ".join(path[path.index(nxt) :] + [nxt]))
             elif nxt not in seen:
                 visit(nxt)
         path.pop()

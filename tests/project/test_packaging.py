@@ -1,5 +1,6 @@
 """Reproducible installs: requirements.lock pins every dependency of pyproject.toml, with hashes,
 at versions pyproject allows; the Dockerfile installs from it."""
+
 import re
 from pathlib import Path
 
@@ -26,8 +27,9 @@ def test_the_lock_pins_every_dependency_at_an_allowed_version():
         requirement = Requirement(line)
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is missing from requirements.lock: run pip-compile again (see README)"
-        assert requirement.specifier.contains(pins[name], prereleases=True), \
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
             f"requirements.lock pins {name}=={pins[name]}, outside pyproject's {requirement.specifier}"
+        )
 
 
 def test_every_pin_has_a_hash_and_no_local_index_leaks_in():

@@ -1,11 +1,12 @@
 """`smsbot simulator` as a black box: the lines it prints to paste, and its refusals."""
+
 import signal
 
 import pytest
 import requests
 
-from bot.storage.db import Database
 from bot.runtime import ensure_callback_secret
+from bot.storage.db import Database
 from tests.process import CALLBACK_SECRET, free_port, smsbot
 
 
@@ -42,17 +43,22 @@ def test_it_prints_every_line_to_paste_including_the_demo_login(tmp_path):
 
 
 def test_it_reads_dotenv_for_the_login_and_the_callback_url(tmp_path):
-    (tmp_path / ".env").write_text(f"SMSOFFICE_USERNAME=acme\nSMSOFFICE_PASSWORD=real-password-1\n"
-                                   f"SMSBOT_CALLBACK_SECRET={CALLBACK_SECRET}\n"
-                                   "SMSBOT_PUBLIC_URL=https://sms.example.com\n")
+    (tmp_path / ".env").write_text(
+        f"SMSOFFICE_USERNAME=acme\nSMSOFFICE_PASSWORD=real-password-1\n"
+        f"SMSBOT_CALLBACK_SECRET={CALLBACK_SECRET}\n"
+        "SMSBOT_PUBLIC_URL=https://sms.example.com\n"
+    )
     port = free_port()
     proc = smsbot(["simulator", "--port", str(port)], {}, tmp_path)
     try:
         printed = _printed(proc)
         assert f"Delivery reports go to https://sms.example.com/sms/dlr/{CALLBACK_SECRET}" in printed
         assert "keep the ones in your settings" in printed and "real-password-1" not in printed
-        answer = requests.get(f"http://127.0.0.1:{port}/sms/api/balance.asp",
-                              params={"username": "acme", "password": "real-password-1"}, timeout=5)
+        answer = requests.get(
+            f"http://127.0.0.1:{port}/sms/api/balance.asp",
+            params={"username": "acme", "password": "real-password-1"},
+            timeout=5,
+        )
         assert answer.text == "100.00"
         assert _stop(proc) == 0
         assert CALLBACK_SECRET not in proc.stderr.read()  # printed once, masked in its log
@@ -74,14 +80,17 @@ def test_the_secret_smsbot_generated_is_read_from_its_database(tmp_path):
         proc.kill()
 
 
-@pytest.mark.parametrize("flags,expect", [
-    (["--speed", "0"], "--speed: '0' is not valid: use a number above 0"),
-    (["--speed", "fast"], "--speed: 'fast' is not valid"),
-    (["--dlr-delay", "-1"], "--dlr-delay: '-1' is not valid: use a number at least 0"),
-    (["--port", "99999"], "--port: '99999' is not a port"),
-    (["--balance", "lots"], "--balance: 'lots' is not an amount"),
-    (["--dlr-mode", "sometimes"], "--dlr-mode: invalid choice"),
-])
+@pytest.mark.parametrize(
+    "flags,expect",
+    [
+        (["--speed", "0"], "--speed: '0' is not valid: use a number above 0"),
+        (["--speed", "fast"], "--speed: 'fast' is not valid"),
+        (["--dlr-delay", "-1"], "--dlr-delay: '-1' is not valid: use a number at least 0"),
+        (["--port", "99999"], "--port: '99999' is not a port"),
+        (["--balance", "lots"], "--balance: 'lots' is not an amount"),
+        (["--dlr-mode", "sometimes"], "--dlr-mode: invalid choice"),
+    ],
+)
 def test_bad_flags_give_a_sentence_not_a_traceback(tmp_path, flags, expect):
     proc = smsbot(["simulator", *flags], {}, tmp_path)
     out, err = proc.communicate(timeout=30)

@@ -1,8 +1,9 @@
 """SMSOFFICE_API_URL=simulator (bot/simulator/embedded.py): the bundled simulator answers on loopback with
 the configured credentials and reports to the bot's own callback; a real gateway URL is left alone."""
+
 from bot.config.settings import load_settings
-from bot.sms.gateway import SmsOfficeClient
 from bot.simulator.embedded import START_BALANCE, connect, prepare
+from bot.sms.gateway import SmsOfficeClient
 from tests.conftest import base_env
 
 

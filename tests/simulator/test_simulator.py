@@ -3,13 +3,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from itertools import pairwise
 from urllib.parse import parse_qsl
 
 import pytest
 import requests
 
-from bot.web.server import ServerThread
 from bot.simulator.simulator import Simulator
+from bot.web.server import ServerThread
 
 USER, PASSWORD = "acct", "s3cret-pass"
 FAST = 72000  # retry intervals 60 min / 3 h / 12 h become 0.05 s / 0.15 s / 0.6 s
@@ -29,8 +30,7 @@ def call(sim, endpoint, client=requests, **params):
 
 
 def send(sim, client=requests, **params):
-    return call(sim, "sendsms.asp", client,
-                **{"from": "Test", "to": "27831234567", "message": "Hello world", **params})
+    return call(sim, "sendsms.asp", client, **{"from": "Test", "to": "27831234567", "message": "Hello world", **params})
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ class Receiver:
     def gaps(self):
         with self._lock:
             times = [at for _, at in self.calls]
-        return [b - a for a, b in zip(times, times[1:])]
+        return [b - a for a, b in pairwise(times)]
 
 
 @pytest.fixture
@@ -95,6 +95,7 @@ def make_receiver():
 
 # --- balance and login ------------------------------------------------------------
 
+
 def test_balance_has_two_decimals(sim):
     assert call(sim, "balance.asp").text == "10.00"
     sim.balance = Decimal("1234.5")
@@ -105,23 +106,32 @@ def test_balance_has_two_decimals(sim):
 
 @pytest.mark.parametrize("endpoint", ["balance.asp", "sendsms.asp"])
 def test_wrong_password_is_login_failed(sim, endpoint):
-    response = call(sim, endpoint, password="wrong", **{"from": "Test", "to": "27831234567",
-                                                        "message": "Hi"})
+    response = call(sim, endpoint, password="wrong", **{"from": "Test", "to": "27831234567", "message": "Hi"})
     assert response.text == "Error: Login Failed"
     assert sim.messages == [] and sim.balance == Decimal("10.00")
 
 
 def test_parameter_names_are_case_insensitive(sim):
-    response = requests.get(sim.api_url + "sendsms.asp", params={
-        "Username": USER, "PASSWORD": PASSWORD, "From": "Test", "To": "27831234567",
-        "Message": "Hi"}, timeout=5)
+    response = requests.get(
+        sim.api_url + "sendsms.asp",
+        params={"Username": USER, "PASSWORD": PASSWORD, "From": "Test", "To": "27831234567", "Message": "Hi"},
+        timeout=5,
+    )
     assert response.text.startswith("Success:")
 
 
 def test_post_form_is_accepted(sim):
-    response = requests.post(sim.api_url + "sendsms.asp", data={
-        "username": USER, "password": PASSWORD, "from": "Test", "to": "27831234567",
-        "message": "Hello & goodbye"}, timeout=5)
+    response = requests.post(
+        sim.api_url + "sendsms.asp",
+        data={
+            "username": USER,
+            "password": PASSWORD,
+            "from": "Test",
+            "to": "27831234567",
+            "message": "Hello & goodbye",
+        },
+        timeout=5,
+    )
     assert response.text.startswith("Success:")
     assert sim.messages[0].text == "Hello & goodbye"
 
@@ -132,23 +142,26 @@ def test_unknown_path_is_404(sim):
 
 # --- sendsms errors, in the gateway's order -----------------------------------------
 
-@pytest.mark.parametrize("params, answer", [
-    ({"password": "wrong", "from": "bad sender!"}, "Error: Login Failed"),
-    ({"from": ""}, "Error:Invalid [from] parameter"),
-    ({"from": "ABCDEFGHIJKL"}, "Error:Invalid [from] parameter"),  # 12 characters
-    ({"from": "My Shop", "to": ""}, "Error:Invalid [from] parameter"),  # from is checked first
-    ({"to": ""}, "Error:Invalid [to] parameter"),
-    ({"to": "+27831234567"}, "Error:Invalid [to] parameter"),
-    ({"to": "27831234567,27821234567"}, "Error:Invalid [to] parameter"),
-    ({"to": "0831234567", "message": ""},
-     "Error:Number must start with international prefix, 0 not allowed."),
-    ({"message": ""}, "Error:Invalid [message] parameter"),
-    ({"message": "a" * 621}, "Error:Invalid [message] parameter"),
-    ({"message": "a" * 613}, "Error:Max of 4 parts per message exceeded"),
-    ({"message": "ł" * 269}, "Error:Max of 4 parts per message exceeded"),
-    ({"message": "😀" * 134}, "Error:Max of 4 parts per message exceeded"),  # 268 units, 33 emoji a part
-    ({"message": "a" * 458 + "€" + "a" * 152}, "Error:Max of 4 parts per message exceeded"),  # 612 septets
-])
+
+@pytest.mark.parametrize(
+    "params, answer",
+    [
+        ({"password": "wrong", "from": "bad sender!"}, "Error: Login Failed"),
+        ({"from": ""}, "Error:Invalid [from] parameter"),
+        ({"from": "ABCDEFGHIJKL"}, "Error:Invalid [from] parameter"),  # 12 characters
+        ({"from": "My Shop", "to": ""}, "Error:Invalid [from] parameter"),  # from is checked first
+        ({"to": ""}, "Error:Invalid [to] parameter"),
+        ({"to": "+27831234567"}, "Error:Invalid [to] parameter"),
+        ({"to": "27831234567,27821234567"}, "Error:Invalid [to] parameter"),
+        ({"to": "0831234567", "message": ""}, "Error:Number must start with international prefix, 0 not allowed."),
+        ({"message": ""}, "Error:Invalid [message] parameter"),
+        ({"message": "a" * 621}, "Error:Invalid [message] parameter"),
+        ({"message": "a" * 613}, "Error:Max of 4 parts per message exceeded"),
+        ({"message": "ł" * 269}, "Error:Max of 4 parts per message exceeded"),
+        ({"message": "😀" * 134}, "Error:Max of 4 parts per message exceeded"),  # 268 units, 33 emoji a part
+        ({"message": "a" * 458 + "€" + "a" * 152}, "Error:Max of 4 parts per message exceeded"),  # 612 septets
+    ],
+)
 def test_each_error_line_of_the_spec(sim, params, answer):
     assert send(sim, **params).text == answer
     assert sim.messages == [] and sim.balance == Decimal("10.00")
@@ -161,10 +174,18 @@ def test_sender_of_eleven_alphanumerics_is_accepted(sim):
 
 # --- credits and ids ----------------------------------------------------------------
 
-@pytest.mark.parametrize("message, parts", [("a" * 160, 1), ("a" * 161, 2), ("ł" * 71, 2),
-                                            ("a" * 612, 4),
-                                            ("a" * 152 + "€" + "a" * 152, 3),  # the € moves to part 2
-                                            ("😀" * 67, 3)])
+
+@pytest.mark.parametrize(
+    "message, parts",
+    [
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("ł" * 71, 2),
+        ("a" * 612, 4),
+        ("a" * 152 + "€" + "a" * 152, 3),  # the € moves to part 2
+        ("😀" * 67, 3),
+    ],
+)
 def test_each_part_costs_one_credit(sim, message, parts):
     assert send(sim, message=message).text.startswith("Success:")
     assert sim.balance == Decimal("10.00") - parts
@@ -188,6 +209,7 @@ def test_tracking_ids_are_unique_and_increasing(sim, make_sim):
 
 
 # --- outage, hold, concurrency, connections, latency --------------------------------
+
 
 def test_outage_answers_the_status_until_cleared(sim):
     sim.outage = 503
@@ -238,6 +260,7 @@ def test_latency_slows_each_call(make_sim):
 
 # --- logging ------------------------------------------------------------------------
 
+
 def test_log_lines_name_the_send_but_never_the_password(sim, caplog):
     caplog.set_level("INFO", logger="bot.simulator.simulator")
     message_id = send(sim, message="a" * 200).text.removeprefix("Success:")
@@ -250,30 +273,46 @@ def test_log_lines_name_the_send_but_never_the_password(sim, caplog):
 
 # --- delivery reports ---------------------------------------------------------------
 
+
 def test_default_reports_are_submitted_then_delivered(make_sim, make_receiver):
     receiver = make_receiver()
     sim = make_sim(callback_url=receiver.url, dlr_delay=0.1)
     message_id = send(sim, **{"from": "Shop1", "to": "27821234567"}).text.removeprefix("Success:")
     wait_until(lambda: len(receiver.calls) == 2)
     assert [params for params, _ in receiver.calls] == [
-        {"messageid": message_id, "to": "27821234567", "from": "Shop1", "StatusID": "100",
-         "statusMessage": "Submitted to gateway"},
-        {"messageid": message_id, "to": "27821234567", "from": "Shop1", "StatusID": "200",
-         "statusMessage": "Delivered to Mobile"},
+        {
+            "messageid": message_id,
+            "to": "27821234567",
+            "from": "Shop1",
+            "StatusID": "100",
+            "statusMessage": "Submitted to gateway",
+        },
+        {
+            "messageid": message_id,
+            "to": "27821234567",
+            "from": "Shop1",
+            "StatusID": "200",
+            "statusMessage": "Delivered to Mobile",
+        },
     ]
     assert receiver.gaps()[0] > 0.05  # about dlr_delay apart, not at once
     wait_until(lambda: len(sim.reports) == 2)
     assert [(r.messageid, r.status_id, r.result) for r in sim.reports] == [
-        (message_id, 100, 200), (message_id, 200, 200)]
+        (message_id, 100, 200),
+        (message_id, 200, 200),
+    ]
 
 
-@pytest.mark.parametrize("mode, statuses, message", [
-    ("failed", [100, 300], "Delivery Failed"),
-    ("route", [400], "Route not available"),
-    ("duplicate", [100, 200, 200], "Delivered to Mobile"),
-    ("out_of_order", [200, 100], "Submitted to gateway"),
-    ("none", [], None),
-])
+@pytest.mark.parametrize(
+    "mode, statuses, message",
+    [
+        ("failed", [100, 300], "Delivery Failed"),
+        ("route", [400], "Route not available"),
+        ("duplicate", [100, 200, 200], "Delivered to Mobile"),
+        ("out_of_order", [200, 100], "Submitted to gateway"),
+        ("none", [], None),
+    ],
+)
 def test_report_modes(make_sim, make_receiver, mode, statuses, message):
     receiver = make_receiver()
     sim = make_sim(callback_url=receiver.url, dlr_delay=0.01, dlr_mode=mode)
@@ -300,8 +339,8 @@ def test_http_500_is_retried_on_the_scaled_schedule_until_a_200(make_sim, make_r
     send(sim)
     wait_until(lambda: len(receiver.calls) == 3)
     first, second = receiver.gaps()
-    assert 0.05 <= first < 0.15   # 60 minutes, scaled
-    assert 0.15 <= second < 0.6   # 3 more hours, scaled
+    assert 0.05 <= first < 0.15  # 60 minutes, scaled
+    assert 0.15 <= second < 0.6  # 3 more hours, scaled
     time.sleep(0.7)  # past the 12-hour retry: the 200 ended the retries
     assert receiver.status_ids() == [400, 400, 400]
     assert [r.result for r in sim.reports] == [500, 500, 200]
@@ -330,8 +369,7 @@ def test_network_errors_are_retried(make_sim):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    sim = make_sim(callback_url=f"http://127.0.0.1:{closed_port}/dlr", dlr_delay=0.01,
-                   dlr_mode="route", speed=FAST)
+    sim = make_sim(callback_url=f"http://127.0.0.1:{closed_port}/dlr", dlr_delay=0.01, dlr_mode="route", speed=FAST)
     send(sim)
     wait_until(lambda: len(sim.reports) == 2)
     first, second = sim.reports
@@ -360,8 +398,9 @@ def test_the_callback_secret_is_masked_in_every_log_line_including_retries(make_
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     caplog.set_level("INFO", logger="bot.simulator.simulator")
-    sim = make_sim(callback_url=f"http://127.0.0.1:{port}/sms/dlr/{DLR_SECRET}", dlr_delay=0.01,
-                   dlr_mode="route", speed=FAST)
+    sim = make_sim(
+        callback_url=f"http://127.0.0.1:{port}/sms/dlr/{DLR_SECRET}", dlr_delay=0.01, dlr_mode="route", speed=FAST
+    )
     send(sim)
     wait_until(lambda: len(sim.reports) >= 3)
     retries = [r.getMessage() for r in caplog.records if "event=sim_report_retry" in r.getMessage()]

@@ -1,5 +1,6 @@
 """Timed jobs (bot/simulator/timed_jobs.py): each job runs once at its moment, in time order; close()
 drops what is pending and ends the thread."""
+
 import threading
 import time
 

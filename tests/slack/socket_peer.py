@@ -5,9 +5,11 @@ One TCP port serves both halves of Slack's side: ``POST /api/apps.connections.op
 answers pings with pongs, delivers envelopes, records the acks (with the time each arrived) and can
 ask for a refresh (``disconnect``) or go silent like a dead network path.
 """
+
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import socket
@@ -25,7 +27,7 @@ class PeerConnection:
 
     def __init__(self, sock: socket.socket, number: int) -> None:
         self.sock, self.number = sock, number
-        self.silent = False        # a dead path: nothing read, nothing answered, nothing closed
+        self.silent = False  # a dead path: nothing read, nothing answered, nothing closed
         self.closed = threading.Event()
         self._send_lock = threading.Lock()
 
@@ -69,11 +71,11 @@ class SocketModePeer:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.connections: list[PeerConnection] = []
-        self.opened = 0                      # apps.connections.open calls
-        self.acks: dict[str, float] = {}     # envelope_id → monotonic time its ack arrived
-        self.sent: dict[str, float] = {}     # envelope_id → monotonic time it was sent
-        self.answers: dict[str, dict] = {}   # envelope_id → the ack's payload
-        self.refuse_websockets = False       # answer the upgrade with 503, as during a Slack incident
+        self.opened = 0  # apps.connections.open calls
+        self.acks: dict[str, float] = {}  # envelope_id → monotonic time its ack arrived
+        self.sent: dict[str, float] = {}  # envelope_id → monotonic time it was sent
+        self.answers: dict[str, dict] = {}  # envelope_id → the ack's payload
+        self.refuse_websockets = False  # answer the upgrade with 503, as during a Slack incident
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._start(self._accept, name="socket-peer")
@@ -95,10 +97,8 @@ class SocketModePeer:
         self.listener.close()
         for conn in list(self.connections):
             conn.silent = False
-            try:
+            with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             conn.sock.close()
         for thread in self._threads:
             thread.join(2.0)
@@ -114,19 +114,36 @@ class SocketModePeer:
 
     def send_command(self, conn: PeerConnection, text: str, **fields) -> str:
         envelope_id = str(uuid.uuid4())
-        payload = {"token": "x", "team_id": "T0TEST", "channel_id": "C0GENERAL", "channel_name": "general",
-                   "user_id": "U0USER", "user_name": "alice", "command": "/sms", "text": text,
-                   "api_app_id": "A0TEST", "response_url": "http://127.0.0.1:9/r",
-                   "trigger_id": f"{uuid.uuid4().int}", **fields}
+        payload = {
+            "token": "x",
+            "team_id": "T0TEST",
+            "channel_id": "C0GENERAL",
+            "channel_name": "general",
+            "user_id": "U0USER",
+            "user_name": "alice",
+            "command": "/sms",
+            "text": text,
+            "api_app_id": "A0TEST",
+            "response_url": "http://127.0.0.1:9/r",
+            "trigger_id": f"{uuid.uuid4().int}",
+            **fields,
+        }
         with self._lock:
             self.sent[envelope_id] = time.monotonic()
-        conn.send_json({"envelope_id": envelope_id, "payload": payload, "type": "slash_commands",
-                        "accepts_response_payload": True})
+        conn.send_json(
+            {"envelope_id": envelope_id, "payload": payload, "type": "slash_commands", "accepts_response_payload": True}
+        )
         return envelope_id
 
     def request_refresh(self, conn: PeerConnection) -> None:
-        conn.send_json({"type": "disconnect", "reason": "refresh_requested", "num_connections": 1,
-                        "debug_info": {"host": "applink-test"}})
+        conn.send_json(
+            {
+                "type": "disconnect",
+                "reason": "refresh_requested",
+                "num_connections": 1,
+                "debug_info": {"host": "applink-test"},
+            }
+        )
 
     def close_connection(self, conn: PeerConnection) -> None:
         """What Slack does to the old websocket some seconds after a refresh warning."""
@@ -180,14 +197,18 @@ class SocketModePeer:
             self.opened += 1
             n = self.opened
         body = json.dumps({"ok": True, "url": f"ws://127.0.0.1:{self.port}/link/?ticket={n}"}).encode()
-        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                     b"Connection: close\r\n\r\n%s" % (len(body), body))
+        sock.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (len(body), body)
+        )
         sock.close()
 
     def _websocket(self, sock: socket.socket, headers: dict) -> None:
         accept = base64.b64encode(hashlib.sha1(headers["sec-websocket-key"].encode() + _GUID).digest())
-        sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        sock.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
         with self._lock:
             conn = PeerConnection(sock, len(self.connections) + 1)
             self.connections.append(conn)

@@ -1,5 +1,6 @@
 """Slow work after a Slack ack (bot/slack/after_ack.py): a failing task tells the person once, through
 respond; shutdown drops work not yet started."""
+
 import threading
 
 from slack_bolt.context.respond import Respond
@@ -41,7 +42,7 @@ def test_close_drops_work_not_yet_started_and_says_whether_work_still_runs():
     pool = AfterAck(workers=1)
     pool.later(lambda: (release.wait(5), ran.append("first")))
     pool.later(lambda: ran.append("second"))
-    assert pool.close(timeout=0.05) is False   # the first still runs
+    assert pool.close(timeout=0.05) is False  # the first still runs
     release.set()
     assert pool.close(timeout=5) is True
     assert ran == ["first"]

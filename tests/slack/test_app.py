@@ -1,4 +1,5 @@
 """The Bolt app: who the bot is is learnt from Slack when it answers, and requests never wait for it."""
+
 import time
 
 from slack_sdk import WebClient
@@ -15,8 +16,7 @@ def client(fake_slack) -> WebClient:
 def test_the_identity_is_learnt_from_auth_test(fake_slack):
     identity = BotIdentity()
     assert identity.learn(client(fake_slack)) is True
-    assert (identity.user_id, identity.bot_id, identity.team_id) == (fake_slack.bot_user_id, BOT_ID,
-                                                                     fake_slack.team_id)
+    assert (identity.user_id, identity.bot_id, identity.team_id) == (fake_slack.bot_user_id, BOT_ID, fake_slack.team_id)
 
 
 def test_slack_down_at_start_up_is_a_warning_not_a_failure(fake_slack, caplog):

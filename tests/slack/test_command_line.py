@@ -1,24 +1,28 @@
 """Slack markup in /sms text: split first, then turned back into what the person typed."""
+
 import pytest
 
 from bot.slack.command_line import parse_command
 from tests.conftest import said as ack_text
 
 
-@pytest.mark.parametrize("escaped, typed", [
-    ("Ask <@U024BE7LH|bob> now", "Ask @bob now"),
-    ("<!here> generator down", "@here generator down"),
-    ("see <#C024BE7LR|ops>", "see #ops"),
-    ("<!channel> and <!everyone>", "@channel and @everyone"),
-    ("<!subteam^SAZ94GDB8|@oncall-team> please", "@oncall-team please"),
-    ("since <!date^1392734382^{date_short}|Feb 18, 2014>", "since Feb 18, 2014"),
-    ("<https://status.example.com/x?a=1&amp;b=2>", "https://status.example.com/x?a=1&b=2"),
-    ("<https://status.example.com|status page>", "status page (https://status.example.com)"),
-    ("<http://example.com|example.com>", "example.com"),
-    ("call <tel:+27831234567|083 123 4567>", "call 083 123 4567"),
-    ("mail <mailto:ops@example.com|ops@example.com>", "mail ops@example.com"),
-    ("Tom &amp; Jerry &lt;3 &amp;lt;", "Tom & Jerry <3 &lt;"),
-])
+@pytest.mark.parametrize(
+    "escaped, typed",
+    [
+        ("Ask <@U024BE7LH|bob> now", "Ask @bob now"),
+        ("<!here> generator down", "@here generator down"),
+        ("see <#C024BE7LR|ops>", "see #ops"),
+        ("<!channel> and <!everyone>", "@channel and @everyone"),
+        ("<!subteam^SAZ94GDB8|@oncall-team> please", "@oncall-team please"),
+        ("since <!date^1392734382^{date_short}|Feb 18, 2014>", "since Feb 18, 2014"),
+        ("<https://status.example.com/x?a=1&amp;b=2>", "https://status.example.com/x?a=1&b=2"),
+        ("<https://status.example.com|status page>", "status page (https://status.example.com)"),
+        ("<http://example.com|example.com>", "example.com"),
+        ("call <tel:+27831234567|083 123 4567>", "call 083 123 4567"),
+        ("mail <mailto:ops@example.com|ops@example.com>", "mail ops@example.com"),
+        ("Tom &amp; Jerry &lt;3 &amp;lt;", "Tom & Jerry <3 &lt;"),
+    ],
+)
 def test_markup_in_the_message_becomes_what_was_typed(escaped, typed):
     command = parse_command("send 27831234567 " + escaped)
     assert command.problem == "" and command.args == "27831234567 " + typed
@@ -35,13 +39,17 @@ def test_a_bare_user_mention_is_refused_with_what_to_write():
 
 
 def test_through_slack_the_sms_carries_names_not_ids(slack_driver, simulator):
-    text = ack_text(slack_driver.command(
-        "send <tel:+27831234567|+27 83 123 4567> <!here> <@U024BE7LH|bob> in <#C024BE7LR|ops>: "
-        "<https://status.example.com|status>"))
+    text = ack_text(
+        slack_driver.command(
+            "send <tel:+27831234567|+27 83 123 4567> <!here> <@U024BE7LH|bob> in <#C024BE7LR|ops>: "
+            "<https://status.example.com|status>"
+        )
+    )
     assert "Queued 1 SMS to 27831234567" in text
     slack_driver.pump()
     assert [(m.to, m.text) for m in simulator.messages] == [
-        ("27831234567", "@here @bob in #ops: status (https://status.example.com)")]
+        ("27831234567", "@here @bob in #ops: status (https://status.example.com)")
+    ]
 
 
 def test_through_slack_a_bare_mention_queues_nothing_and_says_why(slack_driver, bot):

@@ -1,5 +1,6 @@
 """Files attached in Slack forms, fetched from the fake Slack over loopback: the bytes with the bot
 token, a size cap, and a sentence that says what to do for each way the download goes wrong."""
+
 import socket
 
 import pytest
@@ -9,7 +10,7 @@ from tests.conftest import BOT_TOKEN
 
 
 def test_the_file_comes_back_with_the_bot_token(fake_slack):
-    content = "number,name\n27831234567,Ann\n".encode()
+    content = b"number,name\n27831234567,Ann\n"
     url = fake_slack.upload(content)["url_private_download"]
     assert download(url, BOT_TOKEN, 1000, fake_slack.api_url) == content
 
@@ -28,8 +29,11 @@ def test_without_the_files_read_scope_slack_sends_a_sign_in_page_and_that_is_exp
 
 
 def test_the_token_is_never_sent_to_a_host_that_is_not_slack(fake_slack):
-    for url in ("https://evil.example.com/files-pri/T0-F1/download/list.csv", "file:///etc/passwd",
-                "https://slack.com.evil.example/x.csv"):
+    for url in (
+        "https://evil.example.com/files-pri/T0-F1/download/list.csv",
+        "file:///etc/passwd",
+        "https://slack.com.evil.example/x.csv",
+    ):
         with pytest.raises(FileProblem) as problem:
             download(url, BOT_TOKEN, 1000, fake_slack.api_url)
         assert "not on Slack" in str(problem.value)

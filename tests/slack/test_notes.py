@@ -1,5 +1,6 @@
 """Notes on who a send reaches (bot/slack/notes.py): how entries were read, numbers abroad, VoIP
 numbers and skipped group members, each said once with what to do."""
+
 import json
 
 from bot.slack.notes import NUMBERS_SHOWN, batch_notes, plan_notes
@@ -10,8 +11,9 @@ def test_nothing_to_say_gives_no_lines():
 
 
 def test_each_kind_of_note_is_one_line_naming_the_numbers():
-    lines = plan_notes({"read_as": {"083 123 4567": "27831234567"}, "abroad": {"447700900123": "GB"},
-                        "voip": ["27870001111"]})
+    lines = plan_notes(
+        {"read_as": {"083 123 4567": "27831234567"}, "abroad": {"447700900123": "GB"}, "voip": ["27870001111"]}
+    )
     assert len(lines) == 3
     assert "‘083 123 4567’ as 27831234567" in lines[0] and "SMS_DEFAULT_REGION" in lines[0]
     assert "447700900123 (GB)" in lines[1]
@@ -19,11 +21,18 @@ def test_each_kind_of_note_is_one_line_naming_the_numbers():
 
 
 def test_skipped_members_are_grouped_by_reason_and_say_how_to_remove_them():
-    [line] = plan_notes({"skipped": [["0211234567", "ops", "a landline"], ["0211234568", "ops", "a landline"],
-                                     ["12", "night", "too short <x>"]]})
+    [line] = plan_notes(
+        {
+            "skipped": [
+                ["0211234567", "ops", "a landline"],
+                ["0211234568", "ops", "a landline"],
+                ["12", "night", "too short <x>"],
+            ]
+        }
+    )
     assert "Skipped 3 group members, not charged" in line
     assert "a landline: 0211234567 (`ops`), 0211234568 (`ops`)" in line
-    assert "too short &lt;x&gt;" in line                     # Slack markup in a reason is shown, not run
+    assert "too short &lt;x&gt;" in line  # Slack markup in a reason is shown, not run
     assert "/sms group remove GROUP NUMBERS" in line
 
 

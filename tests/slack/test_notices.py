@@ -1,5 +1,6 @@
 """What the bot asks Slack to show (bot/slack/notices.py), as outbox jobs: a long list's failures become
 one digest, an unconfirmed SMS always gets its own reply, routine reports on a long list only edit."""
+
 import pytest
 
 from bot.slack.notices import DIGEST_SECONDS, SlackNotices
@@ -80,7 +81,7 @@ def test_routine_reports_on_a_long_list_only_edit_the_status_message(db, queue, 
     report(db, queue, notices, ids[0], dlr.SUBMITTED)
     report(db, queue, notices, ids[1], dlr.DELIVERED)
     assert jobs(db, "reply") == [] and len(jobs(db, "status")) == 1
-    report(db, queue, notices, ids[2], dlr.FAILED)   # a failure is news: in the digest
+    report(db, queue, notices, ids[2], dlr.FAILED)  # a failure is news: in the digest
     assert len(jobs(db, "digest")) == 1
 
 

@@ -1,5 +1,6 @@
 """The Slack outbox: posts survive outages, honour 429, coalesce, pace, and find another way in;
 alerts reach the alert channel."""
+
 import json
 import sqlite3
 from decimal import Decimal
@@ -8,13 +9,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.slack.notices import DIGEST_SECONDS
-from bot.slack import render
-from bot.slack.render import RESEND_ACTION
-from bot.web.routes import CALLBACK_PREFIX
 from bot.config.settings import load_settings
 from bot.runtime import Bot
+from bot.slack import render
+from bot.slack.notices import DIGEST_SECONDS
+from bot.slack.render import RESEND_ACTION
 from bot.storage.outbox import JobKind
+from bot.web.routes import CALLBACK_PREFIX
 from tests.conftest import Driver, base_env, wait_for
 
 
@@ -28,7 +29,7 @@ def test_slack_down_then_back_loses_nothing(sent_once, bot, fake_slack, simulato
     fake_slack.down = True
     bot.sender.run_once()
     now = bot.clock()
-    for attempt in range(3):  # each try backs off further, the job stays
+    for _ in range(3):  # each try backs off further, the job stays
         now = max(now, bot.notifier.paused_until)
         assert bot.notifier.run_once(now) is True
     assert bot.notifier.paused_until - now >= 4
@@ -101,12 +102,15 @@ def test_a_send_from_someone_elses_dm_gives_no_impossible_advice(slack_driver, b
     assert len(told) == 1 and "your DM with me" in told[0] and "/invite" not in told[0]
 
 
-@pytest.mark.parametrize("channel, name, code, advice, not_said", [
-    ("C0MPDM", "mpdm-alice--bob-1", "channel_not_found", "group DM", "/invite"),
-    ("C0OLD", "old-ops", "is_archived", "archived", "/invite"),
-    ("C0ANN", "announcements", "restricted_action", "admin", "/invite"),
-    ("C0PRIV", "secret-ops", "channel_not_found", "/invite @smsbot", "group DM"),
-])
+@pytest.mark.parametrize(
+    "channel, name, code, advice, not_said",
+    [
+        ("C0MPDM", "mpdm-alice--bob-1", "channel_not_found", "group DM", "/invite"),
+        ("C0OLD", "old-ops", "is_archived", "archived", "/invite"),
+        ("C0ANN", "announcements", "restricted_action", "admin", "/invite"),
+        ("C0PRIV", "secret-ops", "channel_not_found", "/invite @smsbot", "group DM"),
+    ],
+)
 def test_dm_fallback_advice_fits_the_kind_of_conversation(channel, name, code, advice, not_said):
     text = render.moved_to_dm(channel, name, code)["text"]
     assert advice in text and not_said not in text
@@ -124,7 +128,8 @@ def test_a_private_channel_gets_the_status_in_the_dm_and_the_user_is_told(slack_
 
 
 def test_an_unconfirmed_send_is_announced_in_its_thread_and_can_be_resent_once(
-        slack_driver, bot, fake_slack, simulator):
+    slack_driver, bot, fake_slack, simulator
+):
     slack_driver.command("send 27831234567 Generator running")
     slack_driver.bot.notifier.run_once()
     bot.queue.claim(bot.clock())  # the process "died" mid-send
@@ -146,6 +151,7 @@ def test_an_unconfirmed_send_is_announced_in_its_thread_and_can_be_resent_once(
 
 def wait_until_queued(bot):
     from tests.conftest import wait_for
+
     return wait_for(lambda: bot.queue.messages_of(1)[0]["status"] == "queued")
 
 
@@ -200,19 +206,20 @@ def _hold_write_lock(path):
         if other.in_transaction:
             other.execute("ROLLBACK")
         other.close()
+
     return lambda: other.execute("BEGIN EXCLUSIVE"), release
 
 
 def test_a_post_slack_accepted_but_the_database_could_not_store_is_never_posted_twice(slack_driver, bot, fake_slack):
     slack_driver.command("send 27831234567 Hello")
     take, release = _hold_write_lock(bot.settings.db_path)
-    fake_slack.after("chat.postMessage", take)     # Slack answers, then the disk is busy elsewhere
+    fake_slack.after("chat.postMessage", take)  # Slack answers, then the disk is busy elsewhere
     bot.db.conn.execute("PRAGMA busy_timeout = 50")
     try:
-        assert bot.notifier.run_once() is True      # posted; storing its ts failed: kept, not lost
+        assert bot.notifier.run_once() is True  # posted; storing its ts failed: kept, not lost
     finally:
         release()
-    for step in range(1, 20):                       # the database is back: it is stored, not posted again
+    for step in range(1, 20):  # the database is back: it is stored, not posted again
         bot.notifier._last_write.clear()
         bot.notifier.run_once(bot.clock() + 600 * step)
     assert len(fake_slack.messages["C0GENERAL"]) == 1
@@ -223,7 +230,7 @@ def test_a_post_slack_accepted_but_the_database_could_not_store_is_never_posted_
 
 def test_a_status_message_that_can_never_be_posted_drops_the_jobs_waiting_on_it(slack_driver, bot, fake_slack):
     fake_slack.add_channel("C0OPS", "ops", private=True, bot_member=False)
-    fake_slack.fail("conversations.open", "user_disabled")      # not even the DM is possible
+    fake_slack.fail("conversations.open", "user_disabled")  # not even the DM is possible
     slack_driver.command("send 27831234567 One", channel_id="C0OPS", channel_name="ops")
     slack_driver.pump()
     assert bot.posts.batch(1)["posted_where"] == "nowhere"
@@ -232,7 +239,7 @@ def test_a_status_message_that_can_never_be_posted_drops_the_jobs_waiting_on_it(
     slack_driver.pump()
     waiting = bot.db.conn.execute("SELECT count(*) FROM outbox WHERE batch_id = 1 AND state = 'pending'").fetchone()
     assert waiting[0] == 0
-    slack_driver.command("send 27821234567 Two")                 # and the rest go on
+    slack_driver.command("send 27821234567 Two")  # and the rest go on
     slack_driver.pump()
     assert len(fake_slack.messages["C0GENERAL"]) == 1
 
@@ -241,7 +248,7 @@ def test_jobs_waiting_for_their_status_message_never_take_the_due_window(slack_d
     slack_driver.command("send 27831234567 One")
     bot.db.conn.execute("UPDATE outbox SET next_attempt_at = next_attempt_at + 3600 WHERE kind = 'post'")
     with bot.db.transaction() as conn:  # 150 replies for a send whose status message is not posted yet
-        for i in range(150):
+        for _ in range(150):
             bot.outbox.add(conn, JobKind.REPLY, bot.clock(), batch_id=1, payload={"event": "resent"})
     slack_driver.command("send 27821234567 Two", channel_id="C0OPS2", channel_name="ops2")
     fake_slack.add_channel("C0OPS2", "ops2")
@@ -279,8 +286,9 @@ def test_a_thousand_failures_in_one_channel_never_hold_up_another_channels_statu
     url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
     with requests.Session() as http:  # every SMS fails on the network: 1,000 bad news at once
         for row in bot.queue.messages_of(1):
-            http.get(url, params={"messageid": row["tracking_id"], "to": row["recipient"], "StatusID": "300"},
-                     timeout=5)
+            http.get(
+                url, params={"messageid": row["tracking_id"], "to": row["recipient"], "StatusID": "300"}, timeout=5
+            )
     bot.notifier.start()
     try:
         driver.command("send 27821234567 Other team's news", channel_id="C0OPS", channel_name="ops")
@@ -294,6 +302,8 @@ def test_a_thousand_failures_in_one_channel_never_hold_up_another_channels_statu
     bot.notifier.run_once(bot.clock() + DIGEST_SECONDS)
     told = fake_slack.thread("C0GENERAL", first["ts"])
     assert "1000 more failed" in told[0]["text"] and "… and 993 more" in told[0]["text"]
+
+
 # -- alerts in the alert channel --------------------------------------------------------------------
 def alerts(fake_slack):
     return [m["text"] for m in fake_slack.messages.get("C0ALERTS", [])]
@@ -338,13 +348,22 @@ def test_refused_credentials_alert_names_the_settings(alerting, simulator, fake_
 
 
 def _alerting_bot(tmp_path, simulator, fake_slack, **env):
-    settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                                      SMSBOT_ALERT_CHANNEL="G0PRIVATE", SMSBOT_LOW_BALANCE="100", **env))
+    settings = load_settings(
+        base_env(
+            tmp_path,
+            SMSOFFICE_API_URL=simulator.api_url,
+            SLACK_API_URL=fake_slack.api_url,
+            SMSBOT_ALERT_CHANNEL="G0PRIVATE",
+            SMSBOT_LOW_BALANCE="100",
+            **env,
+        )
+    )
     return Bot(settings)
 
 
 def test_an_alert_the_channel_refuses_goes_to_the_admins_and_health_says_alerts_cannot_be_delivered(
-        tmp_path, simulator, fake_slack):
+    tmp_path, simulator, fake_slack
+):
     fake_slack.add_channel("G0PRIVATE", "finance", private=True, bot_member=False)
     bot = _alerting_bot(tmp_path, simulator, fake_slack, SMSBOT_ADMIN_USERS="U0ADMIN,U0BOSS")
     bot.server.start()

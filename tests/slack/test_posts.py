@@ -1,12 +1,20 @@
 """Where each send shows in Slack (bot/slack/posts.py): its origin, status message and the failures a
 digest has already told."""
+
 import pytest
 
 from bot.slack.posts import PostedWhere, SlackPosts, origin_of
 
 NOW = 1_700_000_000.0
-ORIGIN = {"user_id": "U0ANN", "user_name": "ann", "team_id": "T0", "channel_id": "C0OPS", "channel_name": "ops",
-          "response_url": "https://hooks.slack.test/r1", "trigger_id": "not kept"}
+ORIGIN = {
+    "user_id": "U0ANN",
+    "user_name": "ann",
+    "team_id": "T0",
+    "channel_id": "C0OPS",
+    "channel_name": "ops",
+    "response_url": "https://hooks.slack.test/r1",
+    "trigger_id": "not kept",
+}
 
 
 @pytest.fixture
@@ -16,8 +24,9 @@ def posts(db):
 
 def new_send(db, queue, posts, recipients=("27831234567",)):
     with db.transaction() as conn:
-        batch_id = queue.enqueue(conn, {"user_id": "U0ANN", "user_name": "ann", "text": "Drill", "parts": 1},
-                                 recipients, NOW)
+        batch_id = queue.enqueue(
+            conn, {"user_id": "U0ANN", "user_name": "ann", "text": "Drill", "parts": 1}, recipients, NOW
+        )
         posts.create(conn, batch_id, origin_of(ORIGIN))
     return batch_id
 

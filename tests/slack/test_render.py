@@ -1,4 +1,5 @@
 """What smsbot shows in Slack, from plain data: status messages, previews, times, and nothing unsafe."""
+
 import datetime as dt
 import json
 import re
@@ -17,8 +18,15 @@ BATCH = {"id": 1, "user_id": "U0ANN", "text": "Generator running", "encoding": "
 
 
 def row(n, *, status="sent", dlr=None, error=None):
-    return {"id": n, "recipient": f"2783100{n:04d}", "status": status, "dlr_status_id": dlr, "dlr_status": None,
-            "last_error": error, "tracking_id": str(100000 + n) if status == "sent" else None}
+    return {
+        "id": n,
+        "recipient": f"2783100{n:04d}",
+        "status": status,
+        "dlr_status_id": dlr,
+        "dlr_status": None,
+        "last_error": error,
+        "tracking_id": str(100000 + n) if status == "sent" else None,
+    }
 
 
 def shown(content: dict) -> str:
@@ -32,8 +40,13 @@ def within_limits(content: dict, max_blocks: int) -> list[str]:
     assert 0 < len(blocks) <= max_blocks
     texts = []
     for block in blocks:
-        for text in ([block["text"]["text"]] if block["type"] == "section" else
-                     [e["text"] for e in block["elements"]] if block["type"] == "context" else []):
+        for text in (
+            [block["text"]["text"]]
+            if block["type"] == "section"
+            else [e["text"] for e in block["elements"]]
+            if block["type"] == "context"
+            else []
+        ):
             assert len(text) <= 3000
             outside = re.sub(r"<[^<>]*>", "", text)  # what is left once whole tokens are taken out
             assert not re.search(r"<|[^\n]>", outside), "a cut Slack token"  # (a ">" quote starts a line)
@@ -70,8 +83,9 @@ def test_a_long_list_shows_counts_and_names_only_the_problems():
     pending = [row(11, dlr=100), row(12, status="queued")]
     rows = delivered + failed + unconfirmed + pending
     content = render.status_message(BATCH, rows)
-    counts = (f"{len(delivered)} delivered · {len(failed)} failed · {len(unconfirmed)} unconfirmed · "
-              f"{len(pending)} pending")
+    counts = (
+        f"{len(delivered)} delivered · {len(failed)} failed · {len(unconfirmed)} unconfirmed · {len(pending)} pending"
+    )
     assert counts in shown(content) and counts in content["text"]
     assert "Failed: " + ", ".join(r["recipient"] for r in failed) in shown(content)
     assert "Unconfirmed: " + unconfirmed[0]["recipient"] in shown(content)
@@ -80,8 +94,9 @@ def test_a_long_list_shows_counts_and_names_only_the_problems():
 
 
 def test_a_status_message_of_1000_recipients_names_every_failed_and_unconfirmed_number_within_limits():
-    rows = [row(n, status="failed", error="x") for n in range(600)] + \
-           [row(n, status="unconfirmed") for n in range(600, 1000)]
+    rows = [row(n, status="failed", error="x") for n in range(600)] + [
+        row(n, status="unconfirmed") for n in range(600, 1000)
+    ]
     content = render.status_message(BATCH, rows)
     texts = within_limits(content, 50)
     assert "600 failed · 400 unconfirmed" in texts[2]
@@ -120,7 +135,6 @@ def test_a_time_a_week_ago_shows_its_day_in_each_readers_zone_with_the_utc_date_
     assert render.when(week_ago) in render.balance_after((Decimal("50"), week_ago), 1)
 
 
-
 def test_the_balance_after_a_send_uses_the_last_check_or_says_there_is_none():
     assert "no balance check yet" in render.balance_after(None, 5)
     after = render.balance_after((Decimal("1000.50"), 1_700_000_000.0), 3)
@@ -131,8 +145,12 @@ def test_a_secret_in_an_error_never_reaches_slack():
     secret = "pw-" + secrets.token_hex(8)
     register_secret(secret)
     failed = row(1, status="failed", error=f"login refused for password={secret}")
-    for content in (render.usage_error(f"bad {secret}"), render.failed_reply(BATCH, failed),
-                    render.status_message(BATCH, [failed]), render.unconfirmed_reply(BATCH, failed)):
+    for content in (
+        render.usage_error(f"bad {secret}"),
+        render.failed_reply(BATCH, failed),
+        render.status_message(BATCH, [failed]),
+        render.unconfirmed_reply(BATCH, failed),
+    ):
         assert secret not in json.dumps(content)
 
 
@@ -146,8 +164,11 @@ def big_plan(groups: int, size: int) -> SendPlan:
 def test_a_preview_of_five_300_number_groups_keeps_cost_balance_and_buttons_and_every_number(view):
     plan = big_plan(5, 300)
     after = render.balance_after((Decimal("2000"), 1_700_000_000.0), plan.credits)
-    content = (render.confirm_preview(plan, "p1", after, 10) if view == "message"
-               else render.confirm_modal(plan, "p1", after, 10))
+    content = (
+        render.confirm_preview(plan, "p1", after, 10)
+        if view == "message"
+        else render.confirm_modal(plan, "p1", after, 10)
+    )
     texts = within_limits(content, 50 if view == "message" else 100)
     summary = "\n".join(texts[:2])
     assert "1500 recipients" in summary and "*Credits:* 1500" in summary
@@ -165,8 +186,11 @@ def test_a_preview_of_five_300_number_groups_keeps_cost_balance_and_buttons_and_
 def test_a_preview_too_big_for_its_blocks_counts_the_numbers_left_out(view, max_blocks):
     plan = big_plan(5, 6000)
     after = render.balance_after(None, plan.credits)
-    content = (render.confirm_preview(plan, "p1", after, 10) if view == "message"
-               else render.confirm_modal(plan, "p1", after, 10))
+    content = (
+        render.confirm_preview(plan, "p1", after, 10)
+        if view == "message"
+        else render.confirm_modal(plan, "p1", after, 10)
+    )
     texts = within_limits(content, max_blocks)
     assert len(content["blocks"]) == max_blocks
     assert "*Credits:* 30000" in texts[1] and "*Balance after:*" in texts[1]
@@ -177,9 +201,13 @@ def test_a_preview_too_big_for_its_blocks_counts_the_numbers_left_out(view, max_
 
 
 def test_history_of_50_sends_shows_all_50_with_whole_date_tokens():
-    entries = [({"created_at": 1_700_000_000.0 + 3600 * n, "user_id": f"U0USER{n:04d}", "parts": 4},
-                [row(n, status="failed", error="Error: the gateway refused this number for reasons " * 2)])
-               for n in range(50)]
+    entries = [
+        (
+            {"created_at": 1_700_000_000.0 + 3600 * n, "user_id": f"U0USER{n:04d}", "parts": 4},
+            [row(n, status="failed", error="Error: the gateway refused this number for reasons " * 2)],
+        )
+        for n in range(50)
+    ]
     content = render.history(entries)
     texts = within_limits(content, 50)
     assert len(texts) > 1  # too long for one section, so split between entries
@@ -207,8 +235,9 @@ def test_group_show_with_a_reason_on_every_number_splits_between_lines_and_count
     texts = within_limits(render.group_members("big", members, problems), 50)
     named = numbers_in(texts)
     assert texts[-1].endswith(f"… and {len(members) - len(named):,} more numbers")
-    assert all(line.split(" ")[0] in named or line.startswith(("*Group", "…"))
-               for text in texts for line in text.split("\n"))
+    assert all(
+        line.split(" ")[0] in named or line.startswith(("*Group", "…")) for text in texts for line in text.split("\n")
+    )
 
 
 def test_app_home_stays_within_100_blocks_with_many_groups_and_old_sends():

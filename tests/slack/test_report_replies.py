@@ -1,4 +1,5 @@
 """Thread replies for what a delivery report meant (bot/slack/report_replies.py)."""
+
 from bot.slack.report_replies import reply
 from bot.sms import dlr
 from bot.storage.reports import Notice
@@ -12,8 +13,13 @@ def sms(status="sent", tracking_id="T2"):
 
 
 def report(status_id=dlr.DELIVERED, recipient="27831234567", tracking_id="T2"):
-    return {"status_id": status_id, "recipient": recipient, "tracking_id": tracking_id, "received_at": AT,
-            "status_message": dlr.MESSAGES[status_id]}
+    return {
+        "status_id": status_id,
+        "recipient": recipient,
+        "tracking_id": tracking_id,
+        "received_at": AT,
+        "status_message": dlr.MESSAGES[status_id],
+    }
 
 
 def test_an_unconfirmed_sms_proved_sent_says_there_is_no_need_to_resend():
@@ -34,8 +40,10 @@ def test_a_report_that_may_be_this_sms_marks_nothing_and_asks_not_to_resend():
 
 
 def test_two_delivered_attempts_say_the_person_got_it_twice():
-    attempts = [{"tracking_id": "T1", "dlr_status_id": dlr.DELIVERED},
-                {"tracking_id": "T2", "dlr_status_id": dlr.DELIVERED}]
+    attempts = [
+        {"tracking_id": "T1", "dlr_status_id": dlr.DELIVERED},
+        {"tracking_id": "T2", "dlr_status_id": dlr.DELIVERED},
+    ]
     text = reply(Notice.TWICE, BATCH, sms(), report(), attempts)["text"]
     assert "got this SMS twice" in text and "#T1 and #T2" in text
 

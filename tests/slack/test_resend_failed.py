@@ -1,5 +1,6 @@
 """Resend for failed sends: curable failures (credits, login, unreachable) get the button; the others
 say to send anew, and a Resend click on them queues nothing."""
+
 import time
 
 import pytest
@@ -76,9 +77,11 @@ def test_a_send_given_up_while_the_gateway_was_unreachable_can_be_resent(setting
 @pytest.fixture
 def refusing_gateway():
     """A gateway that refuses every number, as SMS Office does for one it cannot send to."""
+
     def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"Error:Invalid [to] parameter"]
+
     server = ServerThread(app).start()
     yield server.url + "/sms/api/"
     server.stop()
@@ -97,7 +100,9 @@ def test_a_failure_a_resend_cannot_cure_gets_no_button_and_says_to_send_anew(tmp
         # an old or forged Resend click queues nothing and says why
         url = fake_slack.response_url("forged")
         message_id = str(bot.queue.messages_of(1)[0]["id"])
-        assert driver.click(RESEND_ACTION, message_id, message_ts=batch["status_ts"], response_url=url).status_code == 200
+        assert (
+            driver.click(RESEND_ACTION, message_id, message_ts=batch["status_ts"], response_url=url).status_code == 200
+        )
         assert fake_slack.wait_for(lambda: any(key == "forged" for key, _ in fake_slack.responses))
         told = [body["text"] for key, body in fake_slack.responses if key == "forged"]
         assert "would fail again" in told[0] and "/sms send" in told[0]
@@ -108,8 +113,16 @@ def test_a_failure_a_resend_cannot_cure_gets_no_button_and_says_to_send_anew(tmp
 
 def test_the_out_of_credits_alert_says_where_the_resend_buttons_are(tmp_path, simulator, fake_slack):
     fake_slack.add_channel("C0ALERTS", "sms-alerts")
-    bot = Bot(load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                                     SMSBOT_ALERT_CHANNEL="C0ALERTS")))
+    bot = Bot(
+        load_settings(
+            base_env(
+                tmp_path,
+                SMSOFFICE_API_URL=simulator.api_url,
+                SLACK_API_URL=fake_slack.api_url,
+                SMSBOT_ALERT_CHANNEL="C0ALERTS",
+            )
+        )
+    )
     bot.server.start()
     try:
         simulator.balance = 0

@@ -1,5 +1,6 @@
 """Socket Mode against a websocket peer: dead sockets found, `connected` only when up, acks on time
 through a `disconnect` refresh."""
+
 import logging
 import time
 

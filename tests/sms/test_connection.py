@@ -1,5 +1,6 @@
 """The gateway's one HTTP connection (bot/sms/connection.py): kept alive between calls, and cut at once
 by another thread when a call hangs (shutdown does not wait for a read timeout)."""
+
 import socket
 import threading
 import time
@@ -45,7 +46,7 @@ def test_calls_reuse_one_kept_alive_connection(gateway):
     with one_connection_session(gateway, adapter) as session:
         answers = [session.get(gateway + "balance.asp", timeout=5).text for _ in range(3)]
     assert answers == ["500.00"] * 3
-    assert len(Balance.peers) == 1   # one TCP connection for all three calls
+    assert len(Balance.peers) == 1  # one TCP connection for all three calls
 
 
 def test_interrupt_cuts_a_call_blocked_on_a_silent_gateway_at_once():

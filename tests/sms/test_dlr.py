@@ -1,10 +1,15 @@
 """The delivery-report codes, as SMS Office's spec lists them (section 3)."""
+
 from bot.sms import dlr
 
 
 def test_the_codes_and_their_messages_are_the_specs():
     assert {int(code): text for code, text in dlr.MESSAGES.items()} == {
-        100: "Submitted to gateway", 200: "Delivered to Mobile", 300: "Delivery Failed", 400: "Route not available"}
+        100: "Submitted to gateway",
+        200: "Delivered to Mobile",
+        300: "Delivery Failed",
+        400: "Route not available",
+    }
 
 
 def test_status_only_moves_forward_and_100_is_the_only_provisional_code():

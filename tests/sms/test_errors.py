@@ -1,4 +1,5 @@
 """The SMS rules' refusals (bot/sms/errors.py): the text is the advice, a recipient refusal names its entry."""
+
 import pytest
 
 from bot.sms.errors import RecipientError, SmsRuleError, TextError
@@ -13,8 +14,9 @@ def test_an_empty_text_is_refused_with_advice_on_what_to_write():
 
 
 def test_a_recipient_refusal_keeps_the_entry_and_a_short_reason():
-    error = RecipientError("0211234567 is a landline: SMS cannot reach it.", entry="0211234567",
-                           reason="a landline in South Africa")
+    error = RecipientError(
+        "0211234567 is a landline: SMS cannot reach it.", entry="0211234567", reason="a landline in South Africa"
+    )
     assert (error.entry, error.reason) == ("0211234567", "a landline in South Africa")
     assert str(error) == "0211234567 is a landline: SMS cannot reach it."
     plain = RecipientError("Not a phone number: abc", entry="abc")

@@ -1,5 +1,6 @@
 """Which failed SMS a resend can cure (bot/sms/failures.py): the account or the gateway, once fixed;
 never the number or the text."""
+
 from bot.sms import failures
 from bot.sms.gateway import GatewayUnavailable, InvalidRecipient, LoginFailed, NotEnoughCredits
 

@@ -1,4 +1,5 @@
 """The SMS Office client: parsing, error classification, secrecy, serialisation."""
+
 from __future__ import annotations
 
 import logging
@@ -13,12 +14,29 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
-from urllib3.exceptions import (ConnectTimeoutError, MaxRetryError, NameResolutionError,
-                                NewConnectionError, ProtocolError)
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+)
 
-from bot.sms.gateway import (GatewayError, GatewayOutcomeUnknown, GatewayRefused, GatewayUnavailable,
-                         InvalidMessage, InvalidRecipient, InvalidSender, LoginFailed, NotEnoughCredits,
-                         NotInternational, SmsOfficeClient, TooManyParts, UnexpectedResponse)
+from bot.sms.gateway import (
+    GatewayError,
+    GatewayOutcomeUnknown,
+    GatewayRefused,
+    GatewayUnavailable,
+    InvalidMessage,
+    InvalidRecipient,
+    InvalidSender,
+    LoginFailed,
+    NotEnoughCredits,
+    NotInternational,
+    SmsOfficeClient,
+    TooManyParts,
+    UnexpectedResponse,
+)
 from bot.web.server import ServerThread
 
 BASE = "http://gw.test/sms/api/"
@@ -26,10 +44,9 @@ SEND_URL = BASE + "sendsms.asp"
 BALANCE_URL = BASE + "balance.asp"
 USER = "acme"
 PASSWORD = "s3cr3t&Pa ss"  # '&' and ' ' give it distinct raw, %-encoded and +-encoded forms
-SECRET_MARK = "s3cr3t"     # the start of every one of those forms
+SECRET_MARK = "s3cr3t"  # the start of every one of those forms
 # The request line as requests/urllib3 put it into their exception messages.
-LEAKY_PATH = urlsplit(requests.Request("GET", SEND_URL, params={"username": USER, "password": PASSWORD})
-                      .prepare().url)
+LEAKY_PATH = urlsplit(requests.Request("GET", SEND_URL, params={"username": USER, "password": PASSWORD}).prepare().url)
 LEAKY_PATH = f"{LEAKY_PATH.path}?{LEAKY_PATH.query}"
 
 SPEC_ERRORS = [
@@ -44,8 +61,9 @@ SPEC_ERRORS = [
 SPELLINGS = {
     "as_specified": lambda line: line,
     "shouting_and_spaced": lambda line: "\r\n  " + line.upper().replace(":", " :  ").replace(" ", "  ") + " \r\n",
-    "lower_with_explanation": lambda line: line.lower() + "\r\nExample: sendsms.asp?username=x&password=y"
-                                                          "&from=ACME&to=27831234567&message=Hello+world",
+    "lower_with_explanation": lambda line: (
+        line.lower() + "\r\nExample: sendsms.asp?username=x&password=y&from=ACME&to=27831234567&message=Hello+world"
+    ),
 }
 
 
@@ -93,7 +111,7 @@ def hangup_url():
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             with conn:
                 conn.recv(65536)
@@ -107,10 +125,18 @@ def hangup_url():
 
 
 # -- balance ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("body, credits", [
-    ("1234.56", "1234.56"), ("Success: 1234.56", "1234.56"), ("success:1234.56:", "1234.56"),
-    (" \r\n1234.56\r\n", "1234.56"), ("SUCCESS : 0.00", "0.00"), ("1,234.56", "1234.56"), ("12", "12"),
-])
+@pytest.mark.parametrize(
+    "body, credits",
+    [
+        ("1234.56", "1234.56"),
+        ("Success: 1234.56", "1234.56"),
+        ("success:1234.56:", "1234.56"),
+        (" \r\n1234.56\r\n", "1234.56"),
+        ("SUCCESS : 0.00", "0.00"),
+        ("1,234.56", "1234.56"),
+        ("12", "12"),
+    ],
+)
 def test_balance_reads_the_credits_in_any_reasonable_form(gateway, client, body, credits):
     gateway.get(BALANCE_URL, body=body)
     assert client.balance() == Decimal(credits)
@@ -133,8 +159,9 @@ def test_balance_login_failed_names_the_settings_to_fix(gateway, client):
     assert str(caught.value) == "Login Failed. Check SMSOFFICE_USERNAME and SMSOFFICE_PASSWORD"
 
 
-@pytest.mark.parametrize("body", ["<html><body>" + "Welcome to SMS Office! " * 30 + "</body></html>",
-                                  "1234,56", "Success:"])
+@pytest.mark.parametrize(
+    "body", ["<html><body>" + "Welcome to SMS Office! " * 30 + "</body></html>", "1234,56", "Success:"]
+)
 def test_balance_unreadable_answer_is_final_and_quoted(gateway, client, body):
     gateway.get(BALANCE_URL, body=body)
     with pytest.raises(GatewayRefused) as caught:
@@ -147,10 +174,17 @@ def test_balance_unreadable_answer_is_final_and_quoted(gateway, client, body):
 
 
 # -- send ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("body, tracking", [
-    ("Success:123", "123"), ("Success: 123:", "123"), ("success:123", "123"), ("123", "123"),
-    ("\r\n  SUCCESS : 987654321 :\r\n", "987654321"), ("Success:42:queued", "42"),
-])
+@pytest.mark.parametrize(
+    "body, tracking",
+    [
+        ("Success:123", "123"),
+        ("Success: 123:", "123"),
+        ("success:123", "123"),
+        ("123", "123"),
+        ("\r\n  SUCCESS : 987654321 :\r\n", "987654321"),
+        ("Success:42:queued", "42"),
+    ],
+)
 def test_send_returns_the_tracking_number(gateway, client, body, tracking):
     gateway.get(SEND_URL, body=body)
     assert send(client) == tracking
@@ -162,8 +196,13 @@ def test_text_reaches_the_gateway_exactly_as_typed(gateway, client):
     client.send("ACME", "27831234567", text)
     sent = urlsplit(gateway.calls[0].request.url)
     assert sent.path == "/sms/api/sendsms.asp"
-    assert parse_qs(sent.query) == {"username": [USER], "password": [PASSWORD], "from": ["ACME"],
-                                    "to": ["27831234567"], "message": [text]}
+    assert parse_qs(sent.query) == {
+        "username": [USER],
+        "password": [PASSWORD],
+        "from": ["ACME"],
+        "to": ["27831234567"],
+        "message": [text],
+    }
 
 
 @pytest.mark.parametrize("spelling", SPELLINGS)
@@ -240,11 +279,18 @@ def test_connection_refused_means_not_sent(call, caplog):
     assert_no_secret(caught.value, caplog)
 
 
-@pytest.mark.parametrize("failure", [
-    requests.ConnectTimeout(MaxRetryError(None, LEAKY_PATH, ConnectTimeoutError(None, "timed out"))),
-    requests.ConnectionError(MaxRetryError(None, LEAKY_PATH, NameResolutionError(
-        "gw.test", None, socket.gaierror(-2, "Name or service not known")))),
-], ids=["connect_timeout", "name_resolution"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.ConnectTimeout(MaxRetryError(None, LEAKY_PATH, ConnectTimeoutError(None, "timed out"))),
+        requests.ConnectionError(
+            MaxRetryError(
+                None, LEAKY_PATH, NameResolutionError("gw.test", None, socket.gaierror(-2, "Name or service not known"))
+            )
+        ),
+    ],
+    ids=["connect_timeout", "name_resolution"],
+)
 def test_failing_to_connect_means_not_sent_even_for_a_send(gateway, client, failure):
     gateway.get(SEND_URL, body=failure)
     with pytest.raises(GatewayUnavailable) as caught:
@@ -300,12 +346,22 @@ LEAK_SCENARIOS = {
     "unexpected_body_echoing_url": dict(body=f"<html>{LEAKY_PATH}</html>"),
     "http_503": dict(status=503, body=LEAKY_PATH),
     "http_404": dict(status=404, body=LEAKY_PATH),
-    "connection_refused": dict(body=requests.ConnectionError(MaxRetryError(None, LEAKY_PATH, NewConnectionError(
-        None, "Failed to establish a new connection: [Errno 111] Connection refused")))),
+    "connection_refused": dict(
+        body=requests.ConnectionError(
+            MaxRetryError(
+                None,
+                LEAKY_PATH,
+                NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused"),
+            )
+        )
+    ),
     "connect_timeout": dict(body=requests.ConnectTimeout(MaxRetryError(None, LEAKY_PATH, ConnectTimeoutError()))),
     "read_timeout": dict(body=requests.ReadTimeout(f"Read timed out: {LEAKY_PATH}")),
-    "dropped": dict(body=requests.ConnectionError(ProtocolError(
-        f"Connection aborted: {LEAKY_PATH}", RemoteDisconnected("Remote end closed connection")))),
+    "dropped": dict(
+        body=requests.ConnectionError(
+            ProtocolError(f"Connection aborted: {LEAKY_PATH}", RemoteDisconnected("Remote end closed connection"))
+        )
+    ),
 }
 
 
@@ -366,8 +422,7 @@ def test_observer_hears_every_call_with_its_outcome(gateway):
     for _ in range(2):
         with pytest.raises(GatewayError):
             send(client)
-    assert [(op, outcome) for op, _, outcome in heard] == [
-        ("balance", "ok"), ("send", "refused"), ("send", "not_sent")]
+    assert [(op, outcome) for op, _, outcome in heard] == [("balance", "ok"), ("send", "refused"), ("send", "not_sent")]
     assert all(isinstance(seconds, float) and 0 <= seconds < 5 for _, seconds, _ in heard)
 
 
@@ -402,8 +457,7 @@ def test_each_call_logs_one_line_without_the_message_text(gateway, client, caplo
     lines = [r.getMessage() for r in caplog.records if r.name == "bot.sms.gateway"]
     assert len(lines) == 2
     assert lines[0].startswith("event=gateway_call op=send to=+27...567 outcome=ok ms=")  # numbers masked
-    assert lines[1].startswith('event=gateway_call op=send to=...567 error=InvalidRecipient '
-                               'outcome=refused ms=')
+    assert lines[1].startswith("event=gateway_call op=send to=...567 error=InvalidRecipient outcome=refused ms=")
     assert "private" not in caplog.text
 
 
@@ -416,6 +470,7 @@ def _in_thread(call) -> tuple[threading.Thread, dict]:
             outcome["result"] = call()
         except GatewayError as error:
             outcome["error"] = error
+
     thread = threading.Thread(target=run)
     thread.start()
     return thread, outcome

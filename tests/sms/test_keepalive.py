@@ -1,5 +1,7 @@
 """Keep-alive expiry: a gateway connection idle longer than SMSOFFICE_KEEPALIVE_SECONDS is not reused,
 so a server that closes idle connections never turns a good send into a false "unconfirmed"."""
+
+import contextlib
 import socket
 import threading
 import time
@@ -10,7 +12,7 @@ from bot.config.settings import load_settings
 from tests.conftest import Driver, base_env
 
 SERVER_IDLE_TIMEOUT = 0.3  # the fake gateway's keep-alive timeout
-PAUSE = 0.45               # between sends: longer than that timeout
+PAUSE = 0.45  # between sends: longer than that timeout
 
 
 class ClosingGateway:
@@ -61,10 +63,11 @@ class ClosingGateway:
                 if last_answer is not None and time.monotonic() - last_answer > SERVER_IDLE_TIMEOUT:
                     self.dropped += 1
                     return  # closed while the request was on its way: no answer
-                body = (b"100.00" if b"balance.asp" in head.split(b"\r\n")[0]
-                        else b"Success:%d:" % next(self._ids))
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                             b"Connection: keep-alive\r\n\r\n%s" % (len(body), body))
+                body = b"100.00" if b"balance.asp" in head.split(b"\r\n")[0] else b"Success:%d:" % next(self._ids)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                    b"Connection: keep-alive\r\n\r\n%s" % (len(body), body)
+                )
                 self.answered += 1
                 last_answer = time.monotonic()
 
@@ -75,10 +78,8 @@ class ClosingGateway:
             pass
         self.listener.close()
         for conn in self._sockets:  # a client still holding a kept-alive connection must not hold us up
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for thread in self._threads:
             thread.join(5.0)
 
@@ -93,8 +94,10 @@ def gateway():
 @pytest.fixture
 def make_driver(driver_with, gateway):
     def make(keepalive: str) -> Driver:
-        return driver_with(SMSOFFICE_API_URL=gateway.url, SMSOFFICE_KEEPALIVE_SECONDS=keepalive,
-                           SMSBOT_CONFIRM_ABOVE="100")
+        return driver_with(
+            SMSOFFICE_API_URL=gateway.url, SMSOFFICE_KEEPALIVE_SECONDS=keepalive, SMSBOT_CONFIRM_ABOVE="100"
+        )
+
     return make
 
 
@@ -103,8 +106,11 @@ def send_with_pauses(driver: Driver, count: int) -> list[str]:
         driver.command(f"send 2783123456{n} Generator running")
         driver.pump()
         time.sleep(PAUSE)
-    return [m["status"] for batch in driver.bot.queue.recent_batches(count)
-            for m in driver.bot.queue.messages_of(batch["id"])]
+    return [
+        m["status"]
+        for batch in driver.bot.queue.recent_batches(count)
+        for m in driver.bot.queue.messages_of(batch["id"])
+    ]
 
 
 def test_an_idle_connection_is_not_reused_so_no_send_is_falsely_unconfirmed(make_driver, gateway):

@@ -1,4 +1,5 @@
 """Personalised lists read from CSV: headers, every row checked, duplicates, damaged numbers, limits."""
+
 import pytest
 
 from bot.sms.lists import ListError, read_list
@@ -48,14 +49,17 @@ def test_texts_that_differ_in_length_give_a_parts_range_and_exact_credits():
     assert read.plan.parts_range == (1, 2) and read.plan.credits == 3  # 1 + 2 parts, GSM-7: 160, 153/part
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"name,order\nA,1\n", "no column of numbers"),
-    (b"number,phone,first_name,order\n1,2,A,1\n", "more than one"),
-    (b"number,order\n27831234567,1\n", "`{first_name}`"),
-    ("number,first_name,order\n27831234567,é,1\n".encode("latin-1"), "not UTF-8"),
-    (b"x" * (1024 * 1024 + 1), "1 MiB"),
-    (b"number,first_name,order\n", "no rows"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"name,order\nA,1\n", "no column of numbers"),
+        (b"number,phone,first_name,order\n1,2,A,1\n", "more than one"),
+        (b"number,order\n27831234567,1\n", "`{first_name}`"),
+        ("number,first_name,order\n27831234567,é,1\n".encode("latin-1"), "not UTF-8"),
+        (b"x" * (1024 * 1024 + 1), "1 MiB"),
+        (b"number,first_name,order\n", "no rows"),
+    ],
+)
 def test_a_list_that_cannot_be_read_says_how_to_fix_it(data, words):
     with pytest.raises(ListError) as refused:
         read_list(data, TEMPLATE, None)

@@ -1,4 +1,5 @@
 """Send plans: group members checked when used, notes for the ack, and when a send is held."""
+
 from decimal import Decimal
 
 import pytest
@@ -44,9 +45,11 @@ def test_a_group_with_nobody_left_refuses_the_send_and_says_why(groups):
     with pytest.raises(RecipientError) as err:
         plan_send("old Hi", "ZA", groups)
     message = str(err.value)
-    assert message.startswith("Nobody to send to: every group member fails a rule (27215551234 in ‘old’: "
-                              "a landline in South Africa, which cannot receive SMS; 27800123456 in ‘old’: "
-                              "a toll-free number in South Africa, which cannot receive SMS).")
+    assert message.startswith(
+        "Nobody to send to: every group member fails a rule (27215551234 in ‘old’: "
+        "a landline in South Africa, which cannot receive SMS; 27800123456 in ‘old’: "
+        "a toll-free number in South Africa, which cannot receive SMS)."
+    )
     assert "/sms group remove old NUMBERS" in message
 
 
@@ -100,9 +103,11 @@ def test_a_cheap_send_with_enough_balance_is_not_held():
 def test_a_send_the_last_balance_cannot_cover_is_held_even_when_cheap():
     hold = confirmation_reason(_plan(3), 10, (Decimal("2"), NOW - 25 * 60), NOW)
     assert hold.short is True
-    assert hold.sentence == ("The last balance check (25 minutes ago) showed 2.00 credits, less than the 3 this "
-                             "send needs: unless the account was topped up since, some of these SMS will fail "
-                             "with “Not enough credits”.")
+    assert hold.sentence == (
+        "The last balance check (25 minutes ago) showed 2.00 credits, less than the 3 this "
+        "send needs: unless the account was topped up since, some of these SMS will fail "
+        "with “Not enough credits”."
+    )
 
 
 def test_exactly_enough_balance_is_not_short():
@@ -115,20 +120,25 @@ def test_a_costly_send_is_held_and_says_why():
     assert hold.sentence == "This send costs 5 credits, more than SMSBOT_CONFIRM_ABOVE (4)."
 
 
-@pytest.mark.parametrize("age, words", [(20, "just now"), (60, "1 minute ago"), (3 * 3600, "3 hours ago"),
-                                        (3 * 86400, "3 days ago")])
+@pytest.mark.parametrize(
+    "age, words", [(20, "just now"), (60, "1 minute ago"), (3 * 3600, "3 hours ago"), (3 * 86400, "3 days ago")]
+)
 def test_the_age_of_the_balance_is_said_in_words(age, words):
     assert f"({words})" in confirmation_reason(_plan(1), 10, (Decimal("0"), NOW - age), NOW).sentence
 
 
-@pytest.mark.parametrize("args, whole", [("083 123 4567 Hello", "083 123 4567"),
-                                         ("27821234567,+27 83 123 4567 2 pm drill", "+27 83 123 4567")])
+@pytest.mark.parametrize(
+    "args, whole",
+    [("083 123 4567 Hello", "083 123 4567"), ("27821234567,+27 83 123 4567 2 pm drill", "+27 83 123 4567")],
+)
 def test_a_number_typed_with_spaces_in_the_slash_command_is_explained(args, whole):
     with pytest.raises(RecipientError) as err:
         plan_send(args, "ZA")
-    assert str(err.value) == (f"‘{whole}’ looks like one number typed with spaces, but in `/sms send` a space "
-                              "ends the numbers: write it as 27831234567, or use the form (`/sms send` alone), "
-                              "where spaces inside a number are fine.")
+    assert str(err.value) == (
+        f"‘{whole}’ looks like one number typed with spaces, but in `/sms send` a space "
+        "ends the numbers: write it as 27831234567, or use the form (`/sms send` alone), "
+        "where spaces inside a number are fine."
+    )
 
 
 def test_a_message_starting_with_digits_is_still_a_message():
@@ -187,11 +197,14 @@ def test_local_numbers_use_the_default_region_when_there_is_one():
         plan_send("0831234567 Hi", None)
 
 
-@pytest.mark.parametrize("args,words", [
-    ("", "Say who to send to and what"),
-    ("   ", "Say who to send to and what"),
-    ("27831234567", "The message is empty"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        ("", "Say who to send to and what"),
+        ("   ", "Say who to send to and what"),
+        ("27831234567", "The message is empty"),
+    ],
+)
 def test_a_missing_part_is_explained_with_an_example(args, words):
     with pytest.raises(UsageError, match=words) as caught:
         plan_send(args, None)

@@ -1,4 +1,5 @@
 """`--at WHEN` read in the team's time zone: across midnight, daylight saving, bounds."""
+
 import datetime as dt
 
 import pytest

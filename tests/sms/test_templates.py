@@ -1,4 +1,5 @@
 """Template text: placeholders found, refused with their position, filled; key=value read."""
+
 import pytest
 
 from bot.sms import templates
@@ -8,18 +9,23 @@ from bot.sms.errors import TextError
 def test_placeholders_are_listed_once_in_order_and_double_braces_are_literal():
     text = "Outage at {site} since {since}; {site} crew on it {{ref}}"
     assert templates.keys(text) == ["site", "since"]
-    assert templates.fill(text, {"site": "Cape Town", "since": "07:00"}) == \
-        "Outage at Cape Town since 07:00; Cape Town crew on it {ref}"
+    assert (
+        templates.fill(text, {"site": "Cape Town", "since": "07:00"})
+        == "Outage at Cape Town since 07:00; Cape Town crew on it {ref}"
+    )
     assert templates.fixed_text(text) == "Outage at  since ;  crew on it {ref}"
 
 
-@pytest.mark.parametrize("text, position, words", [
-    ("Hi {Name}, ready", 4, "`{Name}`"),
-    ("Hi {first name}", 4, "lowercase letters"),
-    ("Order {order is ready", 7, "stray `{`"),
-    ("Price } 10", 7, "stray `}`"),
-    ("Hi {}", 4, "`{}`"),
-])
+@pytest.mark.parametrize(
+    "text, position, words",
+    [
+        ("Hi {Name}, ready", 4, "`{Name}`"),
+        ("Hi {first name}", 4, "lowercase letters"),
+        ("Order {order is ready", 7, "stray `{`"),
+        ("Price } 10", 7, "stray `}`"),
+        ("Hi {}", 4, "`{}`"),
+    ],
+)
 def test_a_bad_placeholder_or_stray_brace_is_refused_naming_its_position(text, position, words):
     with pytest.raises(TextError) as refused:
         templates.parse(text)

@@ -1,5 +1,6 @@
 """Allow-list entries added from Slack, in a real SQLite file: kept across a restart, one entry per
 id and kind, removed only when there, and nothing written when the caller's transaction fails."""
+
 import pytest
 
 from bot.storage.access_list import CHANNEL, USER, AccessList
@@ -49,8 +50,7 @@ def test_deny_removes_only_what_is_there(db):
 
 
 def test_an_allow_in_a_failed_transaction_is_not_kept(db):
-    with pytest.raises(RuntimeError):
-        with db.transaction() as conn:
-            AccessList.allow(conn, USER, "U0ANN", "U0BOSS", 1.0)
-            raise RuntimeError("the audit entry could not be written")
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        AccessList.allow(conn, USER, "U0ANN", "U0BOSS", 1.0)
+        raise RuntimeError("the audit entry could not be written")
     assert AccessList(db).entries() == []

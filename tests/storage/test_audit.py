@@ -1,5 +1,6 @@
 """The admin audit log in a real SQLite file: the newest entries first, as many as asked for, kept
 across a restart, and recorded only together with the change it describes."""
+
 import pytest
 
 from bot.storage.audit import Audit, AuditEntry
@@ -38,9 +39,8 @@ def test_the_log_is_kept_across_a_restart(tmp_path):
 
 
 def test_a_change_that_fails_leaves_no_audit_entry_and_no_change(db):
-    with pytest.raises(RuntimeError):
-        with db.transaction() as conn:
-            OptOuts(db).add(conn, ["27831234567"], "asked", "U0BOSS", 1.0)
-            Audit.record(conn, "U0BOSS", "optout add", "27831234567 asked", 1.0)
-            raise RuntimeError("Slack went away mid-change")
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        OptOuts(db).add(conn, ["27831234567"], "asked", "U0BOSS", 1.0)
+        Audit.record(conn, "U0BOSS", "optout add", "27831234567 asked", 1.0)
+        raise RuntimeError("Slack went away mid-change")
     assert Audit(db).recent(5) == [] and not OptOuts(db).is_opted_out("27831234567")

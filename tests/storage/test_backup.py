@@ -1,4 +1,5 @@
 """Online backups: a consistent copy while writing, and the daily schedule keeping N copies."""
+
 import sqlite3
 import threading
 
@@ -68,7 +69,7 @@ def test_daily_copies_keep_the_newest_n_and_leave_other_files_alone(db, tmp_path
     assert daily.run_once() is None  # not a day old yet: no second copy
     clock[0] += DAY / 2
     assert daily.run_once() is None
-    for day in range(5):
+    for _ in range(5):
         clock[0] += DAY
         _insert(db)
         assert daily.run_once() is not None

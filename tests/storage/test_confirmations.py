@@ -1,5 +1,6 @@
 """Costly sends waiting for their requester: decided once, only by the requester, only within
 ten minutes (README, Confirmation), and kept across a restart."""
+
 import pytest
 
 from bot.sms.plan import SendPlan, build_plan

@@ -1,5 +1,6 @@
 """The database (bot/storage/db.py): a closed, deleted or replaced file fails clearly and loses nothing;
 wake-ups run after the commit."""
+
 import os
 import sqlite3
 import threading
@@ -13,6 +14,7 @@ def insert(value):
     def fn(conn):
         conn.execute("INSERT INTO kv (key, value) VALUES (?, ?)", (value, value))
         return value
+
     return fn
 
 
@@ -43,16 +45,15 @@ def test_a_deleted_file_is_never_written_nor_created_again_and_a_copy_is_saved(d
     db.conn.execute("SELECT 1")  # this thread's connection is open, as every worker's is
     for name in ("smsbot.db", "smsbot.db-wal", "smsbot.db-shm"):
         os.remove(tmp_path / name)
-    with pytest.raises(DatabaseGone, match="was deleted while smsbot was running"):
-        with db.transaction() as conn:
-            conn.execute("INSERT INTO kv (key, value) VALUES ('after', 'x')")
+    with pytest.raises(DatabaseGone, match="was deleted while smsbot was running"), db.transaction() as conn:
+        conn.execute("INSERT INTO kv (key, value) VALUES ('after', 'x')")
     with pytest.raises(DatabaseGone):
         db.write(insert("report"))
     other = []
 
     def new_thread():  # a thread without a connection yet must not open (and so create) the file
         try:
-            db.conn
+            db.conn  # noqa: B018 (opening is what is tried)
         except DatabaseGone as error:
             other.append(error)
 
@@ -94,11 +95,10 @@ def test_wake_ups_run_after_the_commit_once_and_never_after_a_rollback(db):
     with db.transaction() as conn:
         conn.execute("INSERT INTO kv (key, value) VALUES ('a', '1')")
         db.on_commit(wake)
-        db.on_commit(wake)   # ten changes in one transaction wake a worker once
-        assert woken == []   # not inside the transaction
+        db.on_commit(wake)  # ten changes in one transaction wake a worker once
+        assert woken == []  # not inside the transaction
     assert woken == [1]
-    with pytest.raises(sqlite3.IntegrityError):
-        with db.transaction() as conn:
-            db.on_commit(wake)
-            conn.execute("INSERT INTO kv (key, value) VALUES ('a', 'again')")  # a duplicate key: rolled back
+    with pytest.raises(sqlite3.IntegrityError), db.transaction() as conn:
+        db.on_commit(wake)
+        conn.execute("INSERT INTO kv (key, value) VALUES ('a', 'again')")  # a duplicate key: rolled back
     assert woken == [1]

@@ -1,5 +1,6 @@
 """Database faults (bot/storage/faults.py), caused for real: which errors retire a connection, which
 only mean "busy", and a file deleted under the bot is never written again."""
+
 import sqlite3
 
 import pytest

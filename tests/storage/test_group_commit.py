@@ -1,5 +1,6 @@
 """Group commit (bot/storage/group_commit.py): many writers share a transaction, each write in its
 own savepoint keeps its own outcome."""
+
 import threading
 
 import pytest
@@ -9,6 +10,7 @@ def insert(value):
     def fn(conn):
         conn.execute("INSERT INTO kv (key, value) VALUES (?, ?)", (value, value))
         return value
+
     return fn
 
 

@@ -1,8 +1,9 @@
 """Named groups of numbers: the store, name rules, and groups used through `/sms group` and `/sms send`."""
+
 import pytest
 
-from bot.storage.db import Database
 from bot.sms.names import GroupError
+from bot.storage.db import Database
 from bot.storage.groups import GroupStore
 from tests.conftest import said
 
@@ -22,14 +23,17 @@ def test_group_commands_create_list_show_and_remove(slack_driver, bot):
     assert "no groups yet" in said(slack_driver.command("group list"))
 
 
-@pytest.mark.parametrize("command,expect", [
-    ("group add 0831234567 27831234567", "looks like a phone number"),
-    ("group add on/call 27831234567", "can't be a group name"),
-    ("group add oncall 27831234567,12", "‘12’"),
-    ("group add oncall", "Group commands"),
-    ("group show nope", "There is no group called ‘nope’"),
-    ("group frobnicate", "Group commands"),
-])
+@pytest.mark.parametrize(
+    "command,expect",
+    [
+        ("group add 0831234567 27831234567", "looks like a phone number"),
+        ("group add on/call 27831234567", "can't be a group name"),
+        ("group add oncall 27831234567,12", "‘12’"),
+        ("group add oncall", "Group commands"),
+        ("group show nope", "There is no group called ‘nope’"),
+        ("group frobnicate", "Group commands"),
+    ],
+)
 def test_group_mistakes_are_explained(slack_driver, bot, command, expect):
     assert expect in said(slack_driver.command(command))
     assert bot.groups.sizes() == []
@@ -48,7 +52,6 @@ def test_an_unknown_group_refuses_the_send_and_suggests_the_closest(slack_driver
     text = said(slack_driver.command("send oncal,27821234567 Generator running"))
     assert "no group called ‘oncal’" in text and "Did you mean `oncall`?" in text
     assert bot.queue.depth() == 0
-
 
 
 # -- the store ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The database's part of /healthz (bot/storage/health.py): busy is tolerated for a while, read-only or
 closed is unhealthy at once, each with a sentence saying what to do."""
+
 import os
 import sqlite3
 
@@ -8,8 +9,12 @@ from tests.conftest import Clock
 
 
 def test_a_writable_database_is_healthy(db):
-    assert StorageHealth(db, Clock()).check() == {"database": True, "database_state": "ok",
-                                                  "database_problem": None, "database_busy_seconds": None}
+    assert StorageHealth(db, Clock()).check() == {
+        "database": True,
+        "database_state": "ok",
+        "database_problem": None,
+        "database_busy_seconds": None,
+    }
 
 
 def test_busy_turns_unhealthy_only_after_a_minute_in_a_row(db):
@@ -43,4 +48,7 @@ def test_a_closed_database_is_reported_as_stopping(db):
     db.close()
     result = StorageHealth(db, Clock(), every=0).check()
     assert (result["database"], result["database_state"], result["database_problem"]) == (
-        False, "closed", "smsbot is stopping")
+        False,
+        "closed",
+        "smsbot is stopping",
+    )

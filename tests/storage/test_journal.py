@@ -1,4 +1,5 @@
 """The accepted-SMS journal beside the database: durable lines, torn lines reported, not fatal."""
+
 import logging
 
 from bot.storage.journal import Accepted, Journal
@@ -10,8 +11,10 @@ def test_answers_are_appended_and_read_back_in_order(tmp_path):
     assert journal.entries() == []
     journal.append(Accepted(1, "100001", "27831234567", 1000.5))
     journal.append(Accepted(2, "100002", "27821234567", 1001.5))
-    assert journal.entries() == [Accepted(1, "100001", "27831234567", 1000.5),
-                                 Accepted(2, "100002", "27821234567", 1001.5)]
+    assert journal.entries() == [
+        Accepted(1, "100001", "27831234567", 1000.5),
+        Accepted(2, "100002", "27821234567", 1001.5),
+    ]
     journal.clear()
     assert journal.entries() == [] and not (tmp_path / "smsbot.db.accepted.jsonl").exists()
 

@@ -1,5 +1,6 @@
 """Migrations (bot/storage/migrations.py): the schema after migrate(), read back with sqlite-utils;
 old files are upgraded keeping their rows; a newer schema is refused."""
+
 import pytest
 
 from bot.storage.db import MIGRATIONS, Database
@@ -20,19 +21,34 @@ def test_migrations_are_idempotent_and_refuse_a_newer_schema(tmp_path):
 def schema(db: Database) -> dict:
     """Every table's columns, primary key, foreign keys and indexes, as sqlite-utils sees them."""
     utils = db.utils
-    return {name: {"columns": utils[name].columns_dict, "pks": utils[name].pks,
-                   "fks": sorted((fk.column, fk.other_table, fk.other_column) for fk in utils[name].foreign_keys),
-                   "indexes": sorted((i.name, i.unique, i.partial, tuple(i.columns)) for i in utils[name].indexes)}
-            for name in utils.table_names()}
+    return {
+        name: {
+            "columns": utils[name].columns_dict,
+            "pks": utils[name].pks,
+            "fks": sorted((fk.column, fk.other_table, fk.other_column) for fk in utils[name].foreign_keys),
+            "indexes": sorted((i.name, i.unique, i.partial, tuple(i.columns)) for i in utils[name].indexes),
+        }
+        for name in utils.table_names()
+    }
 
 
 def test_migrate_builds_every_store_the_bot_keeps(db):
     tables = set(db.utils.table_names())
-    assert {"kv", "batches", "messages", "outbox", "reports", "balance_history", "groups", "group_members",
-            "pending_sends"} <= tables
+    assert {
+        "kv",
+        "batches",
+        "messages",
+        "outbox",
+        "reports",
+        "balance_history",
+        "groups",
+        "group_members",
+        "pending_sends",
+    } <= tables
     messages = db.utils["messages"]
     assert {"batch_id", "recipient", "status", "tracking_id", "attempts", "next_attempt_at"} <= set(
-        messages.columns_dict)
+        messages.columns_dict
+    )
     assert ("batch_id", "batches", "id") in schema(db)["messages"]["fks"]
     members = db.utils["group_members"]
     assert members.pks == ["group_name", "number"]  # a number is in a group at most once
@@ -42,6 +58,7 @@ def test_migrate_builds_every_store_the_bot_keeps(db):
 def test_lookups_the_bot_makes_often_have_an_index(db):
     def indexed(table):
         return [i.columns for i in db.utils[table].indexes]
+
     assert ["tracking_id"] in indexed("messages")  # delivery reports find their SMS by tracking number
     assert ["batch_id"] in indexed("messages")
     assert any(cols[0] == "status" for cols in indexed("messages"))  # the sender's claim
@@ -79,16 +96,19 @@ def test_an_old_database_is_upgraded_and_keeps_its_rows(tmp_path):
 def test_a_batch_from_before_schema_5_keeps_where_its_status_message_is(tmp_path):
     """Slack's columns moved out of ``batches`` into ``slack_posts`` (sqlite-utils' transform), data kept."""
     from bot.slack.posts import SlackPosts
+
     old = Database(str(tmp_path / "old.db"))
     try:
         with old.transaction() as conn:  # a file written by the release before schema 5
             for step in MIGRATIONS[:4]:
                 step(old.utils)
             conn.execute("PRAGMA user_version = 4")
-            conn.execute("INSERT INTO batches (id, created_at, team_id, user_id, user_name, channel_id, channel_name, "
-                         "text, encoding, parts, recipients, response_url, status_channel, status_ts, posted_where) "
-                         "VALUES (3, 1.0, 'T0', 'U0ANN', 'ann', 'C0OPS', 'ops', 'Drill', 'GSM-7', 1, 1, "
-                         "'https://hooks/r', 'D0ANN', '1700000000.000100', 'dm')")
+            conn.execute(
+                "INSERT INTO batches (id, created_at, team_id, user_id, user_name, channel_id, channel_name, "
+                "text, encoding, parts, recipients, response_url, status_channel, status_ts, posted_where) "
+                "VALUES (3, 1.0, 'T0', 'U0ANN', 'ann', 'C0OPS', 'ops', 'Drill', 'GSM-7', 1, 1, "
+                "'https://hooks/r', 'D0ANN', '1700000000.000100', 'dm')"
+            )
         old.migrate()
         row = SlackPosts(old).batch(3)
         assert (row["text"], row["user_id"], row["origin"]) == ("Drill", "U0ANN", "slack")

@@ -1,6 +1,7 @@
 """The do-not-contact list in a real SQLite file: added and removed in the caller's transaction,
 each number once, an empty reason stored as none, and the check that sends use answering for lists
 longer than SQLite's limit of bound values in one query."""
+
 import pytest
 
 from bot.storage.db import Database
@@ -11,10 +12,14 @@ def test_adding_twice_and_removing_say_what_changed(db):
     optouts = OptOuts(db)
     with db.transaction() as conn:
         assert optouts.add(conn, ["27831234567", "27821234567", "27831234567"], "", "U0BOSS", 1.0) == (
-            ["27831234567", "27821234567"], [])
+            ["27831234567", "27821234567"],
+            [],
+        )
     with db.transaction() as conn:
         assert optouts.add(conn, ["27831234567", "27841234567"], "asked", "U0BOSS", 2.0) == (
-            ["27841234567"], ["27831234567"])
+            ["27841234567"],
+            ["27831234567"],
+        )
     assert optouts.entry("27831234567") == OptOut("27831234567", None, "U0BOSS", 1.0)  # the first reason stays
     with db.transaction() as conn:
         assert optouts.remove(conn, ["27831234567", "27849999999"]) == (["27831234567"], ["27849999999"])
@@ -34,10 +39,9 @@ def test_a_failed_transaction_adds_nothing_and_the_list_survives_a_restart(tmp_p
     path = str(tmp_path / "smsbot.db")
     db = Database(path)
     db.migrate()
-    with pytest.raises(RuntimeError):
-        with db.transaction() as conn:
-            OptOuts(db).add(conn, ["27821234567"], None, "U0BOSS", 1.0)
-            raise RuntimeError("the audit entry could not be written")
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        OptOuts(db).add(conn, ["27821234567"], None, "U0BOSS", 1.0)
+        raise RuntimeError("the audit entry could not be written")
     with db.transaction() as conn:
         OptOuts(db).add(conn, ["27831234567"], "stop", "U0BOSS", 2.0)
     db.close()

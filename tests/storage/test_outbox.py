@@ -1,5 +1,6 @@
 """The outbox: jobs for Slack that coalesce, wait for their time, retry, survive a crash and are forgotten
 once finished — on a real SQLite file."""
+
 from bot.storage.db import Database
 from bot.storage.outbox import JobState, Outbox
 

@@ -97,9 +97,8 @@ def test_marking_a_row_that_is_not_being_sent_is_refused(queue):
     row = queue.claim(now=101.0)
     with queue.db.transaction() as conn:
         queue.mark_sent(conn, row["id"], "100001", now=102.0)
-    with pytest.raises(LookupError):
-        with queue.db.transaction() as conn:
-            queue.mark_failed(conn, row["id"], "late", now=103.0)
+    with pytest.raises(LookupError), queue.db.transaction() as conn:
+        queue.mark_failed(conn, row["id"], "late", now=103.0)
     assert queue.message(row["id"])["status"] == "sent"
 
 
@@ -135,7 +134,9 @@ def test_every_attempt_keeps_its_tracking_number_through_a_resend(queue):
         queue.mark_sent(conn, first["id"], "200002", now=202.0)
         attempts = queue.attempts_of(conn, first["id"])
         assert [(a["tracking_id"], a["outcome"], a["attempted_at"]) for a in attempts] == [
-            (None, "unconfirmed", 101.0), ("200002", "sent", 201.0)]
+            (None, "unconfirmed", 101.0),
+            ("200002", "sent", 201.0),
+        ]
         # a report proves the first attempt went out too: it is named, the SMS's status is untouched
         earlier = queue.unconfirmed_attempts_to(conn, "27831234567", 0.0, 300.0)
         assert [(e["attempt_id"], e["latest"]) for e in earlier] == [(attempts[0]["id"], 0)]
@@ -160,8 +161,10 @@ def test_adopt_moves_only_an_unconfirmed_message_to_sent(queue):
 
 
 def test_the_upgrade_keeps_the_tracking_numbers_of_earlier_sends(tmp_path):
-    from bot.storage.migrations import MIGRATIONS, _v8_attempts
     import sqlite_utils
+
+    from bot.storage.migrations import MIGRATIONS, _v8_attempts
+
     db = Database(str(tmp_path / "old.db"))
     before = MIGRATIONS.index(_v8_attempts)
     with db.transaction() as conn:  # a database written before attempts were kept
@@ -171,12 +174,16 @@ def test_the_upgrade_keeps_the_tracking_numbers_of_earlier_sends(tmp_path):
     queue = SendQueue(db)
     with db.transaction() as conn:  # as that version's enqueue wrote them (no country column yet)
         conn.execute("INSERT INTO batches (id, created_at, recipients, text, parts) VALUES (1, 100, 2, 'Hi', 1)")
-        conn.executemany("INSERT INTO messages (batch_id, recipient, status, attempts, next_attempt_at, queued_at, "
-                         "updated_at) VALUES (1, ?, 'queued', 0, 100, 100, 100)", [("27831234567",), ("27821234567",)])
+        conn.executemany(
+            "INSERT INTO messages (batch_id, recipient, status, attempts, next_attempt_at, queued_at, "
+            "updated_at) VALUES (1, ?, 'queued', 0, 100, 100, 100)",
+            [("27831234567",), ("27821234567",)],
+        )
     a, b = queue.claim(now=101.0), queue.claim(now=101.0)
     with db.transaction() as conn:
-        conn.execute("UPDATE messages SET status = 'sent', tracking_id = '100001', sent_at = 102.0 WHERE id = ?",
-                     (a["id"],))
+        conn.execute(
+            "UPDATE messages SET status = 'sent', tracking_id = '100001', sent_at = 102.0 WHERE id = ?", (a["id"],)
+        )
         conn.execute("UPDATE messages SET status = 'unconfirmed' WHERE id = ?", (b["id"],))
     db.migrate()
     assert queue.by_tracking_id("100001")["id"] == a["id"]
@@ -187,10 +194,15 @@ def test_the_upgrade_keeps_the_tracking_numbers_of_earlier_sends(tmp_path):
 
 def test_cancel_takes_only_rows_not_yet_sent_and_missed_needs_a_claim(queue, db):
     with db.transaction() as conn:
-        batch_id = queue.enqueue(conn, {"text": "T", "parts": 1, "scheduled_for": 500.0},
-                                 ["27831234567", "27821234567", "27841234567"], 100.0, texts=["a", "b", "c"],
-                                 parts=[1, 1, 1])
-    assert queue.claim(now=499.0) is None          # not due yet
+        batch_id = queue.enqueue(
+            conn,
+            {"text": "T", "parts": 1, "scheduled_for": 500.0},
+            ["27831234567", "27821234567", "27841234567"],
+            100.0,
+            texts=["a", "b", "c"],
+            parts=[1, 1, 1],
+        )
+    assert queue.claim(now=499.0) is None  # not due yet
     first = queue.claim(now=500.0)
     assert first["text"] == "a"
     with db.transaction() as conn:
@@ -198,7 +210,7 @@ def test_cancel_takes_only_rows_not_yet_sent_and_missed_needs_a_claim(queue, db)
         second = queue.claim(501.0, conn)
         missed = queue.mark_missed(conn, second["id"], "too late", 502.0)
         assert (missed["status"], missed["attempts"]) == ("missed", 0)
-        assert queue.cancel(conn, batch_id, 503.0) == (1, 1)   # the third cancelled; one went
+        assert queue.cancel(conn, batch_id, 503.0) == (1, 1)  # the third cancelled; one went
     assert [m["status"] for m in queue.messages_of(batch_id)] == ["sent", "missed", "cancelled"]
     with db.transaction() as conn, pytest.raises(LookupError):
-        queue.mark_missed(conn, first["id"], "too late", 504.0)   # only a claimed row can be missed
+        queue.mark_missed(conn, first["id"], "too late", 504.0)  # only a claimed row can be missed

@@ -1,5 +1,6 @@
 """Slack requests already accepted (bot/storage/replays.py): a repeat within the signature window gets
 the first answer, even after a restart; after the window the key is forgotten."""
+
 from bot.storage.db import Database
 from bot.storage.replays import MARGIN_SECONDS, WINDOW_SECONDS, Replays
 

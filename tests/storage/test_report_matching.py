@@ -1,5 +1,6 @@
 """Delivery reports land on the right SMS: adoption only by the exact rule, reports for another
 number named, and reports for an attempt before a Resend matched to that attempt."""
+
 import json
 
 import pytest
@@ -52,7 +53,8 @@ def thread(bot, fake_slack, batch_id):
 
 
 def test_two_unconfirmed_sms_to_one_number_adopt_nothing_and_each_thread_hears_of_the_report(
-        slack_driver, bot, fake_slack, clock):
+    slack_driver, bot, fake_slack, clock
+):
     first = unconfirmed(slack_driver, bot)
     clock.t += 60
     second = unconfirmed(slack_driver, bot)
@@ -68,8 +70,7 @@ def test_two_unconfirmed_sms_to_one_number_adopt_nothing_and_each_thread_hears_o
         assert "delivered" not in json.dumps(fake_slack.messages["C0GENERAL"][batch_id - 1]["blocks"]).lower()
 
 
-def test_a_report_racing_todays_send_never_lands_on_a_week_old_unconfirmed_sms(
-        slack_driver, bot, fake_slack, clock):
+def test_a_report_racing_todays_send_never_lands_on_a_week_old_unconfirmed_sms(slack_driver, bot, fake_slack, clock):
     old = unconfirmed(slack_driver, bot)
     clock.t += 7 * 24 * HOUR
     today = send(slack_driver, bot)
@@ -81,8 +82,9 @@ def test_a_report_racing_todays_send_never_lands_on_a_week_old_unconfirmed_sms(
         return 200, {}, "Success:909090"
 
     with responses.RequestsMock(passthru_prefixes=(report_url,)) as gateway:
-        gateway.add_callback(responses.GET, bot.settings.smsoffice_api_url + "sendsms.asp",
-                             callback=gateway_reports_before_answering)
+        gateway.add_callback(
+            responses.GET, bot.settings.smsoffice_api_url + "sendsms.asp", callback=gateway_reports_before_answering
+        )
         assert bot.sender.run_once() is True
     slack_driver.pump()
     assert outcomes(bot) == ["applied"]  # matched to today's send once the sender recorded it
@@ -121,7 +123,8 @@ def test_no_adoption_when_another_sms_to_that_number_was_sent_after_it(slack_dri
 
 @pytest.mark.parametrize("hours,adopted", [(71.9, True), (72.1, False)])
 def test_only_an_sms_attempted_in_the_72_hours_before_the_report_is_adopted(
-        slack_driver, bot, fake_slack, clock, hours, adopted):
+    slack_driver, bot, fake_slack, clock, hours, adopted
+):
     batch_id = unconfirmed(slack_driver, bot)
     clock.t += hours * HOUR
     assert report(bot, "555777", 200).status_code == 200
@@ -138,14 +141,15 @@ def test_only_an_sms_attempted_in_the_72_hours_before_the_report_is_adopted(
 
 
 def test_a_report_that_arrived_while_the_sms_was_in_flight_is_adopted_once_it_is_unconfirmed(
-        slack_driver, bot, fake_slack, clock):
+    slack_driver, bot, fake_slack, clock
+):
     batch_id = send(slack_driver, bot)
     slack_driver.bot.notifier.run_once()
-    bot.queue.claim(clock())      # in flight: the report cannot be adopted yet
+    bot.queue.claim(clock())  # in flight: the report cannot be adopted yet
     clock.t += 5
     assert report(bot, "555777", 100).status_code == 200
     assert outcomes(bot) == ["unmatched"]
-    bot.sender.recover()          # smsbot died mid-send: now it is unconfirmed, and the report is its
+    bot.sender.recover()  # smsbot died mid-send: now it is unconfirmed, and the report is its
     slack_driver.pump()
     assert outcomes(bot) == ["adopted"]
     row = message(bot, batch_id)
@@ -166,8 +170,7 @@ def test_a_report_for_another_number_is_applied_and_the_thread_names_both(slack_
 
 
 @pytest.mark.parametrize("to", ["+27 83 123 4567", "0831234567", "0027831234567", ""])
-def test_the_same_number_written_another_way_is_not_called_another_number(
-        slack_driver, bot, fake_slack, simulator, to):
+def test_the_same_number_written_another_way_is_not_called_another_number(slack_driver, bot, fake_slack, simulator, to):
     batch_id = send(slack_driver, bot)
     slack_driver.pump()
     assert report(bot, simulator.messages[0].id, 200, to=to).status_code == 200
@@ -187,7 +190,8 @@ def resend(slack_driver, bot, batch_id):
 
 
 def test_a_late_delivered_report_for_the_attempt_before_a_resend_says_the_recipient_got_it_twice(
-        slack_driver, bot, fake_slack, clock):
+    slack_driver, bot, fake_slack, clock
+):
     batch_id = unconfirmed(slack_driver, bot)  # the first attempt did reach the gateway, as #555777
     clock.t += 600
     second = resend(slack_driver, bot, batch_id)
@@ -209,7 +213,8 @@ def test_a_late_delivered_report_for_the_attempt_before_a_resend_says_the_recipi
 
 
 def test_the_first_attempt_delivered_before_the_resend_is_says_it_will_probably_arrive_twice(
-        slack_driver, bot, fake_slack, clock):
+    slack_driver, bot, fake_slack, clock
+):
     batch_id = unconfirmed(slack_driver, bot)
     clock.t += 600
     second = resend(slack_driver, bot, batch_id)
@@ -232,8 +237,8 @@ def test_on_a_long_list_a_report_for_another_number_is_still_told(driver_with, f
     slack_driver.command("send " + ",".join(numbers) + " Drill at 3pm")
     slack_driver.pump()
     ids = {m.to: m.id for m in simulator.messages}
-    report(bot, ids[numbers[0]], 200, to=numbers[0])           # routine: only counted
-    report(bot, ids[numbers[1]], 200, to="27829999999")       # delivered, but to another number
+    report(bot, ids[numbers[0]], 200, to=numbers[0])  # routine: only counted
+    report(bot, ids[numbers[1]], 200, to="27829999999")  # delivered, but to another number
     slack_driver.pump()
     replies = thread(bot, fake_slack, 1)
     assert len(replies) == 1 and f"reported this for 27829999999, not for {numbers[1]}" in replies[0]

@@ -1,4 +1,5 @@
 """Delivery reports through the real callback route, with the fake Slack showing the result."""
+
 import json
 
 import pytest
@@ -19,9 +20,19 @@ def sent(slack_driver, bot, simulator):
 
 
 def report(bot, tracking, status, *, to="27831234567", method="get", secret=None, **extra):
-    params = {"messageid": tracking, "to": to, "from": "ACMEOPS", "StatusID": str(status),
-              "statusMessage": {100: "Submitted to gateway", 200: "Delivered to Mobile",
-                                300: "Delivery Failed", 400: "Route not available"}.get(status, "Odd"), **extra}
+    params = {
+        "messageid": tracking,
+        "to": to,
+        "from": "ACMEOPS",
+        "StatusID": str(status),
+        "statusMessage": {
+            100: "Submitted to gateway",
+            200: "Delivered to Mobile",
+            300: "Delivery Failed",
+            400: "Route not available",
+        }.get(status, "Odd"),
+        **extra,
+    }
     url = bot.server.url + CALLBACK_PREFIX + (secret or bot.callback_secret)
     if method == "get":
         return requests.get(url, params=params, timeout=5)
@@ -79,8 +90,9 @@ def test_failures_are_worded_so_a_person_knows_what_to_do(sent, slack_driver, bo
     slack_driver.pump()
     reply = thread_texts(bot, fake_slack)[0]
     assert "Delivery to 27831234567 failed" in reply and "check the number" in reply and "<@U0USER>" in reply
-    assert "1 failed" in fake_slack.messages["C0GENERAL"][0]["text"] or \
-        "delivery failed" in json.dumps(fake_slack.messages["C0GENERAL"][0]["blocks"])
+    assert "1 failed" in fake_slack.messages["C0GENERAL"][0]["text"] or "delivery failed" in json.dumps(
+        fake_slack.messages["C0GENERAL"][0]["blocks"]
+    )
 
 
 def test_an_unknown_status_id_is_shown_with_its_raw_message(sent, slack_driver, bot, fake_slack):
@@ -105,13 +117,16 @@ def test_a_wrong_or_missing_secret_gets_404_and_stores_nothing(bot, caplog):
     assert bot.callback_secret not in caplog.text
 
 
-@pytest.mark.parametrize("params", [
-    {},
-    {"messageid": "123"},
-    {"messageid": "123", "StatusID": "delivered"},
-    {"messageid": "'; DROP TABLE reports; --", "StatusID": "200"},
-    {"messageid": "123", "StatusID": "200", "statusMessage": "x" * 5000},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"messageid": "123"},
+        {"messageid": "123", "StatusID": "delivered"},
+        {"messageid": "'; DROP TABLE reports; --", "StatusID": "200"},
+        {"messageid": "123", "StatusID": "200", "statusMessage": "x" * 5000},
+    ],
+)
 def test_garbage_gets_a_4xx_never_a_5xx(bot, params):
     url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
     assert 400 <= requests.get(url, params=params, timeout=5).status_code < 500
@@ -125,8 +140,9 @@ def test_an_oversized_body_is_refused(bot):
 
 
 def test_a_store_failure_answers_500_so_the_gateway_retries(sent, bot):
-    bot.db.conn.execute("CREATE TRIGGER disk_full BEFORE INSERT ON reports "
-                        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    bot.db.conn.execute(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON reports BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
     assert report(bot, sent, 200).status_code == 500
     bot.db.conn.execute("DROP TRIGGER disk_full")
     assert report(bot, sent, 200).status_code == 200  # the gateway's retry is then stored
@@ -181,7 +197,7 @@ def test_an_unconfirmed_send_is_adopted_when_its_report_arrives(slack_driver, bo
     slack_driver.command("send 27831234567 Generator running")
     bot.notifier.run_once()
     bot.queue.claim(bot.clock())  # in flight when the process died...
-    bot.sender.recover()          # ...so now unconfirmed
+    bot.sender.recover()  # ...so now unconfirmed
     slack_driver.pump()
     assert report(bot, "555777", 200).status_code == 200
     slack_driver.pump()
@@ -193,7 +209,8 @@ def test_an_unconfirmed_send_is_adopted_when_its_report_arrives(slack_driver, bo
 
 
 def test_a_report_that_beats_our_own_commit_is_matched_when_the_send_is_recorded(
-        slack_driver, bot, fake_slack, simulator):
+    slack_driver, bot, fake_slack, simulator
+):
     slack_driver.command("send 27831234567 Generator running")
     bot.notifier.run_once()
     message = bot.queue.claim(bot.clock())
@@ -215,12 +232,23 @@ def test_status_command_lists_every_status_with_its_time(sent, slack_driver, bot
     assert "27831234567" in text and "Generator running" in text
     steps = [line for line in text.splitlines() if line.startswith("• ")]
     assert [step.split(" <!date^")[0] for step in steps] == [
-        "• queued", "• sent", "• :satellite_antenna: submitted to the network", "• :white_check_mark: delivered"]
+        "• queued",
+        "• sent",
+        "• :satellite_antenna: submitted to the network",
+        "• :white_check_mark: delivered",
+    ]
 
 
-@pytest.mark.parametrize("mode,final,replies", [
-    ("delivered", 200, 2), ("failed", 300, 2), ("route", 400, 1), ("duplicate", 200, 2), ("out_of_order", 200, 1),
-])
+@pytest.mark.parametrize(
+    "mode,final,replies",
+    [
+        ("delivered", 200, 2),
+        ("failed", 300, 2),
+        ("route", 400, 1),
+        ("duplicate", 200, 2),
+        ("out_of_order", 200, 1),
+    ],
+)
 def test_the_simulator_reports_reach_the_thread(slack_driver, bot, fake_slack, simulator, mode, final, replies):
     simulator.callback_url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
     simulator.dlr_mode, simulator.dlr_delay = mode, 0.01

@@ -1,6 +1,7 @@
 """Retention (SMSBOT_RETENTION_DAYS): texts and numbers erased in place once a send's final status is
 old enough; counts, parts, credits, statuses, times and countries kept; opt-outs, audit and groups kept;
 expired previews purged; the daily job works in small transactions."""
+
 import logging
 import sqlite3
 from pathlib import Path
@@ -21,8 +22,15 @@ ADMIN = "U0BOSS"
 
 @pytest.fixture
 def d(tmp_path, simulator, fake_slack):
-    settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                                      SMSBOT_ADMIN_USERS=ADMIN, SMSBOT_RETENTION_DAYS="30"))
+    settings = load_settings(
+        base_env(
+            tmp_path,
+            SMSOFFICE_API_URL=simulator.api_url,
+            SLACK_API_URL=fake_slack.api_url,
+            SMSBOT_ADMIN_USERS=ADMIN,
+            SMSBOT_RETENTION_DAYS="30",
+        )
+    )
     bot = Bot(settings, clock=Clock(T0))
     bot.server.start()
     yield Driver(bot, fake_slack)
@@ -31,8 +39,13 @@ def d(tmp_path, simulator, fake_slack):
 
 def report(d, message, status_id=200):
     url = d.bot.server.url + CALLBACK_PREFIX + d.bot.callback_secret
-    params = {"messageid": message.id, "to": message.to, "from": "ACMEOPS", "StatusID": status_id,
-              "statusMessage": "Delivered to Mobile"}
+    params = {
+        "messageid": message.id,
+        "to": message.to,
+        "from": "ACMEOPS",
+        "StatusID": status_id,
+        "statusMessage": "Delivered to Mobile",
+    }
     assert requests.get(url, params=params, timeout=5).status_code == 200
 
 
@@ -61,15 +74,23 @@ def test_nothing_is_erased_before_the_final_status_is_old_enough(aged):
 
 
 def test_texts_and_numbers_are_erased_in_place_and_the_rest_is_kept(aged, simulator):
-    before = rows(aged, "SELECT m.id, status, b.parts, tracking_id, country, queued_at, sent_at, dlr_status_id, dlr_at "
-                        "FROM messages m JOIN batches b ON b.id = m.batch_id ORDER BY m.id")
+    before = rows(
+        aged,
+        "SELECT m.id, status, b.parts, tracking_id, country, queued_at, sent_at, dlr_status_id, dlr_at "
+        "FROM messages m JOIN batches b ON b.id = m.batch_id ORDER BY m.id",
+    )
     assert aged.bot.retention.run_all(T0 + 32.5 * DAY)["sends"] == 1
     assert rows(aged, "SELECT text, notes, erased_at FROM batches ORDER BY id") == [
-        ("", None, T0 + 32.5 * DAY), ("Newer text", None, None)]
+        ("", None, T0 + 32.5 * DAY),
+        ("Newer text", None, None),
+    ]
     assert rows(aged, "SELECT recipient FROM messages ORDER BY id") == [("",), ("",), ("27821234567",)]
     assert rows(aged, "SELECT recipient, raw FROM reports") == [(None, None)]
-    after = rows(aged, "SELECT m.id, status, b.parts, tracking_id, country, queued_at, sent_at, dlr_status_id, dlr_at "
-                       "FROM messages m JOIN batches b ON b.id = m.batch_id ORDER BY m.id")
+    after = rows(
+        aged,
+        "SELECT m.id, status, b.parts, tracking_id, country, queued_at, sent_at, dlr_status_id, dlr_at "
+        "FROM messages m JOIN batches b ON b.id = m.batch_id ORDER BY m.id",
+    )
     assert after == before and [r[4] for r in after] == ["ZA", "BW", "ZA"]
     # never erased: the do-not-contact list, the audit log, the groups
     assert rows(aged, "SELECT number, reason FROM opt_outs") == [("27841234567", "asked")]
@@ -77,8 +98,13 @@ def test_texts_and_numbers_are_erased_in_place_and_the_rest_is_kept(aged, simula
     assert rows(aged, "SELECT count(*) FROM group_members") == [(2,)]
     # and a second pass finds nothing more, but erases the number of a report that came in late
     report(aged, simulator.messages[1])
-    assert aged.bot.retention.run_all(T0 + 33 * DAY) == {"sends": 0, "reports": 1, "previews": 0, "answers": 0,
-                                                          "outbox": 0}
+    assert aged.bot.retention.run_all(T0 + 33 * DAY) == {
+        "sends": 0,
+        "reports": 1,
+        "previews": 0,
+        "answers": 0,
+        "outbox": 0,
+    }
     assert rows(aged, "SELECT recipient, raw FROM reports") == [(None, None), (None, None)]
 
 
@@ -130,8 +156,11 @@ def test_log_lines_show_numbers_masked(d, simulator, caplog):
     said(d.command("send 27831234567 Hello"))
     d.pump()
     report(d, simulator.messages[0])
-    sent = [r.getMessage() for r in caplog.records if "event=send_sent" in r.getMessage() or "event=report_" in
-            r.getMessage()]
+    sent = [
+        r.getMessage()
+        for r in caplog.records
+        if "event=send_sent" in r.getMessage() or "event=report_" in r.getMessage()
+    ]
     assert sent and all("to=+27...567" in line for line in sent)
     assert "27831234567" not in caplog.text
 
@@ -168,8 +197,9 @@ def pass_at(d, now) -> None:
         pass
 
 
-def test_erased_numbers_and_texts_are_gone_from_the_database_file_and_its_wal(secure_delete_off_by_default, d,
-                                                                              simulator):
+def test_erased_numbers_and_texts_are_gone_from_the_database_file_and_its_wal(
+    secure_delete_off_by_default, d, simulator
+):
     said(d.command(f"send {NUMBER.decode()} {TEXT.decode()}"))
     d.pump()
     assert simulator.messages[0].to == NUMBER.decode()

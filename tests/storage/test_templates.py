@@ -1,5 +1,6 @@
 """Saved message templates in a real SQLite file: saved, replaced, removed, listed by name, and an
 unknown name answered with the closest names and where to see them all."""
+
 from bot.storage.db import Database
 from bot.storage.templates import TemplateStore
 

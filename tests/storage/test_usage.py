@@ -1,5 +1,6 @@
 """/sms usage and /sms export (a CSV uploaded to the requester's DM through files_upload_v2), and
 `smsbot export`: the columns, UTF-8 with BOM, ISO times with offset, formula-safe cells, digits-only numbers."""
+
 import csv
 import datetime as dt
 import io
@@ -9,8 +10,8 @@ import pytest
 from bot.cli.main import main
 from bot.config.settings import load_settings
 from bot.runtime import Bot
-from bot.testing.fake_slack import dm_channel_id
 from bot.slack.render import RESEND_ACTION
+from bot.testing.fake_slack import dm_channel_id
 from tests.conftest import Clock, Driver, base_env, said, wait_for
 
 ADMIN = "U0BOSS"
@@ -20,8 +21,11 @@ MAY_4 = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.timezone.utc).timestamp()  # 10:
 @pytest.fixture
 def d(tmp_path, simulator, fake_slack):
     fake_slack.add_channel("C0OPS", "ops")
-    settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url,
-                                      SLACK_API_URL=fake_slack.api_url, SMSBOT_ADMIN_USERS=ADMIN))
+    settings = load_settings(
+        base_env(
+            tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url, SMSBOT_ADMIN_USERS=ADMIN
+        )
+    )
     bot = Bot(settings, clock=Clock(MAY_4))
     bot.server.start()
     yield Driver(bot, fake_slack)
@@ -34,8 +38,15 @@ def sends(d, simulator):
     said(d.command("send 27831000001,+27831000002 " + "x" * 200, user_id="U0ANN", user_name="ann"))
     d.pump()
     simulator.balance = 1
-    said(d.command("send 27831000003,27831000004 Hello", user_id="U0EVIL", user_name="=cmd|' /C calc'!A0",
-                   channel_id="C0OPS", channel_name="@ops"))
+    said(
+        d.command(
+            "send 27831000003,27831000004 Hello",
+            user_id="U0EVIL",
+            user_name="=cmd|' /C calc'!A0",
+            channel_id="C0OPS",
+            channel_name="@ops",
+        )
+    )
     d.pump()
     d.bot.clock.t = MAY_4 + 40 * 86400  # June: not in May's figures
     simulator.balance = 100
@@ -66,12 +77,33 @@ def rows_of(content: bytes) -> list[list[str]]:
 
 
 def check_may_csv(rows: list[list[str]], tracking: list[str]) -> None:
-    assert rows[0] == ["queued_at", "requester_id", "requester_name", "channel_id", "channel_name", "recipient",
-                       "country", "parts", "credits", "status", "status_at", "tracking_number"]
+    assert rows[0] == [
+        "queued_at",
+        "requester_id",
+        "requester_name",
+        "channel_id",
+        "channel_name",
+        "recipient",
+        "country",
+        "parts",
+        "credits",
+        "status",
+        "status_at",
+        "tracking_number",
+    ]
     assert len(rows) == 4  # June's SMS is not in May, nor the SMS the gateway refused: it cost nothing
     first, _, sent = rows[1:]
-    assert first[:9] == ["2026-05-04T10:00:00+02:00", "U0ANN", "ann", "C0GENERAL", "general", "27831000001", "ZA",
-                         "2", "2"]
+    assert first[:9] == [
+        "2026-05-04T10:00:00+02:00",
+        "U0ANN",
+        "ann",
+        "C0GENERAL",
+        "general",
+        "27831000001",
+        "ZA",
+        "2",
+        "2",
+    ]
     assert first[9] == "sent" and first[10] == "2026-05-04T10:00:00+02:00" and first[11] == tracking[0]
     assert sent[2] == "'=cmd|' /C calc'!A0" and sent[4] == "'@ops"  # never run as a formula
     assert sent[5:10] == ["27831000003", "ZA", "1", "1", "sent"]
@@ -129,28 +161,35 @@ def test_a_mixed_day_costs_the_same_in_usage_export_and_at_the_gateway(tmp_path,
     """Sent, failed for lack of credits (given back), resent, cancelled, missed and opted out at send time:
     once the queue has drained and nothing is unconfirmed, /sms usage, /sms export and what the simulator
     charged agree, and cancelled credits are free again for the daily limit."""
-    settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url,
-                                      SLACK_API_URL=fake_slack.api_url, SMSBOT_ADMIN_USERS=ADMIN,
-                                      SMSBOT_DAILY_LIMIT_USER="10"))
+    settings = load_settings(
+        base_env(
+            tmp_path,
+            SMSOFFICE_API_URL=simulator.api_url,
+            SLACK_API_URL=fake_slack.api_url,
+            SMSBOT_ADMIN_USERS=ADMIN,
+            SMSBOT_DAILY_LIMIT_USER="10",
+        )
+    )
     bot = Bot(settings, clock=Clock(MAY_4))
     bot.server.start()
     d = Driver(bot, fake_slack)
     try:
         eight = ",".join(f"278310000{i:02d}" for i in range(8))
-        said(d.command(f"send --at in 1h {eight} Shift change", user_id="U0ANN"))          # 1: 8 credits
-        assert "8 SMS will not go" in said(d.command("cancel 1", user_id="U0ANN"))         # given back
-        assert "Queued 5 SMS" in said(d.command("send " + ",".join(f"278320000{i:02d}" for i in range(5)) + " Hi",
-                                                user_id="U0ANN"))                          # 2: fits again
-        said(d.command("send --at in 1h 27833000001 Late", user_id="U0ANN"))               # 3: will be missed
-        said(d.command("send --at in 3h 27833000002 Later", user_id="U0ANN"))              # 4: opted out by then
+        said(d.command(f"send --at in 1h {eight} Shift change", user_id="U0ANN"))  # 1: 8 credits
+        assert "8 SMS will not go" in said(d.command("cancel 1", user_id="U0ANN"))  # given back
+        assert "Queued 5 SMS" in said(
+            d.command("send " + ",".join(f"278320000{i:02d}" for i in range(5)) + " Hi", user_id="U0ANN")
+        )  # 2: fits again
+        said(d.command("send --at in 1h 27833000001 Late", user_id="U0ANN"))  # 3: will be missed
+        said(d.command("send --at in 3h 27833000002 Later", user_id="U0ANN"))  # 4: opted out by then
         d.pump()
         simulator.balance = 1
-        said(d.command("send 27834000001,27834000002 Hello", user_id="U0BOB"))             # 5: one sent, one fails
+        said(d.command("send 27834000001,27834000002 Hello", user_id="U0BOB"))  # 5: one sent, one fails
         d.pump()
         simulator.balance = 100
         failed = [m for m in bot.queue.messages_of(5) if m["status"] == "failed"]
         assert len(failed) == 1
-        d.click(RESEND_ACTION, str(failed[0]["id"]), user_id="U0BOB")                      # resent, bob's credit
+        d.click(RESEND_ACTION, str(failed[0]["id"]), user_id="U0BOB")  # resent, bob's credit
         assert wait_for(lambda: bot.queue.message(failed[0]["id"])["status"] == "queued")
         said(d.command("optout add 27833000002", user_id=ADMIN))
         bot.clock.t = MAY_4 + 3 * 3600 + 60  # 3 is past its grace, 4 is due

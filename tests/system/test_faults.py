@@ -1,12 +1,13 @@
 """Faults, proven end to end: a real `smsbot run` against the simulator and the fake Slack."""
+
 import json
 import signal
 
 import requests
 
 from bot.simulator.simulator import Simulator
-from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET
 from bot.testing.slack_requests import command_body, sign
+from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET
 from tests.process import free_port, start_bot
 
 
@@ -41,8 +42,9 @@ def test_kill_9_mid_queue_sends_the_rest_once_and_never_blindly_resends(tmp_path
     try:
         assert fake_slack.wait_for(lambda: len(simulator.messages) == 3, timeout=10)
         assert sorted(m.to for m in simulator.messages) == ["27821234567", "27831234567", "27841234567"]
-        assert fake_slack.wait_for(lambda: any("can't tell whether the SMS to 27831234567" in t
-                                               for t in thread(fake_slack)), timeout=10)
+        assert fake_slack.wait_for(
+            lambda: any("can't tell whether the SMS to 27831234567" in t for t in thread(fake_slack)), timeout=10
+        )
         assert fake_slack.wait_for(lambda: "unconfirmed" in status_text(fake_slack), timeout=10)
         assert len(simulator.messages) == 3  # nothing resent on its own
     finally:
@@ -58,8 +60,9 @@ def test_connection_refused_waits_and_sends_once_when_the_gateway_is_back(tmp_pa
         assert fake_slack.wait_for(lambda: "retrying: gateway unreachable" in status_text(fake_slack), timeout=10)
         gateway.start(port=port)
         assert fake_slack.wait_for(lambda: len(gateway.messages) == 1, timeout=15)
-        assert fake_slack.wait_for(lambda: "sent" in status_text(fake_slack)
-                                   and "retrying" not in status_text(fake_slack), timeout=10)
+        assert fake_slack.wait_for(
+            lambda: "sent" in status_text(fake_slack) and "retrying" not in status_text(fake_slack), timeout=10
+        )
         assert len(gateway.messages) == 1
         assert "Connection refused" in bot.log() and GATEWAY_PASSWORD not in bot.log()
     finally:
@@ -87,8 +90,9 @@ def test_a_send_that_outlives_the_give_up_time_fails_and_the_user_is_told(tmp_pa
     bot = start_bot(tmp_path, simulator, fake_slack, SMSBOT_SEND_GIVE_UP_HOURS="0.0003")  # about 1 s
     try:
         send(bot, fake_slack, "send 27831234567 Generator running")
-        assert fake_slack.wait_for(lambda: any("failed" in t and "could not be reached" in t
-                                               for t in thread(fake_slack)), timeout=15)
+        assert fake_slack.wait_for(
+            lambda: any("failed" in t and "could not be reached" in t for t in thread(fake_slack)), timeout=15
+        )
         assert "<@U0USER>" in thread(fake_slack)[0]
         simulator.outage = None
         assert simulator.messages == []
@@ -105,16 +109,16 @@ def test_a_slack_outage_loses_nothing(tmp_path, simulator, fake_slack):
         assert fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) >= 2, timeout=10)
         assert fake_slack.messages.get("C0GENERAL", []) == []
         fake_slack.down = False
-        assert fake_slack.wait_for(lambda: "2 pending" in (fake_slack.messages.get("C0GENERAL") or [{}])[0]
-                                   .get("text", ""), timeout=20)
+        assert fake_slack.wait_for(
+            lambda: "2 pending" in (fake_slack.messages.get("C0GENERAL") or [{}])[0].get("text", ""), timeout=20
+        )
         assert len(fake_slack.messages["C0GENERAL"]) == 1
         assert bot.stop(signal.SIGTERM) == 0
     finally:
         bot.stop()
 
 
-def test_a_refused_socket_mode_token_keeps_the_bot_up_and_secrets_stay_out_of_the_log(
-        tmp_path, simulator, fake_slack):
+def test_a_refused_socket_mode_token_keeps_the_bot_up_and_secrets_stay_out_of_the_log(tmp_path, simulator, fake_slack):
     app_token = "xapp-1-A0TEST-1234567890-abcdefabcdef"
     bot = start_bot(tmp_path, simulator, fake_slack, SLACK_APP_TOKEN=app_token, SMSBOT_LOG_FORMAT="json")
     try:

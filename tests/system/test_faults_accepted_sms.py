@@ -1,5 +1,6 @@
 """An SMS the gateway accepted while the database was locked, proven end to end on `smsbot run`:
 journaled beside the database, applied at the next start, never shown as unconfirmed."""
+
 import json
 import os
 import signal

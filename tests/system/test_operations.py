@@ -1,5 +1,6 @@
 """Operating smsbot: refused settings and their exit codes, the built-in simulator, backups, the
 start-up summary and `smsbot check`, all through the real `smsbot` command."""
+
 import signal
 import socket
 import sqlite3
@@ -47,8 +48,9 @@ def test_a_port_in_use_exits_1_with_a_sentence(tmp_path, simulator, fake_slack):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = base_env(tmp_path, SMSBOT_PORT=str(port), SMSOFFICE_API_URL=simulator.api_url,
-                       SLACK_API_URL=fake_slack.api_url)
+        env = base_env(
+            tmp_path, SMSBOT_PORT=str(port), SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url
+        )
         code, out, err = _exit(["run"], env, tmp_path)
     assert code == 1 and "Traceback" not in err
     assert "already in use" in err and f"SMSBOT_PORT={port}" in err
@@ -67,8 +69,14 @@ def test_a_database_from_a_newer_smsbot_gets_a_sentence(tmp_path, simulator, fak
 
 
 def test_unknown_names_are_a_warning_and_the_bot_starts(tmp_path, simulator, fake_slack):
-    bot = start_bot(tmp_path, simulator, fake_slack, SMSBOT_FUTURE_FEATURE="on",
-                    SMSBOT_SERVICE_HOST="10.0.0.7", SMSBOT_PORT_3000_TCP="tcp://10.0.0.7:3000")
+    bot = start_bot(
+        tmp_path,
+        simulator,
+        fake_slack,
+        SMSBOT_FUTURE_FEATURE="on",
+        SMSBOT_SERVICE_HOST="10.0.0.7",
+        SMSBOT_PORT_3000_TCP="tcp://10.0.0.7:3000",
+    )
     try:
         assert bot.stop(signal.SIGTERM) == 0
         log = bot.log()
@@ -79,8 +87,12 @@ def test_unknown_names_are_a_warning_and_the_bot_starts(tmp_path, simulator, fak
 
 
 def test_the_builtin_simulator_end_to_end_without_gateway_credentials(tmp_path, fake_slack):
-    env = {"SMSOFFICE_API_URL": "simulator", "SMSOFFICE_USERNAME": None, "SMSOFFICE_PASSWORD": None,
-           "SMS_SENDER_ID": None}
+    env = {
+        "SMSOFFICE_API_URL": "simulator",
+        "SMSOFFICE_USERNAME": None,
+        "SMSOFFICE_PASSWORD": None,
+        "SMS_SENDER_ID": None,
+    }
     bot = start_bot(tmp_path, None, fake_slack, **env)
     try:
         assert "No real SMS is sent" in bot.printed and "SIMULATOR" in bot.printed
@@ -88,8 +100,9 @@ def test_the_builtin_simulator_end_to_end_without_gateway_credentials(tmp_path, 
         ack = requests.post(bot.url + "/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=5)
         assert ack.status_code == 200 and "Queued" in ack.json()["text"]
         # the in-process simulator accepts it and its delivery reports reach the bot's own callback
-        assert fake_slack.wait_for(lambda: "delivered" in fake_slack.messages.get("C0GENERAL", [{}])[0]
-                                   .get("text", ""), timeout=15)
+        assert fake_slack.wait_for(
+            lambda: "delivered" in fake_slack.messages.get("C0GENERAL", [{}])[0].get("text", ""), timeout=15
+        )
         assert bot.stop(signal.SIGTERM) == 0
         log = bot.log()
         assert "event=sim_send to=+27...567" in log and "event=report_applied" in log
@@ -99,8 +112,15 @@ def test_the_builtin_simulator_end_to_end_without_gateway_credentials(tmp_path, 
 
 def test_start_up_summary_masks_the_callback_and_names_what_matters(tmp_path, simulator, fake_slack):
     fake_slack.add_channel("C0ALERTS", "sms-alerts")
-    bot = start_bot(tmp_path, simulator, fake_slack, SMSBOT_PUBLIC_URL="https://sms.example.com",
-                    SMSBOT_ALERT_CHANNEL="C0ALERTS", SMSBOT_ALLOWED_USERS="U0A,U0B", SMSBOT_ADMIN_USERS="U0A")
+    bot = start_bot(
+        tmp_path,
+        simulator,
+        fake_slack,
+        SMSBOT_PUBLIC_URL="https://sms.example.com",
+        SMSBOT_ALERT_CHANNEL="C0ALERTS",
+        SMSBOT_ALLOWED_USERS="U0A,U0B",
+        SMSBOT_ADMIN_USERS="U0A",
+    )
     try:
         summary = bot.printed.split("smsbot started:")[1]
         assert "@smsbot (UBOT) in Test Team" in summary
@@ -134,15 +154,18 @@ def test_backup_while_sends_run_holds_them_and_opens(tmp_path, simulator, fake_s
             assert code == 0, err
             copies.append(target)
         sender.join()
-        code, out, err = _exit(["backup", str(tmp_path / "final") + "/"],
-                               {"SMSBOT_DB": str(tmp_path / "smsbot.db")}, tmp_path)
+        code, out, err = _exit(
+            ["backup", str(tmp_path / "final") + "/"], {"SMSBOT_DB": str(tmp_path / "smsbot.db")}, tmp_path
+        )
         assert code == 0 and "Backed up" in out
         final = next((tmp_path / "final").glob("smsbot-*.db"))
         for copy in copies + [final]:
             conn = sqlite3.connect(copy)
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-            assert conn.execute("SELECT count(*) FROM batches").fetchone()[0] == \
-                conn.execute("SELECT count(DISTINCT batch_id) FROM messages").fetchone()[0]
+            assert (
+                conn.execute("SELECT count(*) FROM batches").fetchone()[0]
+                == conn.execute("SELECT count(DISTINCT batch_id) FROM messages").fetchone()[0]
+            )
             conn.close()
         # the last copy, taken after every send was acknowledged, holds all 40 of them
         restored = Database(str(final))
@@ -163,8 +186,14 @@ def test_backup_of_a_missing_database_says_so(tmp_path):
 def test_check_asks_slack_for_a_socket_mode_url_and_checks_the_alert_channel(tmp_path, simulator, fake_slack):
     fake_slack.app_token = "xapp-1-good"
     fake_slack.add_channel("C0ALERTS", "sms-alerts")
-    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                   SLACK_APP_TOKEN="xapp-1-good", SMSBOT_ALERT_CHANNEL="C0ALERTS", SMSBOT_ALLOWED_USERS="U0A")
+    env = base_env(
+        tmp_path,
+        SMSOFFICE_API_URL=simulator.api_url,
+        SLACK_API_URL=fake_slack.api_url,
+        SLACK_APP_TOKEN="xapp-1-good",
+        SMSBOT_ALERT_CHANNEL="C0ALERTS",
+        SMSBOT_ALLOWED_USERS="U0A",
+    )
     code, out, err = _exit(["check"], env, tmp_path)
     assert code == 0, out + err
     assert "Slack app token: OK" in out and "#sms-alerts (C0ALERTS)" in out and "users 1 (U0A)" in out
@@ -187,7 +216,8 @@ def test_a_channel_name_as_alert_channel_is_refused(tmp_path):
 
 
 def test_an_address_this_machine_does_not_have_exits_2(tmp_path, simulator, fake_slack):
-    env = base_env(tmp_path, SMSBOT_HOST="192.0.2.1", SMSOFFICE_API_URL=simulator.api_url,
-                   SLACK_API_URL=fake_slack.api_url)  # TEST-NET-1: never a local address
+    env = base_env(
+        tmp_path, SMSBOT_HOST="192.0.2.1", SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url
+    )  # TEST-NET-1: never a local address
     code, out, err = _exit(["run"], env, tmp_path)
     assert code == 2 and "Traceback" not in err and "not one of this machine's" in err

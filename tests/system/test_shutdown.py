@@ -1,4 +1,5 @@
 """SIGTERM to a real `smsbot run` while the gateway hangs: exit 0 within 10 s, nothing after `stopped`."""
+
 import signal
 import sqlite3
 import time
@@ -25,7 +26,7 @@ def after_stopped(log: str) -> list[str]:
     lines = log.splitlines()
     stopped = [i for i, line in enumerate(lines) if "event=stopped" in line]
     assert stopped, log
-    return lines[stopped[0] + 1:]
+    return lines[stopped[0] + 1 :]
 
 
 def rows(tmp_path, sql: str) -> list[tuple]:
@@ -54,7 +55,8 @@ def test_sigterm_while_a_send_hangs_and_a_balance_check_waits_exits_0_in_time(tm
         # the send cut off on the wire was recorded before `stopped`: a person decides, never resent blindly
         assert rows(tmp_path, "SELECT status FROM messages") == [("unconfirmed",)]
         assert rows(tmp_path, "SELECT outcome FROM balance_history") == [("ok",)] * len(
-            [name for name, _ in simulator.calls if name == "balance.asp"])
+            [name for name, _ in simulator.calls if name == "balance.asp"]
+        )
     finally:
         simulator.release()
         bot.stop()

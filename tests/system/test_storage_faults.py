@@ -1,5 +1,6 @@
 """Storage faults, caused for real: a file made read-only under a bot running as a non-root user,
 a file deleted under the running bot, and another program holding the database locked."""
+
 import os
 import shutil
 import sqlite3
@@ -16,9 +17,9 @@ from tests.conftest import SIGNING_SECRET, Clock, Driver, base_env, wait_for
 from tests.process import CALLBACK_SECRET, folder_for, start_bot
 
 REPORT = {"messageid": "90000001", "statusid": "200", "statusmessage": "Delivered to Mobile", "to": "27831234567"}
-SLACK_LIMIT_SECONDS = 3.0     # Slack shows the user an error after this long
-HEALTH_LIMIT_SECONDS = 1.0    # the issue: /healthz answers within 1 s
-BUSY_LIMIT_SECONDS = 60       # the issue: busy keeps 200 until busy 60 s in a row
+SLACK_LIMIT_SECONDS = 3.0  # Slack shows the user an error after this long
+HEALTH_LIMIT_SECONDS = 1.0  # the issue: /healthz answers within 1 s
+BUSY_LIMIT_SECONDS = 60  # the issue: busy keeps 200 until busy 60 s in a row
 
 
 def slack_send(url: str, text: str, fake_slack) -> tuple[str, float]:
@@ -66,7 +67,8 @@ def test_a_read_only_file_refuses_writes_and_everything_heals_when_it_is_writabl
 
 # -- 10. a file deleted under the running bot is neither written nor created again -------------------------
 def test_a_deleted_database_keeps_the_bot_up_refusing_writes_and_saying_what_to_do(
-        slack_driver, bot, tmp_path, fake_slack, caplog):
+    slack_driver, bot, tmp_path, fake_slack, caplog
+):
     bot.sender.start()
     bot.notifier.start()
     try:
@@ -104,6 +106,7 @@ def locker(tmp_path):
         def free(self):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+
     lock = Locker()
     yield lock
     lock.free()
@@ -111,7 +114,8 @@ def locker(tmp_path):
 
 
 def test_a_send_under_a_locked_database_is_answered_in_time_and_nothing_is_queued(
-        slack_driver, bot, tmp_path, fake_slack, locker):
+    slack_driver, bot, tmp_path, fake_slack, locker
+):
     locker.hold()
     text, seconds = slack_send(bot.server.url, "send 27831234567 Generator running", fake_slack)
     assert seconds < SLACK_LIMIT_SECONDS
@@ -123,10 +127,10 @@ def test_a_send_under_a_locked_database_is_answered_in_time_and_nothing_is_queue
 
 
 def test_healthz_answers_in_time_under_a_lock_and_turns_503_after_a_minute_busy(
-        tmp_path, simulator, fake_slack, locker):
+    tmp_path, simulator, fake_slack, locker
+):
     clock = Clock(time.time())
-    settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url,
-                                      SLACK_API_URL=fake_slack.api_url))
+    settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url))
     bot = Bot(settings, clock=clock)
     bot.start()
     try:
@@ -155,11 +159,15 @@ def test_healthz_answers_in_time_under_a_lock_and_turns_503_after_a_minute_busy(
 
 
 def test_the_compose_form_under_a_locked_database_is_answered_in_time_and_nothing_is_queued(
-        slack_driver: Driver, tmp_path, locker):
+    slack_driver: Driver, tmp_path, locker
+):
     locker.hold()
     started = time.monotonic()
-    response = slack_driver.submit("sms_compose", {"recipients": "27831234567", "message": "Generator running"},
-                                   private_metadata='{"channel_id": "C0GENERAL"}')
+    response = slack_driver.submit(
+        "sms_compose",
+        {"recipients": "27831234567", "message": "Generator running"},
+        private_metadata='{"channel_id": "C0GENERAL"}',
+    )
     assert time.monotonic() - started < SLACK_LIMIT_SECONDS
     assert "nothing was queued" in " ".join(response.json()["errors"].values())
     locker.free()

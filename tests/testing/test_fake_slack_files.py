@@ -1,6 +1,7 @@
 """The fake Slack's file side over loopback, driven by slack_sdk's own WebClient: files_upload_v2's
 three steps share a file in a channel, a form's attached file is served to the bot token only, and
 the mistakes a client can make get Slack's error codes."""
+
 import pytest
 import requests
 from slack_sdk import WebClient
@@ -15,8 +16,9 @@ def client(fake_slack) -> WebClient:
 
 def test_files_upload_v2_shares_the_bytes_in_the_channel_with_the_comment(fake_slack):
     content = "\ufeffnumber,reason\r\n27831234567,asked\r\n".encode()
-    client(fake_slack).files_upload_v2(channel="C0GENERAL", content=content, filename="optouts.csv",
-                                       title="Opt-outs", initial_comment="1 number")
+    client(fake_slack).files_upload_v2(
+        channel="C0GENERAL", content=content, filename="optouts.csv", title="Opt-outs", initial_comment="1 number"
+    )
     (shared,) = fake_slack.files
     assert shared["content"] == content and shared["channel"] == "C0GENERAL"
     assert (shared["filename"], shared["title"], shared["initial_comment"]) == ("optouts.csv", "Opt-outs", "1 number")
@@ -52,5 +54,6 @@ def test_completing_a_file_never_uploaded_is_file_not_found(fake_slack):
         web.files_completeUploadExternal(files=[{"id": started["file_id"]}], channel_id="C0GENERAL")
     assert error.value.response["error"] == "file_not_found" and fake_slack.files == []
     with requests.Session() as http:
-        assert http.post(started["upload_url"].rsplit("/", 1)[0] + "/F99999999", data=b"abc",
-                         timeout=5).status_code == 404
+        assert (
+            http.post(started["upload_url"].rsplit("/", 1)[0] + "/F99999999", data=b"abc", timeout=5).status_code == 404
+        )

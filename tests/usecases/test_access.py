@@ -1,6 +1,7 @@
 """Who may do what: the allow-lists and admins, their sentences, and what the bot does with them."""
-from bot.usecases.access import Access
+
 from bot.config.settings import load_settings
+from bot.usecases.access import Access
 from tests.conftest import base_env, said
 
 
@@ -25,7 +26,6 @@ def test_only_admins_change_groups_when_admins_are_set(driver_with):
     assert "Only smsbot admins" in said(d.command("group add oncall 27831234567"))
     assert "Created group" in said(d.command("group add oncall 27831234567", user_id="U0BOSS"))
     assert "`oncall` · 1 number" in said(d.command("group list"))  # everyone may look
-
 
 
 # -- the rules ------------------------------------------------------------------------------------

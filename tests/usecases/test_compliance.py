@@ -1,5 +1,6 @@
 """/sms access allow|deny|list by admins, through signed requests: mentions arrive as IDs (the manifest
 escapes them), environment entries cannot be denied from Slack, admins are always allowed."""
+
 from pathlib import Path
 
 import pytest

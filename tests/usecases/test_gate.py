@@ -2,6 +2,7 @@
 is not an admin, is refused with the same sentence at the slash command, the compose form, Send on a
 preview, Send on a list's preview, Resend, Socket Mode, `smsbot send-list` and (denied) a scheduled send
 at its time; Cancel stays open to them. Nothing is queued and the gateway is never called."""
+
 import datetime as dt
 import json
 import time
@@ -11,7 +12,13 @@ import pytest
 from bot.config.settings import load_settings
 from bot.runtime import Bot
 from bot.slack.render import (
-    CANCEL_ACTION, CANCEL_SCHEDULED_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, RESEND_ACTION)
+    CANCEL_ACTION,
+    CANCEL_SCHEDULED_ACTION,
+    COMPOSE_VIEW,
+    CONFIRM_ACTION,
+    CONFIRM_VIEW,
+    RESEND_ACTION,
+)
 from bot.slack.socketmode import SocketMode
 from tests.conftest import Clock, Driver, base_env, said, wait_for
 from tests.process import smsbot
@@ -19,8 +26,10 @@ from tests.slack.socket_peer import SocketModePeer
 
 ADMIN, ANN, BOB = "U0BOSS", "U0ANN", "U0BOB"
 META = json.dumps({"channel_id": "C0GENERAL", "channel_name": "general"})
-DENIED = ("You are not allowed to use smsbot. To get access, ask <@U0BOSS> to add your Slack ID (U0ANN) with "
-          "`/sms access allow` or to SMSBOT_ALLOWED_USERS.")
+DENIED = (
+    "You are not allowed to use smsbot. To get access, ask <@U0BOSS> to add your Slack ID (U0ANN) with "
+    "`/sms access allow` or to SMSBOT_ALLOWED_USERS."
+)
 OVER = "of your daily limit of 4 left today (SMSBOT_DAILY_LIMIT_USER)"
 
 
@@ -33,9 +42,16 @@ def midday_zone() -> str:
 
 @pytest.fixture
 def env(tmp_path, simulator, fake_slack):
-    return base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                    SMSBOT_ADMIN_USERS=ADMIN, SMSBOT_DAILY_LIMIT_USER="4", SMSBOT_CONFIRM_ABOVE="2",
-                    SMSBOT_TIMEZONE=midday_zone(), SMSBOT_CALLBACK_SECRET="cb-secret-0123456789abcdef")
+    return base_env(
+        tmp_path,
+        SMSOFFICE_API_URL=simulator.api_url,
+        SLACK_API_URL=fake_slack.api_url,
+        SMSBOT_ADMIN_USERS=ADMIN,
+        SMSBOT_DAILY_LIMIT_USER="4",
+        SMSBOT_CONFIRM_ABOVE="2",
+        SMSBOT_TIMEZONE=midday_zone(),
+        SMSBOT_CALLBACK_SECRET="cb-secret-0123456789abcdef",
+    )
 
 
 @pytest.fixture
@@ -69,9 +85,12 @@ class Doors:
         self.pending = [b for b in preview["blocks"] if b["type"] == "actions"][0]["elements"][0]["value"]
         # a personalised list's preview, held for Send
         file = fake_slack.upload(b"number,name\n27831000004,Thandi\n")
-        d.submit(COMPOSE_VIEW, {"recipients": "", "message": "Hi {name}", "list": {"type": "file_input",
-                                                                                 "files": [file]}},
-                 private_metadata=META, user_id=ANN)
+        d.submit(
+            COMPOSE_VIEW,
+            {"recipients": "", "message": "Hi {name}", "list": {"type": "file_input", "files": [file]}},
+            private_metadata=META,
+            user_id=ANN,
+        )
         assert wait_for(lambda: fake_slack.calls_to("views.update"), timeout=10)
         view = fake_slack.calls_to("views.update")[0].params["view"]
         self.list_pending = (json.loads(view) if isinstance(view, str) else view)["private_metadata"]
@@ -94,14 +113,16 @@ class Doors:
         """Ann at every door; what each answered."""
         d, slack, answers = self.d, self.slack, {}
         answers["slash command"] = said(d.command("send 27831000008 Hello", user_id=ANN))
-        form = d.submit(COMPOSE_VIEW, {"recipients": "27831000008", "message": "Hello"}, private_metadata=META,
-                        user_id=ANN).json()
+        form = d.submit(
+            COMPOSE_VIEW, {"recipients": "27831000008", "message": "Hello"}, private_metadata=META, user_id=ANN
+        ).json()
         answers["form"] = form["errors"]["recipients"]
         d.click(CONFIRM_ACTION, self.pending, user_id=ANN)
         assert wait_for(lambda: _responses_with(slack, "Not sent"))
         answers["Send on a preview"] = _responses_with(slack, "Not sent")[0]
-        answers["Send on a list's preview"] = json.dumps(d.submit(CONFIRM_VIEW, {}, private_metadata=self.list_pending,
-                                                                  user_id=ANN).json())
+        answers["Send on a list's preview"] = json.dumps(
+            d.submit(CONFIRM_VIEW, {}, private_metadata=self.list_pending, user_id=ANN).json()
+        )
         before = len(slack.responses)
         d.click(RESEND_ACTION, str(self.failed["id"]), user_id=ANN)
         assert wait_for(lambda: len(slack.responses) > before)
@@ -115,8 +136,11 @@ class Doors:
         finally:
             mode.stop()
         (self.tmp_path / "list.csv").write_text("number,name\n27831000009,Sipho\n")
-        proc = smsbot(["send-list", "list.csv", "--text", "Hi {name}", "--channel", "C0GENERAL", "--as", ANN,
-                       "--yes"], env, self.tmp_path)
+        proc = smsbot(
+            ["send-list", "list.csv", "--text", "Hi {name}", "--channel", "C0GENERAL", "--as", ANN, "--yes"],
+            env,
+            self.tmp_path,
+        )
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 1, out + err
         answers["smsbot send-list"] = err
@@ -186,8 +210,13 @@ def test_an_admin_passes_every_door_that_a_limit_does_not_close(d, fake_slack, s
 # -- Resend counts against whoever presses it, on the day pressed (item 1) --------------------------------
 @pytest.fixture
 def limited(tmp_path, simulator, fake_slack):
-    env = base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                   SMSBOT_ADMIN_USERS=ADMIN, SMSBOT_DAILY_LIMIT_USER="4")
+    env = base_env(
+        tmp_path,
+        SMSOFFICE_API_URL=simulator.api_url,
+        SLACK_API_URL=fake_slack.api_url,
+        SMSBOT_ADMIN_USERS=ADMIN,
+        SMSBOT_DAILY_LIMIT_USER="4",
+    )
     bot = Bot(load_settings(env), clock=Clock(dt.datetime(2026, 5, 4, 8, tzinfo=dt.timezone.utc).timestamp()))
     bot.server.start()
     yield Driver(bot, fake_slack)
@@ -251,8 +280,9 @@ def test_denying_the_last_channel_closes_sending_from_every_channel_but_for_admi
     text = said(d.command("access deny <#C0OPS|ops>", user_id=ADMIN))
     assert text.endswith("SMS may be sent from no channel now, except by admins.")
     for channel in ("C0OPS", "C0GENERAL"):
-        assert "SMS can't be sent from any channel now" in said(d.command("send 27831000001 Hi", user_id=ANN,
-                                                                          channel_id=channel))
+        assert "SMS can't be sent from any channel now" in said(
+            d.command("send 27831000001 Hi", user_id=ANN, channel_id=channel)
+        )
     assert "Queued" in said(d.command("send 27831000001 Hi", user_id=ADMIN, channel_id="C0GENERAL"))
     assert said(d.command("access open channels", user_id=ADMIN)).endswith("SMS may be sent from any channel now.")
     assert "Queued" in said(d.command("send 27831000001 Hi", user_id=ANN))
@@ -267,8 +297,9 @@ def test_a_list_never_set_still_means_everyone_and_an_environment_list_cannot_be
 
 
 # -- a button acts for the send it belongs to (item 8) -------------------------------------------------------
-def test_resend_in_the_dm_the_status_moved_to_is_judged_by_where_the_send_was_requested(driver_with, fake_slack,
-                                                                                       simulator):
+def test_resend_in_the_dm_the_status_moved_to_is_judged_by_where_the_send_was_requested(
+    driver_with, fake_slack, simulator
+):
     fake_slack.add_channel("C0PRIV", "private-ops", private=True, bot_member=False)
     d = driver_with(SMSBOT_ALLOWED_CHANNELS="C0PRIV")
     simulator.balance = 0
@@ -278,8 +309,13 @@ def test_resend_in_the_dm_the_status_moved_to_is_judged_by_where_the_send_was_re
     assert batch["posted_where"] == "dm" and batch["status_channel"].startswith("D")
     simulator.balance = 10
     message = d.bot.queue.messages_of(1)[0]
-    d.click(RESEND_ACTION, str(message["id"]), user_id=ANN, channel_id=batch["status_channel"],
-            message_ts=batch["status_ts"])
+    d.click(
+        RESEND_ACTION,
+        str(message["id"]),
+        user_id=ANN,
+        channel_id=batch["status_channel"],
+        message_ts=batch["status_ts"],
+    )
     assert wait_for(lambda: d.bot.queue.message(message["id"])["status"] == "queued")
     d.pump()
     assert [m.to for m in simulator.messages] == ["27831000001"]

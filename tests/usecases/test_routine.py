@@ -1,14 +1,15 @@
 """The routine-send use cases on a real Bot's storage, called directly with an injected clock:
 templates checked when saved and filled when sent, the form's time picker bounds (issue #15: not in
 the past, at most 90 days ahead), cancelling by requester or admin, and the sender's country re-check."""
+
 import pytest
 
-from bot.sms.errors import TextError
 from bot.config.settings import load_settings
-from bot.usecases.routine import allowed_countries_recheck
 from bot.runtime import Bot
-from bot.sms.schedule import ScheduleError
+from bot.sms.errors import TextError
 from bot.sms.names import GroupError
+from bot.sms.schedule import ScheduleError
+from bot.usecases.routine import allowed_countries_recheck
 from tests.conftest import Clock, Driver, base_env, said
 
 T0 = 1_780_000_000.0
@@ -18,8 +19,11 @@ ADMIN = "U0BOSS"
 
 @pytest.fixture
 def d(tmp_path, simulator, fake_slack):
-    settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url,
-                                      SMSBOT_ADMIN_USERS=ADMIN))
+    settings = load_settings(
+        base_env(
+            tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url, SMSBOT_ADMIN_USERS=ADMIN
+        )
+    )
     bot = Bot(settings, clock=Clock(T0))
     bot.server.start()
     yield Driver(bot, fake_slack)

@@ -1,5 +1,6 @@
 """The use cases (bot/usecases/sending.py) on a real Bot, its gateway the simulator: submit queues or holds,
 confirm queues once, resend refuses what would fail again, history and tracking read it back."""
+
 import pytest
 
 from bot.sms.gateway import InvalidRecipient
@@ -43,7 +44,7 @@ def test_confirm_queues_once_and_only_for_the_requester(bot):
     held = bot.sending.submit(plan(bot.settings.confirm_above + 1), ANN)
     assert bot.sending.confirm(held.pending_id, "U0BOB", send=True).verdict == "not_yours"
     first = bot.sending.confirm(held.pending_id, "U0ANN", send=True)
-    again = bot.sending.confirm(held.pending_id, "U0ANN", send=True)   # a double click
+    again = bot.sending.confirm(held.pending_id, "U0ANN", send=True)  # a double click
     assert first.verdict == "ok" and first.batch_id is not None
     assert again.verdict == "sent" and again.batch_id is None
     assert statuses(bot) == ["queued"] * (bot.settings.confirm_above + 1)
@@ -80,7 +81,7 @@ def test_resend_after_running_out_of_credits_queues_it_again(bot, simulator):
     [message] = bot.queue.messages_of(1)
     assert bot.sending.resend(message["id"], "U0ANN") == Resent("27830000000")
     assert statuses(bot) == ["queued"]
-    assert bot.sending.resend(message["id"], "U0ANN") is None   # already waiting: nothing to do
+    assert bot.sending.resend(message["id"], "U0ANN") is None  # already waiting: nothing to do
 
 
 def test_history_is_newest_first_and_tracking_finds_the_sms(bot, simulator):

@@ -1,6 +1,7 @@
 """Daily spend limits through signed /sms requests, on an injected clock: the edges, midnight in
 SMSBOT_TIMEZONE (Africa/Johannesburg, UTC+2), credits given back for refused SMS, and confirmation; and the
 days themselves, including a daylight-saving change (23 or 25 hours)."""
+
 import datetime as dt
 import json
 
@@ -21,8 +22,15 @@ def make(tmp_path, simulator, fake_slack):
     bots = []
 
     def build(clock, **env) -> Driver:
-        settings = load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url,
-                                          SLACK_API_URL=fake_slack.api_url, SMSBOT_ADMIN_USERS="U0BOSS", **env))
+        settings = load_settings(
+            base_env(
+                tmp_path,
+                SMSOFFICE_API_URL=simulator.api_url,
+                SLACK_API_URL=fake_slack.api_url,
+                SMSBOT_ADMIN_USERS="U0BOSS",
+                **env,
+            )
+        )
         bot = Bot(settings, clock=clock)
         bot.server.start()
         bots.append(bot)
@@ -108,8 +116,13 @@ def test_the_limit_is_checked_again_when_a_held_send_is_confirmed(make, fake_sla
     clock = Clock(BEFORE_MIDNIGHT + 5 * 60)  # 23:55
     d = make(clock, SMSBOT_DAILY_LIMIT_USER="5", SMSBOT_CONFIRM_ABOVE="2")
     preview = send(d, 3).json()
-    pending_id = next(e["value"] for b in preview["blocks"] if b["type"] == "actions" for e in b["elements"]
-                      if e["action_id"] == "confirm_send")
+    pending_id = next(
+        e["value"]
+        for b in preview["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "confirm_send"
+    )
     said(send(d, 2))  # queued at once (2 credits): now 2 are used
     assert d.bot.queue.depth() == 2
     said(send(d, 2))  # 4 used; the held send (3) no longer fits
@@ -142,8 +155,11 @@ def test_balance_says_1_credit_not_1_credits(make, fake_slack):
 
 def test_the_compose_form_shows_the_refusal_on_the_recipients_field(make):
     d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="1")
-    body = d.submit("sms_compose", {"recipients": "27831234567,27821234567", "message": "Drill"},
-                    private_metadata=json.dumps({"channel_id": "C0GENERAL"})).json()
+    body = d.submit(
+        "sms_compose",
+        {"recipients": "27831234567,27821234567", "message": "Drill"},
+        private_metadata=json.dumps({"channel_id": "C0GENERAL"}),
+    ).json()
     assert body["response_action"] == "errors"
     assert "needs 2 credits, but you have 1 of your daily limit of 1 left today" in body["errors"]["recipients"]
     assert d.bot.queue.depth() == 0
@@ -151,9 +167,17 @@ def test_the_compose_form_shows_the_refusal_on_the_recipients_field(make):
 
 def test_a_bad_limit_or_time_zone_is_refused_at_start(tmp_path):
     from bot.config.settings import ConfigError
+
     with pytest.raises(ConfigError) as error:
-        load_settings(base_env(tmp_path, SMSBOT_DAILY_LIMIT_USER="lots", SMSBOT_TIMEZONE="Mars/Olympus",
-                               SMSBOT_DAILY_LIMIT="-5", SMSBOT_RETENTION_DAYS="0"))
+        load_settings(
+            base_env(
+                tmp_path,
+                SMSBOT_DAILY_LIMIT_USER="lots",
+                SMSBOT_TIMEZONE="Mars/Olympus",
+                SMSBOT_DAILY_LIMIT="-5",
+                SMSBOT_RETENTION_DAYS="0",
+            )
+        )
     text = str(error.value)
     assert "SMSBOT_DAILY_LIMIT_USER='lots'" in text and "SMSBOT_TIMEZONE='Mars/Olympus'" in text
     assert "SMSBOT_DAILY_LIMIT='-5'" in text and "SMSBOT_RETENTION_DAYS='0'" in text
@@ -161,6 +185,7 @@ def test_a_bad_limit_or_time_zone_is_refused_at_start(tmp_path):
 
 def test_the_start_up_summary_names_the_limits_and_the_retention(make):
     from bot.cli.summary import startup_lines
+
     d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="200")
     said(d.command("access allow U0ANN", user_id="U0BOSS"))
     lines = "\n".join(startup_lines(d.bot))
@@ -169,16 +194,17 @@ def test_the_start_up_summary_names_the_limits_and_the_retention(make):
 
 
 def test_a_scheduled_send_counts_and_is_checked_on_the_day_it_goes_out(make):
-    d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="5")   # 23:50 in Johannesburg
-    assert "Queued 4 SMS" in said(send(d, 4))                        # today: 4 of 5
+    d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="5")  # 23:50 in Johannesburg
+    assert "Queued 4 SMS" in said(send(d, 4))  # today: 4 of 5
     text = said(d.command(f"send --at tomorrow 08:00 {','.join(NUMBERS[:5])} Drill"))
-    assert "cheduled" in text                                        # tomorrow's 5 fit tomorrow's limit
-    assert "Queued 1 SMS" in said(send(d, 1))                        # and do not count today
+    assert "cheduled" in text  # tomorrow's 5 fit tomorrow's limit
+    assert "Queued 1 SMS" in said(send(d, 1))  # and do not count today
     refused = said(d.command(f"send --at tomorrow 09:00 {NUMBERS[5]} Drill"))
-    assert "needs 1 credit, but you have 0 of your daily limit of 5 left on 2026-05-05, the day it is scheduled" \
-        " for" in refused  # tomorrow is full, and the refusal names that day, not today
+    assert (
+        "needs 1 credit, but you have 0 of your daily limit of 5 left on 2026-05-05, the day it is scheduled"
+        " for" in refused
+    )  # tomorrow is full, and the refusal names that day, not today
     assert "Schedule it for another day" in refused and "resets at midnight" not in refused
-
 
 
 def limits(db, tz):
@@ -193,7 +219,7 @@ def test_a_johannesburg_day_runs_from_22_00_to_22_00_utc(db):
 
 
 def test_the_day_clocks_go_forward_has_23_hours_and_back_25(db):
-    spring = dt.datetime(2026, 3, 29, 12, tzinfo=UTC).timestamp()   # Europe/London, BST starts 01:00
+    spring = dt.datetime(2026, 3, 29, 12, tzinfo=UTC).timestamp()  # Europe/London, BST starts 01:00
     autumn = dt.datetime(2026, 10, 25, 12, tzinfo=UTC).timestamp()  # BST ends 02:00
     start, end = limits(db, "Europe/London").day(spring)
     assert end - start == 23 * 3600
@@ -206,18 +232,19 @@ def test_with_no_limits_nothing_is_refused(db):
 
 
 def test_a_scheduled_send_over_a_limit_lowered_since_is_not_sent_and_its_requester_is_told_once(
-        make, simulator, fake_slack):
+    make, simulator, fake_slack
+):
     d = make(Clock(BEFORE_MIDNIGHT), SMSBOT_DAILY_LIMIT_USER="5")
     assert "cheduled" in said(d.command(f"send --at tomorrow 08:00 {','.join(NUMBERS[:3])} Drill"))
     d.pump()  # its status message: "scheduled for …"
     due = dt.datetime(2026, 5, 5, 6, 0, tzinfo=UTC).timestamp()  # 08:00 in Johannesburg
-    later = make(Clock(due + 60), SMSBOT_DAILY_LIMIT_USER="2")   # restarted with a lower limit
+    later = make(Clock(due + 60), SMSBOT_DAILY_LIMIT_USER="2")  # restarted with a lower limit
     later.pump()
-    assert simulator.messages == []                                # nothing went out, nothing charged
+    assert simulator.messages == []  # nothing went out, nothing charged
     assert [r["status"] for r in later.bot.queue.messages_of(1)] == ["failed"] * 3
     status = fake_slack.messages["C0GENERAL"][0]
     replies = [r["text"] for r in fake_slack.thread("C0GENERAL", status["ts"])]
-    assert len(replies) == 1                                       # told once, not once per SMS
+    assert len(replies) == 1  # told once, not once per SMS
     assert "over the daily limit of 2 (SMSBOT_DAILY_LIMIT_USER)" in replies[0]
     assert "the rest of this send was not sent either" in replies[0]
     shown = json.dumps(fake_slack.message("C0GENERAL", status["ts"])["blocks"])

@@ -1,4 +1,5 @@
 """The HTTP listener's own routes: health and metrics."""
+
 import contextlib
 
 import requests
@@ -54,8 +55,7 @@ def test_healthz_is_503_naming_a_thread_that_died(bot):
         assert health.status_code == 503 and health.json()["threads"]["notifier"] is False
 
 
-def test_healthz_is_503_when_the_outbox_stalls_while_slack_answers_but_not_in_a_slack_outage(
-        driver_with, fake_slack):
+def test_healthz_is_503_when_the_outbox_stalls_while_slack_answers_but_not_in_a_slack_outage(driver_with, fake_slack):
     bot = driver_with(SMSBOT_OUTBOX_STALL_SECONDS="600").bot
     with threads_running(bot):
         bot.notifier.paused_until = float("inf")  # the notifier is alive but nothing moves

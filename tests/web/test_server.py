@@ -1,5 +1,6 @@
 """The HTTP listener's lifecycle: a free port on request, and a stop that lets answers already under way
 go out before the port closes."""
+
 import socket
 import threading
 

@@ -1,5 +1,6 @@
 """The Slack edge, through signed requests to the real WSGI app on loopback: Bolt's "payload" flaw,
 size caps, bad signatures, listener exceptions and replays."""
+
 import json
 import logging
 import socket
@@ -9,18 +10,23 @@ import time
 import pytest
 
 from bot.runtime import Bot
-from bot.slack.render import COMPOSE_VIEW
+from bot.slack.render import COMPOSE_VIEW, RESEND_ACTION
 from bot.storage.replays import Replays
 from bot.testing.slack_requests import command_body, sign
-from bot.slack.render import RESEND_ACTION
 from tests.conftest import SIGNING_SECRET, Driver, wait_for
 from tests.conftest import said as ack_text
 
 
 # -- 1. a text containing "payload" -----------------------------------------------------------
 def test_a_command_containing_the_word_payload_is_handled(slack_driver, bot, simulator):
-    text = ack_text(slack_driver.command("send 27831234567 Your payload is ready", channel_id="C0GENERAL",
-                                         channel_name="payload-team", user_name="payload"))
+    text = ack_text(
+        slack_driver.command(
+            "send 27831234567 Your payload is ready",
+            channel_id="C0GENERAL",
+            channel_name="payload-team",
+            user_name="payload",
+        )
+    )
     assert "Queued 1 SMS to 27831234567" in text
     slack_driver.pump()
     assert [m.text for m in simulator.messages] == ["Your payload is ready"]
@@ -41,16 +47,20 @@ def raw_exchange(url: str, data: bytes) -> bytes:
 
 def test_a_300_mb_body_is_refused_from_its_headers_without_being_read(bot):
     started = time.monotonic()
-    head = (b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-            b"Content-Length: 314572800\r\n\r\n")
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 314572800\r\n\r\n"
+    )
     answer = raw_exchange(bot.server.url, head)  # not one byte of the body sent: refused from the headers
     assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - started < 2
 
 
 def test_a_chunked_body_over_1_mib_is_refused(bot):
     chunk = b"%x\r\n%s\r\n" % (64 << 10, b"x" * (64 << 10))
-    head = (b"POST /slack/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-            b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+    )
     answer = raw_exchange(bot.server.url, head + chunk * 17 + b"0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413")
 
@@ -61,12 +71,20 @@ def test_oversized_headers_are_refused(bot):
 
 
 # -- 3. bad timestamps and signatures -----------------------------------------------------------
-@pytest.mark.parametrize("timestamp, signature", [
-    ("abc", None), ("", None), ("1e3", None), ("\uff11\uff12\uff13", None), ("-1", None), ("1700000000.5", None),
-    (None, "v0=" + "\u00e9" * 64), (None, "v0=abc"),
-])
-def test_a_malformed_timestamp_or_signature_is_401_with_one_log_line(slack_driver, bot, caplog,
-                                                                    timestamp, signature):
+@pytest.mark.parametrize(
+    "timestamp, signature",
+    [
+        ("abc", None),
+        ("", None),
+        ("1e3", None),
+        ("\uff11\uff12\uff13", None),
+        ("-1", None),
+        ("1700000000.5", None),
+        (None, "v0=" + "\u00e9" * 64),
+        (None, "v0=abc"),
+    ],
+)
+def test_a_malformed_timestamp_or_signature_is_401_with_one_log_line(slack_driver, bot, caplog, timestamp, signature):
     body = command_body("send 27831234567 Hello", response_url="http://127.0.0.1:9/r")
     headers = sign(SIGNING_SECRET, body)
     if timestamp is not None:
@@ -100,8 +118,11 @@ def test_a_listener_that_raises_gives_a_sentence_and_one_log_line(slack_driver, 
 
 def test_a_form_whose_listener_raises_stays_open_with_a_sentence(slack_driver, bot, caplog):
     bot.db.conn.execute("ALTER TABLE groups RENAME TO groups_gone")  # the group cannot be read
-    response = slack_driver.submit(COMPOSE_VIEW, {"recipients": "oncall", "message": "Hi"},
-                                   private_metadata=json.dumps({"channel_id": "C0GENERAL"}))
+    response = slack_driver.submit(
+        COMPOSE_VIEW,
+        {"recipients": "oncall", "message": "Hi"},
+        private_metadata=json.dumps({"channel_id": "C0GENERAL"}),
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["response_action"] == "errors"  # the form stays open, the typed text with it
@@ -126,8 +147,9 @@ def test_identical_requests_at_the_same_moment_queue_once(slack_driver, bot):
     body = command_body("send 27831234567 Hello", response_url="http://127.0.0.1:9/r")
     headers = sign(SIGNING_SECRET, body)
     answers = []
-    threads = [threading.Thread(target=lambda: answers.append(slack_driver.post(body, headers).json()))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: answers.append(slack_driver.post(body, headers).json())) for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -163,8 +185,9 @@ def test_a_request_is_remembered_for_its_whole_window_and_then_forgotten(db):
 
 
 def test_slacks_ssl_check_is_answered_without_running_anything(slack_driver, bot):
-    response = slack_driver.post(b"ssl_check=1&token=fake-verification-token",
-                                 {"Content-Type": "application/x-www-form-urlencoded"})
+    response = slack_driver.post(
+        b"ssl_check=1&token=fake-verification-token", {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 200 and response.text == ""
     assert bot.db.conn.execute("SELECT count(*) FROM slack_requests").fetchone()[0] == 0
 
@@ -174,12 +197,14 @@ def test_a_click_whose_work_fails_after_the_ack_is_told_so(slack_driver, bot, fa
     bot.notifier.run_once()
     bot.queue.claim(bot.clock())  # the process "died" mid-send: the SMS waits for a Resend decision
     bot.sender.recover()
-    bot.db.conn.execute("CREATE TRIGGER stuck BEFORE UPDATE ON messages "
-                        "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    bot.db.conn.execute(
+        "CREATE TRIGGER stuck BEFORE UPDATE ON messages BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+    )
     response = slack_driver.click(RESEND_ACTION, "1", message_ts=bot.posts.batch(1)["status_ts"])
     assert response.status_code == 200
-    assert wait_for(lambda: any("Something went wrong on my side" in body.get("text", "")
-                                for _, body in fake_slack.responses))
+    assert wait_for(
+        lambda: any("Something went wrong on my side" in body.get("text", "") for _, body in fake_slack.responses)
+    )
     told = [body for _, body in fake_slack.responses if "Something went wrong" in body.get("text", "")]
     assert told[0]["replace_original"] is False  # an aside: the status message stays
     assert sum("event=after_ack_failed" in r.getMessage() for r in caplog.records) == 1

@@ -1,4 +1,7 @@
 """Capped exponential backoff: a quick first retry, doubling while the trouble lasts, never past the cap."""
+
+from itertools import pairwise
+
 import pytest
 
 from bot.workers.backoff import backoff_delay
@@ -14,7 +17,7 @@ def test_backoff_starts_within_seconds_and_is_capped_near_five_minutes():
 def test_each_failure_doubles_the_wait_until_the_cap(first, cap):
     delays = [backoff_delay(n, first=first, cap=cap) for n in range(1, 20)]
     assert delays[0] == first
-    for before, after in zip(delays, delays[1:]):
+    for before, after in pairwise(delays):
         assert after == min(cap, before * 2)
     assert delays[-1] == cap
 
@@ -22,4 +25,3 @@ def test_each_failure_doubles_the_wait_until_the_cap(first, cap):
 @pytest.mark.parametrize("failures", [0, -3])
 def test_no_failures_yet_waits_no_less_than_the_first_retry(failures):
     assert backoff_delay(failures, first=1.5) == 1.5
-

@@ -1,5 +1,6 @@
 """The balance watch: one check at a time with an injected clock, against a gateway stub
 (responses) and a real migrated database."""
+
 import datetime as dt
 import json
 import logging
@@ -11,8 +12,8 @@ import pytest
 import requests
 import responses
 
-from bot.workers.balancewatch import JOB_ID, BalanceWatch
 from bot.sms.gateway import SmsOfficeClient
+from bot.workers.balancewatch import JOB_ID, BalanceWatch
 from tests.conftest import GATEWAY_PASSWORD, Clock
 
 API = "http://gw.test/sms/api/"
@@ -34,6 +35,7 @@ def record_alert(alerts):
     def record(conn, kind, data):
         assert conn.in_transaction, "an alert must be stored with the state that raised it"
         alerts.append((kind, json.loads(json.dumps(data))))
+
     return record
 
 
@@ -46,8 +48,10 @@ def clock():
 def make_watch(db, clock, record_alert):
     def make(channel="C0ALERTS", alert=record_alert, interval=INTERVAL):
         client = SmsOfficeClient(API, "acme", GATEWAY_PASSWORD, read_timeout=2)
-        return BalanceWatch(db, client, threshold=THRESHOLD, interval=interval, alert_channel=channel,
-                            alert=alert, clock=clock)
+        return BalanceWatch(
+            db, client, threshold=THRESHOLD, interval=interval, alert_channel=channel, alert=alert, clock=clock
+        )
+
     return make
 
 
@@ -63,14 +67,15 @@ def kinds(alerts):
 
 
 def history(db):
-    return [dict(row) for row in db.conn.execute(
-        "SELECT checked_at, balance, outcome, error FROM balance_history ORDER BY id")]
+    return [
+        dict(row)
+        for row in db.conn.execute("SELECT checked_at, balance, outcome, error FROM balance_history ORDER BY id")
+    ]
 
 
 def sent_sms(queue, at, parts, recipients=1, status="sent"):
     """``recipients`` messages of ``parts`` parts each, sent (or failed) at ``at``."""
-    batch = {"user_id": "U1", "origin": "test", "text": "Generator running", "encoding": "GSM-7",
-             "parts": parts}
+    batch = {"user_id": "U1", "origin": "test", "text": "Generator running", "encoding": "GSM-7", "parts": parts}
     with queue.db.transaction() as conn:
         queue.enqueue(conn, batch, [f"2783123{n:04d}" for n in range(recipients)], at)
     for _ in range(recipients):
@@ -93,8 +98,13 @@ def refused_for_credits(watch, db, clock):
 def test_every_check_is_recorded_with_its_time_outcome_and_a_log_line(db, make_watch, clock, caplog):
     watch = make_watch()
     caplog.set_level(logging.INFO, logger="bot.workers.balancewatch")
-    answers = [("1,234.50", 200), ("Error: Login Failed", 200), ("", 503),
-               (requests.ConnectionError("connection reset"), 200), ("<html>maintenance</html>", 200)]
+    answers = [
+        ("1,234.50", 200),
+        ("Error: Login Failed", 200),
+        ("", 503),
+        (requests.ConnectionError("connection reset"), 200),
+        ("<html>maintenance</html>", 200),
+    ]
     times = []
     for body, status in answers:
         check(watch, clock, body, status)
@@ -118,6 +128,7 @@ def test_a_check_never_raises_into_the_scheduler_and_records_the_crash(db, make_
 
     def broken():
         raise RuntimeError("parser exploded")
+
     monkeypatch.setattr(watch.gateway, "balance", broken)
     watch.check()
     row = history(db)[0]
@@ -127,10 +138,11 @@ def test_a_check_never_raises_into_the_scheduler_and_records_the_crash(db, make_
 # -- low balance ----------------------------------------------------------------------------------------
 @responses.activate
 def test_several_low_checks_raise_one_alert_carrying_balance_threshold_and_forecast(
-        db, queue, make_watch, clock, alerts):
+    db, queue, make_watch, clock, alerts
+):
     watch = make_watch()
     responses.upsert(responses.GET, BALANCE_URL, body="127.00")
-    watch.check(now=NOW - 7 * DAY)                 # a week ago: fine, no alert
+    watch.check(now=NOW - 7 * DAY)  # a week ago: fine, no alert
     sent_sms(queue, NOW - 2 * DAY, parts=2, recipients=35)
     responses.upsert(responses.GET, BALANCE_URL, body="57.00")
     watch.check(now=NOW)
@@ -138,7 +150,7 @@ def test_several_low_checks_raise_one_alert_carrying_balance_threshold_and_forec
         check(watch, clock, body)
     assert kinds(alerts) == ["low_balance"]
     data = alerts[0][1]
-    per_day = Decimal(70) / 7                      # 70 credits over the 7 days observed
+    per_day = Decimal(70) / 7  # 70 credits over the 7 days observed
     assert data["balance"] == "57.00" and Decimal(data["threshold"]) == THRESHOLD
     assert Decimal(data["per_day"]) == per_day
     assert data["days_left"] == pytest.approx(float(Decimal("57.00") / per_day))
@@ -166,7 +178,7 @@ def test_a_balance_at_or_above_the_threshold_raises_nothing(db, make_watch, cloc
 def test_a_restart_neither_repeats_nor_forgets_the_alert(db, make_watch, clock, alerts):
     check(make_watch(), clock, "57.00")
     assert kinds(alerts) == ["low_balance"]
-    restarted = make_watch()                       # a new process over the same database
+    restarted = make_watch()  # a new process over the same database
     check(restarted, clock, "50.00")
     assert kinds(alerts) == ["low_balance"]
     check(make_watch(), clock, "300.00")
@@ -174,16 +186,16 @@ def test_a_restart_neither_repeats_nor_forgets_the_alert(db, make_watch, clock, 
 
 
 @responses.activate
-def test_an_alert_that_could_not_be_stored_is_raised_at_the_next_check(db, make_watch, clock, alerts,
-                                                                       record_alert):
+def test_an_alert_that_could_not_be_stored_is_raised_at_the_next_check(db, make_watch, clock, alerts, record_alert):
     failures = [RuntimeError("database is locked")]
 
     def flaky(conn, kind, data):
         if failures:
             raise failures.pop()
         record_alert(conn, kind, data)
+
     watch = make_watch(alert=flaky)
-    check(watch, clock, "57.00")                   # must not raise into the scheduler
+    check(watch, clock, "57.00")  # must not raise into the scheduler
     check(watch, clock, "56.00")
     assert kinds(alerts) == ["low_balance"] and alerts[0][1]["balance"] == "56.00"
     assert [r["outcome"] for r in history(db)] == ["error", "ok"]
@@ -192,8 +204,7 @@ def test_an_alert_that_could_not_be_stored_is_raised_at_the_next_check(db, make_
 
 # -- login and reachability ---------------------------------------------------------------------------
 @responses.activate
-def test_refused_credentials_alert_once_naming_the_settings_then_login_ok_rearms(db, make_watch, clock,
-                                                                                 alerts):
+def test_refused_credentials_alert_once_naming_the_settings_then_login_ok_rearms(db, make_watch, clock, alerts):
     watch = make_watch()
     for body in ("Error: Login Failed",) * 3:
         check(watch, clock, body)
@@ -207,13 +218,12 @@ def test_refused_credentials_alert_once_naming_the_settings_then_login_ok_rearms
 
 
 @responses.activate
-def test_an_unreachable_gateway_alerts_on_the_third_failed_check_once_then_reachable(db, make_watch, clock,
-                                                                                    alerts):
+def test_an_unreachable_gateway_alerts_on_the_third_failed_check_once_then_reachable(db, make_watch, clock, alerts):
     watch = make_watch()
     check(watch, clock, "", status=503)
     check(watch, clock, requests.ConnectionError("connection refused"))
     assert alerts == []
-    check(watch, clock, "<html>bad gateway page</html>")   # any non-login gateway error counts
+    check(watch, clock, "<html>bad gateway page</html>")  # any non-login gateway error counts
     check(watch, clock, "", status=503)
     assert kinds(alerts) == ["unreachable"]
     assert alerts[0][1]["checks"] == 3 and "bad gateway page" in alerts[0][1]["error"]
@@ -237,11 +247,11 @@ def test_not_enough_credits_alerts_once_per_episode_until_a_top_up_is_seen(db, m
     check(watch, clock, "0.50")
     refused_for_credits(watch, db, clock)
     refused_for_credits(watch, db, clock)
-    check(watch, clock, "0.50")                    # still empty: the same episode
+    check(watch, clock, "0.50")  # still empty: the same episode
     refused_for_credits(watch, db, clock)
     assert kinds(alerts) == ["low_balance", "out_of_credits"]
     assert alerts[1][1]["balance"] == "0.50"
-    check(watch, clock, "40.00")                   # topped up, though still below the threshold
+    check(watch, clock, "40.00")  # topped up, though still below the threshold
     refused_for_credits(watch, db, clock)
     assert kinds(alerts) == ["low_balance", "out_of_credits", "out_of_credits"]
     assert alerts[2][1]["balance"] == "40.00"
@@ -250,7 +260,7 @@ def test_not_enough_credits_alerts_once_per_episode_until_a_top_up_is_seen(db, m
 @responses.activate
 def test_a_balance_at_the_threshold_ends_an_out_of_credits_episode(db, make_watch, clock, alerts):
     watch = make_watch()
-    refused_for_credits(watch, db, clock)          # before any check: no balance known yet
+    refused_for_credits(watch, db, clock)  # before any check: no balance known yet
     assert alerts == [("out_of_credits", {"balance": None, "at": clock.t})]
     check(watch, clock, "150.00")
     refused_for_credits(watch, db, clock)
@@ -274,12 +284,12 @@ def test_without_an_alert_channel_history_is_kept_and_no_alerts_are_raised(db, m
 # -- usage ----------------------------------------------------------------------------------------------
 def test_usage_counts_sent_sms_since_local_midnight_and_over_the_week(db, queue, make_watch):
     midnight = dt.datetime(2024, 5, 10).timestamp()
-    sent_sms(queue, midnight - 3600, parts=3)                   # yesterday 23:00
-    sent_sms(queue, midnight + 8 * 3600, parts=2)               # today 08:00
+    sent_sms(queue, midnight - 3600, parts=3)  # yesterday 23:00
+    sent_sms(queue, midnight + 8 * 3600, parts=2)  # today 08:00
     sent_sms(queue, midnight + 9 * 3600, parts=4, status="failed")  # refused: cost nothing
     usage = make_watch().usage(now=NOW, balance=Decimal("40"))
     assert (usage.spent_today, usage.spent_7d) == (2, 5)
-    assert usage.per_day == 5                                   # 13 hours observed count as a day
+    assert usage.per_day == 5  # 13 hours observed count as a day
     assert usage.days_left == pytest.approx(8.0)
 
 
@@ -300,6 +310,7 @@ def test_start_checks_once_at_start_up_and_stop_returns_without_waiting_for_a_sl
         started.set()
         release.wait(5)
         return 200, {}, "500.00"
+
     responses.add_callback(responses.GET, BALANCE_URL, callback=slow_gateway)
     watch = make_watch(interval=3600)
     watch.start()
@@ -336,8 +347,9 @@ def test_start_without_an_alert_channel_warns_once_and_still_checks(db, make_wat
 @responses.activate
 def test_with_a_zero_threshold_reaching_zero_is_no_top_up(db, clock, record_alert, alerts):
     client = SmsOfficeClient(API, "acme", GATEWAY_PASSWORD, read_timeout=2)
-    watch = BalanceWatch(db, client, threshold=Decimal("0"), interval=INTERVAL, alert_channel="C0ALERTS",
-                         alert=record_alert, clock=clock)
+    watch = BalanceWatch(
+        db, client, threshold=Decimal("0"), interval=INTERVAL, alert_channel="C0ALERTS", alert=record_alert, clock=clock
+    )
     for body in ("-5.00", "0.00", "0.00"):
         check(watch, clock, body)
     assert kinds(alerts) == ["low_balance"]  # no "credits topped up: 0.00 left"

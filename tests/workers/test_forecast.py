@@ -1,4 +1,5 @@
 """The credit forecast (bot/workers/forecast.py): spend per day and days left, from the send log and balance checks."""
+
 import datetime as dt
 from decimal import Decimal
 
@@ -11,14 +12,18 @@ NOW = dt.datetime(2024, 5, 10, 12, 0).timestamp()  # local noon
 
 
 def week(balance, sends, checks, observed_days=7):
-    return forecast(balance, sends, checks, now=NOW, day_start=NOW - 12 * 3600,
-                    observed_since=NOW - observed_days * DAY)
+    return forecast(
+        balance, sends, checks, now=NOW, day_start=NOW - 12 * 3600, observed_since=NOW - observed_days * DAY
+    )
 
 
 def test_the_forecast_takes_the_larger_of_send_log_and_balance_decreases_and_skips_top_ups():
-    checks = [(NOW - 6 * DAY, Decimal("200")), (NOW - 5 * DAY, Decimal("180")),   # −20
-              (NOW - 4 * DAY, Decimal("500")),                                    # top-up: ignored
-              (NOW - 1 * DAY, Decimal("470"))]                                    # −30
+    checks = [
+        (NOW - 6 * DAY, Decimal("200")),
+        (NOW - 5 * DAY, Decimal("180")),  # −20
+        (NOW - 4 * DAY, Decimal("500")),  # top-up: ignored
+        (NOW - 1 * DAY, Decimal("470")),
+    ]  # −30
     used_elsewhere = week(Decimal("470"), [(NOW - 3 * DAY, 30)], checks)
     assert used_elsewhere.spent_7d == 50
     assert used_elsewhere.per_day == (Decimal(50) / 7).quantize(Decimal("0.01"))
@@ -29,8 +34,9 @@ def test_the_forecast_takes_the_larger_of_send_log_and_balance_decreases_and_ski
 
 def test_the_forecast_ignores_what_happened_before_the_last_seven_days():
     old = NOW - 8 * DAY
-    result = week(Decimal("100"), [(old, 500), (NOW - DAY, 14)],
-                  [(old, Decimal("900")), (NOW - 2 * DAY, Decimal("300"))])
+    result = week(
+        Decimal("100"), [(old, 500), (NOW - DAY, 14)], [(old, Decimal("900")), (NOW - 2 * DAY, Decimal("300"))]
+    )
     assert result.spent_7d == 14 and result.per_day == 2
 
 

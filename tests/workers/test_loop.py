@@ -1,4 +1,5 @@
 """The worker loop: a named thread that repeats run_once, wakes early when told, and stops cleanly."""
+
 import threading
 
 from bot.workers.loop import Worker

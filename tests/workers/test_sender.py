@@ -1,4 +1,5 @@
 """The sender thread's single iteration against a gateway stub (responses) or the simulator."""
+
 import sqlite3
 import threading
 
@@ -13,8 +14,7 @@ from tests.conftest import GATEWAY_PASSWORD, Clock, wait_for
 
 API = "http://gw.test/sms/api/"
 SEND_URL = API + "sendsms.asp"
-BATCH = {"user_id": "U1", "origin": "test", "text": "Generator running & 50% fuel", "encoding": "GSM-7",
-         "parts": 1}
+BATCH = {"user_id": "U1", "origin": "test", "text": "Generator running & 50% fuel", "encoding": "GSM-7", "parts": 1}
 
 
 @pytest.fixture
@@ -27,9 +27,15 @@ def make_sender(queue, events):
     def make(api=API, **kwargs):
         client = SmsOfficeClient(api, "acme", GATEWAY_PASSWORD, read_timeout=2)
         clock = kwargs.pop("clock", Clock(1000.0))
-        return Sender(queue, client, "ACMEOPS", clock=clock,
-                      notify=lambda conn, event, row, error: events.append((event, row["recipient"], row["status"])),
-                      **kwargs)
+        return Sender(
+            queue,
+            client,
+            "ACMEOPS",
+            clock=clock,
+            notify=lambda conn, event, row, error: events.append((event, row["recipient"], row["status"])),
+            **kwargs,
+        )
+
     return make
 
 
@@ -176,7 +182,8 @@ def test_if_recording_a_send_fails_nothing_claimed_with_it_is_sent(queue, simula
 
 @responses.activate
 def test_an_opted_out_number_is_failed_without_a_gateway_call_and_a_list_fault_keeps_it_first(
-        queue, make_sender, events):
+    queue, make_sender, events
+):
     responses.get(SEND_URL, body="Success:123456")
     enqueue(queue, ["27831234567", "27821234567"])
     broken = {"now": True}

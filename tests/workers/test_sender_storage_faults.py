@@ -1,10 +1,12 @@
 """The sender when the database refuses to record what the gateway answered: the answer is kept,
 written again with backoff, journaled beside the database, and never dropped."""
+
 import json
 import logging
 import os
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 import responses
@@ -28,8 +30,14 @@ def events():
 def make_sender(queue, events):
     def make(clock=None):
         client = SmsOfficeClient(API, "acme", GATEWAY_PASSWORD, read_timeout=2)
-        return Sender(queue, client, "ACMEOPS", clock=clock or Clock(1000.0),
-                      notify=lambda conn, event, row, error: events.append((event, row["id"], row["status"])))
+        return Sender(
+            queue,
+            client,
+            "ACMEOPS",
+            clock=clock or Clock(1000.0),
+            notify=lambda conn, event, row, error: events.append((event, row["id"], row["status"])),
+        )
+
     return make
 
 
@@ -107,7 +115,8 @@ def test_a_locked_database_is_retried_with_backoff_not_in_a_tight_loop(queue, ma
 
 
 def test_at_shutdown_the_answer_is_in_the_journal_and_the_next_start_applies_it_before_recovery(
-        queue, make_sender, lock_during_send, events):
+    queue, make_sender, lock_during_send, events
+):
     enqueue(queue)
     sender = make_sender(time.time)
     sender.start()
@@ -116,7 +125,7 @@ def test_at_shutdown_the_answer_is_in_the_journal_and_the_next_start_applies_it_
     assert sender.stop(timeout=5) is True
     assert time.monotonic() - started < 2
     assert [r["status"] for r in queue.messages_of(1)] == ["sending", "queued"]  # the database never took it
-    entry = json.loads(open(sender.journal.path).read())
+    entry = json.loads(Path(sender.journal.path).read_text())
     assert (entry["message_id"], entry["tracking_id"], entry["recipient"]) == (1, "123456", "27831234567")
     assert abs(entry["sent_at"] - time.time()) < 10
     lock_during_send.release()
@@ -133,7 +142,8 @@ def test_at_shutdown_the_answer_is_in_the_journal_and_the_next_start_applies_it_
 
 
 def test_when_the_journal_cannot_be_written_either_the_tracking_number_is_logged_at_error(
-        queue, make_sender, lock_during_send, caplog):
+    queue, make_sender, lock_during_send, caplog
+):
     enqueue(queue)
     sender = make_sender()
     os.mkdir(sender.journal.path)  # nothing can be appended there
@@ -168,7 +178,7 @@ def test_a_journaled_answer_the_database_took_after_all_is_not_applied_twice(que
     assert queue.messages_of(1)[0]["sent_at"] == 1000.0
 
 
-READ_ONLY_SCRIPT = r'''
+READ_ONLY_SCRIPT = r"""
 import json, logging, os, pwd, sys, time
 import bot
 from bot.sms.gateway import SmsOfficeClient
@@ -195,7 +205,7 @@ sender = Sender(SendQueue(db), SmsOfficeClient(api, "acme", password), "ACMEOPS"
 sender.start()
 time.sleep(2.0)
 print(json.dumps({"uid": os.getuid(), "stopped": sender.stop(5), "bot": bot.__file__}))
-'''
+"""
 
 
 def test_a_read_only_database_makes_the_sender_back_off_not_flood_the_log(simulator):
@@ -204,6 +214,7 @@ def test_a_read_only_database_makes_the_sender_back_off_not_flood_the_log(simula
     import shutil
     import subprocess
     import tempfile
+
     user = "nobody" if os.getuid() == 0 else None  # the script becomes nobody itself, after its imports
     python = python_for(user)  # for nobody: a copy of bot and its packages it can read (the checkout may be private)
     folder = tempfile.mkdtemp(prefix="smsbot-readonly-", dir="/tmp")  # pytest's and $TMPDIR may be private to root
@@ -211,8 +222,13 @@ def test_a_read_only_database_makes_the_sender_back_off_not_flood_the_log(simula
         if user:
             nobody = pwd.getpwnam(user)
             os.chown(folder, nobody.pw_uid, nobody.pw_gid)
-        done = subprocess.run([python, "-c", READ_ONLY_SCRIPT, folder, simulator.api_url, GATEWAY_PASSWORD],
-                              capture_output=True, text=True, timeout=30, cwd=folder)
+        done = subprocess.run(
+            [python, "-c", READ_ONLY_SCRIPT, folder, simulator.api_url, GATEWAY_PASSWORD],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=folder,
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,5 @@
 """Buttons on smsbot's messages: Resend (unconfirmed sends, curable failures) and Send/Cancel (costly sends)."""
+
 from __future__ import annotations
 
 import logging
@@ -36,15 +37,27 @@ def _resend(body, action, respond, services) -> None:
     try:
         outcome = services.sending.resend(message_id, user_id)  # the gate judges it from where the send was requested
     except WouldFailAgain as refusal:
-        respond(_aside(render.message(f"Resending the SMS to {refusal.recipient} as it is would fail again: "
-                                      "send it anew with `/sms send` once it is fixed.")))
+        respond(
+            _aside(
+                render.message(
+                    f"Resending the SMS to {refusal.recipient} as it is would fail again: "
+                    "send it anew with `/sms send` once it is fixed."
+                )
+            )
+        )
         return
     if isinstance(outcome, Refused):
         respond(_aside(render.refused(outcome.sentence)))
         return
     if outcome is None:
-        respond(_aside(render.message("That SMS is no longer waiting for a decision: it was already resent "
-                                      "or its status changed. See the status message above.")))
+        respond(
+            _aside(
+                render.message(
+                    "That SMS is no longer waiting for a decision: it was already resent "
+                    "or its status changed. See the status message above."
+                )
+            )
+        )
         return
     log.info("event=resend_requested message=%d by=%s", message_id, user_id)
 
@@ -53,8 +66,13 @@ def _decide(body, action, respond, services, send: bool) -> None:
     user_id = body["user"]["id"]
     decision = services.sending.confirm(str(action.get("value", "")), user_id, send)
     verdict = decision.verdict
-    log.info("event=confirm_%s verdict=%s user=%s batch=%s", "send" if send else "cancel", verdict, user_id,
-             decision.batch_id if decision.batch_id is not None else "-")
+    log.info(
+        "event=confirm_%s verdict=%s user=%s batch=%s",
+        "send" if send else "cancel",
+        verdict,
+        user_id,
+        decision.batch_id if decision.batch_id is not None else "-",
+    )
     if verdict == "not_yours":
         respond(_aside(render.confirm_outcome(verdict, decision.requester)))
     elif verdict == "refused":  # the preview stays, to press again once access or the limit allows

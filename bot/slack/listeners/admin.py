@@ -1,5 +1,6 @@
 """``/sms optout|access|audit|usage|export``: compliance and spend control, dispatched from the same
 /sms command as bot/slack/listeners/commands.py. Each handler returns the ack's message."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,9 +10,9 @@ import zoneinfo
 
 from slack_sdk.errors import SlackApiError
 
+from bot.slack import render
 from bot.sms.errors import SmsRuleError
 from bot.sms.numbers import numbers_to_remove, read_number, split_recipients
-from bot.slack import render
 from bot.storage.access_list import CHANNEL, USER
 from bot.storage.usage import day_bounds, month_bounds
 
@@ -53,8 +54,9 @@ def optout(args: str, user_id: str, services) -> dict:
         if action == "add":
             numbers = [read_number(e, region, sms_rules=False).number for e in split_recipients(words[1])]
             reason = words[2].strip()[:200] if len(words) == 3 else None
-            return render.optout_added(*services.compliance.opt_out(list(dict.fromkeys(numbers)), reason, user_id),
-                                       reason)
+            return render.optout_added(
+                *services.compliance.opt_out(list(dict.fromkeys(numbers)), reason, user_id), reason
+            )
         return render.optout_removed(*services.compliance.opt_in(numbers_to_remove(words[1], region), user_id))
     except SmsRuleError as error:
         return render.usage_error(str(error))
@@ -90,7 +92,8 @@ def access(args: str, user_id: str, services) -> dict:
             f"‘{shown}’ is not a Slack user or channel I can read: pick the person or channel from Slack's "
             f"autocomplete (`/sms access {action} @bob`), or give the ID (U…, C…). A name typed as plain text "
             "arrives without its ID when the app's /sms command does not escape mentions: set "
-            "`should_escape: true` in the manifest.")
+            "`should_escape: true` in the manifest."
+        )
     change = getattr(services.compliance, action)(*target, user_id)
     return render.access_changed(change, action)
 
@@ -101,8 +104,10 @@ def audit(args: str, user_id: str, services) -> dict:
         return render.refused(refusal)
     arg = args.strip()
     if arg and not (re.fullmatch(r"[0-9]{1,3}", arg) and 1 <= int(arg) <= AUDIT_MAX):
-        return render.usage_error(f"`/sms audit N` takes a number of entries from 1 to {AUDIT_MAX}, "
-                                  f"e.g. `/sms audit 50` (default {AUDIT_DEFAULT}).")
+        return render.usage_error(
+            f"`/sms audit N` takes a number of entries from 1 to {AUDIT_MAX}, "
+            f"e.g. `/sms audit 50` (default {AUDIT_DEFAULT})."
+        )
     return render.audit(services.compliance.audit.recent(int(arg) if arg else AUDIT_DEFAULT))
 
 
@@ -121,14 +126,17 @@ def period(args: str, services) -> tuple[str, float, float]:
             return (f"{words[0]} to {words[1]}", *day_bounds(words[0], words[1], tz))
     except ValueError:
         pass
-    raise ValueError(f"Give a month as YYYY-MM (e.g. 2026-05), or two days FROM TO as YYYY-MM-DD "
-                     f"(e.g. 2026-05-01 2026-05-15, both included); days run in {tz} time.")
+    raise ValueError(
+        f"Give a month as YYYY-MM (e.g. 2026-05), or two days FROM TO as YYYY-MM-DD "
+        f"(e.g. 2026-05-01 2026-05-15, both included); days run in {tz} time."
+    )
 
 
 def usage(args: str, user_id: str, services) -> dict:
     if len(args.split()) > 1:
-        return render.usage_error("`/sms usage [YYYY-MM]` takes one month, e.g. `/sms usage 2026-05` "
-                                  "(default: this month).")
+        return render.usage_error(
+            "`/sms usage [YYYY-MM]` takes one month, e.g. `/sms usage 2026-05` (default: this month)."
+        )
     try:
         label, start, end = period(args, services)
     except ValueError as error:
@@ -150,8 +158,11 @@ def export(ack, client, respond, command: dict, args: str, services) -> None:
     except ValueError as error:
         ack(render.usage_error(str(error)))
         return
-    ack(render.message(f":hourglass_flowing_sand: Preparing the CSV of SMS queued in {label}; "
-                       "it will arrive in your DM with me."))
+    ack(
+        render.message(
+            f":hourglass_flowing_sand: Preparing the CSV of SMS queued in {label}; it will arrive in your DM with me."
+        )
+    )
     services.later(upload_export, client, respond, user_id, label, start, end, services)
 
 
@@ -162,8 +173,13 @@ def upload_export(client, respond, user_id: str, label: str, start: float, end: 
     name = f"smsbot-{label.replace(' to ', '_')}.csv"
     try:
         dm = client.conversations_open(users=user_id)["channel"]["id"]
-        client.files_upload_v2(channel=dm, content=data, filename=name, title=f"smsbot sends, {label}",
-                               initial_comment=render.export_comment(label, rows, services.settings.timezone))
+        client.files_upload_v2(
+            channel=dm,
+            content=data,
+            filename=name,
+            title=f"smsbot sends, {label}",
+            initial_comment=render.export_comment(label, rows, services.settings.timezone),
+        )
     except SlackApiError as error:
         code = error.response.get("error", "") if error.response is not None else ""
         log.warning("event=export_upload_failed error=%s", code or type(error).__name__)

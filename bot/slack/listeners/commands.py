@@ -1,4 +1,5 @@
 """``/sms``: parse, check, store, ack — in that order, with no gateway or Slack I/O before the ack."""
+
 from __future__ import annotations
 
 import json
@@ -6,18 +7,18 @@ import logging
 import re
 import sqlite3
 
+from bot.slack import render
+from bot.slack.command_line import parse_command
+from bot.slack.listeners import admin, routine
+from bot.slack.posts import SLACK_FIELDS, origin_of
 from bot.sms.errors import SmsRuleError
-from bot.usecases.access import Viewer
+from bot.sms.gateway import GatewayError
+from bot.sms.names import GroupError, check_name
 from bot.sms.numbers import numbers_to_remove, parse_recipients
 from bot.sms.plan import OPTED_OUT, UsageError, member_problems
 from bot.sms.schedule import ScheduleError, local_text
-from bot.slack.command_line import parse_command
-from bot.sms.gateway import GatewayError
-from bot.sms.names import GroupError, check_name
 from bot.storage.confirmations import CONFIRM_SECONDS
-from bot.slack import render
-from bot.slack.listeners import admin, routine
-from bot.slack.posts import SLACK_FIELDS, origin_of
+from bot.usecases.access import Viewer
 from bot.usecases.sending import NeedsConfirmation, Refused
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,11 @@ def register(app, services) -> None:
         elif cmd.name == "history":
             ack(_history(cmd.args, _viewer(command, services), services))
         elif cmd.name in ("template", "scheduled", "cancel"):
-            ack(routine.command(cmd.name, cmd.args, command.get("user_id", ""), services,
-                                viewer=_viewer(command, services)))
+            ack(
+                routine.command(
+                    cmd.name, cmd.args, command.get("user_id", ""), services, viewer=_viewer(command, services)
+                )
+            )
         elif cmd.name == "export":
             admin.export(ack, client, respond, command, cmd.args, services)
         elif cmd.name in admin.SUBCOMMANDS:
@@ -79,9 +83,13 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         outcome = services.sending.submit(plan, origin_of(command))  # committed before the ack
     except sqlite3.Error as error:
         log.error("event=send_not_stored error=%s", error)
-        ack(render.message(":warning: I couldn't store your send, so nothing was queued. Try again in a "
-                           "moment; if it keeps happening, tell whoever runs smsbot (the database is busy or "
-                           "failing)."))
+        ack(
+            render.message(
+                ":warning: I couldn't store your send, so nothing was queued. Try again in a "
+                "moment; if it keeps happening, tell whoever runs smsbot (the database is busy or "
+                "failing)."
+            )
+        )
         return
     if isinstance(outcome, Refused):
         ack(render.refused(outcome.sentence))
@@ -95,8 +103,17 @@ def _send(ack, client, respond, command: dict, args: str, services) -> None:
         ack(render.scheduled_ack(plan, zone, local_text(plan.due, zone), plan.notes()))
         return
     where = "here" if command.get("channel_id", "").startswith("D") else "in this channel"
-    ack(render.queued(plan.recipients, plan.info.parts, plan.info.encoding, plan.credits, where, plan.notes(),
-                      filled=plan.text if plan.template else None))
+    ack(
+        render.queued(
+            plan.recipients,
+            plan.info.parts,
+            plan.info.encoding,
+            plan.credits,
+            where,
+            plan.notes(),
+            filled=plan.text if plan.template else None,
+        )
+    )
 
 
 def open_compose(client, command: dict, respond, templates=()) -> None:
@@ -106,8 +123,11 @@ def open_compose(client, command: dict, respond, templates=()) -> None:
         client.views_open(trigger_id=command["trigger_id"], view=render.compose_modal(json.dumps(origin), templates))
     except Exception as error:  # the trigger lasts 3 s; say what to do instead of failing silently
         log.warning("event=compose_open_failed error=%s", type(error).__name__)
-        respond(render.usage_error("I couldn't open the form in time. Type the send instead: "
-                                   "`/sms send 27831234567 Your message`."))
+        respond(
+            render.usage_error(
+                "I couldn't open the form in time. Type the send instead: `/sms send 27831234567 Your message`."
+            )
+        )
 
 
 def _balance(ack, respond, services, user_id: str = "") -> None:
@@ -139,8 +159,10 @@ def _status(args: str, viewer: Viewer, services) -> dict:
         return render.usage_error("Give the tracking number shown on the send, e.g. `/sms status 123456`.")
     found = services.reading.tracking(viewer, tracking)  # a send not theirs is answered as an unknown one
     if found is None:
-        return render.usage_error(f"No SMS with tracking number {tracking} was sent by this bot. "
-                                  "Check the number on the send's status message.")
+        return render.usage_error(
+            f"No SMS with tracking number {tracking} was sent by this bot. "
+            "Check the number on the send's status message."
+        )
     return render.tracking_status(*found, services.settings.retention_days)
 
 
@@ -148,14 +170,19 @@ def _history(args: str, viewer: Viewer, services) -> dict:
     arg = args.strip()
     # ASCII digits only: str.isdigit() also accepts "²" and "١", which int() then refuses or misreads.
     if arg and not (re.fullmatch(r"[0-9]{1,3}", arg) and 1 <= int(arg) <= HISTORY_MAX):
-        return render.usage_error(f"`/sms history N` takes a number of sends from 1 to {HISTORY_MAX}, "
-                                  f"e.g. `/sms history 20` (default {HISTORY_DEFAULT}).")
-    return render.history(services.reading.history(viewer, int(arg) if arg else HISTORY_DEFAULT),
-                          services.settings.retention_days)
+        return render.usage_error(
+            f"`/sms history N` takes a number of sends from 1 to {HISTORY_MAX}, "
+            f"e.g. `/sms history 20` (default {HISTORY_DEFAULT})."
+        )
+    return render.history(
+        services.reading.history(viewer, int(arg) if arg else HISTORY_DEFAULT), services.settings.retention_days
+    )
 
 
-GROUP_USAGE = ("Group commands: `/sms group list`, `/sms group show NAME`, `/sms group add NAME NUMBERS`, "
-               "`/sms group remove NAME [NUMBERS]` (numbers comma-separated, no spaces).")
+GROUP_USAGE = (
+    "Group commands: `/sms group list`, `/sms group show NAME`, `/sms group add NAME NUMBERS`, "
+    "`/sms group remove NAME [NUMBERS]` (numbers comma-separated, no spaces)."
+)
 
 
 def _group(args: str, user_id: str, services) -> dict:
@@ -184,19 +211,27 @@ def _group(args: str, user_id: str, services) -> dict:
             elif len(words) == 3:
                 numbers = numbers_to_remove(words[2], region)  # a member stored before a rule can go
             if action == "add":
-                change = services.groups.add(name, numbers, user_id, services.clock(),
-                                             record=services.compliance.recorder(user_id, "group add", name))
+                change = services.groups.add(
+                    name,
+                    numbers,
+                    user_id,
+                    services.clock(),
+                    record=services.compliance.recorder(user_id, "group add", name),
+                )
                 log.info("event=group_changed group=%s by=%s added=%d", name, user_id, len(change.added))
                 return render.group_changed(name, change.added, change.already, change.created)
-            removed = services.groups.remove(name, numbers,
-                                             record=services.compliance.recorder(user_id, "group remove", name))
+            removed = services.groups.remove(
+                name, numbers, record=services.compliance.recorder(user_id, "group remove", name)
+            )
             log.info("event=group_changed group=%s by=%s removed=%d", name, user_id, len(removed))
             return render.group_removed(name, removed, whole=numbers is None)
     except SmsRuleError as error:
         return render.usage_error(str(error))
     except sqlite3.Error as error:
         log.error("event=group_not_stored error=%s", json.dumps(str(error)))
-        return render.message(":warning: I couldn't save that group change, so nothing changed. Try again in a "
-                              "moment; if it keeps happening, tell whoever runs smsbot (the database is busy "
-                              "or failing).")
+        return render.message(
+            ":warning: I couldn't save that group change, so nothing changed. Try again in a "
+            "moment; if it keeps happening, tell whoever runs smsbot (the database is busy "
+            "or failing)."
+        )
     return render.usage_error(GROUP_USAGE)

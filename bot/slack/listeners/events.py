@@ -1,4 +1,5 @@
 """Events: the App Home tab."""
+
 from __future__ import annotations
 
 import logging
@@ -26,6 +27,7 @@ def publish_home(user_id: str, client, services) -> None:
     last = services.reading.last_balance()
     usage = services.reading.usage(last[0] if last else None)
     sends = services.reading.history(services.access.viewer(user_id), HOME_SENDS)  # no channel here: their own only
-    view = render.home(last, usage, services.settings.low_balance, sends, services.groups.sizes(),
-                       services.settings.retention_days)
+    view = render.home(
+        last, usage, services.settings.low_balance, sends, services.groups.sizes(), services.settings.retention_days
+    )
     client.views_publish(user_id=user_id, view=view)

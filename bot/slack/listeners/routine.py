@@ -1,5 +1,6 @@
 """Routine sends in Slack: ``/sms template …``, ``/sms scheduled``, ``/sms cancel ID`` and the Cancel
 button on a scheduled send's status message. Called from the ``/sms`` dispatch in commands.py."""
+
 from __future__ import annotations
 
 import json
@@ -8,18 +9,20 @@ import re
 import sqlite3
 from dataclasses import replace
 
-from bot.sms.errors import SmsRuleError
-from bot.usecases.access import Viewer
-from bot.sms import lists, templates
-from bot.sms.schedule import ScheduleError
-from bot.slack.files import FileProblem, download
-from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
+from bot.slack.files import FileProblem, download
+from bot.sms import lists, templates
+from bot.sms.errors import SmsRuleError
+from bot.sms.schedule import ScheduleError
+from bot.storage.confirmations import CONFIRM_SECONDS
+from bot.usecases.access import Viewer
 
 log = logging.getLogger(__name__)
 
-NOT_STORED = (":warning: I couldn't save that change, so nothing changed. Try again in a moment; if it keeps "
-              "happening, tell whoever runs smsbot (the database is busy or failing).")
+NOT_STORED = (
+    ":warning: I couldn't save that change, so nothing changed. Try again in a moment; if it keeps "
+    "happening, tell whoever runs smsbot (the database is busy or failing)."
+)
 
 
 def register(app, services) -> None:
@@ -27,7 +30,6 @@ def register(app, services) -> None:
     def cancel_button(ack, body, action, respond):
         ack()
         services.later(_cancel_clicked, body, action, respond, services)
-
 
     @app.action(render.TEMPLATE_PICK_ACTION)
     def pick_template(ack, body, action, client):
@@ -46,9 +48,17 @@ def _fill_from_template(client, body: dict, action: dict, services) -> None:
     version = int(field.rsplit("-", 1)[1]) + 1 if "-" in field else 1
     recipients = values.get("recipients", {}).get("value", {}).get("value") or ""
     try:
-        client.views_update(view_id=view["id"], hash=view.get("hash"), view=render.compose_modal(
-            view.get("private_metadata", ""), services.routine.templates.all(), recipients=recipients,
-            text=row["text"], version=version))
+        client.views_update(
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view=render.compose_modal(
+                view.get("private_metadata", ""),
+                services.routine.templates.all(),
+                recipients=recipients,
+                text=row["text"],
+                version=version,
+            ),
+        )
     except Exception as error:  # the person edited the form meanwhile (hash), or Slack is unreachable
         log.warning("event=template_fill_failed error=%s", type(error).__name__)
 
@@ -63,13 +73,24 @@ def list_submitted(ack, view: dict, file: dict, spec: str, text: str, at, origin
     """A compose form with a list: answered at once ("checking your list…"); the preview or the
     problems follow through views.update, as downloading and checking may take longer than 3 s."""
     if spec:
-        ack(response_action="errors", errors={"recipients": "Send either to the numbers typed here or to the list "
-                                                            "attached below, not both: clear one of them."})
+        ack(
+            response_action="errors",
+            errors={
+                "recipients": "Send either to the numbers typed here or to the list "
+                "attached below, not both: clear one of them."
+            },
+        )
         return
     if not text.strip():
-        ack(response_action="errors", errors={message_block(view["state"]["values"]): (
-            "Write the message, with a {placeholder} for each column it uses, e.g. Hi {name}, order {order} is "
-            "ready.")})
+        ack(
+            response_action="errors",
+            errors={
+                message_block(view["state"]["values"]): (
+                    "Write the message, with a {placeholder} for each column it uses, e.g. Hi {name}, order {order} is "
+                    "ready."
+                )
+            },
+        )
         return
     ack(response_action="update", view=render.list_checking())
     services.later(check_list, client, view["id"], file, text, at, origin, services)
@@ -78,8 +99,12 @@ def list_submitted(ack, view: dict, file: dict, spec: str, text: str, at, origin
 def check_list(client, view_id: str, file: dict, text: str, at, origin: dict, services) -> None:
     """After the ack: download, check every row, and show the preview (held, nothing queued) or the problems."""
     try:
-        data = download(file.get("url_private_download") or file.get("url_private", ""), client.token,
-                        lists.MAX_BYTES, services.settings.slack_api_url)
+        data = download(
+            file.get("url_private_download") or file.get("url_private", ""),
+            client.token,
+            lists.MAX_BYTES,
+            services.settings.slack_api_url,
+        )
         read = services.routine.read_list(data, text)
         read = replace(read, plan=services.routine.timed(read.plan, at))
         view = render.list_preview(read, services.routine.hold(read.plan, origin), CONFIRM_SECONDS // 60)
@@ -144,8 +169,9 @@ def template(args: str, user_id: str, services) -> dict:
 def cancel(args: str, viewer: Viewer, services) -> dict:
     arg = args.strip().lstrip("#")
     if not re.fullmatch(r"[0-9]{1,12}", arg):
-        return render.usage_error("Give the send's number, shown on its status message and in `/sms scheduled`: "
-                                  "e.g. `/sms cancel 42`.")
+        return render.usage_error(
+            "Give the send's number, shown on its status message and in `/sms scheduled`: e.g. `/sms cancel 42`."
+        )
     outcome = services.routine.cancel(int(arg), viewer)
     return render.cancel_outcome(outcome.verdict, int(arg), outcome.cancelled, outcome.went, outcome.requester)
 

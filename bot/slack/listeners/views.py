@@ -1,18 +1,19 @@
 """The compose form (``/sms send`` with no arguments) and its confirmation step."""
+
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
 
-from bot.sms.errors import SmsRuleError, TextError
-from bot.sms.numbers import split_lines
-from bot.sms.plan import UsageError, build_plan
-from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.slack import render
 from bot.slack.listeners import routine
 from bot.slack.posts import origin_of
+from bot.sms.errors import SmsRuleError, TextError
+from bot.sms.numbers import split_lines
+from bot.sms.plan import UsageError, build_plan
 from bot.sms.schedule import ScheduleError
+from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.usecases.sending import NeedsConfirmation, Refused
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,7 @@ def register(app, services) -> None:
         at = values.get("when", {}).get("value", {}).get("selected_date_time")
         file = routine.list_file(values)
         if file is not None:
-            routine.list_submitted(ack, view, file, spec, text, at, origin_of(origin),
-                                   client, services)
+            routine.list_submitted(ack, view, file, spec, text, at, origin_of(origin), client, services)
             return
         _plan_and_submit(ack, spec, text, at, field, origin, services)
 
@@ -46,8 +46,12 @@ def register(app, services) -> None:
                 decision = services.sending.confirm(view.get("private_metadata", ""), body["user"]["id"], True)
         except sqlite3.Error as error:
             log.error("event=send_not_stored error=%s", error)
-            ack(response_action="update", view=render.modal_notice(
-                "Not sent", "I couldn't store your send, so nothing was queued. Try `/sms send` again in a moment."))
+            ack(
+                response_action="update",
+                view=render.modal_notice(
+                    "Not sent", "I couldn't store your send, so nothing was queued. Try `/sms send` again in a moment."
+                ),
+            )
             return
         if decision.verdict in ("ok", "sent"):  # "sent": a double submit, already queued once
             ack()
@@ -62,9 +66,15 @@ def register(app, services) -> None:
 def _plan_and_submit(ack, spec: str, text: str, at, field: str, origin: dict, services) -> None:
     """The form's recipients and text checked like a typed send, then queued, held or refused."""
     try:
-        plan = build_plan(spec, text, services.settings.sms_default_region, services.groups,
-                          services.settings.allowed_countries, split=split_lines,
-                          blocked=services.optouts.blocked)
+        plan = build_plan(
+            spec,
+            text,
+            services.settings.sms_default_region,
+            services.groups,
+            services.settings.allowed_countries,
+            split=split_lines,
+            blocked=services.optouts.blocked,
+        )
         plan = services.routine.timed(plan, at)
     except ScheduleError as error:
         ack(response_action="errors", errors={"when": str(error)})
@@ -80,16 +90,20 @@ def _plan_and_submit(ack, spec: str, text: str, at, field: str, origin: dict, se
             outcome = services.sending.submit(plan, origin_of(origin))  # committed before the ack
     except sqlite3.Error as error:
         log.error("event=send_not_stored error=%s", error)
-        ack(response_action="errors", errors={field: "I couldn't store your send, so nothing was "
-                                                         "queued. Try again in a moment."})
+        ack(
+            response_action="errors",
+            errors={field: "I couldn't store your send, so nothing was queued. Try again in a moment."},
+        )
         return
     if isinstance(outcome, Refused):
         ack(response_action="errors", errors={"recipients": outcome.sentence})
         return
     if isinstance(outcome, NeedsConfirmation):
         after = render.balance_after(outcome.last_balance, plan.credits)
-        ack(response_action="update",
-            view=render.confirm_modal(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60, outcome.hold))
+        ack(
+            response_action="update",
+            view=render.confirm_modal(plan, outcome.pending_id, after, CONFIRM_SECONDS // 60, outcome.hold),
+        )
         return
     ack()
 

@@ -1,24 +1,120 @@
 """Every message smsbot shows in Slack, as Block Kit with a plain-text fallback: one package, one
 module per kind of message. Functions take plain data (rows, numbers, strings) and return dicts
 ready for ``chat.postMessage``/``chat.update``/``ack``/``respond``; nothing here does I/O."""
+
 from bot.slack.render.blocks import (  # noqa: F401  (the package's names)
-    PREVIEW_CHARS, LIST_EACH_UP_TO, SECTION_CHARS, MESSAGE_BLOCKS, MODAL_BLOCKS, TEXT_CHARS, TITLE_CHARS, BUTTON_CHARS, HEADER_CHARS, RESEND_ACTION, CONFIRM_ACTION, CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_VIEW, escape, clip, plain, section, context, sections, fallback, message, button, input_block, when, preview, usage_error, refused, modal_notice, gateway_problem,
+    BUTTON_CHARS,
+    CANCEL_ACTION,
+    COMPOSE_VIEW,
+    CONFIRM_ACTION,
+    CONFIRM_VIEW,
+    HEADER_CHARS,
+    LIST_EACH_UP_TO,
+    MESSAGE_BLOCKS,
+    MODAL_BLOCKS,
+    PREVIEW_CHARS,
+    RESEND_ACTION,
+    SECTION_CHARS,
+    TEXT_CHARS,
+    TITLE_CHARS,
+    button,
+    clip,
+    context,
+    escape,
+    fallback,
+    gateway_problem,
+    input_block,
+    message,
+    modal_notice,
+    plain,
+    preview,
+    refused,
+    section,
+    sections,
+    usage_error,
+    when,
 )
 from bot.slack.render.commands import (  # noqa: F401  (the package's names)
-    USAGE, PREVIEW_KEPT, help_message, plan_lines, group_lines, balance_after, hold_head, confirm_preview, send_label, confirm_outcome, compose_modal, confirm_modal, queued, history, tracking_status,
-)
-from bot.slack.render.groups import (  # noqa: F401  (the package's names)
-    group_changed, group_removed, group_list, group_members,
-)
-from bot.slack.render.money import (  # noqa: F401  (the package's names)
-    forecast_sentence, balance, alert, alert_via_dm, home, home_refused,
-)
-from bot.slack.render.status import (  # noqa: F401  (the package's names)
-    STATUS_LABELS, DELIVERY_LABELS, BUCKETS, bucket, status_label, counts, status_message, FAILED_NEXT_STEP, failed_reply, unconfirmed_reply, failure_digest, resent_reply, moved_to_dm, report_reply,
-)
-from bot.slack.render.routine import (  # noqa: F401  (the package's names)
-    CANCEL_SCHEDULED_ACTION, TEMPLATE_PICK_ACTION, list_checking, list_problems, list_lines, list_preview, TEMPLATE_USAGE, template_picker, compose_extras, date_token, template_saved, template_list, template_shown, template_removed, scheduled_ack, scheduled_list, cancel_outcome, schedule_blocks, missed_reply,
+    PREVIEW_KEPT,
+    USAGE,
+    balance_after,
+    compose_modal,
+    confirm_modal,
+    confirm_outcome,
+    confirm_preview,
+    group_lines,
+    help_message,
+    history,
+    hold_head,
+    plan_lines,
+    queued,
+    send_label,
+    tracking_status,
 )
 from bot.slack.render.compliance import (  # noqa: F401  (the package's names)
-    OPTOUT_USAGE, ACCESS_USAGE, optout_added, optout_removed, optout_list, optout_check, access_changed, access_list, audit, spend_line, with_spend, usage_report, export_comment, export_failed,
+    ACCESS_USAGE,
+    OPTOUT_USAGE,
+    access_changed,
+    access_list,
+    audit,
+    export_comment,
+    export_failed,
+    optout_added,
+    optout_check,
+    optout_list,
+    optout_removed,
+    spend_line,
+    usage_report,
+    with_spend,
+)
+from bot.slack.render.groups import (  # noqa: F401  (the package's names)
+    group_changed,
+    group_list,
+    group_members,
+    group_removed,
+)
+from bot.slack.render.money import (  # noqa: F401  (the package's names)
+    alert,
+    alert_via_dm,
+    balance,
+    forecast_sentence,
+    home,
+    home_refused,
+)
+from bot.slack.render.routine import (  # noqa: F401  (the package's names)
+    CANCEL_SCHEDULED_ACTION,
+    TEMPLATE_PICK_ACTION,
+    TEMPLATE_USAGE,
+    cancel_outcome,
+    compose_extras,
+    date_token,
+    list_checking,
+    list_lines,
+    list_preview,
+    list_problems,
+    missed_reply,
+    schedule_blocks,
+    scheduled_ack,
+    scheduled_list,
+    template_list,
+    template_picker,
+    template_removed,
+    template_saved,
+    template_shown,
+)
+from bot.slack.render.status import (  # noqa: F401  (the package's names)
+    BUCKETS,
+    DELIVERY_LABELS,
+    FAILED_NEXT_STEP,
+    STATUS_LABELS,
+    bucket,
+    counts,
+    failed_reply,
+    failure_digest,
+    moved_to_dm,
+    report_reply,
+    resent_reply,
+    status_label,
+    status_message,
+    unconfirmed_reply,
 )

@@ -1,29 +1,29 @@
 """Block Kit building blocks and the small messages every other render module uses."""
+
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from bot.redact import redact
-
 
 PREVIEW_CHARS = 280
 
 
-LIST_EACH_UP_TO = 10          # recipients listed one per line up to this many; counts beyond
+LIST_EACH_UP_TO = 10  # recipients listed one per line up to this many; counts beyond
 
 
-SECTION_CHARS = 3000          # Block Kit: a section's (or a context element's) mrkdwn text
+SECTION_CHARS = 3000  # Block Kit: a section's (or a context element's) mrkdwn text
 
 
-MESSAGE_BLOCKS = 50           # Block Kit: blocks in one message
+MESSAGE_BLOCKS = 50  # Block Kit: blocks in one message
 
 
-MODAL_BLOCKS = 100            # Block Kit: blocks in a modal or the App Home tab
+MODAL_BLOCKS = 100  # Block Kit: blocks in a modal or the App Home tab
 
 
-TEXT_CHARS = 4000             # a message's plain-text fallback (longer ones risk msg_too_long)
+TEXT_CHARS = 4000  # a message's plain-text fallback (longer ones risk msg_too_long)
 
 
 TITLE_CHARS, BUTTON_CHARS, HEADER_CHARS = 24, 75, 150  # plain_text limits: modal title/submit/close, ...
@@ -88,7 +88,7 @@ def clip(text: str, limit: int, *, at: str = "\n") -> str:
     """text shortened to at most limit characters at a line (or word) boundary, marked with "…"."""
     if len(text) <= limit:
         return text
-    head = text[:limit - 1]
+    head = text[: limit - 1]
     cut = head.rfind(at)
     if cut <= 0 or (at == "\n" and cut < limit // 2):
         return _pieces(text, limit - 1)[0] + "…"
@@ -108,8 +108,14 @@ def context(text: str) -> dict:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, SECTION_CHARS)}]}
 
 
-def sections(lines: Sequence[str | Sequence[str]], *, max_blocks: int = MESSAGE_BLOCKS, noun: str = "lines",
-             make: Callable[[str], dict] = section, limit: int = SECTION_CHARS) -> list[dict]:
+def sections(
+    lines: Sequence[str | Sequence[str]],
+    *,
+    max_blocks: int = MESSAGE_BLOCKS,
+    noun: str = "lines",
+    make: Callable[[str], dict] = section,
+    limit: int = SECTION_CHARS,
+) -> list[dict]:
     """Whole lines packed into as few blocks of at most limit characters as they need. A list line
     (a list of items: numbers, say) wraps between items; a line too long for one block wraps at a
     space outside any token. Past max_blocks, the rest is left out and counted: "… and N more {noun}",
@@ -139,8 +145,10 @@ def _units(lines, limit: int) -> list[tuple[str, str, int]]:
             units += [("\n" if i == 0 else " ", piece, 1 if i == 0 else 0) for i, piece in enumerate(pieces)]
         else:
             for i, item in enumerate(line):
-                units += [("\n" if i == 0 and j == 0 else ", " if j == 0 else " ", piece, 1 if j == 0 else 0)
-                          for j, piece in enumerate(_pieces(item, limit - 2) if len(item) > limit - 2 else [item])]
+                units += [
+                    ("\n" if i == 0 and j == 0 else ", " if j == 0 else " ", piece, 1 if j == 0 else 0)
+                    for j, piece in enumerate(_pieces(item, limit - 2) if len(item) > limit - 2 else [item])
+                ]
     return units
 
 
@@ -155,8 +163,7 @@ def _pack(units, limit: int, max_blocks: int, reserve: int) -> list[tuple[list[s
             blocks[-1][1].append(count)
             size += len(joiner) + len(text)
             continue
-        if reserve and (len(blocks) == max_blocks or
-                        (len(blocks) == max_blocks - 1 and len(text) + reserve > limit)):
+        if reserve and (len(blocks) == max_blocks or (len(blocks) == max_blocks - 1 and len(text) + reserve > limit)):
             break
         blocks.append(([text], [count]))
         size = len(text)
@@ -183,12 +190,15 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> d
 
 
 def input_block(block_id: str, label: str, placeholder: str, *, multiline: bool, initial: str = "") -> dict:
-    element = {"type": "plain_text_input", "action_id": "value", "multiline": multiline,
-               "placeholder": {"type": "plain_text", "text": placeholder}}
+    element = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": multiline,
+        "placeholder": {"type": "plain_text", "text": placeholder},
+    }
     if initial:
         element["initial_value"] = initial
-    return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
-            "element": element}
+    return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label}, "element": element}
 
 
 def when(ts: float | None) -> str:
@@ -201,7 +211,7 @@ def when(ts: float | None) -> str:
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
-    short = text if len(text) <= limit else text[:limit - 1] + "…"
+    short = text if len(text) <= limit else text[: limit - 1] + "…"
     return "\n".join("> " + escape(line) for line in short.split("\n"))
 
 
@@ -214,8 +224,12 @@ def refused(sentence: str) -> dict:
 
 
 def modal_notice(title: str, text: str) -> dict:
-    return {"type": "modal", "title": plain(title, TITLE_CHARS),
-            "close": plain("Close", TITLE_CHARS), "blocks": sections(text.split("\n"), max_blocks=MODAL_BLOCKS)}
+    return {
+        "type": "modal",
+        "title": plain(title, TITLE_CHARS),
+        "close": plain("Close", TITLE_CHARS),
+        "blocks": sections(text.split("\n"), max_blocks=MODAL_BLOCKS),
+    }
 
 
 def gateway_problem(what: str, error: object) -> dict:

@@ -1,19 +1,35 @@
 """What the person who typed a command sees: help, acks, previews, the compose form, history, status."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Mapping
 
 from bot.slack.notes import plan_notes
-from bot.sms.numbers import country_name
 from bot.slack.render.blocks import (
-    CANCEL_ACTION, COMPOSE_VIEW, CONFIRM_ACTION, CONFIRM_VIEW, MESSAGE_BLOCKS, MODAL_BLOCKS, TITLE_CHARS, button,
-    context, escape, input_block, message, plain, preview, section, sections, when)
-from bot.wording import plural
+    CANCEL_ACTION,
+    COMPOSE_VIEW,
+    CONFIRM_ACTION,
+    CONFIRM_VIEW,
+    MESSAGE_BLOCKS,
+    MODAL_BLOCKS,
+    TITLE_CHARS,
+    button,
+    context,
+    escape,
+    input_block,
+    message,
+    plain,
+    preview,
+    section,
+    sections,
+    when,
+)
 from bot.slack.render.routine import compose_extras, date_token, template_picker
 from bot.slack.render.status import DELIVERY_LABELS, counts, status_label
+from bot.sms.numbers import country_name
 from bot.storage.reports import Outcome
-
+from bot.wording import plural
 
 USAGE = (
     "*Send an SMS*\n"
@@ -22,7 +38,7 @@ USAGE = (
     "`/sms send oncall,27831234567 Your message` — a group name works wherever a number does\n"
     "`/sms send` — a form to write the SMS in (templates, a time, or a CSV list)\n"
     "`/sms send --at tomorrow 07:00 27831234567 Your message` — schedule it (`HH:MM`, `in 90m`, `YYYY-MM-DD HH:MM`)\n"
-    "`/sms send 27831234567 :outage site=\"Cape Town\"` — a saved template with its values\n"
+    '`/sms send 27831234567 :outage site="Cape Town"` — a saved template with its values\n'
     "*Other commands*\n"
     "`/sms balance` — credits left on the SMS Office account, and the forecast\n"
     "`/sms status <tracking number>` — what happened to one SMS\n"
@@ -51,22 +67,33 @@ def plan_lines(plan, balance_after: str) -> str:
     """What the decision rests on, short enough to come first: recipients, parts, credits, balance after."""
     groups = f" ({plural(len(plan.groups), 'group')} listed below)" if plan.groups else ""
     when = f"*When:* {date_token(plan.due)} (scheduled)\n" if getattr(plan, "due", None) is not None else ""
-    return (f"*To:* {plural(len(plan.recipients), 'recipient')}{groups}\n{when}"
-            f"*Parts:* {plan.info.parts} each ({plan.info.encoding}) · *Credits:* {plan.credits}\n"
-            f"*Balance after:* {balance_after}")
+    return (
+        f"*To:* {plural(len(plan.recipients), 'recipient')}{groups}\n{when}"
+        f"*Parts:* {plan.info.parts} each ({plan.info.encoding}) · *Credits:* {plan.credits}\n"
+        f"*Balance after:* {balance_after}"
+    )
 
 
 def group_lines(plan) -> list[list[str]]:
     """Each group a send expands, as a list line (it wraps between numbers)."""
-    return [[f"`{name}` ({plural(len(members), 'number')}): {members[0]}", *members[1:]] if members
-            else [f"`{name}` (no numbers)"] for name, members in plan.groups.items()]
+    return [
+        [f"`{name}` ({plural(len(members), 'number')}): {members[0]}", *members[1:]]
+        if members
+        else [f"`{name}` (no numbers)"]
+        for name, members in plan.groups.items()
+    ]
 
 
 def _plan_blocks(plan, head: str, after: str, below: list[dict], max_blocks: int) -> list[dict]:
     """The essentials first (head, cost, balance after, notes, the text, then ``below``: the buttons),
     then the expanded groups in what is left of max_blocks, the rest counted."""
-    top = [section(head), section(plan_lines(plan, after)),
-           *sections(plan_notes(plan.notes()), max_blocks=5, noun="notes"), section(preview(plan.text)), *below]
+    top = [
+        section(head),
+        section(plan_lines(plan, after)),
+        *sections(plan_notes(plan.notes()), max_blocks=5, noun="notes"),
+        section(preview(plan.text)),
+        *below,
+    ]
     return top + sections(group_lines(plan), max_blocks=max_blocks - len(top), noun="numbers")
 
 
@@ -87,11 +114,23 @@ def hold_head(plan, hold) -> str:
 def confirm_preview(plan, pending_id: str, after: str, minutes: int, hold=None) -> dict:
     """The Send/Cancel preview of a held send; nothing is queued until Send ("Send anyway" when the
     last known balance is short)."""
-    blocks = _plan_blocks(plan, hold_head(plan, hold), after, [
-        {"type": "actions", "block_id": "confirm", "elements": [
-            button(send_label(hold), CONFIRM_ACTION, pending_id, "primary"),
-            button("Cancel", CANCEL_ACTION, pending_id, "danger")]},
-        context(f"Only you can confirm. This preview expires in {minutes} minutes.")], MESSAGE_BLOCKS)
+    blocks = _plan_blocks(
+        plan,
+        hold_head(plan, hold),
+        after,
+        [
+            {
+                "type": "actions",
+                "block_id": "confirm",
+                "elements": [
+                    button(send_label(hold), CONFIRM_ACTION, pending_id, "primary"),
+                    button("Cancel", CANCEL_ACTION, pending_id, "danger"),
+                ],
+            },
+            context(f"Only you can confirm. This preview expires in {minutes} minutes."),
+        ],
+        MESSAGE_BLOCKS,
+    )
     fallback = "The balance may not cover this send" if hold is not None and hold.short else "Check before sending"
     return message(f"{fallback}: {plural(plan.credits, 'credit')}", blocks=blocks)
 
@@ -100,8 +139,10 @@ def send_label(hold) -> str:
     return "Send anyway" if hold is not None and hold.short else "Send"
 
 
-PREVIEW_KEPT = ("\nYour preview is kept behind this message: close this to go back to it, and press Send again once "
-                "the limit allows it (it expires as before), or Cancel it.")
+PREVIEW_KEPT = (
+    "\nYour preview is kept behind this message: close this to go back to it, and press Send again once "
+    "the limit allows it (it expires as before), or Cancel it."
+)
 
 
 def confirm_outcome(verdict: str, requester: str | None = None, refusal: str | None = None) -> dict:
@@ -111,7 +152,7 @@ def confirm_outcome(verdict: str, requester: str | None = None, refusal: str | N
         "sent": ":outbox_tray: Queued: the status will appear in the channel.",
         "cancelled": ":wastebasket: Cancelled: nothing was sent.",
         "expired": ":hourglass: This preview expired after 10 minutes and nothing was sent. "
-                   "Run the command again to send it.",
+        "Run the command again to send it.",
         "unknown": ":warning: This preview is no longer known to smsbot; run the command again.",
         "not_yours": f":no_entry_sign: Only <@{requester}> can confirm or cancel this send.",
     }
@@ -123,20 +164,35 @@ def _text_got(row: Mapping, batch: Mapping) -> str:
     return (row["text"] if "text" in row.keys() else None) or batch["text"]
 
 
-def compose_modal(metadata: str, templates: list | tuple = (), *, recipients: str = "", text: str = "",
-                  version: int = 0) -> dict:
+def compose_modal(
+    metadata: str, templates: list | tuple = (), *, recipients: str = "", text: str = "", version: int = 0
+) -> dict:
     """``/sms send`` with no arguments: a form with the same rules as the command (a template picked
     fills the message field, under a new block id so Slack shows it: ``message``, ``message-1``…)."""
     return {
-        "type": "modal", "callback_id": COMPOSE_VIEW, "private_metadata": metadata,
+        "type": "modal",
+        "callback_id": COMPOSE_VIEW,
+        "private_metadata": metadata,
         "title": {"type": "plain_text", "text": "Send an SMS"},
-        "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Cancel"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            input_block("recipients", "To", "One number or group per line, or comma-separated: 083 123 4567, oncall",
-                   multiline=True, initial=recipients) | {"optional": True},  # or a list file, below
+            input_block(
+                "recipients",
+                "To",
+                "One number or group per line, or comma-separated: 083 123 4567, oncall",
+                multiline=True,
+                initial=recipients,
+            )
+            | {"optional": True},  # or a list file, below
             *template_picker(templates),
-            input_block("message" + (f"-{version}" if version else ""), "Message",
-                        "Up to 4 SMS parts: 612 GSM-7 septets or 268 UCS-2 units", multiline=True, initial=text),
+            input_block(
+                "message" + (f"-{version}" if version else ""),
+                "Message",
+                "Up to 4 SMS parts: 612 GSM-7 septets or 268 UCS-2 units",
+                multiline=True,
+                initial=text,
+            ),
             *compose_extras(),
         ],
     }
@@ -144,21 +200,37 @@ def compose_modal(metadata: str, templates: list | tuple = (), *, recipients: st
 
 def confirm_modal(plan, pending_id: str, after: str, minutes: int, hold=None) -> dict:
     return {
-        "type": "modal", "callback_id": CONFIRM_VIEW, "private_metadata": pending_id,
+        "type": "modal",
+        "callback_id": CONFIRM_VIEW,
+        "private_metadata": pending_id,
         "title": plain("Check before sending", TITLE_CHARS),
-        "submit": plain(send_label(hold), TITLE_CHARS), "close": plain("Cancel", TITLE_CHARS),
-        "blocks": _plan_blocks(plan, hold_head(plan, hold), after, [
-            context(f"Nothing is sent until you press {send_label(hold)}. Expires in {minutes} minutes.")],
-            MODAL_BLOCKS),
+        "submit": plain(send_label(hold), TITLE_CHARS),
+        "close": plain("Cancel", TITLE_CHARS),
+        "blocks": _plan_blocks(
+            plan,
+            hold_head(plan, hold),
+            after,
+            [context(f"Nothing is sent until you press {send_label(hold)}. Expires in {minutes} minutes.")],
+            MODAL_BLOCKS,
+        ),
     }
 
 
-def queued(recipients: list[str], parts: int, encoding: str, credits: int, where: str,
-           notes: Mapping | None = None, filled: str | None = None) -> dict:
+def queued(
+    recipients: list[str],
+    parts: int,
+    encoding: str,
+    credits: int,
+    where: str,
+    notes: Mapping | None = None,
+    filled: str | None = None,
+) -> dict:
     to = recipients[0] if len(recipients) == 1 else plural(len(recipients), "recipient")
-    text = (f":outbox_tray: Queued {len(recipients)} SMS to {to}: "
-            f"{plural(parts, 'part')} each ({encoding}), {plural(credits, 'credit')} in all. "
-            f"I'll post the status {where}.")
+    text = (
+        f":outbox_tray: Queued {len(recipients)} SMS to {to}: "
+        f"{plural(parts, 'part')} each ({encoding}), {plural(credits, 'credit')} in all. "
+        f"I'll post the status {where}."
+    )
     shown = [preview(filled)] if filled else []  # a template's text, filled in
     return message("\n".join([text, *shown, *plan_notes(notes)]))
 
@@ -173,12 +245,14 @@ def _erased_to(row: Mapping, days: int | None) -> str:
 
 
 # Not "none sent yet": the viewer may not see others' sends (README "Who sees what").
-NO_SENDS_SHOWN = ("No sends to show. You see the sends you requested and, in a channel, those requested there; "
-                  "smsbot admins see all.")
+NO_SENDS_SHOWN = (
+    "No sends to show. You see the sends you requested and, in a channel, those requested there; smsbot admins see all."
+)
 
 
-def history(entries: list[tuple[Mapping, list[Mapping]]], retention_days: int | None = None,
-            max_blocks: int = MESSAGE_BLOCKS) -> dict:
+def history(
+    entries: list[tuple[Mapping, list[Mapping]]], retention_days: int | None = None, max_blocks: int = MESSAGE_BLOCKS
+) -> dict:
     """``/sms history``: when, who, to, parts and status of the last sends, one line each."""
     if not entries:
         return message(NO_SENDS_SHOWN)
@@ -186,11 +260,15 @@ def history(entries: list[tuple[Mapping, list[Mapping]]], retention_days: int | 
     for batch, rows in entries:
         to = f"`{rows[0]['recipient']}`" if len(rows) == 1 else plural(len(rows), "recipient")
         if _erased(batch):
-            to = (_erased_to(rows[0], retention_days) if len(rows) == 1 else
-                  f"{plural(len(rows), 'recipient')} (numbers and text erased after {retention_days} days)")
+            to = (
+                _erased_to(rows[0], retention_days)
+                if len(rows) == 1
+                else f"{plural(len(rows), 'recipient')} (numbers and text erased after {retention_days} days)"
+            )
         state = status_label(rows[0]) if len(rows) == 1 else counts(rows)
-        lines.append(f"{when(batch['created_at'])} · <@{batch['user_id']}> → {to} · "
-                     f"{plural(batch['parts'], 'part')} · {state}")
+        lines.append(
+            f"{when(batch['created_at'])} · <@{batch['user_id']}> → {to} · {plural(batch['parts'], 'part')} · {state}"
+        )
     return message("\n".join(lines), blocks=sections(lines, max_blocks=max_blocks, noun="sends"))
 
 
@@ -208,6 +286,8 @@ def tracking_status(batch: Mapping, row: Mapping, reports: list[Mapping], retent
     to, shown = f"`{row['recipient']}`", preview(_text_got(row, batch))
     if _erased(batch):
         to, shown = _erased_to(row, retention_days), f"_The text was erased after {retention_days} days._"
-    text = (f"*SMS #{escape(row['tracking_id'])}* to {to}, from <@{batch['user_id']}>\n"
-            f"{shown}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps))
+    text = (
+        f"*SMS #{escape(row['tracking_id'])}* to {to}, from <@{batch['user_id']}>\n"
+        f"{shown}\nNow: {status_label(row)}\n" + "\n".join(f"• {s}" for s in steps)
+    )
     return message(text)

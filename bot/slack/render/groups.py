@@ -1,7 +1,8 @@
 """Groups of numbers, as listed and changed through ``/sms group``."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from bot.slack.render.blocks import MESSAGE_BLOCKS, escape, message, sections
 from bot.wording import plural
@@ -48,7 +49,11 @@ def group_members(name: str, members: list[str], problems: Mapping[str, str] | N
     if not members:
         return message(f"Group `{name}` has no numbers.")
     problems = problems or {}
-    lines = [f"*Group `{name}`* ({plural(len(members), 'number')})",
-             *(f"{m} — :no_entry_sign: skipped when sent to: {escape(problems[m])}" if m in problems else m
-               for m in members)]
+    lines = [
+        f"*Group `{name}`* ({plural(len(members), 'number')})",
+        *(
+            f"{m} — :no_entry_sign: skipped when sent to: {escape(problems[m])}" if m in problems else m
+            for m in members
+        ),
+    ]
     return message("\n".join(lines), blocks=sections(lines, noun="numbers"))

@@ -1,9 +1,10 @@
 """Routine sends in Slack: templates, the scheduled-send acks, list, cancel and missed replies, and
 the "scheduled for" line (with its Cancel button) on a send's status message."""
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 from bot.slack.notes import batch_notes, plan_notes
 from bot.slack.render.blocks import CONFIRM_VIEW, button, context, escape, message, preview, section
@@ -11,40 +12,68 @@ from bot.wording import plural
 
 CANCEL_SCHEDULED_ACTION = "cancel_scheduled"
 TEMPLATE_PICK_ACTION = "pick_template"
-PICKER_OPTIONS = 100   # Slack's limit for a static_select
+PICKER_OPTIONS = 100  # Slack's limit for a static_select
 
-TEMPLATE_USAGE = ("Template commands: `/sms template list`, `/sms template show NAME`, "
-                  "`/sms template add NAME TEXT` (placeholders like `{site}`), `/sms template remove NAME`. "
-                  "Send one with `/sms send NUMBERS :NAME site=\"Cape Town\"`.")
+TEMPLATE_USAGE = (
+    "Template commands: `/sms template list`, `/sms template show NAME`, "
+    "`/sms template add NAME TEXT` (placeholders like `{site}`), `/sms template remove NAME`. "
+    'Send one with `/sms send NUMBERS :NAME site="Cape Town"`.'
+)
 
 
 def template_picker(rows) -> list[dict]:
     """The compose form's template menu (none without templates): a pick fills the message field."""
     if not rows:
         return []
-    options = [{"text": {"type": "plain_text", "text": r["name"][:75]}, "value": r["name"]}
-               for r in rows[:PICKER_OPTIONS]]
-    menu = {"type": "actions", "block_id": "template", "elements": [{
-        "type": "static_select", "action_id": TEMPLATE_PICK_ACTION, "options": options,
-        "placeholder": {"type": "plain_text", "text": "Start from a template"}}]}
+    options = [
+        {"text": {"type": "plain_text", "text": r["name"][:75]}, "value": r["name"]} for r in rows[:PICKER_OPTIONS]
+    ]
+    menu = {
+        "type": "actions",
+        "block_id": "template",
+        "elements": [
+            {
+                "type": "static_select",
+                "action_id": TEMPLATE_PICK_ACTION,
+                "options": options,
+                "placeholder": {"type": "plain_text", "text": "Start from a template"},
+            }
+        ],
+    }
     if len(rows) <= PICKER_OPTIONS:
         return [menu]
-    return [menu, context(f"The menu shows the first {PICKER_OPTIONS} of {len(rows)} templates (A to Z; Slack's "
-                          "limit). Send any other with `/sms send NUMBERS :NAME key=value…`; `/sms template list` "
-                          "names them all.")]
+    return [
+        menu,
+        context(
+            f"The menu shows the first {PICKER_OPTIONS} of {len(rows)} templates (A to Z; Slack's "
+            "limit). Send any other with `/sms send NUMBERS :NAME key=value…`; `/sms template list` "
+            "names them all."
+        ),
+    ]
 
 
 def compose_extras() -> list[dict]:
     """The compose form's optional date and time to send at, and a CSV list of recipients."""
     return [
-        {"type": "input", "block_id": "when", "optional": True,
-         "label": {"type": "plain_text", "text": "Send at (optional; empty sends now)"},
-         "element": {"type": "datetimepicker", "action_id": "value"}},
-        {"type": "input", "block_id": "list", "optional": True,
-         "label": {"type": "plain_text", "text": "Or a personalised list (CSV)"},
-         "hint": {"type": "plain_text", "text": "A header row with a number, phone or mobile column; other columns "
-                                                "fill {placeholders} in the message, e.g. {name}."},
-         "element": {"type": "file_input", "action_id": "value", "filetypes": ["csv", "txt"], "max_files": 1}},
+        {
+            "type": "input",
+            "block_id": "when",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Send at (optional; empty sends now)"},
+            "element": {"type": "datetimepicker", "action_id": "value"},
+        },
+        {
+            "type": "input",
+            "block_id": "list",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Or a personalised list (CSV)"},
+            "hint": {
+                "type": "plain_text",
+                "text": "A header row with a number, phone or mobile column; other columns "
+                "fill {placeholders} in the message, e.g. {name}.",
+            },
+            "element": {"type": "file_input", "action_id": "value", "filetypes": ["csv", "txt"], "max_files": 1},
+        },
     ]
 
 
@@ -56,8 +85,12 @@ def date_token(ts: float) -> str:
 
 def template_saved(name: str, text: str, created: bool, keys: list[str], parts: int, near: bool) -> dict:
     verb = "Saved" if created else "Replaced"
-    lines = [f":memo: {verb} the template `{name}`:", preview(text), _keys_line(keys),
-             f"Send it with `/sms send NUMBERS :{name}{''.join(f' {k}=…' for k in keys)}`."]
+    lines = [
+        f":memo: {verb} the template `{name}`:",
+        preview(text),
+        _keys_line(keys),
+        f"Send it with `/sms send NUMBERS :{name}{''.join(f' {k}=…' for k in keys)}`.",
+    ]
     if near:
         lines.append(_near_limit(parts))
     return message("\n".join(lines))
@@ -68,8 +101,10 @@ def _keys_line(keys: list[str]) -> str:
 
 
 def _near_limit(parts: int) -> str:
-    return (f":warning: Its fixed text alone takes {plural(parts, 'part')} of the 4 allowed: the values filled "
-            "in may push it over. Shorten it.")
+    return (
+        f":warning: Its fixed text alone takes {plural(parts, 'part')} of the 4 allowed: the values filled "
+        "in may push it over. Shorten it."
+    )
 
 
 def template_list(rows: list[Mapping]) -> dict:
@@ -80,8 +115,12 @@ def template_list(rows: list[Mapping]) -> dict:
 
 
 def template_shown(row: Mapping, keys: list[str], info, near: bool) -> dict:
-    lines = [f"*Template `{row['name']}`* (by <@{row['created_by']}>)", preview(row["text"]), _keys_line(keys),
-             f"Its fixed text: {plural(info.parts, 'part')} ({info.encoding}), before the values are filled in."]
+    lines = [
+        f"*Template `{row['name']}`* (by <@{row['created_by']}>)",
+        preview(row["text"]),
+        _keys_line(keys),
+        f"Its fixed text: {plural(info.parts, 'part')} ({info.encoding}), before the values are filled in.",
+    ]
     if near:
         lines.append(_near_limit(info.parts))
     return message("\n".join(lines))
@@ -95,10 +134,12 @@ def template_removed(name: str, removed: bool) -> dict:
 
 def scheduled_ack(plan, zone: str, local: str, notes: Mapping | None = None) -> dict:
     to = plan.recipients[0] if len(plan.recipients) == 1 else plural(len(plan.recipients), "recipient")
-    text = (f":alarm_clock: Scheduled {len(plan.recipients)} SMS to {to} for {local} ({zone}, the time zone I read "
-            f"it in; {date_token(plan.due)} in yours): {plural(plan.info.parts, 'part')} each ({plan.info.encoding}), "
-            f"{plural(plan.credits, 'credit')} in all. The status message shows it; cancel it there or with "
-            "`/sms cancel ID`.")
+    text = (
+        f":alarm_clock: Scheduled {len(plan.recipients)} SMS to {to} for {local} ({zone}, the time zone I read "
+        f"it in; {date_token(plan.due)} in yours): {plural(plan.info.parts, 'part')} each ({plan.info.encoding}), "
+        f"{plural(plan.credits, 'credit')} in all. The status message shows it; cancel it there or with "
+        "`/sms cancel ID`."
+    )
     return message("\n".join([text, preview(plan.text), *plan_notes(notes)]))
 
 
@@ -110,8 +151,10 @@ def scheduled_list(rows: list[Mapping]) -> dict:
     for b in rows:
         to = _scheduled_to(b)
         waiting = "" if b["waiting"] == b["recipients"] else f" ({b['waiting']} still to go)"
-        lines.append(f"*#{b['id']}* · {date_token(b['scheduled_for'])} · <@{b['user_id']}> · to {to}{waiting} · "
-                     f"{plural(b['parts'], 'part')} · {escape(b['text'][:50])}")
+        lines.append(
+            f"*#{b['id']}* · {date_token(b['scheduled_for'])} · <@{b['user_id']}> · to {to}{waiting} · "
+            f"{plural(b['parts'], 'part')} · {escape(b['text'][:50])}"
+        )
     return message("*Scheduled sends:*\n" + "\n".join(lines) + "\nCancel one with `/sms cancel ID`.")
 
 
@@ -133,16 +176,16 @@ def _scheduled_to(batch: Mapping) -> str:
     return ", ".join(named) + (f" and {plural(others, 'other number')}" if others > 0 else "")
 
 
-def cancel_outcome(verdict: str, batch_id: int, cancelled: int = 0, went: int = 0,
-                   requester: str | None = None) -> dict:
+def cancel_outcome(
+    verdict: str, batch_id: int, cancelled: int = 0, went: int = 0, requester: str | None = None
+) -> dict:
     texts = {
         "ok": f":wastebasket: Cancelled send #{batch_id}: {cancelled} SMS will not go"
-              + (f"; {went} had already gone or {'was' if went == 1 else 'were'} going."
-                 if went else "; none had gone."),
+        + (f"; {went} had already gone or {'was' if went == 1 else 'were'} going." if went else "; none had gone."),
         "unknown": f"There is no send #{batch_id}. See the scheduled ones with `/sms scheduled`.",
         "not_yours": f":no_entry_sign: Only <@{requester}> or an smsbot admin can cancel send #{batch_id}.",
         "nothing_waiting": f"Send #{batch_id} has nothing left to cancel: its {went} SMS already went "
-                           "(or were cancelled or missed).",
+        "(or were cancelled or missed).",
     }
     return message(texts[verdict])
 
@@ -155,18 +198,24 @@ def schedule_blocks(batch: Mapping, rows: list[Mapping]) -> list[dict]:
     line = f":alarm_clock: Send #{batch['id']} · scheduled for {date_token(batch['scheduled_for'])}"
     if not waiting:
         return [context(line)]
-    cancel = button("Cancel", CANCEL_SCHEDULED_ACTION, str(batch["id"]), "danger") | {"confirm": {
-        "title": {"type": "plain_text", "text": "Cancel this send?"},
-        "text": {"type": "plain_text", "text": "The SMS not yet sent will not go."},
-        "confirm": {"type": "plain_text", "text": "Cancel the send"}, "deny": {"type": "plain_text", "text": "Keep it"}}}
+    cancel = button("Cancel", CANCEL_SCHEDULED_ACTION, str(batch["id"]), "danger") | {
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Cancel this send?"},
+            "text": {"type": "plain_text", "text": "The SMS not yet sent will not go."},
+            "confirm": {"type": "plain_text", "text": "Cancel the send"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+        }
+    }
     return [section(line + f" · or `/sms cancel {batch['id']}`"), {"type": "actions", "elements": [cancel]}]
 
 
 def missed_reply(batch: Mapping, row: Mapping, missed: int) -> dict:
     who = row["recipient"] if missed == 1 else plural(missed, "recipient")
-    text = (f":alarm_clock: <@{batch['user_id']}> The scheduled SMS to {who} was not sent: "
-            f"{escape(row['last_error'] or 'too late')}. A late SMS can be worse than none; send it anew with "
-            "`/sms send` if it still applies.")
+    text = (
+        f":alarm_clock: <@{batch['user_id']}> The scheduled SMS to {who} was not sent: "
+        f"{escape(row['last_error'] or 'too late')}. A late SMS can be worse than none; send it anew with "
+        "`/sms send` if it still applies."
+    )
     return {"text": text, "blocks": [section(text)]}
 
 
@@ -174,16 +223,24 @@ SAMPLES = 3
 
 
 def list_checking() -> dict:
-    return {"type": "modal", "title": {"type": "plain_text", "text": "Send an SMS"},
-            "close": {"type": "plain_text", "text": "Close"},
-            "blocks": [section(":hourglass_flowing_sand: Checking your list… the preview appears here in a moment.")]}
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Send an SMS"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(":hourglass_flowing_sand: Checking your list… the preview appears here in a moment.")],
+    }
 
 
 def list_problems(text: str) -> dict:
-    return {"type": "modal", "title": {"type": "plain_text", "text": "List not sent"},
-            "close": {"type": "plain_text", "text": "Close"},
-            "blocks": [section(f":warning: {escape(text)}"),
-                       context("Nothing was queued. Fix the file and run `/sms send` again.")]}
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "List not sent"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [
+            section(f":warning: {escape(text)}"),
+            context("Nothing was queued. Fix the file and run `/sms send` again."),
+        ],
+    }
 
 
 def list_lines(read, *, markdown: bool = True) -> list[str]:
@@ -192,13 +249,20 @@ def list_lines(read, *, markdown: bool = True) -> list[str]:
     low, high = plan.parts_range
     parts = f"{low}" if low == high else f"{low}–{high}"
     star = "*" if markdown else ""
-    lines = [f"{star}To:{star} {plural(len(plan.recipients), 'recipient')} (from {plural(read.rows, 'row')})",
-             f"{star}Parts:{star} {parts} per SMS · {star}Credits:{star} {plan.credits} in all · "
-             f"{star}Longest text:{star} {plan.info.encoding}, {plural(plan.info.parts, 'part')}"]
+    lines = [
+        f"{star}To:{star} {plural(len(plan.recipients), 'recipient')} (from {plural(read.rows, 'row')})",
+        f"{star}Parts:{star} {parts} per SMS · {star}Credits:{star} {plan.credits} in all · "
+        f"{star}Longest text:{star} {plan.info.encoding}, {plural(plan.info.parts, 'part')}",
+    ]
     if plan.due is not None:
-        lines.append(f"{star}When:{star} " + (date_token(plan.due) if markdown else
-                                               dt.datetime.fromtimestamp(plan.due, dt.timezone.utc)
-                                               .strftime("%Y-%m-%d %H:%M UTC")))
+        lines.append(
+            f"{star}When:{star} "
+            + (
+                date_token(plan.due)
+                if markdown
+                else dt.datetime.fromtimestamp(plan.due, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            )
+        )
     if read.duplicates:
         shown = ", ".join(f"row {r} (same number as row {k})" for r, _, k in read.duplicates[:10])
         more = f" and {len(read.duplicates) - 10} more" if len(read.duplicates) > 10 else ""
@@ -206,17 +270,27 @@ def list_lines(read, *, markdown: bool = True) -> list[str]:
     if read.opted_out:
         shown = ", ".join(f"row {r} ({n})" for r, n in read.opted_out[:10])
         more = f" and {len(read.opted_out) - 10} more" if len(read.opted_out) > 10 else ""
-        lines.append(f"Left out, on the do-not-contact list (opted out): {plural(len(read.opted_out), 'row')}: "
-                     f"{shown}{more}.")
+        lines.append(
+            f"Left out, on the do-not-contact list (opted out): {plural(len(read.opted_out), 'row')}: {shown}{more}."
+        )
     return lines
 
 
 def list_preview(read, pending_id: str, minutes: int) -> dict:
     """The personalised list's preview: Send queues it (the confirm view's callback)."""
     plan = read.plan
-    samples = [section(f"*To {to}:*\n{preview(text)}") for to, text in zip(plan.recipients, plan.texts[:SAMPLES])]
-    return {"type": "modal", "callback_id": CONFIRM_VIEW, "private_metadata": pending_id,
-            "title": {"type": "plain_text", "text": "Check your list"},
-            "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Cancel"},
-            "blocks": [section("\n".join(list_lines(read))), *samples,
-                       context(f"Nothing is sent until you press Send. Expires in {minutes} minutes.")]}
+    shown = zip(plan.recipients, plan.texts[:SAMPLES], strict=False)
+    samples = [section(f"*To {to}:*\n{preview(text)}") for to, text in shown]
+    return {
+        "type": "modal",
+        "callback_id": CONFIRM_VIEW,
+        "private_metadata": pending_id,
+        "title": {"type": "plain_text", "text": "Check your list"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section("\n".join(list_lines(read))),
+            *samples,
+            context(f"Nothing is sent until you press Send. Expires in {minutes} minutes."),
+        ],
+    }

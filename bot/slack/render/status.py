@@ -1,18 +1,31 @@
 """The status message of a send and the replies in its thread."""
+
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from bot.redact import redact
 from bot.slack.notes import batch_notes, plan_notes
 from bot.slack.render.blocks import (
-    BUTTON_CHARS, LIST_EACH_UP_TO, MESSAGE_BLOCKS, RESEND_ACTION, button, context, escape, escape_but_mentions,
-    message, plain, preview, section, sections, when)
-from bot.wording import plural
+    BUTTON_CHARS,
+    LIST_EACH_UP_TO,
+    MESSAGE_BLOCKS,
+    RESEND_ACTION,
+    button,
+    context,
+    escape,
+    escape_but_mentions,
+    message,
+    plain,
+    preview,
+    section,
+    sections,
+    when,
+)
 from bot.slack.render.routine import schedule_blocks
 from bot.sms import dlr
 from bot.sms.failures import curable
-
+from bot.wording import plural
 
 STATUS_LABELS = {  # before any delivery report
     "queued": ":hourglass_flowing_sand: queued",
@@ -75,10 +88,12 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
     """The one message per send, updated in place as each recipient's SMS moves on."""
     n = len(rows)
     credits = batch["credits"] if _has(batch, "credits") and batch["credits"] is not None else batch["parts"] * n
-    head = (f"*SMS from <@{batch['user_id']}>* to "
-            f"{('`' + rows[0]['recipient'] + '`') if n == 1 else plural(n, 'recipient')} · "
-            f"{'up to ' if credits != batch['parts'] * n else ''}{plural(batch['parts'], 'part')} "
-            f"({batch['encoding']}) · {plural(credits, 'credit')}")
+    head = (
+        f"*SMS from <@{batch['user_id']}>* to "
+        f"{('`' + rows[0]['recipient'] + '`') if n == 1 else plural(n, 'recipient')} · "
+        f"{'up to ' if credits != batch['parts'] * n else ''}{plural(batch['parts'], 'part')} "
+        f"({batch['encoding']}) · {plural(credits, 'credit')}"
+    )
     blocks = [section(head), section(preview(batch["text"]))]
     lists = []
     if n == 1:
@@ -122,30 +137,49 @@ def failed_reply(batch: Mapping, row: Mapping) -> dict:
         text += "\nResending it as it is would fail again: send it anew with `/sms send` once it is fixed."
         return {"text": text, "blocks": [section(f":x: {text}")]}
     text += f"\n{FAILED_NEXT_STEP[row['failure']]}"
-    return {"text": text, "blocks": [section(f":x: {text}"), {"type": "actions", "elements": [
-        button(f"Resend to {row['recipient']}", RESEND_ACTION, str(row["id"]), "primary")]}]}
+    return {
+        "text": text,
+        "blocks": [
+            section(f":x: {text}"),
+            {
+                "type": "actions",
+                "elements": [button(f"Resend to {row['recipient']}", RESEND_ACTION, str(row["id"]), "primary")],
+            },
+        ],
+    }
 
 
 def unconfirmed_reply(batch: Mapping, row: Mapping) -> dict:
     reason = escape(redact(row["last_error"] or "no answer from the gateway"))
-    text = (f"<@{batch['user_id']}> I can't tell whether the SMS to {row['recipient']} went out ({reason}). "
-            f"It was not sent again, so it can't arrive twice. If the recipient did not get it, resend it.")
-    button = {"type": "button", "action_id": RESEND_ACTION, "value": str(row["id"]),
-              "text": plain(f"Resend to {row['recipient']}", BUTTON_CHARS),
-              "confirm": {"title": {"type": "plain_text", "text": "Resend this SMS?"},
-                          "text": {"type": "plain_text", "text": f"It may already have reached {row['recipient']}: "
-                                                                 "they could get it twice."},
-                          "confirm": {"type": "plain_text", "text": "Resend"},
-                          "deny": {"type": "plain_text", "text": "Cancel"}}}
-    return {"text": text, "blocks": [section(f":grey_question: {text}"),
-                                     {"type": "actions", "elements": [button]}]}
+    text = (
+        f"<@{batch['user_id']}> I can't tell whether the SMS to {row['recipient']} went out ({reason}). "
+        f"It was not sent again, so it can't arrive twice. If the recipient did not get it, resend it."
+    )
+    button = {
+        "type": "button",
+        "action_id": RESEND_ACTION,
+        "value": str(row["id"]),
+        "text": plain(f"Resend to {row['recipient']}", BUTTON_CHARS),
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Resend this SMS?"},
+            "text": {
+                "type": "plain_text",
+                "text": f"It may already have reached {row['recipient']}: they could get it twice.",
+            },
+            "confirm": {"type": "plain_text", "text": "Resend"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        },
+    }
+    return {"text": text, "blocks": [section(f":grey_question: {text}"), {"type": "actions", "elements": [button]}]}
 
 
 def failure_digest(batch: Mapping, numbers: list[str], named: int) -> dict:
     """A long list's failures since the last digest, in one thread reply."""
     shown = ", ".join(numbers[:named]) + (f", … and {len(numbers) - named} more" if len(numbers) > named else "")
-    text = (f":x: <@{batch['user_id']}> {len(numbers)} more failed: {shown}. "
-            "The status message above lists every failed number.")
+    text = (
+        f":x: <@{batch['user_id']}> {len(numbers)} more failed: {shown}. "
+        "The status message above lists every failed number."
+    )
     return {"text": text, "blocks": [section(text)]}
 
 
@@ -157,19 +191,26 @@ def resent_reply(user_id: str, recipient: str) -> dict:
 def moved_to_dm(channel_id: str, channel_name: str = "", code: str = "") -> dict:
     """Where the status went instead, with advice that can work in that kind of conversation."""
     if channel_id.startswith("D") or channel_name == "directmessage":
-        return message(":information_source: I can't post in a direct message between other people, so the "
-                       "status of your SMS is in your DM with me.")
+        return message(
+            ":information_source: I can't post in a direct message between other people, so the "
+            "status of your SMS is in your DM with me."
+        )
     if channel_name.startswith("mpdm-"):
-        return message(":information_source: I can't post in a group DM, so the status of your SMS is in your "
-                       "DM with me. To share it, send from a channel instead.")
+        return message(
+            ":information_source: I can't post in a group DM, so the status of your SMS is in your "
+            "DM with me. To share it, send from a channel instead."
+        )
     where = f"I can't post in <#{channel_id}>, so the status of your SMS is in your DM with me."
     if code == "is_archived":
         return message(f":information_source: {where} That channel is archived.")
     if code == "restricted_action":
-        return message(f":information_source: {where} Posting there is restricted; ask a workspace admin "
-                       "to let me post, or send from another channel.")
-    return message(f":information_source: {where} To see it in the channel next time, invite me there "
-                   "with `/invite @smsbot`.")
+        return message(
+            f":information_source: {where} Posting there is restricted; ask a workspace admin "
+            "to let me post, or send from another channel."
+        )
+    return message(
+        f":information_source: {where} To see it in the channel next time, invite me there with `/invite @smsbot`."
+    )
 
 
 def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool = False) -> dict:
@@ -180,15 +221,21 @@ def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool
     elif status == dlr.SUBMITTED:
         text = f":satellite_antenna: Submitted to the network for {to} · {at}"
     elif status == dlr.FAILED:
-        text = (f":x: <@{batch['user_id']}> Delivery to {to} failed · {at}. The phone may be off or out of "
-                f"coverage, or the number no longer in use: check the number, then resend later.")
+        text = (
+            f":x: <@{batch['user_id']}> Delivery to {to} failed · {at}. The phone may be off or out of "
+            f"coverage, or the number no longer in use: check the number, then resend later."
+        )
     elif status == dlr.NO_ROUTE:
-        text = (f":no_entry: <@{batch['user_id']}> No route to {to} · {at}: the gateway cannot reach this "
-                f"number's network. Check the number; if it is right, ask SMS Office about coverage.")
+        text = (
+            f":no_entry: <@{batch['user_id']}> No route to {to} · {at}: the gateway cannot reach this "
+            f"number's network. Check the number; if it is right, ask SMS Office about coverage."
+        )
     else:
         raw = escape(report["status_message"] or "no description")
         text = f":grey_question: {to}: the gateway reports “{raw}” (status {status}) · {at}"
     if adopted:
-        text = (f":link: The unconfirmed SMS to {to} did go out: the gateway reported it as "
-                f"#{escape(row['tracking_id'])}, so there is no need to resend it.\n") + text
+        text = (
+            f":link: The unconfirmed SMS to {to} did go out: the gateway reported it as "
+            f"#{escape(row['tracking_id'])}, so there is no need to resend it.\n"
+        ) + text
     return {"text": text, "blocks": [section(text)]}

@@ -1,4 +1,5 @@
 """Fixtures shared by the listener tests."""
+
 import pytest
 
 
@@ -11,4 +12,3 @@ def costly(driver_with):
     body = response.json()
     buttons = [b for b in body["blocks"] if b["type"] == "actions"][0]["elements"]
     return d, body, buttons[0]["value"]
-

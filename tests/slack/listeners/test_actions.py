@@ -1,4 +1,5 @@
 """Buttons: Send/Cancel on a costly send's preview, and Resend on an unconfirmed SMS."""
+
 from bot.slack.render import CANCEL_ACTION, CONFIRM_ACTION, RESEND_ACTION
 from tests.conftest import wait_for
 
@@ -77,4 +78,3 @@ def test_resend_of_an_sms_that_is_no_longer_waiting_says_so(slack_driver, bot, f
 def test_a_broken_resend_button_says_what_to_do_instead(slack_driver, fake_slack):
     slack_driver.click(RESEND_ACTION, "not-a-message-id")
     assert answered(fake_slack, "send the SMS again with `/sms send`")
-

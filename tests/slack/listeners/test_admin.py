@@ -1,5 +1,6 @@
 """The do-not-contact list through signed /sms requests: changes by admins only, typed numbers refused,
 group members skipped (and said so), and an SMS queued before the opt-out never sent."""
+
 import json
 
 import pytest
@@ -92,8 +93,11 @@ def test_a_number_opted_out_after_queueing_is_not_sent_and_the_thread_says_so(d,
     status = fake_slack.messages["C0GENERAL"][0]
     replies = [m["text"] for m in fake_slack.thread("C0GENERAL", status["ts"])]
     assert any("27831234567 failed: opted out" in r for r in replies)
-    assert not any("Resend" in json.dumps(m.get("blocks")) for m in fake_slack.thread("C0GENERAL", status["ts"])
-                   if "27831234567" in m["text"])
+    assert not any(
+        "Resend" in json.dumps(m.get("blocks"))
+        for m in fake_slack.thread("C0GENERAL", status["ts"])
+        if "27831234567" in m["text"]
+    )
 
 
 def test_opt_out_and_group_changes_are_in_the_audit_log(d):

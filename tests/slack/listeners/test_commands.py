@@ -1,11 +1,12 @@
 """/sms through signed requests to the real WSGI app, with the simulator and a fake Slack."""
+
 import json
 import time
 import urllib.parse
 
-from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET, said, wait_for
 from bot.slack.render import CANCEL_ACTION, CONFIRM_ACTION
 from bot.testing.slack_requests import command_body, sign
+from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET, said, wait_for
 
 
 def test_send_is_queued_before_the_ack_and_reported_in_the_channel(slack_driver, bot, fake_slack, simulator):
@@ -78,7 +79,8 @@ def test_balance_acks_at_once_and_answers_through_respond(slack_driver, fake_sla
 
 
 def test_balance_with_refused_credentials_names_the_settings_and_hides_the_password(
-        slack_driver, fake_slack, simulator):
+    slack_driver, fake_slack, simulator
+):
     simulator.password = "something-else"
     said(slack_driver.command("balance"))
     assert wait_for(lambda: len(fake_slack.responses) == 1)
@@ -108,8 +110,14 @@ def test_forged_and_replayed_requests_get_401_and_do_nothing(slack_driver, bot):
 
 
 def test_junk_bodies_never_produce_a_5xx(slack_driver):
-    for body in (b"", b"\xff\xfe\x00junk", b"payload=%7Bnot-json", b"payload=" + b"x" * 5000,
-                 b'{"type": "event_callback"}', b"command=/sms&text=%ZZ"):
+    for body in (
+        b"",
+        b"\xff\xfe\x00junk",
+        b"payload=%7Bnot-json",
+        b"payload=" + b"x" * 5000,
+        b'{"type": "event_callback"}',
+        b"command=/sms&text=%ZZ",
+    ):
         assert slack_driver.post(body).status_code < 500
         assert slack_driver.post(body, {"Content-Type": "text/plain"}).status_code < 500
 
@@ -124,8 +132,9 @@ def test_status_by_tracking_number(slack_driver, simulator):
 
 
 def test_a_send_that_cannot_be_stored_says_so_and_queues_nothing(slack_driver, bot, simulator):
-    bot.db.conn.execute("CREATE TRIGGER full BEFORE INSERT ON messages "
-                        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    bot.db.conn.execute(
+        "CREATE TRIGGER full BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
     text = said(slack_driver.command("send 27831234567 Hello"))
     assert "couldn't store your send" in text and "nothing was queued" in text
     assert bot.queue.recent_batches(5) == []  # the batch row was rolled back with it
@@ -166,8 +175,10 @@ def test_a_costly_send_shows_a_preview_and_queues_nothing(costly):
     d, body, pending_id = costly
     shown = json.dumps(body["blocks"])
     assert "3 recipients" in shown and "Credits:* 3" in shown and "GSM-7" in shown and "Balance after" in shown
-    assert [e["action_id"] for b in body["blocks"] if b["type"] == "actions" for e in b["elements"]] == \
-        [CONFIRM_ACTION, CANCEL_ACTION]
+    assert [e["action_id"] for b in body["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
+        CONFIRM_ACTION,
+        CANCEL_ACTION,
+    ]
     assert d.bot.queue.depth() == 0
 
 
@@ -179,7 +190,6 @@ def test_the_preview_expands_the_groups_so_a_typo_can_be_caught(driver_with):
     assert "3 recipients" in shown and "`oncall` (2 numbers): 27831234567, 27821234567" in shown
 
 
-
 # -- who sees what (README "Who sees what") ---------------------------------------------------------
 ANN_IN_ONE = {"user_id": "U0ANN", "user_name": "ann", "channel_id": "C0ONE", "channel_name": "one"}
 
@@ -188,8 +198,7 @@ def ask_as(user_id: str, channel_id: str) -> dict:
     return {"user_id": user_id, "user_name": user_id[2:].lower(), "channel_id": channel_id, "channel_name": "x"}
 
 
-def test_history_and_status_show_others_sends_only_in_their_channel_and_to_admins(driver_with, fake_slack,
-                                                                                  simulator):
+def test_history_and_status_show_others_sends_only_in_their_channel_and_to_admins(driver_with, fake_slack, simulator):
     fake_slack.add_channel("C0ONE", "one")
     fake_slack.add_channel("C0TWO", "two")
     d = driver_with(SMSBOT_ADMIN_USERS="U0BOSS")

@@ -1,4 +1,5 @@
 """Events: the App Home tab."""
+
 import json
 
 from tests.conftest import wait_for
@@ -9,8 +10,12 @@ def test_app_home_shows_balance_sends_and_groups(slack_driver, bot, fake_slack):
     slack_driver.command("group add oncall 27831234567")
     slack_driver.command("send oncall Generator running")
     slack_driver.pump()
-    assert slack_driver.event({"type": "app_home_opened", "user": "U0USER", "channel": "D0USER",
-                               "tab": "home"}).status_code == 200
+    assert (
+        slack_driver.event(
+            {"type": "app_home_opened", "user": "U0USER", "channel": "D0USER", "tab": "home"}
+        ).status_code
+        == 200
+    )
     assert wait_for(lambda: fake_slack.calls_to("views.publish"))
     call = fake_slack.calls_to("views.publish")[0].params
     view = json.loads(call["view"]) if isinstance(call["view"], str) else call["view"]
@@ -27,7 +32,6 @@ def test_app_home_shows_nothing_private_to_someone_not_allowed(driver_with, fake
     view = fake_slack.calls_to("views.publish")[0].params["view"]
     shown = view if isinstance(view, str) else json.dumps(view)
     assert "not allowed" in shown and "27831234567" not in shown and "oncall" not in shown
-
 
 
 def test_app_home_shows_ones_own_sends_and_an_admin_all(driver_with, fake_slack):

@@ -1,5 +1,6 @@
 """Personalised lists through signed requests: a view_submission with a file_input value, the file
 served by the fake Slack Web API, the preview by views.update, Send, and the texts at the simulator."""
+
 import json
 import time
 
@@ -13,9 +14,11 @@ TEMPLATE = "Hi {first_name}, order {order} is ready"
 def _submit_list(driver, fake_slack, content: bytes, text: str = TEMPLATE, **values):
     file = fake_slack.upload(content)
     started = time.monotonic()
-    response = driver.submit(COMPOSE_VIEW, {"recipients": "", "message": text,
-                                            "list": {"type": "file_input", "files": [file]}, **values},
-                             private_metadata=META)
+    response = driver.submit(
+        COMPOSE_VIEW,
+        {"recipients": "", "message": text, "list": {"type": "file_input", "files": [file]}, **values},
+        private_metadata=META,
+    )
     return response, time.monotonic() - started
 
 
@@ -26,8 +29,12 @@ def _shown(fake_slack, count: int = 1) -> dict:
 
 
 def test_each_recipient_gets_their_own_text_byte_for_byte(slack_driver, bot, fake_slack, simulator):
-    rows = [("27831234567", "Thandi", "1234"), ("+27821234567", "Zoë “Z” O’Neil", "A-9"),
-            ("27841234567", "Siyabonga 🙂", "77"), ("27721234567", "Ann, Jr.", "5")]
+    rows = [
+        ("27831234567", "Thandi", "1234"),
+        ("+27821234567", "Zoë “Z” O’Neil", "A-9"),
+        ("27841234567", "Siyabonga 🙂", "77"),
+        ("27721234567", "Ann, Jr.", "5"),
+    ]
     csv = "Mobile,First Name,Order\n" + "\n".join(f'{n},"{a}",{o}' for n, a, o in rows) + "\n"
     response, _ = _submit_list(slack_driver, fake_slack, csv.encode())
     body = response.json()
@@ -38,7 +45,7 @@ def test_each_recipient_gets_their_own_text_byte_for_byte(slack_driver, bot, fak
     assert "4 recipients" in shown and "*Parts:* 1 per SMS" in shown and "*Credits:* 4 in all" in shown
     assert "*Longest text:* UCS-2" in shown
     assert shown.count("*To ") == 3  # three samples
-    assert bot.queue.depth() == 0   # nothing queued before Send
+    assert bot.queue.depth() == 0  # nothing queued before Send
     assert slack_driver.submit(CONFIRM_VIEW, {}, private_metadata=preview["private_metadata"]).status_code == 200
     slack_driver.pump()
     expected = {f"27{n[-9:]}": f"Hi {a}, order {o} is ready" for n, a, o in rows}
@@ -79,22 +86,29 @@ def test_a_file_that_is_not_utf8_is_refused_with_a_sentence(slack_driver, fake_s
 def test_a_file_slack_will_not_serve_names_the_missing_scope(slack_driver, fake_slack):
     file = fake_slack.upload(b"number,first_name,order\n27831234567,A,1\n")
     file["url_private_download"] = file["url_private_download"].replace(file["id"], "F99999999")
-    slack_driver.submit(COMPOSE_VIEW, {"recipients": "", "message": TEMPLATE,
-                                       "list": {"type": "file_input", "files": [file]}}, private_metadata=META)
+    slack_driver.submit(
+        COMPOSE_VIEW,
+        {"recipients": "", "message": TEMPLATE, "list": {"type": "file_input", "files": [file]}},
+        private_metadata=META,
+    )
     assert "files:read" in json.dumps(_shown(fake_slack))
 
 
 def test_the_bot_token_goes_to_slack_only(slack_driver, fake_slack):
     file = fake_slack.upload(b"number,first_name,order\n27831234567,A,1\n")
     file["url_private_download"] = "https://attacker.example/files/list.csv"
-    slack_driver.submit(COMPOSE_VIEW, {"recipients": "", "message": TEMPLATE,
-                                       "list": {"type": "file_input", "files": [file]}}, private_metadata=META)
+    slack_driver.submit(
+        COMPOSE_VIEW,
+        {"recipients": "", "message": TEMPLATE, "list": {"type": "file_input", "files": [file]}},
+        private_metadata=META,
+    )
     assert "not on Slack" in json.dumps(_shown(fake_slack))
 
 
 def test_numbers_typed_and_a_list_together_are_refused_on_the_field(slack_driver, fake_slack):
-    response, _ = _submit_list(slack_driver, fake_slack, b"number,first_name,order\n27831234567,A,1\n",
-                               recipients="27821234567")
+    response, _ = _submit_list(
+        slack_driver, fake_slack, b"number,first_name,order\n27831234567,A,1\n", recipients="27821234567"
+    )
     body = response.json()
     assert body["response_action"] == "errors" and "not both" in body["errors"]["recipients"]
 
@@ -110,14 +124,15 @@ def test_status_shows_the_text_that_recipient_got(slack_driver, fake_slack, simu
 
 def test_each_recipients_own_parts_are_what_the_spend_counts(slack_driver, bot, fake_slack, simulator):
     long_name = "B" * 200  # "Hi B…B, order 2 is ready": 223 GSM-7 characters, 2 parts of 153
-    _submit_list(slack_driver, fake_slack, f"number,first_name,order\n27831234567,A,1\n27821234567,{long_name},2\n"
-                 .encode())
+    _submit_list(
+        slack_driver, fake_slack, f"number,first_name,order\n27831234567,A,1\n27821234567,{long_name},2\n".encode()
+    )
     preview = _shown(fake_slack)
     assert "*Parts:* 1–2 per SMS" in json.dumps(preview, ensure_ascii=False) and "*Credits:* 3" in json.dumps(preview)
     slack_driver.submit(CONFIRM_VIEW, {}, private_metadata=preview["private_metadata"])
     slack_driver.pump()
-    assert sorted(m.parts for m in simulator.messages) == [1, 2]      # what the gateway charged
-    assert bot.reading.usage(None).spent_today == 3                  # what the balance watch counts
+    assert sorted(m.parts for m in simulator.messages) == [1, 2]  # what the gateway charged
+    assert bot.reading.usage(None).spent_today == 3  # what the balance watch counts
     assert "3 credits" in fake_slack.messages["C0GENERAL"][0]["blocks"][0]["text"]["text"]
 
 

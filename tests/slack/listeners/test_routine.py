@@ -1,5 +1,6 @@
 """/sms template … and sending one with `/sms send NUMBERS :NAME key=value`, through signed requests; and the
 compose form's routine parts: the template picker and the date and time picker."""
+
 import json
 
 from bot.slack.render import COMPOSE_VIEW, TEMPLATE_PICK_ACTION
@@ -70,8 +71,9 @@ def test_an_unknown_template_names_the_closest(slack_driver, bot):
     assert bot.queue.depth() == 0
 
 
-def test_a_text_that_starts_with_a_colon_word_no_template_has_goes_as_typed_and_the_ack_says_so(slack_driver,
-                                                                                                   simulator):
+def test_a_text_that_starts_with_a_colon_word_no_template_has_goes_as_typed_and_the_ack_says_so(
+    slack_driver, simulator
+):
     said(slack_driver.command("template add outage Down at {site}"))
     ack = said(slack_driver.command("send 27831234567 :D see you at 5"))
     assert "Queued 1 SMS to 27831234567" in ack and "No template is called ‘D’, so the text went as typed" in ack
@@ -92,9 +94,11 @@ def test_each_template_change_goes_to_the_audit_hook(slack_driver, bot):
     said(slack_driver.command("template add a Hi"))
     said(slack_driver.command("template add a Hello"))
     said(slack_driver.command("template remove a"))
-    assert changes == [("U0USER", "template_add", {"name": "a"}), ("U0USER", "template_replace", {"name": "a"}),
-                       ("U0USER", "template_remove", {"name": "a"})]
-
+    assert changes == [
+        ("U0USER", "template_add", {"name": "a"}),
+        ("U0USER", "template_replace", {"name": "a"}),
+        ("U0USER", "template_remove", {"name": "a"}),
+    ]
 
 
 def _view(call) -> dict:
@@ -109,25 +113,30 @@ def test_picking_a_template_fills_the_message_field_with_its_placeholders(slack_
     opened = _view(fake_slack.calls_to("views.open")[0])
     menu = [b for b in opened["blocks"] if b.get("block_id") == "template"][0]["elements"][0]
     assert [o["value"] for o in menu["options"]] == ["outage"]
-    opened |= {"id": "V0000001", "state": {"values": {"recipients": {"value": {"type": "plain_text_input",
-                                                                              "value": "27831234567"}}}}}
+    opened |= {
+        "id": "V0000001",
+        "state": {"values": {"recipients": {"value": {"type": "plain_text_input", "value": "27831234567"}}}},
+    }
     assert slack_driver.post(view_action_body(TEMPLATE_PICK_ACTION, "outage", opened)).status_code == 200
     assert wait_for(lambda: fake_slack.calls_to("views.update"))
     updated = _view(fake_slack.calls_to("views.update")[0])
     fields = {b["block_id"]: b["element"].get("initial_value") for b in updated["blocks"] if b["type"] == "input"}
     assert fields["message-1"] == "Outage at {site}: crews are on it."  # placeholders visible, to edit
-    assert fields["recipients"] == "27831234567"                       # what was typed is kept
+    assert fields["recipients"] == "27831234567"  # what was typed is kept
     meta = opened["private_metadata"]
-    response = slack_driver.submit(COMPOSE_VIEW, {"recipients": "27831234567",
-                                                  "message-1": "Outage at Bellville: crews are on it."},
-                                   private_metadata=meta)
+    response = slack_driver.submit(
+        COMPOSE_VIEW,
+        {"recipients": "27831234567", "message-1": "Outage at Bellville: crews are on it."},
+        private_metadata=meta,
+    )
     assert response.status_code == 200 and not response.content.strip()
     slack_driver.pump()
     assert [m.text for m in simulator.messages] == ["Outage at Bellville: crews are on it."]
 
 
 def test_the_form_says_when_there_are_more_templates_than_the_menu_shows_and_how_to_reach_them(
-        slack_driver, fake_slack):
+    slack_driver, fake_slack
+):
     for i in range(130):
         said(slack_driver.command(f"template add t{i:03d} Notice {i}"))
     slack_driver.command("send")
@@ -143,13 +152,25 @@ def test_the_form_says_when_there_are_more_templates_than_the_menu_shows_and_how
 def test_the_forms_date_and_time_schedules_the_send(slack_driver, bot, simulator):
     meta = json.dumps({"channel_id": "C0GENERAL"})
     at = int(bot.clock()) + 3600
-    response = slack_driver.submit(COMPOSE_VIEW, {"recipients": "27831234567", "message": "Drill soon",
-                                                  "when": {"type": "datetimepicker", "selected_date_time": at}},
-                                   private_metadata=meta)
+    response = slack_driver.submit(
+        COMPOSE_VIEW,
+        {
+            "recipients": "27831234567",
+            "message": "Drill soon",
+            "when": {"type": "datetimepicker", "selected_date_time": at},
+        },
+        private_metadata=meta,
+    )
     assert response.status_code == 200
     slack_driver.pump()
     assert simulator.messages == [] and bot.queue.batch(1)["scheduled_for"] == at
-    past = slack_driver.submit(COMPOSE_VIEW, {"recipients": "27831234567", "message": "Drill",
-                                              "when": {"type": "datetimepicker", "selected_date_time": at - 7200}},
-                               private_metadata=meta).json()
+    past = slack_driver.submit(
+        COMPOSE_VIEW,
+        {
+            "recipients": "27831234567",
+            "message": "Drill",
+            "when": {"type": "datetimepicker", "selected_date_time": at - 7200},
+        },
+        private_metadata=meta,
+    ).json()
     assert past["response_action"] == "errors" and "in the past" in past["errors"]["when"]

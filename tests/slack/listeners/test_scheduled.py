@@ -1,5 +1,6 @@
 """Scheduled sends through signed requests, with an injected clock: `--at`, the status message and its
 Cancel button, `/sms scheduled`, `/sms cancel`, and the grace window when smsbot was down."""
+
 import datetime as dt
 import json
 
@@ -20,8 +21,9 @@ def timed(tmp_path, simulator, fake_slack):
     bots = []
 
     def make(t: float = SAST_2330, **env):
-        settings = load_settings(base_env(tmp_path, **{"SMSOFFICE_API_URL": simulator.api_url,
-                                                       "SLACK_API_URL": fake_slack.api_url, **env}))
+        settings = load_settings(
+            base_env(tmp_path, **{"SMSOFFICE_API_URL": simulator.api_url, "SLACK_API_URL": fake_slack.api_url, **env})
+        )
         clock = Clock(t)
         b = Bot(settings, clock=clock)
         b.server.start()
@@ -62,8 +64,7 @@ def test_a_send_at_00_15_waits_past_midnight_then_goes(timed, fake_slack, simula
 
 
 def test_in_london_a_time_the_clocks_skip_is_refused(timed):
-    d, _ = timed(dt.datetime(2026, 3, 28, 23, 30, tzinfo=dt.timezone.utc).timestamp(),
-                 SMSBOT_TIMEZONE="Europe/London")
+    d, _ = timed(dt.datetime(2026, 3, 28, 23, 30, tzinfo=dt.timezone.utc).timestamp(), SMSBOT_TIMEZONE="Europe/London")
     refused = said(d.command("send --at 01:30 27831234567 Hello"))
     assert "does not exist in Europe/London" in refused
     ack = said(d.command("send --at 00:30 27831234567 Hello"))
@@ -72,8 +73,10 @@ def test_in_london_a_time_the_clocks_skip_is_refused(timed):
 
 
 def test_in_london_at_11_00_on_the_day_the_clocks_go_forward_01_30_is_tomorrows(timed):
-    d, _ = timed(dt.datetime(2027, 3, 28, 10, 0, tzinfo=dt.timezone.utc).timestamp(),  # 11:00 BST
-                 SMSBOT_TIMEZONE="Europe/London")
+    d, _ = timed(
+        dt.datetime(2027, 3, 28, 10, 0, tzinfo=dt.timezone.utc).timestamp(),  # 11:00 BST
+        SMSBOT_TIMEZONE="Europe/London",
+    )
     ack = said(d.command("send --at 01:30 27831234567 Night shift starts"))
     assert "Scheduled 1 SMS to 27831234567 for 2027-03-29 01:30 BST" in ack
     assert d.bot.queue.batch(1)["scheduled_for"] == dt.datetime(2027, 3, 29, 0, 30, tzinfo=dt.timezone.utc).timestamp()
@@ -179,7 +182,7 @@ def test_after_a_restart_rows_within_the_grace_go_and_later_ones_are_missed(time
     d.bot.sender.recover()
     assert d.bot.sender.run_once()
     assert [m.to for m in simulator.messages] == ["27831234567"]
-    clock.t = due + 61 * 60          # a long list ahead: the next recipient is reached too late
+    clock.t = due + 61 * 60  # a long list ahead: the next recipient is reached too late
     d.pump()
     assert [m.to for m in simulator.messages] == ["27831234567"]
     row = d.bot.queue.messages_of(1)[1]

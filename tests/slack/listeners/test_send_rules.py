@@ -1,5 +1,6 @@
 """Issue #9 end to end: parts as encoders split them, numbers that can get the SMS, skipped group
 members, and sends the balance cannot cover — through signed requests to the real app."""
+
 import json
 from decimal import Decimal
 
@@ -41,8 +42,11 @@ def test_the_form_takes_one_recipient_per_line_with_spaces_and_groups(driver_wit
     d = driver_with(SMS_DEFAULT_REGION="ZA")
     said(d.command("group add oncall 27841234567"))
     recipients = "083 123 4567\n+27 82 123 4567, oncall\n\n"
-    response = d.submit(COMPOSE_VIEW, {"recipients": recipients, "message": "From the form"},
-                        private_metadata=json.dumps({"channel_id": "C0GENERAL"}))
+    response = d.submit(
+        COMPOSE_VIEW,
+        {"recipients": recipients, "message": "From the form"},
+        private_metadata=json.dumps({"channel_id": "C0GENERAL"}),
+    )
     assert response.status_code == 200 and response.text == ""
     d.pump()
     assert sorted(m.to for m in simulator.messages) == ["27821234567", "27831234567", "27841234567"]
@@ -50,11 +54,15 @@ def test_the_form_takes_one_recipient_per_line_with_spaces_and_groups(driver_wit
 
 def test_the_form_shows_a_bad_line_on_the_recipients_field(driver_with):
     d = driver_with(SMS_DEFAULT_REGION="ZA")
-    body = d.submit(COMPOSE_VIEW, {"recipients": "083 123 4567\n021 555 1234", "message": "Hi"},
-                    private_metadata=json.dumps({"channel_id": "C0GENERAL"})).json()
+    body = d.submit(
+        COMPOSE_VIEW,
+        {"recipients": "083 123 4567\n021 555 1234", "message": "Hi"},
+        private_metadata=json.dumps({"channel_id": "C0GENERAL"}),
+    ).json()
     assert body["response_action"] == "errors"
-    assert body["errors"]["recipients"].startswith("‘021 555 1234’ is a landline in South Africa and cannot "
-                                                   "receive SMS")
+    assert body["errors"]["recipients"].startswith(
+        "‘021 555 1234’ is a landline in South Africa and cannot receive SMS"
+    )
     assert d.bot.queue.depth() == 0
 
 
@@ -165,8 +173,11 @@ def test_the_form_holds_a_send_the_balance_cannot_cover_with_send_anyway(driver_
     d = driver_with(SMSBOT_CONFIRM_ABOVE="10")
     simulator.balance = Decimal("1")
     d.bot.watch.check()
-    body = d.submit(COMPOSE_VIEW, {"recipients": "27831234567\n27821234567", "message": "Drill"},
-                    private_metadata=json.dumps({"channel_id": "C0GENERAL"})).json()
+    body = d.submit(
+        COMPOSE_VIEW,
+        {"recipients": "27831234567\n27821234567", "message": "Drill"},
+        private_metadata=json.dumps({"channel_id": "C0GENERAL"}),
+    ).json()
     assert body["response_action"] == "update" and body["view"]["submit"]["text"] == "Send anyway"
     assert "showed 1.00 credits, less than the 2 this send needs" in json.dumps(body["view"], ensure_ascii=False)
     assert d.bot.queue.depth() == 0
@@ -176,5 +187,7 @@ def test_group_show_marks_the_members_a_send_would_skip(driver_with):
     d = driver_with(SMSBOT_ALLOWED_COUNTRIES="ZA")
     d.bot.groups.add("oncall", ["27831234567", "27215551234"], "U0ADMIN", 1.0)
     shown = said(d.command("group show oncall"))
-    assert shown.splitlines()[1:] == ["27831234567", "27215551234 — :no_entry_sign: skipped when sent to: "
-                                      "a landline in South Africa, which cannot receive SMS"]
+    assert shown.splitlines()[1:] == [
+        "27831234567",
+        "27215551234 — :no_entry_sign: skipped when sent to: a landline in South Africa, which cannot receive SMS",
+    ]

@@ -1,15 +1,16 @@
 """Messages of the compliance commands as Slack would show them: every opted-out number shown within
 Slack's block limits (50 blocks, 3,000 characters a section), typed text escaped, mentions kept as
 links, usage sorted by spend with totals, and each export failure saying how to fix it."""
+
 import datetime as dt
 import re
 
-from bot.usecases.compliance import AccessChange
 from bot.slack.render import compliance as render
-from bot.usecases.spend import SpendToday
 from bot.storage.audit import AuditEntry
 from bot.storage.optouts import OptOut
 from bot.storage.usage import UsageRow
+from bot.usecases.compliance import AccessChange
+from bot.usecases.spend import SpendToday
 
 SLACK_BLOCKS, SLACK_SECTION_CHARS = 50, 3000
 MAY_4 = dt.datetime(2026, 5, 4, 8, 30, tzinfo=dt.timezone.utc).timestamp()
@@ -57,10 +58,13 @@ def test_access_answers_name_where_an_entry_comes_from():
     assert "<#C0OPS>" in env and "SMSBOT_ALLOWED_CHANNELS" in env and "restart smsbot" in env and state in env
     first = render.access_changed(AccessChange("channel", "C0NOC", True, "", state), "allow")["text"]
     assert first == f":white_check_mark: <#C0NOC> is now allowed. {state}"
-    states = {"user": "Only the listed person and the admins may send now.",
-              "channel": "SMS may be sent from any channel now."}
-    listed = render.access_list({"user": [("U0ANN", "SMSBOT_ALLOWED_USERS")], "channel": []}, frozenset(),
-                                states)["text"]
+    states = {
+        "user": "Only the listed person and the admins may send now.",
+        "channel": "SMS may be sent from any channel now.",
+    }
+    listed = render.access_list({"user": [("U0ANN", "SMSBOT_ALLOWED_USERS")], "channel": []}, frozenset(), states)[
+        "text"
+    ]
     assert "<@U0ANN> (U0ANN) — SMSBOT_ALLOWED_USERS\nOnly the listed person" in listed and "any channel" in listed
     assert "SMSBOT_ADMIN_USERS is empty" in listed
 
@@ -74,16 +78,20 @@ def test_the_audit_log_escapes_typed_text_but_keeps_mentions_as_links():
 
 
 def test_the_spend_line_never_shows_a_negative_balance():
-    over = SpendToday(user_used=7, user_limit=5, bot_used=1200, bot_limit=1000, resets_at=0,
-                      timezone="Africa/Johannesburg")
+    over = SpendToday(
+        user_used=7, user_limit=5, bot_used=1200, bot_limit=1000, resets_at=0, timezone="Africa/Johannesburg"
+    )
     line = render.spend_line(over)
     assert "You used 7 of your 5 credits today (0 left)" in line and "used 1,200 of 1,000" in line
     assert "no daily limit per user" in render.spend_line(SpendToday(3, None, 3, None, 0))
 
 
 def test_usage_adds_up_by_user_and_channel_biggest_spend_first():
-    rows = [UsageRow("U0ANN", "ann", "C0OPS", "ops", 2, 4), UsageRow("U0BEN", "ben", "C0OPS", "ops", 3, 9),
-            UsageRow("", "", "", "", 1, 1)]  # sent from the command line: no Slack user or channel
+    rows = [
+        UsageRow("U0ANN", "ann", "C0OPS", "ops", 2, 4),
+        UsageRow("U0BEN", "ben", "C0OPS", "ops", 3, 9),
+        UsageRow("", "", "", "", 1, 1),
+    ]  # sent from the command line: no Slack user or channel
     text = render.usage_report("2026-05", rows, True, "UTC")["text"]
     assert text.index("<@U0BEN>: 3 SMS, 9 credits") < text.index("<@U0ANN>: 2 SMS, 4 credits")
     assert "<#C0OPS>: 5 SMS, 13 credits" in text and "(no Slack user): 1 SMS, 1 credit" in text

@@ -1,11 +1,12 @@
 """Messages of routine sends as Slack would show them: the template menu within Slack's limits
 (100 options, 75-character labels), typed text escaped, a Cancel button only while SMS still wait,
 every cancel verdict naming the send, and a personalised list's preview from a real CSV."""
+
 import datetime as dt
 
+from bot.slack.render import routine as render
 from bot.sms.lists import read_list
 from bot.sms.plan import plan_send
-from bot.slack.render import routine as render
 from bot.storage.groups import GroupStore
 
 SLACK_SELECT_OPTIONS, SLACK_OPTION_CHARS, SLACK_MODAL_TITLE_CHARS = 100, 75, 24
@@ -42,19 +43,32 @@ def test_a_cancel_button_is_offered_only_while_sms_still_wait():
 
 
 def test_every_cancel_verdict_names_the_send():
-    assert "Cancelled send #4: 2 SMS will not go; 1 had already gone or was going." in \
-        render.cancel_outcome("ok", 4, 2, 1)["text"]
+    assert (
+        "Cancelled send #4: 2 SMS will not go; 1 had already gone or was going."
+        in render.cancel_outcome("ok", 4, 2, 1)["text"]
+    )
     assert "3 had already gone or were going." in render.cancel_outcome("ok", 4, 1, 3)["text"]
     assert "Cancelled send #4: 2 SMS will not go; none had gone." in render.cancel_outcome("ok", 4, 2, 0)["text"]
     assert "Only <@U0ANN> or an smsbot admin" in render.cancel_outcome("not_yours", 4, requester="U0ANN")["text"]
     assert "no send #4" in render.cancel_outcome("unknown", 4)["text"]
-    assert "#4 has nothing left to cancel: its 3 SMS already went" in \
-        render.cancel_outcome("nothing_waiting", 4, went=3)["text"]
+    assert (
+        "#4 has nothing left to cancel: its 3 SMS already went"
+        in render.cancel_outcome("nothing_waiting", 4, went=3)["text"]
+    )
 
 
 def test_the_scheduled_list_shows_who_when_and_what_is_left():
-    rows = [{"id": 3, "scheduled_for": DUE, "user_id": "U0ANN", "recipients": 5, "waiting": 2, "parts": 1,
-             "text": "Drill <at> 3"}]
+    rows = [
+        {
+            "id": 3,
+            "scheduled_for": DUE,
+            "user_id": "U0ANN",
+            "recipients": 5,
+            "waiting": 2,
+            "parts": 1,
+            "text": "Drill <at> 3",
+        }
+    ]
     text = render.scheduled_list(rows)["text"]
     assert "*#3*" in text and "<@U0ANN>" in text and "to 5 recipients (2 still to go)" in text
     assert "Drill &lt;at&gt; 3" in text and f"<!date^{int(DUE)}^" in text and "|2026-05-04 07:00 UTC>" in text

@@ -9,9 +9,9 @@ The do-not-contact list, the audit log and groups are never touched here.
 daily pass of bot/workers/retention.py repeats it until nothing is left. Erased means gone from the
 file: every connection has ``secure_delete`` on (bot/storage/db.py), so the old bytes are zeroed
 rather than left in free space, and after each batch a TRUNCATE checkpoint empties the WAL that
-still held them. A reader can block that checkpoint: it is then owed, tried again after the next batch (or a minute later), logged once.
-With ``auto_vacuum=INCREMENTAL`` (``smsbot vacuum``) the freed pages are given back to the disk a few
-at a time.
+still held them. A reader can block that checkpoint: it is then owed, tried again after the next
+batch (or a minute later), logged once. With ``auto_vacuum=INCREMENTAL`` (``smsbot vacuum``) the
+freed pages are given back to the disk a few at a time.
 """
 
 from __future__ import annotations

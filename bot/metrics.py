@@ -93,7 +93,7 @@ class Metrics:
         ).set_function(lambda: _age(now(), oldest_job_at()))
         up = Gauge("smsbot_thread_up", "1 while the named background thread runs", ["thread"], registry=r)
         for name, alive in threads.items():
-            up.labels(name).set_function(lambda alive=alive: 1.0 if alive() else 0.0)
+            up.labels(name).set_function(_as_gauge(alive))
         self.balance.set_function(lambda: _or_nan(_first(live_balance(), stored_balance())))
         Gauge("smsbot_low_balance_credits", "SMSBOT_LOW_BALANCE: the balance alert threshold", registry=r).set(
             low_balance
@@ -124,3 +124,7 @@ def _age(now: float, since: float | None) -> float:
 
 def _first(*values: float | None) -> float | None:
     return next((v for v in values if v is not None), None)
+
+
+def _as_gauge(alive: Callable[[], bool]) -> Callable[[], float]:
+    return lambda: 1.0 if alive() else 0.0

@@ -91,14 +91,15 @@ class Bot:
         self.app = build_app(self.services, self.identity)
         self.wsgi = make_wsgi_app(self)
         self.server = ServerThread(self.wsgi, settings.host, settings.port, name="http", threads=8)
-        self.socket_mode = None
+        self.socket_mode: SocketMode | None = None
 
     def _storage(self, settings: Settings, clock: Callable[[], float]) -> None:
         """One owner per table, and the rules that read them (access, limits, compliance)."""
         self.queue, self.outbox, self.posts = SendQueue(self.db), Outbox(self.db), SlackPosts(self.db)
         self.groups, self.pending = GroupStore(self.db), PendingSends(self.db)
         self.optouts = OptOuts(self.db)
-        self.access = Access(settings, AccessList(self.db))
+        stored_access = AccessList(self.db)
+        self.access = Access(settings, stored_access)
         self.limits = SpendLimits(
             self.db,
             user_limit=settings.daily_limit_user,
@@ -107,7 +108,7 @@ class Bot:
             ask=self.access.ask,
         )
         self.gate = Gate(self.access, self.limits)
-        self.compliance = Compliance(self.db, self.optouts, self.access.stored, self.access, Audit(self.db), clock)
+        self.compliance = Compliance(self.db, self.optouts, stored_access, self.access, Audit(self.db), clock)
         self.retention = Retention(self.db, settings.retention_days, purge_outbox=self.outbox.purge)
         self.retention_worker = RetentionWorker(self.retention, clock=clock)
         self.backups = (
@@ -217,7 +218,7 @@ class Bot:
         self.metrics.read_at_scrape(
             queue_depth=self.queue.depth,
             outbox_depth=self.outbox.depth,
-            balance=lambda: b[0] if (b := last()) else None,
+            balance=lambda: float(b[0]) if (b := last()) else None,
             last_success=lambda: self.gateway.last_success,
         )
         self.metrics.watch_operations(
@@ -230,13 +231,15 @@ class Bot:
                 "http": lambda: self.server.is_alive(),
                 "balance-watch": self.watch.is_alive,
             },
-            live_balance=lambda: self.gateway.last_balance,
-            stored_balance=lambda: b[0] if (b := last()) else None,
+            live_balance=lambda: None if (live := self.gateway.last_balance) is None else float(live),
+            stored_balance=lambda: float(b[0]) if (b := last()) else None,
             low_balance=float(settings.low_balance),
         )
 
-    def _alert(self, conn, kind: str, data: dict) -> None:
-        self.notices.alert(conn, self.settings.alert_channel, kind, data, self.clock())
+    def _alert(self, conn: sqlite3.Connection, kind: str, data: dict) -> None:
+        channel = self.settings.alert_channel
+        if channel is not None:  # the watch alerts only when SMSBOT_ALERT_CHANNEL is set (BalanceWatch.alerts_on)
+            self.notices.alert(conn, channel, kind, data, self.clock())
 
     def health(self) -> tuple[bool, dict]:
         """(healthy, details) for /healthz: unhealthy when the database cannot be written (busy only
@@ -285,8 +288,9 @@ class Bot:
         if self.backups is not None:
             self.backups.start()
         if self.settings.slack_app_token:
-            self.socket_mode = SocketMode(self.app, self.settings.slack_app_token, self.settings.slack_api_url)
-            self.socket_mode.start()
+            mode = SocketMode(self.app, self.settings.slack_app_token, self.settings.slack_api_url)
+            mode.start()
+            self.socket_mode = mode
         log.info("event=started listen=%s:%d", self.settings.host, self.server.port)
 
     def stop(self) -> None:
@@ -359,5 +363,7 @@ def callback_secret_and_origin(db: Database, settings: Settings) -> tuple[str, b
                 == 1
             )
         secret = db.get_kv("callback_secret")
+        if secret is None:  # the row was inserted above, or was there already
+            raise RuntimeError("the callback secret could not be stored in the database")
     register_secret(secret)
     return secret, generated

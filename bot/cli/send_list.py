@@ -50,7 +50,7 @@ def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time
             return _refuse(read)
         for line in list_lines(read, markdown=False):
             out(line)
-        for to, text in list(zip(read.plan.recipients, read.plan.texts, strict=True))[:SAMPLES]:
+        for to, text in list(zip(read.plan.recipients, read.plan.texts or [], strict=True))[:SAMPLES]:
             out(f"To {to}: {text}")
         if not args.yes and not _confirmed(ask):
             return _refuse("nothing was sent (answer yes to send, or pass --yes).")

@@ -139,7 +139,7 @@ class Routine:
         template = not_template = None
         found = _RECIPIENTS_THEN_REST.match(args)
         use = _TEMPLATE_USE.fullmatch(found.group(2).strip()) if found else None
-        if use:
+        if found and use:
             name, values = use.groups()
             row = self._called(name, values)
             if row is None:

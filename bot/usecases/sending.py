@@ -160,17 +160,17 @@ class Sending:
                 verdict, row = self.pending.decide(conn, pending_id, user_id, self.clock(), send)
                 if row is None:
                     return Decision(verdict)
-                plan = SendPlan.from_json(row["plan"])
+                plan, requester = SendPlan.from_json(row["plan"]), row["user_id"]
                 if verdict != "ok" or not send:
-                    return Decision(verdict, plan, row["user_id"])
+                    return Decision(verdict, plan, requester)
                 origin = self.pending.origin(row)
                 if refusal := self._refusal(plan, origin, conn):
                     raise _Refused(refusal)
                 batch_id = self._enqueue(conn, plan, origin, self.clock())
                 self.pending.attach(conn, pending_id, batch_id)
         except _Refused as refused:
-            return Decision("refused", plan, row["user_id"], refusal=str(refused))
-        return Decision(verdict, plan, row["user_id"], batch_id)
+            return Decision("refused", plan, requester, refusal=str(refused))
+        return Decision(verdict, plan, requester, batch_id)
 
     def _enqueue(self, conn: sqlite3.Connection, plan: SendPlan, origin: Mapping, now: float) -> int:
         """One queued row per recipient and the send's Slack status message, in the caller's transaction;
@@ -195,6 +195,7 @@ class Sending:
             if current["status"] == Status.FAILED and not failures.curable(current):
                 raise WouldFailAgain(current["recipient"])
             batch = self.posts.batch(current["batch_id"], conn)
+            assert batch is not None, "a message's batch exists (a foreign key)"
             now = self.clock()
             if refusal := self.gate.may_spend(
                 user_id, batch["channel_id"] or "", current["parts"] or batch["parts"], now, conn
@@ -214,11 +215,17 @@ class Sending:
         if event == "failed":  # whether a Resend can cure it (credits, login, unreachable)
             self.queue.note_failure(conn, message["id"], failures.kind_of(error, message["last_error"]))
         if event == "sent":
-            self.metrics.parts.inc(message["parts"] or self.queue.batch(message["batch_id"], conn)["parts"])
+            self.metrics.parts.inc(message["parts"] or self._batch_parts(conn, message))
         if isinstance(error, NotEnoughCredits):
             self.watch.not_enough_credits(conn, message["updated_at"])
         if event in ("sent", "unconfirmed"):
             self.reports.match_unmatched(conn, message, message["updated_at"])
-            if event == "unconfirmed" and self.queue.message(message["id"], conn)["status"] == Status.SENT:
+            now = self.queue.message(message["id"], conn)
+            if event == "unconfirmed" and now is not None and now["status"] == Status.SENT:
                 return  # a report already proved it went out; that reply says so
         self.notices.send_event(conn, event, message)
+
+    def _batch_parts(self, conn: sqlite3.Connection, message: sqlite3.Row) -> int:
+        batch = self.queue.batch(message["batch_id"], conn)
+        assert batch is not None, "a message's batch exists (a foreign key)"
+        return int(batch["parts"])

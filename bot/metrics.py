@@ -8,12 +8,14 @@ scrape time, so they are never stale.
 from __future__ import annotations
 
 import math
+import platform
 import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from bot import __version__
 from bot.sms import dlr
 
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -27,6 +29,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        Gauge("smsbot_build_info", "Always 1: which smsbot this is", ["version", "python"], registry=r).labels(
+            __version__, platform.python_version()
+        ).set(1)
         self.sms = Counter(
             "smsbot_sms_total", "SMS send outcomes (sent, failed, unconfirmed, retrying)", ["result"], registry=r
         )

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bot import __version__
 from bot.config.settings import load_dotenv_file
 
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["simulator"]:  # its options are its own (see `smsbot simulator --help`)
         return _simulator(argv[1:])
     parser = argparse.ArgumentParser(prog="smsbot", description="Send SMS through SMS Office from Slack.")
+    parser.add_argument("--version", action="version", version=f"smsbot {__version__}")
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="{run,check,simulator,backup,send-list,optout,export,vacuum}"
     )

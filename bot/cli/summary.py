@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot import __version__
 from bot.simulator.embedded import BANNER
 from bot.web.routes import CALLBACK_PREFIX
 from bot.wording import plural
@@ -16,8 +17,9 @@ def startup_lines(bot, *, image_marker: Path = IMAGE_MARKER) -> list[str]:
     callback URL (masked: the full one comes from ``smsbot check``), database."""
     s = bot.settings
     lines = [
+        f"  version:        smsbot {__version__}",
         f"  listening on:   {s.host}:{bot.server.port} (Slack requests, delivery reports, /healthz, /metrics)"
-        + ("; Slack events over Socket Mode" if s.slack_app_token else "")
+        + ("; Slack events over Socket Mode" if s.slack_app_token else ""),
     ]
     identity = bot.identity
     if identity.user_id:

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from urllib.parse import parse_qsl
 
+from bot import __version__
 from bot.metrics import CONTENT_TYPE_LATEST
 from bot.storage.replays import Replays
 from bot.storage.reports import ReportError, parse_report
@@ -129,7 +130,7 @@ def _health_route(bot):
         return _reply(
             start_response,
             "200 OK" if ok else "503 Service Unavailable",
-            {"status": "ok" if ok else "unhealthy", **details},
+            {"status": "ok" if ok else "unhealthy", "version": __version__, **details},
         )
 
     return healthz

@@ -1,5 +1,6 @@
 """`smsbot` as a black box: a real subprocess against the simulator and a fake Slack."""
 
+import importlib.metadata
 import re
 import signal
 import time
@@ -7,6 +8,7 @@ import time
 import pytest
 import requests
 
+import bot
 from bot.testing.slack_requests import command_body, sign
 from tests.conftest import BOT_TOKEN, GATEWAY_PASSWORD, SIGNING_SECRET, base_env
 from tests.process import CALLBACK_SECRET, free_port, smsbot, start_bot
@@ -215,3 +217,17 @@ def test_a_configured_secret_is_never_printed_at_start_up(tmp_path, simulator, f
     )
     shown = start_and_read_banner(tmp_path, env)
     assert CALLBACK_SECRET not in shown and "/sms/dlr/***" in shown
+
+
+def test_one_version_everywhere_an_operator_looks(running, tmp_path):
+    """The version lives in bot/__init__.py; the installed package, `smsbot --version`, the start-up
+    summary, /healthz and the smsbot_build_info metric all say it."""
+    installed = importlib.metadata.version("smsbot")
+    assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", installed) and installed == bot.__version__
+    proc = smsbot(["--version"], {}, tmp_path)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out.strip() == f"smsbot {installed}"
+    assert f"version:        smsbot {installed}" in running.printed
+    assert requests.get(running.url + "/healthz", timeout=5).json()["version"] == installed
+    metrics = requests.get(running.url + "/metrics", timeout=5).text
+    assert re.search(rf'smsbot_build_info\{{python="[0-9.]+",version="{re.escape(installed)}"\}} 1\.0', metrics)

@@ -125,16 +125,15 @@ class Sending:
         """A checked plan from a person: queued now, held for their confirmation when costly, or refused at
         the door (access, a daily limit). Raises sqlite3.Error when it cannot be stored (then nothing was
         queued)."""
-        refusal = self._refusal(plan, origin)
-        if refusal:
-            return Refused(refusal)
         last = self.watch.last_balance()
         hold = confirmation_reason(plan, self.settings.confirm_above, last, self.clock())
-        if hold is not None:
+        if hold is not None:  # asked now (no preview of a send the gate refuses), and again at Send
+            if refusal := self._refusal(plan, origin):
+                return Refused(refusal)
             return NeedsConfirmation(self.pending.create(plan, dict(origin), self.clock()), last, hold)
-        with self.db.transaction() as conn:
+        with self.db.transaction() as conn:  # asked in the transaction that queues: a race stays exact
             if refusal := self._refusal(plan, origin, conn):
-                return Refused(refusal)  # another send of theirs got in first
+                return Refused(refusal)
             batch_id = self._enqueue(conn, plan, origin, self.clock())
         return Queued(batch_id)
 

@@ -118,3 +118,48 @@ def test_a_batch_from_before_schema_5_keeps_where_its_status_message_is(tmp_path
         assert "batches_created" in {index.name for index in old.utils["batches"].indexes}
     finally:
         old.close()
+
+
+def test_schema_12_counts_the_credits_of_an_older_file_as_the_limits_now_do(tmp_path):
+    """The ledger of charges is back-filled from every SMS of a file written before schema 12: sent and
+    unconfirmed SMS count on their send's day against its requester, failed, cancelled and missed ones
+    do not, and a sent SMS keeps the attempt that went out (usage says it was sent)."""
+    from bot.storage.usage import UsageReport
+    from bot.usecases.spend import SpendLimits
+
+    old = Database(str(tmp_path / "old.db"))
+    try:
+        with old.transaction() as conn:  # a file written by the release with schema 11
+            for step in MIGRATIONS[:11]:
+                step(old.utils)
+            conn.execute("PRAGMA user_version = 11")
+            conn.execute(
+                "INSERT INTO batches (id, created_at, user_id, text, encoding, parts, recipients, origin) "
+                "VALUES (1, 1000.0, 'U0ANN', 'Drill', 'GSM-7', 2, 5, 'slack')"
+            )
+            for number, (status, recipient) in enumerate(
+                [
+                    ("sent", "27831000001"),
+                    ("unconfirmed", "27831000002"),
+                    ("failed", "27831000003"),
+                    ("cancelled", "27831000004"),
+                    ("missed", "27831000005"),
+                ],
+                start=1,
+            ):
+                conn.execute(
+                    "INSERT INTO messages (id, batch_id, recipient, status, attempts, queued_at, updated_at) "
+                    "VALUES (?, 1, ?, ?, 1, 1000.0, 1001.0)",
+                    (number, recipient, status),
+                )
+            conn.execute(
+                "INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) "
+                "VALUES (1, '555001', 1000.5, 'sent', 1001.0), (2, NULL, 1000.6, 'unconfirmed', 1001.0)"
+            )
+        assert old.migrate() == len(MIGRATIONS)
+        limits = SpendLimits(old, user_limit=10, bot_limit=None, timezone="UTC")
+        assert limits.today("U0ANN", 1000.0).user_used == 4  # 2 SMS of 2 parts: the sent and the unconfirmed
+        (row,) = UsageReport(old).rows(0.0, 86400.0)
+        assert (row.user_id, row.sms, row.credits, row.sent, row.unconfirmed) == ("U0ANN", 2, 4, 1, 1)
+    finally:
+        old.close()

@@ -14,8 +14,8 @@ class DlrStatus(enum.IntEnum):
 
 SUBMITTED, DELIVERED, FAILED, NO_ROUTE = DlrStatus
 
-# The gateway's own statusMessage for each StatusID (spec, section 3).
-MESSAGES = {
+# The gateway's own statusMessage for each StatusID (spec, section 3); looked up by a report's plain int.
+MESSAGES: dict[int, str] = {
     SUBMITTED: "Submitted to gateway",
     DELIVERED: "Delivered to Mobile",
     FAILED: "Delivery Failed",

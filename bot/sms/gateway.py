@@ -264,10 +264,11 @@ class SmsOfficeClient:
         self._host = parts.netloc.rpartition("@")[2]
         self._credentials = {"username": username, "password": password}
         self._timeouts = (connect_timeout, read_timeout)
-        self._adapter = (
-            None if session is not None else InterruptibleAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
-        )
-        self._session = session or one_connection_session(self.base_url, self._adapter)
+        self._adapter: InterruptibleAdapter | None = None  # ours to interrupt only when we made the session
+        if session is None:
+            self._adapter = InterruptibleAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+            session = one_connection_session(self.base_url, self._adapter)
+        self._session = session
         self._observer = observer
         self._lock = threading.Lock()
         self._keepalive = keepalive_seconds

@@ -138,7 +138,7 @@ def _readings(cleaned: str, entry: str, default_region: str | None) -> list[tupl
                 reason="a local number and no SMS_DEFAULT_REGION",
             )
         return [(digits, region, False)]
-    readings = [("+" + digits, None, False)]
+    readings: list[tuple[str, str | None, bool]] = [("+" + digits, None, False)]
     if region in phonenumbers.SUPPORTED_REGIONS:
         readings.append((digits, region, True))
     return readings
@@ -161,6 +161,7 @@ def _parse(text: str, region: str | None, cleaned: str, entry: str) -> phonenumb
 
 
 def _code_and_region(number: phonenumbers.PhoneNumber) -> str:
+    assert number.country_code is not None  # parse() always sets it
     region = phonenumbers.region_code_for_country_code(number.country_code)
     code = f"+{number.country_code}"
     return f"{code} ({region})" if region and region not in ("ZZ", NON_GEOGRAPHIC) else code

@@ -194,7 +194,7 @@ def resolve_recipients(
     out = _Resolved()
     for entry in entries:
         name = _group_name(entry) if groups is not None else None
-        if name is None:
+        if groups is None or name is None:  # without groups, name is None
             recipient = smsnumbers.read_number(entry, default_region, allowed)
             out.add(recipient)
             out.typed.setdefault(recipient.number, entry)
@@ -256,7 +256,9 @@ def plan_send(
 
 def _spaced_number(last: str, text: str, default_region: str | None) -> RecipientError | None:
     """'083 123 4567 Hello': the number was typed with spaces, which end the recipients here."""
-    groups = re.match(r"(?:[0-9()\-]+ )*", text + " ").group(0).split()[:4]  # digit groups that follow
+    spaced = re.match(r"(?:[0-9()\-]+ )*", text + " ")
+    assert spaced is not None  # the pattern matches the empty string
+    groups = spaced.group(0).split()[:4]  # digit groups that follow
     for count in range(len(groups), 0, -1):
         whole = " ".join([last, *groups[:count]])
         try:

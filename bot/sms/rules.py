@@ -95,9 +95,10 @@ def _ucs2_cost(char: str) -> int:
 
 def analyse_text(text: str) -> TextInfo:
     """Encoding, size and number of SMS parts of ``text``. Never raises."""
-    costs = [_gsm7_cost(c) for c in text]
-    if None not in costs:
-        return TextInfo(GSM7.name, sum(costs), len(text), _parts(costs, GSM7))
+    gsm7 = [_gsm7_cost(c) for c in text]
+    known = [cost for cost in gsm7 if cost is not None]  # None: not in the GSM 7-bit alphabet
+    if len(known) == len(gsm7):
+        return TextInfo(GSM7.name, sum(known), len(text), _parts(known, GSM7))
     # A lone surrogate (possible in a Python str) counts as one unit instead of raising.
     costs = [_ucs2_cost(c) for c in text]
     return TextInfo(UCS2.name, sum(costs), len(text), _parts(costs, UCS2))

@@ -57,7 +57,7 @@ def take_at(args: str) -> tuple[str | None, str]:
     when, rest = first if first is not None else (None, args)
     found = _FIRST_WORD.match(rest)
     later = split_at(found.group(2)) if found else None
-    if later is None:
+    if found is None or later is None:  # no later without found
         return when, rest
     if when is not None:
         raise ScheduleError(

@@ -95,7 +95,8 @@ def _names(names: list[str]) -> str:
 
 def read_values(args: str) -> dict[str, str]:
     """``key=value key2="two words"`` (straight or curly quotes) → a dict, or TextError saying how to write it."""
-    values, i, n = {}, 0, len(args)
+    values: dict[str, str] = {}
+    i, n = 0, len(args)
     while True:
         while i < n and args[i].isspace():
             i += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     import sqlite3
@@ -18,11 +18,16 @@ GROUP_WAIT_SECONDS = 30.0  # a caller gives up (and its request fails) after thi
 T = TypeVar("T")
 
 
-class _Job:
+class _Job(Generic[T]):
     __slots__ = ("fn", "done", "result", "error")
 
-    def __init__(self, fn: Callable) -> None:
-        self.fn, self.done, self.result, self.error = fn, threading.Event(), None, None
+    # Set once ``fn`` has returned; read only when ``error`` is None, i.e. the group committed
+    # after ``fn`` ran. Left unset rather than None: ``fn`` may itself return None.
+    result: T
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
+        self.fn, self.done = fn, threading.Event()
+        self.error: Exception | None = None
 
 
 class GroupCommit:
@@ -36,13 +41,13 @@ class GroupCommit:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._cond = threading.Condition()
-        self._jobs: list[_Job] = []
+        self._jobs: list[_Job[Any]] = []  # each caller its own result type
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="db-writer", daemon=True)
         self._thread.start()
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        job = _Job(fn)
+        job: _Job[T] = _Job(fn)
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the database is closing")
@@ -70,7 +75,7 @@ class GroupCommit:
                 jobs, self._jobs = self._jobs[:GROUP_MAX], self._jobs[GROUP_MAX:]
             self._commit(jobs)
 
-    def _commit(self, jobs: list[_Job]) -> None:
+    def _commit(self, jobs: list[_Job[Any]]) -> None:
         try:
             with self.db.transaction() as conn:
                 pending = self.db._local.on_commit

@@ -40,7 +40,8 @@ class GroupStore:
                 ).rowcount
                 == 1
             )
-            added, already = [], []
+            added: list[str] = []
+            already: list[str] = []
             for number in numbers:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO group_members (group_name, number, added_at, added_by) VALUES (?, ?, ?, ?)",

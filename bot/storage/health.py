@@ -49,7 +49,7 @@ class StorageHealth:
         else:
             self._busy_since = None
         busy_for = None if self._busy_since is None else round(now - self._busy_since, 3)
-        healthy = state == OK or (state == BUSY and busy_for < self.busy_limit)
+        healthy = state == OK or (state == BUSY and busy_for is not None and busy_for < self.busy_limit)
         return {
             "database": healthy,
             "database_state": state,

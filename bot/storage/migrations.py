@@ -1,6 +1,7 @@
 """The schema's history: each function moves it one version forward (``PRAGMA user_version``).
 
 Append only. ``Database.migrate()`` runs the missing steps at start, one transaction each.
+Steps use ``db.table(name)`` (always a ``Table``) rather than ``db[name]`` (``Table | View``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import sqlite_utils
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["kv"].create({"key": str, "value": str}, pk="key")
-    db["batches"].create(
+    db.table("kv").create({"key": str, "value": str}, pk="key")
+    db.table("batches").create(
         {
             "id": int,
             "created_at": float,
@@ -32,7 +33,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["messages"].create(
+    db.table("messages").create(
         {
             "id": int,
             "batch_id": int,
@@ -57,10 +58,10 @@ def _v1(db: sqlite_utils.Database) -> None:
         defaults={"attempts": 0},
         not_null={"batch_id", "recipient", "status"},
     )
-    db["messages"].create_index(["status", "next_attempt_at", "id"], index_name="messages_due")
-    db["messages"].create_index(["batch_id"], index_name="messages_batch")
-    db["messages"].create_index(["tracking_id"], index_name="messages_tracking")
-    db["outbox"].create(
+    db.table("messages").create_index(["status", "next_attempt_at", "id"], index_name="messages_due")
+    db.table("messages").create_index(["batch_id"], index_name="messages_batch")
+    db.table("messages").create_index(["tracking_id"], index_name="messages_tracking")
+    db.table("outbox").create(
         {
             "id": int,
             "kind": str,
@@ -79,14 +80,14 @@ def _v1(db: sqlite_utils.Database) -> None:
         defaults={"attempts": 0, "state": "pending"},
         not_null={"kind", "state"},
     )
-    db["outbox"].create_index(["state", "next_attempt_at", "id"], index_name="outbox_due")
+    db.table("outbox").create_index(["state", "next_attempt_at", "id"], index_name="outbox_due")
     # At most one pending row per (kind, key): later changes coalesce into it.
     db.execute("CREATE UNIQUE INDEX outbox_coalesce ON outbox(kind, key) WHERE state = 'pending' AND key IS NOT NULL")
 
 
 def _v2(db: sqlite_utils.Database) -> None:
     # Delivery reports exactly as received (raw parameters), and what each did.
-    db["reports"].create(
+    db.table("reports").create(
         {
             "id": int,
             "received_at": float,
@@ -101,10 +102,10 @@ def _v2(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["reports"].create_index(["message_id", "id"], index_name="reports_message")
-    db["reports"].create_index(["tracking_id"], index_name="reports_tracking")
+    db.table("reports").create_index(["message_id", "id"], index_name="reports_message")
+    db.table("reports").create_index(["tracking_id"], index_name="reports_tracking")
     # Every balance check, for the balance watch and its forecast.
-    db["balance_history"].create(
+    db.table("balance_history").create(
         {
             "id": int,
             "checked_at": float,
@@ -114,20 +115,20 @@ def _v2(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["balance_history"].create_index(["checked_at"], index_name="balance_history_time")
-    db["messages"].create_index(["recipient", "status"], index_name="messages_recipient")
+    db.table("balance_history").create_index(["checked_at"], index_name="balance_history_time")
+    db.table("messages").create_index(["recipient", "status"], index_name="messages_recipient")
 
 
 def _v3(db: sqlite_utils.Database) -> None:
     # Named groups of numbers, usable wherever a number is.
-    db["groups"].create({"name": str, "created_at": float, "created_by": str}, pk="name")
-    db["group_members"].create(
+    db.table("groups").create({"name": str, "created_at": float, "created_by": str}, pk="name")
+    db.table("group_members").create(
         {"group_name": str, "number": str, "added_at": float, "added_by": str},
         pk=("group_name", "number"),
         foreign_keys=[("group_name", "groups", "name")],
     )
     # Costly sends waiting for their requester's "Send" click.
-    db["pending_sends"].create(
+    db.table("pending_sends").create(
         {
             "id": str,
             "created_at": float,
@@ -143,20 +144,20 @@ def _v3(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"state"},
     )
-    db["batches"].create_index(["created_at"], index_name="batches_created")
+    db.table("batches").create_index(["created_at"], index_name="batches_created")
 
 
 def _v4(db: sqlite_utils.Database) -> None:
     # Claims and due jobs in id order without sorting the whole queue each time.
-    db["messages"].create_index(["status", "id"], index_name="messages_status_id")
-    db["outbox"].create_index(["state", "id"], index_name="outbox_state_id")
+    db.table("messages").create_index(["status", "id"], index_name="messages_status_id")
+    db.table("outbox").create_index(["state", "id"], index_name="outbox_state_id")
 
 
 def _v5_slack_posts(db: sqlite_utils.Database) -> None:
     # Where a send shows in Slack is the Slack side's business, not the queue's: move those
     # columns to a table of its own (data kept), leaving the batch its text, parts, requester
     # and an opaque origin.
-    db["slack_posts"].create(
+    db.table("slack_posts").create(
         {
             "batch_id": int,
             "team_id": str,
@@ -175,31 +176,31 @@ def _v5_slack_posts(db: sqlite_utils.Database) -> None:
         "status_channel, status_ts, posted_where) SELECT id, team_id, channel_id, channel_name, "
         "response_url, status_channel, status_ts, posted_where FROM batches"
     )
-    db["batches"].add_column("origin", str)
+    db.table("batches").add_column("origin", str)
     db.execute("UPDATE batches SET origin = 'slack'")
-    db["batches"].transform(
+    db.table("batches").transform(
         drop={"team_id", "channel_id", "channel_name", "response_url", "status_channel", "status_ts", "posted_where"}
     )
-    db["batches"].create_index(["created_at"], index_name="batches_created", if_not_exists=True)
+    db.table("batches").create_index(["created_at"], index_name="batches_created", if_not_exists=True)
     # Failures of a long list already told in a digest reply (see bot/slack/notices.py).
-    db["slack_digested"].create({"batch_id": int, "message_id": int}, pk=("batch_id", "message_id"))
-    db["outbox"].create_index(["batch_id"], index_name="outbox_batch")
+    db.table("slack_digested").create({"batch_id": int, "message_id": int}, pk=("batch_id", "message_id"))
+    db.table("outbox").create_index(["batch_id"], index_name="outbox_batch")
 
 
 def _v6_batch_notes(db: sqlite_utils.Database) -> None:
     # What the status message says besides the count: skipped group members, numbers abroad, VoIP (JSON).
-    db["batches"].add_column("notes", str)
+    db.table("batches").add_column("notes", str)
 
 
 def _v7_message_failure(db: sqlite_utils.Database) -> None:
     # Why a failed SMS failed (bot/sms/failures.py): decides whether a Resend button can cure it.
-    db["messages"].add_column("failure", str)
+    db.table("messages").add_column("failure", str)
 
 
 def _v8_attempts(db: sqlite_utils.Database) -> None:
     # Every time an SMS reached (or may have reached) the gateway, with its tracking number and
     # its own delivery status: a late report for an attempt before a Resend still finds its SMS.
-    db["attempts"].create(
+    db.table("attempts").create(
         {
             "id": int,
             "message_id": int,
@@ -214,8 +215,8 @@ def _v8_attempts(db: sqlite_utils.Database) -> None:
         foreign_keys=[("message_id", "messages", "id")],
         not_null={"message_id", "outcome"},
     )
-    db["attempts"].create_index(["tracking_id"], index_name="attempts_tracking")
-    db["attempts"].create_index(["message_id", "id"], index_name="attempts_message")
+    db.table("attempts").create_index(["tracking_id"], index_name="attempts_tracking")
+    db.table("attempts").create_index(["message_id", "id"], index_name="attempts_message")
     db.execute(
         "INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at, "
         "dlr_status_id, dlr_at) SELECT id, tracking_id, coalesce(sending_at, sent_at), status, "
@@ -226,7 +227,7 @@ def _v8_attempts(db: sqlite_utils.Database) -> None:
 
 def _v9_slack_requests(db: sqlite_utils.Database) -> None:
     # Slack requests accepted in the last few minutes and what each was answered, against replays.
-    db["slack_requests"].create(
+    db.table("slack_requests").create(
         {
             "key": str,
             "received_at": float,
@@ -237,28 +238,28 @@ def _v9_slack_requests(db: sqlite_utils.Database) -> None:
         },
         pk="key",
     )
-    db["slack_requests"].create_index(["expires_at"], index_name="slack_requests_expiry")
+    db.table("slack_requests").create_index(["expires_at"], index_name="slack_requests_expiry")
 
 
 def _v10_routine_sends(db: sqlite_utils.Database) -> None:
     # Saved templates; a send's due time and template; each recipient's own text (personalised lists).
-    db["templates"].create({"name": str, "text": str, "created_at": float, "created_by": str}, pk="name")
-    db["batches"].add_column("scheduled_for", float)
-    db["batches"].add_column("template", str)
-    db["batches"].add_column("credits", int)  # when texts differ in parts (else parts × recipients)
-    db["messages"].add_column("text", str)
-    db["messages"].add_column("parts", int)  # with its own text: its own parts (else the batch's)
+    db.table("templates").create({"name": str, "text": str, "created_at": float, "created_by": str}, pk="name")
+    db.table("batches").add_column("scheduled_for", float)
+    db.table("batches").add_column("template", str)
+    db.table("batches").add_column("credits", int)  # when texts differ in parts (else parts × recipients)
+    db.table("messages").add_column("text", str)
+    db.table("messages").add_column("parts", int)  # with its own text: its own parts (else the batch's)
 
 
 def _v11_compliance(db: sqlite_utils.Database) -> None:
     # Issue 14: the do-not-contact list, allow-list entries added from Slack, the admin audit log,
     # each SMS's country (kept when retention erases its number) and when a send was erased.
-    db["opt_outs"].create({"number": str, "reason": str, "added_by": str, "added_at": float}, pk="number")
-    db["access_entries"].create({"kind": str, "id": str, "added_by": str, "added_at": float}, pk=("kind", "id"))
-    db["audit_log"].create({"id": int, "at": float, "user_id": str, "action": str, "args": str}, pk="id")
-    db["messages"].add_column("country", str)
-    db["batches"].add_column("erased_at", float)
-    db["outbox"].create_index(["state", "done_at"], index_name="outbox_done", if_not_exists=True)
+    db.table("opt_outs").create({"number": str, "reason": str, "added_by": str, "added_at": float}, pk="number")
+    db.table("access_entries").create({"kind": str, "id": str, "added_by": str, "added_at": float}, pk=("kind", "id"))
+    db.table("audit_log").create({"id": int, "at": float, "user_id": str, "action": str, "args": str}, pk="id")
+    db.table("messages").add_column("country", str)
+    db.table("batches").add_column("erased_at", float)
+    db.table("outbox").create_index(["state", "done_at"], index_name="outbox_done", if_not_exists=True)
 
 
 def _v12_charges(db: sqlite_utils.Database) -> None:
@@ -266,7 +267,7 @@ def _v12_charges(db: sqlite_utils.Database) -> None:
     # was queued: by whom it counts against (the requester, or whoever pressed Resend), on which day
     # (``counted_at``), how many credits; released when they came back (failed, cancelled, missed);
     # linked to the attempt that handed it to the gateway. Limits, usage and export all read it.
-    db["charges"].create(
+    db.table("charges").create(
         {
             "id": int,
             "message_id": int,
@@ -293,9 +294,9 @@ def _v12_charges(db: sqlite_utils.Database) -> None:
     # A day's credits are read from that day's rows alone, whatever the length of the history.
     db.execute("CREATE INDEX charges_user_day ON charges(user_id, counted_at, credits) WHERE released_at IS NULL")
     db.execute("CREATE INDEX charges_day ON charges(counted_at, credits) WHERE released_at IS NULL")
-    db["charges"].create_index(["message_id", "id"], index_name="charges_message")
+    db.table("charges").create_index(["message_id", "id"], index_name="charges_message")
     # An allow-list emptied from Slack means "admins only" until an admin opens it again.
-    db["access_modes"].create({"kind": str, "closed_by": str, "closed_at": float}, pk="kind")
+    db.table("access_modes").create({"kind": str, "closed_by": str, "closed_at": float}, pk="kind")
 
 
 # Append only: each function moves the schema one version forward.

@@ -54,7 +54,8 @@ class OptOuts:
         self, conn: sqlite3.Connection, numbers: Iterable[str], reason: str | None, by: str, now: float
     ) -> tuple[list[str], list[str]]:
         """(added, already on the list), in the caller's transaction."""
-        added, already = [], []
+        added: list[str] = []
+        already: list[str] = []
         for number in dict.fromkeys(numbers):
             cur = conn.execute(
                 "INSERT OR IGNORE INTO opt_outs (number, reason, added_by, added_at) VALUES (?, ?, ?, ?)",
@@ -65,7 +66,8 @@ class OptOuts:
 
     def remove(self, conn: sqlite3.Connection, numbers: Iterable[str]) -> tuple[list[str], list[str]]:
         """(removed, not on the list), in the caller's transaction."""
-        removed, absent = [], []
+        removed: list[str] = []
+        absent: list[str] = []
         for number in dict.fromkeys(numbers):
             cur = conn.execute("DELETE FROM opt_outs WHERE number = ?", (number,))
             (removed if cur.rowcount == 1 else absent).append(number)

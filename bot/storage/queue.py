@@ -113,11 +113,13 @@ class SendQueue:
             (now, len(recipients), *batch.values()),
         )
         batch_id = cur.lastrowid
+        assert batch_id is not None  # an INSERT into a rowid table always sets it
         due = batch.get("scheduled_for") or now
         # each row keeps its recipient's country (usage and export still work once numbers are erased)
-        rows = [(batch_id, r, country_of(r), due, now, now) for r in recipients]
+        rows: list[tuple[object, ...]] = [(batch_id, r, country_of(r), due, now, now) for r in recipients]
         own = ""
         if texts is not None:  # a personalised list: each row with its recipient's text and parts
+            assert parts is not None  # checked above: as many parts as recipients, and there is at least one
             own, rows = (
                 "text, parts, ",
                 [(b, r, c, text, n, *rest) for (b, r, c, *rest), text, n in zip(rows, texts, parts, strict=True)],

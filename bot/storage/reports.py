@@ -110,6 +110,7 @@ def same_number(reported: str, recipient: str) -> bool:
         return True
     try:
         country = phonenumbers.parse("+" + recipient).country_code
+        assert country is not None  # parse() sets it for a number in international form, or raises
         return normalise_number(reported, phonenumbers.region_code_for_country_code(country)) == recipient
     except (phonenumbers.NumberParseException, SmsRuleError):
         return False
@@ -182,6 +183,7 @@ class ReportIntake:
         log.info("event=unconfirmed_adopted message=%d tracking=%s", candidate["id"], report["tracking_id"])
         if candidate["status"] == Status.UNCONFIRMED and candidate["latest"]:
             adopted = self.queue.adopt(conn, candidate["id"], report["tracking_id"], report["received_at"], now)
+            assert adopted is not None  # read unconfirmed in this same transaction: adopt() matched it
             self._set_status(conn, report, adopted, now, Outcome.ADOPTED, Notice.ADOPTED)
             return Outcome.ADOPTED
         attempt = self.queue.adopt_earlier(conn, candidate["attempt_id"], report["tracking_id"], now)

@@ -123,6 +123,7 @@ def decide(
     state, login = _login(state, reading)
     money: Alerts = []
     if reading.outcome == OK:
+        assert reading.balance is not None  # an OK reading carries its balance (read_balance)
         state, money = _balance(state, reading.balance, threshold, previous, outlook)
     return state, reach + login + money
 
@@ -136,7 +137,7 @@ def _reachability(state: WatchState, reading: Reading) -> tuple[WatchState, Aler
                 [("unreachable", {"error": reading.error, "checks": failures})],
             )
         return replace(state, failures=failures), []
-    alerts = [("reachable", {})] if state.unreachable else []
+    alerts: Alerts = [("reachable", {})] if state.unreachable else []
     return replace(state, failures=0, unreachable=False), alerts
 
 
@@ -216,9 +217,10 @@ class BalanceWatch:
         off by stop() records nothing (its failure was ours, not the gateway's)."""
         if self._stopping.is_set():
             return
+        now = self.clock() if now is None else now
         self._idle.clear()
         try:
-            now, reading = self.clock() if now is None else now, read_balance(self.gateway)
+            reading = read_balance(self.gateway)  # never raises: the handler below always has it
             if self._stopping.is_set():
                 log.info("event=balance_check_abandoned reason=stopping")
                 return

@@ -208,8 +208,9 @@ class Sender(Worker):
         message = None
         try:
             message, self._next = self._next or self.queue.claim(now), None
-            batch = None if message is None else self._batch_of(message["batch_id"])
-            refusal = None if message is None else self._refusal(message, batch, now)  # may read the database
+            if message is not None:
+                batch = self._batch_of(message["batch_id"])
+                refusal = self._refusal(message, batch, now)  # may read the database
         except sqlite3.Error as error:
             self._next = message  # claimed but not handed to the gateway: it goes first (or back, at stop)
             self.claim_failures += 1
@@ -236,7 +237,9 @@ class Sender(Worker):
     def _batch_of(self, batch_id: int) -> sqlite3.Row:
         # Batches are immutable, and most are sent to several recipients in a row.
         if self._batch is None or self._batch["id"] != batch_id:
-            self._batch = self.queue.batch(batch_id)
+            batch = self.queue.batch(batch_id)
+            assert batch is not None  # messages.batch_id is a foreign key, and batches are never deleted
+            self._batch = batch
         return self._batch
 
     def _refusal(self, message: sqlite3.Row, batch: sqlite3.Row, now: float) -> Outcome | None:
@@ -321,6 +324,7 @@ class Sender(Worker):
 
     def _journal(self, outcome: Outcome) -> None:
         message = outcome.message
+        assert outcome.tracking_id is not None  # only a SENT outcome is journaled, and it has one
         try:
             self.journal.append(Accepted(message["id"], outcome.tracking_id, message["recipient"], outcome.at))
         except OSError as error:
@@ -346,17 +350,22 @@ class Sender(Worker):
         claimed = None
         with q.db.transaction() as conn:
             if event == SendEvent.SENT:
+                assert outcome.tracking_id is not None  # a SENT outcome carries the gateway's tracking number
                 row = q.mark_sent(conn, mid, outcome.tracking_id, now, sent_at=outcome.at)
-            elif event == SendEvent.FAILED:
-                row = q.mark_failed(conn, mid, outcome.error, now)
-                if outcome.whole_send:  # the rest of the send fails with it; its one reply says why
-                    q.fail_waiting(conn, message["batch_id"], outcome.error, now)
-            elif event == SendEvent.UNCONFIRMED:
-                row = q.mark_unconfirmed(conn, mid, outcome.error, now)
-            elif event == SendEvent.MISSED:
-                row = q.mark_missed(conn, mid, outcome.error, now)
             else:
-                row = q.retry_later(conn, mid, outcome.error, outcome.next_attempt_at, now)
+                error = outcome.error
+                assert error is not None  # every other outcome says why (see _refusal, _outcome_of_error)
+                if event == SendEvent.FAILED:
+                    row = q.mark_failed(conn, mid, error, now)
+                    if outcome.whole_send:  # the rest of the send fails with it; its one reply says why
+                        q.fail_waiting(conn, message["batch_id"], error, now)
+                elif event == SendEvent.UNCONFIRMED:
+                    row = q.mark_unconfirmed(conn, mid, error, now)
+                elif event == SendEvent.MISSED:
+                    row = q.mark_missed(conn, mid, error, now)
+                else:
+                    assert outcome.next_attempt_at is not None  # a RETRYING outcome says when
+                    row = q.retry_later(conn, mid, error, outcome.next_attempt_at, now)
             self.notify(conn, event, row, outcome.cause)
             if event in (SendEvent.SENT, SendEvent.MISSED) and not self.stopping:
                 # Claim the next one in the same commit: one write transaction per SMS, not two.

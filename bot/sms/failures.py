@@ -3,7 +3,9 @@ reachability, once fixed; never the SMS itself (number, text) or a missed moment
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
+from typing import Any
 
 from bot.sms.gateway import GatewayError, LoginFailed, NotEnoughCredits
 
@@ -13,6 +15,8 @@ OPTED_OUT_ERROR = (
     "opted out: the number was put on the do-not-contact list after this SMS was queued, so it was not sent"
 )
 CURABLE = frozenset({CREDITS, LOGIN, UNREACHABLE})
+
+Row = sqlite3.Row | Mapping[str, Any]  # a message row, or a dict of its columns (a render test's)
 
 
 def kind_of(error: GatewayError | None, last_error: str | None = None) -> str:
@@ -28,10 +32,10 @@ def kind_of(error: GatewayError | None, last_error: str | None = None) -> str:
     return FINAL
 
 
-def curable(row: Mapping) -> bool:
+def curable(row: Row) -> bool:
     """A failed SMS whose failure a resend can cure (after the cause is fixed)."""
     return row["status"] == "failed" and _failure(row) in CURABLE
 
 
-def _failure(row: Mapping) -> str | None:
+def _failure(row: Row) -> str | None:
     return row["failure"] if "failure" in row.keys() else None

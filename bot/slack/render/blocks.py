@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from bot.redact import redact
+
+# A stored row (sqlite3.Row: read by column name and keys(), not a Mapping), or a dict of its columns.
+Row = sqlite3.Row | Mapping[str, Any]
 
 PREVIEW_CHARS = 280
 

@@ -68,7 +68,8 @@ _WORD = re.compile(r"(?:<[^<>]*>|&#?\w+;|[^\s<&]|[<&])+")
 def _pieces(line: str, limit: int) -> list[str]:
     """A line cut at spaces into pieces of at most limit characters, never inside a word or token
     (a single word longer than limit, which only pasted junk makes, is cut before its last token)."""
-    pieces, current = [], ""
+    pieces: list[str] = []
+    current = ""
     for word in _WORD.findall(line):
         while len(word) > limit:
             cut = _safe_cut(word, limit)

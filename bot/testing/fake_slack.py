@@ -320,7 +320,10 @@ class FakeSlack(FakeSlackFiles):
         return {"view": {**(params.get("view") or {}), "id": view_id, "team_id": self.team_id}}
 
     def _conversation_info(self, params: dict) -> dict:
-        known = self._channels.get(self._resolve(params.get("channel", "")))
+        channel = self._resolve(params.get("channel", ""))  # refuses a channel it does not know
+        known = self._channels.get(channel)
+        if known is None:  # the bot's DM with someone, which Slack answers as an IM (it has no name)
+            return {"channel": {"id": channel, "is_im": True}}
         return {"channel": {"id": known.id, "name": known.name, "is_member": known.bot_member}}
 
     def _user_info(self, params: dict) -> dict:

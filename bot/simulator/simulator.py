@@ -27,7 +27,7 @@ import requests
 
 from bot.redact import redact
 from bot.simulator.timed_jobs import TimedJobs
-from bot.sms.dlr import DELIVERED, FAILED, MESSAGES, NO_ROUTE, SUBMITTED
+from bot.sms.dlr import DELIVERED, FAILED, MESSAGES, NO_ROUTE, SUBMITTED, DlrStatus
 from bot.sms.numbers import mask
 from bot.sms.rules import MAX_CHARS, MAX_PARTS, analyse_text
 from bot.web.routes import masked_callback_url
@@ -48,7 +48,7 @@ ERRORS = {
 }
 
 # The StatusIDs reported for one message, in sending order, per dlr_mode.
-DLR_SEQUENCES: dict[str, tuple[int, ...]] = {
+DLR_SEQUENCES: dict[str, tuple[DlrStatus, ...]] = {
     "delivered": (SUBMITTED, DELIVERED),
     "failed": (SUBMITTED, FAILED),
     "route": (NO_ROUTE,),
@@ -182,7 +182,7 @@ class Simulator:
         self._balance = Decimal(balance)
         self._messages: list[SimMessage] = []
         self._reports: list[ReportAttempt] = []
-        self._connections: set[tuple[str, str]] = set()
+        self._connections: set[tuple[str | None, str | None]] = set()  # WSGI does not require either
         self._ids = itertools.count(_first_tracking_id())
         self._active = 0
         self._peak = 0
@@ -248,7 +248,7 @@ class Simulator:
             return list(self._reports)
 
     @property
-    def connections(self) -> set[tuple[str, str]]:
+    def connections(self) -> set[tuple[str | None, str | None]]:
         """Distinct client (REMOTE_ADDR, REMOTE_PORT) pairs seen on API calls."""
         with self._lock:
             return set(self._connections)
@@ -352,7 +352,7 @@ class Simulator:
         for n, status_id in enumerate(statuses, start=1):
             self._scheduler.add(now + n * self.dlr_delay, partial(self._deliver_report, message, status_id, 0))
 
-    def _deliver_report(self, message: SimMessage, status_id: int, retries_done: int) -> None:
+    def _deliver_report(self, message: SimMessage, status_id: DlrStatus, retries_done: int) -> None:
         """Send one report; on HTTP 500 or a network error, queue the next retry."""
         result = self._post_report(message, status_id)
         with self._lock:
@@ -386,9 +386,12 @@ class Simulator:
         """The callback URL for a log line: its secret path part masked."""
         return redact(masked_callback_url(self.callback_url)) if self.callback_url else "-"
 
-    def _post_report(self, message: SimMessage, status_id: int) -> int | str:
+    def _post_report(self, message: SimMessage, status_id: DlrStatus) -> int | str:
         """The receiver's HTTP status, or the network error's name."""
-        params = {
+        url = self.callback_url
+        if url is None:  # unset after the report was queued: requests' own error for a missing URL, as before
+            return requests.exceptions.MissingSchema.__name__
+        params: dict[str, str | int] = {
             "messageid": message.id,
             "to": message.to,
             "from": message.sender,
@@ -396,6 +399,6 @@ class Simulator:
             "statusMessage": MESSAGES[status_id],
         }
         try:
-            return self._http.get(self.callback_url, params=params, timeout=REPORT_TIMEOUT).status_code
+            return self._http.get(url, params=params, timeout=REPORT_TIMEOUT).status_code
         except requests.RequestException as exc:
             return type(exc).__name__

@@ -124,7 +124,9 @@ def _split_word(text: str) -> tuple[str, str, str]:
     if match is None:
         return "", "", text
     rest = text[match.end() :]
-    gap = re.match(r"\s*", rest).group(0)
+    spaces = re.match(r"\s*", rest)
+    assert spaces is not None  # \s* matches the empty string, so it matches any text
+    gap = spaces.group(0)
     return match.group(0), gap, rest[len(gap) :]
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from bot.wording import plural
+
+if TYPE_CHECKING:  # render imports this module: a type only, no cycle
+    from bot.slack.render.blocks import Row
 
 NUMBERS_SHOWN = 30  # numbers named on one line at most
 
@@ -57,7 +61,7 @@ def plan_notes(notes: Mapping | None) -> list[str]:
     return lines
 
 
-def batch_notes(batch: Mapping) -> dict | None:
+def batch_notes(batch: Row) -> dict | None:
     """The notes stored with a send (None for sends stored before notes existed)."""
     try:
         raw = batch["notes"]

@@ -305,7 +305,8 @@ class Notifier(Worker):
         self._answers[job["id"]] = answer
         return answer, where
 
-    def _do_post(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
+    def _do_post(self, job: sqlite3.Row, batch: sqlite3.Row | None) -> None:
+        batch = _send_of(batch)
         answer, where = self._post_status(job, batch)
         now = self.clock()
         with self.db.transaction() as conn:
@@ -321,16 +322,19 @@ class Notifier(Worker):
                 )
         del self._answers[job["id"]]
 
-    def _do_status(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
+    def _do_status(self, job: sqlite3.Row, batch: sqlite3.Row | None) -> None:
+        batch = _send_of(batch)
         note = ""
         if batch["posted_where"] == PostedWhere.DM:
             note = f"Posted here because I can't post in <#{batch['channel_id']}>."
         content = render.status_message(batch, self.queue.messages_of(batch["id"]), note=note)
         self._call("chat_update", channel=batch["status_channel"], ts=batch["status_ts"], **content)
 
-    def _do_reply(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
+    def _do_reply(self, job: sqlite3.Row, batch: sqlite3.Row | None) -> None:
+        batch = _send_of(batch)
         payload = Outbox.payload(job)
         row = self.queue.message(payload["message_id"])
+        assert row is not None, "a reply is added for a stored SMS, and messages are never deleted"
         event = payload["event"]
         if event == "failed":
             content = render.failed_reply(batch, row)
@@ -345,8 +349,9 @@ class Notifier(Worker):
             content = render.resent_reply(payload["user_id"], row["recipient"])
         self._in_thread(batch, content)
 
-    def _do_digest(self, job: sqlite3.Row, batch: sqlite3.Row) -> None:
+    def _do_digest(self, job: sqlite3.Row, batch: sqlite3.Row | None) -> None:
         """A long list's failures since the last digest, in one reply."""
+        batch = _send_of(batch)
         rows = self.posts.undigested_failures(batch["id"])
         if not rows:
             return
@@ -360,7 +365,7 @@ class Notifier(Worker):
     def _in_thread(self, batch: sqlite3.Row, content: dict) -> None:
         self._call("chat_postMessage", channel=batch["status_channel"], thread_ts=batch["status_ts"], **content)
 
-    def _do_alert(self, job: sqlite3.Row, batch: None) -> None:
+    def _do_alert(self, job: sqlite3.Row, batch: sqlite3.Row | None) -> None:  # not a send's job: no batch
         payload = Outbox.payload(job)
         content = render.alert(payload["kind"], payload["data"])
         try:
@@ -377,7 +382,7 @@ class Notifier(Worker):
             dm = self._call("conversations_open", users=admin)["channel"]["id"]
             self._call("chat_postMessage", channel=dm, **render.alert_via_dm(content, job["channel"], reason))
 
-    def _do_respond(self, job: sqlite3.Row, batch: None) -> None:
+    def _do_respond(self, job: sqlite3.Row, batch: sqlite3.Row | None) -> None:  # not a send's job: no batch
         payload = Outbox.payload(job)
         try:
             response = WebhookClient(payload["url"], timeout=10).send_dict(payload["content"])
@@ -388,6 +393,12 @@ class Notifier(Worker):
         if response.status_code != 200:
             # Response URLs expire after 30 minutes: nothing more to do.
             log.warning("event=respond_gone status=%d", response.status_code)
+
+
+def _send_of(batch: sqlite3.Row | None) -> sqlite3.Row:
+    """The send a post, status, reply or digest job is about."""
+    assert batch is not None, "such a job is added with its send's batch_id, and batches are never deleted"
+    return batch
 
 
 def _retry_after(headers: dict) -> float:

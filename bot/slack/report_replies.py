@@ -3,15 +3,16 @@ its new status, a report that may be it, a report for another number, a second d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 from bot.slack.render import DELIVERY_LABELS, escape, message, report_reply, when
+from bot.slack.render.blocks import Row
 from bot.sms import dlr
 from bot.storage.queue import Status
 from bot.storage.reports import Notice
 
 
-def reply(notice: str, batch: Mapping, row: Mapping, report: Mapping, attempts: list[Mapping]) -> dict:
+def reply(notice: str, batch: Row, row: Row, report: Row, attempts: Sequence[Row]) -> dict:
     """The thread reply for ``notice`` about the SMS ``row``; ``attempts`` are its attempts, oldest first."""
     if notice == Notice.MAYBE_THIS:
         return maybe_this(batch, row, report)
@@ -23,7 +24,7 @@ def reply(notice: str, batch: Mapping, row: Mapping, report: Mapping, attempts: 
     return content
 
 
-def other_number(content: dict, row: Mapping, report: Mapping) -> dict:
+def other_number(content: dict, row: Row, report: Row) -> dict:
     """The status reply, plus: the gateway named another number than the one this SMS went to."""
     text = (
         content["text"] + f"\n:warning: The gateway reported this for {escape(report['recipient'])}, not for "
@@ -33,7 +34,7 @@ def other_number(content: dict, row: Mapping, report: Mapping) -> dict:
     return message(text, ephemeral=False)
 
 
-def maybe_this(batch: Mapping, row: Mapping, report: Mapping) -> dict:
+def maybe_this(batch: Row, row: Row, report: Row) -> dict:
     """A report no SMS can claim arrived for this unconfirmed SMS's number: a person decides."""
     status = report["status_id"]
     label = DELIVERY_LABELS.get(status) or f"“{escape(report['status_message'] or str(status))}”"
@@ -46,7 +47,7 @@ def maybe_this(batch: Mapping, row: Mapping, report: Mapping) -> dict:
     return message(text, ephemeral=False)
 
 
-def delivered_twice(batch: Mapping, row: Mapping, report: Mapping, attempts: list[Mapping]) -> dict:
+def delivered_twice(batch: Row, row: Row, report: Row, attempts: Sequence[Row]) -> dict:
     """Two attempts of one SMS (before and after a Resend) delivered, or one before a Resend."""
     to = row["recipient"]
     delivered = [

@@ -134,7 +134,9 @@ class _Handler(SocketModeHandler):
 
     def __init__(self, app: App, client: _PromptClient) -> None:  # noqa: D107 - no super().__init__ on purpose
         self.app, self.app_token, self.client = app, client.app_token, client
-        client.socket_mode_request_listeners.append(self.handle)
+        # Bolt's handle() narrows the client to SocketModeClient, which the SDK's listener type does not
+        # allow; the SDK calls it with our _PromptClient, one. Bolt's own handler ignores this the same way.
+        client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
 
 
 class SocketMode:

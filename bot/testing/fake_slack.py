@@ -34,7 +34,10 @@ from urllib.parse import parse_qsl
 from bot.testing.fake_slack_files import Call, FakeSlackFiles, SlackError, read_body
 from bot.web.server import ServerThread
 
-_UNAVAILABLE = (503, {"ok": False, "error": "service_unavailable"}, [])
+# What an HTTP route answers: status, a JSON body (dict) or a page as is (bytes), extra headers.
+Reply = tuple[int, dict | bytes, list[tuple[str, str]]]
+
+_UNAVAILABLE: Reply = (503, {"ok": False, "error": "service_unavailable"}, [])
 _JSON_FIELDS = ("blocks", "attachments", "view", "files")  # JSON text when sent in a form or query string
 VERIFICATION_TOKEN = "fake-verification-token"
 APP_ID = "A0TEST"
@@ -116,10 +119,10 @@ class FakeSlack(FakeSlackFiles):
 
     @property
     def api_url(self) -> str:
-        return f"{self._server.url}/api/"
+        return f"{self._base_url()}/api/"
 
     def response_url(self, key: str = "r1") -> str:
-        return f"{self._server.url}/response/{key}"
+        return f"{self._base_url()}/response/{key}"
 
     # -- set-up and failures -----------------------------------------------------------------
     def add_channel(self, channel_id: str, name: str, *, private: bool = False, bot_member: bool = True) -> None:
@@ -191,16 +194,18 @@ class FakeSlack(FakeSlackFiles):
     # -- HTTP ----------------------------------------------------------------------------------
     def _wsgi(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
+        reply: Reply
         if path.startswith("/api/"):
-            status, body, headers = self._api(path[len("/api/") :], environ)
+            reply = self._api(path[len("/api/") :], environ)
         elif path.startswith("/files-pri/"):
-            status, body, headers = self._download(path, environ)
+            reply = self._download(path, environ)
         elif path.startswith("/response/"):
-            status, body, headers = self._response_post(path[len("/response/") :], environ)
+            reply = self._response_post(path[len("/response/") :], environ)
         elif path.startswith("/upload/"):
-            status, body, headers = self._upload_post(path[len("/upload/") :], environ)
+            reply = self._upload_post(path[len("/upload/") :], environ)
         else:
-            status, body, headers = 404, {"ok": False, "error": "not_found"}, []
+            reply = 404, {"ok": False, "error": "not_found"}, []
+        status, body, headers = reply
         payload, kind = (
             (body, "text/html")
             if isinstance(body, bytes)
@@ -214,7 +219,7 @@ class FakeSlack(FakeSlackFiles):
         )
         return [payload]
 
-    def _api(self, method: str, environ) -> tuple[int, dict, list]:
+    def _api(self, method: str, environ) -> Reply:
         params = _request_params(environ)
         token = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip() or params.get("token")
         with self._lock:
@@ -227,7 +232,7 @@ class FakeSlack(FakeSlackFiles):
                 planned = self._planned[method].popleft()
                 return planned.status, planned.body, planned.headers
             try:
-                answer = 200, {"ok": True, **self._methods.get(method, _nothing)(params)}, []
+                answer: Reply = 200, {"ok": True, **self._methods.get(method, _nothing)(params)}, []
             except SlackError as error:
                 return 200, {"ok": False, "error": error.code}, []
             hooks, self._after[method] = self._after[method], []
@@ -235,7 +240,7 @@ class FakeSlack(FakeSlackFiles):
             hook()
         return answer
 
-    def _response_post(self, key: str, environ) -> tuple[int, dict, list]:
+    def _response_post(self, key: str, environ) -> Reply:
         if self.down:
             return _UNAVAILABLE
         try:
@@ -315,7 +320,10 @@ class FakeSlack(FakeSlackFiles):
         return {"view": {**(params.get("view") or {}), "id": view_id, "team_id": self.team_id}}
 
     def _conversation_info(self, params: dict) -> dict:
-        known = self._channels.get(self._resolve(params.get("channel", "")))
+        channel = self._resolve(params.get("channel", ""))  # refuses a channel it does not know
+        known = self._channels.get(channel)
+        if known is None:  # the bot's DM with someone, which Slack answers as an IM (it has no name)
+            return {"channel": {"id": channel, "is_im": True}}
         return {"channel": {"id": known.id, "name": known.name, "is_member": known.bot_member}}
 
     def _user_info(self, params: dict) -> dict:

@@ -5,8 +5,12 @@
 from __future__ import annotations
 
 import copy
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from bot.web.server import ServerThread
 
 
 @dataclass
@@ -34,13 +38,30 @@ def read_body(environ) -> bytes:
 class FakeSlackFiles:
     """Mixed into FakeSlack, whose lock, server, token, calls and errors it uses."""
 
+    # Set by FakeSlack.__init__ (see there); declared here for the methods below.
+    token: str
+    team_id: str
+    _lock: threading.Lock
+    _calls: list[Call]
+    _files: dict[str, bytes]
+    _uploads: dict[str, dict]
+    uploaded: list[dict]
+    _server: ServerThread | None
+    _resolve: Callable[[str], str]
+
+    def _base_url(self) -> str:
+        """Where the fake is served."""
+        if self._server is None:
+            raise RuntimeError("the fake Slack is not served yet: call start() first")
+        return self._server.url
+
     def upload(self, content: bytes, name: str = "list.csv") -> dict:
         """A file someone uploaded in a form: the ``files`` entry of a ``file_input`` state. Its
         ``url_private_download`` serves ``content`` to the bot token only (else Slack's login page)."""
         with self._lock:
             file_id = f"F{len(self._files) + 1:08d}"
             self._files[file_id] = content
-        url = f"{self._server.url}/files-pri/{self.team_id}-{file_id}/download/{name}"
+        url = f"{self._base_url()}/files-pri/{self.team_id}-{file_id}/download/{name}"
         return {
             "id": file_id,
             "name": name,
@@ -59,7 +80,7 @@ class FakeSlackFiles:
         with self._lock:
             return copy.deepcopy(self.uploaded)
 
-    def _download(self, path: str, environ) -> tuple[int, bytes, list]:
+    def _download(self, path: str, environ) -> tuple[int, bytes, list[tuple[str, str]]]:
         token = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
         file_id = path.split("/")[2].split("-", 1)[-1]
         with self._lock:
@@ -69,7 +90,7 @@ class FakeSlackFiles:
             return 200, b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>", []
         return 200, content, [("Content-Type", "text/csv")]
 
-    def _upload_post(self, file_id: str, environ) -> tuple[int, bytes, list]:
+    def _upload_post(self, file_id: str, environ) -> tuple[int, bytes, list[tuple[str, str]]]:
         """The upload URL: the file's bytes as the POST body, answered in plain text as Slack does."""
         data = read_body(environ)
         with self._lock:
@@ -84,7 +105,7 @@ class FakeSlackFiles:
             raise SlackError("invalid_arguments")
         file_id = f"F{len(self._uploads) + 1:08d}"
         self._uploads[file_id] = {"filename": params["filename"], "length": int(params["length"]), "content": None}
-        return {"upload_url": f"{self._server.url}/upload/{file_id}", "file_id": file_id}
+        return {"upload_url": f"{self._base_url()}/upload/{file_id}", "file_id": file_id}
 
     def _complete_upload(self, params: dict) -> dict:
         files = params.get("files") or []

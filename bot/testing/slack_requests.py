@@ -8,6 +8,7 @@ import hmac
 import itertools
 import json
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 from bot.testing.fake_slack import APP_ID, BOT_ID, BOT_USER_ID, VERIFICATION_TOKEN
@@ -80,7 +81,7 @@ def block_actions_body(
     ephemeral message (Slack then sends no ``message``).
     """
     container = {"type": "message", "channel_id": channel_id, "is_ephemeral": message_ts is None}
-    payload = {
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "token": VERIFICATION_TOKEN,
         "api_app_id": APP_ID,
@@ -124,7 +125,7 @@ def view_submission_body(
         block: {"value": text if isinstance(text, dict) else {"type": "plain_text_input", "value": text}}
         for block, text in values.items()
     }  # a dict: another element's state (file_input, datetimepicker)
-    payload = {
+    payload: dict[str, Any] = {
         "type": "view_submission",
         "token": VERIFICATION_TOKEN,
         "api_app_id": APP_ID,

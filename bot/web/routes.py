@@ -108,6 +108,8 @@ def _slack_route(bot):
         started = time.perf_counter()
         try:
             answer = edge.handle(environ, environ["wsgi.input"].read(length) if length else b"")
+            # only a stored answer still being handled has no status, and handle() never returns one
+            assert answer.status is not None
             return _reply(
                 start_response,
                 status_line(answer.status),

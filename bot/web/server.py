@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from waitress import create_server, wasyncore
 
@@ -28,7 +29,7 @@ class ServerThread:
         self.requested_port = port
         self.name = name
         self.threads = threads
-        self._server = None
+        self._server: Any | None = None  # waitress's server (waitress ships no types), None until start()
         self._port = 0
         self._thread: threading.Thread | None = None
 
@@ -51,8 +52,11 @@ class ServerThread:
         return self
 
     def _run(self) -> None:
+        server = self._server
+        if server is None:  # stop() came first: nothing to serve
+            return
         try:
-            self._server.run()
+            server.run()
         except Exception:  # pragma: no cover - the loop only ends through stop()
             if self._server is not None:
                 log.exception("event=http_server_crashed name=%s", self.name)

@@ -159,11 +159,10 @@ class SlackEdge:
             log.warning("event=slack_request_repeated key=%s", key.partition(":")[0])
             return self._repeat(key, first, request.body)
         response = self.app.dispatch(request)
-        answer = Answer(
-            response.status, (response.headers.get("content-type") or [""])[0], (response.body or "").encode()
-        )
+        status: int = response.status
+        answer = Answer(status, (response.headers.get("content-type") or [""])[0], (response.body or "").encode())
         try:
-            self.replays.answered(key, answer.status, answer.content_type, answer.body)
+            self.replays.answered(key, status, answer.content_type, answer.body)
         except sqlite3.Error as error:  # the work is done and answered; only a repeat's words are lost
             log.error("event=slack_answer_not_recorded error=%s", json.dumps(str(error)))
         return answer

@@ -54,9 +54,8 @@ def optout(args: str, user_id: str, services) -> dict:
         if action == "add":
             numbers = [read_number(e, region, sms_rules=False).number for e in split_recipients(words[1])]
             reason = words[2].strip()[:200] if len(words) == 3 else None
-            return render.optout_added(
-                *services.compliance.opt_out(list(dict.fromkeys(numbers)), reason, user_id), reason
-            )
+            added, already = services.compliance.opt_out(list(dict.fromkeys(numbers)), reason, user_id)
+            return render.optout_added(added, already, reason)
         return render.optout_removed(*services.compliance.opt_in(numbers_to_remove(words[1], region), user_id))
     except SmsRuleError as error:
         return render.usage_error(str(error))

@@ -163,7 +163,8 @@ def _status(args: str, viewer: Viewer, services) -> dict:
             f"No SMS with tracking number {tracking} was sent by this bot. "
             "Check the number on the send's status message."
         )
-    return render.tracking_status(*found, services.settings.retention_days)
+    batch, row, reports = found
+    return render.tracking_status(batch, row, reports, services.settings.retention_days)
 
 
 def _history(args: str, viewer: Viewer, services) -> dict:

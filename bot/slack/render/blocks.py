@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from bot.redact import redact
+
+# A stored row (sqlite3.Row: read by column name and keys(), not a Mapping), or a dict of its columns.
+Row = sqlite3.Row | Mapping[str, Any]
 
 PREVIEW_CHARS = 280
 
@@ -63,7 +68,8 @@ _WORD = re.compile(r"(?:<[^<>]*>|&#?\w+;|[^\s<&]|[<&])+")
 def _pieces(line: str, limit: int) -> list[str]:
     """A line cut at spaces into pieces of at most limit characters, never inside a word or token
     (a single word longer than limit, which only pasted junk makes, is cut before its last token)."""
-    pieces, current = [], ""
+    pieces: list[str] = []
+    current = ""
     for word in _WORD.findall(line):
         while len(word) > limit:
             cut = _safe_cut(word, limit)

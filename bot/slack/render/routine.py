@@ -4,10 +4,10 @@ the "scheduled for" line (with its Cancel button) on a send's status message."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from bot.slack.notes import batch_notes, plan_notes
-from bot.slack.render.blocks import CONFIRM_VIEW, button, context, escape, message, preview, section
+from bot.slack.render.blocks import CONFIRM_VIEW, Row, button, context, escape, message, preview, section
 from bot.wording import plural
 
 CANCEL_SCHEDULED_ACTION = "cancel_scheduled"
@@ -107,14 +107,14 @@ def _near_limit(parts: int) -> str:
     )
 
 
-def template_list(rows: list[Mapping]) -> dict:
+def template_list(rows: Sequence[Row]) -> dict:
     if not rows:
         return message("No templates yet. Add one with `/sms template add NAME TEXT`.")
     lines = [f"`{r['name']}` — {escape(r['text'][:60])}{'…' if len(r['text']) > 60 else ''}" for r in rows]
     return message(f"*{plural(len(rows), 'template')}:*\n" + "\n".join(lines))
 
 
-def template_shown(row: Mapping, keys: list[str], info, near: bool) -> dict:
+def template_shown(row: Row, keys: list[str], info, near: bool) -> dict:
     lines = [
         f"*Template `{row['name']}`* (by <@{row['created_by']}>)",
         preview(row["text"]),
@@ -143,7 +143,7 @@ def scheduled_ack(plan, zone: str, local: str, notes: Mapping | None = None) -> 
     return message("\n".join([text, preview(plan.text), *plan_notes(notes)]))
 
 
-def scheduled_list(rows: list[Mapping]) -> dict:
+def scheduled_list(rows: Sequence[Row]) -> dict:
     """``/sms scheduled``: when, who, to, parts."""
     if not rows:
         return message("No scheduled sends are waiting.")
@@ -161,7 +161,7 @@ def scheduled_list(rows: list[Mapping]) -> dict:
 GROUPS_NAMED = 3  # groups named on a line of `/sms scheduled` at most
 
 
-def _scheduled_to(batch: Mapping) -> str:
+def _scheduled_to(batch: Row) -> str:
     """Whom a scheduled send goes to: its number, its groups and their sizes, or how many recipients."""
     count = batch["recipients"]
     if count == 1 and batch["recipient"]:
@@ -190,7 +190,7 @@ def cancel_outcome(
     return message(texts[verdict])
 
 
-def schedule_blocks(batch: Mapping, rows: list[Mapping]) -> list[dict]:
+def schedule_blocks(batch: Row, rows: Sequence[Row]) -> list[dict]:
     """On a scheduled send's status message: when it is due, and Cancel while any SMS still waits."""
     if batch["scheduled_for"] is None:
         return []
@@ -209,7 +209,7 @@ def schedule_blocks(batch: Mapping, rows: list[Mapping]) -> list[dict]:
     return [section(line + f" · or `/sms cancel {batch['id']}`"), {"type": "actions", "elements": [cancel]}]
 
 
-def missed_reply(batch: Mapping, row: Mapping, missed: int) -> dict:
+def missed_reply(batch: Row, row: Row, missed: int) -> dict:
     who = row["recipient"] if missed == 1 else plural(missed, "recipient")
     text = (
         f":alarm_clock: <@{batch['user_id']}> The scheduled SMS to {who} was not sent: "

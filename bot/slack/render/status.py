@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 
 from bot.redact import redact
 from bot.slack.notes import batch_notes, plan_notes
@@ -11,6 +11,7 @@ from bot.slack.render.blocks import (
     LIST_EACH_UP_TO,
     MESSAGE_BLOCKS,
     RESEND_ACTION,
+    Row,
     button,
     context,
     escape,
@@ -50,7 +51,7 @@ DELIVERY_LABELS = {
 BUCKETS = ("delivered", "failed", "unconfirmed", "missed", "cancelled", "pending")
 
 
-def bucket(row: Mapping) -> str:
+def bucket(row: Row) -> str:
     """Where a message counts on a long list: delivered, failed, unconfirmed or pending."""
     status = row["dlr_status_id"]
     if status == dlr.DELIVERED:
@@ -62,7 +63,7 @@ def bucket(row: Mapping) -> str:
     return "pending"
 
 
-def status_label(row: Mapping) -> str:
+def status_label(row: Row) -> str:
     status, dlr_status = row["status"], row["dlr_status_id"]
     if dlr_status is not None:
         label = DELIVERY_LABELS.get(dlr_status) or f":grey_question: {escape(row['dlr_status'] or str(dlr_status))}"
@@ -77,14 +78,14 @@ def status_label(row: Mapping) -> str:
     return label
 
 
-def counts(rows: Iterable[Mapping]) -> str:
+def counts(rows: Iterable[Row]) -> str:
     counts: dict[str, int] = {}
     for row in rows:
         counts[bucket(row)] = counts.get(bucket(row), 0) + 1
     return " · ".join(f"{counts[b]} {b}" for b in BUCKETS if counts.get(b))
 
 
-def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> dict:
+def status_message(batch: Row, rows: Sequence[Row], *, note: str = "") -> dict:
     """The one message per send, updated in place as each recipient's SMS moves on."""
     n = len(rows)
     credits = batch["credits"] if _has(batch, "credits") and batch["credits"] is not None else batch["parts"] * n
@@ -116,7 +117,7 @@ def status_message(batch: Mapping, rows: list[Mapping], *, note: str = "") -> di
     return {"text": text, "blocks": blocks}
 
 
-def _has(row: Mapping, key: str) -> bool:
+def _has(row: Row, key: str) -> bool:
     return key in (row.keys() if hasattr(row, "keys") else row)
 
 
@@ -127,7 +128,7 @@ FAILED_NEXT_STEP = {  # by bot/sms/failures kind: what cures it before pressing 
 }
 
 
-def failed_reply(batch: Mapping, row: Mapping) -> dict:
+def failed_reply(batch: Row, row: Row) -> dict:
     """A failed SMS: with a Resend button if fixing the cause is enough, else how to send it anew."""
     reason = escape_but_mentions(redact(row["last_error"] or "the gateway refused it"))
     text = f"<@{batch['user_id']}> The SMS to {row['recipient']} failed: {reason}"
@@ -149,7 +150,7 @@ def failed_reply(batch: Mapping, row: Mapping) -> dict:
     }
 
 
-def unconfirmed_reply(batch: Mapping, row: Mapping) -> dict:
+def unconfirmed_reply(batch: Row, row: Row) -> dict:
     reason = escape(redact(row["last_error"] or "no answer from the gateway"))
     text = (
         f"<@{batch['user_id']}> I can't tell whether the SMS to {row['recipient']} went out ({reason}). "
@@ -173,7 +174,7 @@ def unconfirmed_reply(batch: Mapping, row: Mapping) -> dict:
     return {"text": text, "blocks": [section(f":grey_question: {text}"), {"type": "actions", "elements": [button]}]}
 
 
-def failure_digest(batch: Mapping, numbers: list[str], named: int) -> dict:
+def failure_digest(batch: Row, numbers: list[str], named: int) -> dict:
     """A long list's failures since the last digest, in one thread reply."""
     shown = ", ".join(numbers[:named]) + (f", … and {len(numbers) - named} more" if len(numbers) > named else "")
     text = (
@@ -213,7 +214,7 @@ def moved_to_dm(channel_id: str, channel_name: str = "", code: str = "") -> dict
     )
 
 
-def report_reply(batch: Mapping, row: Mapping, report: Mapping, *, adopted: bool = False) -> dict:
+def report_reply(batch: Row, row: Row, report: Row, *, adopted: bool = False) -> dict:
     """One thread reply per delivery status change."""
     to, at, status = row["recipient"], when(report["received_at"]), report["status_id"]
     if status == dlr.DELIVERED:

@@ -12,6 +12,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 
 from bot.slack.listeners import actions, commands, events, routine, views
+from bot.usecases.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class _NoTokenNotice(logging.Filter):
         return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
-def build_app(services, identity: BotIdentity) -> App:
+def build_app(services: Services, identity: BotIdentity) -> App:
     settings = services.settings
     client = WebClient(base_url=settings.slack_api_url, timeout=10)
     token = settings.slack_bot_token
@@ -93,7 +94,7 @@ SORRY = (
 )
 
 
-def _error_handler(services):
+def _error_handler(services: Services):
     def on_error(error: Exception, request: BoltRequest, body: dict, respond) -> BoltResponse:
         """A listener or middleware raised: one log line, and a sentence for the person, never a 5xx."""
         log.error(

@@ -6,11 +6,12 @@ import logging
 
 from bot.slack import render
 from bot.usecases.sending import Refused, WouldFailAgain
+from bot.usecases.services import Services
 
 log = logging.getLogger(__name__)
 
 
-def register(app, services) -> None:
+def register(app, services: Services) -> None:
     @app.action(render.RESEND_ACTION)
     def resend(ack, body, action, respond):
         ack()
@@ -27,7 +28,7 @@ def register(app, services) -> None:
         services.later(_decide, body, action, respond, services, False)
 
 
-def _resend(body, action, respond, services) -> None:
+def _resend(body, action, respond, services: Services) -> None:
     user_id = body["user"]["id"]
     try:
         message_id = int(action["value"])
@@ -62,7 +63,7 @@ def _resend(body, action, respond, services) -> None:
     log.info("event=resend_requested message=%d by=%s", message_id, user_id)
 
 
-def _decide(body, action, respond, services, send: bool) -> None:
+def _decide(body, action, respond, services: Services, send: bool) -> None:
     user_id = body["user"]["id"]
     decision = services.sending.confirm(str(action.get("value", "")), user_id, send)
     verdict = decision.verdict

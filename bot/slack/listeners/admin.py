@@ -15,6 +15,7 @@ from bot.sms.errors import SmsRuleError
 from bot.sms.numbers import numbers_to_remove, read_number, split_recipients
 from bot.storage.access_list import CHANNEL, USER
 from bot.storage.usage import day_bounds, month_bounds
+from bot.usecases.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ _USER = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$|^@?([UW][A-Z0-9]{2,})$"
 _CHANNEL = re.compile(r"^<#([CGD][A-Z0-9]{2,})(?:\|[^>]*)?>$|^#?([CGD][A-Z0-9]{2,})$")
 
 
-def handle(name: str, args: str, command: dict, services) -> dict:
+def handle(name: str, args: str, command: dict, services: Services) -> dict:
     user_id = command.get("user_id", "")
     if name == "optout":
         return optout(args, user_id, services)
@@ -36,7 +37,7 @@ def handle(name: str, args: str, command: dict, services) -> dict:
     return usage(args, user_id, services)
 
 
-def optout(args: str, user_id: str, services) -> dict:
+def optout(args: str, user_id: str, services: Services) -> dict:
     words = args.split(None, 2)
     action = words[0].lower() if words else ""
     if action == "list" and len(words) == 1:
@@ -70,7 +71,7 @@ def _target(word: str) -> tuple[str, str] | None:
     return None
 
 
-def access(args: str, user_id: str, services) -> dict:
+def access(args: str, user_id: str, services: Services) -> dict:
     refusal = services.access.may_admin(user_id, "change who may use smsbot")
     if refusal:
         return render.refused(refusal)
@@ -97,7 +98,7 @@ def access(args: str, user_id: str, services) -> dict:
     return render.access_changed(change, action)
 
 
-def audit(args: str, user_id: str, services) -> dict:
+def audit(args: str, user_id: str, services: Services) -> dict:
     refusal = services.access.may_admin(user_id, "read the audit log")
     if refusal:
         return render.refused(refusal)
@@ -110,7 +111,7 @@ def audit(args: str, user_id: str, services) -> dict:
     return render.audit(services.compliance.audit.recent(int(arg) if arg else AUDIT_DEFAULT))
 
 
-def period(args: str, services) -> tuple[str, float, float]:
+def period(args: str, services: Services) -> tuple[str, float, float]:
     """(label, start, end) of ``[YYYY-MM | FROM TO]`` in SMSBOT_TIMEZONE; this month when empty.
     ValueError with the sentence to show when it is neither."""
     tz = services.settings.timezone
@@ -131,7 +132,7 @@ def period(args: str, services) -> tuple[str, float, float]:
     )
 
 
-def usage(args: str, user_id: str, services) -> dict:
+def usage(args: str, user_id: str, services: Services) -> dict:
     if len(args.split()) > 1:
         return render.usage_error(
             "`/sms usage [YYYY-MM]` takes one month, e.g. `/sms usage 2026-05` (default: this month)."
@@ -145,7 +146,7 @@ def usage(args: str, user_id: str, services) -> dict:
     return render.usage_report(label, rows, everyone, services.settings.timezone)
 
 
-def export(ack, client, respond, command: dict, args: str, services) -> None:
+def export(ack, client, respond, command: dict, args: str, services: Services) -> None:
     """``/sms export [YYYY-MM | FROM TO]`` (admins): ack at once, then upload the CSV to the DM."""
     user_id = command.get("user_id", "")
     refusal = services.access.may_admin(user_id, "export the send log")
@@ -165,7 +166,7 @@ def export(ack, client, respond, command: dict, args: str, services) -> None:
     services.later(upload_export, client, respond, user_id, label, start, end, services)
 
 
-def upload_export(client, respond, user_id: str, label: str, start: float, end: float, services) -> None:
+def upload_export(client, respond, user_id: str, label: str, start: float, end: float, services: Services) -> None:
     """After the ack: build the CSV and upload it to the requester's DM (files_upload_v2)."""
     data = services.usage_report.billing_csv(start, end, services.settings.timezone).encode("utf-8")
     rows = data.count(b"\r\n") - 1

@@ -20,13 +20,14 @@ from bot.sms.schedule import ScheduleError, local_text
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.usecases.access import Viewer
 from bot.usecases.sending import NeedsConfirmation, Refused
+from bot.usecases.services import Services
 
 log = logging.getLogger(__name__)
 
 HISTORY_DEFAULT, HISTORY_MAX = 10, 50
 
 
-def register(app, services) -> None:
+def register(app, services: Services) -> None:
     @app.command("/sms")
     def sms(ack, command, respond, client):
         cmd = parse_command(command.get("text", ""))
@@ -65,7 +66,7 @@ def register(app, services) -> None:
                 ack(_group(cmd.args, command.get("user_id", ""), services))
 
 
-def _send(ack, client, respond, command: dict, args: str, services) -> None:
+def _send(ack, client, respond, command: dict, args: str, services: Services) -> None:
     refusal = services.access.may_send(command.get("user_id", ""), command.get("channel_id", ""))
     if refusal:
         ack(render.refused(refusal))
@@ -130,12 +131,12 @@ def open_compose(client, command: dict, respond, templates=()) -> None:
         )
 
 
-def _balance(ack, respond, services, user_id: str = "") -> None:
+def _balance(ack, respond, services: Services, user_id: str = "") -> None:
     ack(render.message(":hourglass_flowing_sand: Asking SMS Office for the balance…"))
     services.later(answer_balance, respond, services, user_id)
 
 
-def answer_balance(respond, services, user_id: str = "") -> None:
+def answer_balance(respond, services: Services, user_id: str = "") -> None:
     """After the ack: ask the gateway, answer through respond()."""
     try:
         credits, usage = services.reading.balance()
@@ -148,12 +149,12 @@ def answer_balance(respond, services, user_id: str = "") -> None:
     respond(answer)
 
 
-def _viewer(command: dict, services) -> Viewer:
+def _viewer(command: dict, services: Services) -> Viewer:
     """Who asks, and in which channel: which sends they may see (bot/slack/posts.py)."""
     return services.access.viewer(command.get("user_id", ""), command.get("channel_id"))
 
 
-def _status(args: str, viewer: Viewer, services) -> dict:
+def _status(args: str, viewer: Viewer, services: Services) -> dict:
     tracking = args.strip().lstrip("#")
     if not tracking.isdigit():
         return render.usage_error("Give the tracking number shown on the send, e.g. `/sms status 123456`.")
@@ -167,7 +168,7 @@ def _status(args: str, viewer: Viewer, services) -> dict:
     return render.tracking_status(batch, row, reports, services.settings.retention_days)
 
 
-def _history(args: str, viewer: Viewer, services) -> dict:
+def _history(args: str, viewer: Viewer, services: Services) -> dict:
     arg = args.strip()
     # ASCII digits only: str.isdigit() also accepts "²" and "١", which int() then refuses or misreads.
     if arg and not (re.fullmatch(r"[0-9]{1,3}", arg) and 1 <= int(arg) <= HISTORY_MAX):
@@ -186,7 +187,7 @@ GROUP_USAGE = (
 )
 
 
-def _group(args: str, user_id: str, services) -> dict:
+def _group(args: str, user_id: str, services: Services) -> dict:
     words = args.split()
     action = words[0].lower() if words else ""
     try:
@@ -206,21 +207,18 @@ def _group(args: str, user_id: str, services) -> dict:
                 return render.refused(refusal)
             name = check_name(words[1])
             region = services.settings.sms_default_region
-            numbers = None
-            if len(words) == 3 and action == "add":
-                numbers = parse_recipients(words[2], region, services.settings.allowed_countries)
-            elif len(words) == 3:
-                numbers = numbers_to_remove(words[2], region)  # a member stored before a rule can go
-            if action == "add":
+            if action == "add":  # three words: the name and the numbers
                 change = services.groups.add(
                     name,
-                    numbers,
+                    parse_recipients(words[2], region, services.settings.allowed_countries),
                     user_id,
                     services.clock(),
                     record=services.compliance.recorder(user_id, "group add", name),
                 )
                 log.info("event=group_changed group=%s by=%s added=%d", name, user_id, len(change.added))
                 return render.group_changed(name, change.added, change.already, change.created)
+            # a member stored before a rule changed can still go; without numbers, the whole group
+            numbers = numbers_to_remove(words[2], region) if len(words) == 3 else None
             removed = services.groups.remove(
                 name, numbers, record=services.compliance.recorder(user_id, "group remove", name)
             )

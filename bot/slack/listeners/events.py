@@ -5,20 +5,21 @@ from __future__ import annotations
 import logging
 
 from bot.slack import render
+from bot.usecases.services import Services
 
 log = logging.getLogger(__name__)
 
 HOME_SENDS = 10
 
 
-def register(app, services) -> None:
+def register(app, services: Services) -> None:
     @app.event("app_home_opened")
     def home(event, client):
         if event.get("tab", "home") == "home":
             services.later(publish_home, event["user"], client, services)
 
 
-def publish_home(user_id: str, client, services) -> None:
+def publish_home(user_id: str, client, services: Services) -> None:
     """After the ack: the App Home tab from stored state (no gateway call)."""
     refusal = services.access.may_use(user_id)
     if refusal:  # numbers and history are for the people allowed to use the bot

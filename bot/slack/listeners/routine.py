@@ -16,6 +16,7 @@ from bot.sms.errors import SmsRuleError
 from bot.sms.schedule import ScheduleError
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.usecases.access import Viewer
+from bot.usecases.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ NOT_STORED = (
 )
 
 
-def register(app, services) -> None:
+def register(app, services: Services) -> None:
     @app.action(render.CANCEL_SCHEDULED_ACTION)
     def cancel_button(ack, body, action, respond):
         ack()
@@ -37,7 +38,7 @@ def register(app, services) -> None:
         services.later(_fill_from_template, client, body, action, services)
 
 
-def _fill_from_template(client, body: dict, action: dict, services) -> None:
+def _fill_from_template(client, body: dict, action: dict, services: Services) -> None:
     """After the ack: the compose form again, its message field holding the template, placeholders and all."""
     view = body["view"]
     row = services.routine.templates.get((action.get("selected_option") or {}).get("value", ""))
@@ -69,7 +70,9 @@ def list_file(values: dict) -> dict | None:
     return files[0] if files else None
 
 
-def list_submitted(ack, view: dict, file: dict, spec: str, text: str, at, origin: dict, client, services) -> None:
+def list_submitted(
+    ack, view: dict, file: dict, spec: str, text: str, at, origin: dict, client, services: Services
+) -> None:
     """A compose form with a list: answered at once ("checking your list…"); the preview or the
     problems follow through views.update, as downloading and checking may take longer than 3 s."""
     if spec:
@@ -96,7 +99,7 @@ def list_submitted(ack, view: dict, file: dict, spec: str, text: str, at, origin
     services.later(check_list, client, view["id"], file, text, at, origin, services)
 
 
-def check_list(client, view_id: str, file: dict, text: str, at, origin: dict, services) -> None:
+def check_list(client, view_id: str, file: dict, text: str, at, origin: dict, services: Services) -> None:
     """After the ack: download, check every row, and show the preview (held, nothing queued) or the problems."""
     try:
         data = download(
@@ -124,7 +127,7 @@ def message_block(values: dict) -> str:
     return next((block for block in values if block == "message" or block.startswith("message-")), "message")
 
 
-def command(name: str, args: str, user_id: str, services, viewer: Viewer) -> dict:
+def command(name: str, args: str, user_id: str, services: Services, viewer: Viewer) -> dict:
     """The answer to ``/sms template|scheduled|cancel``, given before the ack; ``/sms scheduled`` lists
     the sends ``viewer`` may see."""
     try:
@@ -139,7 +142,7 @@ def command(name: str, args: str, user_id: str, services, viewer: Viewer) -> dic
         return render.message(NOT_STORED)
 
 
-def template(args: str, user_id: str, services) -> dict:
+def template(args: str, user_id: str, services: Services) -> dict:
     words = args.split(None, 2)
     action, name, text = (words + ["", "", ""])[:3]
     action = action.lower()
@@ -166,7 +169,7 @@ def template(args: str, user_id: str, services) -> dict:
     return render.usage_error(render.TEMPLATE_USAGE)
 
 
-def cancel(args: str, viewer: Viewer, services) -> dict:
+def cancel(args: str, viewer: Viewer, services: Services) -> dict:
     arg = args.strip().lstrip("#")
     if not re.fullmatch(r"[0-9]{1,12}", arg):
         return render.usage_error(
@@ -176,7 +179,7 @@ def cancel(args: str, viewer: Viewer, services) -> dict:
     return render.cancel_outcome(outcome.verdict, int(arg), outcome.cancelled, outcome.went, outcome.requester)
 
 
-def _cancel_clicked(body, action, respond, services) -> None:
+def _cancel_clicked(body, action, respond, services: Services) -> None:
     try:
         viewer = services.access.viewer(body["user"]["id"], (body.get("channel") or {}).get("id"))
         answer = cancel(str(action.get("value", "")), viewer, services)

@@ -15,11 +15,12 @@ from bot.sms.plan import UsageError, build_plan
 from bot.sms.schedule import ScheduleError
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.usecases.sending import NeedsConfirmation, Refused
+from bot.usecases.services import Services
 
 log = logging.getLogger(__name__)
 
 
-def register(app, services) -> None:
+def register(app, services: Services) -> None:
     @app.view(render.COMPOSE_VIEW)
     def compose(ack, body, view, client):
         user = body["user"]
@@ -63,7 +64,7 @@ def register(app, services) -> None:
         ack(response_action="update", view=render.modal_notice("Not sent", text))
 
 
-def _plan_and_submit(ack, spec: str, text: str, at, field: str, origin: dict, services) -> None:
+def _plan_and_submit(ack, spec: str, text: str, at, field: str, origin: dict, services: Services) -> None:
     """The form's recipients and text checked like a typed send, then queued, held or refused."""
     try:
         plan = build_plan(

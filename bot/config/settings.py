@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -32,6 +33,16 @@ DEFAULT_DB = "./smsbot.db"
 def db_path_from(given: str | None = None, env: Mapping[str, str] | None = None) -> str:
     """The database a command works on: ``--db``, else SMSBOT_DB, else the default (as ``smsbot run``)."""
     return given or (os.environ if env is None else env).get("SMSBOT_DB") or DEFAULT_DB
+
+
+def read_only(db_path: str) -> sqlite3.Connection:
+    """The database opened for reading without leaving a file behind: a read-only connection cannot remove
+    the -wal/-shm files it creates (and ones made by root would lock the bot's user out). With no -wal beside
+    it the file holds everything, so it is read as immutable (no -shm); else through the journal, as the
+    running bot writes it. Raises sqlite3.Error."""
+    path = Path(db_path).expanduser().resolve()
+    flag = "mode=ro" if path.with_name(path.name + "-wal").exists() else "immutable=1"
+    return sqlite3.connect(f"{path.as_uri()}?{flag}", uri=True, timeout=5)
 
 
 SIMULATOR = "simulator"  # SMSOFFICE_API_URL=simulator: the bundled simulator runs inside the bot

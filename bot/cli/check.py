@@ -192,8 +192,8 @@ def gateway_https(settings: Settings) -> str | None:
         gateway.balance()
     except GatewayError as error:
         return (
-            f"{clear}; the same address gave no balance over https ({error}), so keep http:// unless SMS "
-            "Office gives you an https address."
+            f"{clear}. The same host gave no balance over https ({error.message.rstrip('. ')}): keep http:// "
+            "unless SMS Office gives you an https address."
         )
     finally:
         gateway.close()

@@ -230,7 +230,8 @@ def test_an_http_gateway_without_https_is_warned_about_what_travels_in_clear(tmp
     code, out, err = _check(_reachable(tmp_path, simulator, fake_slack), tmp_path)
     assert code == 0, out + err
     assert "SMSOFFICE_API_URL uses http://, so the SMS Office username and password" in out
-    assert "gave no balance over https" in out and "set SMSOFFICE_API_URL=https" not in out
+    assert "The same host gave no balance over https (could not connect to the SMS gateway at 127.0.0.1" in out
+    assert "set SMSOFFICE_API_URL=https" not in out
 
 
 def test_an_https_gateway_is_not_warned_about(tmp_path, fake_slack, https_gateway):

@@ -3,15 +3,19 @@ beyond the settings themselves returns (ok, line)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.cli.environment import EXIT_FAILED, EXIT_OK, settings_or_exit
 from bot.cli.run import print_callback
-from bot.config.settings import Settings
+from bot.config.settings import Settings, public_url_warning, read_only
+from bot.redact import register_secret
+from bot.storage.migrations import MIGRATIONS
 
 Result = tuple[bool, str]
 
@@ -50,8 +54,10 @@ def alert_channel(settings: Settings) -> Result:
         code = error.response.get("error")
         if code in ("missing_scope", "not_allowed_token_type"):
             return True, (
-                f"Alert channel: {channel} could not be checked (the bot token lacks channels:read/"
-                "groups:read). Slack has no dry-run post: make sure the bot is in that channel."
+                f"Alert channel: {channel} could not be checked: the bot token lacks channels:read (public "
+                "channels) or groups:read (private ones). Add both under OAuth & Permissions → Bot Token Scopes "
+                "(manifest.yml asks for them) and reinstall the app; until then make sure the bot is in that "
+                "channel."
             )
         return False, (
             f"Alert channel: FAILED: {code} for {channel}. Copy the ID from the bottom of the "
@@ -80,11 +86,10 @@ def allow_lists(settings: Settings) -> Result:
 
 def check(args) -> int:
     settings = settings_or_exit()
-    from bot.runtime import ensure_callback_secret
-    from bot.storage.db import Database
-
     results = [(True, "Configuration: OK"), *((True, line) for line in region_lines(settings))]
-    results.append(check_gateway(settings))
+    if warning := public_url_warning(settings):
+        results.append((True, f"  Warning: {warning}"))
+    results += check_gateway(settings)
     try:
         result = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10).auth_test()
         results.append((True, f"Slack: OK, signed in as @{result.get('user')} in {result.get('team')}"))
@@ -99,36 +104,110 @@ def check(args) -> int:
     results += [app_token(settings), alert_channel(settings), allow_lists(settings)]
     for _, line in results:
         print(line)
-    path = Path(settings.db_path).expanduser().resolve()
-    db = Database(settings.db_path)
-    try:
-        db.migrate()
-        secret = ensure_callback_secret(db, settings)
-    except sqlite3.Error as error:
-        print(
-            f"Database: FAILED: {error} ({path}). Check that the user running smsbot may write that file "
-            "and its folder."
-        )
+    (db_ok, db_line), stored_secret = database(settings)
+    print(db_line)
+    if not db_ok:
         return EXIT_FAILED
-    finally:
-        db.close()
-    print(f"Database: OK, {path}")
-    print_callback(settings.public_url, secret)
+    callback_url(settings, stored_secret)
     return EXIT_OK if all(ok for ok, _ in results) else EXIT_FAILED
 
 
-def check_gateway(settings: Settings) -> tuple[bool, str]:
+def database(settings: Settings) -> tuple[Result, str | None]:
+    """Whether smsbot can use SMSBOT_DB, and the callback secret stored in it (None if none yet). Read only:
+    `check` creates no file and migrates nothing (the next `smsbot run` does, keeping its copy first)."""
+    path = Path(settings.db_path).expanduser().resolve()
+    fix = "Check that the user running smsbot may write that file and its folder."
+    if not path.exists():
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            return (False, f"Database: FAILED: {path} cannot be created: {fix}"), None
+        return (True, f"Database: none yet at {path}; the first `smsbot run` creates it"), None
+    if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+        return (False, f"Database: FAILED: {path} is not writable by this user. {fix}"), None
+    try:
+        conn = read_only(str(path))
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            has_kv = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv'").fetchone()
+            row = has_kv and conn.execute("SELECT value FROM kv WHERE key = 'callback_secret'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        return (False, f"Database: FAILED: {error} ({path}). {fix}"), None
+    upgrade = (
+        f" (schema {version}; the next `smsbot run` upgrades it to {len(MIGRATIONS)})"
+        if version < len(MIGRATIONS)
+        else ""
+    )
+    return (True, f"Database: OK, {path}{upgrade}"), (row[0] if row else None)
+
+
+def callback_url(settings: Settings, stored_secret: str | None) -> None:
+    """The whole delivery-report URL, or where it will come from."""
+    secret = settings.callback_secret or stored_secret
+    if secret is None:
+        print(
+            "Delivery-report callback URL: not created yet. The first `smsbot run` generates its secret, "
+            "keeps it in the database and prints the whole URL once; `smsbot check` shows it from then on "
+            "(or set SMSBOT_CALLBACK_SECRET to choose it yourself).",
+            flush=True,
+        )
+        return
+    register_secret(secret)
+    print_callback(settings.public_url, secret)
+
+
+def check_gateway(settings: Settings) -> list[Result]:
+    """The gateway's balance with these credentials; for an http:// gateway, whether https works too."""
     from bot.sms.gateway import GatewayError, SmsOfficeClient
 
     if settings.simulated:
-        return True, "SMS Office: the built-in simulator (SMSOFFICE_API_URL=simulator): NO REAL SMS is sent"
+        return [(True, "SMS Office: the built-in simulator (SMSOFFICE_API_URL=simulator): NO REAL SMS is sent")]
     gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username, settings.smsoffice_password)
     try:
-        return True, f"SMS Office: OK, balance {gateway.balance():,.2f} credits"
+        results = [(True, f"SMS Office: OK, balance {gateway.balance():,.2f} credits")]
     except GatewayError as error:
-        return False, f"SMS Office: FAILED: {error}"
+        results = [(False, f"SMS Office: FAILED: {error}")]
     finally:
         gateway.close()
+    if warning := gateway_https(settings):
+        results.append((True, f"  Warning: {warning}"))
+    return results
+
+
+def gateway_https(settings: Settings) -> str | None:
+    """For a gateway reached over http://, ask the same address over https for the balance: the answer
+    recommends the https URL, or says what travels in clear text. None for an https gateway."""
+    from bot.sms.gateway import GatewayError, SmsOfficeClient
+
+    url = settings.smsoffice_api_url
+    if settings.simulated or not url.lower().startswith("http://"):
+        return None
+    https_url = https_twin(url)
+    clear = (
+        "SMSOFFICE_API_URL uses http://, so the SMS Office username and password (in the query string of "
+        "every request), each SMS's text and numbers, and the balance cross the network in clear text"
+    )
+    gateway = SmsOfficeClient(https_url, settings.smsoffice_username, settings.smsoffice_password)
+    try:
+        gateway.balance()
+    except GatewayError as error:
+        return (
+            f"{clear}. The same host gave no balance over https ({error.message.rstrip('. ')}): keep http:// "
+            "unless SMS Office gives you an https address."
+        )
+    finally:
+        gateway.close()
+    return f"{clear}. SMS Office answers over https too (checked just now): set SMSOFFICE_API_URL={https_url}"
+
+
+def https_twin(url: str) -> str:
+    """The same host and path on https's own port: ``http://gw.example:8080/sms/api/`` →
+    ``https://gw.example/sms/api/``. (The port that just answered plain HTTP cannot speak TLS too.)"""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (userinfo + "@" if userinfo else "") + (f"[{host}]" if ":" in host else host)
+    return urlunsplit(("https", netloc, parts.path, parts.query, ""))
 
 
 def region_lines(settings: Settings) -> list[str]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from bot.config.settings import SIMULATOR, ConfigError, Settings, load_dotenv_file, load_settings
+from bot.config.settings import SIMULATOR, ConfigError, Settings, load_dotenv_file, load_settings, read_only
 from bot.storage.migrations import MIGRATIONS
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -44,7 +44,7 @@ def database_problem(db_path: str) -> str | None:
     if not path.exists():
         return None  # created at the first start
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        conn = read_only(str(path))
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         finally:

@@ -11,7 +11,31 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot import __version__
+from bot.config.help import HelpFormatter
 from bot.config.settings import load_dotenv_file
+
+SETTINGS_FROM = "Settings come from the environment, then from .env in this folder (README: Configuration)."
+RUN_DESCRIPTION = (
+    "Run the bot until SIGTERM or SIGINT: /sms from Slack (over HTTP at /slack/events, or over Socket Mode "
+    "when SLACK_APP_TOKEN is set), the sender, the gateway's delivery reports, /healthz and /metrics, "
+    "all on SMSBOT_HOST:SMSBOT_PORT. The first start creates the database and the callback URL's secret, "
+    "and prints that URL whole once. " + SETTINGS_FROM
+)
+RUN_EXIT_CODES = """exit status:
+  0  stopped cleanly by SIGTERM or SIGINT
+  1  anything else, e.g. the port is in use: it may clear, so systemd restarts it
+  2  configuration: a setting, the listen address or the database's version;
+     restarting will not help (systemd: RestartPreventExitStatus=2)"""
+CHECK_DESCRIPTION = (
+    "Check every setting, then SMS Office (the balance with your login; for an http:// address, whether "
+    "https works too), Slack (the bot token, the app token, the alert channel) and the database, and print "
+    "the delivery-report callback URL to paste into SMS Office. Changes nothing: no SMS is sent, no Socket "
+    "Mode connection is opened, no database is created or upgraded. " + SETTINGS_FROM
+)
+CHECK_EXIT_CODES = """exit status:
+  0  every check passed (warnings may still be printed: read them)
+  1  SMS Office, Slack or the database failed its check: each FAILED line says what to fix
+  2  a setting is missing or invalid: each is named, with its fix"""
 
 
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
@@ -66,16 +90,26 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="{run,check,simulator,backup,send-list,optout,export,vacuum}"
     )
-    run = sub.add_parser("run", help="run the bot until SIGTERM/SIGINT")
+    run = sub.add_parser(
+        "run",
+        help="run the bot until SIGTERM/SIGINT",
+        description=RUN_DESCRIPTION,
+        epilog=RUN_EXIT_CODES,
+        formatter_class=HelpFormatter,
+    )
     run.add_argument(
         "--simulator",
         action="store_true",
         help="use the built-in SMS Office simulator (no real SMS, no credentials needed)",
     )
     run.set_defaults(func=_lazy("bot.cli.run", "run"))
-    sub.add_parser("check", help="check the configuration, the gateway and Slack; print the callback URL").set_defaults(
-        func=_lazy("bot.cli.check", "check")
-    )
+    sub.add_parser(
+        "check",
+        help="check the configuration, the gateway and Slack; print the callback URL",
+        description=CHECK_DESCRIPTION,
+        epilog=CHECK_EXIT_CODES,
+        formatter_class=HelpFormatter,
+    ).set_defaults(func=_lazy("bot.cli.check", "check"))
     sub.add_parser("simulator", help="a local SMS Office API for trying the bot (see `smsbot simulator --help`)")
     backup = sub.add_parser("backup", help="copy the database consistently, even while smsbot runs")
     backup.add_argument("path", help="the copy's file name, or a folder (created if missing) for a dated copy")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -32,6 +33,16 @@ DEFAULT_DB = "./smsbot.db"
 def db_path_from(given: str | None = None, env: Mapping[str, str] | None = None) -> str:
     """The database a command works on: ``--db``, else SMSBOT_DB, else the default (as ``smsbot run``)."""
     return given or (os.environ if env is None else env).get("SMSBOT_DB") or DEFAULT_DB
+
+
+def read_only(db_path: str) -> sqlite3.Connection:
+    """The database opened for reading without leaving a file behind: a read-only connection cannot remove
+    the -wal/-shm files it creates (and ones made by root would lock the bot's user out). With no -wal beside
+    it the file holds everything, so it is read as immutable (no -shm); else through the journal, as the
+    running bot writes it. Raises sqlite3.Error."""
+    path = Path(db_path).expanduser().resolve()
+    flag = "mode=ro" if path.with_name(path.name + "-wal").exists() else "immutable=1"
+    return sqlite3.connect(f"{path.as_uri()}?{flag}", uri=True, timeout=5)
 
 
 SIMULATOR = "simulator"  # SMSOFFICE_API_URL=simulator: the bundled simulator runs inside the bot
@@ -178,29 +189,43 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 def _credentials(r: _Reader) -> dict:
     """Slack's tokens and secret, the gateway's login and sender ID (not needed for the simulator)."""
-    bot_token = r.required(
-        "SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth & Permissions page."
-    )
-    r.check(
-        not bot_token or bot_token.startswith("xoxb-"),
-        "SLACK_BOT_TOKEN must be a bot token starting with xoxb- (OAuth & Permissions → Bot User OAuth Token).",
-    )
-    signing_secret = r.required(
-        "SLACK_SIGNING_SECRET", "copy the Signing Secret from your Slack app's Basic Information page."
-    )
+    bot_token = r.required("SLACK_BOT_TOKEN", _HOW["SLACK_BOT_TOKEN"])
+    if bot_token and not _secret_problem(r, "SLACK_BOT_TOKEN", bot_token):
+        r.check(
+            bot_token.startswith("xoxb-"),
+            "SLACK_BOT_TOKEN must be a bot token starting with xoxb- (OAuth & Permissions → Bot User OAuth Token).",
+        )
+    signing_secret = r.required("SLACK_SIGNING_SECRET", _HOW["SLACK_SIGNING_SECRET"])
+    if signing_secret:
+        _secret_problem(r, "SLACK_SIGNING_SECRET", signing_secret)
     app_token = r.raw("SLACK_APP_TOKEN")
-    r.check(
-        app_token is None or app_token.startswith("xapp-"),
-        "SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information → App-Level "
-        "Tokens, scope connections:write), or unset to receive Slack requests over HTTP.",
-    )
+    if app_token and not _secret_problem(r, "SLACK_APP_TOKEN", app_token):
+        r.check(
+            app_token.startswith("xapp-"),
+            "SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information → App-Level "
+            "Tokens, scope connections:write), or unset to receive Slack requests over HTTP.",
+        )
     simulated = (r.raw("SMSOFFICE_API_URL") or "").lower() == SIMULATOR
-    need = (lambda name, how: r.raw(name) or SIMULATOR_DEFAULTS[name]) if simulated else r.required
-    username = need("SMSOFFICE_USERNAME", "set it to your SMS Office account's username.")
-    password = need("SMSOFFICE_PASSWORD", "set it to your SMS Office account's password.")
-    sender = need(
-        "SMS_SENDER_ID", "set the sender ID your messages come from (letters and digits, at most 11, e.g. ACMEOPS)."
-    )
+    if simulated:  # the gateway's login is not used: an example value or none at all gets the simulator's
+
+        def need(name: str, how: str) -> str:
+            value = r.raw(name)
+            return SIMULATOR_DEFAULTS[name] if value is None or is_placeholder(name, value) else value
+
+    else:
+
+        def need(name: str, how: str) -> str:
+            value = r.required(name, how)
+            if value and is_placeholder(name, value):
+                r.problems.append(_placeholder_problem(name, value))
+                return ""
+            return value
+
+    username = need("SMSOFFICE_USERNAME", _HOW["SMSOFFICE_USERNAME"])
+    password = need("SMSOFFICE_PASSWORD", _HOW["SMSOFFICE_PASSWORD"])
+    if password and not simulated:
+        _secret_problem(r, "SMSOFFICE_PASSWORD", password)
+    sender = need("SMS_SENDER_ID", _HOW["SMS_SENDER_ID"])
     r.check(
         not sender or bool(_SENDER_RE.match(sender)),
         f"SMS_SENDER_ID={sender!r} is not valid: use 1 to 11 letters and digits, no spaces (e.g. ACMEOPS).",
@@ -228,6 +253,72 @@ def _credentials(r: _Reader) -> dict:
     )
 
 
+# Where each credential comes from: the fix in every sentence about it.
+_HOW = {
+    "SLACK_BOT_TOKEN": "copy the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth & Permissions page.",
+    "SLACK_SIGNING_SECRET": "copy the Signing Secret from your Slack app's Basic Information page (App Credentials).",
+    "SLACK_APP_TOKEN": "copy an app-level token (xapp-…, scope connections:write) from your Slack app's Basic "
+    "Information page (App-Level Tokens), or leave it unset to receive Slack requests over HTTP.",
+    "SMSOFFICE_USERNAME": "set it to your SMS Office account's username.",
+    "SMSOFFICE_PASSWORD": "set it to your SMS Office account's password.",
+    "SMS_SENDER_ID": "set the sender ID your messages come from (letters and digits, at most 11, e.g. ACMEOPS).",
+}
+# The values .env.example ships with, standing for the operator's own: refused by name where they are used.
+EXAMPLE_PLACEHOLDERS = {
+    "SLACK_BOT_TOKEN": "xoxb-your-bot-token",
+    "SLACK_SIGNING_SECRET": "your-signing-secret",
+    "SMSOFFICE_USERNAME": "your-username",
+    "SMSOFFICE_PASSWORD": "your-password",
+    "SMS_SENDER_ID": "your-sender-id",
+}
+# The README's placeholders: the ellipsis (…) stands for the part to paste.
+README_PLACEHOLDERS = {"SLACK_BOT_TOKEN": "xoxb-…", "SLACK_APP_TOKEN": "xapp-…", "SLACK_SIGNING_SECRET": "…"}
+# Besides their own rules, these reach HTTP headers, an HMAC or a URL: printable ASCII only, and Slack's
+# values have no spaces.
+_SECRET_SPACES_ALLOWED = {"SMSOFFICE_PASSWORD"}
+
+
+def is_placeholder(name: str, value: str) -> bool:
+    """True when ``value`` is .env.example's stand-in for ``name`` (not a real value)."""
+    example = EXAMPLE_PLACEHOLDERS.get(name)
+    return example is not None and value.strip().lower() == example
+
+
+def _placeholder_problem(name: str, value: str) -> str:
+    return f"{name} is still the example value from .env.example ({value}): {_HOW[name]}"
+
+
+def _secret_problem(r: _Reader, name: str, value: str) -> str | None:
+    """Note (and return) the sentence for a token or secret that cannot be the real one, never quoting it:
+    .env.example's placeholder, the README's (``xoxb-…``), a character outside printable ASCII (which
+    Slack's tokens never have, and which cannot go into an HTTP header), or a space in a Slack value."""
+    how = _HOW[name]
+    if is_placeholder(name, value):
+        problem = _placeholder_problem(name, value)
+    elif "…" in value:
+        shown = f" ({value})" if value == README_PLACEHOLDERS.get(name) else ""
+        problem = f"{name} still holds the README's placeholder{shown}: the … stands for the real value; {how}"
+    elif bad := next((c for c in value if not " " <= c <= "~"), None):
+        problem = (
+            f"{name} contains {_describe(bad)}, which cannot be part of it (only printable ASCII): paste it "
+            f"again (an editor or a chat app may have changed a character); {how}"
+        )
+    elif " " in value and name not in _SECRET_SPACES_ALLOWED:
+        problem = f"{name} contains a space, which Slack's values never have: paste it again; {how}"
+    else:
+        return None
+    r.problems.append(problem)
+    return problem
+
+
+def _describe(char: str) -> str:
+    """A character named so an operator can find it: ``'…' (U+2026 HORIZONTAL ELLIPSIS)``."""
+    import unicodedata
+
+    shown = repr(char) if char.isprintable() else "a control character"
+    return f"{shown} (U+{ord(char):04X} {unicodedata.name(char, 'unnamed')})"
+
+
 def _files(r: _Reader) -> dict:
     """Where the database, its backups and the callback secret live."""
     db_path = r.raw("SMSBOT_DB") or DEFAULT_DB
@@ -251,7 +342,9 @@ def _files(r: _Reader) -> dict:
         db_path=db_path,
         callback_secret=callback_secret,
         backup_dir=backup_dir,
-        backup_keep=r.convert("SMSBOT_BACKUP_KEEP", 7, parse.positive_int, "use a whole number of copies, e.g. 7."),
+        backup_keep=r.convert(
+            "SMSBOT_BACKUP_KEEP", 7, parse.positive_int, "use a whole number of copies, at least 1 (e.g. 7)."
+        ),
     )
 
 
@@ -285,33 +378,42 @@ def _tuning(r: _Reader) -> dict:
             "use the channel's ID (C… or G…, at the bottom of the channel's details in Slack), not its name.",
         ),
         low_balance=r.convert(
-            "SMSBOT_LOW_BALANCE", Decimal("100"), parse.non_negative_decimal, "use a number of credits, e.g. 100."
+            "SMSBOT_LOW_BALANCE",
+            Decimal("100"),
+            parse.non_negative_decimal,
+            "use a number of credits, 0 or more (e.g. 100).",
         ),
         balance_check_seconds=r.convert(
-            "SMSBOT_BALANCE_CHECK_SECONDS", 900, parse.positive_int, "use a whole number of seconds, e.g. 900."
+            "SMSBOT_BALANCE_CHECK_SECONDS",
+            900,
+            parse.positive_int,
+            "use a whole number of seconds, at least 1 (e.g. 900).",
         ),
         allowed_users=r.convert("SMSBOT_ALLOWED_USERS", frozenset(), parse.user_ids, _USER_IDS_FIX),
         allowed_channels=r.convert("SMSBOT_ALLOWED_CHANNELS", frozenset(), parse.channel_ids, _CHANNEL_IDS_FIX),
         admin_users=r.convert("SMSBOT_ADMIN_USERS", frozenset(), parse.user_ids, _USER_IDS_FIX),
         confirm_above=r.convert(
-            "SMSBOT_CONFIRM_ABOVE", 10, parse.non_negative_int, "use a whole number of credits, e.g. 10."
+            "SMSBOT_CONFIRM_ABOVE", 10, parse.non_negative_int, "use a whole number of credits, 0 or more (e.g. 10)."
         ),
         send_give_up_hours=r.convert(
-            "SMSBOT_SEND_GIVE_UP_HOURS", 24.0, parse.positive_float, "use a number of hours, e.g. 24."
+            "SMSBOT_SEND_GIVE_UP_HOURS",
+            24.0,
+            parse.positive_float,
+            "use a number of hours above 0 (e.g. 24, or 0.5 for half an hour).",
         ),
         outbox_stall_seconds=r.convert(
-            "SMSBOT_OUTBOX_STALL_SECONDS", 600, parse.positive_int, "use a whole number of seconds, e.g. 600."
+            "SMSBOT_OUTBOX_STALL_SECONDS",
+            600,
+            parse.positive_int,
+            "use a whole number of seconds, at least 1 (e.g. 600).",
         ),
         smsoffice_keepalive_seconds=r.convert(
             "SMSOFFICE_KEEPALIVE_SECONDS",
             3.0,
             parse.positive_float,
-            "use a number of seconds, e.g. 3 (below the gateway's own keep-alive timeout).",
+            "use a number of seconds above 0, e.g. 3 (below the gateway's own keep-alive timeout).",
         ),
-        log_level=r.convert(
-            "SMSBOT_LOG_LEVEL", "INFO", parse.choice(LOG_LEVELS, upper=True), f"use one of {', '.join(LOG_LEVELS)}."
-        ),
-        log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", parse.choice(LOG_FORMATS, upper=False), "use kv or json."),
+        **_logging(r),
         allowed_countries=r.convert(
             "SMSBOT_ALLOWED_COUNTRIES",
             frozenset(),
@@ -326,27 +428,68 @@ def _tuning(r: _Reader) -> dict:
             "use an IANA time zone name such as Africa/Johannesburg or Europe/London.",
         ),
         schedule_grace_minutes=r.convert(
-            "SMSBOT_SCHEDULE_GRACE_MINUTES", 60, parse.non_negative_int, "use a whole number of minutes, e.g. 60."
+            "SMSBOT_SCHEDULE_GRACE_MINUTES",
+            60,
+            parse.non_negative_int,
+            "use a whole number of minutes, 0 or more (e.g. 60).",
         ),
         max_list_rows=r.convert(
-            "SMSBOT_MAX_LIST_ROWS", 5000, parse.positive_int, "use a whole number of rows, e.g. 5000."
+            "SMSBOT_MAX_LIST_ROWS", 5000, parse.positive_int, "use a whole number of rows, at least 1 (e.g. 5000)."
         ),
         daily_limit_user=r.convert(
             "SMSBOT_DAILY_LIMIT_USER",
             None,
             parse.non_negative_int,
-            "use a whole number of credits per user per day, e.g. 200, or leave it empty for no limit.",
+            "use a whole number of credits per user per day, 0 or more (e.g. 200), or leave it empty for no limit.",
         ),
         daily_limit=r.convert(
             "SMSBOT_DAILY_LIMIT",
             None,
             parse.non_negative_int,
-            "use a whole number of credits per day for the whole bot, e.g. 2000, or leave it empty for no limit.",
+            "use a whole number of credits per day for the whole bot, 0 or more (e.g. 2000), or leave it empty for "
+            "no limit.",
         ),
         retention_days=r.convert(
-            "SMSBOT_RETENTION_DAYS", 365, parse.positive_int, "use a whole number of days, e.g. 365."
+            "SMSBOT_RETENTION_DAYS", 365, parse.positive_int, "use a whole number of days, at least 1 (e.g. 365)."
         ),
     )
+
+
+def public_url_warning(settings: Settings) -> str | None:
+    """The warning for a SMSBOT_PUBLIC_URL on plain http://, or None: `smsbot check` prints it, and so
+    does `smsbot run` at start-up."""
+    url = settings.public_url
+    if not url or not url.lower().startswith("http://"):
+        return None
+    slack = (
+        "with Socket Mode Slack does not use it, but the gateway does"
+        if settings.slack_app_token
+        else "Slack sends slash commands and button clicks only to https request URLs"
+    )
+    return (
+        f"SMSBOT_PUBLIC_URL={url} starts with http://: {slack}, and the delivery-report callback URL, whose "
+        "path is a secret, would cross the network in clear text. Serve the bot behind TLS (e.g. a reverse "
+        "proxy with a certificate) and set SMSBOT_PUBLIC_URL to its https:// address."
+    )
+
+
+def _logging(r: _Reader) -> dict:
+    return dict(
+        log_level=r.convert(
+            "SMSBOT_LOG_LEVEL", "INFO", parse.choice(LOG_LEVELS, upper=True), f"use one of {', '.join(LOG_LEVELS)}."
+        ),
+        log_format=r.convert("SMSBOT_LOG_FORMAT", "kv", parse.choice(LOG_FORMATS, upper=False), "use kv or json."),
+    )
+
+
+def load_log_settings(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(SMSBOT_LOG_LEVEL, SMSBOT_LOG_FORMAT) read and checked as ``load_settings`` does, for a command that
+    needs no other setting (``smsbot simulator``); ConfigError lists what is wrong."""
+    r = _Reader(os.environ if env is None else env)
+    found = _logging(r)
+    if r.problems:
+        raise ConfigError(r.problems)
+    return found["log_level"], found["log_format"]
 
 
 def _port_fix(value: str | None) -> str:

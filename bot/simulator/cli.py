@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sqlite3
@@ -14,8 +13,11 @@ from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from bot.config.settings import db_path_from
+from bot.config.help import HelpFormatter
+from bot.config.settings import ConfigError, db_path_from, is_placeholder, load_log_settings, read_only
+from bot.logs import setup_logging
 from bot.redact import register_secret
+from bot.simulator.embedded import START_BALANCE
 from bot.simulator.simulator import DLR_SEQUENCES, Simulator
 
 
@@ -48,23 +50,52 @@ def _port(text: str) -> int:
     return int(text)
 
 
+EXIT_CODES = """exit status:
+  0  stopped cleanly by SIGTERM or SIGINT (Ctrl-C)
+  1  it cannot listen on --host:--port (e.g. the port is in use)
+  2  a flag, SMSBOT_LOG_LEVEL or SMSBOT_LOG_FORMAT is not valid"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smsbot simulator",
         description="Run a local SMS Office API: no SMS leaves the machine and no credit is spent. "
-        "Reads .env like smsbot does, and prints the lines to paste into it.",
+        "Reads .env like smsbot does, prints the lines to paste into it, and logs as smsbot does "
+        "(SMSBOT_LOG_LEVEL, SMSBOT_LOG_FORMAT).",
+        epilog=EXIT_CODES,
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=_port, default=8085)
-    parser.add_argument("--username", help="the login it accepts (default: SMSOFFICE_USERNAME, else demo)")
-    parser.add_argument("--password", help="the login it accepts (default: SMSOFFICE_PASSWORD, else demo)")
-    parser.add_argument("--balance", type=_amount, default=Decimal("100"), help="credits to start with (default 100)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for a bot on another one)",
+    )
+    parser.add_argument("--port", type=_port, default=8085, help="the port to listen on (default 8085)")
+    parser.add_argument(
+        "--username", help="the login it accepts (default: SMSOFFICE_USERNAME unless .env.example's, else demo)"
+    )
+    parser.add_argument(
+        "--password", help="the login it accepts (default: SMSOFFICE_PASSWORD unless .env.example's, else demo)"
+    )
+    parser.add_argument(
+        "--balance",
+        type=_amount,
+        default=START_BALANCE,
+        help=f"credits to start with (default {START_BALANCE:,}, as with SMSOFFICE_API_URL=simulator)",
+    )
     parser.add_argument(
         "--callback-url",
         help="where to send delivery reports (default: smsbot's own "
         "callback, from SMSBOT_PUBLIC_URL or 127.0.0.1:SMSBOT_PORT and the callback secret)",
     )
-    parser.add_argument("--dlr-mode", choices=list(DLR_SEQUENCES), default="delivered")
+    parser.add_argument(
+        "--dlr-mode",
+        choices=list(DLR_SEQUENCES),
+        default="delivered",
+        help="the delivery reports each SMS gets: delivered (100 then 200, the default), failed (100 then a "
+        "failure), route (no route to the network), none, duplicate (the 200 twice) or out_of_order (200 "
+        "before 100)",
+    )
     parser.add_argument(
         "--speed",
         type=_number(0, above=True, example="60 (retries after 1 min, 3 min, 12 min)"),
@@ -81,10 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _login(args) -> tuple[str, str, bool]:
-    """(username, password, from_settings): flags, else smsbot's settings, else demo/demo."""
-    username = args.username or os.environ.get("SMSOFFICE_USERNAME") or "demo"
-    password = args.password or os.environ.get("SMSOFFICE_PASSWORD") or "demo"
-    return username, password, bool(os.environ.get("SMSOFFICE_PASSWORD")) and not args.password
+    """(username, password, from_settings): flags, else smsbot's settings (not .env.example's
+    placeholders, which smsbot refuses), else demo/demo."""
+    username = args.username or _setting("SMSOFFICE_USERNAME") or "demo"
+    password = args.password or _setting("SMSOFFICE_PASSWORD") or "demo"
+    return username, password, bool(_setting("SMSOFFICE_PASSWORD")) and not args.password
+
+
+def _setting(name: str) -> str | None:
+    value = os.environ.get(name)
+    return None if not value or is_placeholder(name, value) else value
 
 
 def bot_callback_url() -> tuple[str | None, str]:
@@ -109,7 +146,7 @@ def _stored_secret(db_path: str) -> str | None:
     if not path.is_file():
         return None
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        conn = read_only(str(path))
         try:
             row = conn.execute("SELECT value FROM kv WHERE key = 'callback_secret'").fetchone()
         finally:
@@ -141,7 +178,14 @@ def _print_setup(simulator: Simulator, from_settings: bool, note: str) -> None:
 def run(argv: list[str] | None, stop: threading.Event) -> int:
     """Serve a simulator configured by ``argv`` (and smsbot's settings) until ``stop`` is set."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        level, fmt = load_log_settings()
+    except ConfigError as error:
+        print("smsbot simulator cannot start; fix these settings (environment or .env):", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    setup_logging(level, fmt)  # the same lines as smsbot's own
     username, password, from_settings = _login(args)
     callback_url, note = (args.callback_url, "") if args.callback_url else bot_callback_url()
     simulator = Simulator(

@@ -11,7 +11,7 @@ from bot.simulator.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
-START_BALANCE = Decimal("1000")
+START_BALANCE = Decimal("1000")  # both simulators start with it: this one and `smsbot simulator`
 BANNER = (
     "SIMULATOR MODE: SMSOFFICE_API_URL=simulator. No real SMS is sent and no credit is spent: the "
     "bundled SMS Office simulator answers inside this process and reports delivery itself."

@@ -42,7 +42,7 @@ def test_dotenv_in_the_working_directory_is_read(tmp_path, simulator, fake_slack
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, out + err
     assert "balance 1,000.00 credits" in out and "Slack: OK" in out
-    assert re.search(r"https://sms\.example\.com/sms/dlr/[A-Za-z0-9_-]{40,}", out)
+    assert "callback URL: not created yet" in out  # no database here yet: the first `smsbot run` makes the secret
 
 
 def test_check_reports_a_refused_gateway_login_and_fails(tmp_path, simulator, fake_slack):
@@ -231,3 +231,21 @@ def test_one_version_everywhere_an_operator_looks(running, tmp_path):
     assert requests.get(running.url + "/healthz", timeout=5).json()["version"] == installed
     metrics = requests.get(running.url + "/metrics", timeout=5).text
     assert re.search(rf'smsbot_build_info\{{python="[0-9.]+",version="{re.escape(installed)}"\}} 1\.0', metrics)
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_help_describes_the_command_and_its_exit_codes(tmp_path, command):
+    proc = smsbot([command, "--help"], {"COLUMNS": "100"}, tmp_path)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    flat = " ".join(out.split())
+    assert (
+        "Run the bot until SIGTERM or SIGINT" if command == "run" else "Check every setting, then SMS Office"
+    ) in flat
+    assert "Settings come from the environment, then from .env in this folder" in flat
+    codes = out[out.index("exit status:") :].splitlines()[1:]
+    assert [line.split()[0] for line in codes if line.startswith("  ") and line.split()[0].isdigit()] == ["0", "1", "2"]
+    if command == "check":
+        assert "no database is created or upgraded" in flat
+    else:
+        assert "RestartPreventExitStatus=2" in out

@@ -1,10 +1,19 @@
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from bot.config.settings import ConfigError, load_settings
+from bot.config.settings import (
+    EXAMPLE_PLACEHOLDERS,
+    ConfigError,
+    load_log_settings,
+    load_settings,
+    public_url_warning,
+)
 from bot.redact import redact
 from tests.conftest import GATEWAY_PASSWORD, base_env
+
+EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 
 
 def test_defaults_follow_the_contract(tmp_path):
@@ -207,26 +216,118 @@ def test_slack_ids_must_look_like_slack_ids(tmp_path, name, value, expect):
     assert len(problems) == 1 and name in problems[0] and expect in problems[0]
 
 
-def test_env_example_names_only_known_settings_and_leaves_defaults_commented(tmp_path):
-    from pathlib import Path
-
+def _example() -> dict[str, str]:
     from dotenv import dotenv_values
 
-    example = Path(__file__).resolve().parents[2] / ".env.example"
-    values = {k: v for k, v in dotenv_values(example).items() if v}
+    return {k: v for k, v in dotenv_values(EXAMPLE).items() if v}
+
+
+# The operator's own values in place of .env.example's placeholders.
+FILLED_IN = {
+    "SLACK_BOT_TOKEN": "xoxb-1-real",
+    "SLACK_SIGNING_SECRET": "real-signing-secret",
+    "SMSOFFICE_USERNAME": "acme",
+    "SMSOFFICE_PASSWORD": "real-password",
+    "SMS_SENDER_ID": "ACMEOPS",
+}
+
+
+def test_env_example_names_only_known_settings_and_leaves_defaults_commented(tmp_path):
+    values = {**_example(), **FILLED_IN}
     s = load_settings({**values, "SMSBOT_DB": str(tmp_path / "x.db")})
     assert s.warnings == ()  # every name in it is one smsbot reads
     commented = {
         line[1:].split("=")[0]
-        for line in example.read_text().splitlines()
+        for line in EXAMPLE.read_text().splitlines()
         if line.startswith("#") and "=" in line and line[1:2].isupper()
     }
     assert {"SMSBOT_DB", "SMSBOT_HOST", "SMSBOT_PORT"} <= commented and not commented & set(values)
     defaults = dict(
-        line[1:].split("=", 1) for line in example.read_text().splitlines() if line[1:].split("=")[0] in commented
+        line[1:].split("=", 1) for line in EXAMPLE.read_text().splitlines() if line[1:].split("=")[0] in commented
     )
     uncommented = load_settings({**values, **defaults, "SMSBOT_DB": str(tmp_path / "x.db")})
     assert uncommented.warnings == () and uncommented.port == 3000  # the defaults shown are the defaults
+
+
+def test_env_example_as_copied_is_refused_naming_each_placeholder(tmp_path):
+    with pytest.raises(ConfigError) as refused:
+        load_settings({**_example(), "SMSBOT_DB": str(tmp_path / "x.db")})
+    named = sorted(problem.split()[0] for problem in refused.value.problems)
+    assert named == sorted(EXAMPLE_PLACEHOLDERS) == sorted(FILLED_IN)  # every placeholder, each once
+    assert all("is still the example value from .env.example" in p for p in refused.value.problems)
+    assert _example().keys() >= EXAMPLE_PLACEHOLDERS.keys()
+    assert all(_example()[name] == value for name, value in EXAMPLE_PLACEHOLDERS.items())
+
+
+def test_with_the_simulator_the_unused_gateway_placeholders_are_fine(tmp_path):
+    slack = {name: FILLED_IN[name] for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")}
+    s = load_settings({**_example(), **slack, "SMSOFFICE_API_URL": "simulator", "SMSBOT_DB": str(tmp_path / "x.db")})
+    assert (s.smsoffice_username, s.smsoffice_password, s.sms_sender_id) == ("demo", "demo", "SMSBOT")
+    with pytest.raises(ConfigError) as refused:  # Slack's are used in every mode
+        load_settings({**_example(), "SMSOFFICE_API_URL": "simulator", "SMSBOT_DB": str(tmp_path / "x.db")})
+    assert sorted(p.split()[0] for p in refused.value.problems) == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]
+
+
+@pytest.mark.parametrize(
+    "name,value,expect",
+    [
+        ("SLACK_BOT_TOKEN", "xoxb-…", "SLACK_BOT_TOKEN still holds the README's placeholder (xoxb-…)"),
+        ("SLACK_APP_TOKEN", "xapp-…", "SLACK_APP_TOKEN still holds the README's placeholder (xapp-…)"),
+        ("SLACK_SIGNING_SECRET", "…", "SLACK_SIGNING_SECRET still holds the README's placeholder (…)"),
+        ("SLACK_BOT_TOKEN", "xoxb-1-2-abc…", "SLACK_BOT_TOKEN still holds the README's placeholder: the …"),
+        ("SLACK_BOT_TOKEN", "xoxb-1-2-ab\u00e9cd", "'é' (U+00E9 LATIN SMALL LETTER E WITH ACUTE)"),
+        ("SLACK_SIGNING_SECRET", "abc\u200bdef0123", "(U+200B ZERO WIDTH SPACE)"),
+        ("SLACK_APP_TOKEN", "xapp-1 A0 123", "SLACK_APP_TOKEN contains a space"),
+        ("SMSOFFICE_PASSWORD", "pass\u2013word", "'–' (U+2013 EN DASH)"),
+    ],
+)
+def test_a_token_or_secret_that_cannot_be_real_gets_a_sentence_without_its_value(tmp_path, name, value, expect):
+    problems = _problems(tmp_path, **{name: value})
+    assert len(problems) == 1 and expect in problems[0]
+    assert "paste" in problems[0] or "copy" in problems[0] or "set it" in problems[0]
+    if "…" not in value:
+        assert value not in problems[0]  # a secret, even a damaged one, is never quoted
+
+
+def test_a_space_is_allowed_in_the_gateway_password(tmp_path):
+    assert load_settings(base_env(tmp_path)).smsoffice_password == GATEWAY_PASSWORD  # "s3cr3t&Pa ss"
+
+
+@pytest.mark.parametrize(
+    "name,value,expect",
+    [
+        ("SMSBOT_RETENTION_DAYS", "0", "use a whole number of days, at least 1 (e.g. 365)"),
+        ("SMSBOT_BACKUP_KEEP", "0", "at least 1"),
+        ("SMSBOT_MAX_LIST_ROWS", "0", "at least 1"),
+        ("SMSBOT_OUTBOX_STALL_SECONDS", "0", "at least 1"),
+        ("SMSBOT_CONFIRM_ABOVE", "-1", "0 or more"),
+        ("SMSBOT_DAILY_LIMIT", "-5", "0 or more"),
+        ("SMSBOT_SEND_GIVE_UP_HOURS", "0", "above 0"),
+    ],
+)
+def test_a_number_out_of_range_is_told_the_allowed_range(tmp_path, name, value, expect):
+    problems = _problems(tmp_path, **{name: value})
+    assert len(problems) == 1 and f"{name}={value!r} is not valid" in problems[0] and expect in problems[0]
+
+
+def test_a_public_url_on_plain_http_gets_a_warning(tmp_path):
+    assert public_url_warning(load_settings(base_env(tmp_path, SMSBOT_PUBLIC_URL="https://sms.example.com"))) is None
+    assert public_url_warning(load_settings(base_env(tmp_path))) is None
+    warning = public_url_warning(load_settings(base_env(tmp_path, SMSBOT_PUBLIC_URL="http://sms.example.com")))
+    assert warning and "SMSBOT_PUBLIC_URL=http://sms.example.com starts with http://" in warning
+    assert "only to https request URLs" in warning and "https://" in warning
+    socket_mode = load_settings(
+        base_env(tmp_path, SMSBOT_PUBLIC_URL="http://sms.example.com", SLACK_APP_TOKEN="xapp-1-a")
+    )
+    assert "with Socket Mode Slack does not use it" in (public_url_warning(socket_mode) or "")
+
+
+def test_log_settings_alone_are_read_and_checked_as_the_bot_does():
+    assert load_log_settings({}) == ("INFO", "kv")
+    assert load_log_settings({"SMSBOT_LOG_LEVEL": "debug", "SMSBOT_LOG_FORMAT": "JSON"}) == ("DEBUG", "json")
+    with pytest.raises(ConfigError) as refused:
+        load_log_settings({"SMSBOT_LOG_LEVEL": "LOUD", "SMSBOT_LOG_FORMAT": "xml"})
+    assert len(refused.value.problems) == 2
 
 
 def test_the_settings_repr_shows_no_secret(tmp_path):

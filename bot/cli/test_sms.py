@@ -194,7 +194,9 @@ def test_sms(
     if problem is not None:
         return _refuse(problem)
     path = str(Path(settings.db_path).expanduser().resolve())
-    if not Path(path).exists() or bot_holds_database(path) is False:
+    if (
+        not Path(path).exists() or bot_holds_database(settings.db_path) is False
+    ):  # the lock sits beside SMSBOT_DB as given
         return _refuse(_needs_bot(path))
     db = Database(settings.db_path)
     try:

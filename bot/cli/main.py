@@ -81,6 +81,36 @@ def _compliance_parsers(sub) -> None:
         p.add_argument("--db", help="the database (default: SMSBOT_DB, or ./smsbot.db)")
 
 
+def _test_sms_options(check: argparse.ArgumentParser) -> None:
+    """``smsbot check --test-sms NUMBER --as U… --channel C…``: two real SMS, queued through the running
+    bot and followed to their delivery reports (bot/cli/test_sms.py)."""
+    group = check.add_argument_group("a first real SMS, checked end to end (needs `smsbot run` running)")
+    group.add_argument(
+        "--test-sms",
+        metavar="NUMBER",
+        help="send two test SMS to NUMBER through the running bot (a 4-part GSM-7 text with € [ ~ where parts "
+        "join, and the longest Unicode text), print them, and wait for their delivery reports",
+    )
+    group.add_argument("--as", dest="user", metavar="U…", help="the Slack user ID it is sent for (their limits apply)")
+    group.add_argument("--channel", metavar="C…", help="the Slack channel ID for the status message")
+    group.add_argument("--yes", action="store_true", help="send without asking")
+    group.add_argument(
+        "--wait", type=float, default=120.0, metavar="SECONDS", help="how long to wait for the reports (120)"
+    )
+    plain = check.get_default("func")
+
+    def dispatch(args: argparse.Namespace) -> int:
+        if args.test_sms is not None:
+            if not args.wait > 0:
+                check.error("--wait takes a number of seconds above 0, e.g. --wait 120")
+            return _lazy("bot.cli.test_sms", "command")(args)
+        if args.user or args.channel or args.yes:
+            check.error("--as, --channel and --yes go with --test-sms NUMBER")
+        return plain(args)
+
+    check.set_defaults(func=dispatch)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["simulator"]:  # its options are its own (see `smsbot simulator --help`)
@@ -123,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--yes", action="store_true", help="send without asking (for scripts)")
     send.set_defaults(func=_lazy("bot.cli.send_list", "command"))
     _compliance_parsers(sub)
+    _test_sms_options(sub.choices["check"])
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -12,6 +12,7 @@ import re
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.cli.environment import settings_or_exit
@@ -21,6 +22,7 @@ from bot.slack.posts import SlackPosts
 from bot.slack.render import list_lines
 from bot.sms.errors import SmsRuleError
 from bot.sms.lists import MAX_BYTES, ListError, ListRead, read_list
+from bot.sms.plan import SendPlan
 from bot.storage.access_list import AccessList
 from bot.storage.audit import Audit
 from bot.storage.db import Database
@@ -34,17 +36,18 @@ from bot.usecases.spend import SpendLimits
 from bot.wording import plural
 
 SAMPLES = 3
+PROG = "smsbot send-list"
 
 
 def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time) -> int:
     """0 queued, 1 refused or not confirmed (a sentence on stderr says why)."""
-    problem = _ids(args.channel, args.user)
+    problem = check_ids(args.channel, args.user)
     if problem is not None:
         return _refuse(problem)
     db = Database(settings.db_path)
     try:
         db.migrate()
-        gate = _gate(db, settings)
+        gate = gate_for(db, settings)
         read = _checked(args, settings, gate, OptOuts(db), clock())
         if isinstance(read, str):
             return _refuse(read)
@@ -52,7 +55,7 @@ def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time
             out(line)
         for to, text in list(zip(read.plan.recipients, read.plan.texts or [], strict=True))[:SAMPLES]:
             out(f"To {to}: {text}")
-        if not args.yes and not _confirmed(ask):
+        if not args.yes and not confirmed(ask, PROG):
             return _refuse("nothing was sent (answer yes to send, or pass --yes).")
         return _queue(db, gate, read, args, out, clock)
     except sqlite3.Error as error:
@@ -64,7 +67,7 @@ def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time
         db.close()
 
 
-def _gate(db: Database, settings: Settings) -> Gate:
+def gate_for(db: Database, settings: Settings) -> Gate:
     """The gate the running bot uses, with the access granted or removed from Slack."""
     access = Access(settings, AccessList(db))
     return Gate(
@@ -99,7 +102,8 @@ def _checked(args, settings: Settings, gate: Gate, optouts: OptOuts, now: float)
     return gate.may_spend(args.user, args.channel, read.plan.credits, now) or read
 
 
-def _ids(channel: str, user: str) -> str | None:
+def check_ids(channel: str, user: str) -> str | None:
+    """None, or the sentence refusing a ``--channel`` or ``--as`` that is not a Slack ID."""
     if not re.fullmatch(r"[CGD][A-Z0-9]{2,}", channel):
         return f"--channel {channel!r} is not a channel ID: use the channel's ID (C…), shown in its details in Slack."
     if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user):
@@ -108,7 +112,7 @@ def _ids(channel: str, user: str) -> str | None:
 
 
 def _refuse(sentence: str) -> int:
-    print(f"smsbot send-list: {sentence}", file=sys.stderr)
+    print(f"{PROG}: {sentence}", file=sys.stderr)
     return 1
 
 
@@ -122,9 +126,10 @@ def _read(path: Path) -> bytes:
         raise OSError(f"{str(path)!r} is a folder: give the CSV file.") from None
 
 
-def _confirmed(ask) -> bool:
+def confirmed(ask, prog: str) -> bool:
+    """The operator typed yes; never asked (False) where no terminal could answer."""
     if not sys.stdin.isatty() and ask is input:
-        print("smsbot send-list: not on a terminal, so I can't ask: pass --yes to send.", file=sys.stderr)
+        print(f"{prog}: not on a terminal, so I can't ask: pass --yes to send.", file=sys.stderr)
         return False
     try:
         return ask("Send? Type yes to send: ").strip().lower() in ("y", "yes")
@@ -133,28 +138,51 @@ def _confirmed(ask) -> bool:
 
 
 def _queue(db: Database, gate: Gate, read: ListRead, args, out, clock) -> int:
-    """Asked of the gate again and queued in one transaction, with its audit entry."""
-    plan, now = read.plan, clock()
-    notices = SlackNotices(Outbox(db), SlackPosts(db))
-    with db.transaction() as conn:
-        refusal = gate.may_spend(args.user, args.channel, plan.credits, now, conn)  # exact, beside the bot
-        if refusal is not None:
-            return _refuse(refusal)
-        origin = {"user_id": args.user, "channel_id": args.channel}
-        batch_id = store_send(conn, SendQueue(db), notices, plan, origin, now)
-        cost = f"{len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}"
-        Audit.record(
-            conn,
-            args.user,
-            "send-list",
-            f"#{batch_id}: {cost}, <#{args.channel}>, file {Path(args.file).name}, by OS user {_operator()}",
-            now,
-        )
-    out(f"Queued send #{batch_id}: {cost}. The running smsbot sends it and posts its status in {args.channel}.")
+    plan = read.plan
+    cost = f"{len(plan.recipients)} SMS, {plural(plan.credits, 'credit')}"
+    queued = queue_sends(
+        db,
+        gate,
+        [plan],
+        args.user,
+        args.channel,
+        "send-list",
+        lambda ids: f"#{ids[0]}: {cost}, <#{args.channel}>, file {Path(args.file).name}",
+        clock(),
+    )
+    if isinstance(queued, str):
+        return _refuse(queued)
+    out(f"Queued send #{queued[0]}: {cost}. The running smsbot sends it and posts its status in {args.channel}.")
     return 0
 
 
-def _operator() -> str:
+def queue_sends(
+    db: Database,
+    gate: Gate,
+    plans: list[SendPlan],
+    user: str,
+    channel: str,
+    action: str,
+    what: Callable[[list[int]], str],
+    now: float,
+) -> list[int] | str:
+    """Checked plans queued as sends for ``user`` in one transaction: the gate asked again for all
+    their credits (exact, beside the running bot), each with its Slack status message in ``channel``,
+    and one audit entry ``action`` saying ``what(batch ids)`` and the operator's OS user. The batch
+    ids, or the gate's sentence (nothing queued)."""
+    notices = SlackNotices(Outbox(db), SlackPosts(db))
+    with db.transaction() as conn:
+        refusal = gate.may_spend(user, channel, sum(plan.credits for plan in plans), now, conn)
+        if refusal is not None:
+            return refusal
+        origin = {"user_id": user, "channel_id": channel}
+        ids = [store_send(conn, SendQueue(db), notices, plan, origin, now) for plan in plans]
+        Audit.record(conn, user, action, f"{what(ids)}, by OS user {operator()}", now)
+    return ids
+
+
+def operator() -> str:
+    """The OS user running this command, for the audit log."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container's bare uid)

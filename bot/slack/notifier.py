@@ -342,6 +342,11 @@ class Notifier(Worker):
             content = render.unconfirmed_reply(batch, row)
         elif event == "missed":
             content = render.missed_reply(batch, row, self.queue.missed_count(batch["id"]))
+        elif event == "tracking_reused":
+            other = self.queue.message(payload["other_id"])
+            assert other is not None, "messages are never deleted"
+            other_batch = self.posts.batch(other["batch_id"])
+            content = report_replies.tracking_reused(batch, row, other, other_batch or batch)
         elif "report_id" in payload:
             report = self.db.conn.execute("SELECT * FROM reports WHERE id = ?", (payload["report_id"],)).fetchone()
             content = report_replies.reply(event, batch, row, report, self.queue.attempts_of(self.db.conn, row["id"]))

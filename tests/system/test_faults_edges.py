@@ -11,6 +11,7 @@ import requests
 from bot.testing.slack_requests import command_body, sign
 from tests.conftest import SIGNING_SECRET
 from tests.process import CALLBACK_SECRET, start_bot
+from tests.system.test_faults import send, status_text
 
 
 def timed(call):
@@ -107,5 +108,55 @@ def test_most_signed_requests_10_minutes_off_log_once_that_the_servers_clock_loo
         log = bot.log()
         assert log.count("event=server_clock_suspect") == 1
         assert "skewed=5 of=5 offset_s=600" in log and "this server's clock looks wrong" in log
+    finally:
+        bot.stop()
+
+
+def replies(fake_slack, index, channel="C0GENERAL"):
+    messages = [m for m in fake_slack.messages.get(channel, []) if not m["thread_ts"]]
+    return [r["text"] for r in fake_slack.thread(channel, messages[index]["ts"])] if len(messages) > index else []
+
+
+def test_gateway_answers_not_in_the_spec_leave_the_sms_unconfirmed_with_the_answer_quoted(
+    tmp_path, simulator, fake_slack
+):
+    odd = ["0", "1", "Success:0:", "Success:{id}:\r\nError: Not enough credits"]
+    simulator.answer_with(*odd)
+    bot = start_bot(tmp_path, simulator, fake_slack)
+    numbers = ["27831234561", "27831234562", "27831234563", "27831234564"]
+    try:
+        send(bot, fake_slack, f"send {','.join(numbers)} Generator running")
+        assert fake_slack.wait_for(lambda: len(replies(fake_slack, 0)) == 4, timeout=15), replies(fake_slack, 0)
+        said = replies(fake_slack, 0)
+        assert len(simulator.messages) == 4  # each went out once: nothing was resent
+        tracking = simulator.messages[3].id
+        for number, answer in zip(
+            numbers, ['"0"', '"1"', '"Success:0:"', f'"Success:{tracking}: Error: Not'], strict=True
+        ):
+            reply = next(text for text in said if number in text)
+            assert "can't tell whether" in reply and answer in reply, reply
+        assert "sent ·" not in status_text(fake_slack) and "#0" not in status_text(fake_slack)
+    finally:
+        bot.stop()
+    db = sqlite3.connect(str(tmp_path / "smsbot.db"))
+    try:
+        assert db.execute("SELECT DISTINCT status FROM messages").fetchall() == [("unconfirmed",)]
+    finally:
+        db.close()
+
+
+def test_a_tracking_number_given_twice_is_noted_in_both_threads(tmp_path, simulator, fake_slack):
+    simulator.answer_with("Success:777:", "Success:777:")
+    bot = start_bot(tmp_path, simulator, fake_slack)
+    try:
+        send(bot, fake_slack, "send 27831234561 Generator running")
+        assert fake_slack.wait_for(lambda: "#777" in status_text(fake_slack), timeout=10)
+        send(bot, fake_slack, "send 27831234562 Generator off")
+        assert fake_slack.wait_for(lambda: replies(fake_slack, 0) and replies(fake_slack, 1), timeout=15)
+        first, second = replies(fake_slack, 0), replies(fake_slack, 1)
+        assert len(first) == len(second) == 1
+        assert "27831234561 tracking number #777, which the SMS to 27831234562" in first[0]
+        assert "27831234562 tracking number #777, which the SMS to 27831234561" in second[0]
+        assert "event=tracking_reused tracking=777 message=2 earlier_message=1" in bot.log()
     finally:
         bot.stop()

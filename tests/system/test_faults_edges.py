@@ -160,3 +160,16 @@ def test_a_tracking_number_given_twice_is_noted_in_both_threads(tmp_path, simula
         assert "event=tracking_reused tracking=777 message=2 earlier_message=1" in bot.log()
     finally:
         bot.stop()
+
+
+def test_a_status_post_whose_answer_is_lost_appears_once(tmp_path, simulator, fake_slack):
+    fake_slack.hang("chat.postMessage", 15.0)  # Slack posts it; the answer comes after the bot's 10 s
+    bot = start_bot(tmp_path, simulator, fake_slack)
+    try:
+        send(bot, fake_slack, "send 27831234567 Generator running")
+        assert fake_slack.wait_for(lambda: "event=status_post_found job=1" in bot.log(), timeout=25), bot.log()
+        assert fake_slack.wait_for(lambda: "sent" in status_text(fake_slack), timeout=10)  # and it is kept up to date
+        assert len([m for m in fake_slack.messages["C0GENERAL"] if not m["thread_ts"]]) == 1
+        assert len(fake_slack.calls_to("chat.postMessage")) == 1
+    finally:
+        bot.stop()

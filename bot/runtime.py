@@ -243,8 +243,9 @@ class Bot:
 
     def health(self) -> tuple[bool, dict]:
         """(healthy, details) for /healthz: unhealthy when the database cannot be written (busy only
-        after 60 s in a row, see bot/storage/health.py), a thread has died, or the Slack outbox
-        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers."""
+        after 60 s in a row, see bot/storage/health.py), a thread has died, the Slack outbox
+        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers, or the balance check is
+        far overdue (3 intervals and a minute, timed on the monotonic clock)."""
         now = self.clock()
         threads = {
             "sender": self.sender.is_alive(),
@@ -272,7 +273,13 @@ class Bot:
         except sqlite3.Error as error:  # unreadable: the probe above already says it cannot write
             details.update(database=False, database_problem=details["database_problem"] or str(error))
         details["alerts"] = self.notifier.alert_problem or "ok"
-        return details["database"] and all(threads.values()) and not stalled, details
+        balance_age, balance_overdue = self.watch.overdue()
+        details.update(
+            balance_check_age_seconds=balance_age,
+            balance_check_interval_seconds=self.watch.interval,
+            balance_check_overdue=balance_overdue,
+        )
+        return details["database"] and all(threads.values()) and not stalled and not balance_overdue, details
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:

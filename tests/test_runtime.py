@@ -57,3 +57,24 @@ def test_a_configured_callback_secret_is_used_as_given(tmp_path, simulator, fake
         assert (bot.callback_secret, bot.callback_secret_generated) == ("our-own-callback-secret-42", False)
     finally:
         bot.stop()
+
+
+def test_health_reports_the_balance_check_age_and_is_503_when_it_is_far_overdue(settings):
+    from tests.conftest import Clock, wait_for
+
+    bot = Bot(settings)
+    monotonic = Clock(100.0)
+    bot.watch.monotonic = monotonic  # the watch's monotonic clock, injected before it starts
+    try:
+        bot.start()
+        assert wait_for(lambda: bot.watch.last_reading is not None)
+        healthy, details = bot.health()
+        assert healthy and details["balance_check_age_seconds"] == 0.0
+        assert details["balance_check_interval_seconds"] == settings.balance_check_seconds == 900
+        assert details["balance_check_overdue"] is False
+        monotonic.t += 3 * 900 + 61  # no check for three intervals and a minute
+        healthy, details = bot.health()
+        assert not healthy and details["balance_check_overdue"] is True
+        assert details["balance_check_age_seconds"] == 2761.0 and details["scheduler"] is True
+    finally:
+        bot.stop()

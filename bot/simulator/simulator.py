@@ -178,6 +178,7 @@ class Simulator:
         self.latency = latency
         self.outage: int | None = None
         self.dlr_modes: dict[str, str] = {}  # recipient -> dlr_mode, overrides dlr_mode
+        self._odd_answers: list[str] = []  # see answer_with()
         self._lock = threading.Lock()
         self._balance = Decimal(balance)
         self._messages: list[SimMessage] = []
@@ -322,12 +323,21 @@ class Simulator:
         log.info("event=sim_balance balance=%.2f", balance)
         return f"{balance:.2f}"
 
+    def answer_with(self, *lines: str) -> None:
+        """The next sendsms calls, one per line, are sent as usual but answered ``line`` instead of the
+        spec's ``Success:<id>``: answers not in the spec, as a gateway may give them (``{id}`` in a line
+        becomes the SMS's tracking number)."""
+        with self._lock:
+            self._odd_answers.extend(lines)
+
     def _send_call(self, params: dict[str, str]) -> str:
         self._open.wait()
         self._check_login(params)
         message = self._accept(*_parse_send(params))
         self._schedule_reports(message)
-        return f"Success:{message.id}"
+        with self._lock:
+            odd = self._odd_answers.pop(0) if self._odd_answers else None
+        return f"Success:{message.id}" if odd is None else odd.replace("{id}", message.id)
 
     def _accept(self, sender: str, to: str, text: str, parts: int) -> SimMessage:
         """Charge ``parts`` credits and record the message, or refuse for lack of credit."""

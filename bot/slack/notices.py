@@ -4,6 +4,7 @@ Nothing here waits on Slack."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Mapping
 
@@ -11,6 +12,8 @@ from bot.slack import render
 from bot.slack.posts import SlackPosts
 from bot.sms import dlr
 from bot.storage.outbox import JobKind, Outbox
+
+log = logging.getLogger(__name__)
 
 ROUTINE_STATUSES = (dlr.SUBMITTED, dlr.DELIVERED)  # progress, not news, on a long list
 PROBLEM_STATUSES = (dlr.FAILED, dlr.NO_ROUTE)
@@ -66,12 +69,36 @@ class SlackNotices:
         """A message changed state (called inside the transaction that changed it)."""
         now, batch_id = message["updated_at"], message["batch_id"]
         self.changed(conn, batch_id, now)
+        if event == "sent":
+            self._tracking_reused(conn, message, now)
         if event == "failed":
             self._problem(conn, batch_id, now, {"event": event, "message_id": message["id"]})
         elif event == "missed" and self._first_missed(conn, batch_id) or event == "unconfirmed":  # told once per send
             self.outbox.add(
                 conn, JobKind.REPLY, now, batch_id=batch_id, payload={"event": event, "message_id": message["id"]}
             )
+
+    def _tracking_reused(self, conn: sqlite3.Connection, message: sqlite3.Row, now: float) -> None:
+        """The gateway gave this SMS a tracking number another SMS already had: delivery reports cannot
+        tell them apart, so both threads say so (each names the other)."""
+        others = conn.execute(
+            "SELECT DISTINCT m.id, m.batch_id FROM attempts a JOIN messages m ON m.id = a.message_id "
+            "WHERE a.tracking_id = ? AND a.message_id != ? ORDER BY m.id",
+            (message["tracking_id"], message["id"]),
+        ).fetchall()
+        for other in others:
+            log.warning(
+                "event=tracking_reused tracking=%s message=%d earlier_message=%d",
+                message["tracking_id"],
+                message["id"],
+                other["id"],
+            )
+            for batch_id, about, also in (
+                (message["batch_id"], message["id"], other["id"]),
+                (other["batch_id"], other["id"], message["id"]),
+            ):
+                payload = {"event": "tracking_reused", "message_id": about, "other_id": also}
+                self.outbox.add(conn, JobKind.REPLY, now, batch_id=batch_id, payload=payload)
 
     def report(self, conn: sqlite3.Connection, outcome: str, message: sqlite3.Row, report: sqlite3.Row) -> None:
         """A delivery report changed a message (``applied``) or revealed an unconfirmed one (``adopted``).

@@ -15,8 +15,13 @@ Jobs (see ``bot/storage/outbox.py``), each run by the handler named in ``Notifie
 Transient failures (Slack down or behind an HTML page, 5xx, timeouts, 429 with Retry-After,
 auth trouble an operator can fix, and SQLite being busy, locked or read-only) are retried with
 backoff and never dropped. Slack's answer to a post is remembered, so a retried store never posts
-twice. A job that can never succeed resolves the jobs waiting on it. Posts are paced to about one
-a second per channel, and due jobs are chosen per channel, so a channel waiting on its pace never
+twice. A status message carries its job's id in its ``metadata``; when the answer to its post was
+lost (a timeout, a broken connection: Slack may have posted it), the retry first looks for it in
+the conversation's recent history (``conversations.history``, the ``*:history`` scopes) and takes
+it from there. Where the history cannot be read, it is posted once more, at most: a status
+message appears at most twice, and when that answer is lost too the post is given up (its edits and
+replies with it). A job that can never succeed resolves the jobs waiting on it. Posts are paced to
+about one a second per channel, and due jobs are chosen per channel, so a channel waiting on its pace never
 hides another channel's work.
 """
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 
 from slack_sdk import WebClient
@@ -79,10 +85,23 @@ CHANNEL_REFUSALS = frozenset(
 )
 
 
+STATUS_EVENT = "smsbot_status"  # the metadata event_type of a status message
+LOOKUP_MARGIN_SECONDS = 120  # a lost post is looked for from this long before it was made
+POSTS_WITHOUT_LOOKUP = 2  # a status post whose answers were lost is made this often at most
+# Slack's answers meaning "this token may not read that history" (anything else is retried).
+HISTORY_REFUSALS = frozenset({"missing_scope", "not_allowed_token_type", "access_denied"})
+
+
 class Transient(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, retry_after: float | None = None, maybe_done: bool = False, code: str = ""):
         super().__init__(reason)
         self.retry_after = retry_after
+        self.maybe_done = maybe_done  # no answer came: Slack may have carried the call out
+        self.code = code  # Slack's error code, when Slack answered
+
+
+class PostLost(Exception):
+    """A status post whose answers were lost too often to post it again, and that cannot be looked up."""
 
 
 class Notifier(Worker):
@@ -120,6 +139,7 @@ class Notifier(Worker):
         self.slack_answering = True  # the last Slack call got an answer from Slack itself
         self.alert_problem: str | None = None  # why the alert channel refused, while it does
         self._answers: dict[int, dict] = {}  # job id → Slack's answer to a post not yet stored
+        self._lost: dict[int, tuple[int, str, float]] = {}  # job id → (posts whose answer was lost, where, when)
         self._unsaved: dict[int, Callable[[], None]] = {}  # outcomes the database refused, to store again
         self._last_write: dict[tuple[str, bool], float] = {}
         self._soonest = self.idle_poll
@@ -194,6 +214,8 @@ class Notifier(Worker):
             return
         except SlackApiError as error:
             self._give_up(job, error.response.get("error", "unknown_error"), channel)
+        except PostLost as error:
+            self._give_up(job, str(error), channel)
         except Exception as error:  # a bug or bad stored data: retrying would fail the same way
             log.exception("event=slack_job_crashed job=%d kind=%s", job_id, kind)
             self._give_up(job, type(error).__name__, channel)
@@ -268,11 +290,11 @@ class Notifier(Worker):
             if status == 429:
                 raise Transient(f"rate limited ({code})", _retry_after(error.response.headers)) from None
             if status >= 500 or code in TRANSIENT_ERRORS:
-                raise Transient(f"Slack answered {code} (HTTP {status})") from None
+                raise Transient(f"Slack answered {code} (HTTP {status})", code=code) from None
             raise
         except Exception as error:  # network: refused, reset, timeout, DNS
             self.slack_answering = False
-            raise Transient(f"Slack unreachable: {type(error).__name__}: {redact(error)}") from None
+            raise Transient(f"Slack unreachable: {type(error).__name__}: {redact(error)}", maybe_done=True) from None
         self.slack_answering = True
         return result
 
@@ -281,21 +303,11 @@ class Notifier(Worker):
         if job["id"] in self._answers:  # posted before the store failed: never post twice
             return self._answers[job["id"]], PostedWhere(self._answers[job["id"]]["where"])
         channel = batch["channel_id"]
-        try:
-            response = self._call(
-                "chat_postMessage", channel=channel, **render.status_message(batch, self.queue.messages_of(batch["id"]))
-            )
-            where = PostedWhere.CHANNEL
-        except SlackApiError as error:
-            code = error.response.get("error")
-            if code not in CHANNEL_REFUSALS:
-                raise
-            log.warning("event=status_moved_to_dm batch=%d channel=%s reason=%s", batch["id"], channel, code)
-            dm = self._call("conversations_open", users=batch["user_id"])["channel"]["id"]
-            note = f"Posted here because I can't post in <#{channel}> ({code})."
-            content = render.status_message(batch, self.queue.messages_of(batch["id"]), note=note)
-            response = self._call("chat_postMessage", channel=dm, **content)
-            where = PostedWhere.DM
+        found = self._find_lost_post(job)
+        if found is not None:
+            response, where, code = found
+        else:
+            response, where, code = self._post_where_possible(job, batch, channel)
         answer = {
             "channel": response["channel"],
             "ts": response["ts"],
@@ -304,6 +316,75 @@ class Notifier(Worker):
         }
         self._answers[job["id"]] = answer
         return answer, where
+
+    def _post_where_possible(
+        self, job: sqlite3.Row, batch: sqlite3.Row, channel: str
+    ) -> tuple[dict, PostedWhere, str | None]:
+        """Post in the send's channel, or in the requester's DM when the channel refuses."""
+        try:
+            response = self._post_once(job, channel, render.status_message(batch, self.queue.messages_of(batch["id"])))
+            return response, PostedWhere.CHANNEL, None
+        except SlackApiError as error:
+            code = error.response.get("error")
+            if code not in CHANNEL_REFUSALS:
+                raise
+        log.warning("event=status_moved_to_dm batch=%d channel=%s reason=%s", batch["id"], channel, code)
+        dm = self._call("conversations_open", users=batch["user_id"])["channel"]["id"]
+        note = f"Posted here because I can't post in <#{channel}> ({code})."
+        content = render.status_message(batch, self.queue.messages_of(batch["id"]), note=note)
+        return self._post_once(job, dm, content), PostedWhere.DM, code
+
+    def _post_once(self, job: sqlite3.Row, channel: str, content: dict) -> dict:
+        """chat.postMessage with the job's id in the message's metadata; a lost answer is counted."""
+        metadata = {"event_type": STATUS_EVENT, "event_payload": {"job": job["id"], "batch": job["batch_id"]}}
+        started = time.time()  # compared with Slack's message timestamps: the real clock, not an injected one
+        try:
+            return self._call("chat_postMessage", channel=channel, metadata=metadata, **content)
+        except Transient as problem:
+            if problem.maybe_done:
+                lost, _, first = self._lost.get(job["id"], (0, channel, started))
+                self._lost[job["id"]] = (lost + 1, channel, min(first, started))
+                log.warning("event=status_post_answer_lost job=%d channel=%s lost=%d", job["id"], channel, lost + 1)
+            raise
+
+    def _find_lost_post(self, job: sqlite3.Row) -> tuple[dict, PostedWhere, str | None] | None:
+        """A status message posted by an earlier try whose answer was lost, found by its metadata; None
+        when there was no such try, or the history shows the post was not made (post it). Raises
+        PostLost when it cannot be looked up and was already posted POSTS_WITHOUT_LOOKUP times."""
+        if job["id"] not in self._lost:
+            return None
+        lost, channel, since = self._lost[job["id"]]
+        try:
+            history = self._call(
+                "conversations_history",
+                channel=channel,
+                oldest=f"{since - LOOKUP_MARGIN_SECONDS:.6f}",
+                limit=100,
+                include_all_metadata=True,
+            )
+        except (SlackApiError, Transient) as error:  # no *:history scope, not in the channel...: cannot tell
+            if isinstance(error, Transient) and error.code not in HISTORY_REFUSALS:
+                raise  # Slack busy or unreachable: look again later, post nothing meanwhile
+            code = error.code if isinstance(error, Transient) else error.response.get("error", "unknown_error")
+            if lost >= POSTS_WITHOUT_LOOKUP:
+                raise PostLost(
+                    f"Slack's answer to the status post was lost {lost} times and its history cannot be read "
+                    f"({code}): not posted a {lost + 1}th time"
+                ) from None
+            log.warning(
+                "event=status_post_lookup_failed job=%d error=%s note=%s", job["id"], code, '"posting once more"'
+            )
+            return None
+        for message in history.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (
+                metadata.get("event_type") == STATUS_EVENT
+                and (metadata.get("event_payload") or {}).get("job") == job["id"]
+            ):
+                log.info("event=status_post_found job=%d channel=%s ts=%s", job["id"], channel, message["ts"])
+                where = PostedWhere.DM if channel.startswith("D") else PostedWhere.CHANNEL
+                return {"channel": channel, "ts": message["ts"]}, where, None
+        return None
 
     def _do_post(self, job: sqlite3.Row, batch: sqlite3.Row | None) -> None:
         batch = _send_of(batch)
@@ -321,6 +402,7 @@ class Notifier(Worker):
                     now,
                 )
         del self._answers[job["id"]]
+        self._lost.pop(job["id"], None)
 
     def _do_status(self, job: sqlite3.Row, batch: sqlite3.Row | None) -> None:
         batch = _send_of(batch)
@@ -342,6 +424,11 @@ class Notifier(Worker):
             content = render.unconfirmed_reply(batch, row)
         elif event == "missed":
             content = render.missed_reply(batch, row, self.queue.missed_count(batch["id"]))
+        elif event == "tracking_reused":
+            other = self.queue.message(payload["other_id"])
+            assert other is not None, "messages are never deleted"
+            other_batch = self.posts.batch(other["batch_id"])
+            content = report_replies.tracking_reused(batch, row, other, other_batch or batch)
         elif "report_id" in payload:
             report = self.db.conn.execute("SELECT * FROM reports WHERE id = ?", (payload["report_id"],)).fetchone()
             content = report_replies.reply(event, batch, row, report, self.queue.attempts_of(self.db.conn, row["id"]))

@@ -24,6 +24,18 @@ def reply(notice: str, batch: Row, row: Row, report: Row, attempts: Sequence[Row
     return content
 
 
+def tracking_reused(batch: Row, row: Row, other: Row, other_batch: Row) -> dict:
+    """The gateway answered this SMS with a tracking number another SMS already had."""
+    where = "in this send" if other["batch_id"] == row["batch_id"] else f"sent by <@{other_batch['user_id']}>"
+    text = (
+        f":warning: <@{batch['user_id']}> The gateway gave the SMS to {row['recipient']} tracking number "
+        f"#{escape(row['tracking_id'] or '')}, which the SMS to {other['recipient']} ({where}) already had. "
+        "Delivery reports for that number cannot tell the two apart, so check both in SMS Office's sent items "
+        "before trusting their delivery status."
+    )
+    return message(text, ephemeral=False)
+
+
 def other_number(content: dict, row: Row, report: Row) -> dict:
     """The status reply, plus: the gateway named another number than the one this SMS went to."""
     text = (

@@ -161,7 +161,9 @@ _REFUSALS: tuple[tuple[re.Pattern, type[GatewayRefused]], ...] = (
     (re.compile(r"maxof\d+parts"), TooManyParts),
 )
 _ERROR_PREFIX = re.compile(r"\s*error\b\s*:?\s*", re.IGNORECASE)
-_TRACKING = re.compile(r"(?:success\s*:?\s*)?(\d+)\s*(?::.*)?", re.IGNORECASE | re.DOTALL)
+# The spec's answer, "Success:<tracking number>:", and nothing else: a bare number, a zero, or more
+# text after it (a second line saying "Error: ...") leaves the SMS unconfirmed, the answer quoted.
+_TRACKING = re.compile(r"success\s*:\s*([1-9][0-9]{0,18})\s*:?", re.IGNORECASE)
 _CREDITS = re.compile(r"(?:success\s*:?\s*)?(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*:?", re.IGNORECASE)
 
 
@@ -184,7 +186,8 @@ def _refusal(body: str) -> GatewayRefused | None:
 
 
 def _parse_tracking(body: str) -> str | None:
-    """``Success:123:``, ``success: 123``, a bare ``123`` … → "123"."""
+    """``Success:123:``, ``success: 123`` … → "123"; None for anything else (``0``, ``Success:0:``, a bare
+    ``123``, ``Success:123:`` followed by more text)."""
     match = _TRACKING.fullmatch(body.strip())
     return match.group(1) if match else None
 

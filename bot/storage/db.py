@@ -229,12 +229,13 @@ class Database:
         elif callback not in pending:
             pending.append(callback)
 
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def write(self, fn: Callable[[sqlite3.Connection], T], timeout: float | None = None) -> T:
         """Run ``fn(conn)`` in a committed write, sharing the transaction with writes from other
         threads that arrive at the same moment (group commit); returns its result once committed.
 
         Each call runs inside its own savepoint, so one that raises is undone alone and its
-        exception is raised here; if the shared commit fails, every call in it raises.
+        exception is raised here; if the shared commit fails, every call in it raises. Waiting
+        longer than ``timeout`` seconds (default: GROUP_WAIT_SECONDS) raises TimeoutError.
         """
         with self._lock:
             if self._closed:
@@ -242,7 +243,7 @@ class Database:
             if self._group is None:
                 self._group = GroupCommit(self)
             group = self._group
-        return group.run(fn)
+        return group.run(fn) if timeout is None else group.run(fn, timeout)
 
     def checkpoint(self, patience: float = CHECKPOINT_PATIENCE_SECONDS) -> bool:
         """Copy the WAL into the file and truncate it to nothing (``PRAGMA wal_checkpoint(TRUNCATE)``),

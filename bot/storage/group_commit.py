@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 
 class _Job(Generic[T]):
-    __slots__ = ("fn", "done", "result", "error")
+    __slots__ = ("fn", "done", "result", "error", "abandoned")
 
     # Set once ``fn`` has returned; read only when ``error`` is None, i.e. the group committed
     # after ``fn`` ran. Left unset rather than None: ``fn`` may itself return None.
@@ -28,6 +28,7 @@ class _Job(Generic[T]):
     def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
         self.fn, self.done = fn, threading.Event()
         self.error: Exception | None = None
+        self.abandoned = False  # its caller stopped waiting: not run if it has not started
 
 
 class GroupCommit:
@@ -46,15 +47,18 @@ class GroupCommit:
         self._thread = threading.Thread(target=self._loop, name="db-writer", daemon=True)
         self._thread.start()
 
-    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def run(self, fn: Callable[[sqlite3.Connection], T], timeout: float = GROUP_WAIT_SECONDS) -> T:
+        """``fn``'s result once committed; TimeoutError after ``timeout`` seconds (then ``fn`` is not
+        run if it has not started: a caller that gave up may still find it stored, never half-stored)."""
         job: _Job[T] = _Job(fn)
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the database is closing")
             self._jobs.append(job)
             self._cond.notify()
-        if not job.done.wait(GROUP_WAIT_SECONDS):
-            raise TimeoutError("the database writer did not answer in time")
+        if not job.done.wait(timeout):
+            job.abandoned = True
+            raise TimeoutError(f"the database did not take the write within {timeout:g} s")
         if job.error is not None:
             raise job.error
         return job.result
@@ -80,6 +84,9 @@ class GroupCommit:
             with self.db.transaction() as conn:
                 pending = self.db._local.on_commit
                 for job in jobs:
+                    if job.abandoned:
+                        job.error = TimeoutError("abandoned by its caller")
+                        continue
                     conn.execute("SAVEPOINT job")
                     registered = len(pending)
                     try:

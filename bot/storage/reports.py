@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 MAX_VALUE_CHARS = 500
 ADOPT_WINDOW_SECONDS = 72 * 3600  # the gateway retries a report for up to 48 h
+# A report waits this long for the database, then is answered 500 and resent by the gateway: a
+# lock held by another program must not keep the HTTP threads that Slack's acks need.
+REPORT_PATIENCE_SECONDS = 2.0
 _TRACKING_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -122,10 +125,11 @@ class ReportIntake:
         self.on_change = on_change
         self.queue = SendQueue(db)
 
-    def record(self, report: Report, now: float) -> Outcome:
+    def record(self, report: Report, now: float, patience: float = REPORT_PATIENCE_SECONDS) -> Outcome:
         """Store the report and apply it, atomically; returns its outcome once committed.
-        Raises on a storage failure. Reports arriving together share one commit."""
-        outcome = self.db.write(lambda conn: self._record(conn, report, now))
+        Raises on a storage failure, and TimeoutError when the database has not taken it within
+        ``patience`` seconds (then it is not stored). Reports arriving together share one commit."""
+        outcome = self.db.write(lambda conn: self._record(conn, report, now), timeout=patience)
         level = logging.WARNING if outcome == Outcome.UNMATCHED else logging.INFO
         log.log(
             level,

@@ -14,7 +14,10 @@ Requests may carry parameters as JSON, as a form body or in the query string.
 and interactivity requests the way Slack sends them to the app.
 
 What it does not fake: scopes (beyond ``chat_write_public``), rate limits on its own, pagination, multipart
-uploads, group DMs, the Events API, Socket Mode, or message formatting.
+uploads, group DMs, the Events API, Socket Mode, or message formatting. ``hang`` carries a call
+out and holds its answer (a post made whose answer is lost); ``conversations.history`` lists a
+conversation's messages with their ``metadata`` (refused with missing_scope once ``history_scopes``
+is False).
 Every API request that arrives is recorded in ``calls``, failed ones (and those
 refused while ``down``) included.
 """
@@ -38,7 +41,7 @@ from bot.web.server import ServerThread
 Reply = tuple[int, dict | bytes, list[tuple[str, str]]]
 
 _UNAVAILABLE: Reply = (503, {"ok": False, "error": "service_unavailable"}, [])
-_JSON_FIELDS = ("blocks", "attachments", "view", "files")  # JSON text when sent in a form or query string
+_JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")  # JSON text when sent in a form or query string
 VERIFICATION_TOKEN = "fake-verification-token"
 APP_ID = "A0TEST"
 BOT_ID = "B0TEST"
@@ -77,6 +80,7 @@ class FakeSlack(FakeSlackFiles):
         self.bot_user_id = bot_user_id
         self.down = False
         self.chat_write_public = True  # the scope smsbot asks for: post in public channels without joining
+        self.history_scopes = True  # channels:history, groups:history, im:history: conversations.history works
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._responses: list[tuple[str, dict]] = []
@@ -84,6 +88,7 @@ class FakeSlack(FakeSlackFiles):
         self._messages: dict[str, list[dict]] = defaultdict(list)
         self._planned: dict[str, deque[_Answer]] = defaultdict(deque)
         self._after: dict[str, list[Callable[[], None]]] = defaultdict(list)
+        self._hangs: dict[str, deque[float]] = defaultdict(deque)
         self._ts_base = int(time.time())
         self._ts_seq = 0
         self._view_seq = 0
@@ -103,6 +108,7 @@ class FakeSlack(FakeSlackFiles):
             "views.update": self._view,
             "users.info": self._user_info,
             "conversations.info": self._conversation_info,
+            "conversations.history": self._history,
             "apps.connections.open": lambda params: {"url": "wss://fake-slack.test/link/?ticket=1"},
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": self._complete_upload,
@@ -149,6 +155,12 @@ class FakeSlack(FakeSlackFiles):
         in the fake's state (before the HTTP reply leaves), e.g. to cause a fault at that moment."""
         with self._lock:
             self._after[method].append(callback)
+
+    def hang(self, method: str, seconds: float, times: int = 1) -> None:
+        """The next ``times`` calls to ``method`` are carried out (a post is posted) but their answer
+        leaves only after ``seconds``: past the client's timeout, an answer lost on the way."""
+        with self._lock:
+            self._hangs[method].extend([seconds] * times)
 
     def _plan(self, method: str, answer: _Answer, times: int) -> None:
         with self._lock:
@@ -236,8 +248,10 @@ class FakeSlack(FakeSlackFiles):
             except SlackError as error:
                 return 200, {"ok": False, "error": error.code}, []
             hooks, self._after[method] = self._after[method], []
+            hang = self._hangs[method].popleft() if self._hangs[method] else 0.0
         for hook in hooks:
             hook()
+        time.sleep(hang)
         return answer
 
     def _response_post(self, key: str, environ) -> Reply:
@@ -271,6 +285,7 @@ class FakeSlack(FakeSlackFiles):
             "text": params.get("text", ""),
             "blocks": params.get("blocks"),
             "thread_ts": params.get("thread_ts"),
+            "metadata": params.get("metadata"),
             "history": [],
         }
         self._messages[channel].append(message)
@@ -326,6 +341,19 @@ class FakeSlack(FakeSlackFiles):
             return {"channel": {"id": channel, "is_im": True}}
         return {"channel": {"id": known.id, "name": known.name, "is_member": known.bot_member}}
 
+    def _history(self, params: dict) -> dict:
+        """The conversation's top-level messages, newest first, from ``oldest`` on (no pagination)."""
+        if not self.history_scopes:
+            raise SlackError("missing_scope")
+        channel = self._resolve(params.get("channel", ""), must_be_member=True)
+        oldest = float(params.get("oldest") or 0)
+        shown = [
+            self._as_slack_message(m, metadata=str(params.get("include_all_metadata")).lower() in ("1", "true"))
+            for m in self._messages.get(channel, [])
+            if m["thread_ts"] in (None, m["ts"]) and float(m["ts"]) >= oldest
+        ]
+        return {"messages": shown[::-1][: int(params.get("limit") or 100)], "has_more": False}
+
     def _user_info(self, params: dict) -> dict:
         user = params.get("user", "")
         if not user.startswith(("U", "W")):
@@ -367,7 +395,7 @@ class FakeSlack(FakeSlackFiles):
         self._ts_seq += 100
         return f"{self._ts_base}.{self._ts_seq:06d}"
 
-    def _as_slack_message(self, message: dict) -> dict:
+    def _as_slack_message(self, message: dict, metadata: bool = False) -> dict:
         shown = {
             "type": "message",
             "user": self.bot_user_id,
@@ -376,6 +404,7 @@ class FakeSlack(FakeSlackFiles):
             "text": message["text"],
             "blocks": message["blocks"],
             "thread_ts": message["thread_ts"],
+            "metadata": message.get("metadata") if metadata else None,
         }
         return {k: v for k, v in shown.items() if v is not None}
 

@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import sqlite3
+import threading
 import time
 from urllib.parse import parse_qsl
 
@@ -25,6 +26,10 @@ CALLBACK_PREFIX = "/sms/dlr/"
 MAX_SLACK_BODY = 1 << 20
 MAX_REPORT_BODY = 16 << 10
 MAX_REPORT_FIELDS = 50
+# Delivery reports served at once, at most: the HTTP server has 8 threads (bot/runtime.py), and
+# the others stay free for Slack's requests (acked within 3 s) and /healthz, whatever the reports
+# wait for. A report over the limit is answered 500 at once, and the gateway sends it again.
+REPORT_SLOTS = 4
 
 
 def _reply(start_response, status: str, body: str | bytes | dict, content_type: str = "text/plain; charset=utf-8"):
@@ -145,8 +150,9 @@ def _metrics_route(bot):
     return metrics
 
 
-def _report_route(bot):
+def _report_route(bot, slots: int = REPORT_SLOTS):
     expected_path = callback_path(bot.callback_secret).encode()
+    admitted = threading.BoundedSemaphore(slots)
 
     def delivery_report(environ, start_response):
         """The gateway's callback. Store first, answer after; 500 only when storing failed."""
@@ -162,14 +168,19 @@ def _report_route(bot):
         except (ValueError, ReportError) as error:
             log.warning("event=report_rejected reason=%s", json.dumps(str(error)))
             return _reply(start_response, "400 Bad Request", f"bad report: {error}\n")
+        if not admitted.acquire(blocking=False):
+            log.warning("event=report_deferred tracking=%s reason=busy slots=%d", report.tracking_id, slots)
+            return _reply(start_response, "500 Internal Server Error", "busy: resend the report later\n")
         try:
             bot.reports.record(report, bot.clock())  # a change wakes the notifier itself
-        except sqlite3.Error as error:  # a storage fault: one line, not a traceback per report
+        except (sqlite3.Error, TimeoutError) as error:  # a storage fault or a lock: one line, no traceback
             log.error("event=report_store_failed tracking=%s error=%s", report.tracking_id, json.dumps(str(error)))
             return _reply(start_response, "500 Internal Server Error", "could not store the report; resend it\n")
         except Exception:
             log.exception("event=report_store_failed tracking=%s", report.tracking_id)
             return _reply(start_response, "500 Internal Server Error", "could not store the report; resend it\n")
+        finally:
+            admitted.release()
         bot.metrics.observe_report(report.status_id)
         return _reply(start_response, "200 OK", "OK\n")
 

@@ -29,6 +29,7 @@ from slack_bolt.request.internals import build_context
 
 from bot.storage.db import ACK_PATIENCE_SECONDS
 from bot.storage.replays import Answer, Replays
+from bot.web.clock_skew import ClockSkew
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +128,14 @@ class SlackEdge:
 
     def __init__(self, app, signing_secret: str, replays: Replays, clock=time.time) -> None:
         self.app, self.secret, self.replays, self.clock = app, signing_secret, replays, clock
+        self.skew = ClockSkew(signing_secret)
 
     def handle(self, environ, raw: bytes) -> Answer:
         now = self.clock()
         if _is_ssl_check(raw):  # Slack checking our TLS certificate (unsigned): nothing to run
             return Answer(200, "text/plain; charset=utf-8", b"")
         problem = signature_problem(environ, raw, self.secret, now)
+        self.skew.observe(environ, raw, now, problem)  # logs once if our clock looks wrong
         if problem is not None:
             log.warning("event=slack_request_refused reason=%s", problem)
             return Answer(401, _JSON, b'{"error": "invalid request"}')

@@ -1,7 +1,10 @@
 """The balance watch: a scheduled balance check that warns a channel before the credits run out.
 
-One APScheduler ``BackgroundScheduler`` (a daemon thread) runs one job, ``check()``, at
-start-up and then every ``interval`` seconds. Each check asks the gateway for the balance,
+One daemon thread (``balance-watch``) runs ``check()`` at start-up and then every ``interval``
+seconds, timed on the monotonic clock: a step of the system clock (an NTP correction, an
+operator's ``date -s``) neither stops the checks nor bunches them up. Runs missed while a check was
+slow are not made up (one check, then the interval again). ``overdue()`` says, for /healthz, how long
+ago the last check ran and whether that is far past the interval. Each check asks the gateway for the balance,
 records the answer in ``balance_history`` and decides which alerts are due. The alert
 state lives in the ``kv`` table (key ``balance_watch``) and is read and written inside the
 same transaction as the history row and the ``alert(conn, kind, data)`` calls, so an
@@ -33,7 +36,6 @@ The forecast is in ``bot/workers/forecast.py``.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import sqlite3
@@ -43,12 +45,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-
 from bot.redact import redact
 from bot.sms.gateway import GatewayError, GatewayUnavailable, LoginFailed, SmsOfficeClient
-from bot.storage.db import Database
+from bot.storage.db import Database, is_busy
 from bot.storage.usage import charged_between
 from bot.workers.forecast import DAY, WINDOW_DAYS, Forecast, forecast, local_midnight
 
@@ -57,8 +56,11 @@ log = logging.getLogger(__name__)
 Alert = Callable[[sqlite3.Connection, str, dict], None]
 Alerts = list[tuple[str, dict]]  # (kind, data) due after one check
 
-JOB_ID = "balance-watch"
-MISFIRE_GRACE_SECONDS = 300
+THREAD_NAME = "balance-watch"
+# A check is far overdue (and /healthz 503) once this many intervals, plus the longest a check may
+# take (the gateway's timeouts, a busy database), have passed since the last one began.
+OVERDUE_INTERVALS = 3
+CHECK_ALLOWANCE_SECONDS = 60.0
 UNREACHABLE_CHECKS = 3  # consecutive failed checks before the "unreachable" alert
 STATE_KEY = "balance_watch"
 CREDENTIAL_SETTINGS = ("SMSOFFICE_USERNAME", "SMSOFFICE_PASSWORD")
@@ -191,6 +193,7 @@ class BalanceWatch:
         alert_channel: str | None,
         alert: Alert,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.gateway = gateway
@@ -199,10 +202,12 @@ class BalanceWatch:
         self.alert_channel = alert_channel
         self.alert = alert
         self.clock = clock
-        self._scheduler: BackgroundScheduler | None = None
+        self.monotonic = monotonic  # schedules the checks and ages them; the wall clock only dates them
+        self._thread: threading.Thread | None = None
         self.last_reading: Reading | None = None  # what the gateway said at the last check
         self._checked = threading.Event()
-        self._executor: ThreadPoolExecutor | None = None
+        self._started_at: float | None = None  # monotonic
+        self._last_check_at: float | None = None  # monotonic: when the last check began
         self._stopping = threading.Event()
         self._idle = threading.Event()  # no check is running
         self._idle.set()
@@ -218,6 +223,7 @@ class BalanceWatch:
         if self._stopping.is_set():
             return
         now = self.clock() if now is None else now
+        self._last_check_at = self.monotonic()
         self._idle.clear()
         try:
             reading = read_balance(self.gateway)  # never raises: the handler below always has it
@@ -227,6 +233,14 @@ class BalanceWatch:
             self.last_reading = reading
             self._checked.set()
             outlook, kinds = self._settle(reading, now)
+        except sqlite3.Error as error:  # the database is busy or failing: one line, not a traceback
+            log.warning(
+                "event=balance_check_not_recorded outcome=%s balance=%s error=%s note=%s",
+                reading.outcome,
+                _text(reading.balance) or "-",
+                json.dumps(str(error)),
+                '"busy: the next check records again"' if is_busy(error) else "-",
+            )
         except Exception as error:
             log.exception("event=balance_check_crashed stage=record")
             self._record_only(replace(reading, outcome=ERROR, error=_describe(error)), now)
@@ -299,29 +313,16 @@ class BalanceWatch:
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
         """Run ``check`` now and then every ``interval`` seconds on a daemon thread."""
-        if self._scheduler is not None:
+        if self._thread is not None:
             return
         if not self.alerts_on:
             log.warning(
                 'event=balance_alerts_off reason="SMSBOT_ALERT_CHANNEL is not set" '
                 'note="the balance is still checked and recorded"'
             )
-        self._executor = ThreadPoolExecutor(max_workers=1)  # kept, to join its thread at shutdown
-        scheduler = BackgroundScheduler(daemon=True, timezone=dt.timezone.utc, executors={"default": self._executor})
-        scheduler.add_job(
-            self.check,
-            "interval",
-            seconds=self.interval,
-            id=JOB_ID,
-            name="balance watch",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=MISFIRE_GRACE_SECONDS,
-            next_run_time=dt.datetime.now(dt.timezone.utc),
-        )
-        scheduler.start()
-        self._scheduler = scheduler
+        self._started_at = self.monotonic()
+        self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
+        self._thread.start()
         log.info(
             "event=balance_watch_started interval=%d threshold=%s alerts=%s",
             self.interval,
@@ -329,32 +330,50 @@ class BalanceWatch:
             "on" if self.alerts_on else "off",
         )
 
+    def _loop(self) -> None:
+        due = self.monotonic()
+        while not self._stopping.is_set():
+            wait = due - self.monotonic()
+            if wait > 0:
+                self._stopping.wait(min(wait, self.interval))  # Event.wait is timed on the monotonic clock
+                continue
+            self.check()
+            due = max(due + self.interval, self.monotonic())  # a slow check is not made up for
+
+    def overdue(self) -> tuple[float | None, bool]:
+        """(seconds since the last check began, or since start before the first; whether that is far
+        past the interval). (None, False) when the watch is not running."""
+        since = self._last_check_at if self._last_check_at is not None else self._started_at
+        if since is None or self._thread is None:
+            return None, False
+        age = max(0.0, self.monotonic() - since)
+        return round(age, 3), age > OVERDUE_INTERVALS * self.interval + CHECK_ALLOWANCE_SECONDS
+
     def first_reading(self, timeout: float) -> Reading | None:
         """The reading of the first check since start (it runs at once), waiting at most ``timeout``."""
         self._checked.wait(timeout)
         return self.last_reading
 
     def is_alive(self) -> bool:
-        """The scheduler's thread is running (for /healthz)."""
-        thread = getattr(self._scheduler, "_thread", None)
-        return self._scheduler is not None and self._scheduler.running and thread is not None and thread.is_alive()
+        """The watch's thread is running (for /healthz)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
-        """Stop the scheduler without waiting, and cut a balance query on the wire so a check in
+        """Stop the checks without waiting, and cut a balance query on the wire so a check in
         flight ends at once (see ``wait_idle``)."""
         self._stopping.set()
-        scheduler, self._scheduler = self._scheduler, None
-        if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=False)
         self.gateway.interrupt("balance")
 
     def wait_idle(self, timeout: float | None) -> bool:
         """Wait until no check is running (after stop(), none starts), and the scheduler's thread
         has finished with it; True if so."""
+        started = time.monotonic()
         if not self._idle.wait(timeout):
             return False
-        if self._stopping.is_set() and self._executor is not None:
-            self._executor.shutdown(wait=True)
+        thread = self._thread
+        if self._stopping.is_set() and thread is not None and thread is not threading.current_thread():
+            thread.join(None if timeout is None else max(0.0, timeout - (time.monotonic() - started)))
+            return not thread.is_alive()
         return True
 
 

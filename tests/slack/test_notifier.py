@@ -397,3 +397,44 @@ def test_an_alert_that_reaches_nobody_is_not_counted_as_raised_and_comes_again(t
         assert "SMS credits are low" in alert["text"]
     finally:
         bot.stop()
+
+
+# -- a post whose answer is lost ------------------------------------------------------------------
+def drive_post(bot, until, tries=4):
+    """Run the notifier's post job, one try after another past each backoff, until ``until()``."""
+    now = bot.clock()
+    for _ in range(tries):
+        if until():
+            return
+        now = max(now + 1.0, bot.notifier.paused_until)
+        bot.notifier.run_once(now)
+
+
+def test_a_post_made_whose_answer_was_lost_is_found_in_the_history_and_not_posted_again(sent_once, bot, fake_slack):
+    bot.slack.timeout = 0.5  # the client's wait for an answer (10 s when running)
+    fake_slack.hang("chat.postMessage", 2.0)  # Slack posts it; its answer never reaches the bot
+    bot.notifier.run_once()
+    assert len(fake_slack.messages["C0GENERAL"]) == 1  # posted, but the bot could not know
+    drive_post(bot, lambda: bot.posts.batch(1)["status_ts"] is not None)
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1 and len(fake_slack.messages["C0GENERAL"]) == 1
+    history = fake_slack.calls_to("conversations.history")
+    assert len(history) == 1 and history[0].params["channel"] == "C0GENERAL"
+    status = fake_slack.messages["C0GENERAL"][0]
+    assert bot.posts.batch(1)["status_ts"] == status["ts"]
+    assert status["metadata"]["event_type"] == "smsbot_status"
+
+
+def test_without_the_history_scopes_a_lost_post_appears_at_most_twice(sent_once, bot, fake_slack, caplog):
+    bot.slack.timeout = 0.5
+    fake_slack.history_scopes = False  # an app installed without channels:history
+    fake_slack.hang("chat.postMessage", 2.0, times=5)  # every answer is lost
+    bot.notifier.run_once()
+    drive_post(
+        bot,
+        lambda: bot.db.conn.execute("SELECT state FROM outbox WHERE kind = 'post'").fetchone()[0] == "failed",
+        tries=6,
+    )
+    assert len(fake_slack.messages["C0GENERAL"]) == 2
+    job = bot.db.conn.execute("SELECT state, last_error FROM outbox WHERE kind = 'post'").fetchone()
+    assert job["state"] == "failed" and "lost 2 times" in job["last_error"] and "missing_scope" in job["last_error"]
+    assert "event=status_post_lookup_failed" in caplog.text and "event=status_message_lost" in caplog.text

@@ -36,6 +36,7 @@ from bot.sms.gateway import (
     SmsOfficeClient,
     TooManyParts,
     UnexpectedResponse,
+    UnexpectedSendResponse,
 )
 from bot.web.server import ServerThread
 
@@ -180,9 +181,7 @@ def test_balance_unreadable_answer_is_final_and_quoted(gateway, client, body):
         ("Success:123", "123"),
         ("Success: 123:", "123"),
         ("success:123", "123"),
-        ("123", "123"),
         ("\r\n  SUCCESS : 987654321 :\r\n", "987654321"),
-        ("Success:42:queued", "42"),
     ],
 )
 def test_send_returns_the_tracking_number(gateway, client, body, tracking):
@@ -229,7 +228,22 @@ def test_unknown_error_line_is_a_plain_refusal_quoting_it(gateway, client):
     assert caught.value.gateway_line == "Error: Account suspended, contact support"
 
 
-@pytest.mark.parametrize("body", ["", "Success:", "<html><body>Service Unavailable</body></html>", "OK"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "Success:",
+        "<html><body>Service Unavailable</body></html>",
+        "OK",
+        # not the spec's answer: a bare number, a zero, or more after the tracking number
+        "0",
+        "1",
+        "Success:0:",
+        "Success:00:",
+        "Success:-5:",
+        "Success:42:queued",
+    ],
+)
 def test_send_unreadable_answer_means_the_sms_may_have_gone(gateway, client, body):
     gateway.get(SEND_URL, body=body)
     with pytest.raises(GatewayOutcomeUnknown) as caught:
@@ -238,6 +252,14 @@ def test_send_unreadable_answer_means_the_sms_may_have_gone(gateway, client, bod
     assert isinstance(error, UnexpectedResponse) and error.outcome == "unknown"
     assert f'"{body}"' in error.message
     assert "before sending it again" in str(error)
+
+
+def test_a_success_line_followed_by_an_error_line_is_unconfirmed_with_both_quoted(gateway, client):
+    gateway.get(SEND_URL, body="Success:55501:\r\nError: Not enough credits")
+    with pytest.raises(GatewayOutcomeUnknown) as caught:
+        send(client)
+    assert type(caught.value) is UnexpectedSendResponse
+    assert '"Success:55501: Error: Not enough credits"' in str(caught.value)
 
 
 # -- HTTP status --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import datetime as dt
 import json
 import logging
+import sqlite3
 import threading
 import time
 from decimal import Decimal
@@ -13,7 +14,7 @@ import requests
 import responses
 
 from bot.sms.gateway import SmsOfficeClient
-from bot.workers.balancewatch import JOB_ID, BalanceWatch
+from bot.workers.balancewatch import THREAD_NAME, BalanceWatch
 from tests.conftest import GATEWAY_PASSWORD, Clock
 
 API = "http://gw.test/sms/api/"
@@ -316,9 +317,7 @@ def test_start_checks_once_at_start_up_and_stop_returns_without_waiting_for_a_sl
     watch.start()
     try:
         assert started.wait(5), "no check at start-up"
-        job = watch._scheduler.get_job(JOB_ID)
-        assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 300)
-        assert job.trigger.interval.total_seconds() == 3600
+        assert watch.is_alive() and THREAD_NAME in [t.name for t in threading.enumerate()]
         began = time.monotonic()
         watch.stop()
         assert time.monotonic() - began < 1.0
@@ -363,3 +362,74 @@ def test_reaching_exactly_the_threshold_is_no_top_up_yet(db, make_watch, clock, 
     for body in ("57.00", f"{THRESHOLD:.2f}", "101.00"):
         check(watch, clock, body)
     assert kinds(alerts) == ["low_balance", "topped_up"] and alerts[1][1]["balance"] == "101.00"
+
+
+@responses.activate
+def test_the_checks_go_on_when_the_system_clock_steps_back_an_hour(db, make_watch, clock):
+    """The wall clock (which dates the checks) steps back 1 h after the first check: the next checks
+    still come one interval apart, since they are timed on the monotonic clock."""
+    responses.upsert(responses.GET, BALANCE_URL, body="500.00")
+    watch = make_watch(interval=1)
+    watch.start()
+    try:
+        wait_for(lambda: len(history(db)) == 1)
+        clock.t -= 3600  # `date -s` an hour back, or an NTP step
+        began = time.monotonic()
+        wait_for(lambda: len(history(db)) == 3, seconds=4)
+        assert 1.5 <= time.monotonic() - began <= 3.5  # two more, one interval apart
+        assert [row["checked_at"] for row in history(db)] == [NOW, NOW - 3600, NOW - 3600]
+        age, overdue = watch.overdue()
+        assert age is not None and age < 1.5 and not overdue
+    finally:
+        watch.stop()
+        assert watch.wait_idle(5)
+    assert not watch.is_alive()
+
+
+@responses.activate
+def test_a_check_far_past_its_interval_is_overdue_on_the_monotonic_clock(db, clock, record_alert):
+    """Three intervals and a minute without a check make the watch overdue (/healthz turns 503)."""
+    responses.upsert(responses.GET, BALANCE_URL, body="500.00")
+    monotonic = Clock(50.0)
+    client = SmsOfficeClient(API, "acme", GATEWAY_PASSWORD, read_timeout=2)
+    watch = BalanceWatch(
+        db,
+        client,
+        threshold=THRESHOLD,
+        interval=600,
+        alert_channel=None,
+        alert=record_alert,
+        clock=clock,
+        monotonic=monotonic,
+    )
+    assert watch.overdue() == (None, False)  # not started
+    watch.start()
+    try:
+        wait_for(lambda: len(history(db)) == 1)
+        assert watch.overdue() == (0.0, False)
+        monotonic.t += 3 * 600 + 60
+        assert watch.overdue() == (1860.0, False)
+        clock.t -= 7200  # the wall clock plays no part
+        monotonic.t += 1
+        assert watch.overdue() == (1861.0, True)
+    finally:
+        watch.stop()
+        watch.wait_idle(5)
+
+
+@responses.activate
+def test_a_locked_database_costs_one_line_per_check_and_no_traceback(db, make_watch, clock, caplog, tmp_path):
+
+    responses.upsert(responses.GET, BALANCE_URL, body="500.00")
+    watch = make_watch()
+    holder = sqlite3.connect(str(tmp_path / "smsbot.db"), isolation_level=None, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds the database
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.workers.balancewatch"), db.patience(0.2):
+            watch.check()
+    finally:
+        holder.close()
+    lines = [r for r in caplog.records if r.name == "bot.workers.balancewatch"]
+    assert len(lines) == 1 and "event=balance_check_not_recorded" in lines[0].getMessage()
+    assert "busy" in lines[0].getMessage() and not lines[0].exc_info
+    assert history(db) == []

@@ -29,8 +29,8 @@ RUN_EXIT_CODES = """exit status:
 CHECK_DESCRIPTION = (
     "Check every setting, then SMS Office (the balance with your login; for an http:// address, whether "
     "https works too), Slack (the bot token, the app token, the alert channel) and the database, and print "
-    "the delivery-report callback URL to paste into SMS Office. Changes nothing: no SMS is sent, no Socket "
-    "Mode connection is opened, no database is created or upgraded. " + SETTINGS_FROM
+    "the delivery-report callback URL to paste into SMS Office. Changes nothing: no SMS is sent (unless "
+    "--test-sms), no Socket Mode connection is opened, no database is created or upgraded. " + SETTINGS_FROM
 )
 CHECK_EXIT_CODES = """exit status:
   0  every check passed (warnings may still be printed: read them)

@@ -54,20 +54,22 @@ class Journal:
     def entries(self) -> list[Accepted]:
         """Every answer in the journal, oldest first. Lines that cannot be read (a torn last write,
         or a file that is not a journal at all) are skipped: the first few are logged at ERROR with
-        their text, then one line with their count, and all of them are moved, as they were, to
+        their text, then one line with their count, and all of them are moved, byte for byte, to
         ``<journal>.unreadable-<UTC time>`` so that no tracking number is lost; the journal keeps
         the readable ones. Raises OSError when the journal exists but cannot be read."""
         try:
-            with open(self.path, encoding="utf-8", errors="replace") as file:
-                lines = file.read().splitlines()
+            with open(self.path, "rb") as file:
+                lines = file.read().split(b"\n")
         except FileNotFoundError:
             return []
-        found, bad, good = [], [], []
+        found: list[Accepted] = []
+        bad: list[tuple[int, bytes]] = []
+        good: list[bytes] = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = json.loads(line.decode("utf-8", errors="replace"))
                 found.append(
                     Accepted(
                         int(data["message_id"]),
@@ -85,11 +87,10 @@ class Journal:
             self._set_aside(bad, good)
         return found
 
-    def _report(self, bad: list[tuple[int, str]]) -> None:
+    def _report(self, bad: list[tuple[int, bytes]]) -> None:
         for number, line in bad[:SHOWN_LINES]:
-            log.error(
-                "event=journal_line_unreadable path=%s line=%d text=%s", self.path, number, json.dumps(line[:200])
-            )
+            text = line[:200].decode("utf-8", errors="replace")
+            log.error("event=journal_line_unreadable path=%s line=%d text=%s", self.path, number, json.dumps(text))
         if len(bad) > SHOWN_LINES:
             log.error(
                 "event=journal_lines_unreadable path=%s count=%d shown=%d note=%s",
@@ -99,16 +100,16 @@ class Journal:
                 json.dumps("only the first few are logged; all are kept in the file named next"),
             )
 
-    def _set_aside(self, bad: list[tuple[int, str]], good: list[str]) -> None:
+    def _set_aside(self, bad: list[tuple[int, bytes]], good: list[bytes]) -> None:
         """The unreadable lines to a file of their own, then the journal rewritten with the others; each
         step durable before the next, so a crash leaves every line in at least one of the two files."""
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         aside = f"{self.path}.unreadable-{stamp}"
         rest = f"{self.path}.rewrite"
         try:
-            _write_durably(aside, "".join(line + "\n" for _, line in bad))
+            _write_durably(aside, b"".join(line + b"\n" for _, line in bad))
             if good:
-                _write_durably(rest, "".join(line + "\n" for line in good))
+                _write_durably(rest, b"".join(line + b"\n" for line in good))
                 os.replace(rest, self.path)
             else:
                 os.remove(self.path)
@@ -134,9 +135,9 @@ class Journal:
             log.warning("event=journal_not_removed path=%s error=%s", self.path, error)
 
 
-def _write_durably(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(text)
+def _write_durably(path: str, data: bytes) -> None:
+    with open(path, "wb") as file:
+        file.write(data)
         file.flush()
         os.fsync(file.fileno())
 

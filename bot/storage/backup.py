@@ -22,6 +22,7 @@ CHECK_EVERY_SECONDS = 3600.0  # a restart never postpones the daily copy by more
 PARTIAL = ".partial"
 COMPANIONS = ("-journal", "-wal", "-shm")  # what SQLite writes beside a database file
 SQLITE_HEADER = b"SQLite format 3\x00"
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # the start of an SQLite rollback journal
 _NAME = re.compile(r"^smsbot-(\d{8}T\d{6}Z)\.db$")
 
 
@@ -106,13 +107,21 @@ def _companion(name: str) -> str | None:
 
 
 def _ours(path: Path) -> bool:
-    """An SQLite file (or an empty one, as a backup killed at once leaves it): what a backup writes."""
+    """What a backup writes: an SQLite file, an empty one (killed at once), or one whose first page is
+    still zeros (SQLite writes a new file's header at its commit) beside an SQLite rollback journal."""
+    head = _head(path, len(SQLITE_HEADER))
+    if head in (b"", SQLITE_HEADER):
+        return True
+    journal = path.with_name(path.name + "-journal")
+    return head == bytes(len(SQLITE_HEADER)) and _head(journal, len(JOURNAL_MAGIC)) == JOURNAL_MAGIC
+
+
+def _head(path: Path, size: int) -> bytes | None:
     try:
         with open(path, "rb") as file:
-            head = file.read(len(SQLITE_HEADER))
+            return file.read(size)
     except OSError:
-        return False
-    return head in (b"", SQLITE_HEADER)
+        return None
 
 
 def _remove_partial(partial: Path) -> list[Path]:

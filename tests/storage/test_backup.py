@@ -104,9 +104,12 @@ def test_the_next_backup_removes_what_a_killed_one_left_and_nothing_else(db, tmp
     (folder / "empty.db.partial").write_bytes(b"")  # killed before the first page was written
     (folder / "orphan.db.partial-journal").write_bytes(b"\0" * 512)  # its database already removed
     (folder / "download.iso.partial").write_bytes(b"not ours")  # another program's file: left alone
+    (folder / "disk.img.partial").write_bytes(bytes(4096))  # zeros, but no SQLite journal beside it: not ours
     (folder / "notes.txt").write_text("ours to keep")
     written = backup(db.path, str(folder) + "/")
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["download.iso.partial", "notes.txt", written.name])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["disk.img.partial", "download.iso.partial", "notes.txt", written.name]
+    )
     assert _count(written) == 1
     removed = [r.getMessage() for r in caplog.records if "event=backup_partial_removed" in r.getMessage()]
     assert len(removed) == 6 and any(str(left) in line for line in removed)

@@ -62,6 +62,15 @@ SENDER_STOP_SECONDS = 7.0  # how long a send on the wire may take to finish at S
 STOP_BUDGET_SECONDS = 8.5  # SIGTERM → exit 0 within 10 s, whatever hangs
 
 
+class CannotListen(Exception):
+    """The listener could not bind SMSBOT_HOST:SMSBOT_PORT (``cause`` says why); any other OSError at
+    start is about a file."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class Bot:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.simulator, settings = embedded.prepare(settings)  # SMSOFFICE_API_URL=simulator
@@ -278,7 +287,10 @@ class Bot:
     def start(self) -> None:
         self.sender.recover()
         self.outbox.recover()
-        self.server.start()
+        try:
+            self.server.start()
+        except OSError as error:
+            raise CannotListen(error) from error
         embedded.connect(self.simulator, self.settings.host, self.server.port, callback_path(self.callback_secret))
         self.sender.start()
         self.notifier.start()

@@ -252,8 +252,9 @@ class Bot:
 
     def health(self) -> tuple[bool, dict]:
         """(healthy, details) for /healthz: unhealthy when the database cannot be written (busy only
-        after 60 s in a row, see bot/storage/health.py), a thread has died, or the Slack outbox
-        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers."""
+        after 60 s in a row, see bot/storage/health.py), a thread has died, the Slack outbox
+        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers, or the sender has not
+        been able to store a gateway answer for as long."""
         now = self.clock()
         threads = {
             "sender": self.sender.is_alive(),
@@ -261,6 +262,19 @@ class Bot:
             "scheduler": self.watch.is_alive(),
         }
         details: dict = {**self.storage.check(), "threads": threads, **threads}
+        unstored = self.sender.unstored_for(now)
+        sender_stalled = unstored is not None and unstored[0] > self.settings.outbox_stall_seconds
+        details.update(
+            sender_unstored_seconds=None if unstored is None else round(unstored[0], 3),
+            sender_stalled=sender_stalled,
+            sender_problem=(
+                f"the sender has not been able to record the gateway's answer for {unstored[0]:.0f} s "
+                f"(SMSBOT_OUTBOX_STALL_SECONDS={self.settings.outbox_stall_seconds}), so it sends nothing more: "
+                f"{unstored[1]}. See the log's event=send_store_failed lines."
+                if unstored is not None and sender_stalled
+                else None
+            ),
+        )
         stalled = False
         try:
             oldest, waiting = self.queue.oldest_queued_at(), self.outbox.oldest_pending_at()
@@ -281,7 +295,8 @@ class Bot:
         except sqlite3.Error as error:  # unreadable: the probe above already says it cannot write
             details.update(database=False, database_problem=details["database_problem"] or str(error))
         details["alerts"] = self.notifier.alert_problem or "ok"
-        return details["database"] and all(threads.values()) and not stalled, details
+        healthy = details["database"] and all(threads.values()) and not stalled and not sender_stalled
+        return healthy, details
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:

@@ -114,7 +114,8 @@ def cannot_use_file(error: OSError) -> int:
     problem, fix, status = _FILE_PROBLEMS.get(
         error.errno or 0, (error.strerror or str(error), "fix that and start smsbot again", 1)
     )
-    what = str(error.filename) if error.filename else "a file it needs"
+    named = isinstance(error.filename, (str, bytes, os.PathLike))
+    what = os.path.abspath(os.fsdecode(error.filename)) if named else "a file it needs"
     fix = fix.format(user=user)
     print(f"smsbot cannot start: {what}: {problem.format(user=user)}. {fix[0].upper()}{fix[1:]}.", file=sys.stderr)
     return status

@@ -15,6 +15,8 @@ from bot.cli.environment import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, settings_or_e
 from bot.config.settings import Settings
 from bot.workers.signals import set_from_signal
 
+_held: list[object] = []  # the database's run lock, for the life of the process
+
 
 def run(args) -> int:
     settings = settings_or_exit(args.simulator)
@@ -28,8 +30,9 @@ def run(args) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, set_from_signal(stop))
     try:
-        # Before anything reads or migrates the database: one smsbot per file (released when we exit).
-        hold_database(settings.db_path)
+        # Before anything reads or migrates the database: one smsbot per file. Held until the process
+        # ends (the kernel releases it then, whatever the way); never released by hand.
+        _held.append(hold_database(settings.db_path))
         bot = Bot(settings)
         bot.start()
     except AlreadyRunning as error:

@@ -62,6 +62,15 @@ SENDER_STOP_SECONDS = 7.0  # how long a send on the wire may take to finish at S
 STOP_BUDGET_SECONDS = 8.5  # SIGTERM → exit 0 within 10 s, whatever hangs
 
 
+class CannotListen(Exception):
+    """The listener could not bind SMSBOT_HOST:SMSBOT_PORT (``cause`` says why); any other OSError at
+    start is about a file."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class Bot:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.simulator, settings = embedded.prepare(settings)  # SMSOFFICE_API_URL=simulator
@@ -244,8 +253,9 @@ class Bot:
     def health(self) -> tuple[bool, dict]:
         """(healthy, details) for /healthz: unhealthy when the database cannot be written (busy only
         after 60 s in a row, see bot/storage/health.py), a thread has died, the Slack outbox
-        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers, or the balance check is
-        far overdue (3 intervals and a minute, timed on the monotonic clock)."""
+        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers, the sender has not been
+        able to store a gateway answer for as long, or the balance check is far overdue (3 intervals
+        and a minute, timed on the monotonic clock)."""
         now = self.clock()
         threads = {
             "sender": self.sender.is_alive(),
@@ -253,6 +263,19 @@ class Bot:
             "scheduler": self.watch.is_alive(),
         }
         details: dict = {**self.storage.check(), "threads": threads, **threads}
+        unstored = self.sender.unstored_for(now)
+        sender_stalled = unstored is not None and unstored[0] > self.settings.outbox_stall_seconds
+        details.update(
+            sender_unstored_seconds=None if unstored is None else round(unstored[0], 3),
+            sender_stalled=sender_stalled,
+            sender_problem=(
+                f"the sender has not been able to record the gateway's answer for {unstored[0]:.0f} s "
+                f"(SMSBOT_OUTBOX_STALL_SECONDS={self.settings.outbox_stall_seconds}), so it sends nothing more: "
+                f"{unstored[1]}. See the log's event=send_store_failed lines."
+                if unstored is not None and sender_stalled
+                else None
+            ),
+        )
         stalled = False
         try:
             oldest, waiting = self.queue.oldest_queued_at(), self.outbox.oldest_pending_at()
@@ -279,13 +302,19 @@ class Bot:
             balance_check_interval_seconds=self.watch.interval,
             balance_check_overdue=balance_overdue,
         )
-        return details["database"] and all(threads.values()) and not stalled and not balance_overdue, details
+        healthy = (
+            details["database"] and all(threads.values()) and not stalled and not sender_stalled and not balance_overdue
+        )
+        return healthy, details
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         self.sender.recover()
         self.outbox.recover()
-        self.server.start()
+        try:
+            self.server.start()
+        except OSError as error:
+            raise CannotListen(error) from error
         embedded.connect(self.simulator, self.settings.host, self.server.port, callback_path(self.callback_secret))
         self.sender.start()
         self.notifier.start()

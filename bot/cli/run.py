@@ -1,10 +1,12 @@
-"""``smsbot run``: the bot until SIGTERM or SIGINT, with its start-up summary; why it cannot listen,
-said as a sentence with the right exit code."""
+"""``smsbot run``: the bot until SIGTERM or SIGINT, with its start-up summary; why it cannot start
+(the database in use by another smsbot, the port, a file it cannot read or write), said as a sentence
+with the right exit code."""
 
 from __future__ import annotations
 
 import errno
 import os
+import pwd
 import signal
 import sys
 import threading
@@ -13,29 +15,40 @@ from bot.cli.environment import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, settings_or_e
 from bot.config.settings import Settings
 from bot.workers.signals import set_from_signal
 
+_held: list[object] = []  # the database's run lock, for the life of the process
+
 
 def run(args) -> int:
     settings = settings_or_exit(args.simulator)
     from bot.cli.summary import startup_lines
     from bot.logs import setup_logging
-    from bot.runtime import Bot
+    from bot.runtime import Bot, CannotListen
+    from bot.storage.lock import AlreadyRunning, hold_database
 
     setup_logging(settings.log_level, settings.log_format)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, set_from_signal(stop))
     try:
+        # Before anything reads or migrates the database: one smsbot per file. Held until the process
+        # ends (the kernel releases it then, whatever the way); never released by hand.
+        _held.append(hold_database(settings.db_path))
         bot = Bot(settings)
         bot.start()
+    except AlreadyRunning as error:
+        print(f"smsbot cannot start: {error}", file=sys.stderr)
+        return EXIT_FAILED  # it may clear when the other one stops
+    except CannotListen as error:
+        return cannot_listen(error.cause, settings)
     except OSError as error:
-        return cannot_listen(error, settings)
+        return cannot_use_file(error)
     except RuntimeError as error:
         print(f"smsbot cannot start: {error}", file=sys.stderr)
         return EXIT_FAILED
-    if not settings.simulated:  # the simulator reports to this bot by itself
-        # The full URL carries the secret: print it at start-up only when it is new (it has to be pasted
-        # into SMS Office); otherwise stdout ends up in journald or `docker logs` on every start.
-        print_callback(settings.public_url, bot.callback_secret, full=bot.callback_secret_generated)
+    if not settings.simulated and bot.callback_secret_generated:
+        # The full URL carries the secret: print it only when it is new (it has to be pasted into
+        # SMS Office); the summary's one `callback URL:` line shows it masked on every other start.
+        print_callback(settings.public_url, bot.callback_secret)
     print("\n".join(startup_lines(bot)), flush=True)
     print(f"smsbot is running on {settings.host}:{bot.server.port}; Ctrl-C or SIGTERM stops it.", flush=True)
     stop.wait()
@@ -84,14 +97,45 @@ def cannot_listen(error: OSError, settings: Settings) -> int:
     return EXIT_FAILED
 
 
-def print_callback(public_url: str | None, secret: str, *, full: bool = True) -> None:
-    from bot.web.routes import callback_path, masked_callback_url
+# errno → (what is wrong with the file, what to do, exit code): 2 when restarting cannot help
+_FILE_PROBLEMS = {
+    errno.EACCES: ("smsbot, running as {user}, may not read or write it", "give {user} read and write access to it", 2),
+    errno.EPERM: ("smsbot, running as {user}, may not read or write it", "give {user} read and write access to it", 2),
+    errno.EISDIR: ("it is a folder where smsbot keeps a file", "move that folder out of the way", 2),
+    errno.ENOTDIR: ("a part of its path is a file, not a folder", "fix SMSBOT_DB or move that file away", 2),
+    errno.ENOENT: ("its folder does not exist", "create the folder or fix SMSBOT_DB", 2),
+    errno.EROFS: ("its file system is read-only", "mount it read-write or point SMSBOT_DB elsewhere", 2),
+    errno.ENOSPC: ("the disk is full", "free some space; smsbot may then be started again", 1),
+    errno.EDQUOT: ("the disk quota is used up", "free some space or raise the quota", 1),
+}
+
+
+def cannot_use_file(error: OSError) -> int:
+    """Any OSError at start but the listener's: the file it is about, what is wrong, what to do, and exit 2
+    when only a person can fix it (systemd then does not restart it in a loop), else 1."""
+    user = _user()
+    problem, fix, status = _FILE_PROBLEMS.get(
+        error.errno or 0, (error.strerror or str(error), "fix that and start smsbot again", 1)
+    )
+    named = isinstance(error.filename, (str, bytes, os.PathLike))
+    what = os.path.abspath(os.fsdecode(error.filename)) if named else "a file it needs"
+    fix = fix.format(user=user)
+    print(f"smsbot cannot start: {what}: {problem.format(user=user)}. {fix[0].upper()}{fix[1:]}.", file=sys.stderr)
+    return status
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
+def print_callback(public_url: str | None, secret: str) -> None:
+    from bot.web.routes import callback_path
 
     path = callback_path(secret)
-    if not full:
-        shown = masked_callback_url((public_url or "") + path)
-        print(f"Delivery-report callback URL: {shown} (run `smsbot check` to see it whole)", flush=True)
-    elif public_url:
+    if public_url:
         print(
             "Delivery-report callback URL (paste it into your SMS Office account's API settings):\n  "
             f"{public_url + path}",

@@ -72,6 +72,8 @@ def _limit(credits: int | None) -> str:
 def _masked_callback(bot) -> str:
     if bot.simulator is not None:
         return "set for you: the simulator reports to this bot"
+    if bot.callback_secret_generated:  # `smsbot run` printed it whole just above: not a second time
+        return "new, printed whole above: paste it into your SMS Office account's API settings"
     path = CALLBACK_PREFIX + "***"
     if bot.settings.public_url:
         return f"{bot.settings.public_url}{path} (the full URL: smsbot check)"

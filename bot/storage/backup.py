@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -12,10 +13,16 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.storage.lock import FileLock
+
 log = logging.getLogger(__name__)
 
 DAY = 24 * 3600.0
 CHECK_EVERY_SECONDS = 3600.0  # a restart never postpones the daily copy by more than this
+PARTIAL = ".partial"
+COMPANIONS = ("-journal", "-wal", "-shm")  # what SQLite writes beside a database file
+SQLITE_HEADER = b"SQLite format 3\x00"
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # the start of an SQLite rollback journal
 _NAME = re.compile(r"^smsbot-(\d{8}T\d{6}Z)\.db$")
 
 
@@ -28,7 +35,9 @@ def backup(db_path: str, dest: str | Path) -> Path:
 
     ``dest`` may be a folder (existing, or named with a trailing slash): the copy is then
     ``smsbot-<UTC time>.db`` inside it. Missing folders are created. The copy is written to a
-    temporary file and renamed into place, so ``dest`` is never a half-written database.
+    temporary file (``<name>.partial``, locked while it is written) and renamed into place, so ``dest``
+    is never a half-written database; the partial files a killed backup left in that folder are
+    removed first (:func:`remove_stale_partials`).
     """
     source = Path(db_path).expanduser()
     if not source.is_file():
@@ -42,15 +51,88 @@ def backup(db_path: str, dest: str | Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BackupError(f"cannot create the folder {str(target.parent)!r}: {error.strerror}.") from None
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(target.name + PARTIAL)
+    remove_stale_partials(target.parent)
+    try:
+        lock = FileLock.try_take(str(partial))  # a killed backup's lock goes with its process
+    except OSError as error:
+        raise BackupError(f"the copy to {str(target)!r} failed: {_reason(error)}.") from None
+    if lock is None:
+        raise BackupError(f"another backup is writing {str(target)!r} right now: wait for it, or choose another file.")
     try:
         _copy(source, partial)
         os.replace(partial, target)
     except (sqlite3.Error, OSError) as error:
-        with contextlib.suppress(OSError):
-            partial.unlink()
+        _remove_partial(partial)
         raise BackupError(f"the copy to {str(target)!r} failed: {_reason(error)}.") from None
+    finally:
+        lock.release()  # only now: closing it earlier would drop SQLite's own locks on the file
     return target
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove what killed backups left in ``folder``: ``<name>.partial`` (an SQLite file, or empty)
+    that no running backup holds, with its ``-journal``, ``-wal`` and ``-shm``; returns what was removed.
+    Other files are not ours and are left alone."""
+    removed: list[Path] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    bases = {name[: -len(c)] if (c := _companion(name)) else name for name in names}
+    for base in sorted(b for b in bases if b.endswith(PARTIAL)):
+        partial = folder / base
+        if partial.exists():
+            if not _ours(partial):
+                continue
+            try:
+                lock = FileLock.try_take(str(partial), create=False)
+            except OSError:
+                continue  # gone meanwhile, or not ours to open
+            if lock is None:
+                continue  # a backup is writing it right now
+            try:
+                removed += _remove_partial(partial)
+            finally:
+                lock.release()
+        else:  # the partial itself is gone: its journal or WAL has nothing left to belong to
+            removed += _remove_partial(partial)
+    for path in removed:
+        log.warning("event=backup_partial_removed path=%s note=%s", path, json.dumps("left by an interrupted backup"))
+    return removed
+
+
+def _companion(name: str) -> str | None:
+    return next((c for c in COMPANIONS if name.endswith(PARTIAL + c)), None)
+
+
+def _ours(path: Path) -> bool:
+    """What a backup writes: an SQLite file, an empty one (killed at once), or one whose first page is
+    still zeros (SQLite writes a new file's header at its commit) beside an SQLite rollback journal."""
+    head = _head(path, len(SQLITE_HEADER))
+    if head in (b"", SQLITE_HEADER):
+        return True
+    journal = path.with_name(path.name + "-journal")
+    return head == bytes(len(SQLITE_HEADER)) and _head(journal, len(JOURNAL_MAGIC)) == JOURNAL_MAGIC
+
+
+def _head(path: Path, size: int) -> bytes | None:
+    try:
+        with open(path, "rb") as file:
+            return file.read(size)
+    except OSError:
+        return None
+
+
+def _remove_partial(partial: Path) -> list[Path]:
+    removed = []
+    for path in (partial, *(partial.with_name(partial.name + c) for c in COMPANIONS)):
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def _copy(source: Path, target: Path) -> None:

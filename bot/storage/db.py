@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 import sqlite_utils
 
+from bot.storage.backup import BackupError, backup
 from bot.storage.faults import (
     DatabaseClosed,
     DatabaseGone,
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 ACK_PATIENCE_SECONDS = 2.0  # writes before a Slack ack give up after this long (Slack waits 3 s)
 CHECKPOINT_PATIENCE_SECONDS = 1.0  # a TRUNCATE checkpoint waits this long for readers and writers
+BEFORE_SCHEMA = ".before-schema-"  # <db>.before-schema-N: the file as it was before schema N (see migrate)
 
 T = TypeVar("T")
 
@@ -266,20 +268,59 @@ class Database:
         return not busy
 
     def migrate(self) -> int:
-        """Bring the schema to the newest version; returns it. Safe to run at every start."""
+        """Bring the schema to the newest version; returns it. Safe to run at every start.
+
+        Before an existing file is moved to a newer schema, a copy of it is kept beside it
+        (``<db>.before-schema-N``, N the schema it is moved to): the way back to the old version.
+        The copies of earlier upgrades are deleted once this one has succeeded, since they hold
+        texts and numbers that retention erases from the database later."""
         conn = self.conn
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
+        newest = len(MIGRATIONS)
+        if version > newest:
             raise RuntimeError(
                 f"the database {self.path} was written by a newer smsbot "
-                f"(schema {version}, this one knows {len(MIGRATIONS)}): upgrade smsbot"
+                f"(schema {version}, this one knows {newest}): upgrade smsbot"
             )
+        if version == newest:
+            return newest
+        if version > 0:  # a new, empty file (schema 0) has nothing to keep
+            self._keep_copy(version, newest)
         for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
                 step(self.utils)
                 conn.execute(f"PRAGMA user_version = {number}")
             log.info("event=db_migrated version=%d", number)
-        return len(MIGRATIONS)
+        for older in copies_before_schema(self.path):
+            if older[0] < newest:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(older[1])
+                    log.info("event=db_copy_removed path=%s reason=upgraded_again", older[1])
+        return newest
+
+    def _keep_copy(self, version: int, newest: int) -> None:
+        copy = f"{self.path}{BEFORE_SCHEMA}{newest}"
+        if os.path.exists(copy):  # a start that failed midway: the copy from before it is the one to keep
+            log.warning("event=db_copy_kept path=%s note=%s", copy, json.dumps("made by an earlier start; kept as is"))
+            return
+        try:
+            backup(self.path, copy)
+        except BackupError as error:
+            raise RuntimeError(
+                f"the database {self.path} (schema {version}) was not upgraded to schema {newest}, because the "
+                f"copy to keep before upgrading could not be made ({error}). Free some space beside it, "
+                "or make a copy yourself and move it away, then start smsbot again"
+            ) from None
+        log.warning(
+            "event=db_copied_before_upgrade path=%s from=%d to=%d note=%s",
+            copy,
+            version,
+            newest,
+            json.dumps(
+                "the database as it was before this upgrade, to go back to the older smsbot; delete it once this "
+                "version works (it keeps texts and numbers that retention erases); the next upgrade deletes it"
+            ),
+        )
 
     def ping(self) -> bool:
         try:
@@ -323,6 +364,18 @@ class Database:
     def gone(self) -> str | None:
         """Why nothing is written any more, once the file was deleted or replaced."""
         return self._file.gone
+
+
+def copies_before_schema(db_path: str) -> list[tuple[int, str]]:
+    """(N, path) of each ``<db>.before-schema-N`` beside the database, by N."""
+    folder, name = os.path.split(os.path.abspath(db_path))
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(folder):
+            rest = entry[len(name + BEFORE_SCHEMA) :] if entry.startswith(name + BEFORE_SCHEMA) else ""
+            if rest.isdigit():
+                found.append((int(rest), os.path.join(folder, entry)))
+    return sorted(found)
 
 
 def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:

@@ -83,6 +83,7 @@ class Outcome:
     retry_at: float = 0.0
     journaled: bool = False
     whole_send: bool = False  # fail the send's other waiting rows with it (told once)
+    store_error: str = ""  # why the database refused it last
 
 
 class Sender(Worker):
@@ -187,6 +188,14 @@ class Sender(Worker):
             except sqlite3.Error as error:
                 log.warning("event=unclaim_failed message=%d error=%s", self._next["id"], error)
             self._next = None
+
+    def unstored_for(self, now: float) -> tuple[float, str] | None:
+        """(seconds since the gateway's answer that the database has refused to take, why it was refused
+        last), or None when no answer waits: for /healthz, from any thread."""
+        outcome = self.unstored
+        if outcome is None:
+            return None
+        return now - outcome.at, f"message {outcome.message['id']} ({outcome.event}): {outcome.store_error}"
 
     def wait_time(self, now: float) -> float:
         if self.unstored is not None:
@@ -300,6 +309,7 @@ class Sender(Worker):
             self._record(outcome, self.clock())
         except Exception as error:  # locked, full, read-only, or a bug: the answer must not be lost
             outcome.tries += 1
+            outcome.store_error = f"{type(error).__name__}: {error}"
             delay = backoff_delay(outcome.tries, STORE_FIRST_RETRY_SECONDS, STORE_MAX_RETRY_SECONDS)
             outcome.retry_at = self.clock() + delay
             self.unstored = outcome
@@ -313,7 +323,7 @@ class Sender(Worker):
                 outcome.tracking_id or "-",
                 outcome.tries,
                 delay,
-                f"{type(error).__name__}: {error}",
+                outcome.store_error,
                 exc_info=bug,
             )
             return False

@@ -199,8 +199,11 @@ def test_start_up_prints_the_whole_callback_url_only_when_the_secret_is_new(tmp_
     first = start_and_read_banner(tmp_path, env)
     url = re.search(r"https://sms\.example\.com/sms/dlr/[A-Za-z0-9_-]{40,}", first)
     assert url, first  # generated on this start: it has to be pasted into SMS Office
+    assert first.count("/sms/dlr/") == 1, first  # printed once, whole; the summary points at it
+    assert "callback URL:   new, printed whole above" in first
     again = start_and_read_banner(tmp_path, env)
     assert url.group(0) not in again and "https://sms.example.com/sms/dlr/***" in again
+    assert again.count("/sms/dlr/") == 1, again  # once, masked, in the summary
     assert "smsbot check" in again
     secret = url.group(0).rsplit("/", 1)[1]
     assert secret not in (tmp_path / "run.log").read_text()
@@ -217,6 +220,7 @@ def test_a_configured_secret_is_never_printed_at_start_up(tmp_path, simulator, f
     )
     shown = start_and_read_banner(tmp_path, env)
     assert CALLBACK_SECRET not in shown and "/sms/dlr/***" in shown
+    assert shown.count("/sms/dlr/") == 1, shown  # the summary's one line, not a second one above it
 
 
 def test_one_version_everywhere_an_operator_looks(running, tmp_path):

@@ -83,3 +83,51 @@ def test_a_failing_backup_is_logged_not_raised(db, tmp_path, caplog):
     daily = DailyBackups(db.path, str(tmp_path / "file" / "sub"), keep=7, clock=lambda: 1_800_000_000.0)
     assert daily.run_once() is None
     assert "event=backup_failed" in caplog.text
+
+
+# -- what a killed backup leaves is removed by the next one (issue 20, item 19) ----------------------------
+def _killed_backup_leftovers(db, folder, name):
+    """What SIGKILL during a backup leaves: the half-written copy and its journal, WAL and shared memory."""
+    partial = folder / f"{name}.partial"
+    folder.mkdir(parents=True, exist_ok=True)
+    backup(db.path, partial.with_name(name + ".tmp"))
+    (partial.with_name(name + ".tmp")).rename(partial)  # an SQLite file by that name
+    for companion in ("-journal", "-wal", "-shm"):
+        partial.with_name(partial.name + companion).write_bytes(b"\0" * 4096)
+    return partial
+
+
+def test_the_next_backup_removes_what_a_killed_one_left_and_nothing_else(db, tmp_path, caplog):
+    _insert(db)
+    folder = tmp_path / "backups"
+    left = _killed_backup_leftovers(db, folder, "smsbot-20260101T020000Z.db")
+    (folder / "empty.db.partial").write_bytes(b"")  # killed before the first page was written
+    (folder / "orphan.db.partial-journal").write_bytes(b"\0" * 512)  # its database already removed
+    (folder / "download.iso.partial").write_bytes(b"not ours")  # another program's file: left alone
+    (folder / "disk.img.partial").write_bytes(bytes(4096))  # zeros, but no SQLite journal beside it: not ours
+    (folder / "notes.txt").write_text("ours to keep")
+    written = backup(db.path, str(folder) + "/")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["disk.img.partial", "download.iso.partial", "notes.txt", written.name]
+    )
+    assert _count(written) == 1
+    removed = [r.getMessage() for r in caplog.records if "event=backup_partial_removed" in r.getMessage()]
+    assert len(removed) == 6 and any(str(left) in line for line in removed)
+
+
+def test_a_partial_that_a_running_backup_holds_is_left_alone(db, tmp_path):
+    from bot.storage.lock import FileLock
+
+    folder = tmp_path / "backups"
+    busy = _killed_backup_leftovers(db, folder, "nightly.db")
+    held = FileLock.try_take(str(busy), create=False)  # as the backup writing it holds it
+    assert held is not None
+    try:
+        backup(db.path, folder / "manual.db")
+        assert busy.exists() and busy.with_name("nightly.db.partial-journal").exists()
+        with pytest.raises(BackupError, match="another backup is writing"):
+            backup(db.path, folder / "nightly.db")
+    finally:
+        held.release()
+    backup(db.path, folder / "nightly.db")  # once it is no longer held, it is stale
+    assert sorted(p.name for p in folder.iterdir()) == ["manual.db", "nightly.db"]

@@ -1,5 +1,9 @@
 """Migrations (bot/storage/migrations.py): the schema after migrate(), read back with sqlite-utils;
-old files are upgraded keeping their rows; a newer schema is refused."""
+old files are upgraded keeping their rows, with a copy of the old file kept beside it; a newer schema is
+refused."""
+
+import logging
+import sqlite3
 
 import pytest
 
@@ -163,3 +167,76 @@ def test_schema_12_counts_the_credits_of_an_older_file_as_the_limits_now_do(tmp_
         assert (row.user_id, row.sms, row.credits, row.sent, row.unconfirmed) == ("U0ANN", 2, 4, 1, 1)
     finally:
         old.close()
+
+
+# -- a copy kept before an upgrade (issue 20, item 3) ------------------------------------------------------
+def old_file(path, version: int) -> None:
+    """A file as smsbot at schema ``version`` left it, with one send in it."""
+    old = Database(str(path))
+    try:
+        with old.transaction() as conn:
+            for step in MIGRATIONS[:version]:
+                step(old.utils)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("INSERT INTO batches (id, created_at, text, parts) VALUES (7, 1.0, 'Generator running', 1)")
+    finally:
+        old.close()
+
+
+def version_and_text(path) -> tuple[int, str]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0], conn.execute("SELECT text FROM batches").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_an_upgrade_keeps_a_copy_of_the_old_file_and_the_next_upgrade_removes_it(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    path, newest = tmp_path / "smsbot.db", len(MIGRATIONS)
+    old_file(path, 10)
+    (tmp_path / "smsbot.db.before-schema-9").write_bytes(b"an earlier upgrade's copy")
+    db = Database(str(path))
+    try:
+        assert db.migrate() == newest
+        copy = tmp_path / f"smsbot.db.before-schema-{newest}"
+        assert version_and_text(copy) == (10, "Generator running")  # the old file, as it was
+        assert not (tmp_path / "smsbot.db.before-schema-9").exists()  # that upgrade went well: not kept
+        said = [r.getMessage() for r in caplog.records if "event=db_copied_before_upgrade" in r.getMessage()]
+        assert len(said) == 1 and f"path={path}.before-schema-{newest} from=10 to={newest}" in said[0]
+        assert "retention" in said[0]
+        assert db.migrate() == newest and copy.exists()  # kept until the next upgrade
+    finally:
+        db.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if "schema" in p.name) == [copy.name]
+
+
+def test_a_new_database_gets_no_copy_and_a_copy_from_an_earlier_try_is_kept_as_it_is(tmp_path):
+    fresh = Database(str(tmp_path / "new.db"))
+    try:
+        fresh.migrate()
+    finally:
+        fresh.close()
+    assert not list(tmp_path.glob("new.db.before-schema-*"))
+    old_file(tmp_path / "smsbot.db", 11)
+    copy = tmp_path / f"smsbot.db.before-schema-{len(MIGRATIONS)}"
+    old_file(copy, 10)  # made by a start that then failed midway (schema 10 → 11 → crash)
+    db = Database(str(tmp_path / "smsbot.db"))
+    try:
+        db.migrate()
+    finally:
+        db.close()
+    assert version_and_text(copy)[0] == 10  # not replaced by the half-upgraded file
+
+
+def test_without_its_copy_an_old_file_is_not_upgraded(tmp_path):
+    path = tmp_path / "smsbot.db"
+    old_file(path, 10)
+    (tmp_path / f"smsbot.db.before-schema-{len(MIGRATIONS)}.partial").mkdir()  # the copy cannot be written
+    db = Database(str(path))
+    try:
+        with pytest.raises(RuntimeError, match="was not upgraded to schema .* Free some space"):
+            db.migrate()
+    finally:
+        db.close()
+    assert version_and_text(path)[0] == 10

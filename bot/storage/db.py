@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 import sqlite_utils
 
+from bot.storage.checkpoints import Checkpointer
 from bot.storage.faults import (
     DatabaseClosed,
     DatabaseGone,
@@ -55,7 +56,8 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 ACK_PATIENCE_SECONDS = 2.0  # writes before a Slack ack give up after this long (Slack waits 3 s)
-CHECKPOINT_PATIENCE_SECONDS = 1.0  # a TRUNCATE checkpoint waits this long for readers and writers
+CHECKPOINT_PATIENCE_SECONDS = 1.0
+WAL_SIZE_LIMIT = 64 << 20  # a TRUNCATE checkpoint waits this long for readers and writers
 
 T = TypeVar("T")
 
@@ -72,6 +74,7 @@ class Database:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._group: GroupCommit | None = None
+        self._checkpoints = Checkpointer(lambda: self._open(BUSY_TIMEOUT_MS), self._write_lock_within)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -113,6 +116,8 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # no commit pays for a checkpoint: see checkpoints.py
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")  # the WAL file shrinks back after a burst
             conn.execute("PRAGMA foreign_keys = ON")
             # deleted and overwritten rows are zeroed, not left in free space (retention erases in place)
             conn.execute("PRAGMA secure_delete = ON")
@@ -178,6 +183,7 @@ class Database:
                 self._local.on_commit = None
         finally:
             self._write_lock.release()
+        self._checkpoints.committed()
         _run_callbacks(callbacks)
 
     @staticmethod
@@ -190,6 +196,17 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
         finally:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    @contextlib.contextmanager
+    def _write_lock_within(self, seconds: float) -> Iterator[bool]:
+        """Hold the write lock for the block (no write of this process is under way), if it comes within
+        ``seconds``; yields whether it did."""
+        held = self._write_lock.acquire(timeout=seconds)
+        try:
+            yield held
+        finally:
+            if held:
+                self._write_lock.release()
 
     @contextlib.contextmanager
     def patience(self, seconds: float) -> Iterator[None]:
@@ -306,6 +323,7 @@ class Database:
             group, self._group = self._group, None
         if group is not None:
             group.stop()
+        self._checkpoints.stop()
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:

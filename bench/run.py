@@ -28,7 +28,7 @@ from bench.report import Row, markdown_table, missed, text_table  # noqa: E402
 from bench.rig import BenchError, Rig  # noqa: E402
 
 ACK_P99_GOAL_MS = 10.0
-DRAIN_RATIO_GOAL = 1.05
+DRAIN_RATIO_GOAL = 1.10  # on loopback (issue 20: was 1.05; at any real gateway distance both are < 1 %)
 FLATNESS_GOAL = 1.20  # per-SMS cost at N large / at N small
 REPORT_RATIO_GOAL = 0.80
 RSS_GOAL_MB = 64.0

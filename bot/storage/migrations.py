@@ -307,6 +307,8 @@ def _v13_claim_ready(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE messages SET held = 1 WHERE status = 'queued' AND next_attempt_at > queued_at")
     db.execute("CREATE INDEX messages_ready ON messages(id) WHERE status = 'queued' AND held = 0")
     db.execute("CREATE INDEX messages_held ON messages(next_attempt_at) WHERE status = 'queued' AND held = 1")
+    # messages_ready is the claim's walk now: one index less to update at every status change
+    db.execute("DROP INDEX IF EXISTS messages_status_id")
 
 
 # Append only: each function moves the schema one version forward.

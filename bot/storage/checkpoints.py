@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 0.1  # how soon after a write its pages are copied into the file
 RESET_PAGES = 10_000  # ~40 MB of WAL: catch up between two writes so that it starts over (this one
 # waits for the disk under the write lock, as every 1,000th page's commit did before: 10 times rarer)
-HOLD_SECONDS = 1.0  # how long that catch-up waits for the write lock before trying again later
+HOLD_SECONDS = 0.5  # how long that catch-up waits for the write lock before trying again later
 
 
 class Checkpointer:
@@ -65,7 +65,7 @@ class Checkpointer:
                 if self._stopping.wait(CHECKPOINT_SECONDS):  # let writes gather: one copy for many commits
                     return
                 self._dirty.clear()
-                try:
+                try:  # stop() waits for this: nothing here waits long (a lock is given up on within 0.1 s)
                     if conn is None:
                         conn = self._connect()
                     self._checkpoint(conn)

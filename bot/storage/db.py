@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 ACK_PATIENCE_SECONDS = 2.0  # writes before a Slack ack give up after this long (Slack waits 3 s)
 CHECKPOINT_PATIENCE_SECONDS = 1.0
-WAL_SIZE_LIMIT = 64 << 20  # a TRUNCATE checkpoint waits this long for readers and writers
+WAL_SIZE_LIMIT = 64 << 20
+CHECKPOINT_BUSY_MS = 100  # a TRUNCATE checkpoint waits this long for readers and writers
 
 T = TypeVar("T")
 
@@ -74,7 +75,8 @@ class Database:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._group: GroupCommit | None = None
-        self._checkpoints = Checkpointer(lambda: self._open(BUSY_TIMEOUT_MS), self._write_lock_within)
+        # its connection gives up on a lock at once (PASSIVE never waits; only opening one could)
+        self._checkpoints = Checkpointer(lambda: self._open(CHECKPOINT_BUSY_MS), self._write_lock_within)
 
     @property
     def conn(self) -> sqlite3.Connection:

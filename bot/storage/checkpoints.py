@@ -38,6 +38,7 @@ class Checkpointer:
         self._dirty = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self.lock = threading.Lock()  # held while a checkpoint runs (Database.checkpoint takes it too)
         self._thread: threading.Thread | None = None
 
     def committed(self) -> None:
@@ -68,7 +69,8 @@ class Checkpointer:
                 try:  # stop() waits for this: nothing here waits long (a lock is given up on within 0.1 s)
                     if conn is None:
                         conn = self._connect()
-                    self._checkpoint(conn)
+                    with self.lock:
+                        self._checkpoint(conn)
                 except Exception as error:  # a fault the writers see and report themselves; tried again later
                     log.debug("event=checkpoint_failed error=%s", error)
                     if conn is not None:
@@ -82,7 +84,7 @@ class Checkpointer:
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         [(_, pages, _)] = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # fetchall: no statement left open
-        if pages > RESET_PAGES:
+        if pages > RESET_PAGES and not self._stopping.is_set():
             with self._hold(HOLD_SECONDS) as held:
                 if held:  # no write of ours is under way: this one catches up, and the next write resets the WAL
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

@@ -270,7 +270,17 @@ class Database:
         conn = self.conn
         # Our own writers queue behind it on our lock, as behind any write; SQLite's busy handler
         # covers readers and other processes, for no longer than ``patience``.
-        if not self._write_lock.acquire(timeout=patience):
+        started = time.monotonic()
+        # the checkpoint thread's own copy (a few ms) would make this one fail at once: wait for it to end
+        if not self._checkpoints.lock.acquire(timeout=patience):
+            return False
+        try:
+            return self._truncate(conn, patience, started)
+        finally:
+            self._checkpoints.lock.release()
+
+    def _truncate(self, conn: sqlite3.Connection, patience: float, started: float) -> bool:
+        if not self._write_lock.acquire(timeout=max(0.0, patience - (time.monotonic() - started))):
             return False
         try:
             self._file.check()

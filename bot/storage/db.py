@@ -37,7 +37,6 @@ from urllib.parse import quote
 
 import sqlite_utils
 
-from bot.storage.checkpoints import Checkpointer
 from bot.storage.faults import (
     DatabaseClosed,
     DatabaseGone,
@@ -56,9 +55,7 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 ACK_PATIENCE_SECONDS = 2.0  # writes before a Slack ack give up after this long (Slack waits 3 s)
-CHECKPOINT_PATIENCE_SECONDS = 1.0
-WAL_SIZE_LIMIT = 64 << 20
-CHECKPOINT_BUSY_MS = 100  # a TRUNCATE checkpoint waits this long for readers and writers
+CHECKPOINT_PATIENCE_SECONDS = 1.0  # a TRUNCATE checkpoint waits this long for readers and writers
 
 T = TypeVar("T")
 
@@ -75,8 +72,6 @@ class Database:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._group: GroupCommit | None = None
-        # its connection gives up on a lock at once (PASSIVE never waits; only opening one could)
-        self._checkpoints = Checkpointer(lambda: self._open(CHECKPOINT_BUSY_MS), self._write_lock_within)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -118,8 +113,6 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA wal_autocheckpoint = 0")  # no commit pays for a checkpoint: see checkpoints.py
-            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")  # the WAL file shrinks back after a burst
             conn.execute("PRAGMA foreign_keys = ON")
             # deleted and overwritten rows are zeroed, not left in free space (retention erases in place)
             conn.execute("PRAGMA secure_delete = ON")
@@ -185,7 +178,6 @@ class Database:
                 self._local.on_commit = None
         finally:
             self._write_lock.release()
-        self._checkpoints.committed()
         _run_callbacks(callbacks)
 
     @staticmethod
@@ -198,17 +190,6 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
         finally:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-
-    @contextlib.contextmanager
-    def _write_lock_within(self, seconds: float) -> Iterator[bool]:
-        """Hold the write lock for the block (no write of this process is under way), if it comes within
-        ``seconds``; yields whether it did."""
-        held = self._write_lock.acquire(timeout=seconds)
-        try:
-            yield held
-        finally:
-            if held:
-                self._write_lock.release()
 
     @contextlib.contextmanager
     def patience(self, seconds: float) -> Iterator[None]:
@@ -270,17 +251,7 @@ class Database:
         conn = self.conn
         # Our own writers queue behind it on our lock, as behind any write; SQLite's busy handler
         # covers readers and other processes, for no longer than ``patience``.
-        started = time.monotonic()
-        # the checkpoint thread's own copy (a few ms) would make this one fail at once: wait for it to end
-        if not self._checkpoints.lock.acquire(timeout=patience):
-            return False
-        try:
-            return self._truncate(conn, patience, started)
-        finally:
-            self._checkpoints.lock.release()
-
-    def _truncate(self, conn: sqlite3.Connection, patience: float, started: float) -> bool:
-        if not self._write_lock.acquire(timeout=max(0.0, patience - (time.monotonic() - started))):
+        if not self._write_lock.acquire(timeout=patience):
             return False
         try:
             self._file.check()
@@ -335,7 +306,6 @@ class Database:
             group, self._group = self._group, None
         if group is not None:
             group.stop()
-        self._checkpoints.stop()
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:

@@ -25,13 +25,16 @@ RUN groupadd --system --gid 10001 smsbot \
     && install -d -o smsbot -g smsbot -m 0750 /app /data
 
 # Dependencies exactly as locked (versions and hashes; regenerate with pip-compile, see README),
-# in their own layer so a code change does not reinstall them. Then smsbot itself, without
-# resolving anything again. README.md is the package's long description; no test extras.
-COPY requirements.lock /tmp/smsbot/
-RUN pip install --require-hashes -r /tmp/smsbot/requirements.lock
+# and the build backend as locked (build-requirements.lock), in their own layer so a code change
+# does not reinstall them. Then smsbot itself, built with that backend (no build isolation: pip
+# downloads nothing more) and without resolving anything again. README.md is the package's long
+# description; no test extras.
+COPY requirements.lock build-requirements.lock /tmp/smsbot/
+RUN pip install --require-hashes -r /tmp/smsbot/requirements.lock \
+    && pip install --require-hashes -r /tmp/smsbot/build-requirements.lock
 COPY pyproject.toml README.md /tmp/smsbot/
 COPY bot /tmp/smsbot/bot
-RUN pip install --no-deps /tmp/smsbot && rm -rf /tmp/smsbot \
+RUN pip install --no-build-isolation --no-deps /tmp/smsbot && rm -rf /tmp/smsbot \
     && echo /data > /etc/smsbot-image
 
 ENV SMSBOT_DB=/data/smsbot.db \

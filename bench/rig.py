@@ -36,6 +36,7 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 OUR_VARIABLES = ("SLACK_", "SMSOFFICE_", "SMS_", "SMSBOT_")
 _RUNNING = re.compile(r"running on [\d.]+:(\d+)")
+_WARNING = re.compile(r" level=(WARNING|ERROR|CRITICAL) ")
 
 
 class BenchError(RuntimeError):
@@ -144,6 +145,12 @@ class BotProcess:
         self._log.flush()
         return len(self.log_path.read_text(errors="replace").splitlines())
 
+    def warnings(self) -> list[str]:
+        """The lines logged at WARNING or above so far (the bot logs at WARNING: a clean run logs none)."""
+        if not self._log.closed:
+            self._log.flush()
+        return [line for line in self.log_path.read_text(errors="replace").splitlines() if _WARNING.search(line)]
+
 
 class SlackCommands:
     """Signed ``/sms`` slash commands over one keep-alive session."""
@@ -229,6 +236,7 @@ class Rig:
             "SMSBOT_PORT": "0",
             "SMSBOT_CALLBACK_SECRET": CALLBACK_SECRET,
             "SMSBOT_LOG_LEVEL": "WARNING",
+            "SMSBOT_ALERT_CHANNEL": CHANNEL,  # as a production bot has it (without, the start-up warns)
             "SMSBOT_CONFIRM_ABOVE": "100000000",  # the benchmark measures sending, not confirming
             **self.env,
         }

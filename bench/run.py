@@ -12,26 +12,30 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # bot, tests.fakes and bench all import from the repo root
 
-from bench import limits, lists, measures  # noqa: E402
+from bench import claims, limits, lists, measures  # noqa: E402
 from bench.report import Row, markdown_table, missed, text_table  # noqa: E402
 from bench.rig import BenchError, Rig  # noqa: E402
 
 ACK_P99_GOAL_MS = 10.0
-DRAIN_RATIO_GOAL = 1.05
+DRAIN_RATIO_GOAL = 1.10  # on loopback (issue 20: was 1.05; at any real gateway distance both are < 1 %)
 FLATNESS_GOAL = 1.20  # per-SMS cost at N large / at N small
 REPORT_RATIO_GOAL = 0.80
 RSS_GOAL_MB = 64.0
 LIST_GOAL_MS = 3000.0  # a 5,000-row list: planned and queued within Slack's 3 s
 LIMITS_RATIO_GOAL = 2.0  # ack p99 with daily limits set and 1M SMS of history / without limits
+CLAIM_FLAT_GOAL = 1.20  # ms per claim with 50,000 scheduled rows waiting / with none
+WARNINGS_GOAL = 0  # lines at WARNING or above in the bot's log during a run where nothing goes wrong
 
 FULL = {
     "n_acks": 500,
@@ -55,6 +59,7 @@ QUICK = {
 }
 
 _STARTED = time.monotonic()
+_EVENT = re.compile(r"\bevent=(\S+)")
 
 
 def progress(message: str) -> None:
@@ -239,7 +244,7 @@ def intake_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
 
 def memory_rows(rig: Rig, notes: list[str]) -> list[Row]:
     rss, peak = rig.bot.status_kb("VmRSS") / 1024, rig.bot.status_kb("VmHWM") / 1024
-    notes.append(f"bot peak RSS (VmHWM): {peak:.1f} MB; stderr log lines at WARNING: {rig.bot.log_lines()}")
+    notes.append(f"bot peak RSS (VmHWM): {peak:.1f} MB")
     return [Row("bot RSS after the load (VmRSS)", f"{rss:.1f} MB", f"<= {RSS_GOAL_MB:g} MB", rss <= RSS_GOAL_MB)]
 
 
@@ -248,6 +253,22 @@ def stop_rows(rig: Rig) -> list[Row]:
     code, seconds = rig.bot.stop()
     shown = "killed (no exit)" if code is None else f"{code} after {seconds:.1f} s"
     return [Row("exit on SIGTERM", shown, "0 within 10 s", code == 0 and seconds <= 10)]
+
+
+def warning_rows(rig: Rig, notes: list[str]) -> list[Row]:
+    """After SIGTERM: every line the bot logged at WARNING or above over the whole run."""
+    lines = rig.bot.warnings()
+    if lines:
+        events = Counter(match.group(1) if (match := _EVENT.search(line)) else line[:80] for line in lines)
+        notes.append("bot log lines at WARNING or above: " + ", ".join(f"{e} x{n}" for e, n in events.most_common(8)))
+    return [
+        Row(
+            "bot log lines at WARNING or above (clean run)",
+            f"{len(lines):,}",
+            f"{WARNINGS_GOAL} warnings",
+            len(lines) <= WARNINGS_GOAL,
+        )
+    ]
 
 
 def list_rows(notes: list[str]) -> list[Row]:
@@ -264,6 +285,24 @@ def list_rows(notes: list[str]) -> list[Row]:
             f"{total:,.0f} ms",
             f"<= {LIST_GOAL_MS:,.0f} ms",
             total <= LIST_GOAL_MS,
+        )
+    ]
+
+
+def claim_rows(notes: list[str]) -> list[Row]:
+    progress(f"claims: {claims.CLAIMS:,} due SMS with 0 and with {claims.WAITING:,} scheduled rows waiting")
+    none, many = claims.flat_ratio()
+    ratio = many / none
+    notes.append(
+        f"claim (one transaction each, in the benchmark's process): {none:.3f} ms with no scheduled rows "
+        f"waiting, {many:.3f} ms with {claims.WAITING:,} waiting ahead of the due ones (best of 5 runs each)"
+    )
+    return [
+        Row(
+            f"claim cost with {claims.WAITING:,} scheduled rows waiting / none",
+            f"{ratio:.2f}x",
+            f"flat: <= {CLAIM_FLAT_GOAL:.2f}x",
+            ratio <= CLAIM_FLAT_GOAL,
         )
     ]
 
@@ -300,10 +339,12 @@ def run_benchmark(args) -> tuple[list[Row], list[str]]:
             rows += intake_rows(rig, args, notes)
             rows += memory_rows(rig, notes)
             rows += list_rows(notes)
+            rows += claim_rows(notes)
         except BenchError:
             print(f"--- smsbot stderr (last lines) ---\n{rig.bot.log_tail()}", file=sys.stderr)
             raise
         rows += stop_rows(rig)
+        rows += warning_rows(rig, notes)
     rows += limit_rows(args, notes)
     return rows, notes
 

@@ -3,10 +3,13 @@
 import io
 import json
 import logging
+import signal
 
 import pytest
 
 from bot.logs import setup_logging
+from tests.conftest import GATEWAY_PASSWORD
+from tests.process import start_bot
 
 LIBRARIES = ("urllib3", "slack_bolt", "slack_sdk", "waitress", "apscheduler")
 
@@ -58,8 +61,29 @@ def test_json_lines_parse_and_keep_the_traceback(logged):
     except KeyError:
         logging.getLogger("bot.y").error("event=failed id=%s", "abc", exc_info=True)
     [entry] = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert (entry["level"], entry["logger"], entry["message"]) == ("ERROR", "bot.y", "event=failed id=abc")
+    assert (entry["level"], entry["logger"], entry["event"], entry["id"]) == ("ERROR", "bot.y", "failed", "abc")
     assert "KeyError: 'missing'" in entry["exc"]
+
+
+def test_json_lines_carry_every_key_value_as_a_field_and_quoted_values_read_back(logged):
+    out = logged(level="INFO", fmt="json")
+    log = logging.getLogger("bot.z")
+    log.info("event=db_migrated version=%d", 1)
+    log.warning("event=balance_alerts_off reason=%s note=%s", json.dumps('not "set"'), json.dumps("a b\nc"))
+    log.warning("event=send_store_failed message=3 event=sent level=x error=OperationalError: database is locked")
+    log.warning("free text, not an event")
+    migrated, alerts, failed, free = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert {k: migrated[k] for k in ("level", "logger", "event", "version")} == {
+        "level": "INFO",
+        "logger": "bot.z",
+        "event": "db_migrated",
+        "version": "1",
+    }
+    assert (alerts["reason"], alerts["note"]) == ('not "set"', "a b\nc")
+    assert (failed["message"], failed["event"], failed["event_2"]) == ("3", "send_store_failed", "sent")
+    assert failed["level"] == "WARNING" and failed["level_2"] == "x"  # ours are never overwritten
+    assert failed["error"] == "OperationalError: database is locked"
+    assert free["msg"] == "free text, not an event" and "event" not in free
 
 
 def test_libraries_only_warn_unless_we_debug(logged):
@@ -72,3 +96,20 @@ def test_libraries_only_warn_unless_we_debug(logged):
     logged(level="DEBUG")
     logging.getLogger("waitress").debug("details")
     assert "details" in out.getvalue()
+
+
+def test_smsbot_run_with_json_logs_writes_each_key_value_as_a_field(tmp_path, simulator, fake_slack):
+    bot = start_bot(tmp_path, simulator, fake_slack, SMSBOT_LOG_FORMAT="json")
+    try:
+        assert bot.stop(signal.SIGTERM) == 0
+    finally:
+        bot.stop()
+    log = bot.log()
+    entries = [json.loads(line) for line in log.splitlines()]  # one JSON object per line, nothing else
+    migrated = [e["version"] for e in entries if e.get("event") == "db_migrated"]
+    assert migrated == [str(n) for n in range(1, len(migrated) + 1)] and len(migrated) > 5
+    [alerts_off] = [e for e in entries if e.get("event") == "balance_alerts_off"]
+    assert alerts_off["level"] == "WARNING" and alerts_off["reason"] == "SMSBOT_ALERT_CHANNEL is not set"
+    assert [e.get("event") for e in entries][-1] == "stopped"
+    assert all(e["logger"].startswith(("bot", "waitress", "slack", "urllib3", "apscheduler")) for e in entries)
+    assert GATEWAY_PASSWORD not in log

@@ -299,6 +299,18 @@ def _v12_charges(db: sqlite_utils.Database) -> None:
     db.table("access_modes").create({"kind": str, "closed_by": str, "closed_at": float}, pk="kind")
 
 
+def _v13_claim_ready(db: sqlite_utils.Database) -> None:
+    # Issue 20: a claim must not walk past scheduled SMS waiting for their time. ``held`` is 1 while a
+    # queued SMS waits for a time still to come (a scheduled send); the claim promotes it to 0 once due,
+    # and walks only the rows not held, in id order.
+    db.execute("ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE messages SET held = 1 WHERE status = 'queued' AND next_attempt_at > queued_at")
+    db.execute("CREATE INDEX messages_ready ON messages(id) WHERE status = 'queued' AND held = 0")
+    db.execute("CREATE INDEX messages_held ON messages(next_attempt_at) WHERE status = 'queued' AND held = 1")
+    # messages_ready is the claim's walk now: one index less to update at every status change
+    db.execute("DROP INDEX IF EXISTS messages_status_id")
+
+
 # Append only: each function moves the schema one version forward.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1,
@@ -313,4 +325,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v10_routine_sends,
     _v11_compliance,
     _v12_charges,
+    _v13_claim_ready,
 ]

@@ -115,8 +115,9 @@ class SendQueue:
         batch_id = cur.lastrowid
         assert batch_id is not None  # an INSERT into a rowid table always sets it
         due = batch.get("scheduled_for") or now
+        held = int(due > now)  # waits for its time outside the claim's walk (see claim)
         # each row keeps its recipient's country (usage and export still work once numbers are erased)
-        rows: list[tuple[object, ...]] = [(batch_id, r, country_of(r), due, now, now) for r in recipients]
+        rows: list[tuple[object, ...]] = [(batch_id, r, country_of(r), due, held, now, now) for r in recipients]
         own = ""
         if texts is not None:  # a personalised list: each row with its recipient's text and parts
             assert parts is not None  # checked above: as many parts as recipients, and there is at least one
@@ -125,8 +126,8 @@ class SendQueue:
                 [(b, r, c, text, n, *rest) for (b, r, c, *rest), text, n in zip(rows, texts, parts, strict=True)],
             )
         conn.executemany(
-            f"INSERT INTO messages (batch_id, recipient, country, {own}status, attempts, next_attempt_at, queued_at, "
-            f"updated_at) VALUES (?, ?, ?, {'?, ?, ' if own else ''}'{QUEUED}', 0, ?, ?, ?)",
+            f"INSERT INTO messages (batch_id, recipient, country, {own}status, attempts, next_attempt_at, held, "
+            f"queued_at, updated_at) VALUES (?, ?, ?, {'?, ?, ' if own else ''}'{QUEUED}', 0, ?, ?, ?, ?)",
             rows,
         )
         conn.execute(
@@ -138,16 +139,26 @@ class SendQueue:
 
     def claim(self, now: float, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:
         """Move the oldest due queued message to ``sending`` and return it (committed, or inside
-        the caller's transaction when ``conn`` is given)."""
+        the caller's transaction when ``conn`` is given).
+
+        Scheduled rows wait ``held`` (outside the walk below) until their time: each claim first promotes
+        those now due (a look-up in messages_held, nothing when none is), so however many wait, a
+        claim never walks past them."""
         if conn is None:
             with self.db.transaction() as conn:
                 return self.claim(now, conn)
+        conn.execute(
+            f"UPDATE messages INDEXED BY messages_held SET held = 0 "
+            f"WHERE status = '{QUEUED}' AND held = 1 AND next_attempt_at <= ?",
+            (now,),
+        )
         return conn.execute(
             f"UPDATE messages SET status = '{SENDING}', sending_at = ?, updated_at = ?, attempts = attempts + 1 "
-            # Walk messages(status, id) in id order; the unary + keeps SQLite from choosing
-            # the (status, next_attempt_at) index, which would sort the whole queue per claim.
-            f"WHERE id = (SELECT id FROM messages WHERE status = '{QUEUED}' AND +next_attempt_at <= ? "
-            "            ORDER BY id LIMIT 1) "
+            # Walk messages_ready (queued, not held) in id order; the unary + keeps SQLite from choosing
+            # the (status, next_attempt_at) index, which would sort the whole queue per claim. A row waiting
+            # to be retried is not held: the sender pauses the whole queue until then anyway.
+            f"WHERE id = (SELECT id FROM messages INDEXED BY messages_ready WHERE status = '{QUEUED}' AND held = 0 "
+            "            AND +next_attempt_at <= ? ORDER BY id LIMIT 1) "
             "RETURNING *",
             (now, now, now),
         ).fetchone()
@@ -247,7 +258,7 @@ class SendQueue:
         them, today); the row, or None when it was not waiting for that. Its earlier attempts keep their
         tracking numbers (and an unconfirmed one its charge); the delivery status starts afresh."""
         row = conn.execute(
-            f"UPDATE messages SET status = '{QUEUED}', next_attempt_at = ?, queued_at = ?, updated_at = ?, "
+            f"UPDATE messages SET status = '{QUEUED}', next_attempt_at = ?, held = 0, queued_at = ?, updated_at = ?, "
             "last_error = NULL, failure = NULL, tracking_id = NULL, dlr_status_id = NULL, dlr_status = NULL, "
             f"dlr_at = NULL WHERE id = ? AND status IN ('{UNCONFIRMED}', '{FAILED}') RETURNING *",
             (now, now, now, message_id),

@@ -130,9 +130,9 @@ class ReportIntake:
         Raises on a storage failure, and TimeoutError when the database has not taken it within
         ``patience`` seconds (then it is not stored). Reports arriving together share one commit."""
         outcome = self.db.write(lambda conn: self._record(conn, report, now), timeout=patience)
-        level = logging.WARNING if outcome == Outcome.UNMATCHED else logging.INFO
-        log.log(
-            level,
+        # INFO, unmatched too: a report can beat our own commit (it is matched then), or be for an SMS
+        # retention erased; it is kept in ``reports`` either way, and nothing is wrong for an operator to fix.
+        log.info(
             "event=report_%s tracking=%s status=%d to=%s",
             outcome,
             report.tracking_id,

@@ -382,6 +382,8 @@ class Sender(Worker):
                 claimed = q.claim(now, conn)
         self._next = claimed  # only once committed: a rolled-back claim must never be sent
         level = logging.INFO if event == SendEvent.SENT else logging.WARNING
+        if not log.isEnabledFor(level):  # not even the masked number is worked out for a line nobody reads
+            return
         log.log(
             level,
             "event=send_%s message=%d to=%s attempt=%d tracking=%s error=%s",

@@ -40,6 +40,51 @@ def test_a_row_waiting_for_retry_is_not_claimed_before_its_time(queue):
     assert again["id"] == row["id"] and again["attempts"] == 2
 
 
+def scheduled(queue, recipients, at: float, now=100.0):
+    with queue.db.transaction() as conn:
+        return queue.enqueue(conn, {**BATCH, "scheduled_for": at}, recipients, now)
+
+
+def test_scheduled_rows_wait_for_their_time_then_go_first_in_queue_order(queue):
+    early = scheduled(queue, ["27831000001", "27831000002"], at=200.0)
+    enqueue(queue, ["27821000001", "27821000002"], now=150.0)
+    assert queue.claim(now=160.0)["recipient"] == "27821000001"  # the scheduled ones are not due yet
+    assert [queue.claim(now=200.0)["recipient"] for _ in range(3)] == ["27831000001", "27831000002", "27821000002"]
+    assert queue.claim(now=200.0) is None and [m["status"] for m in queue.messages_of(early)] == ["sending"] * 2
+
+
+def test_a_failed_scheduled_row_resent_before_its_time_goes_at_once(queue):
+    batch_id = scheduled(queue, ["27831000001", "27831000002"], at=500.0)
+    with queue.db.transaction() as conn:
+        queue.fail_waiting(conn, batch_id, "not sent: its requester may no longer send", 120.0)
+        resent = queue.requeue(conn, queue.messages_of(batch_id)[0]["id"], 130.0, by="U2")
+    assert queue.claim(now=131.0)["id"] == resent["id"] and queue.claim(now=600.0) is None
+
+
+def test_an_upgrade_keeps_a_waiting_scheduled_send_waiting_then_sends_it(tmp_path):
+    import sqlite_utils
+
+    from bot.storage.migrations import MIGRATIONS, _v13_claim_ready
+
+    db = Database(str(tmp_path / "old.db"))
+    before = MIGRATIONS.index(_v13_claim_ready)
+    with db.transaction() as conn:  # schema 12, with a send scheduled for 500 and one queued at once
+        for step in MIGRATIONS[:before]:
+            step(sqlite_utils.Database(conn))
+        conn.execute(f"PRAGMA user_version = {before}")
+        conn.execute("INSERT INTO batches (id, created_at, recipients, text, parts) VALUES (1, 100, 2, 'Hi', 1)")
+        conn.executemany(
+            "INSERT INTO messages (batch_id, recipient, status, attempts, next_attempt_at, queued_at, "
+            "updated_at) VALUES (1, ?, 'queued', 0, ?, 100, 100)",
+            [("27831234567", 500.0), ("27821234567", 100.0)],
+        )
+    db.migrate()
+    queue = SendQueue(db)
+    assert queue.claim(now=101.0)["recipient"] == "27821234567" and queue.claim(now=499.0) is None
+    assert queue.claim(now=500.0)["recipient"] == "27831234567"
+    db.close()
+
+
 def test_concurrent_claims_never_hand_out_one_row_twice(tmp_path):
     path = str(tmp_path / "q.db")
     db = Database(path)
@@ -179,8 +224,10 @@ def test_the_upgrade_keeps_the_tracking_numbers_of_earlier_sends(tmp_path):
             "updated_at) VALUES (1, ?, 'queued', 0, 100, 100, 100)",
             [("27831234567",), ("27821234567",)],
         )
-    a, b = queue.claim(now=101.0), queue.claim(now=101.0)
-    with db.transaction() as conn:
+    with db.transaction() as conn:  # that version's sender claimed both (today's claim needs schema 13)
+        a, b = conn.execute(
+            "UPDATE messages SET status = 'sending', sending_at = 101.0, attempts = 1 RETURNING id"
+        ).fetchall()
         conn.execute(
             "UPDATE messages SET status = 'sent', tracking_id = '100001', sent_at = 102.0 WHERE id = ?", (a["id"],)
         )

@@ -12,7 +12,7 @@ import sys
 import threading
 
 from bot.cli.environment import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, settings_or_exit
-from bot.config.settings import Settings
+from bot.config.settings import Settings, public_url_warning
 from bot.workers.signals import set_from_signal
 
 _held: list[object] = []  # the database's run lock, for the life of the process
@@ -20,6 +20,8 @@ _held: list[object] = []  # the database's run lock, for the life of the process
 
 def run(args) -> int:
     settings = settings_or_exit(args.simulator)
+    if warning := public_url_warning(settings):  # Slack needs https; the callback secret would travel in clear
+        print(f"smsbot: warning: {warning}", file=sys.stderr)
     from bot.cli.summary import startup_lines
     from bot.logs import setup_logging
     from bot.runtime import Bot, CannotListen

@@ -253,3 +253,12 @@ def test_help_describes_the_command_and_its_exit_codes(tmp_path, command):
         assert "no database is created or upgraded" in flat
     else:
         assert "RestartPreventExitStatus=2" in out
+
+
+def test_start_up_warns_about_a_public_url_on_plain_http(tmp_path, simulator, fake_slack):
+    running = start_bot(tmp_path, simulator, fake_slack, SMSBOT_PUBLIC_URL="http://sms.example.com")
+    try:
+        assert "smsbot: warning: SMSBOT_PUBLIC_URL=http://sms.example.com starts with http://" in running.log()
+        assert CALLBACK_SECRET not in running.log()
+    finally:
+        running.stop()

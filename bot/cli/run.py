@@ -71,32 +71,30 @@ def exit_now(status: int) -> None:
     os._exit(status)
 
 
+# errno → what to do, and whether it may clear by itself (1) or only a person can fix it (2)
+_LISTEN_PROBLEMS = {
+    errno.EADDRINUSE: (
+        "the port is already in use (an old smsbot still stopping, or another program). Stop that program or "
+        "choose another SMSBOT_PORT.",
+        EXIT_FAILED,
+    ),
+    errno.EACCES: (
+        "ports below 1024 need privileges. Use a port above 1024 (e.g. 3000) behind your reverse proxy.",
+        EXIT_CONFIG,
+    ),
+    errno.EADDRNOTAVAIL: (
+        "that address is not one of this machine's. Use 0.0.0.0 (every interface) or 127.0.0.1.",
+        EXIT_CONFIG,
+    ),
+}
+
+
 def cannot_listen(error: OSError, settings: Settings) -> int:
     """A port in use may clear when an old process ends (1); a wrong address or port will not (2)."""
     where = f"SMSBOT_HOST={settings.host} SMSBOT_PORT={settings.port}"
-    if error.errno == errno.EADDRINUSE:
-        print(
-            f"smsbot cannot listen on {where}: the port is already in use (an old smsbot still stopping, or "
-            "another program). Stop that program or choose another SMSBOT_PORT.",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    if error.errno == errno.EACCES:
-        print(
-            f"smsbot cannot listen on {where}: ports below 1024 need privileges. Use a port above 1024 "
-            "(e.g. 3000) behind your reverse proxy.",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    if error.errno == errno.EADDRNOTAVAIL:
-        print(
-            f"smsbot cannot listen on {where}: that address is not one of this machine's. Use 0.0.0.0 (every "
-            "interface) or 127.0.0.1.",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    print(f"smsbot cannot listen on {where}: {error.strerror or error}.", file=sys.stderr)
-    return EXIT_FAILED
+    sentence, code = _LISTEN_PROBLEMS.get(error.errno or 0, (f"{error.strerror or error}.", EXIT_FAILED))
+    print(f"smsbot cannot listen on {where}: {sentence}", file=sys.stderr)
+    return code
 
 
 # errno → (what is wrong with the file, what to do, exit code): 2 when restarting cannot help

@@ -21,8 +21,6 @@ database until their delivery reports come in, or the wait ends.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
 import sqlite3
 import sys
@@ -41,6 +39,7 @@ from bot.sms.errors import SmsRuleError
 from bot.sms.plan import build_plan
 from bot.sms.rules import GSM7, MAX_PARTS, UCS2, TextInfo, analyse_text
 from bot.storage.db import Database
+from bot.storage.lock import is_held
 from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue, Status
@@ -51,7 +50,6 @@ REPORT_WAIT_SECONDS = 120.0  # how long to wait for the delivery reports
 CLAIM_SECONDS = 20.0  # a running bot's sender looks for due SMS every second
 POLL_SECONDS = 0.2
 LONG_QUERY_BYTES = 2048  # IIS's default maxQueryString
-LOCK_SUFFIX = ".lock"  # `smsbot run` holds an flock on <SMSBOT_DB>.lock while it runs
 
 # -- the two texts ------------------------------------------------------------------------------
 _WORDS = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog."]
@@ -144,26 +142,6 @@ def query_bytes(settings: Settings, number: str, text: str) -> int:
 
 
 # -- is a bot running? ---------------------------------------------------------------------------
-def bot_holds_database(db_path: str) -> bool | None:
-    """True when a `smsbot run` holds the run lock beside the database (an flock it keeps while it
-    runs, released by the kernel when it ends); False when the lock file is there and free; None when
-    there is none (a bot from before the lock, or none ever ran): the claim watch then decides."""
-    path = os.path.abspath(os.path.expanduser(db_path)) + LOCK_SUFFIX
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return None
-    finally:
-        os.close(fd)  # releases our shared lock at once, if we got it
-    return False
-
-
 def _needs_bot(db_path: str) -> str:
     return (
         f"no `smsbot run` is running on the database {db_path}: the test SMS go through it, since it owns the "
@@ -194,9 +172,7 @@ def test_sms(
     if problem is not None:
         return _refuse(problem)
     path = str(Path(settings.db_path).expanduser().resolve())
-    if (
-        not Path(path).exists() or bot_holds_database(settings.db_path) is False
-    ):  # the lock sits beside SMSBOT_DB as given
+    if not Path(path).exists() or is_held(settings.db_path) is False:  # the lock sits beside SMSBOT_DB as given
         return _refuse(_needs_bot(path))
     db = Database(settings.db_path)
     try:

@@ -74,6 +74,20 @@ def hold_database(db_path: str) -> FileLock:
     return lock
 
 
+def is_held(db_path: str) -> bool | None:
+    """Whether a process holds the database's run lock now: True, False (the file is there and free),
+    or None (no lock file: no `smsbot run` since the lock came, or it cannot be opened). The probe takes
+    the lock for an instant when it is free, so a bot starting at that very moment is refused once."""
+    try:
+        lock = FileLock.try_take(lock_path(db_path), create=False)
+    except OSError:
+        return None
+    if lock is None:
+        return True
+    lock.release()
+    return False
+
+
 def holder(path: str) -> str:
     """``PID 1234`` (``on host h`` when it is another machine's), as the holder wrote it; or why not known."""
     try:

@@ -33,6 +33,8 @@ from bot.storage.audit import Audit
 from bot.storage.backup import DailyBackups
 from bot.storage.confirmations import PendingSends
 from bot.storage.db import ACK_PATIENCE_SECONDS, Database
+from bot.storage.errors import DatabaseError
+from bot.storage.factory import open_database
 from bot.storage.groups import GroupStore
 from bot.storage.health import StorageHealth
 from bot.storage.optouts import OptOuts
@@ -76,7 +78,7 @@ class Bot:
         self.simulator, settings = embedded.prepare(settings)  # SMSOFFICE_API_URL=simulator
         self.settings = settings
         self.clock = clock
-        self.db = Database(settings.db_path)
+        self.db = open_database(settings)  # SQLite at SMSBOT_DB, or PostgreSQL at SMSBOT_DATABASE_URL
         self.db.migrate()
         self.storage = StorageHealth(self.db, clock)
         self.callback_secret, self.callback_secret_generated = callback_secret_and_origin(self.db, settings)
@@ -293,7 +295,7 @@ class Bot:
                 oldest_outbox_age_seconds=_age(waiting, now),
                 outbox_stalled=stalled,
             )
-        except sqlite3.Error as error:  # unreadable: the probe above already says it cannot write
+        except DatabaseError as error:  # unreadable: the probe above already says it cannot write
             details.update(database=False, database_problem=details["database_problem"] or str(error))
         details["alerts"] = self.notifier.alert_problem or "ok"
         balance_age, balance_overdue = self.watch.overdue()
@@ -390,11 +392,12 @@ def callback_secret_and_origin(db: Database, settings: Settings) -> tuple[str, b
     """(the callback secret, True when it was generated just now, on this start)."""
     secret, generated = settings.callback_secret, False
     if secret is None:
-        # INSERT OR IGNORE: if two processes start at once, both end up with the first one's secret.
+        # DO NOTHING on a second one: if two processes start at once, both end up with the first one's secret.
         with db.transaction() as conn:
             generated = (
                 conn.execute(
-                    "INSERT OR IGNORE INTO kv(key, value) VALUES ('callback_secret', ?)", (secrets.token_urlsafe(32),)
+                    "INSERT INTO kv(key, value) VALUES ('callback_secret', ?) ON CONFLICT (key) DO NOTHING",
+                    (secrets.token_urlsafe(32),),
                 ).rowcount
                 == 1
             )

@@ -34,7 +34,9 @@ def run(args) -> int:
     try:
         # Before anything reads or migrates the database: one smsbot per file. Held until the process
         # ends (the kernel releases it then, whatever the way); never released by hand.
-        _held.append(hold_database(settings.db_path))
+        # On PostgreSQL (SMSBOT_DATABASE_URL) several processes share the database: no file lock.
+        if not settings.database_url:
+            _held.append(hold_database(settings.db_path))
         bot = Bot(settings)
         bot.start()
     except AlreadyRunning as error:

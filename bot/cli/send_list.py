@@ -9,7 +9,6 @@ from __future__ import annotations
 import getpass
 import os
 import re
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from bot.sms.plan import SendPlan
 from bot.storage.access_list import AccessList
 from bot.storage.audit import Audit
 from bot.storage.db import Database
+from bot.storage.errors import DatabaseError
 from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
@@ -58,7 +58,7 @@ def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time
         if not args.yes and not confirmed(ask, PROG):
             return _refuse("nothing was sent (answer yes to send, or pass --yes).")
         return _queue(db, gate, read, args, out, clock)
-    except sqlite3.Error as error:
+    except DatabaseError as error:
         return _refuse(
             f"nothing was sent: the database refused the write ({error}). Try again; if it keeps "
             "happening, check SMSBOT_DB and that this user may write it."

@@ -39,6 +39,7 @@ from bot.sms.errors import SmsRuleError
 from bot.sms.plan import build_plan
 from bot.sms.rules import GSM7, MAX_PARTS, UCS2, TextInfo, analyse_text
 from bot.storage.db import Database
+from bot.storage.errors import DatabaseError
 from bot.storage.lock import is_held
 from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
@@ -178,7 +179,7 @@ def test_sms(
     try:
         db.migrate()
         return _run(db, args, settings, path, ask, out, clock, monotonic, sleep)
-    except sqlite3.Error as error:
+    except DatabaseError as error:
         return _refuse(
             f"the database refused the write ({error}). Try again; if it keeps happening, check SMSBOT_DB "
             "and that this user may write it."

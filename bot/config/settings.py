@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from dotenv import dotenv_values
 
@@ -28,6 +29,19 @@ _SENDER_RE = re.compile(r"^[A-Za-z0-9]{1,11}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 PREFIXES = ("SMSBOT_", "SMSOFFICE_", "SMS_", "SLACK_")
 DEFAULT_DB = "./smsbot.db"
+# SMSBOT_DATABASE_URL's schemes for PostgreSQL (SQLAlchemy's own spelling for psycopg 3 too)
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def url_password(url: str | None) -> str | None:
+    """The password in a database URL (as written and decoded), to keep it out of every text."""
+    if not url:
+        return None
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
 
 
 def db_path_from(given: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -84,6 +98,7 @@ class Settings:
     smsoffice_api_url: str = DEFAULT_SMSOFFICE_API_URL
     sms_default_region: str | None = None
     db_path: str = DEFAULT_DB
+    database_url: str | None = field(default=None, repr=False)  # PostgreSQL; None: the SQLite file at db_path
     host: str = "0.0.0.0"
     port: int = 3000
     callback_secret: str | None = field(default=None, repr=False)
@@ -122,6 +137,7 @@ class Settings:
                 self.slack_app_token,
                 self.smsoffice_password,
                 self.callback_secret,
+                url_password(self.database_url),  # the redactor masks its URL-encoded forms too
             )
             if s
         ]
@@ -327,6 +343,19 @@ def _files(r: _Reader) -> dict:
         parent.is_dir(),
         f"SMSBOT_DB={db_path!r}: the folder {str(parent)!r} does not exist; create it or point SMSBOT_DB elsewhere.",
     )
+    database_url = r.raw("SMSBOT_DATABASE_URL")
+    if database_url is not None:
+        register_secret(url_password(database_url))  # before any sentence about it is written
+        try:
+            scheme = urlsplit(database_url).scheme.lower()
+        except ValueError:
+            scheme = ""
+        r.check(
+            scheme in POSTGRES_SCHEMES and "://" in database_url,
+            f"SMSBOT_DATABASE_URL must be a PostgreSQL URL such as postgresql://smsbot:PASSWORD@db.example:5432/smsbot "
+            f"(it starts with {scheme + '://' if scheme else 'no scheme'}); leave it unset to use the SQLite file "
+            "at SMSBOT_DB.",
+        )
     callback_secret = r.raw("SMSBOT_CALLBACK_SECRET")
     r.check(
         callback_secret is None or bool(_SECRET_RE.match(callback_secret)),
@@ -340,6 +369,7 @@ def _files(r: _Reader) -> dict:
     )
     return dict(
         db_path=db_path,
+        database_url=database_url,
         callback_secret=callback_secret,
         backup_dir=backup_dir,
         backup_keep=r.convert(

@@ -41,6 +41,7 @@ from bot.redact import redact
 from bot.slack import render, report_replies
 from bot.slack.notices import SlackNotices
 from bot.slack.posts import PostedWhere, SlackPosts
+from bot.storage.errors import DatabaseError
 from bot.storage.outbox import JobKind, JobState, Outbox
 from bot.storage.queue import SendQueue
 from bot.workers.backoff import backoff_delay
@@ -177,7 +178,7 @@ class Notifier(Worker):
                 self.outbox.purge(now - KEEP_DONE_JOBS_SECONDS)
                 self._last_purge = now
             jobs = self.outbox.due(now)
-        except sqlite3.Error as error:
+        except DatabaseError as error:
             self._storage_trouble(error, now)
             return False
         for job in jobs:
@@ -208,7 +209,7 @@ class Notifier(Worker):
         except Transient as problem:
             self._retry_later(job, str(problem), problem.retry_after, now)
             return
-        except sqlite3.Error as error:  # busy, locked, read-only, disk I/O: not the job's fault
+        except DatabaseError as error:  # busy, locked, read-only, disk I/O: not the job's fault
             self._storage_trouble(error, now)
             self._retry_later(job, f"database: {error}", None, now)
             return
@@ -260,7 +261,7 @@ class Notifier(Worker):
         """Store a job's outcome; if the database refuses, keep it and store it again before the next job."""
         try:
             store()
-        except sqlite3.Error as error:
+        except DatabaseError as error:
             self._unsaved[job_id] = store
             self._storage_trouble(error, self.clock())
 
@@ -269,7 +270,7 @@ class Notifier(Worker):
             store()  # raises while the database still refuses; the rest wait their turn
             del self._unsaved[job_id]
 
-    def _storage_trouble(self, error: sqlite3.Error, now: float) -> None:
+    def _storage_trouble(self, error: Exception, now: float) -> None:
         self.failures += 1
         delay = backoff_delay(self.failures, first=1.0, cap=60.0)
         self.paused_until = max(self.paused_until, now + delay)

@@ -4,7 +4,6 @@ nothing of it, and every change to it is made here."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 
@@ -86,14 +85,19 @@ class SlackPosts:
     def visible(self, viewer: Viewer, batch_ids: Iterable[int]) -> set[int]:
         """Those of these sends ``viewer`` may see."""
         where, params = self.seen_by(viewer)
-        return {
-            row[0]
-            for row in self.db.conn.execute(
-                "SELECT b.id FROM batches b LEFT JOIN slack_posts s ON s.batch_id = b.id "
-                f"WHERE b.id IN (SELECT value FROM json_each(?)) AND {where}",
-                (json.dumps(list(batch_ids)), *params),
+        ids = [int(i) for i in dict.fromkeys(batch_ids)]
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):  # SQLite's variable limit
+            chunk = ids[start : start + 500]
+            found.update(
+                row[0]
+                for row in self.db.conn.execute(
+                    "SELECT b.id FROM batches b LEFT JOIN slack_posts s ON s.batch_id = b.id "
+                    f"WHERE b.id IN ({', '.join('?' * len(chunk))}) AND {where}",
+                    (*chunk, *params),
+                )
             )
-        }
+        return found
 
     # -- a long list's failures, told in digests (see bot/slack/notices.py) ----------------------------
     def undigested_failures(self, batch_id: int) -> list[sqlite3.Row]:
@@ -108,6 +112,6 @@ class SlackPosts:
 
     def mark_digested(self, conn: sqlite3.Connection, batch_id: int, message_ids: list[int]) -> None:
         conn.executemany(
-            "INSERT OR IGNORE INTO slack_digested (batch_id, message_id) VALUES (?, ?)",
+            "INSERT INTO slack_digested (batch_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [(batch_id, mid) for mid in message_ids],
         )

@@ -32,7 +32,7 @@ class AccessList:
         """True when added, False when it was there already."""
         return (
             conn.execute(
-                "INSERT OR IGNORE INTO access_entries (kind, id, added_by, added_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO access_entries (kind, id, added_by, added_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (kind, entry_id, by, now),
             ).rowcount
             == 1
@@ -50,7 +50,9 @@ class AccessList:
     @staticmethod
     def close(conn: sqlite3.Connection, kind: str, by: str, now: float) -> None:
         conn.execute(
-            "INSERT OR REPLACE INTO access_modes (kind, closed_by, closed_at) VALUES (?, ?, ?)", (kind, by, now)
+            "INSERT INTO access_modes (kind, closed_by, closed_at) VALUES (?, ?, ?) ON CONFLICT (kind) DO UPDATE "
+            "SET closed_by = excluded.closed_by, closed_at = excluded.closed_at",
+            (kind, by, now),
         )
 
     @staticmethod

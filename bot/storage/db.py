@@ -48,7 +48,7 @@ from bot.storage.faults import (
     needs_reopen,
 )
 from bot.storage.group_commit import GroupCommit
-from bot.storage.migrations import MIGRATIONS
+from bot.storage.migrations import BASELINE, MIGRATIONS, Steps
 
 __all__ = ["Database", "DatabaseClosed", "DatabaseGone", "WriteTimeout", "is_busy", "needs_reopen"]
 
@@ -65,8 +65,11 @@ T = TypeVar("T")
 class Database:
     """A SQLite file shared by threads, each with its own connection."""
 
+    dialect = "sqlite"  # PostgresDatabase (bot/storage/postgres.py): "postgresql"
+
     def __init__(self, path: str) -> None:
         self.path = path
+        self.shown = path  # how messages name the database
         self._file = FileWatch(os.path.abspath(path), path)  # never write into a deleted or replaced file
         self._closed = False
         self._local = threading.local()
@@ -288,7 +291,7 @@ class Database:
             self._keep_copy(version, newest)
         for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
-                step(self.utils)
+                step(self.utils if number <= BASELINE else Steps(conn))  # later steps: SQL both backends read
                 conn.execute(f"PRAGMA user_version = {number}")
             log.info("event=db_migrated version=%d", number)
         for older in copies_before_schema(self.path):

@@ -1,5 +1,5 @@
-"""What the database layer does about faults: which SQLite errors make a connection untrustworthy,
-the errors it raises itself, and a copy of a file deleted under the running bot."""
+"""What the database layer does about faults: which SQLite and PostgreSQL errors make a connection
+untrustworthy, the errors it raises itself, and a copy of a file deleted under the running bot."""
 
 from __future__ import annotations
 
@@ -12,12 +12,17 @@ import sqlite3
 import threading
 from collections.abc import Callable
 
+import psycopg
+
 log = logging.getLogger(__name__)
 
 # SQLite's primary result codes after which a connection is not trusted again (it may have been
 # opened while the file was read-only or missing, or its file handle went bad)
 _REOPEN_CODES = frozenset({8, 10, 11, 14, 26})  # READONLY, IOERR, CORRUPT, CANTOPEN, NOTADB
 _BUSY_CODES = frozenset({5, 6})  # BUSY, LOCKED
+# PostgreSQL's SQLSTATEs: the server is going away or the link is gone (class 08 too), and busy ones
+_PG_REOPEN_STATES = frozenset({"57P01", "57P02", "57P03"})  # admin_shutdown, crash_shutdown, cannot_connect_now
+_PG_BUSY_STATES = frozenset({"55P03", "40P01", "40001"})  # lock_not_available, deadlock, serialization_failure
 
 
 class DatabaseClosed(sqlite3.ProgrammingError):
@@ -33,13 +38,22 @@ class WriteTimeout(sqlite3.OperationalError):
 
 
 def needs_reopen(error: BaseException) -> bool:
-    """Whether a connection that raised ``error`` must be replaced by a new one."""
+    """Whether a connection that raised ``error`` must be replaced by a new one (SQLite: I/O, read-only,
+    a file gone; PostgreSQL: the connection broke or the server is shutting down)."""
+    error = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's error
+    if isinstance(error, psycopg.Error):
+        state = error.sqlstate
+        return isinstance(error, psycopg.OperationalError) and (
+            state is None or state.startswith("08") or state in _PG_REOPEN_STATES
+        )
     code = getattr(error, "sqlite_errorcode", None)
     return (code is not None and code & 0xFF in _REOPEN_CODES) or "no such table" in str(error)
 
 
 def is_busy(error: BaseException) -> bool:
     """Whether ``error`` means another writer holds the database (it passes by itself)."""
+    if isinstance(error, psycopg.Error):
+        return error.sqlstate in _PG_BUSY_STATES
     code = getattr(error, "sqlite_errorcode", None)
     return isinstance(error, WriteTimeout) or (code is not None and code & 0xFF in _BUSY_CODES)
 
@@ -60,6 +74,7 @@ class FaultAwareConnection(sqlite3.Connection):
     """A connection that remembers an error after which it must not be used again (``broken``,
     and ``fault`` says which; a connection opened read-only is broken without a fault)."""
 
+    dialect = "sqlite"  # PgConnection (bot/storage/postgres.py): "postgresql"
     broken = False
     fault: str | None = None
     execute = _noting(sqlite3.Connection.execute)

@@ -36,7 +36,8 @@ class GroupStore:
         with self.db.transaction() as conn:
             created = (
                 conn.execute(
-                    "INSERT OR IGNORE INTO groups (name, created_at, created_by) VALUES (?, ?, ?)", (name, now, by)
+                    "INSERT INTO groups (name, created_at, created_by) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    (name, now, by),
                 ).rowcount
                 == 1
             )
@@ -44,7 +45,8 @@ class GroupStore:
             already: list[str] = []
             for number in numbers:
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO group_members (group_name, number, added_at, added_by) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO group_members (group_name, number, added_at, added_by) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (name, number, now, by),
                 )
                 (added if cur.rowcount == 1 else already).append(number)

@@ -8,12 +8,12 @@ row; read-only, failing, deleted or replaced turns it 503 at once.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 
 from bot.storage.db import Database, DatabaseClosed, DatabaseGone, is_busy
+from bot.storage.errors import DatabaseError
 
 PROBE_TIMEOUT_SECONDS = 0.5
 PROBE_EVERY_SECONDS = 1.0
@@ -77,7 +77,7 @@ class StorageHealth:
             return GONE, f"{error}; restore it and restart smsbot (see the ERROR line event=database_gone)"
         except DatabaseClosed:
             return CLOSED, "smsbot is stopping"
-        except sqlite3.Error as error:
+        except DatabaseError as error:
             if is_busy(error):
                 return BUSY, (
                     f"another program has held the database for more than {self.timeout:g} s "

@@ -1,14 +1,34 @@
-"""The schema's history: each function moves it one version forward (``PRAGMA user_version``).
+"""The schema's history: each function moves it one version forward.
 
-Append only. ``Database.migrate()`` runs the missing steps at start, one transaction each.
-Steps use ``db.table(name)`` (always a ``Table``) rather than ``db[name]`` (``Table | View``).
+Append only. ``Database.migrate()`` runs the missing steps at start, one transaction each (SQLite keeps
+the version in ``PRAGMA user_version``; PostgreSQL in a one-row table, see bot/storage/postgres.py).
+
+Steps 1 to ``BASELINE`` (13) are SQLite's own, written with sqlite-utils (``db.table(name)``, always a
+``Table``, rather than ``db[name]``); a new PostgreSQL database starts at ``BASELINE`` from the schema
+defined in bot/storage/schema.py instead. Every step after ``BASELINE`` runs on both backends: it is
+given a :class:`Steps` (``execute(sql, params)``, nothing else) and writes SQL both read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlite_utils
+
+from bot.storage.schema import BASELINE
+
+__all__ = ["BASELINE", "MIGRATIONS", "Steps"]
+
+
+class Steps:
+    """What a step after BASELINE is given, on either backend: one connection inside the step's transaction."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql, params)
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -311,8 +331,8 @@ def _v13_claim_ready(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS messages_status_id")
 
 
-# Append only: each function moves the schema one version forward.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+# Append only: each function moves the schema one version forward. Steps after BASELINE take a Steps.
+MIGRATIONS: list[Callable[[Any], None]] = [
     _v1,
     _v2,
     _v3,

@@ -58,7 +58,7 @@ class OptOuts:
         already: list[str] = []
         for number in dict.fromkeys(numbers):
             cur = conn.execute(
-                "INSERT OR IGNORE INTO opt_outs (number, reason, added_by, added_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO opt_outs (number, reason, added_by, added_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (number, reason or None, by, now),
             )
             (added if cur.rowcount == 1 else already).append(number)

@@ -168,7 +168,7 @@ class Outbox:
             "  FROM outbox o LEFT JOIN slack_posts s ON s.batch_id = o.batch_id "
             f" WHERE o.state = '{PENDING}' AND +o.next_attempt_at <= ? "
             f"   AND NOT (o.kind IN ({_WAITING_SQL}) AND o.batch_id IS NOT NULL AND s.status_ts IS NULL "
-            f"            AND coalesce(s.posted_where, '') != 'nowhere')) "
+            f"            AND coalesce(s.posted_where, '') != 'nowhere')) AS lanes "
             "WHERE place = 1 ORDER BY id LIMIT ?",
             (now, limit),
         ).fetchall()

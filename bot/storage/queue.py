@@ -44,6 +44,7 @@ from collections.abc import Iterable
 from bot.sms.numbers import country_of
 from bot.storage import SqlEnum
 from bot.storage.db import Database
+from bot.storage.dialect import indexed_by
 
 
 class Status(SqlEnum):
@@ -108,12 +109,10 @@ class SendQueue:
         if unknown:
             raise ValueError(f"unknown batch fields: {sorted(unknown)}")
         columns = ["created_at", "recipients", *batch]
-        cur = conn.execute(
-            f"INSERT INTO batches ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        batch_id = conn.execute(
+            f"INSERT INTO batches ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) RETURNING id",
             (now, len(recipients), *batch.values()),
-        )
-        batch_id = cur.lastrowid
-        assert batch_id is not None  # an INSERT into a rowid table always sets it
+        ).fetchone()[0]
         due = batch.get("scheduled_for") or now
         held = int(due > now)  # waits for its time outside the claim's walk (see claim)
         # each row keeps its recipient's country (usage and export still work once numbers are erased)
@@ -148,7 +147,7 @@ class SendQueue:
             with self.db.transaction() as conn:
                 return self.claim(now, conn)
         conn.execute(
-            f"UPDATE messages INDEXED BY messages_held SET held = 0 "
+            f"UPDATE messages {indexed_by(conn, 'messages_held')} SET held = 0 "
             f"WHERE status = '{QUEUED}' AND held = 1 AND next_attempt_at <= ?",
             (now,),
         )
@@ -157,7 +156,8 @@ class SendQueue:
             # Walk messages_ready (queued, not held) in id order; the unary + keeps SQLite from choosing
             # the (status, next_attempt_at) index, which would sort the whole queue per claim. A row waiting
             # to be retried is not held: the sender pauses the whole queue until then anyway.
-            f"WHERE id = (SELECT id FROM messages INDEXED BY messages_ready WHERE status = '{QUEUED}' AND held = 0 "
+            f"WHERE id = (SELECT id FROM messages {indexed_by(conn, 'messages_ready')} "
+            f"            WHERE status = '{QUEUED}' AND held = 0 "
             "            AND +next_attempt_at <= ? ORDER BY id LIMIT 1) "
             "RETURNING *",
             (now, now, now),
@@ -315,9 +315,10 @@ class SendQueue:
     def _attempt(self, conn, row: sqlite3.Row, outcome: AttemptOutcome, tracking_id: str | None, now: float) -> None:
         """An SMS handed (or maybe handed) to the gateway: its charge stays, linked to this attempt."""
         attempt_id = conn.execute(
-            "INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) VALUES (?, ?, ?, ?, ?) "
+            "RETURNING id",
             (row["id"], tracking_id, row["sending_at"], outcome.value, now),
-        ).lastrowid
+        ).fetchone()[0]
         conn.execute(
             "UPDATE charges SET attempt_id = ? WHERE message_id = ? AND attempt_id IS NULL AND released_at IS NULL",
             (attempt_id, row["id"]),

@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from collections.abc import Callable
 
 from bot.storage.db import Database
+from bot.storage.errors import DatabaseError
 from bot.storage.queue import Status
 from bot.storage.replays import Replays
 
@@ -34,6 +34,8 @@ PREVIEW_GRACE_SECONDS = DAY  # an expired preview is kept a day (a late click st
 OUTBOX_KEEP_SECONDS = 7 * DAY  # as the notifier's own purge
 VACUUM_PAGES = 1000  # pages given back per transaction, with auto_vacuum=INCREMENTAL
 CHECKPOINT_RETRY_SECONDS = 60.0  # a checkpoint blocked by a reader is tried again this soon
+# the tables whose rows retention erases or deletes (PostgreSQL VACUUMs them afterwards)
+ERASED_TABLES = ("batches", "messages", "reports", "pending_sends", "slack_requests", "outbox")
 _LONG_DIGITS = re.compile(r"\+?\d[\d ]{5,}\d")
 
 
@@ -45,6 +47,7 @@ class Retention:
     def __init__(self, db: Database, days: int, *, purge_outbox: Callable[[float], int] | None = None) -> None:
         self.db, self.days, self.purge_outbox = db, days, purge_outbox
         self.wal_owed = False  # erased bytes may still be in the WAL: the last checkpoint was blocked
+        self.vacuum_owed = False  # PostgreSQL: rows were erased since the last VACUUM of ERASED_TABLES
 
     def erase_some(self, now: float, chunk: int | None = None) -> int:
         """Erase up to ``chunk`` sends whose final status is older than the retention; how many were."""
@@ -55,9 +58,9 @@ class Retention:
                 for r in conn.execute(
                     "SELECT b.id FROM batches b WHERE b.erased_at IS NULL AND NOT EXISTS (SELECT 1 FROM messages m "
                     f"  WHERE m.batch_id = b.id AND (m.status IN ('{Status.QUEUED}', '{Status.SENDING}') "
-                    "  OR max(coalesce(m.dlr_at, 0), m.updated_at) >= ?)) "
+                    "  OR m.updated_at >= ? OR m.dlr_at >= ?)) "
                     "ORDER BY b.id LIMIT ?",
-                    (cutoff, chunk),
+                    (cutoff, cutoff, chunk),
                 )
             ]
             if not ids:
@@ -107,10 +110,11 @@ class Retention:
     def empty_wal(self) -> bool:
         """After erasing: checkpoint (TRUNCATE), so the erased bytes leave the WAL as well. True when
         done; when a reader blocks it (or it fails), it is owed and logged once, and never raises."""
+        self.vacuum_owed = self.db.dialect == "postgresql"
         try:
             done = self.db.checkpoint()
             why = "a reader or writer kept it from finishing"
-        except sqlite3.Error as error:
+        except DatabaseError as error:
             done, why = False, str(error)
         if done and self.wal_owed:
             log.info('event=retention_checkpoint_done note="the WAL no longer holds erased data"')
@@ -124,7 +128,13 @@ class Retention:
         return done
 
     def give_back_space(self) -> bool:
-        """With auto_vacuum=INCREMENTAL, return some free pages to the disk; True if any were left to return."""
+        """With auto_vacuum=INCREMENTAL, return some free pages to the disk; True if any were left to return.
+        On PostgreSQL, VACUUM the tables retention erases from, so erased rows leave their dead tuples."""
+        if self.db.dialect == "postgresql":
+            if self.vacuum_owed:
+                self.vacuum_owed = False
+                self.db.vacuum(ERASED_TABLES)  # type: ignore[attr-defined]
+            return False  # done in one go
         conn = self.db.conn
         if (
             conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2

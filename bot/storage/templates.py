@@ -17,7 +17,9 @@ class TemplateStore:
         with self.db.transaction() as conn:
             existed = conn.execute("SELECT 1 FROM templates WHERE name = ?", (name,)).fetchone() is not None
             conn.execute(
-                "INSERT OR REPLACE INTO templates (name, text, created_at, created_by) VALUES (?, ?, ?, ?)",
+                "INSERT INTO templates (name, text, created_at, created_by) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET text = excluded.text, created_at = excluded.created_at, "
+                "created_by = excluded.created_by",
                 (name, text, now, by),
             )
         return not existed

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import sqlite3
 import threading
 import time
 from urllib.parse import parse_qsl
 
 from bot import __version__
 from bot.metrics import CONTENT_TYPE_LATEST
+from bot.storage.errors import DatabaseError
 from bot.storage.replays import Replays
 from bot.storage.reports import ReportError, parse_report
 from bot.web.slack_edge import SlackEdge, status_line
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "/sms/dlr/"
 MAX_SLACK_BODY = 1 << 20
+# a storage fault or a lock, either backend: one line, no traceback
+_STORAGE_TROUBLE: tuple[type[Exception], ...] = (*DatabaseError, TimeoutError)
 MAX_REPORT_BODY = 16 << 10
 MAX_REPORT_FIELDS = 50
 # Delivery reports served at once, at most: the HTTP server has 8 threads (bot/runtime.py), and
@@ -173,7 +175,7 @@ def _report_route(bot, slots: int = REPORT_SLOTS):
             return _reply(start_response, "500 Internal Server Error", "busy: resend the report later\n")
         try:
             bot.reports.record(report, bot.clock())  # a change wakes the notifier itself
-        except (sqlite3.Error, TimeoutError) as error:  # a storage fault or a lock: one line, no traceback
+        except _STORAGE_TROUBLE as error:  # a storage fault or a lock: one line, no traceback
             log.error("event=report_store_failed tracking=%s error=%s", report.tracking_id, json.dumps(str(error)))
             return _reply(start_response, "500 Internal Server Error", "could not store the report; resend it\n")
         except Exception:

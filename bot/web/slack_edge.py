@@ -18,7 +18,6 @@ import hmac
 import json
 import logging
 import re
-import sqlite3
 import time
 from http import HTTPStatus
 from urllib.parse import parse_qsl
@@ -28,6 +27,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 
 from bot.storage.db import ACK_PATIENCE_SECONDS
+from bot.storage.errors import DatabaseError
 from bot.storage.replays import Answer, Replays
 from bot.web.clock_skew import ClockSkew
 
@@ -155,7 +155,7 @@ class SlackEdge:
         """Run a request the first time it arrives; a repeat gets the first one's answer."""
         try:
             first = self.replays.claim(key, timestamp, now)
-        except sqlite3.Error as error:  # without the record a repeat could send twice: do nothing
+        except DatabaseError as error:  # without the record a repeat could send twice: do nothing
             log.error("event=slack_request_not_recorded error=%s", json.dumps(str(error)))
             return unrecorded_answer(request.body)
         if first is not None:
@@ -166,7 +166,7 @@ class SlackEdge:
         answer = Answer(status, (response.headers.get("content-type") or [""])[0], (response.body or "").encode())
         try:
             self.replays.answered(key, status, answer.content_type, answer.body)
-        except sqlite3.Error as error:  # the work is done and answered; only a repeat's words are lost
+        except DatabaseError as error:  # the work is done and answered; only a repeat's words are lost
             log.error("event=slack_answer_not_recorded error=%s", json.dumps(str(error)))
         return answer
 

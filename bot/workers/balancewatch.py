@@ -48,6 +48,7 @@ from decimal import Decimal
 from bot.redact import redact
 from bot.sms.gateway import GatewayError, GatewayUnavailable, LoginFailed, SmsOfficeClient
 from bot.storage.db import Database, is_busy
+from bot.storage.errors import DatabaseError
 from bot.storage.usage import charged_between
 from bot.workers.forecast import DAY, WINDOW_DAYS, Forecast, forecast, local_midnight
 
@@ -233,7 +234,7 @@ class BalanceWatch:
             self.last_reading = reading
             self._checked.set()
             outlook, kinds = self._settle(reading, now)
-        except sqlite3.Error as error:  # the database is busy or failing: one line, not a traceback
+        except DatabaseError as error:  # the database is busy or failing: one line, not a traceback
             log.warning(
                 "event=balance_check_not_recorded outcome=%s balance=%s error=%s note=%s",
                 reading.outcome,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 
+from bot.storage.errors import DatabaseError
 from bot.workers.backoff import backoff_delay
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Worker:
             return 0.0
         try:
             return max(0.01, min(self.idle_poll, self.wait_time(self.clock())))
-        except sqlite3.Error:
+        except DatabaseError:
             return self.idle_poll
 
     def on_stop(self) -> None:
@@ -87,7 +87,7 @@ class Worker:
             try:
                 did_work = self.run_once()
                 pause, storage_failures = self._idle(did_work), 0
-            except sqlite3.Error as error:  # busy, read-only, disk full, file gone: passes, or needs a person
+            except DatabaseError as error:  # busy, read-only, disk full, file gone: passes, or needs a person
                 storage_failures += 1
                 did_work, pause = False, backoff_delay(storage_failures, first=0.5, cap=STORAGE_RETRY_CAP)
                 log.warning(

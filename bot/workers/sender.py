@@ -36,6 +36,7 @@ from bot.sms.failures import OPTED_OUT_ERROR
 from bot.sms.gateway import GatewayError, SmsOfficeClient
 from bot.sms.numbers import mask
 from bot.storage import SqlEnum
+from bot.storage.errors import DatabaseError
 from bot.storage.journal import Accepted, Journal
 from bot.storage.queue import SendQueue, Status
 from bot.wording import plural
@@ -185,7 +186,7 @@ class Sender(Worker):
         if self._next is not None:
             try:
                 self.queue.unclaim(self._next["id"], self.clock())
-            except sqlite3.Error as error:
+            except DatabaseError as error:
                 log.warning("event=unclaim_failed message=%d error=%s", self._next["id"], error)
             self._next = None
 
@@ -202,7 +203,7 @@ class Sender(Worker):
             return self.unstored.retry_at - now
         try:
             due = self.queue.next_due_at()
-        except sqlite3.Error:
+        except DatabaseError:
             due = now
         if due is None:
             return self.idle_poll
@@ -220,7 +221,7 @@ class Sender(Worker):
             if message is not None:
                 batch = self._batch_of(message["batch_id"])
                 refusal = self._refusal(message, batch, now)  # may read the database
-        except sqlite3.Error as error:
+        except DatabaseError as error:
             self._next = message  # claimed but not handed to the gateway: it goes first (or back, at stop)
             self.claim_failures += 1
             delay = backoff_delay(self.claim_failures, STORE_FIRST_RETRY_SECONDS, STORE_MAX_RETRY_SECONDS)
@@ -315,7 +316,7 @@ class Sender(Worker):
             self.unstored = outcome
             if outcome.event == SendEvent.SENT and not outcome.journaled:
                 self._journal(outcome)
-            bug = outcome.tries == 1 and not isinstance(error, sqlite3.Error)  # its traceback, once
+            bug = outcome.tries == 1 and not isinstance(error, DatabaseError)  # its traceback, once
             log.warning(
                 "event=send_store_failed message=%d event=%s tracking=%s try=%d retry_in=%.1f error=%s",
                 outcome.message["id"],

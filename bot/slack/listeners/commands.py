@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 
 from bot.slack import render
 from bot.slack.command_line import parse_command
@@ -18,6 +17,7 @@ from bot.sms.numbers import numbers_to_remove, parse_recipients
 from bot.sms.plan import OPTED_OUT, UsageError, member_problems
 from bot.sms.schedule import ScheduleError, local_text
 from bot.storage.confirmations import CONFIRM_SECONDS
+from bot.storage.errors import DatabaseError
 from bot.usecases.access import Viewer
 from bot.usecases.sending import NeedsConfirmation, Refused
 from bot.usecases.services import Services
@@ -82,7 +82,7 @@ def _send(ack, client, respond, command: dict, args: str, services: Services) ->
         return
     try:
         outcome = services.sending.submit(plan, origin_of(command))  # committed before the ack
-    except sqlite3.Error as error:
+    except DatabaseError as error:
         log.error("event=send_not_stored error=%s", error)
         ack(
             render.message(
@@ -226,7 +226,7 @@ def _group(args: str, user_id: str, services: Services) -> dict:
             return render.group_removed(name, removed, whole=numbers is None)
     except SmsRuleError as error:
         return render.usage_error(str(error))
-    except sqlite3.Error as error:
+    except DatabaseError as error:
         log.error("event=group_not_stored error=%s", json.dumps(str(error)))
         return render.message(
             ":warning: I couldn't save that group change, so nothing changed. Try again in a "

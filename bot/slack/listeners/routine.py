@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from dataclasses import replace
 
 from bot.slack import render
@@ -15,6 +14,7 @@ from bot.sms import lists, templates
 from bot.sms.errors import SmsRuleError
 from bot.sms.schedule import ScheduleError
 from bot.storage.confirmations import CONFIRM_SECONDS
+from bot.storage.errors import DatabaseError
 from bot.usecases.access import Viewer
 from bot.usecases.services import Services
 
@@ -113,7 +113,7 @@ def check_list(client, view_id: str, file: dict, text: str, at, origin: dict, se
         view = render.list_preview(read, services.routine.hold(read.plan, origin), CONFIRM_SECONDS // 60)
     except (FileProblem, lists.ListError, SmsRuleError, ScheduleError) as problem:
         view = render.list_problems(str(problem))
-    except sqlite3.Error as error:
+    except DatabaseError as error:
         log.error("event=list_not_stored error=%s", json.dumps(str(error)))
         view = render.list_problems("I couldn't store your list, so nothing was queued. Try again in a moment.")
     try:
@@ -137,7 +137,7 @@ def command(name: str, args: str, user_id: str, services: Services, viewer: View
             if name == "scheduled":
                 return render.scheduled_list(services.routine.scheduled(viewer))
             return cancel(args, viewer, services)
-    except sqlite3.Error as error:
+    except DatabaseError as error:
         log.error("event=routine_not_stored error=%s", json.dumps(str(error)))
         return render.message(NOT_STORED)
 
@@ -183,7 +183,7 @@ def _cancel_clicked(body, action, respond, services: Services) -> None:
     try:
         viewer = services.access.viewer(body["user"]["id"], (body.get("channel") or {}).get("id"))
         answer = cancel(str(action.get("value", "")), viewer, services)
-    except sqlite3.Error as error:
+    except DatabaseError as error:
         log.error("event=routine_not_stored error=%s", json.dumps(str(error)))
         answer = render.message(NOT_STORED)
     respond(answer | {"replace_original": False})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 
 from bot.slack import render
 from bot.slack.listeners import routine
@@ -14,6 +13,7 @@ from bot.sms.numbers import split_lines
 from bot.sms.plan import UsageError, build_plan
 from bot.sms.schedule import ScheduleError
 from bot.storage.confirmations import CONFIRM_SECONDS
+from bot.storage.errors import DatabaseError
 from bot.usecases.sending import NeedsConfirmation, Refused
 from bot.usecases.services import Services
 
@@ -45,7 +45,7 @@ def register(app, services: Services) -> None:
         try:
             with services.before_ack():
                 decision = services.sending.confirm(view.get("private_metadata", ""), body["user"]["id"], True)
-        except sqlite3.Error as error:
+        except DatabaseError as error:
             log.error("event=send_not_stored error=%s", error)
             ack(
                 response_action="update",
@@ -89,7 +89,7 @@ def _plan_and_submit(ack, spec: str, text: str, at, field: str, origin: dict, se
     try:
         with services.before_ack():
             outcome = services.sending.submit(plan, origin_of(origin))  # committed before the ack
-    except sqlite3.Error as error:
+    except DatabaseError as error:
         log.error("event=send_not_stored error=%s", error)
         ack(
             response_action="errors",

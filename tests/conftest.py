@@ -3,6 +3,9 @@ and settings that point the bot at them."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -16,6 +19,7 @@ from bot.runtime import Bot
 from bot.simulator.simulator import Simulator
 from bot.storage.db import Database
 from bot.storage.outbox import Outbox
+from bot.storage.postgres import PostgresDatabase
 from bot.storage.queue import SendQueue
 from bot.testing.fake_slack import FakeSlack
 from bot.testing.slack_requests import block_actions_body, command_body, event_body, sign, view_submission_body
@@ -40,12 +44,167 @@ def base_env(tmp_path, **overrides) -> dict:
     return {k: v for k, v in env.items() if v is not None}
 
 
+# -- the two backends --------------------------------------------------------------------------------
+# SMSBOT_TEST_DATABASE_URL names a PostgreSQL server whose user may create databases: the storage and
+# use-case tests then run on both backends (the `backend` parameter). Unset, their PostgreSQL variants
+# are skipped with the one reason below. .ci/run sets it; CI has the server and fails if it is down.
+TEST_DATABASE_URL = os.environ.get("SMSBOT_TEST_DATABASE_URL") or None
+PG_HOW = "PostgreSQL tests: run them with SMSBOT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test"
+BOTH_BACKENDS = ("tests/storage/", "tests/usecases/")  # the folders whose tests run on both
+_TRUNCATE: list[str] = []  # the statement that empties every table of a worker's database, once known
+
+
+def pytest_report_header(config):
+    return (
+        f"backends: SQLite and PostgreSQL ({TEST_DATABASE_URL and _shown(TEST_DATABASE_URL)})"
+        if (TEST_DATABASE_URL)
+        else f"backends: SQLite only; {PG_HOW}"
+    )
+
+
+def _shown(url: str) -> str:
+    from bot.storage.postgres import shown_url
+
+    return shown_url(url)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): a test about the SQLite file itself, not run on PostgreSQL (say why)"
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """The storage and use-case tests that use a database run once per backend."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    path = str(metafunc.definition.path)
+    if not any(
+        folder in path.replace(os.sep, "/") for folder in BOTH_BACKENDS
+    ) or metafunc.definition.get_closest_marker("sqlite_only"):
+        return
+    metafunc.parametrize(
+        "backend",
+        ["sqlite", "postgresql"],
+        indirect=True,
+    )
+
+
 @pytest.fixture
-def db(tmp_path):
-    database = Database(str(tmp_path / "smsbot.db"))
+def backend(request) -> str:
+    """ "sqlite" or "postgresql" (storage and use-case tests run on both; the rest on SQLite)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def pg_database(worker_id):
+    """This test process's own PostgreSQL database (created once, with the baseline schema; dropped at the
+    end): its URL. Unreachable when SMSBOT_TEST_DATABASE_URL is set is a failure, never a skip."""
+    if not TEST_DATABASE_URL:
+        pytest.skip(PG_HOW)
+    import psycopg
+
+    name = f"smsbot_test_{worker_id}_{secrets.token_hex(4)}"
+    with psycopg.connect(_psycopg_url(TEST_DATABASE_URL), autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(TEST_DATABASE_URL, name)
+    schema = PostgresDatabase(url, "unused.db")
+    try:
+        schema.migrate()
+        tables = [r[0] for r in schema.conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    finally:
+        schema.close()
+    kept = {"smsbot_schema"}
+    _TRUNCATE.append(f"TRUNCATE {', '.join(t for t in tables if t not in kept)} RESTART IDENTITY CASCADE")
+    yield url
+    with psycopg.connect(_psycopg_url(TEST_DATABASE_URL), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _psycopg_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@pytest.fixture
+def pg_url(pg_database):
+    """This process's PostgreSQL database, emptied (every table, ids from 1 again) for this test."""
+    import psycopg
+
+    with psycopg.connect(_psycopg_url(pg_database), autocommit=True) as conn:
+        conn.execute(_TRUNCATE[0])
+    return pg_database
+
+
+@pytest.fixture
+def database_env(backend, request) -> dict:
+    """The environment that points a Bot at this test's backend (nothing for SQLite)."""
+    if backend != "postgresql":
+        return {}
+    return {"SMSBOT_DATABASE_URL": request.getfixturevalue("pg_url")}
+
+
+@pytest.fixture
+def db(tmp_path, backend, request):
+    if backend == "postgresql":
+        database: Database = PostgresDatabase(request.getfixturevalue("pg_url"), str(tmp_path / "smsbot.db"))
+    else:
+        database = Database(str(tmp_path / "smsbot.db"))
     database.migrate()
     yield database
     database.close()
+
+
+def another_connection(db: Database):
+    """A plain connection to the same database, outside the bot's (as another program would open one)."""
+    if db.dialect == "postgresql":
+        import psycopg
+
+        return psycopg.connect(_psycopg_url(db.url), autocommit=True)  # type: ignore[attr-defined]
+    return sqlite3.connect(db.path, isolation_level=None)
+
+
+@contextlib.contextmanager
+def writes_held(db: Database):
+    """Another program holds the database's write lock until the block ends (SQLite: an exclusive
+    transaction; PostgreSQL: the writers' advisory lock every replica takes)."""
+    from bot.storage.postgres import WRITER_LOCK
+
+    holder = another_connection(db)
+    try:
+        if db.dialect == "postgresql":
+            holder.execute("BEGIN")
+            holder.execute(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+        else:
+            holder.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        holder.close()
+
+
+@contextlib.contextmanager
+def inserts_refused(db: Database, table: str, message: str):
+    """Every INSERT into ``table`` fails with ``message`` (a full disk) until the block ends."""
+    if db.dialect == "postgresql":
+        db.conn.execute(
+            "CREATE FUNCTION smsbot_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = 'disk_full'; END $$"
+        )
+        db.conn.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON {table} EXECUTE FUNCTION smsbot_test_refuse()")
+        drop = [f"DROP TRIGGER refuse ON {table}", "DROP FUNCTION smsbot_test_refuse()"]
+    else:
+        db.conn.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END")
+        drop = ["DROP TRIGGER refuse"]
+    try:
+        yield
+    finally:
+        for statement in drop:
+            db.conn.execute(statement)
 
 
 @pytest.fixture
@@ -74,8 +233,10 @@ def fake_slack():
 
 
 @pytest.fixture
-def settings(tmp_path, simulator, fake_slack):
-    return load_settings(base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url))
+def settings(tmp_path, simulator, fake_slack, database_env):
+    return load_settings(
+        base_env(tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url, **database_env)
+    )
 
 
 class Driver:
@@ -131,13 +292,13 @@ def bot(settings):
 
 
 @pytest.fixture
-def driver_with(tmp_path, simulator, fake_slack):
+def driver_with(tmp_path, simulator, fake_slack, database_env):
     """A factory: a Driver for a Bot with extra settings (e.g. SMSBOT_ALLOWED_USERS, or another gateway's
     SMSOFFICE_API_URL); every bot it made is stopped afterwards."""
     bots = []
 
     def make(**env) -> Driver:
-        peers = {"SMSOFFICE_API_URL": simulator.api_url, "SLACK_API_URL": fake_slack.api_url}
+        peers = {"SMSOFFICE_API_URL": simulator.api_url, "SLACK_API_URL": fake_slack.api_url, **database_env}
         b = Bot(load_settings(base_env(tmp_path, **{**peers, **env})))
         b.server.start()
         bots.append(b)

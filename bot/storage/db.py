@@ -73,7 +73,7 @@ class Database:
         self._file = FileWatch(os.path.abspath(path), path)  # never write into a deleted or replaced file
         self._closed = False
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list = []  # every thread's connection (PostgresDatabase: its pooled ones)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._group: GroupCommit | None = None

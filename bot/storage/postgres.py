@@ -267,7 +267,7 @@ class PostgresDatabase(Database):
         self.shown = shown_url(url)
         self._closed = False
         self._local = threading.local()
-        self._conns: list[PgConnection] = []
+        self._all: list[PgConnection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._group: GroupCommit | None = None
@@ -301,7 +301,7 @@ class PostgresDatabase(Database):
             conn = self._connect()
             self._local.conn = conn
             with self._lock:
-                self._conns.append(conn)
+                self._all.append(conn)
         return conn
 
     def _connect(self) -> PgConnection:
@@ -313,16 +313,16 @@ class PostgresDatabase(Database):
     def _reap(self) -> None:
         """Give back to the pool the connections of threads that have ended."""
         with self._lock:
-            dead = [c for c in self._conns if not c.thread.is_alive()]
-            self._conns = [c for c in self._conns if c.thread.is_alive()]
+            dead = [c for c in self._all if not c.thread.is_alive()]
+            self._all = [c for c in self._all if c.thread.is_alive()]
         for conn in dead:
             conn.close()
 
     def _forget(self, conn: Any) -> None:
         self._local.conn = None
         with self._lock:
-            if conn in self._conns:
-                self._conns.remove(conn)
+            if conn in self._all:
+                self._all.remove(conn)
         conn.close()
 
     @property
@@ -494,7 +494,7 @@ class PostgresDatabase(Database):
         if group is not None:
             group.stop()
         with self._lock:
-            conns, self._conns = self._conns, []
+            conns, self._all = self._all, []
         for conn in conns:
             conn.close()
         self.engine.dispose()

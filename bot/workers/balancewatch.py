@@ -405,7 +405,7 @@ def _outlook(conn: sqlite3.Connection, balance: Decimal | None, now: float) -> F
     ).fetchall()
     observed_since = conn.execute(
         "SELECT min(t) FROM (SELECT min(checked_at) AS t FROM balance_history "
-        "UNION ALL SELECT min(created_at) FROM batches)"
+        "UNION ALL SELECT min(created_at) FROM batches) AS firsts"
     ).fetchone()[0]
     return forecast(
         balance,

@@ -7,6 +7,8 @@ import pytest
 
 from bot.storage.backup import DAY, BackupError, DailyBackups, backup, stamped_copies
 
+pytestmark = pytest.mark.sqlite_only(reason="copies of the SQLite file; PostgreSQL is backed up with pg_dump")
+
 
 def _count(path) -> int:
     conn = sqlite3.connect(path)

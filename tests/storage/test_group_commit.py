@@ -5,6 +5,8 @@ import threading
 
 import pytest
 
+from tests.conftest import inserts_refused
+
 
 def insert(value):
     def fn(conn):
@@ -37,8 +39,7 @@ def test_a_failing_write_is_undone_alone_and_its_error_raised(db):
 
 
 def test_a_storage_error_fails_the_write(db):
-    db.conn.execute("CREATE TRIGGER full BEFORE INSERT ON kv BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-    with pytest.raises(Exception, match="disk full"):
+    with inserts_refused(db, "kv", "disk full"), pytest.raises(Exception, match="disk full"):
         db.write(insert("lost"))
 
 

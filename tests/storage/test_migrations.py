@@ -9,6 +9,10 @@ import pytest
 
 from bot.storage.db import MIGRATIONS, Database
 
+pytestmark = pytest.mark.sqlite_only(
+    reason="SQLite's own steps, read back with sqlite-utils; test_schema.py holds PostgreSQL's baseline to them"
+)
+
 
 def test_migrations_are_idempotent_and_refuse_a_newer_schema(tmp_path):
     db = Database(str(tmp_path / "m.db"))

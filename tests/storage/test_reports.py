@@ -8,7 +8,7 @@ import requests
 from bot.runtime import Bot
 from bot.slack.notices import DIGEST_SECONDS
 from bot.web.routes import CALLBACK_PREFIX
-from tests.conftest import wait_for
+from tests.conftest import inserts_refused, wait_for
 
 
 @pytest.fixture
@@ -141,11 +141,8 @@ def test_an_oversized_body_is_refused(bot):
 
 
 def test_a_store_failure_answers_500_so_the_gateway_retries(sent, bot):
-    bot.db.conn.execute(
-        "CREATE TRIGGER disk_full BEFORE INSERT ON reports BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-    )
-    assert report(bot, sent, 200).status_code == 500
-    bot.db.conn.execute("DROP TRIGGER disk_full")
+    with inserts_refused(bot.db, "reports", "database or disk is full"):
+        assert report(bot, sent, 200).status_code == 500
     assert report(bot, sent, 200).status_code == 200  # the gateway's retry is then stored
     assert outcomes(bot) == ["applied"]
 

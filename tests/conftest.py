@@ -92,16 +92,24 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def backend(request) -> str:
-    """ "sqlite" or "postgresql" (storage and use-case tests run on both; the rest on SQLite)."""
-    return getattr(request, "param", "sqlite")
+    """Which database the test uses: sqlite, or postgresql (storage and use-case tests run on both)."""
+    param = getattr(request, "param", "sqlite")
+    if param == "postgresql":
+        needs_postgres()
+    return param
+
+
+def needs_postgres() -> None:
+    """Skip this test without SMSBOT_TEST_DATABASE_URL, from this one line (so -ra sums them up in one)."""
+    if not TEST_DATABASE_URL:
+        pytest.skip(PG_HOW)
 
 
 @pytest.fixture(scope="session")
 def pg_database(worker_id):
     """This test process's own PostgreSQL database (created once, with the baseline schema; dropped at the
     end): its URL. Unreachable when SMSBOT_TEST_DATABASE_URL is set is a failure, never a skip."""
-    if not TEST_DATABASE_URL:
-        pytest.skip(PG_HOW)
+    needs_postgres()
     import psycopg
 
     name = f"smsbot_test_{worker_id}_{secrets.token_hex(4)}"
@@ -119,6 +127,25 @@ def pg_database(worker_id):
     yield url
     with psycopg.connect(_psycopg_url(TEST_DATABASE_URL), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_database(prefix: str) -> str:
+    """A new empty PostgreSQL database (the caller drops it with drop_database); its URL."""
+    import psycopg
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(_psycopg_url(TEST_DATABASE_URL or ""), autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return _with_database(TEST_DATABASE_URL or "", name)
+
+
+def drop_database(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    with psycopg.connect(_psycopg_url(TEST_DATABASE_URL or ""), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
 
 
 def _psycopg_url(url: str) -> str:

@@ -42,7 +42,8 @@ def startup_lines(bot, *, image_marker: Path = IMAGE_MARKER) -> list[str]:
     )
     lines.append(f"  retention:      SMS texts and numbers erased {s.retention_days} days after a send ends")
     lines.append(f"  callback URL:   {_masked_callback(bot)}")
-    lines.append(f"  database:       {_database(s.db_path, image_marker)}")
+    shown = f"PostgreSQL {bot.db.shown}" if s.database_url else _database(s.db_path, image_marker)  # no password
+    lines.append(f"  database:       {shown}")
     banner = [f"!!! {BANNER}"] if bot.simulator is not None else []
     return [*banner, "smsbot started:", *lines, *banner]
 

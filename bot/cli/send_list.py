@@ -26,6 +26,7 @@ from bot.storage.access_list import AccessList
 from bot.storage.audit import Audit
 from bot.storage.db import Database
 from bot.storage.errors import DatabaseError
+from bot.storage.factory import open_database
 from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
@@ -44,7 +45,7 @@ def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time
     problem = check_ids(args.channel, args.user)
     if problem is not None:
         return _refuse(problem)
-    db = Database(settings.db_path)
+    db = open_database(settings)  # SQLite at SMSBOT_DB, or PostgreSQL at SMSBOT_DATABASE_URL
     try:
         db.migrate()
         gate = gate_for(db, settings)

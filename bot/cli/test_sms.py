@@ -40,6 +40,7 @@ from bot.sms.plan import build_plan
 from bot.sms.rules import GSM7, MAX_PARTS, UCS2, TextInfo, analyse_text
 from bot.storage.db import Database
 from bot.storage.errors import DatabaseError
+from bot.storage.factory import open_database
 from bot.storage.lock import is_held
 from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
@@ -175,7 +176,7 @@ def test_sms(
     path = str(Path(settings.db_path).expanduser().resolve())
     if not Path(path).exists() or is_held(settings.db_path) is False:  # the lock sits beside SMSBOT_DB as given
         return _refuse(_needs_bot(path))
-    db = Database(settings.db_path)
+    db = open_database(settings)  # SQLite at SMSBOT_DB, or PostgreSQL at SMSBOT_DATABASE_URL
     try:
         db.migrate()
         return _run(db, args, settings, path, ask, out, clock, monotonic, sleep)

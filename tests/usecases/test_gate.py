@@ -41,7 +41,7 @@ def midday_zone() -> str:
 
 
 @pytest.fixture
-def env(tmp_path, simulator, fake_slack):
+def env(tmp_path, simulator, fake_slack, database_env):
     return base_env(
         tmp_path,
         SMSOFFICE_API_URL=simulator.api_url,
@@ -51,6 +51,7 @@ def env(tmp_path, simulator, fake_slack):
         SMSBOT_CONFIRM_ABOVE="2",
         SMSBOT_TIMEZONE=midday_zone(),
         SMSBOT_CALLBACK_SECRET="cb-secret-0123456789abcdef",
+        **database_env,
     )
 
 
@@ -209,13 +210,14 @@ def test_an_admin_passes_every_door_that_a_limit_does_not_close(d, fake_slack, s
 
 # -- Resend counts against whoever presses it, on the day pressed (item 1) --------------------------------
 @pytest.fixture
-def limited(tmp_path, simulator, fake_slack):
+def limited(tmp_path, simulator, fake_slack, database_env):
     env = base_env(
         tmp_path,
         SMSOFFICE_API_URL=simulator.api_url,
         SLACK_API_URL=fake_slack.api_url,
         SMSBOT_ADMIN_USERS=ADMIN,
         SMSBOT_DAILY_LIMIT_USER="4",
+        **database_env,
     )
     bot = Bot(load_settings(env), clock=Clock(dt.datetime(2026, 5, 4, 8, tzinfo=dt.timezone.utc).timestamp()))
     bot.server.start()

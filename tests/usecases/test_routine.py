@@ -18,10 +18,14 @@ ADMIN = "U0BOSS"
 
 
 @pytest.fixture
-def d(tmp_path, simulator, fake_slack):
+def d(tmp_path, simulator, fake_slack, database_env):
     settings = load_settings(
         base_env(
-            tmp_path, SMSOFFICE_API_URL=simulator.api_url, SLACK_API_URL=fake_slack.api_url, SMSBOT_ADMIN_USERS=ADMIN
+            tmp_path,
+            SMSOFFICE_API_URL=simulator.api_url,
+            SLACK_API_URL=fake_slack.api_url,
+            SMSBOT_ADMIN_USERS=ADMIN,
+            **database_env,
         )
     )
     bot = Bot(settings, clock=Clock(T0))

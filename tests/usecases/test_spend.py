@@ -18,7 +18,7 @@ NUMBERS = ["27831000001", "27831000002", "27831000003", "27831000004", "27831000
 
 
 @pytest.fixture
-def make(tmp_path, simulator, fake_slack):
+def make(tmp_path, simulator, fake_slack, database_env):
     bots = []
 
     def build(clock, **env) -> Driver:
@@ -28,7 +28,7 @@ def make(tmp_path, simulator, fake_slack):
                 SMSOFFICE_API_URL=simulator.api_url,
                 SLACK_API_URL=fake_slack.api_url,
                 SMSBOT_ADMIN_USERS="U0BOSS",
-                **env,
+                **{**database_env, **env},
             )
         )
         bot = Bot(settings, clock=clock)

@@ -49,7 +49,7 @@ def base_env(tmp_path, **overrides) -> dict:
 # use-case tests then run on both backends (the `backend` parameter). Unset, their PostgreSQL variants
 # are skipped with the one reason below. .ci/run sets it; CI has the server and fails if it is down.
 TEST_DATABASE_URL = os.environ.get("SMSBOT_TEST_DATABASE_URL") or None
-PG_HOW = "PostgreSQL tests: run them with SMSBOT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test"
+PG_HOW = "run them with SMSBOT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test"
 BOTH_BACKENDS = ("tests/storage/", "tests/usecases/")  # the folders whose tests run on both
 _EMPTY: list[str] = []  # the statement that empties every table of a worker's database, once known
 
@@ -58,7 +58,7 @@ def pytest_report_header(config):
     return (
         f"backends: SQLite and PostgreSQL ({TEST_DATABASE_URL and _shown(TEST_DATABASE_URL)})"
         if (TEST_DATABASE_URL)
-        else f"backends: SQLite only; {PG_HOW}"
+        else f"backends: SQLite only (the PostgreSQL tests: {PG_HOW})"
     )
 
 
@@ -72,6 +72,26 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "sqlite_only(reason): a test about the SQLite file itself, not run on PostgreSQL (say why)"
     )
+    config.addinivalue_line("markers", "postgres: needs the PostgreSQL server of SMSBOT_TEST_DATABASE_URL")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without SMSBOT_TEST_DATABASE_URL the PostgreSQL tests are left out, and said so in one line (below)."""
+    if TEST_DATABASE_URL:
+        return
+
+    def needs(item) -> bool:
+        return item.get_closest_marker("postgres") is not None or "pg_database" in getattr(item, "fixturenames", ())
+
+    left_out = [item for item in items if needs(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not needs(item)]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TEST_DATABASE_URL:
+        terminalreporter.write_line(f"SKIPPED the PostgreSQL tests (marker postgres, left out): {PG_HOW}")
 
 
 def pytest_generate_tests(metafunc):
@@ -83,11 +103,7 @@ def pytest_generate_tests(metafunc):
         folder in path.replace(os.sep, "/") for folder in BOTH_BACKENDS
     ) or metafunc.definition.get_closest_marker("sqlite_only"):
         return
-    metafunc.parametrize(
-        "backend",
-        ["sqlite", "postgresql"],
-        indirect=True,
-    )
+    metafunc.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from tests.conftest import (
     base_env,
     create_database,
     drop_database,
-    needs_postgres,
     said,
     wait_for,
     writes_held,
@@ -189,8 +188,8 @@ def test_a_connection_cut_under_the_bot_is_replaced_at_its_next_use(pg):
     assert (pg.get_kv("before"), pg.get_kv("after")) == ("1", "2")
 
 
+@pytest.mark.postgres
 def test_two_processes_starting_together_migrate_once_and_a_newer_schema_is_refused(tmp_path):
-    needs_postgres()
     url = create_database("smsbot_migrate")
     try:
         starting = [PostgresDatabase(url, str(tmp_path / f"{n}.db")) for n in range(4)]

@@ -54,7 +54,7 @@ from bot.usecases.spend import SpendLimits
 from bot.web.routes import callback_path, make_wsgi_app
 from bot.web.server import ServerThread
 from bot.workers.balancewatch import BalanceWatch
-from bot.workers.leadership import Leadership, holder_id, lease_name, takeover_seconds
+from bot.workers.leadership import CLOCK_ALLOWANCE_SECONDS, Leadership, holder_id, lease_name, takeover_seconds
 from bot.workers.retention import RetentionWorker
 from bot.workers.sender import Sender
 
@@ -229,14 +229,15 @@ class Bot:
             lease_name(settings.smsoffice_username),
             holder_id(),
             ttl=settings.lease_seconds,
-            fence_wait=self.gateway.longest_call_seconds,
+            fence_wait=CLOCK_ALLOWANCE_SECONDS,
             exclusive=exclusive,
             lead=self._lead,
             stand_by=self._stand_by,
+            cut=self.gateway.interrupt,
             observe_changes=lambda n: self.metrics.leader_changes.inc(n),
             clock=clock,
         )
-        self.takeover_seconds = takeover_seconds(settings.lease_seconds, self.gateway.longest_call_seconds)
+        self.takeover_seconds = takeover_seconds(settings.lease_seconds, CLOCK_ALLOWANCE_SECONDS)
         if exclusive:
             self.leadership.take()
 

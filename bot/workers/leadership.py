@@ -11,10 +11,16 @@ Fencing, so that two gateway connections never overlap:
   *fencing deadline* on (its last successful renewal + ``ttl`` − ``ttl/5``), and the claim itself checks the
   lease in the database (bot/storage/queue.py). At that deadline the leader steps down: ``stand_by(deadline)``
   stops its workers and cuts a gateway call still on the wire.
-- A new leader waits out the old one before its first gateway call: the old lease's ``expires_at`` plus the
-  longest gateway call (``fence_wait``), unless the old leader released the lease (it had stopped sending),
-  or it held it itself. Only then does ``lead(epoch)`` run: recovery (rows an earlier term left in ``sending``
-  become unconfirmed) and the leader-only workers.
+- The cut does not depend on this thread: a renewal may hang on a lost database connection. A *watchdog*
+  thread reads only this object's memory and, from the deadline on, calls ``cut()`` (the gateway client's
+  ``interrupt``) every ``WATCHDOG_SECONDS`` while this process still counts as leading, so a call on the wire,
+  or one that started just after the last claim, is cut within a fraction of a second.
+- A new leader takes the lease only once it has run out (``expires_at``, which is ``ttl/5`` after the old
+  leader's deadline), then waits ``fence_wait`` more (an allowance for the hosts' clocks) before its first
+  gateway call: by then the old leader has cut its own call, however long a gateway call may last. No wait
+  when the old leader released the lease (it had stopped sending) or it held it itself. Only then does
+  ``lead(epoch)`` run: recovery (rows an earlier term left in ``sending`` become unconfirmed) and the
+  leader-only workers.
 
 On SQLite the OS file lock (bot/storage/lock.py) already proves that this is the only process:
 ``exclusive=True`` takes the lease at once whoever held it (a predecessor killed with -9 is dead), never
@@ -29,6 +35,7 @@ import math
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 
 STANDBY, TAKING_OVER, LEADING = "standby", "taking_over", "leading"
 STANDBY_TRY_SECONDS = 2.0  # a standby tries at least this often
+CLOCK_ALLOWANCE_SECONDS = 1.0  # a new leader's wait after the old lease ran out, for the hosts' clocks
+WATCHDOG_SECONDS = 0.1  # past the fencing deadline, the watchdog cuts the gateway this often
 
 
 def holder_id() -> str:
@@ -53,7 +62,7 @@ def lease_name(username: str) -> str:
 
 def takeover_seconds(ttl: float, fence_wait: float) -> float:
     """The longest a change of leader may leave nobody sending: the old lease runs out, a standby takes it
-    (within its next try), then waits out the old leader's longest gateway call."""
+    (within its next try), then waits ``fence_wait`` for the hosts' clocks."""
     return ttl + min(STANDBY_TRY_SECONDS, ttl / 5) + fence_wait
 
 
@@ -71,13 +80,16 @@ class Leadership(Worker):
         exclusive: bool,
         lead: Callable[[int], None] = lambda epoch: None,
         stand_by: Callable[[float], None] = lambda deadline: None,
+        cut: Callable[[], object] = lambda: None,
         observe_changes: Callable[[int], None] = lambda changes: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(clock)
         self.leases, self.lease_name, self.holder = leases, name, holder
         self.ttl, self.fence_wait, self.exclusive = ttl, fence_wait, exclusive
-        self.lead, self.stand_by, self.observe_changes = lead, stand_by, observe_changes
+        self.lead, self.stand_by, self.cut, self.observe_changes = lead, stand_by, cut, observe_changes
+        self._watchdog: threading.Thread | None = None
+        self.cuts = 0  # calls the watchdog cut at the fencing deadline
         self.renew_every = ttl / 3
         self.try_every = min(STANDBY_TRY_SECONDS, ttl / 5)
         self.margin = ttl / 5  # claims stop this long before the lease would run out
@@ -216,6 +228,47 @@ class Leadership(Worker):
         log.warning("event=leadership_lost holder=%s epoch=%s reason=%s", self.holder, self.epoch, reason)
         if was == LEADING:
             self.stand_by(deadline if deadline is not None and deadline < math.inf else now)
+
+    # -- the watchdog ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        super().start()
+        if not self.exclusive and (self._watchdog is None or not self._watchdog.is_alive()):
+            self._watchdog = threading.Thread(target=self._watch, name="leadership-watchdog", daemon=True)
+            self._watchdog.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        stopped = super().stop(timeout)
+        if self._watchdog is not None:
+            self._watchdog.join(max(timeout, WATCHDOG_SECONDS * 2))
+            stopped = stopped and not self._watchdog.is_alive()
+        return stopped
+
+    def watch_once(self, now: float) -> float:
+        """Cut the gateway if this process still counts as leading past its fencing deadline; returns how
+        long the watchdog may sleep."""
+        deadline = self.deadline()
+        if self.state == STANDBY or deadline is None or deadline == math.inf:
+            return 1.0
+        if now < deadline:
+            return min(1.0, max(WATCHDOG_SECONDS, deadline - now))
+        if self.cut():
+            self.cuts += 1
+            log.warning(
+                "event=gateway_cut_at_fencing_deadline epoch=%s late=%.3f note=%s",
+                self.epoch,
+                now - deadline,
+                json.dumps("this process can no longer prove that it leads: nothing of ours stays on the wire"),
+            )
+        return WATCHDOG_SECONDS
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                pause = self.watch_once(self.clock())
+            except Exception:
+                log.exception("event=watchdog_error")
+                pause = WATCHDOG_SECONDS
+            self._stop.wait(pause)
 
     def _observe(self, epoch: int) -> None:
         """Count the terms that began since this process last looked (the first look only sets the count)."""

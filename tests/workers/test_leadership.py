@@ -3,6 +3,8 @@
 Two Database objects on one file stand in for two processes (no OS file lock is taken here); each
 process has its own clock-driven Leadership, called one iteration at a time (``run_once(now)``)."""
 
+import threading
+
 import pytest
 
 from bot.sms.gateway import SmsOfficeClient
@@ -12,9 +14,9 @@ from bot.storage.leases import Fence, Leases
 from bot.storage.queue import SendQueue
 from bot.workers.leadership import Leadership, lease_name
 from bot.workers.sender import Sender
-from tests.conftest import GATEWAY_PASSWORD, Clock
+from tests.conftest import GATEWAY_PASSWORD, Clock, wait_for
 
-TTL, FENCE_WAIT = 10.0, 20.0
+TTL, FENCE_WAIT = 10.0, 1.0  # FENCE_WAIT: the clock allowance after the old lease ran out
 NAME = lease_name("acme")
 BATCH = {"user_id": "U1", "origin": "test", "text": "Generator running", "encoding": "GSM-7", "parts": 1}
 
@@ -83,21 +85,43 @@ def test_the_first_process_leads_at_once_and_the_other_stands_by(two):
     assert a.leadership.fence(1000.5) == Fence(NAME, "a", 1, live=True)
 
 
-def test_a_standby_takes_over_only_after_the_lease_expired_and_the_old_leaders_longest_call(two):
+def test_a_standby_takes_over_once_the_lease_ran_out_and_calls_the_gateway_after_the_clock_allowance(two):
     a, b = two
-    a.at(1000.0)  # leads, lease until 1010; then dies (never renews)
-    assert not b.at(1009.9) and b.leadership.role == "standby"
-    assert not b.at(1011.8) and b.leadership.role == "standby"  # a standby tries every 2 s (TTL/5)
-    b.at(1011.9)  # expired: b holds the lease, but a's last send may still be on the wire until 1010 + 20
+    a.at(1000.0)  # leads, lease until 1010, its own deadline 1008 (it cuts its own call then); then dies
+    assert not b.at(1008.0) and b.leadership.role == "standby"  # live: refused; it tries again every 2 s
+    b.at(1010.0)  # run out: b holds the lease, and waits the clock allowance before any gateway call
     assert b.leadership.role == "leader" and not b.leadership.leading() and b.led == []
-    assert b.leadership.fence(1011.9) is None
-    b.at(1029.9)
-    assert b.led == [] and b.leadership.fence(1029.9) is None
-    b.at(1030.0)
+    assert b.leadership.fence(1010.0) is None
+    b.at(1010.9)
+    assert b.led == [] and b.leadership.fence(1010.9) is None
+    b.at(1011.0)
     assert b.led == [2] and b.leadership.leading()
-    assert b.leadership.fence(1030.0) == Fence(NAME, "b", 2, live=True)
-    a.at(1031.0)  # a comes back: its renewal is refused, it stands by (it had stopped at its deadline already)
+    assert b.leadership.fence(1011.0) == Fence(NAME, "b", 2, live=True)
+    a.at(1011.5)  # a comes back: its renewal is refused, it stands by (it had stopped at its deadline already)
     assert a.leadership.role == "standby"
+
+
+def test_the_watchdog_cuts_a_call_on_the_wire_at_the_deadline_though_the_leadership_thread_is_stuck(two, simulator):
+    """A renewal hanging on a lost database connection cannot keep a send on the wire past the deadline:
+    the watchdog reads only memory and cuts the gateway itself."""
+    a, _ = two
+    assert a.sender is not None
+    a.leadership.cut = a.gateway.interrupt
+    a.at(1000.0)
+    enqueue(a.queue)
+    simulator.hold()
+    sending = threading.Thread(target=a.sender.run_once, args=(1001.0,))
+    try:
+        sending.start()
+        assert wait_for(lambda: simulator.max_concurrent == 1)  # the SMS is on the wire, the gateway silent
+        assert a.leadership.watch_once(1007.9) > 0 and a.leadership.cuts == 0  # before the deadline: nothing
+        a.leadership.watch_once(1008.1)  # the leadership thread never ran again: no renewal since 1000
+        sending.join(5)
+        assert not sending.is_alive() and a.leadership.cuts == 1
+    finally:
+        simulator.release()
+        sending.join(5)
+    assert a.queue.messages_of(1)[0]["status"] == "unconfirmed"  # cut off: it may have gone out
 
 
 def test_the_leader_renews_and_keeps_leading_while_the_standby_keeps_waiting(two):
@@ -134,7 +158,7 @@ def test_the_claim_itself_refuses_a_deposed_leaders_fence(two):
     a, b = two
     a.at(1000.0)
     stale = a.leadership.fence(1000.0)
-    b.at(1010.0)  # a's lease expired; b took it (epoch 2)
+    b.at(1011.0)  # a's lease expired; b took it (epoch 2)
     enqueue(a.queue, now=1011.0)
     assert a.queue.claim(1009.0, fence=stale) is None  # whatever a's clock says: the lease is b's now
     assert a.queue.messages_of(1)[0]["status"] == "queued"

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bot import __version__
@@ -61,6 +62,20 @@ class Metrics:
         self.gateway_idle = Gauge(
             "smsbot_gateway_seconds_since_success", "Seconds since the last successful gateway call", registry=r
         )
+        self.leader = Gauge("smsbot_leader", "1 on the process that leads (runs the sender), else 0", registry=r)
+        self.leader_changes = Counter(
+            "smsbot_leader_changes_total", "New leadership terms this process has seen begin", registry=r
+        )
+        self.lease_age = Gauge(
+            "smsbot_lease_age_seconds",
+            "Seconds since the leader last renewed its lease (above SMSBOT_LEASE_SECONDS: nobody leads)",
+            registry=r,
+        )
+
+    def watch_leadership(self, *, leader: Callable[[], bool], lease: Callable[[], float | None]) -> None:
+        """Whether this process leads, and the age of the lease's last renewal (NaN: nobody holds it)."""
+        self.leader.set_function(_as_gauge(leader))
+        self.lease_age.set_function(lambda: _or_nan(lease()))
 
     def read_at_scrape(
         self,
@@ -82,13 +97,14 @@ class Metrics:
         now: Callable[[], float],
         oldest_queued_at: Callable[[], float | None],
         oldest_job_at: Callable[[], float | None],
-        threads: dict[str, Callable[[], bool]],
+        threads: dict[str, Callable[[], bool | None]],
         live_balance: Callable[[], float | None],
         stored_balance: Callable[[], float | None],
         low_balance: float,
     ) -> None:
         """What alerts watch: ages of the oldest waiting work (0 when none waits), each thread's
-        liveness, and the balance from the latest read of any kind (else the last stored check)."""
+        liveness (not shown while it is None: a leader's thread on a standby), and the balance from the
+        latest read of any kind (else the last stored check)."""
         r = self.registry
         Gauge(
             "smsbot_queue_oldest_age_seconds", "Age of the oldest SMS queued or being sent (0: none)", registry=r
@@ -96,9 +112,7 @@ class Metrics:
         Gauge(
             "smsbot_outbox_oldest_age_seconds", "Age of the oldest Slack write waiting (0: none)", registry=r
         ).set_function(lambda: _age(now(), oldest_job_at()))
-        up = Gauge("smsbot_thread_up", "1 while the named background thread runs", ["thread"], registry=r)
-        for name, alive in threads.items():
-            up.labels(name).set_function(_as_gauge(alive))
+        r.register(_Threads(threads))
         self.balance.set_function(lambda: _or_nan(_first(live_balance(), stored_balance())))
         Gauge("smsbot_low_balance_credits", "SMSBOT_LOW_BALANCE: the balance alert threshold", registry=r).set(
             low_balance
@@ -113,6 +127,28 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Threads:
+    """``smsbot_thread_up``: one sample per thread expected to run in this process."""
+
+    def __init__(self, threads: dict[str, Callable[[], bool | None]]) -> None:
+        self.threads = threads
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("smsbot_thread_up", "1 while the named background thread runs", labels=["thread"])
+
+    def describe(self):
+        return [self._family()]
+
+    def collect(self):
+        family = self._family()
+        for name, alive in self.threads.items():
+            up = alive()
+            if up is not None:
+                family.add_metric([name], 1.0 if up else 0.0)
+        yield family
 
 
 def _since(t: float | None) -> float | None:

@@ -37,6 +37,7 @@ from bot.storage.errors import DatabaseError
 from bot.storage.factory import open_database
 from bot.storage.groups import GroupStore
 from bot.storage.health import StorageHealth
+from bot.storage.leases import Leases
 from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
@@ -55,6 +56,7 @@ from bot.usecases.spend import SpendLimits
 from bot.web.routes import callback_path, make_wsgi_app
 from bot.web.server import ServerThread
 from bot.workers.balancewatch import BalanceWatch
+from bot.workers.leadership import CLOCK_ALLOWANCE_SECONDS, Leadership, holder_id, lease_name, takeover_seconds
 from bot.workers.retention import RetentionWorker
 from bot.workers.sender import Sender
 
@@ -74,7 +76,9 @@ class CannotListen(Exception):
 
 
 class Bot:
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time, exclusive: bool = True) -> None:
+        """``exclusive``: this process holds the database alone (SQLite, under the file lock ``smsbot run`` takes
+        first), so it leads at once; False where several processes share it (bot/workers/leadership.py)."""
         self.simulator, settings = embedded.prepare(settings)  # SMSOFFICE_API_URL=simulator
         self.settings = settings
         self.clock = clock
@@ -97,6 +101,7 @@ class Bot:
         )
         self.identity = BotIdentity()
         self._workers(settings, clock)
+        self._leadership(settings, clock, exclusive)
         self._metrics(settings, clock)
         # the edges
         self.app = build_app(self.services, self.identity)
@@ -174,6 +179,7 @@ class Bot:
             gateway=self.gateway,
             limits=self.limits,
             clock=clock,
+            leading=lambda: self.leadership.leading(),
         )
         self.routine = Routine(
             settings=settings,
@@ -213,7 +219,29 @@ class Bot:
             grace=settings.schedule_grace_minutes * 60,
             opted_out=self.optouts.is_opted_out,
             may_go=self._may_go,
+            fence=lambda now: self.leadership.fence(now),
         )
+
+    def _leadership(self, settings: Settings, clock: Callable[[], float], exclusive: bool) -> None:
+        """Who leads: the one process per SMS Office account that runs the sender and the other workers
+        that talk to the gateway or write on their own. Exclusive (SQLite): this one, from now."""
+        self.started_at = clock()
+        self.leadership = Leadership(
+            Leases(self.db),
+            lease_name(settings.smsoffice_username),
+            holder_id(),
+            ttl=settings.lease_seconds,
+            fence_wait=CLOCK_ALLOWANCE_SECONDS,
+            exclusive=exclusive,
+            lead=self._lead,
+            stand_by=self._stand_by,
+            cut=self.gateway.interrupt,
+            observe_changes=lambda n: self.metrics.leader_changes.inc(n),
+            clock=clock,
+        )
+        self.takeover_seconds = takeover_seconds(settings.lease_seconds, CLOCK_ALLOWANCE_SECONDS)
+        if exclusive:
+            self.leadership.take()
 
     def _may_go(self, batch) -> str | None:
         """A scheduled send at its time, asked of the gate as its requester, from where it was requested."""
@@ -225,6 +253,7 @@ class Bot:
     def _metrics(self, settings: Settings, clock: Callable[[], float]) -> None:
         """Gauges read at scrape time from the stored state and the threads."""
         last = self.watch.last_balance
+        self.metrics.watch_leadership(leader=self.leadership.leading, lease=self._lease_age)
         self.metrics.alerts_undeliverable.set_function(lambda: float(self.notifier.alert_problem is not None))
         self.metrics.read_at_scrape(
             queue_depth=self.queue.depth,
@@ -237,15 +266,24 @@ class Bot:
             oldest_queued_at=self.queue.oldest_queued_at,
             oldest_job_at=self.outbox.oldest_waiting_at,
             threads={
-                "sender": self.sender.is_alive,
-                "notifier": self.notifier.is_alive,
+                "sender": self._on_leader(self.sender.is_alive),
+                "notifier": self._on_leader(self.notifier.is_alive),
                 "http": lambda: self.server.is_alive(),
-                "balance-watch": self.watch.is_alive,
+                "balance-watch": self._on_leader(self.watch.is_alive),
+                **({} if self.leadership.exclusive else {"leadership": self.leadership.is_alive}),
             },
             live_balance=lambda: None if (live := self.gateway.last_balance) is None else float(live),
             stored_balance=lambda: float(b[0]) if (b := last()) else None,
             low_balance=float(settings.low_balance),
         )
+
+    def _on_leader(self, alive: Callable[[], bool]) -> Callable[[], bool | None]:
+        """A leader-only thread's liveness; None (not expected here) on a standby."""
+        return lambda: alive() if self.leadership.leading() else None
+
+    def _lease_age(self) -> float | None:
+        lease = self.leadership.current()
+        return None if lease is None or lease.released else max(0.0, self.clock() - lease.renewed_at)
 
     def _alert(self, conn: sqlite3.Connection, kind: str, data: dict) -> None:
         channel = self.settings.alert_channel
@@ -259,12 +297,18 @@ class Bot:
         able to store a gateway answer for as long, or the balance check is far overdue (3 intervals
         and a minute, timed on the monotonic clock)."""
         now = self.clock()
-        threads = {
-            "sender": self.sender.is_alive(),
-            "notifier": self.notifier.is_alive(),
-            "scheduler": self.watch.is_alive(),
-        }
+        leading = self.leadership.leading()
+        threads = (
+            {
+                "sender": self.sender.is_alive(),
+                "notifier": self.notifier.is_alive(),
+                "scheduler": self.watch.is_alive(),
+            }
+            if leading  # a standby runs none of them
+            else {}
+        )
         details: dict = {**self.storage.check(), "threads": threads, **threads}
+        leaderless = self._leadership_health(details, now)
         unstored = self.sender.unstored_for(now)
         sender_stalled = unstored is not None and unstored[0] > self.settings.outbox_stall_seconds
         details.update(
@@ -299,37 +343,110 @@ class Bot:
             details.update(database=False, database_problem=details["database_problem"] or str(error))
         details["alerts"] = self.notifier.alert_problem or "ok"
         balance_age, balance_overdue = self.watch.overdue()
+        balance_overdue = balance_overdue and leading
         details.update(
             balance_check_age_seconds=balance_age,
             balance_check_interval_seconds=self.watch.interval,
             balance_check_overdue=balance_overdue,
         )
         healthy = (
-            details["database"] and all(threads.values()) and not stalled and not sender_stalled and not balance_overdue
+            details["database"]
+            and all(threads.values())
+            and not stalled
+            and not sender_stalled
+            and not balance_overdue
+            and not leaderless
         )
         return healthy, details
 
+    def _leadership_health(self, details: dict, now: float) -> bool:
+        """Who leads, into ``details``; True when nobody has led for longer than a take-over takes."""
+        try:
+            lease = self.leadership.current()
+        except Exception as error:  # unreadable: the database probe says why
+            lease = None
+            details["database_problem"] = details.get("database_problem") or str(error)
+        me = self.leadership
+        live = lease is not None and lease.live(now)
+        leader = me.holder if me.leading() else (lease.holder if lease is not None and live else None)
+        since = max(self.started_at, lease.expires_at if lease is not None else self.started_at)
+        leaderless_for = None if me.leading() or live else max(0.0, now - since)
+        leaderless = leaderless_for is not None and leaderless_for > self.takeover_seconds and not me.exclusive
+        details.update(
+            role=me.role,
+            leader=leader,
+            epoch=lease.epoch if lease is not None else None,
+            lease_age_seconds=None if lease is None or lease.released else round(now - lease.renewed_at, 3),
+            taking_over_seconds=(
+                round(max(0.0, me.gateway_from - now), 3)
+                if me.role == "leader" and not me.leading() and me.gateway_from is not None
+                else None
+            ),
+            no_leader_seconds=None if leaderless_for is None else round(leaderless_for, 3),
+            leadership_problem=(
+                f"no process has led for {leaderless_for:.0f} s, longer than a take-over takes "
+                f"({self.takeover_seconds:.0f} s): no SMS is sent. Check that a process can reach the database."
+                if leaderless and leaderless_for is not None
+                else None
+            ),
+        )
+        return leaderless
+
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
-        self.sender.recover()
-        self.outbox.recover()
+        """Serve HTTP (and Socket Mode) on every process; the leader's workers only where this process leads:
+        at once when it holds the database alone, else once the leadership thread has taken the lease."""
+        if self.leadership.leading():
+            self._recover(self.leadership.epoch)
         try:
             self.server.start()
         except OSError as error:
             raise CannotListen(error) from error
         embedded.connect(self.simulator, self.settings.host, self.server.port, callback_path(self.callback_secret))
-        self.sender.start()
-        self.notifier.start()
-        self.watch.start()
-        self.retention_worker.start()
+        if self.leadership.leading():
+            self._start_leading()
+        self.leadership.start()
         self.identity.learn(self.slack)
-        if self.backups is not None:
-            self.backups.start()
         if self.settings.slack_app_token:
             mode = SocketMode(self.app, self.settings.slack_app_token, self.settings.slack_api_url)
             mode.start()
             self.socket_mode = mode
         log.info("event=started listen=%s:%d", self.settings.host, self.server.port)
+
+    def _recover(self, epoch: int | None) -> None:
+        """What a new leader does first: the journal applied, rows an earlier term left in ``sending`` made
+        unconfirmed (never resent), Slack jobs left working made pending."""
+        self.sender.recover(epoch=epoch)
+        self.outbox.recover()
+
+    def _start_leading(self) -> None:
+        for worker in (self.sender, self.notifier, self.retention_worker):
+            if not worker.is_alive():
+                worker.start()
+        self.watch.start()
+        if self.backups is not None and not self.backups.is_alive():
+            self.backups.start()
+
+    def _lead(self, epoch: int) -> None:
+        """The leadership thread took the lease and waited out the old leader: lead."""
+        self._recover(epoch)
+        self._start_leading()
+
+    def _stand_by(self, deadline: float) -> None:
+        """This process no longer proves that it leads: stop the leader's workers, let a send on the wire
+        finish until the fencing ``deadline`` (on self.clock), then cut it (it becomes unconfirmed)."""
+        log.warning("event=standing_by note=%s", json.dumps("the leader's workers stop; a send on the wire is cut"))
+        self.watch.stop()
+        self.notifier.stop(0)
+        self.retention_worker.stop(0)
+        if not self.sender.stop(min(SENDER_STOP_SECONDS, max(0.0, deadline - self.clock()))):
+            self.gateway.interrupt()  # the fencing deadline: nothing of ours stays on the wire
+            self.sender.stop(2.0)
+        self.notifier.stop(2.0)
+        self.retention_worker.stop(2.0)
+        self.watch.wait_idle(2.0)
+        if self.backups is not None:
+            self.backups.stop()
 
     def stop(self) -> None:
         """Stop the producers first (Slack, reports, the scheduler, the workers), let a send on the
@@ -344,6 +461,7 @@ class Bot:
         if self.socket_mode is not None:
             self.socket_mode.stop()
         self.server.stop(timeout=2.0)  # requests in flight finish; a write before an ack waits ≤ 2 s
+        self.leadership.stop(min(2.0, left(reserve=SENDER_STOP_SECONDS)))  # neither takes nor gives up from now
         self.watch.stop()  # no new checks; a balance query on the wire is cut now
         self.notifier.stop(0)  # ask the workers to stop after their current unit
         self.retention_worker.stop(0)
@@ -364,6 +482,11 @@ class Bot:
         ]
         if self.backups is not None:
             self.backups.stop()
+        if sender_done and not self.db.closed:
+            try:  # nothing of ours is on the wire: a standby may lead at once, without waiting us out
+                self.leadership.release()
+            except Exception as error:
+                log.warning("event=lease_not_released error=%s", json.dumps(str(error)))
         if self.simulator is not None:
             self.simulator.stop()
         self.db.close()  # late work gets DatabaseClosed, never a new connection

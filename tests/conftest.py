@@ -216,6 +216,13 @@ def db(tmp_path, backend, request):
     database.close()
 
 
+def same_database(db: Database) -> Database:
+    """Another Database object on the same database (another process, or another replica)."""
+    if db.dialect == "postgresql":
+        return PostgresDatabase(db.url, db.path)  # type: ignore[attr-defined]
+    return Database(db.path)
+
+
 def another_connection(db: Database):
     """A plain connection to the same database, outside the bot's (as another program would open one)."""
     if db.dialect == "postgresql":

@@ -125,6 +125,7 @@ class Settings:
     simulated: bool = False  # SMSOFFICE_API_URL=simulator: no real SMS is sent
     schedule_grace_minutes: int = 60  # a scheduled SMS later than this is missed, not sent
     max_list_rows: int = 5000  # rows of a personalised list
+    lease_seconds: float = 10.0  # the leader's lease (bot/workers/leadership.py): renewed every third of it
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> list[str]:
@@ -466,6 +467,12 @@ def _tuning(r: _Reader) -> dict:
         max_list_rows=r.convert(
             "SMSBOT_MAX_LIST_ROWS", 5000, parse.positive_int, "use a whole number of rows, at least 1 (e.g. 5000)."
         ),
+        lease_seconds=r.convert(
+            "SMSBOT_LEASE_SECONDS",
+            10.0,
+            _lease_seconds,
+            f"use a number of seconds from {MIN_LEASE_SECONDS:g} to {MAX_LEASE_SECONDS:g} (e.g. 10).",
+        ),
         daily_limit_user=r.convert(
             "SMSBOT_DAILY_LIMIT_USER",
             None,
@@ -529,6 +536,18 @@ def _port_fix(value: str | None) -> str:
             "or set enableServiceLinks: false in the pod spec (or set SMSBOT_PORT to a number)."
         )
     return "use a port number from 1 to 65535."
+
+
+MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 3.0, 300.0
+
+
+def _lease_seconds(value: str) -> float:
+    """The leader's lease: long enough to be renewed (every third of it) through a slow write, short
+    enough that a standby takes over soon after the leader dies."""
+    seconds = parse.positive_float(value)
+    if not MIN_LEASE_SECONDS <= seconds <= MAX_LEASE_SECONDS:
+        raise ValueError(value)
+    return seconds
 
 
 def _unknown_names(r: _Reader) -> list[str]:

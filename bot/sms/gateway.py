@@ -39,6 +39,7 @@ Observer = Callable[[str, float, str], None]
 
 _QUOTE_LIMIT = 200  # characters of a gateway answer kept in an error
 BALANCE_CONNECT_SECONDS, BALANCE_READ_SECONDS = 3.0, 8.0
+SEND_CONNECT_SECONDS, SEND_READ_SECONDS = 5.0, 15.0  # the default timeouts of every other call (a send)
 
 _HINT_UNREACHABLE = "Check SMSOFFICE_API_URL and this server's network connection, then try again later"
 _HINT_BUSY = "SMS Office is busy or having problems; try again later"
@@ -252,8 +253,8 @@ class SmsOfficeClient:
         username: str,
         password: str,
         *,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 15.0,
+        connect_timeout: float = SEND_CONNECT_SECONDS,
+        read_timeout: float = SEND_READ_SECONDS,
         session: requests.Session | None = None,
         observer: Observer | None = None,
         keepalive_seconds: float = 3.0,
@@ -283,6 +284,11 @@ class SmsOfficeClient:
 
     def __repr__(self) -> str:
         return f"SmsOfficeClient({self._redact(self.base_url)!r}, username={self._credentials['username']!r})"
+
+    @property
+    def longest_call_seconds(self) -> float:
+        """How long a call may wait for the gateway, at most: connect, then read (a send's timeouts)."""
+        return sum(self._timeouts)
 
     def balance(self) -> Decimal:
         """The account's remaining credits."""

@@ -331,6 +331,19 @@ def _v13_claim_ready(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS messages_status_id")
 
 
+def _v14_leases(db: Steps) -> None:
+    # Issue 21: leadership (bot/storage/leases.py). One lease row per SMS Office account (``sender:<username>``):
+    # who leads, in which term (``epoch``, one more at every new term) and until when. Each claim records the
+    # epoch of the leader that made it, so a new leader knows which rows in ``sending`` were left by an
+    # earlier term. Portable SQL: the same step runs on PostgreSQL.
+    db.execute(
+        "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch BIGINT NOT NULL, "
+        "acquired_at DOUBLE PRECISION NOT NULL, renewed_at DOUBLE PRECISION NOT NULL, "
+        "expires_at DOUBLE PRECISION NOT NULL)"
+    )
+    db.execute("ALTER TABLE messages ADD COLUMN epoch BIGINT")
+
+
 # Append only: each function moves the schema one version forward. Steps after BASELINE take a Steps.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _v1,
@@ -346,4 +359,5 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     _v11_compliance,
     _v12_charges,
     _v13_claim_ready,
+    _v14_leases,
 ]

@@ -45,6 +45,7 @@ from bot.sms.numbers import country_of
 from bot.storage import SqlEnum
 from bot.storage.db import Database
 from bot.storage.dialect import indexed_by
+from bot.storage.leases import Fence
 
 
 class Status(SqlEnum):
@@ -136,31 +137,44 @@ class SendQueue:
         )
         return batch_id
 
-    def claim(self, now: float, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:
+    def claim(
+        self, now: float, conn: sqlite3.Connection | None = None, fence: Fence | None = None
+    ) -> sqlite3.Row | None:
         """Move the oldest due queued message to ``sending`` and return it (committed, or inside
         the caller's transaction when ``conn`` is given).
 
         Scheduled rows wait ``held`` (outside the walk below) until their time: each claim first promotes
         those now due (a look-up in messages_held, nothing when none is), so however many wait, a
-        claim never walks past them."""
+        claim never walks past them.
+
+        With a ``fence`` (bot/storage/leases.py), the claim is made only while the lease still says that
+        holder and term (and, for a live fence, is unexpired at ``now``), checked in the same statement, and
+        the row records the term's epoch: a deposed leader claims nothing, whatever it believes."""
         if conn is None:
             with self.db.transaction() as conn:
-                return self.claim(now, conn)
+                return self.claim(now, conn, fence)
         conn.execute(
             f"UPDATE messages {indexed_by(conn, 'messages_held')} SET held = 0 "
             f"WHERE status = '{QUEUED}' AND held = 1 AND next_attempt_at <= ?",
             (now,),
         )
+        params: list[object] = [now, now, None if fence is None else fence.epoch, now]
+        fenced = ""
+        if fence is not None:
+            fenced = " AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND epoch = ?"
+            fenced += " AND expires_at > ?)" if fence.live else ")"
+            params += [fence.name, fence.holder, fence.epoch] + ([now] if fence.live else [])
         return conn.execute(
-            f"UPDATE messages SET status = '{SENDING}', sending_at = ?, updated_at = ?, attempts = attempts + 1 "
+            f"UPDATE messages SET status = '{SENDING}', sending_at = ?, updated_at = ?, attempts = attempts + 1, "
+            "epoch = ? "
             # Walk messages_ready (queued, not held) in id order; the unary + keeps SQLite from choosing
             # the (status, next_attempt_at) index, which would sort the whole queue per claim. A row waiting
             # to be retried is not held: the sender pauses the whole queue until then anyway.
             f"WHERE id = (SELECT id FROM messages {indexed_by(conn, 'messages_ready')} "
             f"            WHERE status = '{QUEUED}' AND held = 0 "
-            "            AND +next_attempt_at <= ? ORDER BY id LIMIT 1) "
+            f"            AND +next_attempt_at <= ? ORDER BY id LIMIT 1){fenced} "
             "RETURNING *",
-            (now, now, now),
+            params,
         ).fetchone()
 
     def unclaim(self, message_id: int, now: float) -> None:
@@ -272,14 +286,16 @@ class SendQueue:
             )
         return row
 
-    def recover(self, conn, now: float) -> list[sqlite3.Row]:
-        """After a crash: messages left in ``sending`` may have reached the gateway. Mark them
-        unconfirmed (never resend blindly) and return them."""
+    def recover(self, conn, now: float, epoch: int | None = None) -> list[sqlite3.Row]:
+        """After a crash, or when a new leader takes over: messages left in ``sending`` (by a term before
+        ``epoch``, when given) may have reached the gateway. Mark them unconfirmed (never resend blindly)
+        and return them."""
+        earlier = "" if epoch is None else " AND (epoch IS NULL OR epoch < ?)"
         rows = conn.execute(
             f"UPDATE messages SET status = '{UNCONFIRMED}', unconfirmed_at = ?, updated_at = ?, "
             "last_error = 'smsbot stopped while sending this SMS, so it may or may not have gone' "
-            f"WHERE status = '{SENDING}' RETURNING *",
-            (now, now),
+            f"WHERE status = '{SENDING}'{earlier} RETURNING *",
+            (now, now) if epoch is None else (now, now, epoch),
         ).fetchall()
         for row in rows:
             self._attempt(conn, row, AttemptOutcome.UNCONFIRMED, None, now)

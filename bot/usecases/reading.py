@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from bot.sms.gateway import SmsOfficeClient
+from bot.sms.gateway import GatewayError, SmsOfficeClient
 from bot.storage.queue import SendQueue
 from bot.storage.reports import ReportIntake
 from bot.usecases.access import Viewer
@@ -14,6 +14,12 @@ from bot.usecases.ports import Posts
 from bot.usecases.spend import SpendLimits, SpendToday
 from bot.workers.balancewatch import BalanceWatch
 from bot.workers.forecast import Forecast
+
+
+class NoStoredBalance(GatewayError):
+    """A standby was asked for the balance before any check was recorded."""
+
+    outcome = "not_sent"
 
 
 class Reading:
@@ -27,9 +33,11 @@ class Reading:
         gateway: SmsOfficeClient,
         limits: SpendLimits,
         clock: Callable[[], float],
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.queue, self.posts, self.reports, self.watch = queue, posts, reports, watch
         self.gateway, self.limits, self.clock = gateway, limits, clock
+        self.leading = leading  # only the leader talks to the gateway (bot/workers/leadership.py)
 
     def history(self, viewer: Viewer, limit: int) -> list[tuple]:
         """The last sends the viewer may see, newest first, each with its messages."""
@@ -53,7 +61,19 @@ class Reading:
         """The requester's credits counted today against their limit (and the bot's)."""
         return self.limits.today(user_id, self.clock())
 
-    def balance(self) -> tuple[Decimal, Forecast]:
-        """Ask the gateway now (slow: only after the ack). Raises GatewayError."""
+    def balance(self) -> tuple[Decimal, Forecast, float | None]:
+        """(credits, forecast, None) from the gateway now, on the leader (slow: only after the ack); on a
+        standby, which never talks to the gateway, (credits, forecast, its age in seconds) from the last
+        check the leader recorded. Raises GatewayError (NoStoredBalance: a standby with no check yet)."""
+        if not self.leading():
+            last = self.watch.last_balance()
+            if last is None:
+                raise NoStoredBalance(
+                    "this smsbot is a standby, which does not ask SMS Office itself, and the leader has not "
+                    "recorded a balance yet",
+                    "Try again in a minute.",
+                )
+            credits, at = last
+            return credits, self.watch.usage(balance=credits), max(0.0, self.clock() - at)
         credits = self.gateway.balance()
-        return credits, self.watch.usage(balance=credits)
+        return credits, self.watch.usage(balance=credits), None

@@ -313,9 +313,11 @@ class BalanceWatch:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Run ``check`` now and then every ``interval`` seconds on a daemon thread."""
-        if self._thread is not None:
+        """Run ``check`` now and then every ``interval`` seconds on a daemon thread (again after ``stop()``,
+        once its thread has ended: a process that leads again)."""
+        if self._thread is not None and self._thread.is_alive():
             return
+        self._stopping.clear()
         if not self.alerts_on:
             log.warning(
                 'event=balance_alerts_off reason="SMSBOT_ALERT_CHANNEL is not set" '

@@ -27,6 +27,7 @@ fails, the tracking number is logged at ERROR. It is never dropped.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from bot.sms.numbers import mask
 from bot.storage import SqlEnum
 from bot.storage.errors import DatabaseError
 from bot.storage.journal import Accepted, Journal
+from bot.storage.leases import Fence
 from bot.storage.queue import SendQueue, Status
 from bot.wording import plural
 from bot.workers.backoff import backoff_delay
@@ -103,6 +105,7 @@ class Sender(Worker):
         grace: float = 3600.0,
         opted_out: Callable[[str], bool] = lambda number: False,
         may_go: Callable[[sqlite3.Row], str | None] = lambda batch: None,
+        fence: Callable[[float], Fence | None] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -116,6 +119,9 @@ class Sender(Worker):
         self.opted_out = opted_out  # the do-not-contact list, checked again just before each send
         self.may_go = may_go  # a scheduled send at its time: why it may not go now (bot/usecases/gate.py), or None
         self.journal = journal or Journal.beside(queue.db.path)
+        # now → the lease a claim must prove (bot/workers/leadership.py), or None while this process may not
+        # claim (a standby, or a leader that cannot prove it still leads); no callable: claims are not fenced
+        self.fence = fence
         self.failures = 0  # consecutive "not sent" outcomes
         self.paused_until = 0.0  # no claims before this time (gateway or database backoff)
         self.claim_failures = 0  # consecutive claims the database refused
@@ -123,15 +129,16 @@ class Sender(Worker):
         self._batch: sqlite3.Row | None = None
         self._next: sqlite3.Row | None = None  # claimed with the previous outcome, not yet sent
 
-    def recover(self, now: float | None = None) -> list[sqlite3.Row]:
-        """Call once at start-up, before the thread runs: apply the journal of accepted SMS, then
-        mark what was left in flight unconfirmed (in one transaction); returns those rows."""
+    def recover(self, now: float | None = None, epoch: int | None = None) -> list[sqlite3.Row]:
+        """Call at start-up, or when this process becomes the leader in term ``epoch``, before the thread
+        runs: apply the journal of accepted SMS, then mark what was left in flight (by an earlier term)
+        unconfirmed (in one transaction); returns those rows."""
         now = self.clock() if now is None else now
         accepted = self.journal.entries()
         with self.queue.db.transaction() as conn:
             for entry in accepted:
                 self._apply_journaled(conn, entry, now)
-            rows = self.queue.recover(conn, now)
+            rows = self.queue.recover(conn, now, epoch)
             for row in rows:
                 self.notify(conn, SendEvent.UNCONFIRMED, row, None)
         if accepted:
@@ -215,9 +222,12 @@ class Sender(Worker):
             return now >= self.unstored.retry_at and self._store(self.unstored)
         if now < self.paused_until:
             return False
+        may_claim, fence = self._fence(now)
+        if not may_claim:
+            return False
         message = None
         try:
-            message, self._next = self._next or self.queue.claim(now), None
+            message, self._next = self._next or self.queue.claim(now, fence=fence), None
             if message is not None:
                 batch = self._batch_of(message["batch_id"])
                 refusal = self._refusal(message, batch, now)  # may read the database
@@ -243,6 +253,23 @@ class Sender(Worker):
             outcome = Outcome(message, SendEvent.SENT, self.clock(), tracking_id=tracking_id)
         self._store(outcome)
         return True
+
+    def _fence(self, now: float) -> tuple[bool, Fence | None]:
+        """(whether this process may claim now, the fence a claim must prove: None when unfenced). When it may
+        not, a message claimed ahead goes back to the queue, never to the gateway."""
+        if self.fence is None:
+            return True, None
+        fence = self.fence(now)
+        if fence is not None:
+            return True, fence
+        ahead = self._next
+        if ahead is not None:
+            try:
+                self.queue.unclaim(ahead["id"], now)
+                self._next = None
+            except DatabaseError as error:  # kept, and put back at stop
+                log.warning("event=unclaim_failed message=%d error=%s", ahead["id"], error)
+        return False, None
 
     def _batch_of(self, batch_id: int) -> sqlite3.Row:
         # Batches are immutable, and most are sent to several recipients in a row.
@@ -333,6 +360,33 @@ class Sender(Worker):
             self.journal.clear()  # the database holds everything the journal did
         return True
 
+    def _sent(self, conn: sqlite3.Connection, message_id: int, outcome: Outcome, now: float) -> sqlite3.Row:
+        """Record the gateway's tracking number: on the row still being sent, or on the row a new leader
+        marked unconfirmed meanwhile (this process was deposed mid-send), which it adopts."""
+        assert outcome.tracking_id is not None
+        try:
+            return self.queue.mark_sent(conn, message_id, outcome.tracking_id, now, sent_at=outcome.at)
+        except LookupError:
+            row = self.queue.adopt(conn, message_id, outcome.tracking_id, outcome.at, now)
+            if row is None:
+                raise
+            log.warning(
+                "event=send_adopted_after_takeover message=%d tracking=%s note=%s",
+                message_id,
+                outcome.tracking_id,
+                json.dumps("another process had marked it unconfirmed; the gateway's answer came after all"),
+            )
+            return row
+
+    def _superseded(self, conn: sqlite3.Connection, message_id: int, event: SendEvent) -> bool:
+        """An answer without a tracking number for a row a new leader has marked unconfirmed meanwhile: that
+        row already says it may have gone, and a person decides (nothing more to record)."""
+        row = self.queue.message(message_id, conn)
+        if row is None or row["status"] != Status.UNCONFIRMED:
+            return False
+        log.warning("event=send_outcome_superseded message=%d event=%s status=unconfirmed", message_id, event)
+        return True
+
     def _journal(self, outcome: Outcome) -> None:
         message = outcome.message
         assert outcome.tracking_id is not None  # only a SENT outcome is journaled, and it has one
@@ -359,10 +413,15 @@ class Sender(Worker):
         q, message, event = self.queue, outcome.message, outcome.event
         mid = message["id"]
         claimed = None
+        may_claim, fence = (False, None)
+        if event in (SendEvent.SENT, SendEvent.MISSED) and not self.stopping:
+            may_claim, fence = self._fence(now)
         with q.db.transaction() as conn:
             if event == SendEvent.SENT:
                 assert outcome.tracking_id is not None  # a SENT outcome carries the gateway's tracking number
-                row = q.mark_sent(conn, mid, outcome.tracking_id, now, sent_at=outcome.at)
+                row = self._sent(conn, mid, outcome, now)
+            elif self._superseded(conn, mid, event):
+                return
             else:
                 error = outcome.error
                 assert error is not None  # every other outcome says why (see _refusal, _outcome_of_error)
@@ -378,9 +437,9 @@ class Sender(Worker):
                     assert outcome.next_attempt_at is not None  # a RETRYING outcome says when
                     row = q.retry_later(conn, mid, error, outcome.next_attempt_at, now)
             self.notify(conn, event, row, outcome.cause)
-            if event in (SendEvent.SENT, SendEvent.MISSED) and not self.stopping:
+            if may_claim:
                 # Claim the next one in the same commit: one write transaction per SMS, not two.
-                claimed = q.claim(now, conn)
+                claimed = q.claim(now, conn, fence)
         self._next = claimed  # only once committed: a rolled-back claim must never be sent
         level = logging.INFO if event == SendEvent.SENT else logging.WARNING
         if not log.isEnabledFor(level):  # not even the masked number is worked out for a line nobody reads

@@ -139,11 +139,11 @@ def _balance(ack, respond, services: Services, user_id: str = "") -> None:
 def answer_balance(respond, services: Services, user_id: str = "") -> None:
     """After the ack: ask the gateway, answer through respond()."""
     try:
-        credits, usage = services.reading.balance()
+        credits, usage, age = services.reading.balance()
     except GatewayError as error:
         respond(render.gateway_problem("I couldn't get the balance", error))
         return
-    answer = render.balance(credits, usage, services.settings.low_balance)
+    answer = render.balance(credits, usage, services.settings.low_balance, age=age)
     if user_id:
         answer = render.with_spend(answer, services.reading.spend_today(user_id))
     respond(answer)

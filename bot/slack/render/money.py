@@ -21,16 +21,25 @@ def forecast_sentence(per_day, days_left) -> str:
     return f"{left} left at this rate ({Decimal(str(per_day)):,.2f} credits a day)"
 
 
-def balance(credits: Decimal, usage, threshold: Decimal) -> dict:
-    """``/sms balance``: the balance, use today and over 7 days, the forecast, the threshold."""
+def balance(credits: Decimal, usage, threshold: Decimal, age: float | None = None) -> dict:
+    """``/sms balance``: the balance, use today and over 7 days, the forecast, the threshold; ``age``: seconds
+    since the check it comes from (a standby answers from the last stored check), None when asked just now."""
     low = " :warning: *below the alert threshold*" if credits < threshold else ""
+    stored = "" if age is None else f" (as checked {_ago(age)}; the bot's leader checks it, not this replica)"
     text = (
-        f":moneybag: SMS Office balance: *{credits:,.2f}* credits{low}\n"
+        f":moneybag: SMS Office balance: *{credits:,.2f}* credits{low}{stored}\n"
         f"Used today: {usage.spent_today:,.2f} · last 7 days: {usage.spent_7d:,.2f}\n"
         f"Forecast: {forecast_sentence(usage.per_day, usage.days_left)}\n"
         f"Alert threshold: {threshold:,.2f} credits"
     )
     return message(text)
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 60:
+        return "less than a minute ago"
+    minutes = round(seconds / 60)
+    return f"{plural(minutes, 'minute')} ago" if minutes < 120 else f"{plural(round(minutes / 60), 'hour')} ago"
 
 
 def alert(kind: str, data: dict) -> dict:

@@ -129,7 +129,7 @@ class Bot:
         self.retention_worker = RetentionWorker(self.retention, clock=clock)
         self.backups = (
             DailyBackups(settings.db_path, settings.backup_dir, settings.backup_keep, clock=clock)
-            if settings.backup_dir
+            if settings.backup_dir and not settings.database_url  # SQLite only: PostgreSQL has pg_dump (README)
             else None
         )
 

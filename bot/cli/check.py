@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.cli.database import JOURNAL_NOTE, overridden_line, postgres_state
 from bot.cli.environment import EXIT_FAILED, EXIT_OK, settings_or_exit
 from bot.cli.run import print_callback
 from bot.config.settings import Settings, public_url_warning, read_only
@@ -104,6 +105,8 @@ def check(args) -> int:
     results += [app_token(settings), alert_channel(settings), allow_lists(settings)]
     for _, line in results:
         print(line)
+    if overridden := overridden_line(settings):
+        print(overridden)
     (db_ok, db_line), stored_secret = database(settings)
     print(db_line)
     if not db_ok:
@@ -114,8 +117,19 @@ def check(args) -> int:
 
 def database(settings: Settings) -> tuple[Result, str | None]:
     """Whether smsbot can use SMSBOT_DB, and the callback secret stored in it (None if none yet). Read only:
-    `check` creates no file and migrates nothing (the next `smsbot run` does, keeping its copy first)."""
+    `check` creates no file and migrates nothing (the next `smsbot run` does, keeping its copy first).
+    With SMSBOT_DATABASE_URL: PostgreSQL, looked at read-only (bot/cli/database.py), and SMSBOT_DB's folder,
+    where this host keeps its own files."""
     path = Path(settings.db_path).expanduser().resolve()
+    if settings.database_url:
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            return (
+                False,
+                f"Database: FAILED: SMSBOT_DB's folder {path.parent} is not writable by this user; with "
+                f"SMSBOT_DATABASE_URL it still keeps {JOURNAL_NOTE}. Point SMSBOT_DB at a writable folder.",
+            ), None
+        state = postgres_state(settings.database_url)
+        return (state.ok, state.line), state.callback_secret
     fix = "Check that the user running smsbot may write that file and its folder."
     if not path.exists():
         if not os.access(path.parent, os.W_OK | os.X_OK):

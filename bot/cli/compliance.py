@@ -1,5 +1,6 @@
 """``smsbot optout import|export``, ``smsbot export`` and ``smsbot vacuum``: the compliance commands
-run against the database file, without Slack or the gateway (they work while smsbot runs)."""
+run against the database (SMSBOT_DATABASE_URL, else the file at SMSBOT_DB, or ``--db FILE``), without
+Slack or the gateway (they work while smsbot runs)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.config.settings import db_path_from
+from bot.cli.database import Target, fail, open_migrated, target_for, unreachable
 from bot.sms.errors import RecipientError
 from bot.sms.numbers import read_number
 from bot.storage.audit import Audit
@@ -25,10 +26,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _HEADER_WORDS = ("number", "phone", "mobile", "msisdn", "cell", "recipient", "to")
 
 
-def _db(args) -> Database:
-    db = Database(db_path_from(args.db))
-    db.migrate()
-    return db
+def _db(args, prog: str) -> Database:
+    return open_migrated(target_for(args.db, prog), prog)
 
 
 def read_optout_csv(text: str, region: str | None) -> tuple[list[tuple[str, str | None]], list[str]]:
@@ -76,7 +75,7 @@ def optout_import(args) -> int:
     if not rows:
         print(f"smsbot optout import: {path} has no numbers; nothing was imported.", file=sys.stderr)
         return EXIT_FAILED
-    db = _db(args)
+    db = _db(args, "smsbot optout import")
     try:
         now, by = time.time(), f"cli:{getpass.getuser()}"
         with db.transaction() as conn:
@@ -93,7 +92,7 @@ def optout_import(args) -> int:
 
 
 def optout_export(args) -> int:
-    db = _db(args)
+    db = _db(args, "smsbot optout export")
     try:
         entries = OptOuts(db).entries()
     finally:
@@ -127,7 +126,7 @@ def export(args) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    db = _db(args)
+    db = _db(args, "smsbot export")
     try:
         text = UsageReport(db).billing_csv(start, end, timezone)
     finally:
@@ -143,8 +142,12 @@ def export(args) -> int:
 
 def vacuum(args) -> int:
     """Turn on ``auto_vacuum=INCREMENTAL`` with the one full VACUUM an existing file needs (then the
-    retention job gives freed pages back by itself), or, once on, give free pages back now."""
-    path = Path(db_path_from(args.db)).expanduser()
+    retention job gives freed pages back by itself), or, once on, give free pages back now. On PostgreSQL:
+    VACUUM (ANALYZE) of smsbot's tables (:func:`vacuum_postgres`)."""
+    target = target_for(args.db, "smsbot vacuum")
+    if target.postgres:
+        return vacuum_postgres(target)
+    path = Path(target.path).expanduser()
     if not path.is_file():
         print(f"smsbot vacuum: there is no database at {path} (set SMSBOT_DB or --db).", file=sys.stderr)
         return EXIT_USAGE
@@ -178,3 +181,50 @@ def vacuum(args) -> int:
         conn.close()
     print(f"{what}. {path}: {before:,} → {path.stat().st_size:,} bytes.")
     return EXIT_OK
+
+
+def vacuum_postgres(target: Target) -> int:
+    """VACUUM (ANALYZE) of every table in smsbot's schema: dead row versions (updated, erased or deleted
+    rows) are cleared for reuse and the planner's statistics refreshed. Other sessions keep reading and
+    writing meanwhile (no table is locked against them)."""
+    from bot.storage.errors import DatabaseError
+
+    prog = "smsbot vacuum"
+    db = target.open()
+    try:
+        try:
+            tables = [
+                r[0]
+                for r in db.conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+                )
+            ]
+            if "kv" not in tables:
+                fail(prog, f"there are no smsbot tables at {target.shown} yet: nothing to vacuum.", EXIT_USAGE)
+            before = _pg_size(db, tables)
+            print(f"Running VACUUM (ANALYZE) on {len(tables)} tables of {target.shown}…", flush=True)
+            db.vacuum(tables, analyze=True)  # type: ignore[attr-defined]
+            after = _pg_size(db, tables)
+        except DatabaseError as error:
+            fail(prog, unreachable(target.url or "", error))
+    finally:
+        db.close()
+    print(
+        f"VACUUM (ANALYZE) done on {len(tables)} tables: the space of erased and updated "
+        f"rows is free for new rows, and the planner's statistics are fresh. Size: {before:,} → {after:,} bytes "
+        "(PostgreSQL keeps freed space for reuse; only VACUUM FULL gives it back to the disk, and it locks each "
+        "table while it runs: do that with smsbot stopped, if ever). Autovacuum does this on its own too, and "
+        "smsbot's retention vacuums the tables it erased from after each daily pass."
+    )
+    return EXIT_OK
+
+
+def _pg_size(db: Database, tables: list[str]) -> int:
+    marks = ", ".join("?" * len(tables))
+    return int(
+        db.conn.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
+            f"ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname IN ({marks})",
+            tables,
+        ).fetchone()[0]
+    )

@@ -24,9 +24,16 @@ def settings_or_exit(simulator: bool = False) -> Settings:
         settings = load_settings()
     except ConfigError as error:
         refuse(error.problems)
-    for warning in settings.warnings:
-        print(f"smsbot: warning: {warning}", file=sys.stderr)
-    if problem := database_problem(settings.db_path):
+    from bot.cli.database import backup_dir_warning, postgres_newer
+
+    for warning in [*settings.warnings, backup_dir_warning(settings)]:
+        if warning:
+            print(f"smsbot: warning: {warning}", file=sys.stderr)
+    if (
+        problem := postgres_newer(settings.database_url)
+        if settings.database_url
+        else database_problem(settings.db_path)
+    ):
         refuse([problem])
     return settings
 

@@ -32,6 +32,9 @@ CHECK_DESCRIPTION = (
     "the delivery-report callback URL to paste into SMS Office. Changes nothing: no SMS is sent (unless "
     "--test-sms), no Socket Mode connection is opened, no database is created or upgraded. " + SETTINGS_FROM
 )
+DB_HELP = (
+    "an SQLite database file, for this run (default: SMSBOT_DATABASE_URL when set, else SMSBOT_DB, or ./smsbot.db)"
+)
 CHECK_EXIT_CODES = """exit status:
   0  every check passed (warnings may still be printed: read them)
   1  SMS Office, Slack or the database failed its check: each FAILED line says what to fix
@@ -75,10 +78,13 @@ def _compliance_parsers(sub) -> None:
     export.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD, included")
     export.add_argument("--out", required=True, help="the CSV file to write")
     export.set_defaults(func=command(cc.export))
-    vacuum = sub.add_parser("vacuum", help="turn on incremental auto-vacuum and give free space back to the disk")
+    vacuum = sub.add_parser(
+        "vacuum",
+        help="turn on incremental auto-vacuum and give free space back to the disk (PostgreSQL: VACUUM (ANALYZE))",
+    )
     vacuum.set_defaults(func=command(cc.vacuum))
     for p in (imp, exp, export, vacuum):
-        p.add_argument("--db", help="the database (default: SMSBOT_DB, or ./smsbot.db)")
+        p.add_argument("--db", help=DB_HELP)
 
 
 def _test_sms_options(check: argparse.ArgumentParser) -> None:
@@ -141,9 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=HelpFormatter,
     ).set_defaults(func=_lazy("bot.cli.check", "check"))
     sub.add_parser("simulator", help="a local SMS Office API for trying the bot (see `smsbot simulator --help`)")
-    backup = sub.add_parser("backup", help="copy the database consistently, even while smsbot runs")
+    backup = sub.add_parser(
+        "backup", help="copy the database consistently, even while smsbot runs (PostgreSQL: pg_dump -Fc)"
+    )
     backup.add_argument("path", help="the copy's file name, or a folder (created if missing) for a dated copy")
-    backup.add_argument("--db", help="the database to copy (default: SMSBOT_DB, or ./smsbot.db)")
+    backup.add_argument("--db", help=DB_HELP)
     backup.set_defaults(func=_lazy("bot.cli.backup", "backup_command"))
     send = sub.add_parser("send-list", help="send a personalised list (CSV) for a Slack user, from a script")
     send.add_argument("file", help="CSV with a header row: a number, phone or mobile column, others {placeholders}")

@@ -22,9 +22,11 @@ def run(args) -> int:
     settings = settings_or_exit(args.simulator)
     if warning := public_url_warning(settings):  # Slack needs https; the callback secret would travel in clear
         print(f"smsbot: warning: {warning}", file=sys.stderr)
+    from bot.cli.database import unreachable
     from bot.cli.summary import startup_lines
     from bot.logs import setup_logging
     from bot.runtime import Bot, CannotListen
+    from bot.storage.errors import DatabaseError
     from bot.storage.lock import AlreadyRunning, hold_database
 
     setup_logging(settings.log_level, settings.log_format)
@@ -49,6 +51,11 @@ def run(args) -> int:
     except RuntimeError as error:
         print(f"smsbot cannot start: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except DatabaseError as error:
+        if not settings.database_url:
+            raise
+        print(f"smsbot cannot start: {unreachable(settings.database_url, error)}", file=sys.stderr)
+        return EXIT_FAILED  # a server down or refusing may clear: systemd restarts it
     if not settings.simulated and bot.callback_secret_generated:
         # The full URL carries the secret: print it only when it is new (it has to be pasted into
         # SMS Office); the summary's one `callback URL:` line shows it masked on every other start.

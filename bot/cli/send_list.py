@@ -1,8 +1,9 @@
 """``smsbot send-list FILE --text TEMPLATE --channel C… --as U… [--yes]``: a personalised list from a
 script, under the rules of the compose form: the same gate as Slack (access as granted or removed from
 Slack, the daily limits), rows that opted out left out, and an audit entry naming the operator's OS
-user. It writes the send in one transaction (SQLite's file lock makes that safe beside the running
-bot, whose sender and notifier find it on their next poll)."""
+user. It writes the send in one transaction into the database the running bot uses (SMSBOT_DATABASE_URL,
+else SMSBOT_DB): the writers' lock (SQLite's file lock, PostgreSQL's advisory lock) makes that safe beside
+it, and its sender and notifier find it on their next poll. On PostgreSQL, whichever replica leads sends it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.cli.database import open_migrated, refused_write, target_of
 from bot.cli.environment import settings_or_exit
 from bot.config.settings import Settings
 from bot.slack.notices import SlackNotices
@@ -26,7 +28,6 @@ from bot.storage.access_list import AccessList
 from bot.storage.audit import Audit
 from bot.storage.db import Database
 from bot.storage.errors import DatabaseError
-from bot.storage.factory import open_database
 from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
 from bot.storage.queue import SendQueue
@@ -45,9 +46,9 @@ def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time
     problem = check_ids(args.channel, args.user)
     if problem is not None:
         return _refuse(problem)
-    db = open_database(settings)  # SQLite at SMSBOT_DB, or PostgreSQL at SMSBOT_DATABASE_URL
+    target = target_of(settings)
+    db = open_migrated(target, PROG)
     try:
-        db.migrate()
         gate = gate_for(db, settings)
         read = _checked(args, settings, gate, OptOuts(db), clock())
         if isinstance(read, str):
@@ -60,10 +61,7 @@ def send_list(args, settings: Settings, *, ask=input, out=print, clock=time.time
             return _refuse("nothing was sent (answer yes to send, or pass --yes).")
         return _queue(db, gate, read, args, out, clock)
     except DatabaseError as error:
-        return _refuse(
-            f"nothing was sent: the database refused the write ({error}). Try again; if it keeps "
-            "happening, check SMSBOT_DB and that this user may write it."
-        )
+        return _refuse(f"nothing was sent: {refused_write(target, error)}")
     finally:
         db.close()
 
@@ -153,7 +151,8 @@ def _queue(db: Database, gate: Gate, read: ListRead, args, out, clock) -> int:
     )
     if isinstance(queued, str):
         return _refuse(queued)
-    out(f"Queued send #{queued[0]}: {cost}. The running smsbot sends it and posts its status in {args.channel}.")
+    sender = "The running smsbot (the leader, on PostgreSQL)" if db.dialect == "postgresql" else "The running smsbot"
+    out(f"Queued send #{queued[0]}: {cost}. {sender} sends it and posts its status in {args.channel}.")
     return 0
 
 

@@ -17,6 +17,11 @@ They are queued through the running ``smsbot run`` exactly as ``smsbot send-list
 the OS user), never over a second gateway connection: the account allows one, and the running bot
 owns it. Without a running bot it sends nothing and says so. It then follows the rows in the
 database until their delivery reports come in, or the wait ends.
+
+On SQLite the running bot is the one holding the file's lock (bot/storage/lock.py). On PostgreSQL
+(SMSBOT_DATABASE_URL) several replicas share the database by design and there is no file to ask: the
+SMS are queued into it and whichever replica leads sends them; if none picks them up in time, they are
+cancelled and nothing is sent.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from bot.cli.database import open_migrated, refused_write, target_of
 from bot.cli.environment import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, settings_or_exit
 from bot.cli.send_list import check_ids, confirmed, gate_for, queue_sends
 from bot.config.settings import Settings
@@ -40,7 +46,6 @@ from bot.sms.plan import build_plan
 from bot.sms.rules import GSM7, MAX_PARTS, UCS2, TextInfo, analyse_text
 from bot.storage.db import Database
 from bot.storage.errors import DatabaseError
-from bot.storage.factory import open_database
 from bot.storage.lock import is_held
 from bot.storage.optouts import OptOuts
 from bot.storage.outbox import Outbox
@@ -144,9 +149,9 @@ def query_bytes(settings: Settings, number: str, text: str) -> int:
 
 
 # -- is a bot running? ---------------------------------------------------------------------------
-def _needs_bot(db_path: str) -> str:
+def _needs_bot(where: str) -> str:
     return (
-        f"no `smsbot run` is running on the database {db_path}: the test SMS go through it, since it owns the "
+        f"no `smsbot run` is running on the database {where}: the test SMS go through it, since it owns the "
         "gateway's one connection (the account allows one). Start `smsbot run` with the same settings, "
         "then run this again."
     )
@@ -173,18 +178,15 @@ def test_sms(
     problem = check_ids(args.channel, args.user)
     if problem is not None:
         return _refuse(problem)
-    path = str(Path(settings.db_path).expanduser().resolve())
-    if not Path(path).exists() or is_held(settings.db_path) is False:  # the lock sits beside SMSBOT_DB as given
-        return _refuse(_needs_bot(path))
-    db = open_database(settings)  # SQLite at SMSBOT_DB, or PostgreSQL at SMSBOT_DATABASE_URL
+    target = target_of(settings)
+    path = target.shown
+    if not target.postgres and (not Path(path).exists() or is_held(settings.db_path) is False):
+        return _refuse(_needs_bot(path))  # the lock sits beside SMSBOT_DB as given; PostgreSQL has none to ask
+    db = open_migrated(target, PROG)
     try:
-        db.migrate()
         return _run(db, args, settings, path, ask, out, clock, monotonic, sleep)
     except DatabaseError as error:
-        return _refuse(
-            f"the database refused the write ({error}). Try again; if it keeps happening, check SMSBOT_DB "
-            "and that this user may write it."
-        )
+        return _refuse(refused_write(target, error))
     finally:
         db.close()
 
@@ -234,7 +236,8 @@ def _run(db: Database, args, settings: Settings, path: str, ask, out, clock, mon
     if isinstance(queued, str):
         return _refuse(queued)
     out(
-        f"Queued as sends #{queued[0]} and #{queued[1]} through the running smsbot; waiting up to "
+        f"Queued as sends #{queued[0]} and #{queued[1]} through the running smsbot"
+        f"{' (whichever replica leads sends them)' if db.dialect == 'postgresql' else ''}; waiting up to "
         f"{_duration(args.wait)} for their delivery reports (Ctrl-C stops waiting, not the SMS)."
     )
     watch = _Watch(db, dict(zip(queued, texts, strict=True)), settings, number, out)

@@ -1,4 +1,5 @@
-"""Consistent copies of the running database (SQLite's online backup API), on demand or daily."""
+"""Consistent copies of the running database: SQLite's online backup API, on demand or daily; for
+PostgreSQL, ``pg_dump -Fc`` on demand (:func:`pg_dump`), the password passed in its environment."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import json
 import logging
 import os
 import re
+import shutil
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from bot.storage.lock import FileLock
 
@@ -68,6 +72,67 @@ def backup(db_path: str, dest: str | Path) -> Path:
     finally:
         lock.release()  # only now: closing it earlier would drop SQLite's own locks on the file
     return target
+
+
+PG_DUMP_HOW = (
+    "install the PostgreSQL client (e.g. apt install postgresql-client, the same major version as the server "
+    "or newer) and run this again, or run pg_dump -Fc yourself, or use your database provider's snapshots"
+)
+
+
+def pg_dump(url: str, dest: str | Path, *, program: str = "pg_dump") -> Path:
+    """``pg_dump -Fc`` of the database at ``url`` into ``dest`` (a file, or a folder for a dated
+    ``smsbot-<UTC time>.dump``); returns the file written. The password goes to pg_dump in its environment
+    (PGPASSWORD), never on its command line or in any output. Written to ``<name>.partial`` first and
+    renamed when pg_dump succeeded, so ``dest`` is never half a dump."""
+    found = shutil.which(program)
+    if found is None:
+        raise BackupError(f"SMSBOT_DATABASE_URL is PostgreSQL and {program} is not on PATH: {PG_DUMP_HOW}.")
+    target = Path(dest).expanduser()
+    if target.is_dir() or str(dest).endswith(("/", os.sep)):
+        target = target / stamped_name(dt.datetime.now(dt.timezone.utc), ".dump")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BackupError(f"cannot create the folder {str(target.parent)!r}: {error.strerror}.") from None
+    partial = target.with_name(target.name + PARTIAL)
+    dbname, password = _without_password(url)
+    env = {**os.environ, "PGCONNECT_TIMEOUT": os.environ.get("PGCONNECT_TIMEOUT") or "10"}
+    if password is not None:
+        env["PGPASSWORD"] = password
+    command = [found, "--format=custom", "--no-password", f"--file={partial}", f"--dbname={dbname}"]
+    try:
+        done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    except OSError as error:
+        raise BackupError(f"{program} could not be started: {_reason(error)}.") from None
+    if done.returncode != 0:
+        _remove_partial(partial)
+        said = " ".join(line.strip() for line in done.stderr.strip().splitlines()[-3:]) or f"exit {done.returncode}"
+        if password:
+            said = said.replace(password, "***")
+        hint = (
+            " Install the pg_dump of the server's major version (or newer)."
+            if "version mismatch" in said
+            else " Check SMSBOT_DATABASE_URL and that its user may read every table."
+        )
+        raise BackupError(f"{program} failed, nothing was written to {str(target)!r}: {said}.{hint}")
+    try:
+        os.replace(partial, target)
+    except OSError as error:
+        _remove_partial(partial)
+        raise BackupError(f"the dump could not be moved to {str(target)!r}: {_reason(error)}.") from None
+    return target
+
+
+def _without_password(url: str) -> tuple[str, str | None]:
+    """(the URL as libpq reads it, without its password; the password, decoded)."""
+    parts = urlsplit(url)
+    password = unquote(parts.password) if parts.password is not None else None
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        netloc = f"{userinfo.split(':', 1)[0]}@{host}"
+    return urlunsplit(("postgresql", netloc, *parts[2:])), password
 
 
 def remove_stale_partials(folder: Path) -> list[Path]:
@@ -156,8 +221,8 @@ def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
-def stamped_name(when: dt.datetime) -> str:
-    return f"smsbot-{when.strftime('%Y%m%dT%H%M%SZ')}.db"
+def stamped_name(when: dt.datetime, suffix: str = ".db") -> str:
+    return f"smsbot-{when.strftime('%Y%m%dT%H%M%SZ')}{suffix}"
 
 
 def stamped_copies(folder: Path) -> list[tuple[float, Path]]:

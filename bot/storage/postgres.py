@@ -411,12 +411,13 @@ class PostgresDatabase(Database):
         """Nothing to do: PostgreSQL has no WAL file of ours to truncate (erased rows go with VACUUM)."""
         return True
 
-    def vacuum(self, tables: Sequence[str]) -> None:
-        """VACUUM these tables (outside any transaction), so erased rows leave their dead tuples."""
+    def vacuum(self, tables: Sequence[str], *, analyze: bool = False) -> None:
+        """VACUUM these tables (outside any transaction), so erased rows leave their dead tuples; with
+        ``analyze``, VACUUM (ANALYZE): the planner's statistics refreshed too (``smsbot vacuum``)."""
         conn = self._connect()
         try:
             for table in tables:
-                conn.execute(f'VACUUM "{table}"')
+                conn.execute(f'VACUUM {"(ANALYZE) " if analyze else ""}"{table}"')
         finally:
             conn.close()
 

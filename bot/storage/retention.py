@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 
 from bot.storage.db import Database
@@ -34,8 +35,6 @@ PREVIEW_GRACE_SECONDS = DAY  # an expired preview is kept a day (a late click st
 OUTBOX_KEEP_SECONDS = 7 * DAY  # as the notifier's own purge
 VACUUM_PAGES = 1000  # pages given back per transaction, with auto_vacuum=INCREMENTAL
 CHECKPOINT_RETRY_SECONDS = 60.0  # a checkpoint blocked by a reader is tried again this soon
-# the tables whose rows retention erases or deletes (PostgreSQL VACUUMs them afterwards)
-ERASED_TABLES = ("batches", "messages", "reports", "pending_sends", "slack_requests", "outbox")
 _LONG_DIGITS = re.compile(r"\+?\d[\d ]{5,}\d")
 
 
@@ -47,7 +46,9 @@ class Retention:
     def __init__(self, db: Database, days: int, *, purge_outbox: Callable[[float], int] | None = None) -> None:
         self.db, self.days, self.purge_outbox = db, days, purge_outbox
         self.wal_owed = False  # erased bytes may still be in the WAL: the last checkpoint was blocked
-        self.vacuum_owed = False  # PostgreSQL: rows were erased since the last VACUUM of ERASED_TABLES
+        # PostgreSQL: the tables erased from since their last VACUUM. An erased or deleted row stays in the
+        # table's data as a dead tuple (its old text and number with it) until VACUUM clears it.
+        self.vacuum_owed: set[str] = set()
 
     def erase_some(self, now: float, chunk: int | None = None) -> int:
         """Erase up to ``chunk`` sends whose final status is older than the retention; how many were."""
@@ -81,6 +82,7 @@ class Retention:
                 f"(SELECT id FROM messages WHERE batch_id IN ({marks}))",
                 ids,
             )
+        self._erased_from("batches", "messages", "reports")
         self.empty_wal()
         return len(ids)
 
@@ -103,6 +105,8 @@ class Retention:
             ).rowcount
             answers = Replays.forget_expired(conn, now)
         outbox = self.purge_outbox(now - OUTBOX_KEEP_SECONDS) if self.purge_outbox else 0
+        counts = {"reports": reports, "pending_sends": previews, "slack_requests": answers, "outbox": outbox}
+        self._erased_from(*(table for table, n in counts.items() if n))
         if reports or previews or answers or outbox or self.wal_owed:
             self.empty_wal()
         return {"reports": reports, "previews": previews, "answers": answers, "outbox": outbox}
@@ -110,7 +114,6 @@ class Retention:
     def empty_wal(self) -> bool:
         """After erasing: checkpoint (TRUNCATE), so the erased bytes leave the WAL as well. True when
         done; when a reader blocks it (or it fails), it is owed and logged once, and never raises."""
-        self.vacuum_owed = self.db.dialect == "postgresql"
         try:
             done = self.db.checkpoint()
             why = "a reader or writer kept it from finishing"
@@ -129,12 +132,9 @@ class Retention:
 
     def give_back_space(self) -> bool:
         """With auto_vacuum=INCREMENTAL, return some free pages to the disk; True if any were left to return.
-        On PostgreSQL, VACUUM the tables retention erases from, so erased rows leave their dead tuples."""
+        (PostgreSQL: nothing here; :meth:`vacuum_erased` ends its pass.)"""
         if self.db.dialect == "postgresql":
-            if self.vacuum_owed:
-                self.vacuum_owed = False
-                self.db.vacuum(ERASED_TABLES)  # type: ignore[attr-defined]
-            return False  # done in one go
+            return False
         conn = self.db.conn
         if (
             conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2
@@ -154,7 +154,40 @@ class Retention:
         for _ in range(100_000):  # bounded: each step returns up to VACUUM_PAGES pages
             if not self.give_back_space():
                 break
+        self.vacuum_erased()
         return done
+
+    def _erased_from(self, *tables: str) -> None:
+        if self.db.dialect == "postgresql":
+            self.vacuum_owed.update(tables)
+
+    def vacuum_erased(self) -> list[str]:
+        """PostgreSQL, at the end of a pass: VACUUM the tables rows were erased from (outside any
+        transaction), so the erased texts and numbers leave their dead tuples now rather than whenever
+        autovacuum comes by. Logged; a failure is logged and owed to the next pass, never raised. The
+        tables vacuumed (none on SQLite, whose erasing overwrites in place: secure_delete, checkpoint)."""
+        if not self.vacuum_owed:
+            return []
+        tables = sorted(self.vacuum_owed)
+        started = time.monotonic()
+        try:
+            self.db.vacuum(tables)  # type: ignore[attr-defined]
+        except DatabaseError as error:
+            log.warning(
+                "event=retention_vacuum_failed tables=%s error=%s note=%s",
+                ",".join(tables),
+                json.dumps(str(error)),
+                json.dumps("erased rows stay in dead tuples until a VACUUM; tried again after the next pass"),
+            )
+            return []
+        self.vacuum_owed.difference_update(tables)
+        log.info(
+            "event=retention_vacuumed tables=%s seconds=%.3f note=%s",
+            ",".join(tables),
+            time.monotonic() - started,
+            json.dumps("erased rows no longer in the tables' data"),
+        )
+        return tables
 
 
 def _scrub(text: str | None) -> str | None:

@@ -1,5 +1,6 @@
 """The retention thread: the daily pass of bot/storage/retention.py, one small transaction per
-``run_once``, so the bot never pauses; an owed checkpoint is tried again between passes."""
+``run_once``, so the bot never pauses; an owed checkpoint is tried again between passes. On PostgreSQL
+the pass ends with a VACUUM of the tables it erased from."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class RetentionWorker(Worker):
         if self.retention.give_back_space():
             return True
         rest = self.retention.purge_rest(now)
+        self.retention.vacuum_erased()  # PostgreSQL: erased rows leave their dead tuples (logged)
         log.info(
             "event=retention_pass days=%d sends_erased=%d reports=%d previews=%d answers=%d outbox=%d",
             self.retention.days,

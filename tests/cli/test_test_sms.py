@@ -12,6 +12,7 @@ import re
 import sqlite3
 from urllib.parse import quote_plus
 
+import psycopg
 import pytest
 
 from bot.storage.db import Database
@@ -226,3 +227,33 @@ def test_test_sms_needs_as_and_channel(tmp_path, simulator, fake_slack):
     proc = smsbot(["check", "--as", "U0USER"], env(tmp_path, simulator, fake_slack), tmp_path)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "--as, --channel and --yes go with --test-sms NUMBER" in err
+
+
+# -- on PostgreSQL: no file lock to ask; queued into the shared database, sent by the running leader ------------
+
+
+def test_on_postgres_the_test_sms_go_through_the_running_bot_sharing_the_database(
+    tmp_path, simulator, fake_slack, pg_url
+):
+    bot = start(tmp_path, simulator, fake_slack, SMSBOT_DATABASE_URL=pg_url)
+    try:
+        code, out, err = run_test_sms(
+            tmp_path, simulator, fake_slack, "--yes", "--wait", "30", env_more={"SMSBOT_DATABASE_URL": pg_url}
+        )
+    finally:
+        bot.stop()
+    assert code == 0, out + err
+    assert "through the running smsbot (whichever replica leads sends them)" in out
+    assert [m.text for m in simulator.messages] == printed_texts(out) and simulator.max_concurrent == 1
+    assert "SMS 2: delivery report 200 Delivered to Mobile" in out
+    assert not (tmp_path / "smsbot.db").exists()  # SMSBOT_DB's folder keeps only this host's own files
+
+
+def test_on_postgres_without_a_running_bot_the_test_sms_are_cancelled_unsent(tmp_path, simulator, fake_slack, pg_url):
+    code, _, err = run_test_sms(
+        tmp_path, simulator, fake_slack, "--yes", "--wait", "1", env_more={"SMSBOT_DATABASE_URL": pg_url}
+    )
+    assert code == 1 and "no `smsbot run` is running on the database postgresql://" in err
+    assert "2 test SMS cancelled, nothing sent" in err and simulator.messages == []
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT status FROM messages").fetchall() == [("cancelled",), ("cancelled",)]

@@ -70,7 +70,7 @@ class SlackPosts:
         the channel where they ask (whose status message is there for all to read). Without a channel
         (the App Home tab), their own only. A send not seen is answered as one that does not exist."""
         if viewer.admin:
-            return "1", ()
+            return "TRUE", ()
         return "(b.user_id = ? OR s.channel_id = ?)", (viewer.user_id, viewer.channel_id)
 
     def recent(self, viewer: Viewer, limit: int) -> list[sqlite3.Row]:

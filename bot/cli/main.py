@@ -1,4 +1,4 @@
-"""``smsbot run | check | simulator | backup | send-list | optout | export | vacuum``: the parser, and each
+"""``smsbot run | check | simulator | backup | send-list | optout | export | vacuum | migrate-to``: the parser, and each
 subcommand dispatched to its module (imported only when used, so `smsbot --help` stays quick). Exit
 codes are in bot/cli/environment.py."""
 
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smsbot", description="Send SMS through SMS Office from Slack.")
     parser.add_argument("--version", action="version", version=f"smsbot {__version__}")
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{run,check,simulator,backup,send-list,optout,export,vacuum}"
+        dest="command", required=True, metavar="{run,check,simulator,backup,send-list,optout,export,vacuum,migrate-to}"
     )
     run = sub.add_parser(
         "run",
@@ -161,6 +161,19 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--yes", action="store_true", help="send without asking (for scripts)")
     send.set_defaults(func=_lazy("bot.cli.send_list", "command"))
     _compliance_parsers(sub)
+    move = sub.add_parser(
+        "migrate-to",
+        help="copy the SQLite database into an empty PostgreSQL database (stop smsbot first)",
+        description="Copy every row of the SQLite database (SMSBOT_DB, or --db) into an empty PostgreSQL database, "
+        "in one transaction, with each table's count checked; the SQLite file is left as it is. Stop smsbot "
+        "first: the copy holds the database's run lock. " + SETTINGS_FROM,
+        epilog="exit status:\n  0  copied and checked\n  1  nothing was kept: the sentence says why\n"
+        "  2  the URL or the SQLite file given is not usable",
+        formatter_class=HelpFormatter,
+    )
+    move.add_argument("url", help="the target, e.g. postgresql://smsbot:PASSWORD@db.example:5432/smsbot")
+    move.add_argument("--db", help="the SQLite database to copy (default: SMSBOT_DB, or ./smsbot.db)")
+    move.set_defaults(func=_lazy("bot.cli.migrate_to", "command"))
     _test_sms_options(sub.choices["check"])
     args = parser.parse_args(argv)
     return args.func(args)

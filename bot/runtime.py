@@ -45,6 +45,7 @@ from bot.storage.reports import ReportIntake
 from bot.storage.retention import Retention
 from bot.storage.templates import TemplateStore
 from bot.storage.usage import UsageReport
+from bot.storage.wakeups import Wakeups
 from bot.usecases.access import Access
 from bot.usecases.compliance import Compliance
 from bot.usecases.gate import Gate
@@ -84,6 +85,7 @@ class Bot:
         self.clock = clock
         self.db = open_database(settings)  # SQLite at SMSBOT_DB, or PostgreSQL at SMSBOT_DATABASE_URL
         self.db.migrate()
+        self.wakeups = Wakeups(self.db)  # after a commit: this process's workers, and on PostgreSQL every replica's
         self.storage = StorageHealth(self.db, clock)
         self.callback_secret, self.callback_secret_generated = callback_secret_and_origin(self.db, settings)
         self.metrics = Metrics()
@@ -145,7 +147,8 @@ class Bot:
             on_alert_lost=lambda conn, kind: self.watch.alert_lost(conn, kind),
             observe=lambda kind, result: self.metrics.slack_posts.labels(kind, result).inc(),
         )
-        self.notices = SlackNotices(self.outbox, self.posts, wake=self.notifier.wake)
+        self.notices = SlackNotices(self.outbox, self.posts, wake=self.wakeups.waker("notifier"))
+        self.wakeups.subscribe("notifier", self.notifier.wake)
         self.reports = ReportIntake(self.db, on_change=self.notices.report)
         self.watch = BalanceWatch(
             self.db,
@@ -169,7 +172,7 @@ class Bot:
             metrics=self.metrics,
             gate=self.gate,
             clock=clock,
-            wake_sender=lambda: self.sender.wake(),
+            wake_sender=self.wakeups.waker("sender"),
         )
         self.reading = Reading(
             queue=self.queue,
@@ -221,6 +224,7 @@ class Bot:
             may_go=self._may_go,
             fence=lambda now: self.leadership.fence(now),
         )
+        self.wakeups.subscribe("sender", self.sender.wake)
 
     def _leadership(self, settings: Settings, clock: Callable[[], float], exclusive: bool) -> None:
         """Who leads: the one process per SMS Office account that runs the sender and the other workers
@@ -406,6 +410,7 @@ class Bot:
         if self.leadership.leading():
             self._start_leading()
         self.leadership.start()
+        self.wakeups.start()
         self.identity.learn(self.slack)
         if self.settings.slack_app_token:
             mode = SocketMode(self.app, self.settings.slack_app_token, self.settings.slack_api_url)
@@ -489,6 +494,7 @@ class Bot:
                 log.warning("event=lease_not_released error=%s", json.dumps(str(error)))
         if self.simulator is not None:
             self.simulator.stop()
+        self.wakeups.stop(left())
         self.db.close()  # late work gets DatabaseClosed, never a new connection
         if running:
             log.warning(

@@ -39,7 +39,9 @@ def run(args) -> int:
         # On PostgreSQL (SMSBOT_DATABASE_URL) several processes share the database: no file lock.
         if not settings.database_url:
             _held.append(hold_database(settings.db_path))
-        bot = Bot(settings)
+        # SQLite: the file lock above proves this is the only process, so it leads at once. PostgreSQL: the
+        # replicas take turns through the lease (bot/workers/leadership.py).
+        bot = Bot(settings, exclusive=not settings.database_url)
         bot.start()
     except AlreadyRunning as error:
         print(f"smsbot cannot start: {error}", file=sys.stderr)

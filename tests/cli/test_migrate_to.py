@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 from contextlib import closing
 from urllib.parse import urlsplit, urlunsplit
@@ -15,11 +14,9 @@ from bot.config.settings import load_settings
 from bot.runtime import Bot
 from bot.storage.lock import hold_database
 from bot.web.routes import callback_path
-from tests.conftest import Driver, base_env, said, wait_for
+from tests.conftest import Driver, base_env, create_database, drop_database, said, wait_for
 from tests.process import smsbot
 
-SERVER_URL = os.environ.get("SMSBOT_TEST_DATABASE_URL") or None
-HOW = "PostgreSQL tests: run them with SMSBOT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test"
 ADMIN = "U0BOSS"
 PASSWORD = "n0t-Shown!"  # trust authentication ignores it; it must never be printed
 
@@ -27,18 +24,12 @@ PASSWORD = "n0t-Shown!"  # trust authentication ignores it; it must never be pri
 @pytest.fixture
 def empty_postgres():
     """A new, empty PostgreSQL database (dropped afterwards): its URL, with a password in it."""
-    if SERVER_URL is None:
-        pytest.skip(HOW)
-    name = f"smsbot_migrate_{secrets.token_hex(4)}"
-    parts = urlsplit(SERVER_URL)
-    admin_url = urlunsplit(("postgresql", *parts[1:]))
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    user = parts.username or "postgres"
-    url = urlunsplit(("postgresql", f"{user}:{PASSWORD}@{parts.hostname}:{parts.port or 5432}", f"/{name}", "", ""))
-    yield url
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = create_database("smsbot_migrate")
+    parts = urlsplit(url)
+    yield urlunsplit(
+        parts._replace(netloc=f"{parts.username or 'postgres'}:{PASSWORD}@{parts.hostname}:{parts.port or 5432}")
+    )
+    drop_database(url)
 
 
 def tables_of(conn, names) -> dict[str, list[tuple]]:
@@ -71,6 +62,7 @@ def history(tmp_path, simulator, fake_slack):
     return env
 
 
+@pytest.mark.postgres
 def test_the_whole_history_moves_and_the_bot_goes_on_from_it(history, empty_postgres, tmp_path, simulator, fake_slack):
     proc = smsbot(["migrate-to", empty_postgres], history, tmp_path)
     out, err = proc.communicate(timeout=120)
@@ -109,6 +101,7 @@ def pg_columns_of(lite, table: str) -> list[str]:
     return [f'"{r[1]}"' for r in lite.execute(f'PRAGMA table_info("{table}")')]
 
 
+@pytest.mark.postgres
 def test_a_database_with_smsbot_rows_is_refused_and_left_as_it_was(history, empty_postgres, tmp_path):
     first = smsbot(["migrate-to", empty_postgres], history, tmp_path)
     assert first.wait(timeout=120) == 0
@@ -123,6 +116,7 @@ def test_a_database_with_smsbot_rows_is_refused_and_left_as_it_was(history, empt
         assert pg.execute("SELECT count(*) FROM messages").fetchone() == before
 
 
+@pytest.mark.postgres
 def test_a_row_postgresql_refuses_keeps_nothing_and_says_so(history, empty_postgres, tmp_path):
     with closing(sqlite3.connect(history["SMSBOT_DB"])) as lite:  # SQLite takes any value in any column
         lite.execute("UPDATE messages SET attempts = 'many' WHERE id = 2")
@@ -137,6 +131,7 @@ def test_a_row_postgresql_refuses_keeps_nothing_and_says_so(history, empty_postg
         assert all(pg.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] == 0 for t in tables if t != "smsbot_schema")
 
 
+@pytest.mark.postgres
 def test_refused_while_a_bot_runs_on_the_file(history, empty_postgres, tmp_path):
     lock = hold_database(history["SMSBOT_DB"])  # as a running `smsbot run` holds it
     try:

@@ -124,9 +124,6 @@ def test_texts_and_numbers_are_erased_in_place_and_the_rest_is_kept(aged, simula
     assert rows(aged, "SELECT recipient, raw FROM reports") == [(None, None), (None, None)]
 
 
-@pytest.mark.sqlite_only(
-    "until bot/storage/usage.py reads on PostgreSQL: /sms usage fails there with sum(boolean) (the core's to fix)"
-)
 def test_history_status_usage_and_export_still_work_after_erasure(aged, simulator):
     aged.bot.clock.t = T0 + 33 * DAY
     aged.bot.retention.run_all(aged.bot.clock())

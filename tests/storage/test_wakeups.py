@@ -41,13 +41,6 @@ def test_a_commit_wakes_this_processs_subscribers_once_and_a_rollback_none(tmp_p
 
 
 @pytest.fixture
-def pg_url():
-    from tests.cli.test_migrate_to import empty_postgres
-
-    yield from empty_postgres.__wrapped__()  # type: ignore[attr-defined]
-
-
-@pytest.fixture
 def replicas(pg_url):
     """Two replicas of one PostgreSQL database (two pools, two listeners)."""
     from bot.storage.postgres import PostgresDatabase
@@ -67,6 +60,7 @@ def replicas(pg_url):
         db.close()
 
 
+@pytest.mark.postgres
 def test_a_send_committed_on_one_replica_wakes_the_sender_on_the_other(replicas):
     leader_db, leader = replicas()
     standby_db, standby = replicas()
@@ -80,6 +74,7 @@ def test_a_send_committed_on_one_replica_wakes_the_sender_on_the_other(replicas)
     assert leader.heard == 1
 
 
+@pytest.mark.postgres
 def test_a_listener_cut_from_the_database_listens_again_and_misses_nothing(replicas, pg_url):
     from urllib.parse import urlsplit, urlunsplit
 

@@ -50,7 +50,8 @@ def base_env(tmp_path, **overrides) -> dict:
 # are skipped with the one reason below. .ci/run sets it; CI has the server and fails if it is down.
 TEST_DATABASE_URL = os.environ.get("SMSBOT_TEST_DATABASE_URL") or None
 PG_HOW = "run them with SMSBOT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test"
-BOTH_BACKENDS = ("tests/storage/", "tests/usecases/")  # the folders whose tests run on both
+# the folders whose tests run on both: everything that reads or writes through the bot's own SQL
+BOTH_BACKENDS = ("tests/storage/", "tests/usecases/", "tests/slack/", "tests/web/")
 _EMPTY: list[str] = []  # the statement that empties every table of a worker's database, once known
 
 

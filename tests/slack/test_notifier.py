@@ -210,6 +210,7 @@ def _hold_write_lock(path):
     return lambda: other.execute("BEGIN EXCLUSIVE"), release
 
 
+@pytest.mark.sqlite_only("holds SQLite's write lock from another connection with a short busy_timeout")
 def test_a_post_slack_accepted_but_the_database_could_not_store_is_never_posted_twice(slack_driver, bot, fake_slack):
     slack_driver.command("send 27831234567 Hello")
     take, release = _hold_write_lock(bot.settings.db_path)

@@ -106,6 +106,7 @@ def test_history_takes_only_plain_numbers(slack_driver, arg):
     assert "takes a number of sends from 1 to 50" in ack_text(slack_driver.command(f"history {arg}"))
 
 
+@pytest.mark.sqlite_only("renames tables under the bot; on PostgreSQL the worker's database serves the next tests")
 def test_a_listener_that_raises_gives_a_sentence_and_one_log_line(slack_driver, bot, caplog):
     bot.db.conn.execute("ALTER TABLE batches RENAME TO batches_gone")  # history cannot be read
     caplog.clear()
@@ -116,6 +117,7 @@ def test_a_listener_that_raises_gives_a_sentence_and_one_log_line(slack_driver, 
     assert len(failures) == 1 and failures[0].levelname == "ERROR"
 
 
+@pytest.mark.sqlite_only("renames tables under the bot; on PostgreSQL the worker's database serves the next tests")
 def test_a_form_whose_listener_raises_stays_open_with_a_sentence(slack_driver, bot, caplog):
     bot.db.conn.execute("ALTER TABLE groups RENAME TO groups_gone")  # the group cannot be read
     response = slack_driver.submit(
@@ -192,6 +194,7 @@ def test_slacks_ssl_check_is_answered_without_running_anything(slack_driver, bot
     assert bot.db.conn.execute("SELECT count(*) FROM slack_requests").fetchone()[0] == 0
 
 
+@pytest.mark.sqlite_only("an SQLite trigger raising 'disk I/O error' on UPDATE stands in for the fault")
 def test_a_click_whose_work_fails_after_the_ack_is_told_so(slack_driver, bot, fake_slack, caplog):
     slack_driver.command("send 27831234567 Generator running")
     bot.notifier.run_once()

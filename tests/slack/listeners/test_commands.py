@@ -6,7 +6,7 @@ import urllib.parse
 
 from bot.slack.render import CANCEL_ACTION, CONFIRM_ACTION
 from bot.testing.slack_requests import command_body, sign
-from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET, said, wait_for
+from tests.conftest import GATEWAY_PASSWORD, SIGNING_SECRET, inserts_refused, said, wait_for
 
 
 def test_send_is_queued_before_the_ack_and_reported_in_the_channel(slack_driver, bot, fake_slack, simulator):
@@ -132,10 +132,8 @@ def test_status_by_tracking_number(slack_driver, simulator):
 
 
 def test_a_send_that_cannot_be_stored_says_so_and_queues_nothing(slack_driver, bot, simulator):
-    bot.db.conn.execute(
-        "CREATE TRIGGER full BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-    )
-    text = said(slack_driver.command("send 27831234567 Hello"))
+    with inserts_refused(bot.db, "messages", "database or disk is full"):
+        text = said(slack_driver.command("send 27831234567 Hello"))
     assert "couldn't store your send" in text and "nothing was queued" in text
     assert bot.queue.recent_batches(5) == []  # the batch row was rolled back with it
 

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
@@ -62,6 +62,24 @@ MIGRATION_LOCK = 0x736D73626F740002  # "smsbot" 2
 POOL_SIZE = 10  # connections kept open; a thread holds one while it lives (see PostgresDatabase.conn)
 POOL_OVERFLOW = 90  # more, opened when needed and closed when given back
 POOL_WAIT_SECONDS = 10.0
+
+
+# libpq's network settings where the URL does not set its own: a server that stops answering is noticed
+# within seconds, not after the kernel's TCP timeouts (minutes), so a leader cut off from the database
+# fails its renewal in time and a standby's requests fail with a sentence instead of hanging.
+NETWORK_DEFAULTS = {
+    "connect_timeout": 5,  # seconds to connect
+    "keepalives": 1,
+    "keepalives_idle": 5,  # an idle connection is probed after 5 s …
+    "keepalives_interval": 2,  # … every 2 s …
+    "keepalives_count": 3,  # … and given up after 3 unanswered probes
+    "tcp_user_timeout": 10000,  # ms: data sent and not acknowledged for this long breaks the connection
+}
+
+
+def network_defaults(url: str) -> dict[str, int]:
+    given = {key for key, _ in parse_qsl(urlsplit(url).query)}
+    return {key: value for key, value in NETWORK_DEFAULTS.items() if key not in given}
 
 
 def is_postgres_url(url: str) -> bool:
@@ -279,6 +297,7 @@ class PostgresDatabase(Database):
             pool_timeout=POOL_WAIT_SECONDS,
             hide_parameters=True,  # the texts and numbers of SMS never reach an exception's text
             isolation_level="AUTOCOMMIT",  # as SQLite's connections here: BEGIN and COMMIT are written out
+            connect_args=network_defaults(url),
         )
         event.listen(self.engine, "connect", _on_connect)
 

@@ -90,7 +90,8 @@ class UsageReport:
         )
         sql = (
             "SELECT c.user_id, max(CASE WHEN c.user_id = b.user_id THEN b.user_name END), p.channel_id, "
-            f"max(p.channel_name), count(*), sum(c.credits), sum(CASE WHEN {sent} THEN 1 ELSE 0 END), sum(CASE WHEN {sent} THEN c.credits END), "
+            "max(p.channel_name), count(*), sum(c.credits), "
+            f"sum(CASE WHEN {sent} THEN 1 ELSE 0 END), sum(CASE WHEN {sent} THEN c.credits END), "
             f"sum(CASE WHEN {unconfirmed} THEN 1 ELSE 0 END), sum(CASE WHEN {unconfirmed} THEN c.credits END) "
             f"FROM {_COUNTED} WHERE c.released_at IS NULL AND c.counted_at >= ? AND c.counted_at < ?"
         )

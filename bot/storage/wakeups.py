@@ -110,7 +110,11 @@ class Wakeups:
     def _listen(self) -> None:
         import psycopg  # only with PostgreSQL
 
-        with psycopg.connect(libpq_url(self.db.url), autocommit=True, connect_timeout=5) as conn:
+        from bot.storage.postgres import network_defaults
+
+        url = libpq_url(self.db.url)
+        options: dict[str, Any] = dict(network_defaults(url))
+        with psycopg.connect(url, autocommit=True, **options) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             self.listening.set()
             log.info("event=wake_listener_ready")

@@ -219,3 +219,27 @@ def test_two_processes_starting_together_migrate_once_and_a_newer_schema_is_refu
             d.close()
     finally:
         drop_database(url)
+
+
+def test_a_url_keeps_its_own_network_settings_and_gets_ours_for_the_rest():
+    from bot.storage.postgres import NETWORK_DEFAULTS, network_defaults
+
+    assert network_defaults("postgresql://u@db/smsbot") == NETWORK_DEFAULTS
+    mine = network_defaults("postgresql://u@db/smsbot?connect_timeout=30&sslmode=require")
+    assert "connect_timeout" not in mine and mine["keepalives_idle"] == 5
+
+
+def test_a_server_that_accepts_and_never_answers_is_given_up_in_seconds_not_minutes():
+    """A black-holed database (the TCP connection opens, nothing ever comes back): the bot is told within
+    its connect timeout, so a leader's renewal fails in time and a request gets its sentence."""
+    import socket
+    import time
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody ever answers
+        db = PostgresDatabase(f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/smsbot", "unused.db")
+        try:
+            started = time.monotonic()
+            assert db.ping() is False
+            assert time.monotonic() - started < 15  # connect_timeout is 5 s; libpq may try twice
+        finally:
+            db.close()

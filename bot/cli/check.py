@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -176,6 +177,8 @@ def check_gateway(settings: Settings) -> list[Result]:
 
     if settings.simulated:
         return [(True, "SMS Office: the built-in simulator (SMSOFFICE_API_URL=simulator): NO REAL SMS is sent")]
+    if (sender := running_sender(settings)) is not None:
+        return [(True, sender)]
     gateway = SmsOfficeClient(settings.smsoffice_api_url, settings.smsoffice_username, settings.smsoffice_password)
     try:
         results = [(True, f"SMS Office: OK, balance {gateway.balance():,.2f} credits")]
@@ -186,6 +189,73 @@ def check_gateway(settings: Settings) -> list[Result]:
     if warning := gateway_https(settings):
         results.append((True, f"  Warning: {warning}"))
     return results
+
+
+def running_sender(settings: Settings) -> str | None:
+    """The SMS Office line when a running smsbot holds the account's one gateway connection: check must not
+    open a second one (the gateway allows one per account), so it reports that bot's last balance check
+    instead. None when no smsbot is sending (check then asks the gateway itself)."""
+    from bot.storage.errors import DatabaseError
+
+    try:
+        who, last = _sender_and_last_check(settings)
+    except OSError:
+        return None  # no database yet, or not readable: the database line below says why
+    except DatabaseError:
+        return None
+    if who is None:
+        return None
+    skipped = (
+        f"SMS Office: not asked from here: {who} holds the account's one gateway connection (SMS Office "
+        "allows one per account, so a second would disturb its sends)"
+    )
+    if last is None:
+        return f"{skipped}; it has no balance check stored yet. Run `/sms balance` in Slack, or stop it to check here."
+    checked_at, balance, outcome, error = last
+    ago = _ago(time.time() - checked_at)
+    if outcome == "ok":
+        return f"{skipped}; its last balance check, {ago} ago: OK, {float(balance):,.2f} credits"
+    return f"{skipped}; its last balance check, {ago} ago, FAILED: {error or outcome}"
+
+
+def _sender_and_last_check(settings: Settings) -> tuple[str | None, tuple | None]:
+    """(who sends now, or None; the last balance check stored), read without writing anything."""
+    last_check = (
+        "SELECT checked_at, balance, outcome, error FROM balance_history ORDER BY checked_at DESC, id DESC LIMIT 1"
+    )
+    if settings.database_url:
+        from bot.storage.leases import Leases
+        from bot.storage.postgres import PostgresDatabase
+        from bot.workers.leadership import lease_name
+
+        db = PostgresDatabase(settings.database_url, settings.db_path)
+        try:
+            lease = Leases(db).current(lease_name(settings.smsoffice_username))
+            if lease is None or not lease.live(time.time()):
+                return None, None
+            row = db.conn.execute(last_check).fetchone()
+            return f"the leader {lease.holder} (epoch {lease.epoch})", None if row is None else tuple(row)
+        finally:
+            db.close()
+    from bot.storage.lock import holder, is_held, lock_path
+
+    if not is_held(settings.db_path):
+        return None, None
+    conn = read_only(str(Path(settings.db_path).expanduser()))
+    try:
+        row = conn.execute(last_check).fetchone()
+    finally:
+        conn.close()
+    return f"the smsbot running on this database ({holder(lock_path(settings.db_path))})", row
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def gateway_https(settings: Settings) -> str | None:

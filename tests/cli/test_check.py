@@ -265,3 +265,61 @@ def test_check_says_which_scopes_to_add_when_the_alert_channel_cannot_be_looked_
     code, out, err = _check(env, tmp_path)
     assert code == 0 and "could not be checked" in out
     assert "channels:read (public channels) or groups:read (private ones)" in out and "reinstall" in out
+
+
+def _stored_balance(db: Database, balance: float, at: float) -> None:
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO balance_history (checked_at, balance, outcome, error) VALUES (?, ?, 'ok', NULL)", (at, balance)
+        )
+
+
+def test_while_a_bot_runs_check_leaves_the_gateway_to_it_and_shows_its_last_balance_check(
+    tmp_path, simulator, fake_slack
+):
+    """The account allows one gateway connection: the running bot's. check must not open a second."""
+    import os
+    import time
+
+    from bot.storage.lock import hold_database
+
+    env = _reachable(tmp_path, simulator, fake_slack)
+    db = Database(env["SMSBOT_DB"])
+    db.migrate()
+    _stored_balance(db, 321.0, time.time() - 300)
+    db.close()
+    running = hold_database(env["SMSBOT_DB"])  # as `smsbot run` holds it
+    try:
+        code, out, err = _check(env, tmp_path)
+    finally:
+        running.release()
+    assert code == 0, out + err
+    assert f"SMS Office: not asked from here: the smsbot running on this database (PID {os.getpid()})" in out
+    assert "its last balance check, 5 min ago: OK, 321.00 credits" in out
+    assert simulator.calls == []  # not even the https probe
+    code, out, _ = _check(env, tmp_path)  # no bot running: check asks the gateway itself
+    assert "SMS Office: OK, balance" in out and [op for op, _ in simulator.calls] == ["balance.asp"]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_check_leaves_the_gateway_to_the_leader(tmp_path, simulator, fake_slack):
+    import time
+
+    from bot.storage.leases import Leases
+    from bot.storage.postgres import PostgresDatabase
+    from bot.workers.leadership import lease_name
+    from tests.conftest import create_database, drop_database
+
+    url = create_database("smsbot_check_leader")
+    try:
+        db = PostgresDatabase(url, str(tmp_path / "smsbot.db"))
+        db.migrate()
+        _stored_balance(db, 80.0, time.time() - 30)
+        Leases(db).acquire(lease_name("acme"), "host-a:123:beef", time.time(), 60.0)
+        db.close()
+        code, out, err = _check(_reachable(tmp_path, simulator, fake_slack, SMSBOT_DATABASE_URL=url), tmp_path)
+        assert code == 0, out + err
+        assert "SMS Office: not asked from here: the leader host-a:123:beef (epoch 1)" in out
+        assert "OK, 80.00 credits" in out and simulator.calls == []
+    finally:
+        drop_database(url)

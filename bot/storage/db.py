@@ -187,6 +187,11 @@ class Database:
             raise RuntimeError("transaction() does not nest")
         callbacks: list[Callable[[], None]] = []
         patience = getattr(self._local, "patience", None)
+        carried: Carried | None = getattr(self._local, "carry", None)
+        if carried is not None and carried.committed:
+            carried = None
+        if carried is not None:
+            carried.tried = True
         # Writers in this process queue on a lock of ours: SQLite's own busy handler would make
         # them sleep and poll (1 ms, 2 ms, 5 ms …). busy_timeout still covers other processes.
         if not self._write_lock.acquire(timeout=-1 if patience is None else patience):
@@ -196,8 +201,12 @@ class Database:
             self._begin(conn, patience)
             self._local.on_commit = callbacks
             try:
+                if carried is not None:
+                    carried.fn(conn)
                 yield conn
                 conn.execute("COMMIT")
+                if carried is not None:
+                    carried.committed = True
             except BaseException:
                 callbacks.clear()
                 if conn.in_transaction:
@@ -221,6 +230,19 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
         finally:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    @contextlib.contextmanager
+    def carrying(self, fn: Callable[[sqlite3.Connection], None]) -> Iterator[Carried]:
+        """In the block, the transactions this thread opens run ``fn(conn)`` first, until one commits: its
+        write commits with the block's first write, or not at all. ``tried``/``committed`` say what
+        became of it (e.g. a Slack request's record, stored with the send it asked for)."""
+        carried = Carried(fn)
+        previous = getattr(self._local, "carry", None)
+        self._local.carry = carried
+        try:
+            yield carried
+        finally:
+            self._local.carry = previous
 
     @contextlib.contextmanager
     def patience(self, seconds: float) -> Iterator[None]:
@@ -275,6 +297,17 @@ class Database:
                 self._group = GroupCommit(self)
             group = self._group
         return group.run(fn) if timeout is None else group.run(fn, timeout)
+
+    def write_soon(self, fn: Callable[[sqlite3.Connection], object], on_error: Callable[[Exception], None]) -> None:
+        """Like :meth:`write`, without waiting for the commit: for a write nobody needs to see committed
+        before going on (``close()`` commits what is waiting). ``on_error`` is told if it fails."""
+        with self._lock:
+            if self._closed:
+                raise DatabaseClosed(f"the database {self.path} is closed (smsbot is stopping)")
+            if self._group is None:
+                self._group = GroupCommit(self)
+            group = self._group
+        group.submit(fn, on_error)
 
     def checkpoint(self, patience: float = CHECKPOINT_PATIENCE_SECONDS) -> bool:
         """Copy the WAL into the file and truncate it to nothing (``PRAGMA wal_checkpoint(TRUNCATE)``),
@@ -404,6 +437,17 @@ class Database:
     def gone(self) -> str | None:
         """Why nothing is written any more, once the file was deleted or replaced."""
         return self._file.gone
+
+
+class Carried:
+    """A write carried by the first transaction of a block (:meth:`Database.carrying`)."""
+
+    __slots__ = ("fn", "tried", "committed")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        self.fn = fn
+        self.tried = False  # a transaction was begun (or waited for) to carry it
+        self.committed = False
 
 
 def copies_before_schema(db_path: str) -> list[tuple[int, str]]:

@@ -68,8 +68,11 @@ class Replays:
         answered (``status`` None while it is still handled). A record from before a restart is found by
         :meth:`claim` or :meth:`stored`."""
         with self._lock:
-            for old in [k for k, (expires, _) in self._seen.items() if expires < now]:
-                del self._seen[old]
+            while self._seen:  # in order of arrival, so the oldest first (a clock step back only delays this)
+                oldest = next(iter(self._seen))
+                if self._seen[oldest][0] >= now:
+                    break
+                del self._seen[oldest]
             if key in self._seen:
                 return self._seen[key][1]
             self._seen[key] = (_expires(request_ts, now), IN_FLIGHT)

@@ -74,3 +74,10 @@ def test_a_record_carried_by_a_write_that_fails_is_not_stored(db):
             pass
     assert claim.written and not claim.stored and not claim.unstorable  # the request's own write said why
     assert replays.stored("req-5", NOW) is None
+
+
+def test_this_process_forgets_a_key_after_its_window_too(db):
+    replays = Replays(db)
+    assert replays.begin("req-6", NOW, NOW) is None
+    assert replays.begin("req-6", NOW, NOW + WINDOW_SECONDS) == IN_FLIGHT  # still inside the window
+    assert replays.begin("req-6", NOW, NOW + WINDOW_SECONDS + MARGIN_SECONDS + 1) is None  # new again

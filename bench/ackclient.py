@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             channel_id=CHANNEL,
             channel_name="bench",
             response_url=f"{args.response_url}ack{i}",
+            trigger_id=f"{os.getpid()}.{time.time_ns()}.{i}",  # never one the benchmark's process gave out
         )
         headers = sign(args.secret, body)
         started = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GROUP_MAX = 64  # writes committed together at most
+LATER_SECONDS = 0.05  # a write nobody waits for is committed this soon (with any group that comes first)
 GROUP_WAIT_SECONDS = 30.0  # a caller gives up (and its request fails) after this long
 
 T = TypeVar("T")
@@ -47,6 +49,8 @@ class GroupCommit:
         self.db = db
         self._cond = threading.Condition()
         self._jobs: list[_Job[Any]] = []  # each caller its own result type
+        self._later: list[_Job[Any]] = []  # handed over without waiting (submit): committed within LATER_SECONDS
+        self._later_since = 0.0
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="db-writer", daemon=True)
         self._thread.start()
@@ -68,14 +72,17 @@ class GroupCommit:
         return job.result
 
     def submit(self, fn: Callable[[sqlite3.Connection], Any], on_error: Callable[[Exception], None]) -> None:
-        """Hand ``fn`` over and return at once: it is committed with the next group (``stop`` commits what
-        is waiting); ``on_error(error)`` is called on the writer thread if it or its commit fails."""
+        """Hand ``fn`` over and return at once: it is committed with the next group, within ``LATER_SECONDS``
+        (those that arrive meanwhile share one commit; ``stop`` commits what is waiting); ``on_error(error)``
+        is called on the writer thread if it or its commit fails."""
         job: _Job[Any] = _Job(fn)
         job.on_error = on_error
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the database is closing")
-            self._jobs.append(job)
+            if not self._later:
+                self._later_since = time.monotonic()
+            self._later.append(job)
             self._cond.notify()
 
     def stop(self) -> None:
@@ -92,10 +99,17 @@ class GroupCommit:
         while True:
             with self._cond:
                 while not self._jobs and not self._stopping:
-                    self._cond.wait()
-                if not self._jobs:
+                    if not self._later:
+                        self._cond.wait()
+                        continue
+                    left = self._later_since + LATER_SECONDS - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                if not self._jobs and not self._later:  # stopping, and everything is committed
                     return
-                jobs, self._jobs = self._jobs[:GROUP_MAX], self._jobs[GROUP_MAX:]
+                jobs, self._jobs = self._later + self._jobs[:GROUP_MAX], self._jobs[GROUP_MAX:]
+                self._later = []
             self._commit(jobs)
 
     def _commit(self, jobs: list[_Job[Any]]) -> None:

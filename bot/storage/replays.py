@@ -136,8 +136,9 @@ class Replays:
         self._remember(key, answer)
 
     def answered_soon(self, key: str, answer: Answer) -> None:
-        """The first answer: at once in memory (a repeat in this process gets it), and committed shortly
-        after without waiting (by the group-commit writer; ``Database.close`` commits what is waiting).
+        """The first answer: at once in memory (a repeat in this process gets it), and committed within
+        50 ms without waiting, several answers per commit (by the group-commit writer; ``Database.close``
+        commits what is waiting).
         Lost only if the process dies in between: a repeat after that restart is told the request was
         received and is being handled, or was, before a restart."""
         self._remember(key, answer)

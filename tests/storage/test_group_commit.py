@@ -75,3 +75,11 @@ def test_a_write_handed_over_without_waiting_is_committed_by_close_and_a_failure
         assert [r[0] for r in check.execute("SELECT key FROM kv")] == ["soon"]
     finally:
         check.close()
+
+
+def test_writes_handed_over_without_waiting_are_committed_soon_without_a_close(db):
+    from tests.conftest import wait_for
+
+    for i in range(20):
+        db.write_soon(insert(f"s{i}"), lambda error: None)
+    assert wait_for(lambda: db.conn.execute("SELECT count(*) FROM kv").fetchone()[0] == 20, timeout=5)

@@ -14,9 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.rig import GATEWAY_PASSWORD, GATEWAY_USER, SENDER_ID, SMS_TEXT, BenchError, Rig, wait_until
+from bench.rig import (
+    GATEWAY_PASSWORD,
+    GATEWAY_USER,
+    SENDER_ID,
+    SIGNING_SECRET,
+    SMS_TEXT,
+    BenchError,
+    Rig,
+    wait_until,
+)
 
 BARE_LOOP = Path(__file__).with_name("bareloop.py")
+ACK_CLIENT = Path(__file__).with_name("ackclient.py")
 ACK_WARMUP = 20
 UNKNOWN_EVERY = 4  # one delivery report in four is for a tracking id the bot never saw
 UNKNOWN_BASE = 10**15  # simulator ids are epoch milliseconds (~1.7e12): these never clash
@@ -31,6 +41,35 @@ def ack_latencies_ms(rig: Rig, n: int) -> list[float]:
     latencies = [rig.commands.send(rig.numbers.take(1)) * 1000 for _ in range(n)]
     rig.wait_queue_empty()
     return latencies
+
+
+def ack_latencies_ms_own_process(rig: Rig, n: int) -> list[float]:
+    """The same commands from ``bench/ackclient.py`` in its own process, as Slack is: the simulator and the
+    fake Slack, busy with the bot's sends of the earlier commands, do not share the client's GIL."""
+    numbers = rig.numbers.take(ACK_WARMUP + n)
+    if int(numbers[-1]) - int(numbers[0]) != len(numbers) - 1:
+        raise BenchError("the ack client needs a contiguous range of numbers")
+    command = [
+        sys.executable,
+        str(ACK_CLIENT),
+        "--url",
+        rig.base_url + "/slack/events",
+        "--secret",
+        SIGNING_SECRET,
+        "--response-url",
+        rig.slack.response_url("bench-"),
+        "--n",
+        str(n),
+        "--warmup",
+        str(ACK_WARMUP),
+        "--first",
+        numbers[0],
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=max(60.0, n * 0.2))
+    if done.returncode != 0:
+        raise BenchError(f"the ack client failed: {done.stderr.strip()[-500:]}")
+    rig.wait_queue_empty()
+    return json.loads(done.stdout)["ms"]
 
 
 def percentile(values: list[float], pct: int) -> float:

@@ -20,6 +20,10 @@ Faults heal by themselves: a connection that hit an I/O, read-only or "no such t
 error is dropped and the thread's next use opens a new one. A file deleted or replaced
 under the running bot is never written again (nor created anew): every write raises
 ``DatabaseGone`` until a restart. After ``close()`` no connection is opened any more.
+
+WAL checkpoints run on a thread of their own (bot/storage/checkpoints.py, ``wal_autocheckpoint = 0``),
+so no commit waits for the disk while it holds the write lock; ``checkpoint()`` (retention's TRUNCATE)
+waits for that thread's copy, and ``close()`` stops and joins it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from urllib.parse import quote
 import sqlite_utils
 
 from bot.storage.backup import BackupError, backup
+from bot.storage.checkpoints import BUSY_MS as CHECKPOINT_BUSY_MS
+from bot.storage.checkpoints import Checkpointer
 from bot.storage.faults import (
     DatabaseClosed,
     DatabaseGone,
@@ -57,6 +63,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 ACK_PATIENCE_SECONDS = 2.0  # writes before a Slack ack give up after this long (Slack waits 3 s)
 CHECKPOINT_PATIENCE_SECONDS = 1.0  # a TRUNCATE checkpoint waits this long for readers and writers
+WAL_SIZE_LIMIT = 64 << 20  # the WAL file shrinks back to this after a burst (journal_size_limit)
 BEFORE_SCHEMA = ".before-schema-"  # <db>.before-schema-N: the file as it was before schema N (see migrate)
 
 T = TypeVar("T")
@@ -77,6 +84,8 @@ class Database:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._group: GroupCommit | None = None
+        # WAL checkpoints on a thread of their own (bot/storage/checkpoints.py): no commit waits for the disk
+        self._checkpoints = Checkpointer(self._checkpoint_conn, self._still_there, self._write_lock)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -118,6 +127,8 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # no commit pays for a checkpoint: see checkpoints.py
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             conn.execute("PRAGMA foreign_keys = ON")
             # deleted and overwritten rows are zeroed, not left in free space (retention erases in place)
             conn.execute("PRAGMA secure_delete = ON")
@@ -129,6 +140,23 @@ class Database:
             conn.close()
             raise
         return conn
+
+    def _checkpoint_conn(self) -> sqlite3.Connection:
+        """The checkpoint thread's connection: it never creates the file, and gives up on a lock at once."""
+        uri = f"file:{quote(self._file.file)}?mode=rw"
+        return sqlite3.connect(
+            uri, uri=True, isolation_level=None, check_same_thread=False, timeout=CHECKPOINT_BUSY_MS / 1000
+        )
+
+    def _still_there(self) -> bool:
+        """Whether the file first opened is still at its path (without reporting it: the writers do)."""
+        if self._closed or self._file.gone is not None or self._file.identity is None:
+            return False
+        try:
+            stat = os.stat(self._file.file)
+        except OSError:
+            return False
+        return (stat.st_dev, stat.st_ino) == self._file.identity
 
     @staticmethod
     def _keeper(uri: str) -> sqlite3.Connection:
@@ -162,6 +190,11 @@ class Database:
             raise RuntimeError("transaction() does not nest")
         callbacks: list[Callable[[], None]] = []
         patience = getattr(self._local, "patience", None)
+        carried: Carried | None = getattr(self._local, "carry", None)
+        if carried is not None and carried.committed:
+            carried = None
+        if carried is not None:
+            carried.tried = True
         # Writers in this process queue on a lock of ours: SQLite's own busy handler would make
         # them sleep and poll (1 ms, 2 ms, 5 ms …). busy_timeout still covers other processes.
         if not self._write_lock.acquire(timeout=-1 if patience is None else patience):
@@ -171,8 +204,12 @@ class Database:
             self._begin(conn, patience)
             self._local.on_commit = callbacks
             try:
+                if carried is not None:
+                    carried.fn(conn)
                 yield conn
                 conn.execute("COMMIT")
+                if carried is not None:
+                    carried.committed = True
             except BaseException:
                 callbacks.clear()
                 if conn.in_transaction:
@@ -183,6 +220,7 @@ class Database:
                 self._local.on_commit = None
         finally:
             self._write_lock.release()
+        self._checkpoints.committed()
         _run_callbacks(callbacks)
 
     @staticmethod
@@ -195,6 +233,19 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
         finally:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    @contextlib.contextmanager
+    def carrying(self, fn: Callable[[sqlite3.Connection], None]) -> Iterator[Carried]:
+        """In the block, the transactions this thread opens run ``fn(conn)`` first, until one commits: its
+        write commits with the block's first write, or not at all. ``tried``/``committed`` say what
+        became of it (e.g. a Slack request's record, stored with the send it asked for)."""
+        carried = Carried(fn)
+        previous = getattr(self._local, "carry", None)
+        self._local.carry = carried
+        try:
+            yield carried
+        finally:
+            self._local.carry = previous
 
     @contextlib.contextmanager
     def patience(self, seconds: float) -> Iterator[None]:
@@ -250,11 +301,32 @@ class Database:
             group = self._group
         return group.run(fn) if timeout is None else group.run(fn, timeout)
 
+    def write_soon(self, fn: Callable[[sqlite3.Connection], object], on_error: Callable[[Exception], None]) -> None:
+        """Like :meth:`write`, without waiting for the commit: for a write nobody needs to see committed
+        before going on (``close()`` commits what is waiting). ``on_error`` is told if it fails."""
+        with self._lock:
+            if self._closed:
+                raise DatabaseClosed(f"the database {self.path} is closed (smsbot is stopping)")
+            if self._group is None:
+                self._group = GroupCommit(self)
+            group = self._group
+        group.submit(fn, on_error)
+
     def checkpoint(self, patience: float = CHECKPOINT_PATIENCE_SECONDS) -> bool:
         """Copy the WAL into the file and truncate it to nothing (``PRAGMA wal_checkpoint(TRUNCATE)``),
         so that what was overwritten is in neither. False when a reader or a writer kept it from
         finishing within ``patience`` seconds: the WAL still holds frames then."""
         conn = self.conn
+        started = time.monotonic()
+        # the checkpoint thread's own copy (a few ms) would make this one fail at once: wait for it to end
+        if not self._checkpoints.lock.acquire(timeout=patience):
+            return False
+        try:
+            return self._truncate(conn, max(0.001, patience - (time.monotonic() - started)))
+        finally:
+            self._checkpoints.lock.release()
+
+    def _truncate(self, conn: sqlite3.Connection, patience: float) -> bool:
         # Our own writers queue behind it on our lock, as behind any write; SQLite's busy handler
         # covers readers and other processes, for no longer than ``patience``.
         if not self._write_lock.acquire(timeout=patience):
@@ -351,6 +423,7 @@ class Database:
             group, self._group = self._group, None
         if group is not None:
             group.stop()
+        self._checkpoints.stop()
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:
@@ -367,6 +440,17 @@ class Database:
     def gone(self) -> str | None:
         """Why nothing is written any more, once the file was deleted or replaced."""
         return self._file.gone
+
+
+class Carried:
+    """A write carried by the first transaction of a block (:meth:`Database.carrying`)."""
+
+    __slots__ = ("fn", "tried", "committed")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        self.fn = fn
+        self.tried = False  # a transaction was begun (or waited for) to carry it
+        self.committed = False
 
 
 def copies_before_schema(db_path: str) -> list[tuple[int, str]]:

@@ -3,7 +3,9 @@ transaction, each in its own savepoint (``Database.write``)."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -12,14 +14,17 @@ if TYPE_CHECKING:
 
     from bot.storage.db import Database
 
+log = logging.getLogger(__name__)
+
 GROUP_MAX = 64  # writes committed together at most
+LATER_SECONDS = 0.05  # a write nobody waits for is committed this soon (with any group that comes first)
 GROUP_WAIT_SECONDS = 30.0  # a caller gives up (and its request fails) after this long
 
 T = TypeVar("T")
 
 
 class _Job(Generic[T]):
-    __slots__ = ("fn", "done", "result", "error", "abandoned")
+    __slots__ = ("fn", "done", "result", "error", "abandoned", "on_error")
 
     # Set once ``fn`` has returned; read only when ``error`` is None, i.e. the group committed
     # after ``fn`` ran. Left unset rather than None: ``fn`` may itself return None.
@@ -29,6 +34,7 @@ class _Job(Generic[T]):
         self.fn, self.done = fn, threading.Event()
         self.error: Exception | None = None
         self.abandoned = False  # its caller stopped waiting: not run if it has not started
+        self.on_error: Callable[[Exception], None] | None = None  # told of a failure nobody waits for
 
 
 class GroupCommit:
@@ -43,6 +49,8 @@ class GroupCommit:
         self.db = db
         self._cond = threading.Condition()
         self._jobs: list[_Job[Any]] = []  # each caller its own result type
+        self._later: list[_Job[Any]] = []  # handed over without waiting (submit): committed within LATER_SECONDS
+        self._later_since = 0.0
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="db-writer", daemon=True)
         self._thread.start()
@@ -63,6 +71,20 @@ class GroupCommit:
             raise job.error
         return job.result
 
+    def submit(self, fn: Callable[[sqlite3.Connection], Any], on_error: Callable[[Exception], None]) -> None:
+        """Hand ``fn`` over and return at once: it is committed with the next group, within ``LATER_SECONDS``
+        (those that arrive meanwhile share one commit; ``stop`` commits what is waiting); ``on_error(error)``
+        is called on the writer thread if it or its commit fails."""
+        job: _Job[Any] = _Job(fn)
+        job.on_error = on_error
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("the database is closing")
+            if not self._later:
+                self._later_since = time.monotonic()
+            self._later.append(job)
+            self._cond.notify()
+
     def stop(self) -> None:
         with self._cond:
             self._stopping = True
@@ -70,13 +92,24 @@ class GroupCommit:
         self._thread.join(5.0)
 
     def _loop(self) -> None:
+        try:  # its connection now: what is waiting at close() is committed after no new one may be opened
+            self.db.conn  # noqa: B018
+        except Exception as error:  # each write then raises it, or heals (see Database.conn)
+            log.debug("event=db_writer_no_connection error=%s", error)
         while True:
             with self._cond:
                 while not self._jobs and not self._stopping:
-                    self._cond.wait()
-                if not self._jobs:
+                    if not self._later:
+                        self._cond.wait()
+                        continue
+                    left = self._later_since + LATER_SECONDS - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                if not self._jobs and not self._later:  # stopping, and everything is committed
                     return
-                jobs, self._jobs = self._jobs[:GROUP_MAX], self._jobs[GROUP_MAX:]
+                jobs, self._jobs = self._later + self._jobs[:GROUP_MAX], self._jobs[GROUP_MAX:]
+                self._later = []
             self._commit(jobs)
 
     def _commit(self, jobs: list[_Job[Any]]) -> None:
@@ -102,3 +135,8 @@ class GroupCommit:
         finally:
             for job in jobs:
                 job.done.set()
+                if job.error is not None and job.on_error is not None:
+                    try:
+                        job.on_error(job.error)
+                    except Exception:  # a failing report of a failure must not stop the writer
+                        log.exception("event=write_error_callback_failed")

@@ -44,7 +44,7 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
 from bot.config.settings import POSTGRES_SCHEMES
-from bot.storage.db import BUSY_TIMEOUT_MS, Database
+from bot.storage.db import BUSY_TIMEOUT_MS, Carried, Database
 from bot.storage.errors import DatabaseError
 from bot.storage.faults import DatabaseClosed, WriteTimeout, needs_reopen
 from bot.storage.group_commit import GroupCommit
@@ -358,14 +358,23 @@ class PostgresDatabase(Database):
             raise RuntimeError("transaction() does not nest")
         callbacks: list[Callable[[], None]] = []
         patience = getattr(self._local, "patience", None)
+        carried: Carried | None = getattr(self._local, "carry", None)  # see Database.carrying
+        if carried is not None and carried.committed:
+            carried = None
+        if carried is not None:
+            carried.tried = True
         if not self._write_lock.acquire(timeout=-1 if patience is None else patience):
             raise WriteTimeout(f"database is locked: another write took more than {patience:g} s")
         try:
             self._begin_writing(conn, BUSY_TIMEOUT_MS / 1000 if patience is None else patience)
             self._local.on_commit = callbacks
             try:
+                if carried is not None:
+                    carried.fn(conn)
                 yield conn
                 conn.execute("COMMIT")
+                if carried is not None:
+                    carried.committed = True
             except BaseException:
                 callbacks.clear()
                 if conn.in_transaction:

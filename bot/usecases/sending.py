@@ -119,6 +119,7 @@ class Sending:
         self.settings, self.db, self.queue, self.pending = settings, db, queue, pending
         self.posts, self.notices, self.reports, self.watch = posts, notices, reports, watch
         self.metrics, self.gate, self.clock, self.wake_sender = metrics, gate, clock, wake_sender
+        self._parts: tuple[int, int] | None = None  # (batch id, parts): the last send after_send counted
 
     # -- sending ---------------------------------------------------------------------------------------
     def submit(self, plan: SendPlan, origin: Mapping) -> Queued | NeedsConfirmation | Refused:
@@ -209,22 +210,27 @@ class Sending:
 
     def after_send(self, conn: sqlite3.Connection, event: str, message: sqlite3.Row, error=None) -> None:
         """Inside the sender's transaction, after one SMS's outcome: count it, match delivery reports
-        that arrived first, note an empty account, and tell Slack."""
+        that arrived first, note an empty account, and tell Slack. Called once per SMS of a burst, so what
+        cannot change between two SMS of one send (the send's parts) is read once per send."""
         self.metrics.sms.labels(event).inc()
         if event == "failed":  # whether a Resend can cure it (credits, login, unreachable)
             self.queue.note_failure(conn, message["id"], failures.kind_of(error, message["last_error"]))
         if event == "sent":
-            self.metrics.parts.inc(message["parts"] or self._batch_parts(conn, message))
+            self.metrics.parts.inc(message["parts"] or self._batch_parts(conn, message["batch_id"]))
         if isinstance(error, NotEnoughCredits):
             self.watch.not_enough_credits(conn, message["updated_at"])
         if event in ("sent", "unconfirmed"):
             self.reports.match_unmatched(conn, message, message["updated_at"])
-            now = self.queue.message(message["id"], conn)
-            if event == "unconfirmed" and now is not None and now["status"] == Status.SENT:
-                return  # a report already proved it went out; that reply says so
+            if event == "unconfirmed":  # a report that came first may have proved it went out
+                now = self.queue.message(message["id"], conn)
+                if now is not None and now["status"] == Status.SENT:
+                    return  # that reply says so
         self.notices.send_event(conn, event, message)
 
-    def _batch_parts(self, conn: sqlite3.Connection, message: sqlite3.Row) -> int:
-        batch = self.queue.batch(message["batch_id"], conn)
-        assert batch is not None, "a message's batch exists (a foreign key)"
-        return int(batch["parts"])
+    def _batch_parts(self, conn: sqlite3.Connection, batch_id: int) -> int:
+        """The parts of each SMS of a send (a send's parts never change: read once per send)."""
+        if self._parts is None or self._parts[0] != batch_id:
+            batch = self.queue.batch(batch_id, conn)
+            assert batch is not None, "a message's batch exists (a foreign key)"
+            self._parts = (batch_id, int(batch["parts"]))
+        return self._parts[1]

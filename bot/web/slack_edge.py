@@ -9,6 +9,9 @@ replays answered from memory, and only then Bolt.
 - A signed request is valid for 5 minutes, so the same one can arrive twice (a retrying proxy, a
   captured request). Each accepted request is remembered, by ``trigger_id`` (or ``event_id``)
   where it has one, else by its signature; a repeat gets the first answer and runs nothing.
+  The record of a ``/sms send`` is written in the send's own transaction (one write before the ack,
+  stored together or not at all); every other request's is written before it runs. The answer is kept
+  in memory at once and committed without the ack waiting for it (bot/storage/replays.py).
 """
 
 from __future__ import annotations
@@ -123,6 +126,13 @@ def unrecorded_answer(body: dict) -> Answer:
     return Answer(503, "text/plain; charset=utf-8", text.encode())
 
 
+def stored_with_first_write(body: dict) -> bool:
+    """Whether a request's record can wait for its first write: ``/sms send``, whose first effect is the
+    transaction that queues it (or holds it for confirmation), made on the request's own thread before the
+    ack. Every other request is recorded before it runs (it may start work after the ack at once)."""
+    return bool(body.get("command")) and str(body.get("text") or "").split(maxsplit=1)[:1] == ["send"]
+
+
 class SlackEdge:
     """The ``/slack/events`` route: verify, de-duplicate, dispatch to Bolt, remember the answer."""
 
@@ -153,22 +163,66 @@ class SlackEdge:
 
     def _once(self, request, key: str, timestamp: int, now: float) -> Answer:
         """Run a request the first time it arrives; a repeat gets the first one's answer."""
+        first = self.replays.begin(key, timestamp, now)  # in this process: still handled, or answered
+        if first is None:
+            if stored_with_first_write(request.body):
+                return self._run_carried(request, key, timestamp, now)
+            try:
+                first = self.replays.claim(key, timestamp, now)
+            except DatabaseError as error:  # without the record a repeat could send twice: do nothing
+                return self._unrecorded(request.body, key, json.dumps(str(error)))
+            if first is None:
+                answer = self._dispatch(request)
+                self.replays.answered_soon(key, answer)
+                return answer
+            self.replays.drop(key)  # accepted before a restart: the stored record answers
+        log.warning("event=slack_request_repeated key=%s", key.partition(":")[0])
+        return self._repeat(key, first, request.body)
+
+    def _run_carried(self, request, key: str, timestamp: int, now: float) -> Answer:
+        """The record goes into the request's first write (a send's own transaction), so the two are stored
+        together or not at all; a request that writes nothing stores it with its answer."""
         try:
-            first = self.replays.claim(key, timestamp, now)
-        except DatabaseError as error:  # without the record a repeat could send twice: do nothing
-            log.error("event=slack_request_not_recorded error=%s", json.dumps(str(error)))
-            return unrecorded_answer(request.body)
+            first = self.replays.stored(key, now)  # accepted before a restart
+        except DatabaseError as error:
+            return self._unrecorded(request.body, key, json.dumps(str(error)))
         if first is not None:
+            self.replays.drop(key)
             log.warning("event=slack_request_repeated key=%s", key.partition(":")[0])
             return self._repeat(key, first, request.body)
+        with self.replays.carried(key, timestamp, now) as claim:
+            answer = self._dispatch(request)
+        if claim.duplicate:  # the same request reached another replica, which stored it first: it runs there
+            self.replays.drop(key)
+            log.warning("event=slack_request_repeated key=%s where=another_replica", key.partition(":")[0])
+            try:
+                first = self.replays.stored(key, now)
+            except DatabaseError:
+                first = None
+            return self._repeat(key, first or Answer(None, "", b""), request.body)
+        if claim.stored:
+            self.replays.answered_soon(key, answer)
+            return answer
+        if claim.unstorable:  # nothing of the request was stored either
+            return self._unrecorded(request.body, key, json.dumps("its first write could not be made"))
+        if claim.written:  # rolled back with the request's own write, which said why: nothing was stored
+            self.replays.drop(key)
+            return answer
+        try:
+            self.replays.record(key, timestamp, now, answer)
+        except DatabaseError as error:
+            return self._unrecorded(request.body, key, json.dumps(str(error)))
+        return answer
+
+    def _dispatch(self, request) -> Answer:
         response = self.app.dispatch(request)
         status: int = response.status
-        answer = Answer(status, (response.headers.get("content-type") or [""])[0], (response.body or "").encode())
-        try:
-            self.replays.answered(key, status, answer.content_type, answer.body)
-        except DatabaseError as error:  # the work is done and answered; only a repeat's words are lost
-            log.error("event=slack_answer_not_recorded error=%s", json.dumps(str(error)))
-        return answer
+        return Answer(status, (response.headers.get("content-type") or [""])[0], (response.body or "").encode())
+
+    def _unrecorded(self, body: dict, key: str, error: str) -> Answer:
+        self.replays.drop(key)
+        log.error("event=slack_request_not_recorded error=%s", error)
+        return unrecorded_answer(body)
 
     def _repeat(self, key: str, first: Answer, body: dict) -> Answer:
         deadline = time.monotonic() + REPEAT_WAIT_SECONDS

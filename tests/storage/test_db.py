@@ -106,3 +106,21 @@ def test_wake_ups_run_after_the_commit_once_and_never_after_a_rollback(db):
         db.on_commit(wake)
         conn.execute("INSERT INTO kv (key, value) VALUES ('a', 'again')")  # a duplicate key: rolled back
     assert woken == [1]
+
+
+def test_a_carried_write_commits_with_the_first_transaction_of_the_block_or_not_at_all(db):
+    with db.carrying(insert("record")) as carried:
+        with pytest.raises(sqlite3.IntegrityError), db.transaction() as conn:  # the block's own write fails
+            conn.execute("INSERT INTO kv (key, value) VALUES ('x', '1')")
+            conn.execute("INSERT INTO kv (key, value) VALUES ('x', '2')")
+        assert carried.tried and not carried.committed
+        assert db.conn.execute("SELECT count(*) FROM kv").fetchone()[0] == 0  # rolled back with it
+        with db.transaction() as conn:  # the next one carries it
+            conn.execute("INSERT INTO kv (key, value) VALUES ('y', '1')")
+        with db.transaction() as conn:  # and only that one
+            conn.execute("INSERT INTO kv (key, value) VALUES ('z', '1')")
+    assert carried.committed
+    assert sorted(r[0] for r in db.conn.execute("SELECT key FROM kv")) == ["record", "y", "z"]
+    with db.transaction() as conn:  # outside the block nothing is carried
+        conn.execute("INSERT INTO kv (key, value) VALUES ('w', '1')")
+    assert db.conn.execute("SELECT count(*) FROM kv").fetchone()[0] == 4

@@ -1,6 +1,7 @@
 """Group commit (bot/storage/group_commit.py): many writers share a transaction, each write in its
 own savepoint keeps its own outcome."""
 
+import sqlite3
 import threading
 
 import pytest
@@ -58,3 +59,28 @@ def test_in_a_group_commit_a_failed_write_takes_its_wake_ups_with_it(db):
         db.write(failing)
     db.write(fine)
     assert woken == ["fine one"]
+
+
+def test_a_write_handed_over_without_waiting_is_committed_by_close_and_a_failure_is_told(tmp_path):
+    from bot.storage.db import Database
+
+    db = Database(str(tmp_path / "smsbot.db"))
+    db.migrate()
+    failures = []
+    db.write_soon(insert("soon"), failures.append)
+    db.write_soon(lambda conn: insert("soon")(conn), failures.append)  # a duplicate key: fails alone
+    db.close()  # commits what is waiting
+    assert len(failures) == 1 and isinstance(failures[0], sqlite3.IntegrityError)
+    check = sqlite3.connect(tmp_path / "smsbot.db")
+    try:
+        assert [r[0] for r in check.execute("SELECT key FROM kv")] == ["soon"]
+    finally:
+        check.close()
+
+
+def test_writes_handed_over_without_waiting_are_committed_soon_without_a_close(db):
+    from tests.conftest import wait_for
+
+    for i in range(20):
+        db.write_soon(insert(f"s{i}"), lambda error: None)
+    assert wait_for(lambda: db.conn.execute("SELECT count(*) FROM kv").fetchone()[0] == 20, timeout=5)

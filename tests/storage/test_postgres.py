@@ -243,3 +243,34 @@ def test_a_server_that_accepts_and_never_answers_is_given_up_in_seconds_not_minu
             assert time.monotonic() - started < 15  # connect_timeout is 5 s; libpq may try twice
         finally:
             db.close()
+
+
+@pytest.mark.parametrize("repeats", range(3))
+def test_the_same_signed_request_reaching_both_replicas_at_once_runs_once(two, fake_slack, repeats):
+    """A retrying proxy or load balancer delivers one /sms send to both replicas: one SMS is queued, and both
+    answers are the first one's (or say it was already received), never an error."""
+    from bot.testing.slack_requests import command_body, sign
+    from tests.conftest import SIGNING_SECRET
+
+    a, b = two()
+    body = command_body("send 27831234567 Generator running", response_url=fake_slack.response_url("twice"))
+    headers = sign(SIGNING_SECRET, body, int(a.clock()))
+    start = threading.Barrier(2)
+    answers: dict[str, str] = {}
+
+    def post(bot) -> None:
+        import requests
+
+        start.wait(10)
+        response = requests.post(bot.server.url + "/slack/events", data=body, headers=headers, timeout=10)
+        answers[bot.server.url] = said(response)
+
+    threads = [threading.Thread(target=post, args=(bot,)) for bot in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert a.queue.depth() == 1 and len(a.queue.recent_batches(5)) == 1  # ran once, on one replica
+    assert len(answers) == 2
+    for text in answers.values():
+        assert "Queued 1 SMS" in text or "already received this exact command" in text, text

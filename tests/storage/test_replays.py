@@ -2,7 +2,7 @@
 the first answer, even after a restart; after the window the key is forgotten."""
 
 from bot.storage.db import Database
-from bot.storage.replays import MARGIN_SECONDS, WINDOW_SECONDS, Replays
+from bot.storage.replays import IN_FLIGHT, MARGIN_SECONDS, WINDOW_SECONDS, Answer, Replays
 
 NOW = 1_700_000_000.0
 
@@ -38,3 +38,46 @@ def test_after_the_signature_window_the_key_is_forgotten(db):
     replays.claim("req-3", NOW, NOW)
     assert replays.claim("req-3", NOW, NOW + WINDOW_SECONDS) is not None  # still inside the window
     assert replays.claim("req-3", NOW, NOW + WINDOW_SECONDS + MARGIN_SECONDS + 1) is None  # new again
+
+
+def test_a_repeat_in_this_process_is_known_at_once_and_its_answer_lasts_a_restart(tmp_path):
+    path = str(tmp_path / "replays.db")
+    first = Database(path)
+    try:
+        first.migrate()
+        replays = Replays(first)
+        assert replays.begin("req-4", NOW, NOW) is None  # new: now in flight here
+        assert replays.begin("req-4", NOW, NOW + 1) == IN_FLIGHT  # a repeat while it runs: nothing stored yet
+        with replays.carried("req-4", NOW, NOW) as claim, first.transaction() as conn:
+            first.set_kv(conn, "the request's own write", "x")
+        assert claim.stored
+        replays.answered_soon("req-4", Answer(200, "text/plain", b"Queued"))
+        assert replays.begin("req-4", NOW, NOW + 2).body == b"Queued"  # at once, before it is committed
+    finally:
+        first.close()  # commits the answer
+    second = Database(path)
+    try:
+        assert Replays(second).stored("req-4", NOW + 3).body == b"Queued"
+        assert Replays(second).stored("req-4", NOW + WINDOW_SECONDS + MARGIN_SECONDS + 1) is None  # expired
+    finally:
+        second.close()
+
+
+def test_a_record_carried_by_a_write_that_fails_is_not_stored(db):
+    replays = Replays(db)
+    db.conn.execute("CREATE TRIGGER full BEFORE INSERT ON kv BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with replays.carried("req-5", NOW, NOW) as claim:
+        try:
+            with db.transaction() as conn:
+                db.set_kv(conn, "k", "v")
+        except Exception:
+            pass
+    assert claim.written and not claim.stored and not claim.unstorable  # the request's own write said why
+    assert replays.stored("req-5", NOW) is None
+
+
+def test_this_process_forgets_a_key_after_its_window_too(db):
+    replays = Replays(db)
+    assert replays.begin("req-6", NOW, NOW) is None
+    assert replays.begin("req-6", NOW, NOW + WINDOW_SECONDS) == IN_FLIGHT  # still inside the window
+    assert replays.begin("req-6", NOW, NOW + WINDOW_SECONDS + MARGIN_SECONDS + 1) is None  # new again

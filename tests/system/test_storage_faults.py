@@ -84,7 +84,7 @@ def test_a_deleted_database_keeps_the_bot_up_refusing_writes_and_saying_what_to_
         assert not (tmp_path / "smsbot.db").exists()  # never an empty new one (with a new callback secret)
         gone = [r.getMessage() for r in caplog.records if r.levelname == "ERROR" and "database_gone" in r.getMessage()]
         assert len(gone) == 1 and "restart smsbot" in gone[0] and "Do not restart without it" in gone[0]
-        assert wait_for(lambda: "event=database_rescued" in caplog.text)  # whichever thread noticed first
+        assert wait_for(lambda: "event=database_rescued copy=" in caplog.text)  # whichever thread noticed first
         copy = next(tmp_path.glob("smsbot.db.rescued-*"))  # what the bot still saw, saved beside it
         assert count(copy, "kv") >= 1
         assert bot.sender.is_alive() and bot.notifier.is_alive()  # up, not crashed

@@ -98,3 +98,13 @@ def test_history_is_newest_first_and_tracking_finds_the_sms(bot, simulator):
     assert (batch["text"], row["recipient"]) == ("First", "27830000000")
     assert list(reports) == []  # no delivery report yet
     assert bot.reading.tracking(ann, "no-such-tracking-number") is None
+
+
+def test_parts_are_counted_per_send_when_sends_of_different_lengths_follow_each_other(bot):
+    bot.sending.submit(plan(2, "short"), ANN)  # 1 part each
+    bot.sending.submit(plan_send("27839000001,27839000002 " + "x" * 200, None), ANN)  # 2 parts each
+    bot.sending.submit(plan(1, "short again"), ANN)
+    while bot.sender.run_once():
+        pass
+    assert statuses(bot) == ["sent"] * 5
+    assert bot.metrics.parts._value.get() == 2 * 1 + 2 * 2 + 1

@@ -211,3 +211,28 @@ def test_a_click_whose_work_fails_after_the_ack_is_told_so(slack_driver, bot, fa
     told = [body for _, body in fake_slack.responses if "Something went wrong" in body.get("text", "")]
     assert told[0]["replace_original"] is False  # an aside: the status message stays
     assert sum("event=after_ack_failed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_sends_record_is_stored_with_the_send_or_not_at_all(slack_driver, bot):
+    body = command_body("send 27831234567 Generator running", response_url="http://127.0.0.1:9/r")
+    headers = sign(SIGNING_SECRET, body)
+    bot.db.conn.execute(
+        "CREATE TRIGGER full BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    failed = slack_driver.post(body, headers).json()["text"]
+    assert "nothing was queued" in failed
+    assert bot.db.conn.execute("SELECT count(*) FROM slack_requests").fetchone()[0] == 0  # rolled back with it
+    bot.db.conn.execute("DROP TRIGGER full")
+    again = slack_driver.post(body, headers).json()  # so the same request, sent again, is not a "repeat"
+    assert "Queued 1 SMS" in again["text"] and bot.queue.depth() == 1
+    assert slack_driver.post(body, headers).json() == again and bot.queue.depth() == 1  # now it is
+
+
+def test_a_request_that_writes_nothing_is_remembered_with_its_answer(slack_driver, bot):
+    body = command_body("send", response_url="http://127.0.0.1:9/r")  # no recipients: usage, nothing stored
+    headers = sign(SIGNING_SECRET, body)
+    first = slack_driver.post(body, headers)
+    assert first.status_code == 200
+    row = bot.db.conn.execute("SELECT status, body FROM slack_requests").fetchone()
+    assert row["status"] == 200 and bytes(row["body"]) == first.content
+    assert slack_driver.post(body, headers).content == first.content

@@ -18,6 +18,7 @@ from bot.sms.plan import OPTED_OUT, UsageError, member_problems
 from bot.sms.schedule import ScheduleError, local_text
 from bot.storage.confirmations import CONFIRM_SECONDS
 from bot.storage.errors import DatabaseError
+from bot.storage.replays import AlreadyAccepted
 from bot.usecases.access import Viewer
 from bot.usecases.sending import NeedsConfirmation, Refused
 from bot.usecases.services import Services
@@ -83,7 +84,10 @@ def _send(ack, client, respond, command: dict, args: str, services: Services) ->
     try:
         outcome = services.sending.submit(plan, origin_of(command))  # committed before the ack
     except DatabaseError as error:
-        log.error("event=send_not_stored error=%s", error)
+        if isinstance(error, AlreadyAccepted):  # it runs on the replica that stored it; the edge answers it
+            log.info("event=send_not_stored reason=accepted_by_another_replica")
+        else:
+            log.error("event=send_not_stored error=%s", error)
         ack(
             render.message(
                 ":warning: I couldn't store your send, so nothing was queued. Try again in a "

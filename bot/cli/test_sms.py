@@ -149,6 +149,15 @@ def query_bytes(settings: Settings, number: str, text: str) -> int:
 
 
 # -- is a bot running? ---------------------------------------------------------------------------
+def _leader_now(db, settings: Settings, now: float) -> bool:
+    """On PostgreSQL: whether a replica leads now (holds the live lease of this SMS Office account)."""
+    from bot.storage.leases import Leases
+    from bot.workers.leadership import lease_name
+
+    lease = Leases(db).current(lease_name(settings.smsoffice_username))
+    return lease is not None and lease.live(now)
+
+
 def _needs_bot(where: str) -> str:
     return (
         f"no `smsbot run` is running on the database {where}: the test SMS go through it, since it owns the "
@@ -184,6 +193,8 @@ def test_sms(
         return _refuse(_needs_bot(path))  # the lock sits beside SMSBOT_DB as given; PostgreSQL has none to ask
     db = open_migrated(target, PROG)
     try:
+        if target.postgres and not _leader_now(db, settings, clock()):
+            return _refuse(_needs_bot(path) + " (no replica holds the sender's lease now)")
         return _run(db, args, settings, path, ask, out, clock, monotonic, sleep)
     except DatabaseError as error:
         return _refuse(refused_write(target, error))

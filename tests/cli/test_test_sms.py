@@ -14,9 +14,10 @@ from urllib.parse import quote_plus
 
 import psycopg
 import pytest
+import requests
 
 from bot.storage.db import Database
-from tests.conftest import base_env
+from tests.conftest import base_env, wait_for
 from tests.process import CALLBACK_SECRET, smsbot, start_bot
 
 NUMBER = "27831234567"
@@ -237,6 +238,7 @@ def test_on_postgres_the_test_sms_go_through_the_running_bot_sharing_the_databas
 ):
     bot = start(tmp_path, simulator, fake_slack, SMSBOT_DATABASE_URL=pg_url)
     try:
+        assert wait_for(lambda: requests.get(bot.url + "/healthz", timeout=5).json().get("role") == "leader")
         code, out, err = run_test_sms(
             tmp_path, simulator, fake_slack, "--yes", "--wait", "30", env_more={"SMSBOT_DATABASE_URL": pg_url}
         )
@@ -249,11 +251,11 @@ def test_on_postgres_the_test_sms_go_through_the_running_bot_sharing_the_databas
     assert not (tmp_path / "smsbot.db").exists()  # SMSBOT_DB's folder keeps only this host's own files
 
 
-def test_on_postgres_without_a_running_bot_the_test_sms_are_cancelled_unsent(tmp_path, simulator, fake_slack, pg_url):
+def test_on_postgres_without_a_leader_the_test_sms_are_refused_up_front(tmp_path, simulator, fake_slack, pg_url):
     code, _, err = run_test_sms(
         tmp_path, simulator, fake_slack, "--yes", "--wait", "1", env_more={"SMSBOT_DATABASE_URL": pg_url}
     )
     assert code == 1 and "no `smsbot run` is running on the database postgresql://" in err
-    assert "2 test SMS cancelled, nothing sent" in err and simulator.messages == []
+    assert "no replica holds the sender's lease now" in err and simulator.messages == []
     with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT status FROM messages").fetchall() == [("cancelled",), ("cancelled",)]
+        assert conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)  # nothing queued

@@ -274,3 +274,18 @@ def test_the_same_signed_request_reaching_both_replicas_at_once_runs_once(two, f
     assert len(answers) == 2
     for text in answers.values():
         assert "Queued 1 SMS" in text or "already received this exact command" in text, text
+
+
+def test_an_opt_out_added_on_the_standby_mid_batch_stops_the_rest_on_the_leader(two, fake_slack, simulator):
+    """The leader checks each SMS against the do-not-contact list as it sends: an opt-out committed by the
+    other replica in the middle of a batch keeps the rest of that batch from that number."""
+    a, b = two(SMSBOT_ADMIN_USERS="U0BOSS", SMSBOT_CONFIRM_ABOVE="100")  # b took the lease last: it leads
+    leader, standby = Driver(b, fake_slack), Driver(a, fake_slack)
+    said(standby.command("send 27831234567,27821234567,27841234567 Evacuate", user_id="U0BOSS"))
+    assert a.sender.run_once() is False  # the standby's sender claims nothing (fenced by the lease)
+    assert b.sender.run_once() is True  # the first SMS goes out from the leader
+    said(standby.command("optout add 27841234567", user_id="U0BOSS"))  # taken by the other replica
+    leader.pump()
+    assert sorted(m.to for m in simulator.messages) == ["27821234567", "27831234567"]
+    last = b.queue.messages_of(1)[2]
+    assert (last["recipient"], last["status"]) == ("27841234567", "failed")

@@ -110,7 +110,7 @@ def test_wake_ups_run_after_the_commit_once_and_never_after_a_rollback(db):
 
 def test_a_carried_write_commits_with_the_first_transaction_of_the_block_or_not_at_all(db):
     with db.carrying(insert("record")) as carried:
-        with pytest.raises(sqlite3.IntegrityError), db.transaction() as conn:  # the block's own write fails
+        with pytest.raises(IntegrityError), db.transaction() as conn:  # the block's own write fails
             conn.execute("INSERT INTO kv (key, value) VALUES ('x', '1')")
             conn.execute("INSERT INTO kv (key, value) VALUES ('x', '2')")
         assert carried.tried and not carried.committed

@@ -3,6 +3,7 @@ the first answer, even after a restart; after the window the key is forgotten.""
 
 from bot.storage.db import Database
 from bot.storage.replays import IN_FLIGHT, MARGIN_SECONDS, WINDOW_SECONDS, Answer, Replays
+from tests.conftest import inserts_refused
 
 NOW = 1_700_000_000.0
 
@@ -65,8 +66,7 @@ def test_a_repeat_in_this_process_is_known_at_once_and_its_answer_lasts_a_restar
 
 def test_a_record_carried_by_a_write_that_fails_is_not_stored(db):
     replays = Replays(db)
-    db.conn.execute("CREATE TRIGGER full BEFORE INSERT ON kv BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-    with replays.carried("req-5", NOW, NOW) as claim:
+    with inserts_refused(db, "kv", "disk full"), replays.carried("req-5", NOW, NOW) as claim:
         try:
             with db.transaction() as conn:
                 db.set_kv(conn, "k", "v")

@@ -13,7 +13,7 @@ from bot.runtime import Bot
 from bot.slack.render import COMPOSE_VIEW, RESEND_ACTION
 from bot.storage.replays import Replays
 from bot.testing.slack_requests import command_body, sign
-from tests.conftest import SIGNING_SECRET, Driver, wait_for
+from tests.conftest import SIGNING_SECRET, Driver, inserts_refused, wait_for
 from tests.conftest import said as ack_text
 
 
@@ -216,13 +216,10 @@ def test_a_click_whose_work_fails_after_the_ack_is_told_so(slack_driver, bot, fa
 def test_a_sends_record_is_stored_with_the_send_or_not_at_all(slack_driver, bot):
     body = command_body("send 27831234567 Generator running", response_url="http://127.0.0.1:9/r")
     headers = sign(SIGNING_SECRET, body)
-    bot.db.conn.execute(
-        "CREATE TRIGGER full BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-    )
-    failed = slack_driver.post(body, headers).json()["text"]
+    with inserts_refused(bot.db, "messages", "database or disk is full"):
+        failed = slack_driver.post(body, headers).json()["text"]
     assert "nothing was queued" in failed
     assert bot.db.conn.execute("SELECT count(*) FROM slack_requests").fetchone()[0] == 0  # rolled back with it
-    bot.db.conn.execute("DROP TRIGGER full")
     again = slack_driver.post(body, headers).json()  # so the same request, sent again, is not a "repeat"
     assert "Queued 1 SMS" in again["text"] and bot.queue.depth() == 1
     assert slack_driver.post(body, headers).json() == again and bot.queue.depth() == 1  # now it is

@@ -44,6 +44,7 @@ import sqlite_utils
 from bot.storage.backup import BackupError, backup
 from bot.storage.checkpoints import BUSY_MS as CHECKPOINT_BUSY_MS
 from bot.storage.checkpoints import Checkpointer
+from bot.storage.errors import DatabaseError
 from bot.storage.faults import (
     DatabaseClosed,
     DatabaseGone,
@@ -200,8 +201,7 @@ class Database:
         if not self._write_lock.acquire(timeout=-1 if patience is None else patience):
             raise WriteTimeout(f"database is locked: another write took more than {patience:g} s")
         try:
-            self._file.check()
-            self._begin(conn, patience)
+            self._begin_write(conn, patience)
             self._local.on_commit = callbacks
             try:
                 if carried is not None:
@@ -213,15 +213,24 @@ class Database:
             except BaseException:
                 callbacks.clear()
                 if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):  # a failed rollback must not hide the cause
+                    with contextlib.suppress(*DatabaseError):  # a failed rollback must not hide the cause
                         conn.execute("ROLLBACK")
                 raise
             finally:
                 self._local.on_commit = None
         finally:
             self._write_lock.release()
-        self._checkpoints.committed()
+        self._after_commit()
         _run_callbacks(callbacks)
+
+    # The two places where the backends differ in a write (PostgresDatabase overrides both).
+    def _begin_write(self, conn: sqlite3.Connection, patience: float | None) -> None:
+        """Open the write: the file still ours, then SQLite's write lock (BEGIN IMMEDIATE)."""
+        self._file.check()
+        self._begin(conn, patience)
+
+    def _after_commit(self) -> None:
+        self._checkpoints.committed()
 
     @staticmethod
     def _begin(conn: sqlite3.Connection, patience: float | None) -> None:

@@ -44,7 +44,7 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
 from bot.config.settings import POSTGRES_SCHEMES
-from bot.storage.db import BUSY_TIMEOUT_MS, Carried, Database
+from bot.storage.db import BUSY_TIMEOUT_MS, Database
 from bot.storage.errors import DatabaseError
 from bot.storage.faults import DatabaseClosed, WriteTimeout, needs_reopen
 from bot.storage.group_commit import GroupCommit
@@ -349,47 +349,13 @@ class PostgresDatabase(Database):
         raise RuntimeError("sqlite-utils works on SQLite only; write SQL both backends read")
 
     # -- writing -----------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """Take the writers' lock now (this process's, then the advisory lock every replica takes),
-        commit on success, roll back on any error; then run the :meth:`on_commit` callbacks."""
-        conn = self.conn
-        if conn.in_transaction:
-            raise RuntimeError("transaction() does not nest")
-        callbacks: list[Callable[[], None]] = []
-        patience = getattr(self._local, "patience", None)
-        carried: Carried | None = getattr(self._local, "carry", None)  # see Database.carrying
-        if carried is not None and carried.committed:
-            carried = None
-        if carried is not None:
-            carried.tried = True
-        if not self._write_lock.acquire(timeout=-1 if patience is None else patience):
-            raise WriteTimeout(f"database is locked: another write took more than {patience:g} s")
-        try:
-            self._begin_writing(conn, BUSY_TIMEOUT_MS / 1000 if patience is None else patience)
-            self._local.on_commit = callbacks
-            try:
-                if carried is not None:
-                    carried.fn(conn)
-                yield conn
-                conn.execute("COMMIT")
-                if carried is not None:
-                    carried.committed = True
-            except BaseException:
-                callbacks.clear()
-                if conn.in_transaction:
-                    with contextlib.suppress(*DatabaseError):  # a failed rollback must not hide the cause
-                        conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._local.on_commit = None
-        finally:
-            self._write_lock.release()
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception:  # the data is committed; a failed wake-up must not undo the caller's success
-                log.exception("event=on_commit_failed callback=%s", getattr(callback, "__qualname__", callback))
+    # transaction() is Database's: these are the two places where a PostgreSQL write differs
+    def _begin_write(self, conn: Any, patience: float | None) -> None:
+        """BEGIN, then the writers' advisory lock every replica takes (SQLite's one writer, across replicas)."""
+        self._begin_writing(conn, BUSY_TIMEOUT_MS / 1000 if patience is None else patience)
+
+    def _after_commit(self) -> None:
+        """No WAL to checkpoint: the server writes its own."""
 
     @staticmethod
     def _begin_writing(conn: PgConnection, patience: float) -> None:

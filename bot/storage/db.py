@@ -302,24 +302,27 @@ class Database:
         exception is raised here; if the shared commit fails, every call in it raises. Waiting
         longer than ``timeout`` seconds (default: GROUP_WAIT_SECONDS) raises TimeoutError.
         """
-        with self._lock:
-            if self._closed:
-                raise DatabaseClosed(f"the database {self.path} is closed (smsbot is stopping)")
-            if self._group is None:
-                self._group = GroupCommit(self)
-            group = self._group
+        group = self._group_writer()
         return group.run(fn) if timeout is None else group.run(fn, timeout)
 
     def write_soon(self, fn: Callable[[sqlite3.Connection], object], on_error: Callable[[Exception], None]) -> None:
         """Like :meth:`write`, without waiting for the commit: for a write nobody needs to see committed
         before going on (``close()`` commits what is waiting). ``on_error`` is told if it fails."""
+        self._group_writer().submit(fn, on_error)
+
+    def _group_writer(self) -> GroupCommit:
+        """The group-commit writer, started at the first use; DatabaseClosed once closing."""
         with self._lock:
             if self._closed:
-                raise DatabaseClosed(f"the database {self.path} is closed (smsbot is stopping)")
+                raise DatabaseClosed(f"the database {self.name} is closed (smsbot is stopping)")
             if self._group is None:
                 self._group = GroupCommit(self)
-            group = self._group
-        group.submit(fn, on_error)
+            return self._group
+
+    @property
+    def name(self) -> str:
+        """The database as messages name it (PostgreSQL: its URL without the password)."""
+        return self.path
 
     def checkpoint(self, patience: float = CHECKPOINT_PATIENCE_SECONDS) -> bool:
         """Copy the WAL into the file and truncate it to nothing (``PRAGMA wal_checkpoint(TRUNCATE)``),

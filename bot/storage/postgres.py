@@ -392,14 +392,9 @@ class PostgresDatabase(Database):
         finally:
             self._write_lock.release()
 
-    def write(self, fn: Callable[[Any], T], timeout: float | None = None) -> T:
-        with self._lock:
-            if self._closed:
-                raise DatabaseClosed(f"the database {self.shown} is closed (smsbot is stopping)")
-            if self._group is None:
-                self._group = GroupCommit(self)
-            group = self._group
-        return group.run(fn) if timeout is None else group.run(fn, timeout)
+    @property
+    def name(self) -> str:
+        return self.shown
 
     def checkpoint(self, patience: float = 1.0) -> bool:
         """Nothing to do: PostgreSQL has no WAL file of ours to truncate (erased rows go with VACUUM)."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import requests
 
+from bench.pg import Reader
 from bot.simulator.simulator import Simulator
 from bot.testing.fake_slack import FakeSlack
 from bot.testing.slack_requests import command_body, sign
@@ -188,12 +189,41 @@ class SlackCommands:
         self.http.close()
 
 
+def bot_env(
+    simulator: Simulator, slack: FakeSlack, db_path: Path, database_url: str | None, extra: dict[str, str]
+) -> dict[str, str]:
+    """The settings of a benchmarked ``smsbot run``: the simulator and the fake Slack, on 127.0.0.1, logging
+    at WARNING; the SQLite file ``db_path``, or PostgreSQL at ``database_url`` (``db_path``'s folder then keeps
+    only this host's own files); ``extra`` besides."""
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "SMSOFFICE_USERNAME": GATEWAY_USER,
+        "SMSOFFICE_PASSWORD": GATEWAY_PASSWORD,
+        "SMSOFFICE_API_URL": simulator.api_url,
+        "SMS_SENDER_ID": SENDER_ID,
+        "SMSBOT_DB": str(db_path),
+        "SMSBOT_HOST": "127.0.0.1",
+        "SMSBOT_PORT": "0",
+        "SMSBOT_CALLBACK_SECRET": CALLBACK_SECRET,
+        "SMSBOT_LOG_LEVEL": "WARNING",
+        "SMSBOT_ALERT_CHANNEL": CHANNEL,  # as a production bot has it (without, the start-up warns)
+        "SMSBOT_CONFIRM_ABOVE": "100000000",  # the benchmark measures sending, not confirming
+        **({"SMSBOT_DATABASE_URL": database_url} if database_url else {}),
+        **extra,
+    }
+
+
 class Rig:
     """Everything a measurement needs; use as a context manager."""
 
-    def __init__(self, bot_command: str | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, bot_command: str | None = None, env: dict[str, str] | None = None, database_url: str | None = None
+    ) -> None:
         self.bot_command = shlex.split(bot_command) if bot_command else None
         self.env = env or {}  # settings besides the rig's own (e.g. daily limits)
+        self.database_url = database_url  # PostgreSQL (SMSBOT_DATABASE_URL); None: the SQLite file at db_path
         self.numbers = Numbers()
         self._tmp = tempfile.TemporaryDirectory(prefix="smsbot-bench-")
         self.workdir = Path(self._tmp.name)
@@ -201,7 +231,7 @@ class Rig:
         self.slack = FakeSlack(token=BOT_TOKEN)
         self.bot: BotProcess | None = None
         self.commands: SlackCommands | None = None
-        self._db: sqlite3.Connection | None = None
+        self._db: sqlite3.Connection | Reader | None = None
 
     def __enter__(self) -> Rig:
         try:
@@ -223,23 +253,7 @@ class Rig:
         wait_until(lambda: self.get("/healthz").status_code == 200, 10, "/healthz to answer 200")
 
     def _bot_env(self) -> dict[str, str]:
-        return {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": self.slack.api_url,
-            "SMSOFFICE_USERNAME": GATEWAY_USER,
-            "SMSOFFICE_PASSWORD": GATEWAY_PASSWORD,
-            "SMSOFFICE_API_URL": self.simulator.api_url,
-            "SMS_SENDER_ID": SENDER_ID,
-            "SMSBOT_DB": str(self.db_path),
-            "SMSBOT_HOST": "127.0.0.1",
-            "SMSBOT_PORT": "0",
-            "SMSBOT_CALLBACK_SECRET": CALLBACK_SECRET,
-            "SMSBOT_LOG_LEVEL": "WARNING",
-            "SMSBOT_ALERT_CHANNEL": CHANNEL,  # as a production bot has it (without, the start-up warns)
-            "SMSBOT_CONFIRM_ABOVE": "100000000",  # the benchmark measures sending, not confirming
-            **self.env,
-        }
+        return bot_env(self.simulator, self.slack, self.db_path, self.database_url, self.env)
 
     def restart(self, env: dict[str, str]) -> None:
         """The bot again on the same database, with these settings besides the rig's own."""
@@ -264,7 +278,12 @@ class Rig:
     # -- the bot from outside --------------------------------------------------------------
     @property
     def db_path(self) -> Path:
+        """The SQLite file; on PostgreSQL only its folder is used (the sender's journal)."""
         return self.workdir / "smsbot.db"
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if self.database_url else "sqlite"
 
     @property
     def base_url(self) -> str:
@@ -278,7 +297,12 @@ class Rig:
         return requests.get(self.base_url + path, timeout=10)
 
     def sql(self, query: str, *params) -> list[tuple]:
-        """A read of the bot's database (a separate connection; WAL lets it read alongside)."""
+        """A read of the bot's database (a separate connection; on SQLite, WAL lets it read alongside)."""
+        if isinstance(self._db, Reader):
+            return self._db.sql(query, *params)
+        if self._db is None and self.database_url:
+            self._db = Reader(self.database_url)
+            return self._db.sql(query, *params)
         if self._db is None:
             self._db = sqlite3.connect(self.db_path, timeout=5)
         return self._db.execute(query, params).fetchall()

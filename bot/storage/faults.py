@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 
-import psycopg
+from bot.storage.errors import PostgresError, PostgresOperationalError
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,9 @@ class WriteTimeout(sqlite3.OperationalError):
 def needs_reopen(error: BaseException) -> bool:
     """Whether a connection that raised ``error`` must be replaced by a new one (SQLite: I/O, read-only,
     a file gone; PostgreSQL: the connection broke or the server is shutting down)."""
-    error = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's error
-    if isinstance(error, psycopg.Error):
+    if isinstance(error, PostgresError):
         state = error.sqlstate
-        return isinstance(error, psycopg.OperationalError) and (
+        return isinstance(error, PostgresOperationalError) and (
             state is None or state.startswith("08") or state in _PG_REOPEN_STATES
         )
     code = getattr(error, "sqlite_errorcode", None)
@@ -52,7 +51,7 @@ def needs_reopen(error: BaseException) -> bool:
 
 def is_busy(error: BaseException) -> bool:
     """Whether ``error`` means another writer holds the database (it passes by itself)."""
-    if isinstance(error, psycopg.Error):
+    if isinstance(error, PostgresError):
         return error.sqlstate in _PG_BUSY_STATES
     code = getattr(error, "sqlite_errorcode", None)
     return isinstance(error, WriteTimeout) or (code is not None and code & 0xFF in _BUSY_CODES)

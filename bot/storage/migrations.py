@@ -16,9 +16,9 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.storage.schema import BASELINE
-
 __all__ = ["BASELINE", "MIGRATIONS", "Steps"]
+
+BASELINE = 13  # where a new PostgreSQL database starts (bot/storage/schema.py): SQLite's user_version after 13 steps
 
 
 class Steps:

@@ -39,17 +39,18 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import psycopg
 import psycopg.errors
 import sqlalchemy
+import sqlalchemy.exc
 from psycopg.adapt import Loader
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
 from bot.config.settings import POSTGRES_SCHEMES
 from bot.storage.db import BUSY_TIMEOUT_MS, Database
-from bot.storage.errors import DatabaseError
+from bot.storage.errors import DatabaseError, PostgresError, PostgresIntegrityError, PostgresOperationalError
 from bot.storage.faults import DatabaseClosed, WriteTimeout, needs_reopen
 from bot.storage.group_commit import GroupCommit
-from bot.storage.migrations import MIGRATIONS, Steps
-from bot.storage.schema import BASELINE, VERSION_TABLE, baseline_ddl
+from bot.storage.migrations import BASELINE, MIGRATIONS, Steps
+from bot.storage.schema import VERSION_TABLE, baseline_ddl
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,25 @@ NETWORK_DEFAULTS = {
 def network_defaults(url: str) -> dict[str, int]:
     given = {key for key, _ in parse_qsl(urlsplit(url).query)}
     return {key: value for key, value in NETWORK_DEFAULTS.items() if key not in given}
+
+
+LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout ran out
+
+
+def translate(error: BaseException) -> PostgresError:
+    """A PostgreSQL error as one of sqlite3's classes (bot/storage/errors.py), keeping the server's code."""
+    orig = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's error
+    if isinstance(orig, psycopg.IntegrityError):
+        cls: type[PostgresError] = PostgresIntegrityError
+    elif isinstance(orig, psycopg.OperationalError) or isinstance(
+        error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.TimeoutError, sqlalchemy.exc.DisconnectionError)
+    ):
+        cls = PostgresOperationalError
+    else:
+        cls = PostgresError
+    translated = cls(str(orig).strip() or type(orig).__name__)
+    translated.sqlstate = getattr(orig, "sqlstate", None)
+    return translated
 
 
 def is_postgres_url(url: str) -> bool:
@@ -229,9 +249,12 @@ class PgConnection:
         self.broken = False
         self.fault: str | None = None
 
-    def _noting(self, error: BaseException) -> None:
-        if not self.broken and (needs_reopen(error) or self.raw.closed):
-            self.broken, self.fault = True, str(error)
+    def _noting(self, error: psycopg.Error) -> PostgresError:
+        """The error as the code above storage catches it; the connection marked broken if it must go."""
+        translated = translate(error)
+        if not self.broken and (needs_reopen(translated) or self.raw.closed):
+            self.broken, self.fault = True, str(translated)
+        return translated
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> PgCursor:
         named = isinstance(params, dict)
@@ -240,8 +263,7 @@ class PgConnection:
             cur.execute(to_psycopg(sql, named), params)
             return PgCursor(cur)
         except psycopg.Error as error:
-            self._noting(error)
-            raise
+            raise self._noting(error) from error
 
     def executemany(self, sql: str, seq: Any) -> PgCursor:
         rows = list(seq)
@@ -251,8 +273,7 @@ class PgConnection:
             if rows:
                 cur.executemany(to_psycopg(sql, named), rows)
         except psycopg.Error as error:
-            self._noting(error)
-            raise
+            raise self._noting(error) from error
         return PgCursor(cur)
 
     @property
@@ -327,7 +348,10 @@ class PostgresDatabase(Database):
         if self._closed:
             raise DatabaseClosed(f"the database {self.shown} is closed (smsbot is stopping)")
         self._reap()
-        return PgConnection(self.engine.raw_connection())
+        try:
+            return PgConnection(self.engine.raw_connection())
+        except (psycopg.Error, sqlalchemy.exc.SQLAlchemyError) as error:  # refused, timed out, no pooled one free
+            raise translate(error) from error
 
     def _reap(self) -> None:
         """Give back to the pool the connections of threads that have ended."""
@@ -366,10 +390,12 @@ class PostgresDatabase(Database):
                 f"SELECT pg_advisory_xact_lock({WRITER_LOCK}) FROM "
                 f"(SELECT set_config('lock_timeout', '{max(1, int(patience * 1000))}', true)) AS waiting"
             )
-        except psycopg.errors.LockNotAvailable:
+        except PostgresError as error:
             with contextlib.suppress(*DatabaseError):
                 conn.execute("ROLLBACK")
-            raise WriteTimeout(f"database is locked: another write took more than {patience:g} s") from None
+            if error.sqlstate == LOCK_NOT_AVAILABLE:
+                raise WriteTimeout(f"database is locked: another write took more than {patience:g} s") from None
+            raise
         except BaseException:
             if conn.in_transaction:
                 with contextlib.suppress(*DatabaseError):

@@ -31,7 +31,6 @@ from sqlalchemy import (
     text,
 )
 
-BASELINE = 13  # the schema version this baseline is (SQLite's user_version after its 13 steps)
 VERSION_TABLE = "smsbot_schema"  # one row: the schema version of a PostgreSQL database
 
 metadata = MetaData()

@@ -4,15 +4,15 @@ migrations that two processes starting together run once."""
 
 import threading
 
-import psycopg
 import pytest
 
 from bot.config.settings import load_settings
 from bot.runtime import Bot
 from bot.slack.render import CONFIRM_ACTION
+from bot.storage.errors import OperationalError
 from bot.storage.faults import WriteTimeout, is_busy, needs_reopen
+from bot.storage.migrations import BASELINE
 from bot.storage.postgres import PostgresDatabase, shown_url, to_psycopg
-from bot.storage.schema import BASELINE
 from tests.conftest import (
     Driver,
     another_connection,
@@ -179,7 +179,7 @@ def test_a_connection_cut_under_the_bot_is_replaced_at_its_next_use(pg):
         killer.execute("SELECT pg_terminate_backend(%s)", (pid,))  # as a server restart or a network cut would
     finally:
         killer.close()
-    with pytest.raises(psycopg.OperationalError) as raised:
+    with pytest.raises(OperationalError) as raised:
         pg.conn.execute("SELECT 1")
     assert needs_reopen(raised.value)
     assert pg.conn.execute("SELECT pg_backend_pid()").fetchone()[0] != pid  # a new connection

@@ -193,7 +193,10 @@ class Leadership(Worker):
         gateway_from = max(now, previous.expires_at + self.fence_wait) if waits and previous is not None else now
         self._taken(term, now, gateway_from)
         self.state = TAKING_OVER
-        log.warning(
+        # a take-over (someone led before and did not hand over) is worth a warning; a first start or a
+        # hand-over at SIGTERM is routine
+        log.log(
+            logging.WARNING if previous is not None and not previous.released else logging.INFO,
             "event=lease_taken holder=%s epoch=%d previous=%s wait=%.1f",
             self.holder,
             term.epoch,

@@ -487,9 +487,13 @@ class Bot:
         ]
         if self.backups is not None:
             self.backups.stop()
-        if sender_done and not self.db.closed:
-            try:  # nothing of ours is on the wire: a standby may lead at once, without waiting us out
-                self.leadership.release()
+        # Nothing of ours is on the wire: a standby may lead at once, without waiting us out. Not on SQLite
+        # (the next process takes the lease at once anyway), and never past the stop budget: the write waits
+        # at most what is left of it for a database another program may be holding.
+        if sender_done and not self.db.closed and not self.leadership.exclusive:
+            try:
+                with self.db.patience(max(0.05, min(1.0, left(reserve=0.5)))):
+                    self.leadership.release()
             except Exception as error:
                 log.warning("event=lease_not_released error=%s", json.dumps(str(error)))
         if self.simulator is not None:

@@ -1,0 +1,152 @@
+"""Take-over, measured (issue 21, section 4): two real `smsbot run` replicas on one PostgreSQL, the in-process
+simulator as the gateway (its ``max_concurrent`` counts gateway calls in progress across both processes).
+
+Each test makes its own database and gives each replica its own folder (SMSBOT_DB: its journal lives there).
+Lease times are small (SMSBOT_LEASE_SECONDS) so that a take-over takes seconds; each test prints what it
+measured. The Slack commands go to the standby: its wake-up reaches the leader through LISTEN/NOTIFY."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+
+import psycopg
+import pytest
+import requests
+
+from bot.testing.slack_requests import command_body, sign
+from bot.web.routes import callback_path
+from tests.conftest import SIGNING_SECRET, create_database, drop_database, wait_for
+from tests.process import CALLBACK_SECRET, Running, start_bot
+from tests.system.test_faults import thread
+from tests.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.postgres
+
+SLACK_LIMIT_SECONDS = 3.0  # Slack gives up on an answer after 3 s
+
+
+@pytest.fixture
+def pg(request):
+    url = create_database("smsbot_takeover")
+    yield url
+    drop_database(url)
+
+
+def replica(tmp_path, name, simulator, fake_slack, url, **env) -> Running:
+    """One `smsbot run` on ``url`` with its own folder (its SMSBOT_DB, where its journal lives)."""
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    settings = {"SMSBOT_DATABASE_URL": url, "SMSBOT_CONFIRM_ABOVE": "100000", **env}
+    return start_bot(folder, simulator, fake_slack, **settings)
+
+
+def health(bot: Running, timeout: float = 5.0) -> dict:
+    return requests.get(bot.url + "/healthz", timeout=timeout).json()
+
+
+def leads(bot: Running) -> bool:
+    """It holds the lease and has waited out the old leader (its workers run)."""
+    try:
+        details = health(bot)
+    except requests.RequestException:
+        return False
+    return details["role"] == "leader" and details["taking_over_seconds"] is None
+
+
+def command(bot: Running, fake_slack, text: str, timeout: float = 10.0) -> tuple[str, float]:
+    """A signed slash command to ``bot``: (its answer, how long it took)."""
+    body = command_body(text, response_url=fake_slack.response_url("takeover"))
+    started = time.monotonic()
+    response = requests.post(bot.url + "/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=timeout)
+    took = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    return response.json()["text"], took
+
+
+def numbers(count: int, first: int = 0) -> list[str]:
+    return [f"2783{n:07d}" for n in range(first, first + count)]
+
+
+def burst(bot: Running, fake_slack, recipients: list[str], text: str = "Drill") -> None:
+    """One send to all of ``recipients``, through a group (added in chunks: one command line stays short)."""
+    for start in range(0, len(recipients), 100):
+        answer, _ = command(bot, fake_slack, "group add burst " + ",".join(recipients[start : start + 100]))
+        assert "burst" in answer, answer
+    answer, _ = command(bot, fake_slack, f"send burst {text}")
+    assert f"Queued {len(recipients)} SMS" in answer, answer
+
+
+def rows(url: str) -> dict[str, tuple[str, str | None]]:
+    """recipient → (status, tracking number) of every stored SMS."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {r[0]: (r[1], r[2]) for r in conn.execute("SELECT recipient, status, tracking_id FROM messages")}
+
+
+def statuses(url: str) -> Counter:
+    return Counter(status for status, _ in rows(url).values())
+
+
+def sent_once(simulator) -> Counter:
+    """How many times the gateway took each recipient's SMS."""
+    return Counter(m.to for m in simulator.messages)
+
+
+def in_flight(simulator) -> bool:
+    """A sendsms call has reached the gateway and waits for its answer (held)."""
+    return sum(1 for name, _ in simulator.calls if name == "sendsms.asp") > len(simulator.messages)
+
+
+def first_post(fake_slack, channel="C0GENERAL") -> str:
+    return fake_slack.messages[channel][0]["ts"]
+
+
+def pair(tmp_path, simulator, fake_slack, url, **env) -> tuple[Running, Running]:
+    """The leader (started first, leading before the second starts) and a standby."""
+    leader = replica(tmp_path, "a", simulator, fake_slack, url, **env)
+    assert wait_for(lambda: leads(leader), timeout=10), leader.log()
+    standby = replica(tmp_path, "b", simulator, fake_slack, url, **env)
+    assert health(standby)["role"] == "standby"
+    return leader, standby
+
+
+def test_kill_9_of_the_leader_mid_burst_the_standby_sends_the_rest_once(tmp_path, simulator, fake_slack, pg):
+    # a 6 s lease: a take-over takes at most 6 + 1.2 (the standby's next try) + 1 (the clocks' allowance) s
+    leader, standby = pair(tmp_path, simulator, fake_slack, pg, SMSBOT_LEASE_SECONDS="6")
+    try:
+        everyone = numbers(500)
+        burst(standby, fake_slack, everyone)
+        assert wait_for(lambda: len(simulator.messages) >= 100, timeout=15)
+        simulator.hold()  # the next SMS is on the wire when the leader dies
+        assert wait_for(lambda: in_flight(simulator), timeout=5)
+        leader.proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        leader.proc.wait(timeout=5)
+        simulator.release()  # the gateway takes the one on the wire: nobody will ever hear its answer
+        assert wait_for(lambda: not in_flight(simulator), timeout=5)
+        on_the_wire = simulator.messages[-1].to
+        before = len(simulator.messages)
+        assert before < 500, "the burst was over before the kill"
+        assert wait_for(lambda: len(simulator.messages) > before, timeout=15)
+        first = time.monotonic() - killed
+        assert wait_for(lambda: not {"queued", "sending"} & set(statuses(pg)), timeout=15)
+        done = time.monotonic() - killed
+        print(f"\nkill -9 mid-burst: {before} SMS sent before; the standby sent the next {first:.1f} s after the kill "
+              f"and the last {done:.1f} s after (lease 6 s)")
+        assert done < 15, done
+        stored = rows(pg)
+        assert set(stored) == set(everyone)  # nothing lost
+        assert statuses(pg) == Counter(sent=499, unconfirmed=1)
+        assert stored[on_the_wire][0] == "unconfirmed"  # never resent blindly
+        assert len(simulator.messages) == 500 and set(sent_once(simulator).values()) == {1}
+        assert simulator.max_concurrent == 1
+        assert fake_slack.wait_for(
+            lambda: any(f"can't tell whether the SMS to {on_the_wire}" in t for t in thread(fake_slack)), timeout=10
+        )
+        assert f"Resend to {on_the_wire}" in json.dumps(fake_slack.thread("C0GENERAL", first_post(fake_slack)))
+        assert health(standby)["role"] == "leader"
+    finally:
+        standby.stop()
+        leader.stop()

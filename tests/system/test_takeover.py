@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from collections import Counter
 
@@ -99,6 +100,59 @@ def in_flight(simulator) -> bool:
     return sum(1 for name, _ in simulator.calls if name == "sendsms.asp") > len(simulator.messages)
 
 
+def first_sent_at(url: str, epoch: int) -> float | None:
+    """When the first SMS claimed in term ``epoch`` was taken by the gateway (wall clock)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT min(sent_at) FROM messages WHERE epoch = %s", (epoch,)).fetchone()[0]
+
+
+def reports_stored(url: str) -> Counter:
+    """Of the SMS sent, how many have their final delivery report stored (dlr_status_id 200) and how many not."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        found = conn.execute("SELECT dlr_status_id = 200 FROM messages WHERE status = 'sent'").fetchall()
+    return Counter("delivered" if r[0] else "waiting" for r in found)
+
+
+class Prober:
+    """Slash commands to a replica from a thread, every ``every`` s until stopped: ``/sms history`` and
+    ``/sms send`` in turn; each one's answer time is kept (Slack's limit is 3 s)."""
+
+    def __init__(self, bot: Running, fake_slack, every: float = 0.3) -> None:
+        self.bot, self.fake_slack, self.every = bot, fake_slack, every
+        self.times: list[float] = []
+        self.sent_to: list[str] = []
+        self.problems: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prober", daemon=True)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            to = f"2782{n:07d}"
+            text = "history" if n % 2 else f"send {to} Take-over check {n}"
+            try:
+                answer, took = command(self.bot, self.fake_slack, text)
+            except Exception as error:  # a hang or a refusal: kept, the test fails on it
+                self.problems.append(f"{text!r}: {error}")
+            else:
+                self.times.append(took)
+                if not n % 2:
+                    if "Queued 1 SMS" in answer:
+                        self.sent_to.append(to)
+                    else:
+                        self.problems.append(f"{text!r}: {answer}")
+            self._stop.wait(self.every)
+
+
 def first_post(fake_slack, channel="C0GENERAL") -> str:
     return fake_slack.messages[channel][0]["ts"]
 
@@ -146,6 +200,46 @@ def test_kill_9_of_the_leader_mid_burst_the_standby_sends_the_rest_once(tmp_path
             lambda: any(f"can't tell whether the SMS to {on_the_wire}" in t for t in thread(fake_slack)), timeout=10
         )
         assert f"Resend to {on_the_wire}" in json.dumps(fake_slack.thread("C0GENERAL", first_post(fake_slack)))
+        assert health(standby)["role"] == "leader"
+    finally:
+        standby.stop()
+        leader.stop()
+
+
+def test_sigterm_of_the_leader_hands_over_within_5_s_and_the_standby_answers_slack_and_reports(
+    tmp_path, simulator, fake_slack, pg
+):
+    simulator.latency = 0.01  # a burst that lasts a few seconds
+    leader, standby = pair(tmp_path, simulator, fake_slack, pg, SMSBOT_LEASE_SECONDS="6")
+    simulator.callback_url = standby.url + callback_path(CALLBACK_SECRET)  # reports reach the standby
+    simulator.dlr_delay = 0.2
+    try:
+        everyone = numbers(150)
+        burst(standby, fake_slack, everyone)
+        assert wait_for(lambda: len(simulator.messages) >= 30, timeout=15)
+        epoch = health(leader)["epoch"]
+        with Prober(standby, fake_slack) as prober:
+            signalled = time.time()
+            leader.proc.send_signal(signal.SIGTERM)
+            assert leader.proc.wait(timeout=12) == 0
+            assert wait_for(lambda: first_sent_at(pg, epoch + 1) is not None, timeout=10)
+            handover = first_sent_at(pg, epoch + 1) - signalled
+            assert wait_for(lambda: len(simulator.messages) >= 150, timeout=20)
+            time.sleep(0.6)  # a few more commands after the hand-over
+        print(
+            f"\nSIGTERM mid-burst: the standby sent its first SMS {handover:.2f} s after the signal; "
+            f"{len(prober.times)} commands to the standby meanwhile, slowest {max(prober.times):.2f} s"
+        )
+        assert handover < 5, handover
+        assert prober.problems == []
+        assert max(prober.times) < SLACK_LIMIT_SECONDS
+        everyone += prober.sent_to
+        assert wait_for(lambda: not {"queued", "sending"} & set(statuses(pg)), timeout=15)
+        assert set(rows(pg)) == set(everyone) and statuses(pg) == Counter(sent=len(everyone))  # nothing unconfirmed
+        assert len(simulator.messages) == len(everyone) and set(sent_once(simulator).values()) == {1}
+        assert simulator.max_concurrent == 1
+        assert wait_for(lambda: reports_stored(pg) == Counter(delivered=len(everyone)), timeout=15), reports_stored(pg)
+        assert {r.result for r in simulator.reports} == {200}  # every report answered at once, none to resend
         assert health(standby)["role"] == "leader"
     finally:
         standby.stop()

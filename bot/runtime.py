@@ -402,6 +402,8 @@ class Bot:
         at once when it holds the database alone, else once the leadership thread has taken the lease."""
         if self.leadership.leading():
             self._recover(self.leadership.epoch)
+        else:  # its own journal, now: whoever leads (and whenever this one leads), the answers it holds are stored
+            self.sender.apply_journal()
         try:
             self.server.start()
         except OSError as error:

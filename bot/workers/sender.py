@@ -149,6 +149,20 @@ class Sender(Worker):
             )
         return rows
 
+    def apply_journal(self, now: float | None = None) -> int:
+        """Apply the journal of accepted SMS, and only that (in one transaction): what a process that does
+        not lead does at start, so an answer it could not store before it stopped (cut off from the database,
+        deposed, killed) is recorded at its next start, whoever leads then; returns the entries applied."""
+        now = self.clock() if now is None else now
+        accepted = self.journal.entries()
+        if not accepted:
+            return 0
+        with self.queue.db.transaction() as conn:
+            for entry in accepted:
+                self._apply_journaled(conn, entry, now)
+        self.journal.clear()
+        return len(accepted)
+
     def _apply_journaled(self, conn: sqlite3.Connection, entry: Accepted, now: float) -> None:
         known = self.queue.attempt(conn, entry.tracking_id)
         if known is not None and known["message_id"] == entry.message_id:

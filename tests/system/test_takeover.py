@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -244,3 +245,68 @@ def test_sigterm_of_the_leader_hands_over_within_5_s_and_the_standby_answers_sla
     finally:
         standby.stop()
         leader.stop()
+
+
+def test_a_leader_cut_off_from_the_database_stops_and_the_standby_takes_over_alone(tmp_path, simulator, fake_slack, pg):
+    """The leader reaches PostgreSQL through a proxy that is cut with a send on the wire; the standby directly."""
+    proxy = TcpProxy("127.0.0.1", int(urlsplit(pg).port or 5432)).start()
+    through = urlunsplit(urlsplit(pg)._replace(netloc=f"{urlsplit(pg).netloc.rsplit(':', 1)[0]}:{proxy.port}"))
+    lease = 6.0
+    simulator.latency = 0.01
+    leader = replica(tmp_path, "a", simulator, fake_slack, through, SMSBOT_LEASE_SECONDS=str(lease))
+    standby = None
+    try:
+        assert wait_for(lambda: leads(leader), timeout=10), leader.log()
+        standby = replica(tmp_path, "b", simulator, fake_slack, pg, SMSBOT_LEASE_SECONDS=str(lease))
+        epoch = health(leader)["epoch"]
+        everyone = numbers(60)
+        burst(standby, fake_slack, everyone)
+        assert wait_for(lambda: len(simulator.messages) >= 10, timeout=15)
+        simulator.hold()
+        assert wait_for(lambda: in_flight(simulator), timeout=5)
+        with Prober(standby, fake_slack) as prober:
+            proxy.refuse()  # the leader's database connections are reset, new ones refused
+            refused = time.monotonic()
+            simulator.release()  # the gateway answers the leader, which cannot store that answer
+            assert wait_for(lambda: not in_flight(simulator), timeout=5)
+            on_the_wire = simulator.messages[-1]
+            assert wait_for(lambda: health(leader)["role"] == "standby", timeout=lease + 2)
+            stood_down = time.monotonic() - refused
+            calls_after = [t for name, t in simulator.calls if name == "sendsms.asp" and t > refused]
+            assert wait_for(lambda: first_sent_at(pg, epoch + 1) is not None, timeout=15)
+            taken_over = first_sent_at(pg, epoch + 1)
+            assert wait_for(lambda: not {"queued", "sending"} & set(statuses(pg)), timeout=20)
+        print(
+            f"\ndatabase cut: the leader stood down {stood_down:.1f} s after the cut (lease {lease:g} s); "
+            f"the standby sent its first SMS at +{taken_over - (time.time() - (time.monotonic() - refused)):.1f} s; "
+            f"{len(prober.times)} commands to the standby meanwhile, slowest {max(prober.times):.2f} s"
+        )
+        assert stood_down < lease
+        assert calls_after == [] or min(calls_after) > refused + stood_down  # nothing more from the cut leader
+        assert prober.problems == [] and max(prober.times) < SLACK_LIMIT_SECONDS
+        everyone += prober.sent_to
+        assert simulator.max_concurrent == 1  # never two gateway connections at once
+        assert len(simulator.messages) == len(everyone) and set(sent_once(simulator).values()) == {1}
+        stored = rows(pg)
+        assert set(stored) == set(everyone)
+        # the answer the cut leader could not store: in its journal; the new leader could only call it unconfirmed
+        assert stored[on_the_wire.to] == ("unconfirmed", None)
+        assert statuses(pg) == Counter(sent=len(everyone) - 1, unconfirmed=1)
+        journal = tmp_path / "a" / "smsbot.db.accepted.jsonl"
+        assert on_the_wire.id in journal.read_text()
+
+        leader.stop()  # kill -9: it never got to store that answer
+        proxy.restore()
+        again = replica(tmp_path, "a", simulator, fake_slack, through, SMSBOT_LEASE_SECONDS=str(lease))
+        try:  # its next start applies its journal (it is a standby now: the other one leads)
+            assert wait_for(lambda: rows(pg)[on_the_wire.to] == ("sent", on_the_wire.id), timeout=10), again.log()
+            assert health(again)["role"] == "standby"
+            assert not journal.exists() or journal.read_text() == ""
+            assert len(simulator.messages) == len(everyone)  # nothing resent
+        finally:
+            again.stop(signal.SIGTERM)
+    finally:
+        if standby is not None:
+            standby.stop()
+        leader.stop()
+        proxy.stop()

@@ -310,3 +310,64 @@ def test_a_leader_cut_off_from_the_database_stops_and_the_standby_takes_over_alo
             standby.stop()
         leader.stop()
         proxy.stop()
+
+
+def test_postgresql_unreachable_for_30_s_both_replicas_come_back_one_leads_and_nothing_is_lost(
+    tmp_path, simulator, fake_slack, pg
+):
+    """Both replicas reach PostgreSQL through one proxy, which refuses every connection for 30 s mid-burst."""
+    proxy = TcpProxy("127.0.0.1", int(urlsplit(pg).port or 5432)).start()
+    through = urlunsplit(urlsplit(pg)._replace(netloc=f"{urlsplit(pg).netloc.rsplit(':', 1)[0]}:{proxy.port}"))
+    simulator.latency = 0.02
+    bots: list[Running] = []
+    try:
+        bots.append(replica(tmp_path, "a", simulator, fake_slack, through, SMSBOT_LEASE_SECONDS="6"))
+        assert wait_for(lambda: leads(bots[0]), timeout=10), bots[0].log()
+        bots.append(replica(tmp_path, "b", simulator, fake_slack, through, SMSBOT_LEASE_SECONDS="6"))
+        everyone = numbers(100)
+        burst(bots[1], fake_slack, everyone)
+        assert wait_for(lambda: len(simulator.messages) >= 10, timeout=15)
+        proxy.refuse()
+        down = time.monotonic()
+        answers, healths = [], []
+        while time.monotonic() - down < 30:  # what people and the load balancer see meanwhile
+            for bot in bots:
+                answer, took = command(bot, fake_slack, f"send {numbers(1, 900)[0]} During the outage")
+                answers.append((answer, took))
+                started = time.monotonic()
+                checked = requests.get(bot.url + "/healthz", timeout=10)
+                healths.append((checked.status_code, time.monotonic() - started))
+            time.sleep(max(0.0, min(3.0, 30 - (time.monotonic() - down))))
+        sent_during = len(simulator.messages)
+        proxy.restore()
+        back = time.monotonic()
+
+        def roles() -> list[str]:
+            return sorted(health(bot)["role"] for bot in bots if health(bot)["status"] == "ok")
+
+        assert wait_for(lambda: roles() == ["leader", "standby"] and any(leads(bot) for bot in bots), timeout=20)
+        recovered = time.monotonic() - back
+        leader = next(bot for bot in bots if leads(bot))
+        answer, _ = command(bots[0] if leader is bots[1] else bots[1], fake_slack, "send 27839999999 After the outage")
+        assert "Queued 1 SMS" in answer, answer
+        everyone.append("27839999999")
+        assert wait_for(lambda: not {"queued", "sending"} & set(statuses(pg)), timeout=30)
+        print(
+            f"\nPostgreSQL refused for 30 s: {len(answers)} commands meanwhile, slowest {max(t for _, t in answers):.2f} s; "
+            f"/healthz slowest {max(t for _, t in healths):.2f} s ({sorted({c for c, _ in healths})}); "
+            f"one leads {recovered:.1f} s after the restore"
+        )
+        assert all("couldn't store your request" in a and "nothing was done" in a for a, _ in answers), answers
+        assert max(t for _, t in answers) < SLACK_LIMIT_SECONDS
+        assert max(t for _, t in healths) < 5 and {c for c, _ in healths} <= {200, 503}
+        assert len(simulator.messages) - sent_during <= len(everyone)
+        stored = rows(pg)
+        assert set(stored) == set(everyone)  # nothing queued before the outage lost, nothing from it stored
+        assert statuses(pg) == Counter(sent=len(everyone)), statuses(pg)
+        assert len(simulator.messages) == len(everyone) and set(sent_once(simulator).values()) == {1}
+        assert simulator.max_concurrent == 1
+        assert sorted(health(bot)["role"] for bot in bots) == ["leader", "standby"]
+    finally:
+        for bot in bots:
+            bot.stop()
+        proxy.stop()

@@ -41,7 +41,7 @@ def replica(tmp_path, name, simulator, fake_slack, url, **env) -> Running:
     """One `smsbot run` on ``url`` with its own folder (its SMSBOT_DB, where its journal lives)."""
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
-    settings = {"SMSBOT_DATABASE_URL": url, "SMSBOT_CONFIRM_ABOVE": "100000", **env}
+    settings = {"SMSBOT_DATABASE_URL": url, "SMSBOT_CONFIRM_ABOVE": "100000", "SMSBOT_LOG_LEVEL": "INFO", **env}
     return start_bot(folder, simulator, fake_slack, **settings)
 
 
@@ -173,29 +173,36 @@ def test_kill_9_of_the_leader_mid_burst_the_standby_sends_the_rest_once(tmp_path
     try:
         everyone = numbers(500)
         burst(standby, fake_slack, everyone)
-        assert wait_for(lambda: len(simulator.messages) >= 100, timeout=15)
-        simulator.hold()  # the next SMS is on the wire when the leader dies
+        assert wait_for(lambda: len(simulator.messages) >= 250, timeout=20)
+        simulator.hold()  # the next SMS is on the wire when the leader dies, in the middle of the burst
         assert wait_for(lambda: in_flight(simulator), timeout=5)
-        leader.proc.send_signal(signal.SIGKILL)
-        killed = time.monotonic()
-        leader.proc.wait(timeout=5)
-        simulator.release()  # the gateway takes the one on the wire: nobody will ever hear its answer
-        assert wait_for(lambda: not in_flight(simulator), timeout=5)
-        on_the_wire = simulator.messages[-1].to
-        before = len(simulator.messages)
-        assert before < 500, "the burst was over before the kill"
-        assert wait_for(lambda: len(simulator.messages) > before, timeout=15)
-        first = time.monotonic() - killed
-        assert wait_for(lambda: not {"queued", "sending"} & set(statuses(pg)), timeout=15)
-        done = time.monotonic() - killed
-        print(f"\nkill -9 mid-burst: {before} SMS sent before; the standby sent the next {first:.1f} s after the kill "
-              f"and the last {done:.1f} s after (lease 6 s)")
+        with Prober(standby, fake_slack) as prober:
+            leader.proc.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            leader.proc.wait(timeout=5)
+            simulator.release()  # the gateway takes the one on the wire: nobody will ever hear its answer
+            assert wait_for(lambda: not in_flight(simulator), timeout=5)
+            on_the_wire = simulator.messages[-1].to
+            before = len(simulator.messages)
+            assert before < 500, "the burst was over before the kill"
+            assert wait_for(lambda: len(simulator.messages) > before, timeout=15)
+            first = time.monotonic() - killed
+            assert wait_for(lambda: not {"queued", "sending"} & set(statuses(pg)), timeout=15)
+            done = time.monotonic() - killed
+        print(
+            f"\nkill -9 mid-burst: {before} SMS sent before; the standby sent the next {first:.1f} s after the kill "
+            f"and the last {done:.1f} s after (lease 6 s); {len(prober.times)} commands to the standby meanwhile, "
+            f"slowest {max(prober.times):.2f} s"
+        )
         assert done < 15, done
+        assert prober.problems == [] and max(prober.times) < SLACK_LIMIT_SECONDS
+        everyone += prober.sent_to
+        assert wait_for(lambda: not {"queued", "sending"} & set(statuses(pg)), timeout=5)
         stored = rows(pg)
         assert set(stored) == set(everyone)  # nothing lost
-        assert statuses(pg) == Counter(sent=499, unconfirmed=1)
+        assert statuses(pg) == Counter(sent=len(everyone) - 1, unconfirmed=1)
         assert stored[on_the_wire][0] == "unconfirmed"  # never resent blindly
-        assert len(simulator.messages) == 500 and set(sent_once(simulator).values()) == {1}
+        assert len(simulator.messages) == len(everyone) and set(sent_once(simulator).values()) == {1}
         assert simulator.max_concurrent == 1
         assert fake_slack.wait_for(
             lambda: any(f"can't tell whether the SMS to {on_the_wire}" in t for t in thread(fake_slack)), timeout=10
@@ -266,7 +273,7 @@ def test_a_leader_cut_off_from_the_database_stops_and_the_standby_takes_over_alo
         assert wait_for(lambda: in_flight(simulator), timeout=5)
         with Prober(standby, fake_slack) as prober:
             proxy.refuse()  # the leader's database connections are reset, new ones refused
-            refused = time.monotonic()
+            refused, refused_at = time.monotonic(), time.time()
             simulator.release()  # the gateway answers the leader, which cannot store that answer
             assert wait_for(lambda: not in_flight(simulator), timeout=5)
             on_the_wire = simulator.messages[-1]
@@ -274,15 +281,15 @@ def test_a_leader_cut_off_from_the_database_stops_and_the_standby_takes_over_alo
             stood_down = time.monotonic() - refused
             calls_after = [t for name, t in simulator.calls if name == "sendsms.asp" and t > refused]
             assert wait_for(lambda: first_sent_at(pg, epoch + 1) is not None, timeout=15)
-            taken_over = first_sent_at(pg, epoch + 1)
+            taken_over = first_sent_at(pg, epoch + 1) - refused_at
             assert wait_for(lambda: not {"queued", "sending"} & set(statuses(pg)), timeout=20)
         print(
             f"\ndatabase cut: the leader stood down {stood_down:.1f} s after the cut (lease {lease:g} s); "
-            f"the standby sent its first SMS at +{taken_over - (time.time() - (time.monotonic() - refused)):.1f} s; "
+            f"the standby sent its first SMS {taken_over:.1f} s after it; "
             f"{len(prober.times)} commands to the standby meanwhile, slowest {max(prober.times):.2f} s"
         )
         assert stood_down < lease
-        assert calls_after == [] or min(calls_after) > refused + stood_down  # nothing more from the cut leader
+        assert calls_after == []  # the cut leader sent nothing more (and the standby did not lead yet)
         assert prober.problems == [] and max(prober.times) < SLACK_LIMIT_SECONDS
         everyone += prober.sent_to
         assert simulator.max_concurrent == 1  # never two gateway connections at once
@@ -338,7 +345,6 @@ def test_postgresql_unreachable_for_30_s_both_replicas_come_back_one_leads_and_n
                 checked = requests.get(bot.url + "/healthz", timeout=10)
                 healths.append((checked.status_code, time.monotonic() - started))
             time.sleep(max(0.0, min(3.0, 30 - (time.monotonic() - down))))
-        sent_during = len(simulator.messages)
         proxy.restore()
         back = time.monotonic()
 
@@ -352,19 +358,24 @@ def test_postgresql_unreachable_for_30_s_both_replicas_come_back_one_leads_and_n
         assert "Queued 1 SMS" in answer, answer
         everyone.append("27839999999")
         assert wait_for(lambda: not {"queued", "sending"} & set(statuses(pg)), timeout=30)
+        slowest, slowest_health = max(t for _, t in answers), max(t for _, t in healths)
         print(
-            f"\nPostgreSQL refused for 30 s: {len(answers)} commands meanwhile, slowest {max(t for _, t in answers):.2f} s; "
-            f"/healthz slowest {max(t for _, t in healths):.2f} s ({sorted({c for c, _ in healths})}); "
+            f"\nPostgreSQL refused for 30 s: {len(answers)} commands meanwhile, slowest {slowest:.2f} s; "
+            f"/healthz slowest {slowest_health:.2f} s ({sorted({c for c, _ in healths})}); "
             f"one leads {recovered:.1f} s after the restore"
         )
         assert all("couldn't store your request" in a and "nothing was done" in a for a, _ in answers), answers
-        assert max(t for _, t in answers) < SLACK_LIMIT_SECONDS
-        assert max(t for _, t in healths) < 5 and {c for c, _ in healths} <= {200, 503}
-        assert len(simulator.messages) - sent_during <= len(everyone)
+        assert slowest < SLACK_LIMIT_SECONDS
+        assert slowest_health < 5 and {c for c, _ in healths} <= {200, 503}
         stored = rows(pg)
         assert set(stored) == set(everyone)  # nothing queued before the outage lost, nothing from it stored
-        assert statuses(pg) == Counter(sent=len(everyone)), statuses(pg)
-        assert len(simulator.messages) == len(everyone) and set(sent_once(simulator).values()) == {1}
+        # The one SMS the leader had claimed when the database went: its gateway answer, journaled, is stored when
+        # the database is back; claimed but not yet sent, it is put back and sent. Only when the other replica
+        # leads first and recovers before the cut one has put it back is it unconfirmed (safe: told, Resend).
+        unconfirmed = [to for to, (status, _) in stored.items() if status == "unconfirmed"]
+        assert statuses(pg) in (Counter(sent=len(everyone)), Counter(sent=len(everyone) - 1, unconfirmed=1))
+        went = sent_once(simulator)
+        assert set(went.values()) == {1} and set(went) | set(unconfirmed) == set(everyone)
         assert simulator.max_concurrent == 1
         assert sorted(health(bot)["role"] for bot in bots) == ["leader", "standby"]
     finally:

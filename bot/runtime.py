@@ -241,11 +241,23 @@ class Bot:
             stand_by=self._stand_by,
             cut=self.gateway.interrupt,
             observe_changes=lambda n: self.metrics.leader_changes.inc(n),
+            standing=self._apply_journal,
             clock=clock,
         )
         self.takeover_seconds = takeover_seconds(settings.lease_seconds, CLOCK_ALLOWANCE_SECONDS)
         if exclusive:
             self.leadership.take()
+
+    def _apply_journal(self) -> None:
+        """Not leading: store the gateway answers this process journaled as soon as the database takes them
+        (a leader cut off from the database, stepped down, and the database back), whoever leads now. Not
+        while the sender thread may still append to the journal (it is stopping)."""
+        if self.sender.is_alive():
+            return
+        try:
+            self.sender.apply_journal()
+        except Exception as error:  # the database still refuses: the next try, in a moment
+            log.warning("event=journal_not_applied error=%s note=%s", json.dumps(str(error)), '"tried again soon"')
 
     def _may_go(self, batch) -> str | None:
         """A scheduled send at its time, asked of the gate as its requester, from where it was requested."""
@@ -402,6 +414,8 @@ class Bot:
         at once when it holds the database alone, else once the leadership thread has taken the lease."""
         if self.leadership.leading():
             self._recover(self.leadership.epoch)
+        else:  # its own journal, now, whoever leads: the answers it holds are stored (then while it stands by)
+            self.sender.apply_journal()
         try:
             self.server.start()
         except OSError as error:

@@ -177,13 +177,18 @@ class SendQueue:
             params,
         ).fetchone()
 
-    def unclaim(self, message_id: int, now: float) -> None:
-        """Put back a message claimed but never handed to the gateway (the sender is stopping)."""
+    def unclaim(self, message_id: int, now: float, epoch: int | None = None) -> bool:
+        """Put back a message claimed but never handed to the gateway (the sender is stopping); with ``epoch``,
+        only while it is still that term's claim (a later leader may have claimed it again since). True if it was."""
+        mine = "" if epoch is None else " AND epoch = ?"
         with self.db.transaction() as conn:
-            conn.execute(
-                f"UPDATE messages SET status = '{QUEUED}', updated_at = ?, attempts = attempts - 1 "
-                f"WHERE id = ? AND status = '{SENDING}'",
-                (now, message_id),
+            return (
+                conn.execute(
+                    f"UPDATE messages SET status = '{QUEUED}', updated_at = ?, attempts = attempts - 1 "
+                    f"WHERE id = ? AND status = '{SENDING}'{mine} RETURNING id",
+                    (now, message_id) if epoch is None else (now, message_id, epoch),
+                ).fetchone()
+                is not None
             )
 
     def mark_sent(

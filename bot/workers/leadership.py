@@ -22,6 +22,9 @@ Fencing, so that two gateway connections never overlap:
   ``lead(epoch)`` run: recovery (rows an earlier term left in ``sending`` become unconfirmed) and the
   leader-only workers.
 
+A standby runs ``standing()`` before each try: the runtime stores there the gateway answers this process
+journaled while it could not reach the database (bot/workers/sender.py), as soon as the database takes them.
+
 On SQLite the OS file lock (bot/storage/lock.py) already proves that this is the only process:
 ``exclusive=True`` takes the lease at once whoever held it (a predecessor killed with -9 is dead), never
 waits, and never steps down because a renewal failed (a locked or full file stops the writes anyway).
@@ -82,12 +85,14 @@ class Leadership(Worker):
         stand_by: Callable[[float], None] = lambda deadline: None,
         cut: Callable[[], object] = lambda: None,
         observe_changes: Callable[[int], None] = lambda changes: None,
+        standing: Callable[[], object] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(clock)
         self.leases, self.lease_name, self.holder = leases, name, holder
         self.ttl, self.fence_wait, self.exclusive = ttl, fence_wait, exclusive
         self.lead, self.stand_by, self.cut, self.observe_changes = lead, stand_by, cut, observe_changes
+        self.standing = standing  # a standby's own chores, before each try (it must not raise)
         self._watchdog: threading.Thread | None = None
         self.cuts = 0  # calls the watchdog cut at the fencing deadline
         self.renew_every = ttl / 3
@@ -143,6 +148,8 @@ class Leadership(Worker):
     def run_once(self, now: float | None = None) -> bool:
         now = self.clock() if now is None else now
         if self.state == STANDBY:
+            if now >= self._next_try:
+                self.standing()
             if now < self._next_try or not self._try_to_take(now):
                 return False
         elif now >= self._next_try and not self._renew(now):

@@ -128,12 +128,16 @@ class Sender(Worker):
         self.unstored: Outcome | None = None  # the gateway's answer the database has not taken yet
         self._batch: sqlite3.Row | None = None
         self._next: sqlite3.Row | None = None  # claimed with the previous outcome, not yet sent
+        # claimed, never handed to the gateway, and not yet put back (the database refused at stop): put back
+        # by apply_journal or recover as soon as it can, before a new leader would call them unconfirmed
+        self.unreleased: list[sqlite3.Row] = []
 
     def recover(self, now: float | None = None, epoch: int | None = None) -> list[sqlite3.Row]:
         """Call at start-up, or when this process becomes the leader in term ``epoch``, before the thread
         runs: apply the journal of accepted SMS, then mark what was left in flight (by an earlier term)
         unconfirmed (in one transaction); returns those rows."""
         now = self.clock() if now is None else now
+        self._put_back(now)
         accepted = self.journal.entries()
         with self.queue.db.transaction() as conn:
             for entry in accepted:
@@ -148,6 +152,29 @@ class Sender(Worker):
                 "event=send_unconfirmed message=%d to=%s reason=crash_recovery", row["id"], mask(row["recipient"])
             )
         return rows
+
+    def apply_journal(self, now: float | None = None) -> int:
+        """Apply the journal of accepted SMS, and only that (in one transaction): what a process that does
+        not lead does at start, so an answer it could not store before it stopped (cut off from the database,
+        deposed, killed) is recorded at its next start, whoever leads then; returns the entries applied."""
+        now = self.clock() if now is None else now
+        self._put_back(now)
+        accepted = self.journal.entries()
+        if not accepted:
+            return 0
+        with self.queue.db.transaction() as conn:
+            for entry in accepted:
+                self._apply_journaled(conn, entry, now)
+        self.journal.clear()
+        return len(accepted)
+
+    def _put_back(self, now: float) -> None:
+        """Put back what this process claimed but never sent (still ``sending``, unless a new leader's recovery
+        got to it first: it is then unconfirmed, which is safe). Raises DatabaseError while the database refuses."""
+        while self.unreleased:
+            row = self.unreleased[0]
+            put_back = self.queue.unclaim(row["id"], now, epoch=row["epoch"])  # ours only, never a later leader's
+            log.info("event=unclaimed_later message=%d put_back=%s", self.unreleased.pop(0)["id"], put_back)
 
     def _apply_journaled(self, conn: sqlite3.Connection, entry: Accepted, now: float) -> None:
         known = self.queue.attempt(conn, entry.tracking_id)
@@ -194,6 +221,7 @@ class Sender(Worker):
             try:
                 self.queue.unclaim(self._next["id"], self.clock())
             except DatabaseError as error:
+                self.unreleased.append(self._next)
                 log.warning("event=unclaim_failed message=%d error=%s", self._next["id"], error)
             self._next = None
 

@@ -85,6 +85,19 @@ def test_the_first_process_leads_at_once_and_the_other_stands_by(two):
     assert a.leadership.fence(1000.5) == Fence(NAME, "a", 1, live=True)
 
 
+def test_a_standby_does_its_chores_before_each_try_and_a_leader_does_not(two):
+    a, b = two
+    chores: list[float] = []
+    b.leadership.standing = lambda: chores.append(b.clock.t)
+    a.leadership.standing = lambda: chores.append(-a.clock.t)
+    a.at(1000.0)  # a takes the lease at its first try: its chores ran once, before it
+    b.at(1000.0)
+    b.at(1001.0)  # between two tries: nothing
+    b.at(1002.0)
+    a.at(1004.0)  # a leader renews: no chores
+    assert chores == [-1000.0, 1000.0, 1002.0]
+
+
 def test_a_standby_takes_over_once_the_lease_ran_out_and_calls_the_gateway_after_the_clock_allowance(two):
     a, b = two
     a.at(1000.0)  # leads, lease until 1010, its own deadline 1008 (it cuts its own call then); then dies

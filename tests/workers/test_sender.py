@@ -8,6 +8,7 @@ import requests
 import responses
 
 from bot.sms.gateway import SmsOfficeClient
+from bot.storage.journal import Accepted, Journal
 from bot.workers.backoff import backoff_delay
 from bot.workers.sender import Sender
 from tests.conftest import GATEWAY_PASSWORD, Clock, wait_for
@@ -120,6 +121,34 @@ def test_recover_tells_about_each_message_left_in_flight(queue, make_sender, eve
     assert [r["recipient"] for r in rows] == ["27831234567"]
     assert events == [("unconfirmed", "27831234567", "unconfirmed")]
     assert [r["status"] for r in queue.messages_of(1)] == ["unconfirmed", "queued"]
+
+
+def test_apply_journal_stores_the_accepted_sms_and_touches_nothing_else(queue, make_sender, events, tmp_path):
+    enqueue(queue, ["27831234567", "27821234567"])
+    first, second = queue.claim(now=1000.0), queue.claim(now=1000.5)  # another process is sending the second
+    journal = Journal(str(tmp_path / "replica.accepted.jsonl"))
+    journal.append(Accepted(first["id"], "7700123", "27831234567", 1000.2))
+    sender = make_sender(journal=journal)
+    assert sender.apply_journal(now=1001.0) == 1
+    assert [(r["status"], r["tracking_id"]) for r in queue.messages_of(1)] == [("sent", "7700123"), ("sending", None)]
+    assert events == [("sent", "27831234567", "sent")]  # told once; the other row is not recovery's to touch
+    assert journal.entries() == [] and sender.apply_journal(now=1002.0) == 0
+    assert second["recipient"] == "27821234567"
+
+
+def test_a_claim_the_database_would_not_take_back_at_stop_is_put_back_later_but_never_a_later_leaders(
+    queue, make_sender, tmp_path
+):
+    enqueue(queue, ["27831234567", "27821234567"])
+    ours = queue.claim(now=1000.0)  # claimed ahead, never sent; the database refused to take it back at stop
+    theirs = queue.claim(now=1000.5)  # stands for a later leader's claim (another term) of the other row
+    queue.db.conn.execute("UPDATE messages SET epoch = 3 WHERE id = ?", (ours["id"],))
+    queue.db.conn.execute("UPDATE messages SET epoch = 4 WHERE id = ?", (theirs["id"],))
+    sender = make_sender(journal=Journal(str(tmp_path / "replica.accepted.jsonl")))
+    sender.unreleased = [queue.message(ours["id"]), dict(queue.message(theirs["id"]), epoch=3)]
+    assert sender.apply_journal(now=1001.0) == 0
+    assert [(r["status"], r["attempts"]) for r in queue.messages_of(1)] == [("queued", 0), ("sending", 1)]
+    assert sender.unreleased == []
 
 
 def test_the_queue_drains_in_order_over_one_kept_alive_connection(queue, make_sender, simulator):

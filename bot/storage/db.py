@@ -270,6 +270,8 @@ class Database:
     def probe(self, timeout: float) -> None:
         """Commit one tiny write on a new connection within ``timeout`` seconds, as a writer that
         starts now would; raises sqlite3.Error saying why not (``is_busy()`` when it is only busy)."""
+        if self._closed:  # before waiting for the write lock, which a worker stopping may still hold
+            raise DatabaseClosed(f"the database {self.path} is closed (smsbot is stopping)")
         started = time.monotonic()
         if not self._write_lock.acquire(timeout=timeout):
             raise WriteTimeout(f"database is locked: a write has been waiting more than {timeout:g} s")

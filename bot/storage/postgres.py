@@ -404,6 +404,8 @@ class PostgresDatabase(Database):
 
     def probe(self, timeout: float) -> None:
         """Commit one tiny write within ``timeout`` seconds, as a writer that starts now would."""
+        if self._closed:  # before waiting for the write lock, which a worker stopping may still hold
+            raise DatabaseClosed(f"the database {self.shown} is closed (smsbot is stopping)")
         started = time.monotonic()
         if not self._write_lock.acquire(timeout=timeout):
             raise WriteTimeout(f"database is locked: a write has been waiting more than {timeout:g} s")

@@ -85,7 +85,8 @@ class Bot:
         self.clock = clock
         self.db = open_database(settings)  # SQLite at SMSBOT_DB, or PostgreSQL at SMSBOT_DATABASE_URL
         self.db.migrate()
-        self.wakeups = Wakeups(self.db)  # after a commit: this process's workers, and on PostgreSQL every replica's
+        # after a commit: this process's workers, and on PostgreSQL the leader's when this process does not lead
+        self.wakeups = Wakeups(self.db, here_only=lambda: self._leading())
         self.storage = StorageHealth(self.db, clock)
         self.callback_secret, self.callback_secret_generated = callback_secret_and_origin(self.db, settings)
         self.metrics = Metrics()
@@ -258,6 +259,10 @@ class Bot:
             self.sender.apply_journal()
         except Exception as error:  # the database still refuses: the next try, in a moment
             log.warning("event=journal_not_applied error=%s note=%s", json.dumps(str(error)), '"tried again soon"')
+
+    def _leading(self) -> bool:
+        leadership = getattr(self, "leadership", None)  # None while the Bot is still being built
+        return leadership is not None and leadership.leading()
 
     def _may_go(self, batch) -> str | None:
         """A scheduled send at its time, asked of the gate as its requester, from where it was requested."""

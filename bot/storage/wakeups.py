@@ -7,7 +7,9 @@ the leader. So a wake-up is a *topic* (``sender``, ``notifier``):
 
 - ``waker(topic)`` is the callback the code registers with ``db.on_commit`` (the same object each
   time, so ten changes in one transaction wake once). After the commit it wakes this process's
-  subscribers and, on PostgreSQL, sends ``NOTIFY smsbot_wake, '<topic>'``.
+  subscribers and, on PostgreSQL, sends ``NOTIFY smsbot_wake, '<topic>'``, unless this process leads
+  (its own workers are the ones to wake; if leadership moves at that moment, the new leader's poll finds
+  the work within a second).
 - On PostgreSQL a listener thread holds a connection of its own with ``LISTEN smsbot_wake`` and
   wakes this process's subscribers of each topic it hears. When that connection breaks it is opened
   again (1 s, 2 s … 5 s apart), and every topic is woken once, for what was sent while it was deaf.
@@ -33,8 +35,11 @@ RECONNECT_SECONDS = (1.0, 2.0, 5.0)  # waits before opening the listener's conne
 
 
 class Wakeups:
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, here_only: Callable[[], bool] = lambda: False) -> None:
+        """``here_only``: True while this process runs the workers itself (it leads), so waking them here is
+        enough and no NOTIFY is sent (one round trip less per commit on the leader)."""
         self.db = db
+        self.here_only = here_only
         self.postgres = getattr(db, "dialect", "sqlite") == "postgresql"
         self._subscribers: dict[str, list[Callable[[], None]]] = {}
         self._wakers: dict[str, Callable[[], None]] = {}
@@ -57,7 +62,7 @@ class Wakeups:
 
     def _after_commit(self, topic: str) -> None:
         self._wake_here(topic)
-        if self.postgres:
+        if self.postgres and not self.here_only():
             try:
                 self.db.conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, topic))
             except Exception as error:  # the work is committed; the other replicas' polls find it

@@ -107,3 +107,24 @@ def wait_until(predicate, timeout=10.0) -> bool:
             return True
         done.wait(0.05)
     return predicate()
+
+
+@pytest.mark.postgres
+def test_the_leader_wakes_its_own_workers_without_a_notify(replicas):
+    """On the leader the workers to wake are its own: no NOTIFY round trip; a standby still sends one."""
+    listening_db, listening = replicas()
+    heard_by_the_other = threading.Event()
+    listening.subscribe("sender", heard_by_the_other.set)
+    listening.start()
+    assert listening.listening.wait(5)
+    heard_by_the_other.clear()  # the listener wakes every topic once when it starts
+    leads = [True]
+    db, _ = replicas()
+    wakeups = Wakeups(db, here_only=lambda: leads[0])
+    woken_here: list[str] = []
+    wakeups.subscribe("sender", lambda: woken_here.append("sender"))
+    _kv_write(db, wakeups.waker("sender"))  # as the leader
+    leads[0] = False
+    _kv_write(db, wakeups.waker("sender"))  # as a standby
+    assert heard_by_the_other.wait(5)
+    assert woken_here == ["sender", "sender"] and listening.heard == 1  # only the standby's commit notified

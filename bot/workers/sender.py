@@ -218,8 +218,8 @@ class Sender(Worker):
                     "it will be unconfirmed at the next start",
                 )
         if self._next is not None:
-            try:
-                self.queue.unclaim(self._next["id"], self.clock())
+            try:  # only while it is still this term's claim (a later leader may have taken it since)
+                self.queue.unclaim(self._next["id"], self.clock(), epoch=self._next["epoch"])
             except DatabaseError as error:
                 self.unreleased.append(self._next)
                 log.warning("event=unclaim_failed message=%d error=%s", self._next["id"], error)
@@ -292,8 +292,8 @@ class Sender(Worker):
             return True, fence
         ahead = self._next
         if ahead is not None:
-            try:
-                self.queue.unclaim(ahead["id"], now)
+            try:  # only while it is still this term's claim (a later leader may have taken it since)
+                self.queue.unclaim(ahead["id"], now, epoch=ahead["epoch"])
                 self._next = None
             except DatabaseError as error:  # kept, and put back at stop
                 log.warning("event=unclaim_failed message=%d error=%s", ahead["id"], error)

@@ -102,11 +102,15 @@ class Database:
             self._forget(conn)
             conn = None
         if conn is None:
-            conn = self._open(BUSY_TIMEOUT_MS)
+            conn = self._fresh()
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def _fresh(self) -> sqlite3.Connection:
+        """A new connection for this thread (PostgresDatabase: one from the pool)."""
+        return self._open(BUSY_TIMEOUT_MS)
 
     def _open(self, busy_timeout_ms: int) -> FaultAwareConnection:
         if self._closed:

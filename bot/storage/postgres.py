@@ -326,23 +326,9 @@ class PostgresDatabase(Database):
         return f"PostgresDatabase({self.shown!r})"
 
     # -- connections ---------------------------------------------------------------------------------
-    @property
-    def conn(self) -> Any:  # a PgConnection, used wherever a sqlite3.Connection is
-        conn: PgConnection | None = getattr(self._local, "conn", None)
-        if conn is not None and conn.broken and not conn.in_transaction:
-            log.warning(
-                "event=db_reconnect thread=%s after=%s",
-                threading.current_thread().name,
-                json.dumps(conn.fault or "connection closed"),
-            )
-            self._forget(conn)
-            conn = None
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+    # conn is Database's (a connection per thread, replaced once broken); here each comes from the pool
+    def _fresh(self) -> Any:  # a PgConnection, used wherever a sqlite3.Connection is
+        return self._connect()
 
     def _connect(self) -> PgConnection:
         if self._closed:

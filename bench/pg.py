@@ -37,9 +37,10 @@ def database_name(url: str) -> str:
 
 
 def libpq_url(url: str) -> str:
-    """The URL as psycopg reads it (``postgresql+psycopg://`` is SQLAlchemy's spelling)."""
-    parts = urlsplit(url)
-    return urlunsplit(("postgresql", *parts[1:]))
+    """The URL as psycopg reads it (``postgresql+psycopg://`` is SQLAlchemy's spelling): the bot's own mapping."""
+    from bot.storage.postgres import libpq_url as mapped
+
+    return mapped(url)
 
 
 def shown(url: str) -> str:

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from bot.config.settings import POSTGRES_SCHEMES, Settings, db_path_from, url_password
 from bot.redact import register_secret
@@ -129,8 +129,9 @@ def shown_url(url: str) -> str:
 
 def conninfo(url: str) -> str:
     """The URL as libpq reads it (SQLAlchemy's ``postgresql+psycopg://`` spelling included)."""
-    parts = urlsplit(url)
-    return urlunsplit(("postgresql", *parts[1:]))
+    from bot.storage.postgres import libpq_url
+
+    return libpq_url(url)
 
 
 @dataclass(frozen=True)

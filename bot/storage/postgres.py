@@ -112,6 +112,12 @@ def engine_url(url: str) -> str:
     return urlunsplit(("postgresql+psycopg", *parts[1:]))
 
 
+def libpq_url(url: str) -> str:
+    """The URL as libpq (a plain psycopg connection) reads it: ``postgres://`` and SQLAlchemy's
+    ``postgresql+psycopg://`` spellings alike."""
+    return urlunsplit(("postgresql", *urlsplit(url)[1:]))
+
+
 def shown_url(url: str) -> str:
     """The URL without its password, to show in logs and messages."""
     parts = urlsplit(url)

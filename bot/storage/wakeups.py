@@ -25,7 +25,6 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +114,7 @@ class Wakeups:
     def _listen(self) -> None:
         import psycopg  # only with PostgreSQL
 
-        from bot.storage.postgres import network_defaults
+        from bot.storage.postgres import libpq_url, network_defaults
 
         url = libpq_url(self.db.url)
         options: dict[str, Any] = dict(network_defaults(url))
@@ -136,8 +135,3 @@ class Wakeups:
     def _topics(self) -> list[str]:
         with self._lock:
             return list(self._subscribers)
-
-
-def libpq_url(url: str) -> str:
-    """SMSBOT_DATABASE_URL as libpq reads it (``postgres://`` and ``postgresql+psycopg://`` alike)."""
-    return urlunsplit(("postgresql", *urlsplit(url)[1:]))

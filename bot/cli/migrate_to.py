@@ -37,14 +37,17 @@ def command(args) -> int:
     from bot.storage.copy import CopyRefused, copy_sqlite_to_postgres
     from bot.storage.db import Database
     from bot.storage.errors import DatabaseError
-    from bot.storage.lock import SUFFIX, AlreadyRunning, hold_database
+    from bot.storage.lock import SUFFIX, AlreadyRunning, hold_database, holder, lock_path
     from bot.storage.postgres import PostgresDatabase, shown_url
 
     shown = shown_url(args.url)
     try:
         lock = hold_database(str(source_file))
-    except AlreadyRunning as error:
-        return _fail(str(error).replace("Stop that one first, or give this one its own SMSBOT_DB.", "Stop it first."))
+    except AlreadyRunning:
+        return _fail(
+            f"another smsbot ({holder(lock_path(str(source_file)))}) is running on {source_file}: stop it first, "
+            "so that nothing is written to the file during the copy"
+        )
     except OSError as error:
         return _fail(f"cannot take the lock file {source_file}{SUFFIX} beside the database: {error.strerror}")
     source = Database(str(source_file))

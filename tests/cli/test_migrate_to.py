@@ -140,7 +140,7 @@ def test_refused_while_a_bot_runs_on_the_file(history, empty_postgres, tmp_path)
     finally:
         lock.release()
     assert proc.returncode == 1
-    assert f"PID {os.getpid()}" in err and "Stop it first" in err
+    assert f"PID {os.getpid()}" in err and "stop it first, so that nothing is written" in err
     with psycopg.connect(empty_postgres) as pg:
         assert pg.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
 

@@ -282,6 +282,13 @@ class PgConnection:
             raise self._noting(error) from error
         return PgCursor(cur)
 
+    def script(self, sql: str) -> None:
+        """Several statements in one round trip (the simple query protocol: no parameters, no ``%``)."""
+        try:
+            self.raw.execute(sql.encode())  # bytes: sent as is, never read for placeholders
+        except psycopg.Error as error:
+            raise self._noting(error) from error
+
     @property
     def in_transaction(self) -> bool:
         return self.raw.info.transaction_status in (
@@ -375,16 +382,16 @@ class PostgresDatabase(Database):
 
     @staticmethod
     def _begin_writing(conn: PgConnection, patience: float) -> None:
-        """BEGIN, then wait at most ``patience`` seconds for the writers' advisory lock."""
-        conn.execute("BEGIN")
+        """BEGIN, then wait at most ``patience`` seconds for the writers' advisory lock (one round trip)."""
         try:
-            conn.execute(
-                f"SELECT pg_advisory_xact_lock({WRITER_LOCK}) FROM "
+            conn.script(
+                f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK}) FROM "
                 f"(SELECT set_config('lock_timeout', '{max(1, int(patience * 1000))}', true)) AS waiting"
             )
         except PostgresError as error:
-            with contextlib.suppress(*DatabaseError):
-                conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                with contextlib.suppress(*DatabaseError):
+                    conn.execute("ROLLBACK")
             if error.sqlstate == LOCK_NOT_AVAILABLE:
                 raise WriteTimeout(f"database is locked: another write took more than {patience:g} s") from None
             raise

@@ -9,6 +9,13 @@ here), the SMS Office simulator and a fake Slack on 127.0.0.1, SMSBOT_LEASE_SECO
 2. SIGTERM: a new replica C stands by; a second burst is queued through B, the leader now, and B gets
    SIGTERM once 100 are out. Timed from the signal: C's first SMS (goal: within 5 s) and the burst's end.
 
+Before both: wake-ups across replicas. With A leading and B standing by, and every worker idle (a pause
+before each sample), an ``/sms send`` of one SMS through B, timed from the command to the SMS at the
+simulator (less its 10 ms), and a delivery report for it through B, timed from the report to A's first
+Slack call about it (the status message's edit). Goal for each: within 100 ms; without a wake-up, a worker
+would look again only after its idle poll (1 s). Both times hold more than the wake-up itself (B's ack,
+the report's storing, the edit's rendering): an upper bound.
+
 Each SMS's term is the ``epoch`` its row was claimed under, so an SMS the old leader had on the wire at
 the signal is never counted as the new leader's. The gateway is 10 ms away (the simulator answers every
 call 10 ms later), so a burst lasts a few seconds. Checked as well: SMS accepted twice, SMS of the burst
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -39,6 +47,8 @@ if __package__ in (None, ""):
 from bench import pg  # noqa: E402
 from bench.report import Row, text_table  # noqa: E402
 from bench.rig import (  # noqa: E402
+    BOT_TOKEN,
+    CALLBACK_SECRET,
     CHANNEL,
     GATEWAY_PASSWORD,
     GATEWAY_USER,
@@ -60,6 +70,9 @@ KILL_GOAL_SECONDS = 15.0  # issue 21: the standby sends within 15 s of a kill -9
 TERM_GOAL_SECONDS = 5.0  # issue 21: SIGTERM hand-over within 5 s
 DEFAULT_LEASE_SECONDS = 10.0  # SMSBOT_LEASE_SECONDS's default
 ROLE_TIMEOUT = 40.0
+WAKE_SAMPLES = 12
+WAKE_PAUSE = 2.2  # seconds before each sample: every worker idle, and the status message's edits (one a second) done
+WAKE_GOAL_MS = 100.0  # issue 21: what one replica accepts reaches the leader's workers within 100 ms
 
 
 @dataclass
@@ -77,8 +90,15 @@ class Takeover:
 
 
 @dataclass
+class Wakeups:
+    sms_ms: list[float]  # /sms send through the standby → the SMS at the gateway (less its latency)
+    report_ms: list[float]  # a delivery report through the standby → the leader's first Slack call about it
+
+
+@dataclass
 class Results:
     lease_seconds: float
+    wakeups: Wakeups
     kill: Takeover
     term: Takeover
     max_concurrent: int
@@ -93,7 +113,7 @@ class Replicas:
         self.extra = {} if lease_seconds is None else {"SMSBOT_LEASE_SECONDS": f"{lease_seconds:g}"}
         self._tmp = tempfile.TemporaryDirectory(prefix="smsbot-takeover-")
         self.simulator = Simulator(GATEWAY_USER, GATEWAY_PASSWORD, balance=10**7, latency=LATENCY)
-        self.slack = FakeSlack()
+        self.slack = FakeSlack(token=BOT_TOKEN)  # the token bot_env gives the replicas
         self.replicas: list[BotProcess] = []
         self.numbers = Numbers()
         self.reader: pg.Reader | None = None
@@ -164,6 +184,53 @@ class Replicas:
         return rows[0][0]
 
 
+def wake_ups(replicas: Replicas, standby: BotProcess, progress: Callable[[str], None]) -> Wakeups:
+    """WAKE_SAMPLES sends and delivery reports through the standby, each after a pause; timed to what the
+    leader does with them (see the module's docstring)."""
+    progress(f"wake-ups: {WAKE_SAMPLES} sends and {WAKE_SAMPLES} delivery reports through the standby")
+    base = f"http://127.0.0.1:{standby.port}"
+    commands = SlackCommands(base, replicas.slack)
+    woken = Wakeups([], [])
+    try:
+        for _ in range(WAKE_SAMPLES):
+            time.sleep(WAKE_PAUSE)
+            tracking, ms = _send_through(replicas, commands)
+            woken.sms_ms.append(ms)
+            time.sleep(WAKE_PAUSE)
+            woken.report_ms.append(_report_through(replicas, base, tracking))
+    finally:
+        commands.close()
+    return woken
+
+
+def _send_through(replicas: Replicas, commands: SlackCommands) -> tuple[str, float]:
+    """(its tracking number, ms from the command to the SMS at the gateway, less the gateway's latency)."""
+    [number] = replicas.numbers.take(1)
+    started = time.time()
+    commands.send([number])
+    wait_until(lambda: replicas.accepted({number}), 10, "the SMS sent through the standby", poll=0.001)
+    message = replicas.accepted({number})[0]
+    return message.id, (message.at - LATENCY - started) * 1000
+
+
+def _report_through(replicas: Replicas, base: str, tracking: str) -> float:
+    """ms from a delivery report ("delivered") sent to ``base`` to the leader's first Slack call about it (the
+    status message's edit, then the reply in its thread)."""
+    seen = len(replicas.slack.calls)
+
+    def replies() -> list[float]:
+        return [c.at for c in replicas.slack.calls[seen:]]
+
+    started = time.time()
+    answer = requests.get(
+        f"{base}/sms/dlr/{CALLBACK_SECRET}", params={"messageid": tracking, "StatusID": "200"}, timeout=5
+    )
+    if answer.status_code != 200:
+        raise BenchError(f"the standby answered a delivery report with HTTP {answer.status_code}")
+    wait_until(lambda: bool(replies()), 10, "the leader's Slack edit for a report taken by the standby", poll=0.001)
+    return (min(replies()) - started) * 1000
+
+
 def hand_over(
     replicas: Replicas,
     leader: BotProcess,
@@ -232,6 +299,7 @@ def measure(
         b = rs.start("b")
         rs.wait_role(b, "standby")
         progress(f"take-over: A (pid {a.pid}) leads, B (pid {b.pid}) stands by")
+        woken = wake_ups(rs, b, progress)
         kill = hand_over(rs, a, "kill -9", burst, progress)
         rs.wait_role(b, "leader")
         c = rs.start("c")
@@ -240,6 +308,7 @@ def measure(
         term = hand_over(rs, b, "SIGTERM", burst, progress)
         return Results(
             lease_seconds=lease_seconds or DEFAULT_LEASE_SECONDS,
+            wakeups=woken,
             kill=kill,
             term=term,
             max_concurrent=rs.simulator.max_concurrent,
@@ -250,11 +319,29 @@ def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f} s"
 
 
+def _p50_max(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} / {max(values):.0f} ms"
+
+
 def rows(results: Results) -> list[Row]:
-    kill, term = results.kill, results.term
+    kill, term, woken = results.kill, results.term, results.wakeups
     lease = f"lease {results.lease_seconds:g} s"
     clean = [t.lost == 0 and t.twice == 0 and t.unconfirmed <= (1 if t.how == "kill -9" else 0) for t in (kill, term)]
     return [
+        Row(
+            f"wake-up across replicas: /sms send on the standby to the SMS at the gateway, p50 / max "
+            f"(n={len(woken.sms_ms)})",
+            _p50_max(woken.sms_ms),
+            f"<= {WAKE_GOAL_MS:g} ms",
+            max(woken.sms_ms) <= WAKE_GOAL_MS,
+        ),
+        Row(
+            f"wake-up across replicas: delivery report on the standby to the leader's Slack edit, p50 / max "
+            f"(n={len(woken.report_ms)})",
+            _p50_max(woken.report_ms),
+            f"<= {WAKE_GOAL_MS:g} ms",
+            max(woken.report_ms) <= WAKE_GOAL_MS,
+        ),
         Row(
             f"take-over, kill -9 of the leader mid-burst: its first SMS from the standby ({lease})",
             _seconds(kill.first_sms),
@@ -292,7 +379,13 @@ def rows(results: Results) -> list[Row]:
 
 def notes(results: Results) -> list[str]:
     kill, term = results.kill, results.term
+    woken = results.wakeups
     return [
+        f"wake-ups: each sample after {WAKE_PAUSE:g} s of quiet; /sms send through the standby: "
+        + ", ".join(f"{v:.0f}" for v in woken.sms_ms)
+        + " ms; delivery report through the standby to the leader's first Slack call: "
+        + ", ".join(f"{v:.0f}" for v in woken.report_ms)
+        + " ms (command or report sent → SMS at the gateway, less its latency, or the edit at Slack)",
         f"take-over: bursts of {kill.burst} SMS, {PER_COMMAND} a command, gateway {LATENCY * 1000:g} ms away; "
         f"the signal went once {kill.before} (kill -9) and {term.before} (SIGTERM) were out; "
         f"times are to the simulator's acceptance of the SMS (after its {LATENCY * 1000:g} ms)",

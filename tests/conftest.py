@@ -51,7 +51,7 @@ def base_env(tmp_path, **overrides) -> dict:
 TEST_DATABASE_URL = os.environ.get("SMSBOT_TEST_DATABASE_URL") or None
 PG_HOW = "run them with SMSBOT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test"
 # the folders whose tests run on both: everything that reads or writes through the bot's own SQL
-BOTH_BACKENDS = ("tests/storage/", "tests/usecases/", "tests/slack/", "tests/web/")
+BOTH_BACKENDS = ("tests/storage/", "tests/usecases/", "tests/slack/", "tests/web/", "tests/workers/test_leadership.py")
 _EMPTY: list[str] = []  # the statement that empties every table of a worker's database, once known
 
 

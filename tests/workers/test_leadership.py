@@ -1,7 +1,8 @@
 """Leadership (bot/workers/leadership.py): one leader at a time, fencing, take-over and hand-over.
 
-Two Database objects on one file stand in for two processes (no OS file lock is taken here); each
-process has its own clock-driven Leadership, called one iteration at a time (``run_once(now)``)."""
+Two Database objects on one store stand in for two processes (on SQLite, no OS file lock is taken here;
+on PostgreSQL, two pools on one database, as two replicas have); each process has its own clock-driven
+Leadership, called one iteration at a time (``run_once(now)``). Run on both backends."""
 
 import threading
 
@@ -14,7 +15,7 @@ from bot.storage.leases import Fence, Leases
 from bot.storage.queue import SendQueue
 from bot.workers.leadership import Leadership, lease_name
 from bot.workers.sender import Sender
-from tests.conftest import GATEWAY_PASSWORD, Clock, wait_for
+from tests.conftest import GATEWAY_PASSWORD, Clock, wait_for, writes_held
 
 TTL, FENCE_WAIT = 10.0, 1.0  # FENCE_WAIT: the clock allowance after the old lease ran out
 NAME = lease_name("acme")
@@ -24,8 +25,8 @@ BATCH = {"user_id": "U1", "origin": "test", "text": "Generator running", "encodi
 class Process:
     """One smsbot process's leadership over its own connection to the shared file."""
 
-    def __init__(self, path: str, holder: str, tmp_path, simulator=None, exclusive: bool = False):
-        self.db = Database(path)
+    def __init__(self, shared: Database, holder: str, tmp_path, simulator=None, exclusive: bool = False):
+        self.db = another(shared, tmp_path / f"{holder}.db")
         self.clock = Clock(1000.0)
         self.led: list[int] = []  # epochs it started leading in
         self.stood_by: list[float] = []  # fencing deadlines it stood down at
@@ -63,10 +64,20 @@ class Process:
         self.db.close()
 
 
+def another(shared: Database, local_path) -> Database:
+    """A second handle on the store ``shared`` is on: the same SQLite file, or the same PostgreSQL database
+    through a pool of its own (``local_path``: that process's own folder, for its journal)."""
+    if shared.dialect == "postgresql":
+        from bot.storage.postgres import PostgresDatabase
+
+        return PostgresDatabase(shared.url, str(local_path))
+    return Database(shared.path)
+
+
 @pytest.fixture
 def two(db, tmp_path, simulator):
-    a = Process(db.path, "a", tmp_path, simulator)
-    b = Process(db.path, "b", tmp_path, simulator)
+    a = Process(db, "a", tmp_path, simulator)
+    b = Process(db, "b", tmp_path, simulator)
     yield a, b
     a.close()
     b.close()
@@ -150,18 +161,12 @@ def test_a_leader_whose_renewal_fails_stops_claiming_and_cuts_the_wire_at_its_de
     a, b = two
     a.at(1000.0)
     enqueue(a.queue)
-    blocker = Database(db.path)  # another process holding the write lock: a's renewals cannot be written
-    try:
-        blocker.conn.execute("BEGIN IMMEDIATE")
-        with a.db.patience(0.05):
-            a.at(1004.0)  # renewal due (every TTL/3), refused: still before its deadline
-            assert a.leadership.fence(1004.0) is not None and a.stood_by == []
-            a.at(1008.1)  # past its deadline (renewed 1000 + TTL 10 - margin 2): it cannot prove it leads
+    with writes_held(db), a.db.patience(0.05):  # another program holds the write lock: renewals cannot be written
+        a.at(1004.0)  # renewal due (every TTL/3), refused: still before its deadline
+        assert a.leadership.fence(1004.0) is not None and a.stood_by == []
+        a.at(1008.1)  # past its deadline (renewed 1000 + TTL 10 - margin 2): it cannot prove it leads
         assert a.leadership.fence(1008.1) is None and a.leadership.role == "standby"
         assert a.stood_by == [1008.0]  # told to cut a call on the wire at its fencing deadline
-    finally:
-        blocker.conn.execute("ROLLBACK")
-        blocker.close()
     assert a.sender is not None
     assert a.sender.run_once(1008.2) is False  # claims nothing, so nothing reaches the gateway
     assert a.queue.messages_of(1)[0]["status"] == "queued"
@@ -231,8 +236,8 @@ def test_a_released_lease_lets_the_standby_lead_at_once(two):
 
 
 def test_an_exclusive_process_takes_even_a_live_lease_at_once(db, tmp_path):
-    dead = Process(db.path, "killed", tmp_path)
-    fresh = Process(db.path, "fresh", tmp_path, exclusive=True)
+    dead = Process(db, "killed", tmp_path)
+    fresh = Process(db, "fresh", tmp_path, exclusive=True)
     try:
         dead.at(1000.0)  # killed with -9 a moment later: its lease still looks live
         assert fresh.leadership.take(1001.0) == 2

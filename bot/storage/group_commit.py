@@ -1,5 +1,6 @@
 """Group commit: one writer thread commits the small writes that arrive together, several per
-transaction, each in its own savepoint (``Database.write``)."""
+transaction, each in its own savepoint (``Database.write``); a write alone in its transaction needs none
+(two round trips less per write on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -116,9 +117,13 @@ class GroupCommit:
         try:
             with self.db.transaction() as conn:
                 pending = self.db._local.on_commit
+                alone = len(jobs) == 1  # a job alone is undone with its transaction: no savepoint needed
                 for job in jobs:
                     if job.abandoned:
                         job.error = TimeoutError("abandoned by its caller")
+                        continue
+                    if alone:  # an error rolls the transaction back and is this job's (below)
+                        job.result = job.fn(conn)
                         continue
                     conn.execute("SAVEPOINT job")
                     registered = len(pending)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.conftest import inserts_refused
+from tests.conftest import inserts_refused, wait_for
 
 
 def insert(value):
@@ -37,6 +37,46 @@ def test_a_failing_write_is_undone_alone_and_its_error_raised(db):
         db.write(half_then_fail)
     assert db.write(insert("after")) == "after"
     assert [r[0] for r in db.conn.execute("SELECT key FROM kv")] == ["after"]
+
+
+def test_writes_sharing_a_transaction_a_failing_one_is_undone_alone(db):
+    """Two writes queued behind a long one share the next transaction (each in its savepoint): the one
+    that fails leaves nothing behind and raises; the other is committed."""
+    started, release = threading.Event(), threading.Event()
+
+    def long_one(conn):
+        started.set()
+        assert release.wait(5)
+        return insert("first")(conn)
+
+    def half_then_fail(conn):
+        conn.execute("INSERT INTO kv (key, value) VALUES ('half', 'x')")
+        raise ValueError("bad report")
+
+    outcomes = {}
+
+    def run(name, fn):
+        try:
+            outcomes[name] = db.write(fn)
+        except ValueError as error:
+            outcomes[name] = error
+
+    first = threading.Thread(target=run, args=("first", long_one))
+    first.start()
+    assert started.wait(5)
+    others = [
+        threading.Thread(target=run, args=("failing", half_then_fail)),
+        threading.Thread(target=run, args=("fine", insert("fine"))),
+    ]
+    for t in others:
+        t.start()
+    assert wait_for(lambda: len(db._group._jobs) == 2)  # both wait for the same next transaction
+    release.set()
+    for t in [first, *others]:
+        t.join(5)
+    assert outcomes["first"] == "first" and outcomes["fine"] == "fine"
+    assert isinstance(outcomes["failing"], ValueError)
+    assert sorted(r[0] for r in db.conn.execute("SELECT key FROM kv")) == ["fine", "first"]
 
 
 def test_a_storage_error_fails_the_write(db):

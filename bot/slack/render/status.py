@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from bot.redact import redact
@@ -79,10 +80,11 @@ def status_label(row: Row) -> str:
 
 
 def counts(rows: Iterable[Row]) -> str:
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[bucket(row)] = counts.get(bucket(row), 0) + 1
-    return " · ".join(f"{counts[b]} {b}" for b in BUCKETS if counts.get(b))
+    return _counted(Counter(bucket(row) for row in rows))
+
+
+def _counted(tally: Counter[str]) -> str:
+    return " · ".join(f"{tally[b]} {b}" for b in BUCKETS if tally.get(b))
 
 
 def status_message(batch: Row, rows: Sequence[Row], *, note: str = "") -> dict:
@@ -97,14 +99,17 @@ def status_message(batch: Row, rows: Sequence[Row], *, note: str = "") -> dict:
     )
     blocks = [section(head), section(preview(batch["text"]))]
     lists = []
+    summary = None
     if n == 1:
         lines = [status_label(rows[0])]
     elif n <= LIST_EACH_UP_TO:
         lines = [f"`{r['recipient']}` {status_label(r)}" for r in rows]
-    else:
-        lines = [counts(rows)]
+    else:  # a long list: each row's bucket worked out once (this message is redrawn as the send goes on)
+        kinds = [bucket(r) for r in rows]
+        summary = _counted(Counter(kinds))
+        lines = [summary]
         for state in ("failed", "unconfirmed"):
-            numbers = [r["recipient"] for r in rows if bucket(r) == state]
+            numbers = [r["recipient"] for r, kind in zip(rows, kinds, strict=True) if kind == state]
             if numbers:
                 lists.append([f"{state.capitalize()}: {numbers[0]}", *numbers[1:]])
     blocks += sections(lines, max_blocks=LIST_EACH_UP_TO)
@@ -112,7 +117,8 @@ def status_message(batch: Row, rows: Sequence[Row], *, note: str = "") -> dict:
     below += schedule_blocks(batch, rows) if _has(batch, "scheduled_for") else []
     below += [context(note)] if note else []
     blocks += sections(lists, max_blocks=MESSAGE_BLOCKS - len(blocks) - len(below), noun="numbers") + below
-    summary = status_label(rows[0]) if n == 1 else counts(rows)
+    if summary is None:
+        summary = status_label(rows[0]) if n == 1 else counts(rows)
     text = f"SMS from <@{batch['user_id']}> to {rows[0]['recipient'] if n == 1 else plural(n, 'recipient')}: {summary}"
     return {"text": text, "blocks": blocks}
 

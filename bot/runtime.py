@@ -518,7 +518,7 @@ class Bot:
         if self.simulator is not None:
             self.simulator.stop()
         self.wakeups.stop(left())
-        self.db.close()  # late work gets DatabaseClosed, never a new connection
+        self.db.close(left())  # late work gets DatabaseClosed, never a new connection
         if running:
             log.warning(
                 "event=stop_deadline still_running=%s note=%s",

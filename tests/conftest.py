@@ -415,6 +415,18 @@ LEAK_GRACE_SECONDS = 2.0  # threads asked to stop get this long (in all) to end 
 
 
 @pytest.fixture(autouse=True)
+def secrets_stay_in_their_test():
+    """The secrets a test registers (bot/redact.py keeps them for the whole process, as smsbot registers its
+    own once at start) are forgotten after it: else a later test on the same worker sees them masked, e.g.
+    the example URL's password ``PASSWORD`` turning "SMSOFFICE_PASSWORD" into "SMSOFFICE_***"."""
+    from bot import redact
+
+    kept = redact._GLOBAL._forms
+    yield
+    redact._GLOBAL._forms = kept
+
+
+@pytest.fixture(autouse=True)
 def nothing_left_open(monkeypatch):
     """Fail a test that leaves a SQLite connection or a thread open once it and its fixtures are done.
 

@@ -433,20 +433,23 @@ class Database:
             (key, value),
         )
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Stop the group-commit writer and close every thread's connection (at shutdown); from
-        then on no connection is opened: late work gets DatabaseClosed instead of a leaked one."""
+        then on no connection is opened: late work gets DatabaseClosed instead of a leaked one.
+
+        ``timeout``: return within about this long (what is left of smsbot's stop budget). A thread still
+        waiting for a lock another program holds keeps its connection busy (SQLite's busy wait holds
+        the connection's mutex) until it gives up; its connection is then closed behind, unwaited for."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             self._closed = True
             group, self._group = self._group, None
         if group is not None:
-            group.stop()
+            group.stop(_left(deadline))
         self._checkpoints.stop()
         with self._lock:
             conns, self._all = self._all, []
-        for conn in conns:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        close_connections(conns, _left(deadline))
         self._file.close()
         self._local = threading.local()
 
@@ -481,6 +484,32 @@ def copies_before_schema(db_path: str) -> list[tuple[int, str]]:
             if rest.isdigit():
                 found.append((int(rest), os.path.join(folder, entry)))
     return sorted(found)
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def close_connections(conns: list, timeout: float | None) -> None:
+    """Close these connections (either backend's), waiting at most ``timeout`` seconds (None: as long as it
+    takes); those not closed by then are closed by a thread of their own as soon as they can be."""
+
+    def close_each() -> None:
+        for conn in conns:
+            with contextlib.suppress(*DatabaseError):
+                conn.close()
+
+    if timeout is None:
+        close_each()
+        return
+    closer = threading.Thread(target=close_each, name="db-close", daemon=True)
+    closer.start()
+    closer.join(timeout)
+    if closer.is_alive():
+        log.warning(
+            "event=db_close_unfinished note=%s",
+            json.dumps("a thread still waits for a lock another program holds; its connection is closed when it stops"),
+        )
 
 
 def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 GROUP_MAX = 64  # writes committed together at most
 LATER_SECONDS = 0.05  # a write nobody waits for is committed this soon (with any group that comes first)
 GROUP_WAIT_SECONDS = 30.0  # a caller gives up (and its request fails) after this long
+STOP_SECONDS = 5.0  # stop() waits this long at most for what is waiting to be committed
 
 T = TypeVar("T")
 
@@ -86,11 +87,12 @@ class GroupCommit:
             self._later.append(job)
             self._cond.notify()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Commit what is waiting and end the thread, waiting at most ``timeout`` seconds (5 by default)."""
         with self._cond:
             self._stopping = True
             self._cond.notify()
-        self._thread.join(5.0)
+        self._thread.join(STOP_SECONDS if timeout is None else min(STOP_SECONDS, timeout))
 
     def _loop(self) -> None:
         try:  # its connection now: what is waiting at close() is committed after no new one may be opened

@@ -45,7 +45,7 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
 from bot.config.settings import POSTGRES_SCHEMES
-from bot.storage.db import BUSY_TIMEOUT_MS, Database
+from bot.storage.db import BUSY_TIMEOUT_MS, Database, close_connections
 from bot.storage.errors import DatabaseError, PostgresError, PostgresIntegrityError, PostgresOperationalError
 from bot.storage.faults import DatabaseClosed, WriteTimeout, needs_reopen
 from bot.storage.group_commit import GroupCommit
@@ -502,18 +502,18 @@ class PostgresDatabase(Database):
         except DatabaseError:
             return False
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Stop the group-commit writer, give back every connection and close the pool; from then on no
-        connection is opened."""
+        connection is opened. ``timeout``: as ``Database.close``'s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             self._closed = True
             group, self._group = self._group, None
         if group is not None:
-            group.stop()
+            group.stop(None if deadline is None else max(0.0, deadline - time.monotonic()))
         with self._lock:
             conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+        close_connections(conns, None if deadline is None else max(0.0, deadline - time.monotonic()))
         self.engine.dispose()
         self._local = threading.local()
 

@@ -445,11 +445,11 @@ class Database:
             self._closed = True
             group, self._group = self._group, None
         if group is not None:
-            group.stop(_left(deadline))
+            group.stop(seconds_left(deadline))
         self._checkpoints.stop()
         with self._lock:
             conns, self._all = self._all, []
-        close_connections(conns, _left(deadline))
+        close_connections(conns, seconds_left(deadline))
         self._file.close()
         self._local = threading.local()
 
@@ -486,7 +486,8 @@ def copies_before_schema(db_path: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def _left(deadline: float | None) -> float | None:
+def seconds_left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (a ``time.monotonic()``), never below 0; None for no deadline."""
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 

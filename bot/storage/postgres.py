@@ -45,7 +45,7 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
 from bot.config.settings import POSTGRES_SCHEMES
-from bot.storage.db import BUSY_TIMEOUT_MS, Database, close_connections
+from bot.storage.db import BUSY_TIMEOUT_MS, Database, close_connections, seconds_left
 from bot.storage.errors import DatabaseError, PostgresError, PostgresIntegrityError, PostgresOperationalError
 from bot.storage.faults import DatabaseClosed, WriteTimeout, needs_reopen
 from bot.storage.group_commit import GroupCommit
@@ -510,10 +510,10 @@ class PostgresDatabase(Database):
             self._closed = True
             group, self._group = self._group, None
         if group is not None:
-            group.stop(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            group.stop(seconds_left(deadline))
         with self._lock:
             conns, self._all = self._all, []
-        close_connections(conns, None if deadline is None else max(0.0, deadline - time.monotonic()))
+        close_connections(conns, seconds_left(deadline))
         self.engine.dispose()
         self._local = threading.local()
 

@@ -47,6 +47,13 @@ class Access:
     def channels(self) -> frozenset[str]:
         return self.env_channels | (self.stored.ids(CHANNEL) if self.stored else frozenset())
 
+    def _lists(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        """(users, channels, the kinds emptied from Slack), with what admins added from Slack: one read."""
+        if self.stored is None:
+            return self.env_users, self.env_channels, frozenset()
+        stored, closed = self.stored.lists()
+        return self.env_users | stored[USER], self.env_channels | stored[CHANNEL], closed
+
     def closed(self, kind: str, listed: frozenset[str] | None = None) -> bool:
         """The list (``listed``, if already read) is empty because an admin emptied it from Slack: nobody
         but admins is let in."""
@@ -86,8 +93,11 @@ class Access:
     def may_use(self, user_id: str) -> str | None:
         if user_id in self.admins:
             return None
-        users = self.users
-        if (users and user_id not in users) or self.closed(USER, users):
+        users, _, closed = self._lists()
+        return self._may_use(user_id, users, closed)
+
+    def _may_use(self, user_id: str, users: frozenset[str], closed: frozenset[str]) -> str | None:
+        if (users and user_id not in users) or (not users and USER in closed):
             return (
                 f"You are not allowed to use smsbot. To get access, {self._ask()} to add your Slack ID "
                 f"({user_id}) {self._how('SMSBOT_ALLOWED_USERS')}."
@@ -95,19 +105,19 @@ class Access:
         return None
 
     def may_send(self, user_id: str, channel_id: str) -> str | None:
-        refusal = self.may_use(user_id)
         if user_id in self.admins:
             return None
+        users, channels, closed = self._lists()
+        refusal = self._may_use(user_id, users, closed)
         if refusal is not None:
             return refusal
-        channels = self.channels
         if channels and channel_id not in channels:
             where = ", ".join(f"<#{c}>" for c in sorted(channels))
             return (
                 f"SMS can't be sent from this channel. Use {where}, or {self._ask()} to add this "
                 f"channel ({channel_id}) {self._how('SMSBOT_ALLOWED_CHANNELS')}."
             )
-        if self.closed(CHANNEL, channels):
+        if not channels and CHANNEL in closed:
             return (
                 f"SMS can't be sent from any channel now: an admin emptied the list of channels. "
                 f"A{self._ask()[1:]} to add this channel ({channel_id}) with `/sms access allow`."

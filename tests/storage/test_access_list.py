@@ -54,3 +54,17 @@ def test_an_allow_in_a_failed_transaction_is_not_kept(db):
         AccessList.allow(conn, USER, "U0ANN", "U0BOSS", 1.0)
         raise RuntimeError("the audit entry could not be written")
     assert AccessList(db).entries() == []
+
+
+def test_both_lists_and_the_emptied_kinds_come_in_one_read(db):
+    access = AccessList(db)
+    assert access.lists() == ({USER: frozenset(), CHANNEL: frozenset()}, frozenset())
+    with db.transaction() as conn:
+        AccessList.allow(conn, USER, "U0ANN", "U0BOSS", 1.0)
+        AccessList.allow(conn, USER, "U0BEN", "U0BOSS", 2.0)
+        AccessList.close(conn, CHANNEL, "U0BOSS", 3.0)  # an admin emptied the channels' list
+    assert access.lists() == ({USER: frozenset({"U0ANN", "U0BEN"}), CHANNEL: frozenset()}, frozenset({CHANNEL}))
+    assert access.lists()[0][USER] == access.ids(USER)
+    with db.transaction() as conn:
+        AccessList.open(conn, CHANNEL)
+    assert access.lists()[1] == frozenset()

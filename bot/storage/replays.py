@@ -96,10 +96,8 @@ class Replays:
         """None when ``key`` is new (it is now remembered, committed); else what the first one was answered."""
         with self.db.transaction() as conn:
             self.forget_expired(conn, now)
-            row = self._get(conn, key)
-            if row is not None:
-                return row
-            self._insert(conn, key, request_ts, now)
+            if not self._insert_new(conn, key, request_ts, now):  # a record within its window: the first's
+                return self._get(conn, key)
         return None
 
     def stored(self, key: str, now: float) -> Answer | None:
@@ -116,10 +114,9 @@ class Replays:
         def remember(conn: sqlite3.Connection) -> None:
             self.forget_expired(conn, now)
             # under the writers' lock (SQLite's one writer; PostgreSQL's advisory lock across replicas): exact
-            if self._get(conn, key, now) is not None:
+            if not self._insert_new(conn, key, request_ts, now):
                 claim.duplicate = True
                 raise AlreadyAccepted(f"the Slack request {key.partition(':')[0]} was accepted by another replica")
-            self._insert(conn, key, request_ts, now)
             claim.written = True
 
         with self.db.carrying(remember) as carried:
@@ -176,6 +173,19 @@ class Replays:
         with self._lock:
             if key in self._seen:  # begun in this process
                 self._seen[key] = (self._seen[key][0], answer)
+
+    @staticmethod
+    def _insert_new(conn: sqlite3.Connection, key: str, request_ts: float, now: float) -> bool:
+        """Record ``key`` unless it is recorded already (call after ``forget_expired``: a record left is
+        then within its window); whether it was new. One statement: the look-up and the write together."""
+        return (
+            conn.execute(
+                "INSERT INTO slack_requests(key, received_at, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (key, now, _expires(request_ts, now)),
+            ).rowcount
+            == 1
+        )
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, key: str, request_ts: float, now: float) -> None:

@@ -72,6 +72,8 @@ def test_health_reports_the_balance_check_age_and_is_503_when_it_is_far_overdue(
         assert healthy and details["balance_check_age_seconds"] == 0.0
         assert details["balance_check_interval_seconds"] == settings.balance_check_seconds == 900
         assert details["balance_check_overdue"] is False
+        # asleep until its next check (else it would see the jump below, rightly check at once, and be on time)
+        assert wait_for(lambda: bot.watch.sleeping_until == 100.0 + 900)
         monotonic.t += 3 * 900 + 61  # no check for three intervals and a minute
         healthy, details = bot.health()
         assert not healthy and details["balance_check_overdue"] is True

@@ -209,6 +209,7 @@ class BalanceWatch:
         self._checked = threading.Event()
         self._started_at: float | None = None  # monotonic
         self._last_check_at: float | None = None  # monotonic: when the last check began
+        self.sleeping_until: float | None = None  # monotonic: when the thread, asleep, checks next
         self._stopping = threading.Event()
         self._idle = threading.Event()  # no check is running
         self._idle.set()
@@ -338,6 +339,7 @@ class BalanceWatch:
         while not self._stopping.is_set():
             wait = due - self.monotonic()
             if wait > 0:
+                self.sleeping_until = due  # monotonic; set once this wait is decided (what a test waits for)
                 self._stopping.wait(min(wait, self.interval))  # Event.wait is timed on the monotonic clock
                 continue
             self.check()

@@ -57,9 +57,10 @@ class Access:
     def closed(self, kind: str, listed: frozenset[str] | None = None) -> bool:
         """The list (``listed``, if already read) is empty because an admin emptied it from Slack: nobody
         but admins is let in."""
+        users, channels, emptied = self._lists()
         if listed is None:
-            listed = self.users if kind == USER else self.channels
-        return not listed and self.stored is not None and self.stored.closed(kind)
+            listed = users if kind == USER else channels
+        return _emptied(kind, listed, emptied)
 
     def state(self, kind: str) -> str:
         """What the list means now, as a sentence for every access reply."""
@@ -97,7 +98,7 @@ class Access:
         return self._may_use(user_id, users, closed)
 
     def _may_use(self, user_id: str, users: frozenset[str], closed: frozenset[str]) -> str | None:
-        if (users and user_id not in users) or (not users and USER in closed):
+        if (users and user_id not in users) or _emptied(USER, users, closed):
             return (
                 f"You are not allowed to use smsbot. To get access, {self._ask()} to add your Slack ID "
                 f"({user_id}) {self._how('SMSBOT_ALLOWED_USERS')}."
@@ -117,7 +118,7 @@ class Access:
                 f"SMS can't be sent from this channel. Use {where}, or {self._ask()} to add this "
                 f"channel ({channel_id}) {self._how('SMSBOT_ALLOWED_CHANNELS')}."
             )
-        if not channels and CHANNEL in closed:
+        if _emptied(CHANNEL, channels, closed):
             return (
                 f"SMS can't be sent from any channel now: an admin emptied the list of channels. "
                 f"A{self._ask()[1:]} to add this channel ({channel_id}) with `/sms access allow`."
@@ -150,3 +151,9 @@ class Access:
     def viewer(self, user_id: str, channel_id: str | None = None) -> Viewer:
         """The person asking to see sends (history, status, scheduled, App Home), where they ask."""
         return Viewer(user_id, channel_id or None, self.is_admin(user_id))
+
+
+def _emptied(kind: str, listed: frozenset[str], emptied_kinds: frozenset[str]) -> bool:
+    """The one rule for an empty list: emptied by an admin from Slack (and not opened since) means admins
+    only; never set means everyone."""
+    return not listed and kind in emptied_kinds

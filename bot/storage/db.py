@@ -446,12 +446,21 @@ class Database:
             group, self._group = self._group, None
         if group is not None:
             group.stop(seconds_left(deadline))
-        self._checkpoints.stop()
+        self._before_closing()
         with self._lock:
             conns, self._all = self._all, []
         close_connections(conns, seconds_left(deadline))
-        self._file.close()
+        self._after_closing()
         self._local = threading.local()
+
+    # What closing does besides, on each backend (PostgresDatabase overrides both).
+    def _before_closing(self) -> None:
+        """Stop the WAL checkpoint thread (it copies between our writes, never after close)."""
+        self._checkpoints.stop()
+
+    def _after_closing(self) -> None:
+        """Let go of the file (the connection that keeps it open against deletion)."""
+        self._file.close()
 
     @property
     def closed(self) -> bool:

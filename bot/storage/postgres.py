@@ -45,7 +45,7 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
 from bot.config.settings import POSTGRES_SCHEMES
-from bot.storage.db import BUSY_TIMEOUT_MS, Database, close_connections, seconds_left
+from bot.storage.db import BUSY_TIMEOUT_MS, Database
 from bot.storage.errors import DatabaseError, PostgresError, PostgresIntegrityError, PostgresOperationalError
 from bot.storage.faults import DatabaseClosed, WriteTimeout, needs_reopen
 from bot.storage.group_commit import GroupCommit
@@ -502,20 +502,13 @@ class PostgresDatabase(Database):
         except DatabaseError:
             return False
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop the group-commit writer, give back every connection and close the pool; from then on no
-        connection is opened. ``timeout``: as ``Database.close``'s."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            self._closed = True
-            group, self._group = self._group, None
-        if group is not None:
-            group.stop(seconds_left(deadline))
-        with self._lock:
-            conns, self._all = self._all, []
-        close_connections(conns, seconds_left(deadline))
+    # close() is Database's (the writer stopped, every connection given back, within ``timeout``)
+    def _before_closing(self) -> None:
+        """No checkpoint thread: the server writes its own WAL."""
+
+    def _after_closing(self) -> None:
+        """Close the pool: from then on no connection is opened."""
         self.engine.dispose()
-        self._local = threading.local()
 
     @property
     def gone(self) -> str | None:

@@ -195,6 +195,10 @@ class ReportLoad:
     known: int
     unknown: int
     stored: int  # rows added to the reports table
+    applied_after: float  # seconds from the burst's end until the leader had applied every one of them
+
+
+APPLY_WAIT_SECONDS = 120.0
 
 
 def report_paths(rig: Rig, n: int) -> tuple[list[str], int]:
@@ -232,8 +236,14 @@ def report_intake(rig: Rig, n: int, threads: int) -> ReportLoad:
     paths, known = report_paths(rig, n)
     stored_before = rig.sql("SELECT count(*) FROM reports")[0][0]
     load = hammer(rig, paths, threads)
+    ended = time.perf_counter()
     stored = rig.sql("SELECT count(*) FROM reports")[0][0] - stored_before
-    return ReportLoad(load, known, n - known, stored)
+    # The callback stores each report pending; the leader applies them behind (before the next round picks
+    # sent SMS without a status again). Waited for here, and timed.
+    deadline = ended + APPLY_WAIT_SECONDS
+    while rig.sql("SELECT count(*) FROM reports WHERE outcome = 'pending'")[0][0] and time.perf_counter() < deadline:
+        time.sleep(0.02)
+    return ReportLoad(load, known, n - known, stored, time.perf_counter() - ended)
 
 
 def report_outcomes(rig: Rig) -> dict[str, int]:

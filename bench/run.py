@@ -351,6 +351,10 @@ def intake_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
         Row(f"/healthz / s ({per})", f"{health:,.0f}"),
         Row("report intake / healthz", f"{ratio:.2f}x", f">= {REPORT_RATIO_GOAL:.2f}x", ratio >= REPORT_RATIO_GOAL),
         Row("reports stored (sent + unknown ids)", f"{stored} of {sent}", "all", stored == sent and errors == 0),
+        Row(
+            "reports applied by the leader: all, within … s of a round's end (max of rounds)",
+            f"{max(item.applied_after for item in intakes):.2f} s",
+        ),
     ]
 
 

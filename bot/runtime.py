@@ -1,9 +1,9 @@
 """The composition root: every service wired together, with one start()/stop() lifecycle.
 
 Threads: ``http`` (waitress, serving Slack, callbacks, health), ``sender`` (the one gateway
-connection), ``notifier`` (every Slack write), the balance watch's scheduler, ``retention`` (the
-daily erasure of old texts and numbers), and the after-ack pool. Each thread has its own SQLite
-connection. What people ask for is in ``bot/usecases/``.
+connection), ``notifier`` (every Slack write), ``reports`` (applies the delivery reports taken in), the
+balance watch's scheduler, ``retention`` (the daily erasure of old texts and numbers), and the after-ack
+pool. Each thread has its own SQLite connection. What people ask for is in ``bot/usecases/``.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from bot.web.routes import callback_path, make_wsgi_app
 from bot.web.server import ServerThread
 from bot.workers.balancewatch import BalanceWatch
 from bot.workers.leadership import CLOCK_ALLOWANCE_SECONDS, Leadership, holder_id, lease_name, takeover_seconds
+from bot.workers.reports import ReportApplier
 from bot.workers.retention import RetentionWorker
 from bot.workers.sender import Sender
 
@@ -150,7 +151,9 @@ class Bot:
         )
         self.notices = SlackNotices(self.outbox, self.posts, wake=self.wakeups.waker("notifier"))
         self.wakeups.subscribe("notifier", self.notifier.wake)
-        self.reports = ReportIntake(self.db, on_change=self.notices.report)
+        self.reports = ReportIntake(self.db, on_change=self.notices.report, wake=self.wakeups.waker("reports"))
+        self.applier = ReportApplier(self.reports, clock=clock)
+        self.wakeups.subscribe("reports", self.applier.wake)
         self.watch = BalanceWatch(
             self.db,
             self.gateway,
@@ -289,6 +292,7 @@ class Bot:
             threads={
                 "sender": self._on_leader(self.sender.is_alive),
                 "notifier": self._on_leader(self.notifier.is_alive),
+                "reports": self._on_leader(self.applier.is_alive),
                 "http": lambda: self.server.is_alive(),
                 "balance-watch": self._on_leader(self.watch.is_alive),
                 **({} if self.leadership.exclusive else {"leadership": self.leadership.is_alive}),
@@ -314,7 +318,8 @@ class Bot:
     def health(self) -> tuple[bool, dict]:
         """(healthy, details) for /healthz: unhealthy when the database cannot be written (busy only
         after 60 s in a row, see bot/storage/health.py), a thread has died, the Slack outbox
-        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers, the sender has not been
+        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers, a delivery report has waited as
+        long to be applied, the sender has not been
         able to store a gateway answer for as long, or the balance check is far overdue (3 intervals
         and a minute, timed on the monotonic clock)."""
         now = self.clock()
@@ -323,6 +328,7 @@ class Bot:
             {
                 "sender": self.sender.is_alive(),
                 "notifier": self.notifier.is_alive(),
+                "reports": self.applier.is_alive(),
                 "scheduler": self.watch.is_alive(),
             }
             if leading  # a standby runs none of them
@@ -343,9 +349,11 @@ class Bot:
                 else None
             ),
         )
-        stalled = False
+        stalled = reports_stalled = False
         try:
             oldest, waiting = self.queue.oldest_queued_at(), self.outbox.oldest_pending_at()
+            reports_waiting, oldest_report = self.reports.pending()
+            reports_stalled = oldest_report is not None and now - oldest_report > self.settings.outbox_stall_seconds
             idle = now - self.notifier.last_progress
             stalled = (
                 waiting is not None
@@ -359,6 +367,9 @@ class Bot:
                 outbox_depth=self.outbox.depth(),
                 oldest_outbox_age_seconds=_age(waiting, now),
                 outbox_stalled=stalled,
+                reports_waiting=reports_waiting,
+                oldest_report_waiting_seconds=_age(oldest_report, now),
+                reports_stalled=reports_stalled,
             )
         except DatabaseError as error:  # unreadable: the probe above already says it cannot write
             details.update(database=False, database_problem=details["database_problem"] or str(error))
@@ -374,6 +385,7 @@ class Bot:
             details["database"]
             and all(threads.values())
             and not stalled
+            and not reports_stalled
             and not sender_stalled
             and not balance_overdue
             and not leaderless
@@ -444,7 +456,7 @@ class Bot:
         self.outbox.recover()
 
     def _start_leading(self) -> None:
-        for worker in (self.sender, self.notifier, self.retention_worker):
+        for worker in (self.sender, self.notifier, self.applier, self.retention_worker):
             if not worker.is_alive():
                 worker.start()
         self.watch.start()
@@ -462,11 +474,13 @@ class Bot:
         log.warning("event=standing_by note=%s", json.dumps("the leader's workers stop; a send on the wire is cut"))
         self.watch.stop()
         self.notifier.stop(0)
+        self.applier.stop(0)
         self.retention_worker.stop(0)
         if not self.sender.stop(min(SENDER_STOP_SECONDS, max(0.0, deadline - self.clock()))):
             self.gateway.interrupt()  # the fencing deadline: nothing of ours stays on the wire
             self.sender.stop(2.0)
         self.notifier.stop(2.0)
+        self.applier.stop(2.0)
         self.retention_worker.stop(2.0)
         self.watch.wait_idle(2.0)
         if self.backups is not None:
@@ -488,6 +502,7 @@ class Bot:
         self.leadership.stop(min(2.0, left(reserve=SENDER_STOP_SECONDS)))  # neither takes nor gives up from now
         self.watch.stop()  # no new checks; a balance query on the wire is cut now
         self.notifier.stop(0)  # ask the workers to stop after their current unit
+        self.applier.stop(0)
         self.retention_worker.stop(0)
         sender_done = self.sender.stop(min(SENDER_STOP_SECONDS, left(reserve=1.5)))
         self.gateway.close()  # cut a send still on the wire (it becomes unconfirmed)
@@ -499,6 +514,7 @@ class Bot:
                 ("sender", sender_done),
                 ("balance check", self.watch.wait_idle(left(reserve=0.5))),
                 ("notifier", self.notifier.stop(left(reserve=0.5))),
+                ("report applier", self.applier.stop(left(reserve=0.5))),
                 ("retention", self.retention_worker.stop(left(reserve=0.5))),
                 ("after-ack work", self.after_ack.close(left())),
             )

@@ -51,7 +51,14 @@ def base_env(tmp_path, **overrides) -> dict:
 TEST_DATABASE_URL = os.environ.get("SMSBOT_TEST_DATABASE_URL") or None
 PG_HOW = "run them with SMSBOT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test"
 # the folders whose tests run on both: everything that reads or writes through the bot's own SQL
-BOTH_BACKENDS = ("tests/storage/", "tests/usecases/", "tests/slack/", "tests/web/", "tests/workers/test_leadership.py")
+BOTH_BACKENDS = (
+    "tests/storage/",
+    "tests/usecases/",
+    "tests/slack/",
+    "tests/web/",
+    "tests/workers/test_leadership.py",
+    "tests/workers/test_reports.py",
+)
 _EMPTY: list[str] = []  # the statement that empties every table of a worker's database, once known
 
 
@@ -335,12 +342,13 @@ class Driver:
         return self.post(event_body(event))
 
     def pump(self, rounds: int = 50) -> None:
-        """Run sender and notifier until neither has anything due (ignoring channel pacing)."""
+        """Run sender, report applier and notifier until none has anything due (ignoring channel pacing)."""
         for _ in range(rounds):
             sent = self.bot.sender.run_once()
+            applied = self.bot.applier.run_once()
             self.bot.notifier._last_write.clear()
             posted = self.bot.notifier.run_once()
-            if not (sent or posted):
+            if not (sent or applied or posted):
                 return
 
 

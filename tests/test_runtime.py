@@ -14,7 +14,7 @@ def test_start_runs_the_workers_and_stop_leaves_no_thread(settings):
     try:
         bot.start()
         healthy, details = bot.health()
-        assert healthy and details["threads"] == {"sender": True, "notifier": True, "scheduler": True}
+        assert healthy and details["threads"] == {"sender": True, "notifier": True, "reports": True, "scheduler": True}
         assert len(set(threading.enumerate()) - before) >= 4  # http, sender, notifier, scheduler at least
     finally:
         bot.stop()
@@ -103,7 +103,12 @@ def test_two_processes_on_one_database_one_leads_the_other_stands_by_and_sigterm
         assert (body["role"], body["leader"], body["threads"]) == ("standby", first.leadership.holder, {})
         assert 0 <= body["lease_age_seconds"] < settings.lease_seconds
         lead = requests.get(first.server.url + "/healthz", timeout=5).json()
-        assert lead["role"] == "leader" and lead["threads"] == {"sender": True, "notifier": True, "scheduler": True}
+        assert lead["role"] == "leader" and lead["threads"] == {
+            "sender": True,
+            "notifier": True,
+            "reports": True,
+            "scheduler": True,
+        }
         standby_metrics = requests.get(second.server.url + "/metrics", timeout=5).text
         assert metric(standby_metrics, "smsbot_leader") == 0
         assert 'smsbot_thread_up{thread="sender"}' not in standby_metrics  # not expected on a standby

@@ -35,8 +35,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import sqlite_utils
@@ -310,6 +310,12 @@ class Database:
         """
         group = self._group_writer()
         return group.run(fn) if timeout is None else group.run(fn, timeout)
+
+    def commit_alone(self, sql: str, params: Sequence[Any] = (), timeout: float | None = None) -> None:
+        """Commit one statement that no rule reads back before writing (a delivery report taken in): here with
+        the group writer's next commit, like :meth:`write`; on PostgreSQL on this thread's own connection, in
+        parallel with other threads and without the writers' lock."""
+        self.write(lambda conn: conn.execute(sql, params), timeout)
 
     def write_soon(self, fn: Callable[[sqlite3.Connection], object], on_error: Callable[[Exception], None]) -> None:
         """Like :meth:`write`, without waiting for the commit: for a write nobody needs to see committed

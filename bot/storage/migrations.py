@@ -344,6 +344,12 @@ def _v14_leases(db: Steps) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN epoch BIGINT")
 
 
+def _v15_reports_pending(db: Steps) -> None:
+    # Issue 21: the callback stores a delivery report as ``pending`` in one statement and answers at once; the
+    # leader applies pending reports in batches, in id order, walking only them (bot/storage/reports.py).
+    db.execute("CREATE INDEX reports_pending ON reports(id) WHERE outcome = 'pending'")
+
+
 # Append only: each function moves the schema one version forward. Steps after BASELINE take a Steps.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _v1,
@@ -360,4 +366,5 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     _v12_charges,
     _v13_claim_ready,
     _v14_leases,
+    _v15_reports_pending,
 ]

@@ -380,6 +380,17 @@ class PostgresDatabase(Database):
     def _after_commit(self) -> None:
         """No WAL to checkpoint: the server writes its own."""
 
+    def commit_alone(self, sql: str, params: Sequence[Any] = (), timeout: float | None = None) -> None:
+        """One statement in autocommit on this thread's pooled connection: one round trip, in parallel with the
+        other threads and replicas, no writers' lock (no rule reads what it writes before writing). It waits
+        only for the network (NETWORK_DEFAULTS), not for other writers, so ``timeout`` is not needed."""
+        if self._closed:
+            raise DatabaseClosed(f"the database {self.shown} is closed (smsbot is stopping)")
+        conn = self.conn
+        if conn.in_transaction:
+            raise RuntimeError("commit_alone() runs outside a transaction")
+        conn.execute(sql, params)
+
     @staticmethod
     def _begin_writing(conn: PgConnection, patience: float) -> None:
         """BEGIN, then wait at most ``patience`` seconds for the writers' advisory lock (one round trip)."""

@@ -10,7 +10,15 @@ raw parameters and what it did (:class:`Outcome`):
   says delivered the thread hears that the recipient may have the SMS twice;
 - ``unmatched``: no attempt has that tracking number (yet): kept, and matched later if the
   sender records that tracking number (a report can beat our own commit), or adopted;
-- ``adopted``: it proved that an ``unconfirmed`` SMS did go out (see :meth:`ReportIntake.adoptable`).
+- ``adopted``: it proved that an ``unconfirmed`` SMS did go out (see :meth:`ReportIntake.adoptable`);
+- ``pending``: taken in by the callback and not applied yet (:meth:`ReportIntake.take`); the leader's
+  applier (bot/workers/reports.py) gives it one of the outcomes above within moments, in id order;
+- ``failed``: applying it raised an error that is not the database's (a bug): kept as it came, logged
+  at ERROR with its traceback, and never tried again, so one report cannot stop the others.
+
+The callback only takes a report in (one statement, committed on its own: on PostgreSQL in parallel on
+every replica), so the gateway hears 200 as soon as the report is stored; applying it (matching,
+status, Slack notices) is a write transaction of about ten statements, done in batches behind.
 
 What it did is told to ``on_change`` as a :class:`Notice`, inside the same transaction.
 The codes (100 provisional; 200, 300, 400 final) are in :mod:`bot.sms.dlr`; status only
@@ -33,6 +41,9 @@ from bot.sms.errors import SmsRuleError
 from bot.sms.numbers import mask, normalise_number
 from bot.storage import SqlEnum
 from bot.storage.db import Database
+from bot.storage.dialect import indexed_by
+from bot.storage.errors import OperationalError
+from bot.storage.faults import DatabaseClosed
 from bot.storage.queue import SendQueue, Status
 
 log = logging.getLogger(__name__)
@@ -42,7 +53,15 @@ ADOPT_WINDOW_SECONDS = 72 * 3600  # the gateway retries a report for up to 48 h
 # A report waits this long for the database, then is answered 500 and resent by the gateway: a
 # lock held by another program must not keep the HTTP threads that Slack's acks need.
 REPORT_PATIENCE_SECONDS = 2.0
+# The database cannot do it now (busy, locked, closing, disk, connection): the batch is tried again later,
+# nothing applied, everything still pending. Any other error is one report's (a bug, a constraint).
+_NOT_NOW: tuple[type[Exception], ...] = (*OperationalError, DatabaseClosed, TimeoutError)
 _TRACKING_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+APPLY_BATCH = 200  # pending reports applied in one transaction at most
+_INSERT = (
+    "INSERT INTO reports (received_at, tracking_id, recipient, sender, status_id, status_message, raw, outcome) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class Outcome(SqlEnum):
@@ -52,6 +71,8 @@ class Outcome(SqlEnum):
     EARLIER_ATTEMPT = "earlier_attempt"
     UNMATCHED = "unmatched"
     ADOPTED = "adopted"
+    PENDING = "pending"
+    FAILED = "failed"
 
 
 class Notice(SqlEnum):
@@ -119,43 +140,97 @@ def same_number(reported: str, recipient: str) -> bool:
         return False
 
 
+def _values(report: Report, now: float, outcome: Outcome) -> tuple:
+    raw = json.dumps(report.raw, ensure_ascii=False)
+    return (now, report.tracking_id, report.recipient, report.sender, report.status_id, report.status_message, raw,
+            outcome.value)  # fmt: skip
+
+
 class ReportIntake:
-    def __init__(self, db: Database, on_change: OnChange = lambda *args: None) -> None:
+    def __init__(
+        self, db: Database, on_change: OnChange = lambda *args: None, wake: Callable[[], None] = lambda: None
+    ) -> None:
+        """``wake``: wakes the applier of pending reports (on whichever replica leads) after one is taken in."""
         self.db = db
         self.on_change = on_change
+        self.wake = wake
         self.queue = SendQueue(db)
+
+    def take(self, report: Report, now: float, patience: float = REPORT_PATIENCE_SECONDS) -> None:
+        """Store the report as ``pending``, to be applied by :meth:`apply_pending`; returns once committed.
+        Raises on a storage failure, and TimeoutError when the database has not taken it within ``patience``
+        seconds (then it is not stored)."""
+        self.db.commit_alone(_INSERT, _values(report, now, Outcome.PENDING), timeout=patience)
+        self.wake()
 
     def record(self, report: Report, now: float, patience: float = REPORT_PATIENCE_SECONDS) -> Outcome:
         """Store the report and apply it, atomically; returns its outcome once committed.
         Raises on a storage failure, and TimeoutError when the database has not taken it within
         ``patience`` seconds (then it is not stored). Reports arriving together share one commit."""
         outcome = self.db.write(lambda conn: self._record(conn, report, now), timeout=patience)
-        # INFO, unmatched too: a report can beat our own commit (it is matched then), or be for an SMS
-        # retention erased; it is kept in ``reports`` either way, and nothing is wrong for an operator to fix.
-        log.info(
-            "event=report_%s tracking=%s status=%d to=%s",
-            outcome,
-            report.tracking_id,
-            report.status_id,
-            mask(report.recipient),
-        )
+        _log_outcome(outcome, report.tracking_id, report.status_id, report.recipient)
         return outcome
 
-    def _record(self, conn: sqlite3.Connection, report: Report, now: float) -> Outcome:
-        row = conn.execute(
-            "INSERT INTO reports (received_at, tracking_id, recipient, sender, status_id, status_message, "
-            f"raw, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, '{Outcome.UNMATCHED}') RETURNING *",
-            (
-                now,
-                report.tracking_id,
-                report.recipient,
-                report.sender,
-                report.status_id,
-                report.status_message,
-                json.dumps(report.raw, ensure_ascii=False),
-            ),
+    def apply_pending(self, now: float, limit: int = APPLY_BATCH) -> int:
+        """Apply up to ``limit`` pending reports, oldest first, in one write transaction; returns how many.
+        When the database cannot do it now, raises (nothing applied, all still pending). Any other error is one
+        report's (a bug, a constraint): each is then applied in a transaction of its own, and the one that
+        raises is kept ``failed``, so it never stops the others."""
+        try:
+            with self.db.transaction() as conn:
+                done = [(row, self._apply_row(conn, row, now)) for row in self._pending(conn, limit)]
+        except _NOT_NOW:
+            raise
+        except Exception:
+            return self._apply_one_by_one(now, limit)
+        for row, outcome in done:
+            _log_outcome(outcome, row["tracking_id"], row["status_id"], row["recipient"])
+        return len(done)
+
+    def pending(self) -> tuple[int, float | None]:
+        """(how many reports wait to be applied, when the oldest of them was taken in)."""
+        count, oldest = self.db.conn.execute(
+            f"SELECT count(*), min(received_at) FROM reports WHERE outcome = '{Outcome.PENDING}'"
         ).fetchone()
-        attempt = self.queue.attempt(conn, report.tracking_id)
+        return count, oldest
+
+    def _pending(self, conn, limit: int) -> list[sqlite3.Row]:
+        return conn.execute(
+            f"SELECT * FROM reports {indexed_by(conn, 'reports_pending')} WHERE outcome = '{Outcome.PENDING}' "
+            "ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def _apply_one_by_one(self, now: float, limit: int) -> int:
+        ids = [row["id"] for row in self._pending(self.db.conn, limit)]
+        for report_id in ids:
+            try:
+                with self.db.transaction() as conn:
+                    row = conn.execute(
+                        f"SELECT * FROM reports WHERE id = ? AND outcome = '{Outcome.PENDING}'", (report_id,)
+                    ).fetchone()
+                    outcome = None if row is None else self._apply_row(conn, row, now)
+            except _NOT_NOW:
+                raise
+            except Exception:
+                log.exception("event=report_apply_failed report=%d note=%s", report_id, '"kept as failed"')
+                with self.db.transaction() as conn:
+                    conn.execute(
+                        f"UPDATE reports SET outcome = '{Outcome.FAILED}' WHERE id = ? AND outcome = ?",
+                        (report_id, Outcome.PENDING.value),
+                    )
+                continue
+            if row is not None and outcome is not None:
+                _log_outcome(outcome, row["tracking_id"], row["status_id"], row["recipient"])
+        return len(ids)
+
+    def _record(self, conn: sqlite3.Connection, report: Report, now: float) -> Outcome:
+        row = conn.execute(_INSERT + " RETURNING *", _values(report, now, Outcome.UNMATCHED)).fetchone()
+        return self._apply_row(conn, row, now)
+
+    def _apply_row(self, conn: sqlite3.Connection, row: sqlite3.Row, now: float) -> Outcome:
+        """What a stored report does (its outcome written into its row), inside the caller's transaction."""
+        attempt = self.queue.attempt(conn, row["tracking_id"])
         if attempt is not None:
             message = _message(conn, attempt["message_id"])
             if attempt["tracking_id"] != message["tracking_id"]:
@@ -166,6 +241,8 @@ class ReportIntake:
             return self._adopt(conn, row, candidates[0], now)
         if self._news(conn, row):
             self._tell_candidates(conn, row, candidates)
+        if row["outcome"] != Outcome.UNMATCHED:  # taken in pending: unmatched now, matched later if it can be
+            conn.execute(f"UPDATE reports SET outcome = '{Outcome.UNMATCHED}' WHERE id = ?", (row["id"],))
         return Outcome.UNMATCHED
 
     # -- adoption ----------------------------------------------------------------------------
@@ -311,6 +388,12 @@ class ReportIntake:
             f"SELECT * FROM reports WHERE message_id = ? AND outcome != '{Outcome.DUPLICATE}' ORDER BY id",
             (message_id,),
         ).fetchall()
+
+
+def _log_outcome(outcome: Outcome, tracking_id: str, status_id: int, recipient: str) -> None:
+    # INFO, unmatched too: a report can beat our own commit (it is matched then), or be for an SMS
+    # retention erased; it is kept in ``reports`` either way, and nothing is wrong for an operator to fix.
+    log.info("event=report_%s tracking=%s status=%d to=%s", outcome, tracking_id, status_id, mask(recipient))
 
 
 def _message(conn, message_id: int) -> sqlite3.Row:

@@ -157,7 +157,8 @@ def _report_route(bot, slots: int = REPORT_SLOTS):
     admitted = threading.BoundedSemaphore(slots)
 
     def delivery_report(environ, start_response):
-        """The gateway's callback. Store first, answer after; 500 only when storing failed."""
+        """The gateway's callback. Store first, answer after; 500 only when storing failed. Applying the
+        report (its status, the Slack thread) is the leader's, moments later (bot/workers/reports.py)."""
         if not hmac.compare_digest(environ.get("PATH_INFO", "").encode("latin-1"), expected_path):
             log.warning("event=report_wrong_secret path=%s***", CALLBACK_PREFIX)
             return _reply(start_response, "404 Not Found", "not found\n")
@@ -174,7 +175,7 @@ def _report_route(bot, slots: int = REPORT_SLOTS):
             log.warning("event=report_deferred tracking=%s reason=busy slots=%d", report.tracking_id, slots)
             return _reply(start_response, "500 Internal Server Error", "busy: resend the report later\n")
         try:
-            bot.reports.record(report, bot.clock())  # a change wakes the notifier itself
+            bot.reports.take(report, bot.clock())  # stored pending; the leader's applier is woken
         except _STORAGE_TROUBLE as error:  # a storage fault or a lock: one line, no traceback
             log.error("event=report_store_failed tracking=%s error=%s", report.tracking_id, json.dumps(str(error)))
             return _reply(start_response, "500 Internal Server Error", "could not store the report; resend it\n")

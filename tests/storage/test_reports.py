@@ -7,8 +7,10 @@ import requests
 
 from bot.runtime import Bot
 from bot.slack.notices import DIGEST_SECONDS
+from bot.storage.errors import OperationalError
+from bot.storage.reports import ReportIntake
 from bot.web.routes import CALLBACK_PREFIX
-from tests.conftest import inserts_refused, wait_for
+from tests.conftest import inserts_refused, wait_for, writes_held
 
 
 @pytest.fixture
@@ -48,6 +50,26 @@ def outcomes(bot):
     return [r["outcome"] for r in bot.db.conn.execute("SELECT outcome FROM reports ORDER BY id")]
 
 
+def applied(bot):
+    """The outcomes once the leader's applier has applied every report taken in."""
+    while bot.applier.run_once():
+        pass
+    return outcomes(bot)
+
+
+def test_the_callback_answers_once_the_report_is_stored_and_the_leader_applies_it_after(
+    sent, slack_driver, bot, fake_slack
+):
+    assert report(bot, sent, 200).status_code == 200
+    assert outcomes(bot) == ["pending"]  # stored: the gateway need not send it again
+    assert bot.queue.messages_of(1)[0]["dlr_status_id"] is None and thread_texts(bot, fake_slack) == []
+    assert bot.reports.pending()[0] == 1
+    slack_driver.pump()  # the leader's applier, then its notifier
+    assert outcomes(bot) == ["applied"] and bot.reports.pending() == (0, None)
+    assert bot.queue.messages_of(1)[0]["dlr_status_id"] == 200
+    assert "Delivered to 27831234567" in thread_texts(bot, fake_slack)[0]
+
+
 def test_reports_move_the_status_and_reply_in_the_thread(sent, slack_driver, bot, fake_slack):
     assert report(bot, sent, 100).status_code == 200
     assert report(bot, sent, 200, method="post").status_code == 200
@@ -64,7 +86,7 @@ def test_reports_move_the_status_and_reply_in_the_thread(sent, slack_driver, bot
 def test_parameter_names_match_case_insensitively(sent, slack_driver, bot):
     url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
     r = requests.get(url, params={"MESSAGEID": sent, "statusid": "200", "TO": "27831234567"}, timeout=5)
-    assert r.status_code == 200 and outcomes(bot) == ["applied"]
+    assert r.status_code == 200 and applied(bot) == ["applied"]
 
 
 def test_replays_and_duplicates_post_nothing_more(sent, slack_driver, bot, fake_slack):
@@ -105,7 +127,7 @@ def test_an_unknown_status_id_is_shown_with_its_raw_message(sent, slack_driver, 
 def test_an_unknown_id_gets_200_is_kept_and_logged_at_info_not_as_a_warning(bot, caplog):
     caplog.set_level("INFO")
     assert report(bot, "999999", 200).status_code == 200
-    assert outcomes(bot) == ["unmatched"]
+    assert applied(bot) == ["unmatched"]
     [line] = [r for r in caplog.records if "event=report_unmatched tracking=999999" in r.getMessage()]
     assert line.levelname == "INFO"
 
@@ -144,12 +166,13 @@ def test_a_store_failure_answers_500_so_the_gateway_retries(sent, bot):
     with inserts_refused(bot.db, "reports", "database or disk is full"):
         assert report(bot, sent, 200).status_code == 500
     assert report(bot, sent, 200).status_code == 200  # the gateway's retry is then stored
-    assert outcomes(bot) == ["applied"]
+    assert applied(bot) == ["applied"]
 
 
 def test_slack_down_then_back_the_reply_still_arrives(sent, slack_driver, bot, fake_slack):
     fake_slack.down = True
     report(bot, sent, 200)
+    applied(bot)
     now = bot.clock()
     bot.notifier.run_once(now)
     assert thread_texts(bot, fake_slack) == []
@@ -162,6 +185,7 @@ def test_slack_down_then_back_the_reply_still_arrives(sent, slack_driver, bot, f
 
 def test_429_on_a_reply_is_retried_after_retry_after(sent, slack_driver, bot, fake_slack):
     report(bot, sent, 200)
+    applied(bot)
     fake_slack.http_error("chat.postMessage", 429, retry_after=3)
     now = bot.clock() + 5  # past any pacing
     while bot.notifier.run_once(now) and bot.notifier.paused_until <= now:
@@ -181,6 +205,7 @@ def test_a_restart_keeps_the_thread_mapping(sent, bot, settings, fake_slack):
     again.server.start()
     try:
         assert report(again, sent, 200).status_code == 200
+        applied(again)
         again.notifier.run_once(again.clock() + 5)
         again.notifier.run_once(again.clock() + 10)
         batch = again.posts.batch(1)
@@ -214,7 +239,7 @@ def test_a_report_that_beats_our_own_commit_is_matched_when_the_send_is_recorded
     message = bot.queue.claim(bot.clock())
     tracking = "424242"
     assert report(bot, tracking, 100).status_code == 200  # arrives before we recorded the send
-    assert outcomes(bot) == ["unmatched"]
+    assert applied(bot) == ["unmatched"]
     with bot.db.transaction() as conn:
         bot.queue.mark_sent(conn, message["id"], tracking, bot.clock())
         row = conn.execute("SELECT * FROM messages WHERE id = ?", (message["id"],)).fetchone()
@@ -226,6 +251,7 @@ def test_a_report_that_beats_our_own_commit_is_matched_when_the_send_is_recorded
 def test_status_command_lists_every_status_with_its_time(sent, slack_driver, bot):
     report(bot, sent, 100)
     report(bot, sent, 200)
+    applied(bot)
     text = slack_driver.command(f"status {sent}").json()["text"]
     assert "27831234567" in text and "Generator running" in text
     steps = [line for line in text.splitlines() if line.startswith("• ")]
@@ -278,3 +304,41 @@ def test_a_long_list_counts_routine_reports_and_replies_only_for_problems(driver
     status = fake_slack.messages["C0GENERAL"][0]
     assert "11 delivered · 1 failed" in status["text"]
     assert f"Failed: {numbers[11]}" in json.dumps(status["blocks"])
+
+
+def test_pending_reports_are_applied_oldest_first_a_batch_at_a_time(sent, slack_driver, bot, fake_slack):
+    for status in (100, 200, 100):
+        assert report(bot, sent, status).status_code == 200
+    assert bot.reports.apply_pending(bot.clock(), limit=2) == 2  # 100, then 200: both move it forward
+    assert outcomes(bot) == ["applied", "applied", "pending"]
+    assert bot.reports.apply_pending(bot.clock(), limit=2) == 1
+    assert outcomes(bot) == ["applied", "applied", "stale"]  # the late 100 after the 200 changes nothing
+    assert bot.reports.apply_pending(bot.clock()) == 0
+    slack_driver.pump()
+    assert bot.queue.messages_of(1)[0]["dlr_status_id"] == 200
+    assert len(thread_texts(bot, fake_slack)) == 2
+
+
+def test_a_report_that_cannot_be_applied_is_kept_failed_and_stops_no_other(sent, bot, caplog):
+    def notice(conn, kind, message, row):
+        if row["status_id"] == 100:
+            raise RuntimeError("a bug in the notice of a 100")
+        bot.notices.report(conn, kind, message, row)
+
+    intake = ReportIntake(bot.db, on_change=notice)
+    for status in (100, 200):
+        assert report(bot, sent, status).status_code == 200
+    assert intake.apply_pending(bot.clock()) == 2
+    assert outcomes(bot) == ["failed", "applied"]  # kept as it came, and never tried again
+    assert bot.queue.messages_of(1)[0]["dlr_status_id"] == 200
+    [line] = [r for r in caplog.records if "event=report_apply_failed" in r.getMessage()]
+    assert line.levelname == "ERROR" and "a bug in the notice of a 100" in caplog.text
+    assert intake.apply_pending(bot.clock()) == 0
+
+
+def test_a_database_held_by_another_program_leaves_reports_pending_until_it_lets_go(sent, bot):
+    assert report(bot, sent, 200).status_code == 200
+    with writes_held(bot.db), bot.db.patience(0.2), pytest.raises(OperationalError):
+        bot.reports.apply_pending(bot.clock())
+    assert outcomes(bot) == ["pending"]  # nothing half applied; the worker tries again
+    assert applied(bot) == ["applied"]

@@ -63,6 +63,7 @@ def report(d, message, status_id=200):
         "statusMessage": "Delivered to Mobile",
     }
     assert requests.get(url, params=params, timeout=5).status_code == 200
+    d.bot.applier.run_once()  # the leader applies it (its thread is not running here)
 
 
 def rows(d, sql, *args):

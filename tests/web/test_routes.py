@@ -5,7 +5,7 @@ import contextlib
 import requests
 
 from bot.web.routes import CALLBACK_PREFIX
-from tests.conftest import Driver
+from tests.conftest import Driver, wait_for
 
 
 def metric(text: str, series: str) -> float:
@@ -22,11 +22,13 @@ def threads_running(bot):
     """The bot's background threads, as `smsbot run` starts them."""
     bot.sender.start()
     bot.notifier.start()
+    bot.applier.start()
     bot.watch.start()
     try:
         yield
     finally:
         bot.watch.stop()
+        bot.applier.stop()
         bot.notifier.stop()
         bot.sender.stop()
 
@@ -35,7 +37,7 @@ def test_healthz_reports_queue_depth_and_the_age_of_the_oldest_sms(slack_driver,
     body = requests.get(bot.server.url + "/healthz", timeout=5)
     # the threads are not running in this fixture: unhealthy, and it says which
     assert body.status_code == 503 and body.json()["database"] is True
-    assert body.json()["threads"] == {"sender": False, "notifier": False, "scheduler": False}
+    assert body.json()["threads"] == {"sender": False, "notifier": False, "reports": False, "scheduler": False}
     with threads_running(bot):
         bot.sender.paused_until = bot.clock() + 60  # hold the queue so there is something to see
         slack_driver.command("send 27831234567,27821234567 Hello")
@@ -70,6 +72,27 @@ def test_healthz_is_503_when_the_outbox_stalls_while_slack_answers_but_not_in_a_
         assert requests.get(bot.server.url + "/healthz", timeout=5).status_code == 200
 
 
+def test_healthz_shows_reports_waiting_and_is_503_once_one_has_waited_too_long(driver_with):
+    bot = driver_with(SMSBOT_OUTBOX_STALL_SECONDS="600").bot
+    bot.applier.idle_poll = 3600.0  # alive, but it looks again only when woken
+    with threads_running(bot):
+        assert requests.get(bot.server.url + "/healthz", timeout=5).status_code == 200
+        # a report taken in ten minutes ago that nothing woke the applier for (say, taken in while no process led)
+        bot.db.conn.execute(
+            "INSERT INTO reports (received_at, tracking_id, recipient, sender, status_id, status_message, raw, "
+            "outcome) VALUES (?, '77', '', '', 200, '', '{}', 'pending')",
+            (bot.clock() - 601,),
+        )
+        health = requests.get(bot.server.url + "/healthz", timeout=5)
+        assert health.status_code == 503 and all(health.json()["threads"].values())
+        assert health.json()["reports_waiting"] == 1 and health.json()["reports_stalled"] is True
+        assert health.json()["oldest_report_waiting_seconds"] >= 601
+        bot.applier.wake()
+        assert wait_for(lambda: requests.get(bot.server.url + "/healthz", timeout=5).status_code == 200)
+        health = requests.get(bot.server.url + "/healthz", timeout=5).json()
+        assert (health["reports_waiting"], health["reports_stalled"]) == (0, False)
+
+
 def test_healthz_is_503_once_the_database_is_closed(bot):
     with threads_running(bot):
         bot.db.close()  # as at shutdown: no thread opens a new connection
@@ -86,6 +109,7 @@ def test_metrics_count_what_happened(slack_driver, bot, simulator):
     tracking = simulator.messages[0].id
     requests.get(url, params={"messageid": tracking, "StatusID": "200"}, timeout=5)
     requests.get(url, params={"messageid": "1", "StatusID": "999"}, timeout=5)
+    bot.applier.run_once()  # the leader's applier (its thread is not running in this fixture)
     bot.watch.check()
     text = requests.get(bot.server.url + "/metrics", timeout=5).text
     assert metric(text, 'smsbot_sms_total{result="sent"}') == 1

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 300  # Slack's signature check accepts a request this long either side of its timestamp
 MARGIN_SECONDS = 60
+# Answers past their window are deleted by the first write at most this often (not by every request: one
+# statement less under the writers' lock per Slack request); a record past its window is new again anyway.
+FORGET_EVERY_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Replays:
         self.db = db
         self._seen: dict[str, tuple[float, Answer]] = {}  # key -> (expires, answer), this process's requests
         self._lock = threading.Lock()
+        self._forgot_at = float("-inf")  # when the last write deleted the answers past their window
 
     # -- in this process ------------------------------------------------------------------------
     def begin(self, key: str, request_ts: float, now: float) -> Answer | None:
@@ -95,7 +99,7 @@ class Replays:
     def claim(self, key: str, request_ts: float, now: float) -> Answer | None:
         """None when ``key`` is new (it is now remembered, committed); else what the first one was answered."""
         with self.db.transaction() as conn:
-            self.forget_expired(conn, now)
+            self._forget_now_and_then(conn, now)
             if not self._insert_new(conn, key, request_ts, now):  # a record within its window: the first's
                 return self._get(conn, key)
         return None
@@ -112,29 +116,40 @@ class Replays:
         claim = Claim()
 
         def remember(conn: sqlite3.Connection) -> None:
-            self.forget_expired(conn, now)
+            self._forget_now_and_then(conn, now)
             # under the writers' lock (SQLite's one writer; PostgreSQL's advisory lock across replicas): exact
             if not self._insert_new(conn, key, request_ts, now):
                 claim.duplicate = True
-                raise AlreadyAccepted(f"the Slack request {key.partition(':')[0]} was accepted by another replica")
+                raise AlreadyAccepted(
+                    f"the Slack request {key.partition(':')[0]} was accepted already (before a restart, or elsewhere)"
+                )
             claim.written = True
 
         with self.db.carrying(remember) as carried:
             claim.carried = carried
             yield claim
 
-    def record(self, key: str, request_ts: float, now: float, answer: Answer) -> None:
-        """The record and its answer in one transaction (a request that wrote nothing of its own)."""
+    def record(self, key: str, request_ts: float, now: float, answer: Answer) -> Answer | None:
+        """The record and its answer in one transaction (a request that wrote nothing of its own); None, or
+        the first one's answer when ``key`` was recorded already within its window (then nothing is written)."""
         with self.db.transaction() as conn:
-            self.forget_expired(conn, now)
-            self._insert(conn, key, request_ts, now)
+            self._forget_now_and_then(conn, now)
+            if not self._insert_new(conn, key, request_ts, now):
+                return self._get(conn, key)
             self._update(conn, key, answer)
         self._remember(key, answer)
+        return None
+
+    def _forget_now_and_then(self, conn: sqlite3.Connection, now: float) -> None:
+        if not self._forgot_at <= now < self._forgot_at + FORGET_EVERY_SECONDS:  # a clock step back: now
+            self.forget_expired(conn, now)
+            self._forgot_at = now
 
     @staticmethod
     def forget_expired(conn: sqlite3.Connection, now: float) -> int:
         """Drop the answers past their window (they quote numbers and texts); in the caller's transaction.
-        Each new request does it, and so does the daily retention pass, for a bot that goes quiet."""
+        A request's write does it every FORGET_EVERY_SECONDS, and so does the daily retention pass, for a bot
+        that goes quiet."""
         return conn.execute("DELETE FROM slack_requests WHERE expires_at < ?", (now,)).rowcount
 
     def answered(self, key: str, status: int, content_type: str, body: bytes) -> None:
@@ -176,23 +191,9 @@ class Replays:
 
     @staticmethod
     def _insert_new(conn: sqlite3.Connection, key: str, request_ts: float, now: float) -> bool:
-        """Record ``key`` unless it is recorded already (call after ``forget_expired``: a record left is
-        then within its window); whether it was new. One statement: the look-up and the write together."""
-        return (
-            conn.execute(
-                "INSERT INTO slack_requests(key, received_at, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO NOTHING",
-                (key, now, _expires(request_ts, now)),
-            ).rowcount
-            == 1
-        )
-
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, key: str, request_ts: float, now: float) -> None:
-        conn.execute(
-            "INSERT INTO slack_requests(key, received_at, expires_at) VALUES (?, ?, ?)",
-            (key, now, _expires(request_ts, now)),
-        )
+        """Record ``key`` unless a record of it is still within its window (one past it is replaced); whether
+        it was new. One statement: the look-up and the write together."""
+        return conn.execute(_UPSERT, (key, now, _expires(request_ts, now))).rowcount == 1
 
     @staticmethod
     def _update(conn: sqlite3.Connection, key: str, answer: Answer) -> None:
@@ -210,6 +211,14 @@ class Replays:
         if row is None:
             return None
         return Answer(row["status"], row["content_type"] or "", bytes(row["body"] or b""))
+
+
+# A new record, or one past its window replaced (not yet deleted: see FORGET_EVERY_SECONDS); 1 row or 0.
+_UPSERT = (
+    "INSERT INTO slack_requests(key, received_at, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE "
+    "SET received_at = excluded.received_at, expires_at = excluded.expires_at, status = NULL, content_type = NULL, "
+    "body = NULL WHERE slack_requests.expires_at < excluded.received_at"
+)
 
 
 def _expires(request_ts: float, now: float) -> float:

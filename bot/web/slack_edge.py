@@ -181,20 +181,14 @@ class SlackEdge:
 
     def _run_carried(self, request, key: str, timestamp: int, now: float) -> Answer:
         """The record goes into the request's first write (a send's own transaction), so the two are stored
-        together or not at all; a request that writes nothing stores it with its answer."""
-        try:
-            first = self.replays.stored(key, now)  # accepted before a restart
-        except DatabaseError as error:
-            return self._unrecorded(request.body, key, json.dumps(str(error)))
-        if first is not None:
-            self.replays.drop(key)
-            log.warning("event=slack_request_repeated key=%s", key.partition(":")[0])
-            return self._repeat(key, first, request.body)
+        together or not at all; a request that writes nothing stores it with its answer. A record already
+        there (the same request accepted before a restart, or by another replica) is found by that write,
+        which then stores nothing: the request ran, or runs, once."""
         with self.replays.carried(key, timestamp, now) as claim:
             answer = self._dispatch(request)
-        if claim.duplicate:  # the same request reached another replica, which stored it first: it runs there
+        if claim.duplicate:  # stored first before a restart, or by another replica: it ran (or runs) there
             self.replays.drop(key)
-            log.warning("event=slack_request_repeated key=%s where=another_replica", key.partition(":")[0])
+            log.warning("event=slack_request_repeated key=%s where=stored", key.partition(":")[0])
             try:
                 first = self.replays.stored(key, now)
             except DatabaseError:
@@ -209,9 +203,13 @@ class SlackEdge:
             self.replays.drop(key)
             return answer
         try:
-            self.replays.record(key, timestamp, now, answer)
+            first = self.replays.record(key, timestamp, now, answer)
         except DatabaseError as error:
             return self._unrecorded(request.body, key, json.dumps(str(error)))
+        if first is not None:  # it wrote nothing, the first time either: the first one's answer stands
+            self.replays.drop(key)
+            log.warning("event=slack_request_repeated key=%s where=stored", key.partition(":")[0])
+            return self._repeat(key, first, request.body)
         return answer
 
     def _dispatch(self, request) -> Answer:

@@ -2,7 +2,7 @@
 the first answer, even after a restart; after the window the key is forgotten."""
 
 from bot.storage.db import Database
-from bot.storage.replays import IN_FLIGHT, MARGIN_SECONDS, WINDOW_SECONDS, Answer, Replays
+from bot.storage.replays import FORGET_EVERY_SECONDS, IN_FLIGHT, MARGIN_SECONDS, WINDOW_SECONDS, Answer, Replays
 from tests.conftest import inserts_refused
 
 NOW = 1_700_000_000.0
@@ -81,3 +81,18 @@ def test_this_process_forgets_a_key_after_its_window_too(db):
     assert replays.begin("req-6", NOW, NOW) is None
     assert replays.begin("req-6", NOW, NOW + WINDOW_SECONDS) == IN_FLIGHT  # still inside the window
     assert replays.begin("req-6", NOW, NOW + WINDOW_SECONDS + MARGIN_SECONDS + 1) is None  # new again
+
+
+def test_a_record_past_its_window_not_yet_deleted_is_new_again_and_old_answers_go_within_seconds(db):
+    replays = Replays(db)
+    expires = NOW + WINDOW_SECONDS + MARGIN_SECONDS
+    assert replays.claim("req-old", NOW, NOW) is None
+    replays.answered("req-old", 200, "application/json", b'{"text": "Queued for 27831234567"}')
+    assert replays.claim("req-new", expires - 5, expires - 5) is None  # deletes what was past its window then
+    # 6 s later req-old is past its window, but expired answers are deleted at most every FORGET_EVERY_SECONDS
+    assert db.conn.execute("SELECT count(*) FROM slack_requests WHERE key = 'req-old'").fetchone()[0] == 1
+    assert replays.claim("req-old", NOW, expires + 1) is None  # new again: replaced, not taken for a repeat
+    assert replays.stored("req-old", expires + 1) == Answer(None, "", b"")  # its old answer is gone with it
+    replays.claim("req-other", expires + FORGET_EVERY_SECONDS, expires + FORGET_EVERY_SECONDS)
+    keys = [row[0] for row in db.conn.execute("SELECT key FROM slack_requests ORDER BY key")]
+    assert keys == ["req-new", "req-old", "req-other"]  # none past its window

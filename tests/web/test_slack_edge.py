@@ -233,3 +233,22 @@ def test_a_request_that_writes_nothing_is_remembered_with_its_answer(slack_drive
     row = bot.db.conn.execute("SELECT status, body FROM slack_requests").fetchone()
     assert row["status"] == 200 and bytes(row["body"]) == first.content
     assert slack_driver.post(body, headers).content == first.content
+
+
+def test_a_request_that_wrote_nothing_repeated_after_a_restart_gets_the_first_answer(
+    slack_driver, bot, settings, caplog
+):
+    body = command_body("send", response_url="http://127.0.0.1:9/r")  # usage: nothing stored but its answer
+    headers = sign(SIGNING_SECRET, body)
+    first = slack_driver.post(body, headers)
+    bot.server.stop()
+    bot.db.close()
+    restarted = Bot(settings)
+    restarted.server.start()
+    try:
+        again = Driver(restarted, slack_driver.slack).post(body, headers)
+        assert again.status_code == 200 and again.content == first.content
+        assert "event=slack_request_repeated" in caplog.text
+        assert restarted.db.conn.execute("SELECT count(*) FROM slack_requests").fetchone()[0] == 1
+    finally:
+        restarted.stop()

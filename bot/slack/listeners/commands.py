@@ -84,8 +84,8 @@ def _send(ack, client, respond, command: dict, args: str, services: Services) ->
     try:
         outcome = services.sending.submit(plan, origin_of(command))  # committed before the ack
     except DatabaseError as error:
-        if isinstance(error, AlreadyAccepted):  # it runs on the replica that stored it; the edge answers it
-            log.info("event=send_not_stored reason=accepted_by_another_replica")
+        if isinstance(error, AlreadyAccepted):  # it ran before a restart, or runs on the replica that stored it
+            log.info("event=send_not_stored reason=recorded_already")
         else:
             log.error("event=send_not_stored error=%s", error)
         ack(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -162,13 +163,17 @@ class Load:
 
 
 def hammer(rig: Rig, paths: list[str], threads: int) -> Load:
-    """GET every path once, spread over ``threads`` keep-alive connections; count non-200s."""
+    """GET every path once from the bot, spread over ``threads`` keep-alive connections; count non-200s."""
+    return _hammer(rig.bot.port, rig.bot.cpu_seconds, paths, threads)
+
+
+def _hammer(port: int, cpu_seconds, paths: list[str], threads: int) -> Load:
     shares = [paths[i::threads] for i in range(threads)]
     errors = [0] * threads
     gate = threading.Barrier(threads + 1)
 
     def client(k: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", rig.bot.port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.connect()
         gate.wait()
         for path in shares[k]:
@@ -182,10 +187,10 @@ def hammer(rig: Rig, paths: list[str], threads: int) -> Load:
     for worker in workers:
         worker.start()
     gate.wait()
-    cpu_before, started = rig.bot.cpu_seconds(), time.perf_counter()
+    cpu_before, started = cpu_seconds(), time.perf_counter()
     for worker in workers:
         worker.join()
-    seconds, cpu = time.perf_counter() - started, rig.bot.cpu_seconds() - cpu_before
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_before
     return Load(len(paths), seconds, sum(errors), cpu)
 
 
@@ -249,6 +254,31 @@ def report_intake(rig: Rig, n: int, threads: int) -> ReportLoad:
 def report_outcomes(rig: Rig) -> dict[str, int]:
     """Every stored report, counted by what it did (applied, unmatched, ...)."""
     return dict(rig.sql("SELECT outcome, count(*) FROM reports GROUP BY outcome ORDER BY outcome"))
+
+
+def http_ceiling(n: int, threads: int) -> Load:
+    """The same load against smsbot's HTTP server serving an app that does nothing (bench/httpfloor.py), in a
+    process of its own: what the server and the machine allow, whatever the bot does per request."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.httpfloor"],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stdin is not None
+        port = int(server.stdout.readline())
+
+        def cpu_seconds() -> float:
+            fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        return _hammer(port, cpu_seconds, ["/"] * n, threads)
+    finally:
+        if server.stdin is not None:
+            server.stdin.close()
+        server.wait(10)
 
 
 def healthz_load(rig: Rig, n: int, threads: int) -> Load:

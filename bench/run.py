@@ -310,16 +310,18 @@ def far_drain_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
 
 def intake_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
     n, threads, rounds = args.n_reports, args.threads, args.rounds
-    healths, intakes = [], []
+    healths, intakes, ceilings = [], [], []
     for r in range(1, rounds + 1):
         progress(
-            f"load round {r}/{rounds}: {n} GET /healthz, then {n} delivery reports, "
-            f"over {threads} keep-alive connections"
+            f"load round {r}/{rounds}: {n} GET /healthz, then {n} delivery reports, then {n} requests to an "
+            f"empty app behind the same HTTP server, over {threads} keep-alive connections"
         )
         healths.append(measures.healthz_load(rig, n, threads))
         intakes.append(measures.report_intake(rig, n, threads))
+        ceilings.append(measures.http_ceiling(n, threads))
     health = statistics.median(load.rate for load in healths)
     intake = statistics.median(item.load.rate for item in intakes)
+    ceiling = statistics.median(load.rate for load in ceilings)
     ratio = intake / health
     stored, sent = sum(item.stored for item in intakes), n * rounds
     errors = sum(item.load.errors for item in intakes) + sum(load.errors for load in healths)
@@ -328,6 +330,8 @@ def intake_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
         + ", ".join(f"{item.load.rate:,.0f}" for item in intakes)
         + "; /healthz "
         + ", ".join(f"{load.rate:,.0f}" for load in healths)
+        + "; the empty app "
+        + ", ".join(f"{load.rate:,.0f}" for load in ceilings)
         + " per s"
     )
     notes.append(
@@ -349,6 +353,8 @@ def intake_rows(rig: Rig, args, notes: list[str]) -> list[Row]:
             intake >= REPORTS_PER_SECOND_GOAL,
         ),
         Row(f"/healthz / s ({per})", f"{health:,.0f}"),
+        Row(f"the HTTP server's own ceiling: an empty app, requests / s ({per})", f"{ceiling:,.0f}"),
+        Row("report intake / that ceiling", f"{intake / ceiling:.2f}x"),
         Row("report intake / healthz", f"{ratio:.2f}x", f">= {REPORT_RATIO_GOAL:.2f}x", ratio >= REPORT_RATIO_GOAL),
         Row("reports stored (sent + unknown ids)", f"{stored} of {sent}", "all", stored == sent and errors == 0),
         Row(

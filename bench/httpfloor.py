@@ -1,5 +1,5 @@
-"""The HTTP server's own ceiling on this machine: smsbot's ServerThread (waitress, 8 threads) with the thread
-switch interval ``smsbot run`` sets, serving a WSGI app that does nothing. Requests per second against it,
+"""The HTTP server's own ceiling on this machine: smsbot's ServerThread (waitress, 8 threads), as ``smsbot run``
+starts it, serving a WSGI app that does nothing. Requests per second against it,
 driven as the report intake is, say how much of the intake figure is the server and the machine.
 
 Run by bench/measures.py as ``python -m bench.httpfloor`` from the repo root: prints its port, serves until
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 
-from bot.cli.run import SWITCH_INTERVAL_SECONDS
 from bot.web.server import ServerThread
 
 
@@ -20,7 +19,6 @@ def _empty(environ, start_response):
 
 
 def main() -> None:
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     server = ServerThread(_empty, "127.0.0.1", 0, name="http", threads=8)
     server.start()
     print(server.port, flush=True)

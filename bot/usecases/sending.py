@@ -126,7 +126,7 @@ class Sending:
         """A checked plan from a person: queued now, held for their confirmation when costly, or refused at
         the door (access, a daily limit). Raises sqlite3.Error when it cannot be stored (then nothing was
         queued)."""
-        last = self.watch.last_balance()
+        last = self.watch.recent_balance()
         hold = confirmation_reason(plan, self.settings.confirm_above, last, self.clock())
         if hold is not None:  # asked now (no preview of a send the gate refuses), and again at Send
             if refusal := self._refusal(plan, origin):

@@ -64,6 +64,7 @@ OVERDUE_INTERVALS = 3
 CHECK_ALLOWANCE_SECONDS = 60.0
 UNREACHABLE_CHECKS = 3  # consecutive failed checks before the "unreachable" alert
 STATE_KEY = "balance_watch"
+BALANCE_MEMO_SECONDS = 2.0  # recent_balance(): how old a balance read from the database may be reused
 CREDENTIAL_SETTINGS = ("SMSOFFICE_USERNAME", "SMSOFFICE_PASSWORD")
 
 OK, LOGIN_FAILED, UNREACHABLE, ERROR = "ok", "login_failed", "unreachable", "error"
@@ -213,6 +214,7 @@ class BalanceWatch:
         self._stopping = threading.Event()
         self._idle = threading.Event()  # no check is running
         self._idle.set()
+        self._memo: tuple[float, tuple[Decimal, float] | None] | None = None  # (monotonic, last_balance())
 
     @property
     def alerts_on(self) -> bool:
@@ -249,6 +251,7 @@ class BalanceWatch:
         else:
             _log_check(reading, outlook, kinds)
         finally:
+            self._memo = None  # this process's own check is seen at once
             self._idle.set()
 
     def _settle(self, reading: Reading, now: float) -> tuple[Forecast | None, list[str]]:
@@ -284,6 +287,17 @@ class BalanceWatch:
     def last_balance(self) -> tuple[Decimal, float] | None:
         """The balance seen by the last successful check, and when; no gateway call."""
         return _last_balance(self.db.conn)
+
+    def recent_balance(self) -> tuple[Decimal, float] | None:
+        """:meth:`last_balance`, read from the database at most every BALANCE_MEMO_SECONDS (a check by this
+        process is seen at once; one by the leader, from a standby, within that): for the hold a send may
+        need, decided before each ``/sms send`` is acknowledged, where every round trip counts."""
+        now, memo = self.monotonic(), self._memo
+        if memo is not None and 0 <= now - memo[0] < BALANCE_MEMO_SECONDS:
+            return memo[1]
+        last = self.last_balance()
+        self._memo = (now, last)
+        return last
 
     def not_enough_credits(self, conn: sqlite3.Connection, now: float) -> None:
         """A send was refused for lack of credits: alert once per episode. Runs inside the

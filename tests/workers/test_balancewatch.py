@@ -433,3 +433,20 @@ def test_a_locked_database_costs_one_line_per_check_and_no_traceback(db, make_wa
     assert len(lines) == 1 and "event=balance_check_not_recorded" in lines[0].getMessage()
     assert "busy" in lines[0].getMessage() and not lines[0].exc_info
     assert history(db) == []
+
+
+@responses.activate
+def test_the_balance_a_send_is_held_against_is_read_at_most_every_two_seconds_and_own_checks_at_once(db, clock):
+    ticks = Clock(100.0)
+    client = SmsOfficeClient(API, "acme", GATEWAY_PASSWORD, read_timeout=2)
+    quiet = {"alert_channel": None, "alert": lambda *args: None}
+    watch = BalanceWatch(db, client, threshold=THRESHOLD, interval=INTERVAL, clock=clock, monotonic=ticks, **quiet)
+    assert watch.recent_balance() is None
+    check(watch, clock, "500.00")
+    assert watch.recent_balance() == (Decimal("500.00"), clock.t)  # its own check: at once
+    leader = BalanceWatch(db, client, threshold=THRESHOLD, interval=INTERVAL, clock=clock, **quiet)  # another one
+    check(leader, clock, "20.00")
+    assert watch.recent_balance()[0] == Decimal("500.00")  # read 0 s ago: not read again
+    ticks.t += 2.0
+    assert watch.recent_balance() == (Decimal("20.00"), clock.t)  # two seconds on: the leader's check
+    assert watch.last_balance() == watch.recent_balance()  # what /sms balance shows is never remembered

@@ -163,14 +163,6 @@ class ReportIntake:
         self.db.commit_alone(_INSERT, _values(report, now, Outcome.PENDING), timeout=patience)
         self.wake()
 
-    def record(self, report: Report, now: float, patience: float = REPORT_PATIENCE_SECONDS) -> Outcome:
-        """Store the report and apply it, atomically; returns its outcome once committed.
-        Raises on a storage failure, and TimeoutError when the database has not taken it within
-        ``patience`` seconds (then it is not stored). Reports arriving together share one commit."""
-        outcome = self.db.write(lambda conn: self._record(conn, report, now), timeout=patience)
-        _log_outcome(outcome, report.tracking_id, report.status_id, report.recipient)
-        return outcome
-
     def apply_pending(self, now: float, limit: int = APPLY_BATCH) -> int:
         """Apply up to ``limit`` pending reports, oldest first, in one write transaction; returns how many.
         When the database cannot do it now, raises (nothing applied, all still pending). Any other error is one
@@ -224,10 +216,6 @@ class ReportIntake:
                 _log_outcome(outcome, row["tracking_id"], row["status_id"], row["recipient"])
         return len(ids)
 
-    def _record(self, conn: sqlite3.Connection, report: Report, now: float) -> Outcome:
-        row = conn.execute(_INSERT + " RETURNING *", _values(report, now, Outcome.UNMATCHED)).fetchone()
-        return self._apply_row(conn, row, now)
-
     def _apply_row(self, conn: sqlite3.Connection, row: sqlite3.Row, now: float) -> Outcome:
         """What a stored report does (its outcome written into its row), inside the caller's transaction."""
         attempt = self.queue.attempt(conn, row["tracking_id"])
@@ -241,7 +229,7 @@ class ReportIntake:
             return self._adopt(conn, row, candidates[0], now)
         if self._news(conn, row):
             self._tell_candidates(conn, row, candidates)
-        if row["outcome"] != Outcome.UNMATCHED:  # taken in pending: unmatched now, matched later if it can be
+        if row["outcome"] != Outcome.UNMATCHED:  # pending until now: matched later if it can be
             conn.execute(f"UPDATE reports SET outcome = '{Outcome.UNMATCHED}' WHERE id = ?", (row["id"],))
         return Outcome.UNMATCHED
 

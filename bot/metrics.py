@@ -97,6 +97,7 @@ class Metrics:
         now: Callable[[], float],
         oldest_queued_at: Callable[[], float | None],
         oldest_job_at: Callable[[], float | None],
+        oldest_report_at: Callable[[], float | None],
         threads: dict[str, Callable[[], bool | None]],
         live_balance: Callable[[], float | None],
         stored_balance: Callable[[], float | None],
@@ -112,6 +113,11 @@ class Metrics:
         Gauge(
             "smsbot_outbox_oldest_age_seconds", "Age of the oldest Slack write waiting (0: none)", registry=r
         ).set_function(lambda: _age(now(), oldest_job_at()))
+        Gauge(
+            "smsbot_reports_oldest_age_seconds",
+            "Age of the oldest delivery report taken in and not yet applied (0: none)",
+            registry=r,
+        ).set_function(lambda: _age(now(), oldest_report_at()))
         r.register(_Threads(threads))
         self.balance.set_function(lambda: _or_nan(_first(live_balance(), stored_balance())))
         Gauge("smsbot_low_balance_credits", "SMSBOT_LOW_BALANCE: the balance alert threshold", registry=r).set(

@@ -289,6 +289,7 @@ class Bot:
             now=clock,
             oldest_queued_at=self.queue.oldest_queued_at,
             oldest_job_at=self.outbox.oldest_waiting_at,
+            oldest_report_at=lambda: self.reports.pending()[1],
             threads={
                 "sender": self._on_leader(self.sender.is_alive),
                 "notifier": self._on_leader(self.notifier.is_alive),

@@ -3,6 +3,7 @@
 import requests
 
 from bot.runtime import Bot
+from bot.web.routes import CALLBACK_PREFIX
 from tests.conftest import Clock, Driver
 from tests.web.test_routes import metric
 
@@ -28,6 +29,13 @@ def test_ages_of_the_oldest_queued_sms_and_slack_job(settings, fake_slack):
         text = _scrape(bot)
         assert metric(text, "smsbot_queue_oldest_age_seconds") == 0
         assert metric(text, "smsbot_outbox_oldest_age_seconds") == 0
+        assert metric(text, "smsbot_reports_oldest_age_seconds") == 0
+        url = bot.server.url + CALLBACK_PREFIX + bot.callback_secret
+        assert requests.get(url, params={"messageid": "404404", "StatusID": "200"}, timeout=5).status_code == 200
+        clock.t += 30  # taken in, and not applied yet (the applier's thread is not running here)
+        assert metric(_scrape(bot), "smsbot_reports_oldest_age_seconds") == 30
+        Driver(bot, fake_slack).pump()
+        assert metric(_scrape(bot), "smsbot_reports_oldest_age_seconds") == 0
     finally:
         bot.stop()
 

@@ -16,6 +16,7 @@ METRIC = re.compile(r"\bsmsbot_[a-z_]+")
 REQUIRED = {
     "smsbot_queue_oldest_age_seconds",
     "smsbot_outbox_oldest_age_seconds",
+    "smsbot_reports_oldest_age_seconds",
     "smsbot_balance_credits",
     "smsbot_gateway_seconds_since_success",
     "smsbot_thread_up",

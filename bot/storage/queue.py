@@ -84,9 +84,13 @@ BATCH_COLUMNS = (
 )
 
 
+PROMOTE_EVERY_SECONDS = 1.0  # a claim promotes due scheduled rows at most this often, or when nothing else is ready
+
+
 class SendQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._promoted_at: float | None = None  # the ``now`` of the last promotion of due scheduled rows
 
     # -- writing ---------------------------------------------------------------------------
     def enqueue(
@@ -143,9 +147,13 @@ class SendQueue:
         """Move the oldest due queued message to ``sending`` and return it (committed, or inside
         the caller's transaction when ``conn`` is given).
 
-        Scheduled rows wait ``held`` (outside the walk below) until their time: each claim first promotes
-        those now due (a look-up in messages_held, nothing when none is), so however many wait, a
-        claim never walks past them.
+        Scheduled rows wait ``held`` (outside the walk below) until their time: a claim promotes those now due
+        (a look-up in messages_held) when nothing else is ready, and at least every PROMOTE_EVERY_SECONDS
+        during a burst, so however many wait, a claim never walks past them, and a burst's claims do not
+        each pay for the look-up.
+
+        The row comes with ``opted_out``: whether its number is on the do-not-contact list now, read in the
+        same statement (a number added after the send was queued is not sent to; see the sender).
 
         With a ``fence`` (bot/storage/leases.py), the claim is made only while the lease still says that
         holder and term (and, for a live fence, is unexpired at ``now``), checked in the same statement, and
@@ -153,11 +161,26 @@ class SendQueue:
         if conn is None:
             with self.db.transaction() as conn:
                 return self.claim(now, conn, fence)
+        last = self._promoted_at
+        promoted = last is None or not last <= now < last + PROMOTE_EVERY_SECONDS  # (a clock step back: now)
+        if promoted:
+            self._promote(conn, now)
+        row = self._claim_ready(conn, now, fence)
+        if row is None and not promoted:
+            self._promote(conn, now)
+            row = self._claim_ready(conn, now, fence)
+        return row
+
+    def _promote(self, conn: sqlite3.Connection, now: float) -> None:
         conn.execute(
             f"UPDATE messages {indexed_by(conn, 'messages_held')} SET held = 0 "
             f"WHERE status = '{QUEUED}' AND held = 1 AND next_attempt_at <= ?",
             (now,),
         )
+        self._promoted_at = now
+
+    @staticmethod
+    def _claim_ready(conn: sqlite3.Connection, now: float, fence: Fence | None) -> sqlite3.Row | None:
         params: list[object] = [now, now, None if fence is None else fence.epoch, now]
         fenced = ""
         if fence is not None:
@@ -173,7 +196,7 @@ class SendQueue:
             f"WHERE id = (SELECT id FROM messages {indexed_by(conn, 'messages_ready')} "
             f"            WHERE status = '{QUEUED}' AND held = 0 "
             f"            AND +next_attempt_at <= ? ORDER BY id LIMIT 1){fenced} "
-            "RETURNING *",
+            "RETURNING *, EXISTS (SELECT 1 FROM opt_outs WHERE number = messages.recipient) AS opted_out",
             params,
         ).fetchone()
 

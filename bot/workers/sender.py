@@ -116,7 +116,9 @@ class Sender(Worker):
         self.give_up_after = give_up_after
         self.recheck = recheck  # message → why it may not go now, or None (see bot/usecases/routine.py)
         self.grace = grace  # seconds a scheduled SMS may be late and still go
-        self.opted_out = opted_out  # the do-not-contact list, checked again just before each send
+        # The do-not-contact list, read again for a claim kept across a failed pass (a fresh claim reads it itself)
+        self.opted_out = opted_out
+        self._next_kept = False  # self._next was claimed before a failed pass, not just now
         self.may_go = may_go  # a scheduled send at its time: why it may not go now (bot/usecases/gate.py), or None
         self.journal = journal or Journal.beside(queue.db.path)
         # now → the lease a claim must prove (bot/workers/leadership.py), or None while this process may not
@@ -255,12 +257,14 @@ class Sender(Worker):
             return False
         message = None
         try:
+            kept, self._next_kept = self._next_kept and self._next is not None, False
             message, self._next = self._next or self.queue.claim(now, fence=fence), None
             if message is not None:
                 batch = self._batch_of(message["batch_id"])
-                refusal = self._refusal(message, batch, now)  # may read the database
+                refusal = self._refusal(message, batch, now, kept)  # may read the database
         except DatabaseError as error:
             self._next = message  # claimed but not handed to the gateway: it goes first (or back, at stop)
+            self._next_kept = message is not None
             self.claim_failures += 1
             delay = backoff_delay(self.claim_failures, STORE_FIRST_RETRY_SECONDS, STORE_MAX_RETRY_SECONDS)
             self.paused_until = now + delay
@@ -307,7 +311,7 @@ class Sender(Worker):
             self._batch = batch
         return self._batch
 
-    def _refusal(self, message: sqlite3.Row, batch: sqlite3.Row, now: float) -> Outcome | None:
+    def _refusal(self, message: sqlite3.Row, batch: sqlite3.Row, now: float, kept: bool = False) -> Outcome | None:
         """Not for the gateway: missed (too late for its scheduled time), refused by the gate at its time (its
         requester's access removed, or its day over a lowered limit: the whole send then fails, told once),
         opted out, or refused by ``recheck``."""
@@ -329,7 +333,8 @@ class Sender(Worker):
                 whole_send=True,
                 error=f"{reason}; the rest of this send was not sent either",
             )
-        if self.opted_out(message["recipient"]):  # put on the do-not-contact list after it was queued
+        # put on the do-not-contact list after it was queued: read by the claim itself, or again for one kept
+        if self.opted_out(message["recipient"]) if kept else message["opted_out"]:
             return Outcome(message, SendEvent.FAILED, now, error=OPTED_OUT_ERROR)
         reason = self.recheck(message)
         if reason is not None:

@@ -3,6 +3,7 @@ import threading
 import pytest
 
 from bot.storage.db import Database
+from bot.storage.optouts import OptOuts
 from bot.storage.queue import SendQueue, Status
 
 BATCH = {"user_id": "U1", "origin": "test", "text": "Generator running", "encoding": "GSM-7", "parts": 1}
@@ -51,6 +52,25 @@ def test_scheduled_rows_wait_for_their_time_then_go_first_in_queue_order(queue):
     assert queue.claim(now=160.0)["recipient"] == "27821000001"  # the scheduled ones are not due yet
     assert [queue.claim(now=200.0)["recipient"] for _ in range(3)] == ["27831000001", "27831000002", "27821000002"]
     assert queue.claim(now=200.0) is None and [m["status"] for m in queue.messages_of(early)] == ["sending"] * 2
+
+
+def test_during_a_burst_due_scheduled_rows_join_within_a_second_and_at_once_when_nothing_else_is_ready(queue):
+    scheduled(queue, ["27831000001"], at=200.0)
+    enqueue(queue, ["27821000001", "27821000002", "27821000003"], now=150.0)
+    assert queue.claim(now=199.5)["recipient"] == "27821000001"  # the burst's claim looks for due rows
+    # due at 200.0: the burst's next claims within the second do not look again (one statement less each)
+    assert queue.claim(now=200.2)["recipient"] == "27821000002"
+    assert queue.claim(now=200.5)["recipient"] == "27831000001"  # a second on: promoted, and first by id
+    assert queue.claim(now=200.6)["recipient"] == "27821000003"
+    scheduled(queue, ["27831000002"], at=200.7)
+    assert queue.claim(now=200.8)["recipient"] == "27831000002"  # nothing else ready: looked for at once
+
+
+def test_a_claim_says_whether_its_number_is_on_the_do_not_contact_list_now(queue):
+    enqueue(queue, ["27831000001", "27831000002"])
+    with queue.db.transaction() as conn:
+        OptOuts(queue.db).add(conn, ["27831000002"], "asked", "U0ADMIN", 101.0)
+    assert [bool(queue.claim(now=102.0)["opted_out"]) for _ in range(2)] == [False, True]
 
 
 def test_a_failed_scheduled_row_resent_before_its_time_goes_at_once(queue):

@@ -1,6 +1,7 @@
 """The Slack edge, through signed requests to the real WSGI app on loopback: Bolt's "payload" flaw,
 size caps, bad signatures, listener exceptions and replays."""
 
+import contextlib
 import json
 import logging
 import socket
@@ -160,20 +161,25 @@ def test_identical_requests_at_the_same_moment_queue_once(slack_driver, bot):
     assert bot.queue.depth() == 1
 
 
-def test_a_restart_does_not_forget_an_accepted_request(slack_driver, bot, settings, simulator):
-    body = command_body("send 27831234567 Hello", response_url="http://127.0.0.1:9/r")
+@contextlib.contextmanager
+def repeated_after_a_restart(slack_driver, bot, settings, text: str):
+    """(the first answer, a new Bot on the same database, its answer to the same signed request)."""
+    body = command_body(text, response_url="http://127.0.0.1:9/r")
     headers = sign(SIGNING_SECRET, body)
-    first = slack_driver.post(body, headers).json()
+    first = slack_driver.post(body, headers)
     bot.server.stop()
     bot.db.close()
     restarted = Bot(settings)
     restarted.server.start()
     try:
-        again = Driver(restarted, slack_driver.slack).post(body, headers)
-        assert again.json() == first and restarted.queue.depth() == 1
+        yield first, restarted, Driver(restarted, slack_driver.slack).post(body, headers)
     finally:
-        restarted.server.stop()
-        restarted.db.close()
+        restarted.stop()
+
+
+def test_a_restart_does_not_forget_an_accepted_request(slack_driver, bot, settings, simulator):
+    with repeated_after_a_restart(slack_driver, bot, settings, "send 27831234567 Hello") as (first, restarted, again):
+        assert again.json() == first.json() and restarted.queue.depth() == 1
 
 
 def test_a_request_is_remembered_for_its_whole_window_and_then_forgotten(db):
@@ -238,17 +244,8 @@ def test_a_request_that_writes_nothing_is_remembered_with_its_answer(slack_drive
 def test_a_request_that_wrote_nothing_repeated_after_a_restart_gets_the_first_answer(
     slack_driver, bot, settings, caplog
 ):
-    body = command_body("send", response_url="http://127.0.0.1:9/r")  # usage: nothing stored but its answer
-    headers = sign(SIGNING_SECRET, body)
-    first = slack_driver.post(body, headers)
-    bot.server.stop()
-    bot.db.close()
-    restarted = Bot(settings)
-    restarted.server.start()
-    try:
-        again = Driver(restarted, slack_driver.slack).post(body, headers)
+    # "send" alone: its usage, nothing stored but its answer
+    with repeated_after_a_restart(slack_driver, bot, settings, "send") as (first, restarted, again):
         assert again.status_code == 200 and again.content == first.content
         assert "event=slack_request_repeated" in caplog.text
         assert restarted.db.conn.execute("SELECT count(*) FROM slack_requests").fetchone()[0] == 1
-    finally:
-        restarted.stop()

@@ -9,6 +9,7 @@ import responses
 
 from bot.sms.gateway import SmsOfficeClient
 from bot.storage.journal import Accepted, Journal
+from bot.storage.optouts import OptOuts
 from bot.workers.backoff import backoff_delay
 from bot.workers.sender import Sender
 from tests.conftest import GATEWAY_PASSWORD, Clock, wait_for
@@ -209,26 +210,39 @@ def test_if_recording_a_send_fails_nothing_claimed_with_it_is_sent(queue, simula
     assert [r["status"] for r in queue.messages_of(1)] == ["sent", "sent"]
 
 
+def opt_out(queue, number, reason):
+    with queue.db.transaction() as conn:
+        OptOuts(queue.db).add(conn, [number], reason, "U0ADMIN", 1000.0)
+
+
 @responses.activate
-def test_an_opted_out_number_is_failed_without_a_gateway_call_and_a_list_fault_keeps_it_first(
-    queue, make_sender, events
-):
+def test_an_opted_out_number_is_failed_without_a_gateway_call_read_by_the_claim_itself(queue, make_sender, events):
     responses.get(SEND_URL, body="Success:123456")
     enqueue(queue, ["27831234567", "27821234567"])
-    broken = {"now": True}
-
-    def opted_out(number):
-        if broken["now"]:
-            raise sqlite3.OperationalError("database is locked")
-        return number == "27831234567"
-
-    sender = make_sender(opted_out=opted_out)
-    assert sender.run_once() is False  # the list could not be read: nothing sent, the claimed SMS kept
-    assert sender._next["recipient"] == "27831234567" and len(responses.calls) == 0
-    broken["now"] = False
-    sender.paused_until = 0.0
+    opt_out(queue, "27831234567", "asked after the send was queued")
+    sender = make_sender()  # no list read of its own: the claim says whether the number is on it now
     assert sender.run_once() is True
     assert events == [("failed", "27831234567", "failed")] and len(responses.calls) == 0
     assert queue.message(1)["last_error"].startswith("opted out")
     assert sender.run_once() is True
     assert [c.request.url.count("27821234567") for c in responses.calls] == [1]
+
+
+@responses.activate
+def test_a_claim_kept_across_a_failed_pass_reads_the_list_again(queue, make_sender, events):
+    responses.get(SEND_URL, body="Success:123456")
+    enqueue(queue, ["27831234567"])
+    failing = {"now": True}
+
+    def recheck(message):  # the pass fails after the claim, as when the database stops answering
+        if failing["now"]:
+            raise sqlite3.OperationalError("database is locked")
+        return None
+
+    sender = make_sender(recheck=recheck, opted_out=OptOuts(queue.db).is_opted_out)
+    assert sender.run_once() is False  # nothing sent, the claimed SMS kept to go first
+    assert sender._next["recipient"] == "27831234567" and not sender._next["opted_out"]
+    opt_out(queue, "27831234567", "asked meanwhile")  # after its claim
+    failing["now"], sender.paused_until = False, 0.0
+    assert sender.run_once() is True
+    assert events == [("failed", "27831234567", "failed")] and len(responses.calls) == 0

@@ -318,11 +318,10 @@ class Bot:
 
     def health(self) -> tuple[bool, dict]:
         """(healthy, details) for /healthz: unhealthy when the database cannot be written (busy only
-        after 60 s in a row, see bot/storage/health.py), a thread has died, the Slack outbox
-        has not moved for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers, a delivery report has waited as
-        long to be applied, the sender has not been
-        able to store a gateway answer for as long, or the balance check is far overdue (3 intervals
-        and a minute, timed on the monotonic clock)."""
+        after 60 s in a row, see bot/storage/health.py), a thread has died, the Slack outbox has not moved
+        for SMSBOT_OUTBOX_STALL_SECONDS while Slack answers, a delivery report has waited as long to be
+        applied, the sender has not been able to store a gateway answer for as long, or the balance check
+        is far overdue (3 intervals and a minute, timed on the monotonic clock)."""
         now = self.clock()
         leading = self.leadership.leading()
         threads = (

@@ -312,9 +312,9 @@ class Database:
         return group.run(fn) if timeout is None else group.run(fn, timeout)
 
     def commit_alone(self, sql: str, params: Sequence[Any] = (), timeout: float | None = None) -> None:
-        """Commit one statement that no rule reads back before writing (a delivery report taken in): here with
-        the group writer's next commit, like :meth:`write`; on PostgreSQL on this thread's own connection, in
-        parallel with other threads and without the writers' lock."""
+        """Commit one statement that no rule depends on (a delivery report taken in): here with the group
+        writer's next commit, like :meth:`write`; on PostgreSQL on this thread's own connection, in parallel
+        with other threads and without the writers' lock."""
         self.write(lambda conn: conn.execute(sql, params), timeout)
 
     def write_soon(self, fn: Callable[[sqlite3.Connection], object], on_error: Callable[[Exception], None]) -> None:

@@ -382,8 +382,8 @@ class PostgresDatabase(Database):
 
     def commit_alone(self, sql: str, params: Sequence[Any] = (), timeout: float | None = None) -> None:
         """One statement in autocommit on this thread's pooled connection: one round trip, in parallel with the
-        other threads and replicas, no writers' lock (no rule reads what it writes before writing). It waits
-        only for the network (NETWORK_DEFAULTS), not for other writers, so ``timeout`` is not needed."""
+        other threads and replicas, no writers' lock (no rule depends on what it writes). It waits only for the
+        network (NETWORK_DEFAULTS), not for other writers, so ``timeout`` is not used."""
         if self._closed:
             raise DatabaseClosed(f"the database {self.shown} is closed (smsbot is stopping)")
         conn = self.conn

@@ -158,8 +158,9 @@ class ReportIntake:
 
     def take(self, report: Report, now: float, patience: float = REPORT_PATIENCE_SECONDS) -> None:
         """Store the report as ``pending``, to be applied by :meth:`apply_pending`; returns once committed.
-        Raises on a storage failure, and TimeoutError when the database has not taken it within ``patience``
-        seconds (then it is not stored)."""
+        Raises on a storage failure (then it is not stored). On SQLite, also when the write lock is not had
+        within ``patience`` seconds; on PostgreSQL the insert waits for no other writer, only for the network,
+        which NETWORK_DEFAULTS bound (bot/storage/postgres.py)."""
         self.db.commit_alone(_INSERT, _values(report, now, Outcome.PENDING), timeout=patience)
         self.wake()
 

@@ -61,6 +61,7 @@ from bot.workers.leadership import CLOCK_ALLOWANCE_SECONDS, Leadership, holder_i
 from bot.workers.reports import ReportApplier
 from bot.workers.retention import RetentionWorker
 from bot.workers.sender import Sender
+from bot.workers.settler import Settler
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,10 @@ class Bot:
             opted_out=self.optouts.is_opted_out,
             may_go=self._may_go,
             fence=lambda now: self.leadership.fence(now),
+            # PostgreSQL: a sent SMS and the next claim in one round trip, the rest settled behind
+            settle_behind=(lambda: self.settler.wake()) if self.settles_behind else None,
         )
+        self.settler = Settler(self.sender.settle, clock=clock)
         self.wakeups.subscribe("sender", self.sender.wake)
 
     def _leadership(self, settings: Settings, clock: Callable[[], float], exclusive: bool) -> None:
@@ -263,6 +267,11 @@ class Bot:
         except Exception as error:  # the database still refuses: the next try, in a moment
             log.warning("event=journal_not_applied error=%s note=%s", json.dumps(str(error)), '"tried again soon"')
 
+    @property
+    def settles_behind(self) -> bool:
+        """Whether sent SMS are settled on a thread of their own (PostgreSQL; see bot/workers/settler.py)."""
+        return self.db.dialect == "postgresql"
+
     def _leading(self) -> bool:
         leadership = getattr(self, "leadership", None)  # None while the Bot is still being built
         return leadership is not None and leadership.leading()
@@ -294,6 +303,7 @@ class Bot:
                 "sender": self._on_leader(self.sender.is_alive),
                 "notifier": self._on_leader(self.notifier.is_alive),
                 "reports": self._on_leader(self.applier.is_alive),
+                **({"settler": self._on_leader(self.settler.is_alive)} if self.settles_behind else {}),
                 "http": lambda: self.server.is_alive(),
                 "balance-watch": self._on_leader(self.watch.is_alive),
                 **({} if self.leadership.exclusive else {"leadership": self.leadership.is_alive}),
@@ -329,6 +339,7 @@ class Bot:
                 "sender": self.sender.is_alive(),
                 "notifier": self.notifier.is_alive(),
                 "reports": self.applier.is_alive(),
+                **({"settler": self.settler.is_alive()} if self.settles_behind else {}),
                 "scheduler": self.watch.is_alive(),
             }
             if leading  # a standby runs none of them
@@ -456,7 +467,8 @@ class Bot:
         self.outbox.recover()
 
     def _start_leading(self) -> None:
-        for worker in (self.sender, self.notifier, self.applier, self.retention_worker):
+        workers = (self.sender, self.notifier, self.applier, self.retention_worker)
+        for worker in workers + ((self.settler,) if self.settles_behind else ()):
             if not worker.is_alive():
                 worker.start()
         self.watch.start()
@@ -475,12 +487,14 @@ class Bot:
         self.watch.stop()
         self.notifier.stop(0)
         self.applier.stop(0)
+        self.settler.stop(0)
         self.retention_worker.stop(0)
         if not self.sender.stop(min(SENDER_STOP_SECONDS, max(0.0, deadline - self.clock()))):
             self.gateway.interrupt()  # the fencing deadline: nothing of ours stays on the wire
             self.sender.stop(2.0)
         self.notifier.stop(2.0)
         self.applier.stop(2.0)
+        self.settler.stop(2.0)
         self.retention_worker.stop(2.0)
         self.watch.wait_idle(2.0)
         if self.backups is not None:
@@ -503,6 +517,7 @@ class Bot:
         self.watch.stop()  # no new checks; a balance query on the wire is cut now
         self.notifier.stop(0)  # ask the workers to stop after their current unit
         self.applier.stop(0)
+        self.settler.stop(0)
         self.retention_worker.stop(0)
         sender_done = self.sender.stop(min(SENDER_STOP_SECONDS, left(reserve=1.5)))
         self.gateway.close()  # cut a send still on the wire (it becomes unconfirmed)
@@ -515,6 +530,7 @@ class Bot:
                 ("balance check", self.watch.wait_idle(left(reserve=0.5))),
                 ("notifier", self.notifier.stop(left(reserve=0.5))),
                 ("report applier", self.applier.stop(left(reserve=0.5))),
+                ("settler", self.settler.stop(left(reserve=0.5))),
                 ("retention", self.retention_worker.stop(left(reserve=0.5))),
                 ("after-ack work", self.after_ack.close(left())),
             )

@@ -342,13 +342,14 @@ class Driver:
         return self.post(event_body(event))
 
     def pump(self, rounds: int = 50) -> None:
-        """Run sender, report applier and notifier until none has anything due (ignoring channel pacing)."""
+        """Run sender, settler, report applier and notifier until none has anything due (ignoring channel pacing)."""
         for _ in range(rounds):
             sent = self.bot.sender.run_once()
+            settled = self.bot.settler.run_once()
             applied = self.bot.applier.run_once()
             self.bot.notifier._last_write.clear()
             posted = self.bot.notifier.run_once()
-            if not (sent or applied or posted):
+            if not (sent or settled or applied or posted):
                 return
 
 

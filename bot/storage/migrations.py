@@ -350,6 +350,15 @@ def _v15_reports_pending(db: Steps) -> None:
     db.execute("CREATE INDEX reports_pending ON reports(id) WHERE outcome = 'pending'")
 
 
+def _v16_settled(db: Steps) -> None:
+    # Issue 21: on PostgreSQL the sender records a sent SMS (its status, tracking number, attempt and the next
+    # claim) in one statement before its next gateway call; what follows from it (delivery reports that came
+    # first, the Slack notice, the counters) is done behind, and ``settled`` is 0 until then. A crash in
+    # between leaves it 0, and the next leader's recovery finishes it (bot/workers/sender.py).
+    db.execute("ALTER TABLE messages ADD COLUMN settled INTEGER NOT NULL DEFAULT 1")
+    db.execute("CREATE INDEX messages_unsettled ON messages(id) WHERE settled = 0")
+
+
 # Append only: each function moves the schema one version forward. Steps after BASELINE take a Steps.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _v1,
@@ -367,4 +376,5 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     _v13_claim_ready,
     _v14_leases,
     _v15_reports_pending,
+    _v16_settled,
 ]

@@ -22,6 +22,10 @@ before the gateway is called, so a crash mid-call leaves the row in
 ``sending``; ``recover`` turns such rows into ``unconfirmed`` at start-up.
 ``adopt`` is how a delivery report proves that an unconfirmed SMS did go out.
 
+On PostgreSQL, ``sent_and_claim`` is ``mark_sent`` and the next ``claim`` in one statement (one round trip
+before the next gateway call); it leaves the sent row ``settled = 0`` until the sender has done what follows
+from it outside the queue (``unsettled``, ``mark_settled``).
+
 Every time an SMS reaches (or may have reached) the gateway is kept in ``attempts``
 with its tracking number, so a report for an attempt before a Resend still finds its SMS.
 
@@ -199,6 +203,64 @@ class SendQueue:
             "RETURNING *, EXISTS (SELECT 1 FROM opt_outs WHERE number = messages.recipient) AS opted_out",
             params,
         ).fetchone()
+
+    def sent_and_claim(
+        self, message_id: int, tracking_id: str, sent_at: float, now: float, fence: Fence | None, claim: bool
+    ) -> tuple[bool, sqlite3.Row | None]:
+        """PostgreSQL only (data-modifying ``WITH``): in one committed statement, one round trip, record that the
+        gateway accepted ``message_id`` (as :meth:`mark_sent` does: its status, tracking number, attempt and
+        charge link) and, with ``claim``, claim the next ready message as :meth:`claim` does (fenced the same
+        way). The row is left ``settled = 0``: what follows from it outside the queue (delivery reports that
+        came first, the Slack notice) is for :meth:`unsettled`'s reader, behind. Returns (whether the row was
+        still ``sending`` and is now sent, the claimed row or None). Takes no writers' lock: it writes only
+        the rows it names and the one it claims, whose row locks keep it exact, and its claim re-checks the
+        row's status after any wait, so a cancel that committed meanwhile is never overridden."""
+        params: list[object] = [tracking_id, sent_at, now, message_id, tracking_id, AttemptOutcome.SENT.value, now]
+        sql = (
+            f"WITH sent AS (UPDATE messages SET status = '{SENT}', tracking_id = ?, last_error = NULL, sent_at = ?, "
+            f"updated_at = ?, settled = 0 WHERE id = ? AND status = '{SENDING}' RETURNING id, sending_at), "
+            "attempt AS (INSERT INTO attempts (message_id, tracking_id, attempted_at, outcome, recorded_at) "
+            "SELECT id, ?, sending_at, ?, ? FROM sent RETURNING id, message_id), "
+            "charged AS (UPDATE charges SET attempt_id = attempt.id FROM attempt "
+            "WHERE charges.message_id = attempt.message_id AND charges.attempt_id IS NULL "
+            "AND charges.released_at IS NULL RETURNING 1)"
+        )
+        if not claim:
+            row = self.db.conn.execute(sql + " SELECT (SELECT count(*) FROM sent) AS marked", params).fetchone()
+            return bool(row["marked"]), None
+        fenced = ""
+        params += [now, now, None if fence is None else fence.epoch, now, now]
+        if fence is not None:
+            fenced = " AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND epoch = ?"
+            fenced += " AND expires_at > ?)" if fence.live else ")"
+            params += [fence.name, fence.holder, fence.epoch] + ([now] if fence.live else [])
+        sql += (
+            f", next AS (UPDATE messages SET status = '{SENDING}', sending_at = ?, updated_at = ?, "
+            "attempts = attempts + 1, epoch = ? "
+            f"WHERE id = (SELECT id FROM messages WHERE status = '{QUEUED}' AND held = 0 "
+            "AND next_attempt_at <= ? ORDER BY id LIMIT 1) "
+            f"AND status = '{QUEUED}' AND held = 0 AND next_attempt_at <= ?{fenced} "
+            "RETURNING *, EXISTS (SELECT 1 FROM opt_outs WHERE number = messages.recipient) AS opted_out) "
+            "SELECT next.*, (SELECT count(*) FROM sent) AS marked FROM next RIGHT JOIN (SELECT 1) AS one ON true"
+        )
+        row = self.db.conn.execute(sql, params).fetchone()
+        assert row is not None  # the outer SELECT always gives one row
+        return bool(row["marked"]), (row if row["id"] is not None else None)
+
+    @staticmethod
+    def unsettled(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+        """Sent SMS recorded by :meth:`sent_and_claim` whose consequences are not done yet, oldest first."""
+        return conn.execute(
+            f"SELECT * FROM messages {indexed_by(conn, 'messages_unsettled')} WHERE settled = 0 ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    @staticmethod
+    def mark_settled(conn: sqlite3.Connection, message_ids: list[int]) -> None:
+        if message_ids:
+            conn.execute(
+                f"UPDATE messages SET settled = 1 WHERE id IN ({', '.join('?' * len(message_ids))})", message_ids
+            )
 
     def unclaim(self, message_id: int, now: float, epoch: int | None = None) -> bool:
         """Put back a message claimed but never handed to the gateway (the sender is stopping); with ``epoch``,

@@ -282,3 +282,92 @@ def test_cancel_takes_only_rows_not_yet_sent_and_missed_needs_a_claim(queue, db)
     assert [m["status"] for m in queue.messages_of(batch_id)] == ["sent", "missed", "cancelled"]
     with db.transaction() as conn, pytest.raises(LookupError):
         queue.mark_missed(conn, first["id"], "too late", 504.0)  # only a claimed row can be missed
+
+
+# -- PostgreSQL: a sent SMS and the next claim in one statement (SendQueue.sent_and_claim) --------------------
+@pytest.fixture
+def pg_queue(pg_url, tmp_path):
+    from bot.storage.postgres import PostgresDatabase
+
+    database = PostgresDatabase(pg_url, str(tmp_path / "smsbot.db"))
+    database.migrate()
+    yield SendQueue(database)
+    database.close()
+
+
+@pytest.mark.postgres
+def test_one_statement_records_the_sent_sms_whole_and_claims_the_next_in_order(pg_queue):
+    queue = pg_queue
+    batch_id = enqueue(queue, ["27831234567", "27821234567", "27841234567"])
+    first = queue.claim(now=101.0)
+    marked, claimed = queue.sent_and_claim(first["id"], "T-1", 101.5, 102.0, None, claim=True)
+    assert marked and claimed["recipient"] == "27821234567" and claimed["status"] == "sending"
+    assert claimed["opted_out"] is False and claimed["attempts"] == 1
+    sent = queue.message(first["id"])
+    assert (sent["status"], sent["tracking_id"], sent["sent_at"], sent["settled"]) == ("sent", "T-1", 101.5, 0)
+    with queue.db.transaction() as conn:
+        [attempt] = queue.attempts_of(conn, first["id"])
+        charge = conn.execute("SELECT attempt_id FROM charges WHERE message_id = ?", (first["id"],)).fetchone()
+        assert (attempt["tracking_id"], attempt["outcome"], attempt["attempted_at"]) == ("T-1", "sent", 101.0)
+        assert charge["attempt_id"] == attempt["id"]  # its credits are spent, linked to the attempt
+        assert [row["id"] for row in queue.unsettled(conn, 10)] == [first["id"]]
+        queue.mark_settled(conn, [first["id"]])
+        assert queue.unsettled(conn, 10) == []
+    # without a claim (the sender is stopping): recorded, nothing else taken
+    marked, claimed = queue.sent_and_claim(claimed["id"], "T-2", 103.0, 103.0, None, claim=False)
+    assert marked and claimed is None
+    assert [r["status"] for r in queue.messages_of(batch_id)] == ["sent", "sent", "queued"]
+
+
+@pytest.mark.postgres
+def test_one_statement_on_a_row_a_new_leader_made_unconfirmed_records_nothing(pg_queue):
+    queue = pg_queue
+    enqueue(queue, ["27831234567", "27821234567"])
+    row = queue.claim(now=101.0)
+    with queue.db.transaction() as conn:
+        queue.recover(conn, 102.0)  # a new leader's recovery: the row may have gone out, a person decides
+    marked, claimed = queue.sent_and_claim(row["id"], "T-1", 103.0, 103.0, None, claim=True)
+    assert not marked  # the sender then adopts it in a full transaction (see the sender's tests)
+    assert queue.message(row["id"])["status"] == "unconfirmed"
+    assert claimed["recipient"] == "27821234567"  # the claim stands on its own: committed, it is sent next
+
+
+@pytest.mark.postgres
+def test_one_statement_claims_nothing_for_a_leader_that_no_longer_holds_the_lease(pg_queue):
+    from bot.storage.leases import Fence, Leases
+
+    queue = pg_queue
+    enqueue(queue, ["27831234567", "27821234567"])
+    term = Leases(queue.db).acquire("sender:acme", "host-a", 100.0, ttl=10.0)
+    fence = Fence("sender:acme", "host-a", term.epoch)
+    row = queue.claim(now=101.0, fence=fence)
+    assert Leases(queue.db).acquire("sender:acme", "host-b", 111.0, ttl=10.0) is not None  # A's lease expired
+    marked, claimed = queue.sent_and_claim(row["id"], "T-1", 112.0, 112.0, fence, claim=True)
+    assert marked and claimed is None  # A's late answer is kept; A claims nothing more
+    assert queue.depth() == 1
+
+
+@pytest.mark.postgres
+def test_one_statement_never_claims_a_row_whose_cancel_committed_while_it_waited(pg_queue, pg_url):
+    import psycopg
+
+    from tests.conftest import _psycopg_url
+
+    queue = pg_queue
+    enqueue(queue, ["27831234567"])
+    later = enqueue(queue, ["27821234567", "27841234567"])
+    row = queue.claim(now=101.0)
+    with psycopg.connect(_psycopg_url(pg_url)) as other:  # a person's Cancel, not yet committed
+        other.execute("UPDATE messages SET status = 'cancelled' WHERE batch_id = %s AND status = 'queued'", (later,))
+        result: list = []
+        recording = threading.Thread(
+            target=lambda: result.append(queue.sent_and_claim(row["id"], "T-1", 102.0, 102.0, None, claim=True))
+        )
+        recording.start()
+        recording.join(0.5)
+        assert recording.is_alive()  # it waits for the cancel's row locks, neither before nor around them
+        other.commit()
+    recording.join(10)
+    assert result == [(True, None)]
+    assert [r["status"] for r in queue.messages_of(later)] == ["cancelled", "cancelled"]
+    assert queue.message(row["id"])["status"] == "sent"

@@ -101,6 +101,23 @@ def fresh_database(server: str, prefix: str = PREFIX) -> Iterator[str]:
         drop_database(url, server)
 
 
+def autovacuum_off(url: str) -> bool:
+    """Whether the server at ``url`` runs without autovacuum (``autovacuum = off``; PostgreSQL's default is on)."""
+    import psycopg
+
+    with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute("SHOW autovacuum").fetchone()
+    return row is not None and row[0] == "off"
+
+
+def vacuum(url: str) -> None:
+    """``VACUUM (ANALYZE)`` the database at ``url``: what autovacuum does between bursts on a default server."""
+    import psycopg
+
+    with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=5) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+
+
 class Reader:
     """Reads of the bot's PostgreSQL tables on one autocommit connection, ``?`` placeholders as for SQLite."""
 

@@ -130,7 +130,8 @@ def database(settings: Settings) -> tuple[Result, str | None]:
                 f"SMSBOT_DATABASE_URL it still keeps {JOURNAL_NOTE}. Point SMSBOT_DB at a writable folder.",
             ), None
         state = postgres_state(settings.database_url)
-        return (state.ok, state.line), state.callback_secret
+        line = state.line if state.warning is None else f"{state.line}\n  Warning: {state.warning}"
+        return (state.ok, line), state.callback_secret
     fix = "Check that the user running smsbot may write that file and its folder."
     if not path.exists():
         if not os.access(path.parent, os.W_OK | os.X_OK):

@@ -122,6 +122,26 @@ def test_check_on_an_empty_database_says_the_first_run_creates_the_tables_and_cr
     assert not (tmp_path / "smsbot.db").exists()
 
 
+def test_check_warns_when_autovacuum_is_off_on_the_server_or_for_smsbots_busy_tables(
+    migrated, tmp_path, simulator, fake_slack
+):
+    server_off = query(migrated, "SHOW autovacuum")[0][0] == "off"  # the server's own setting, read, not set
+    query(migrated, "ALTER TABLE messages SET (autovacuum_enabled = false)")
+    query(migrated, "ALTER TABLE outbox SET (autovacuum_enabled = off)")
+    code, out, err = run(["check"], tmp_path, migrated, simulator, fake_slack)
+    assert code == 0, out + err  # smsbot works without it; it slows down
+    [warning] = [line for line in out.splitlines() if "autovacuum" in line]
+    assert warning.startswith("  Warning: autovacuum is off ")
+    assert "for the tables messages, outbox (autovacuum_enabled)" in warning
+    assert ("on this server (autovacuum = off)" in warning) == server_off
+    assert "run `smsbot vacuum` after large sends" in warning
+    query(migrated, "ALTER TABLE messages RESET (autovacuum_enabled)")
+    query(migrated, "ALTER TABLE outbox RESET (autovacuum_enabled)")
+    code, out, err = run(["check"], tmp_path, migrated, simulator, fake_slack)
+    warnings = [line for line in out.splitlines() if "autovacuum" in line]
+    assert code == 0 and len(warnings) == server_off and "for the table" not in out
+
+
 def test_check_on_a_current_database_says_it_may_write_and_shows_the_stored_callback_url(
     migrated, tmp_path, simulator, fake_slack
 ):

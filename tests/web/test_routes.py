@@ -81,7 +81,11 @@ def test_healthz_is_503_when_the_outbox_stalls_while_slack_answers_but_not_in_a_
 def test_healthz_shows_reports_waiting_and_is_503_once_one_has_waited_too_long(driver_with):
     bot = driver_with(SMSBOT_OUTBOX_STALL_SECONDS="600").bot
     bot.applier.idle_poll = 3600.0  # alive, but it looks again only when woken
+    looked = []
+    first_look = bot.applier.run_once
+    bot.applier.run_once = lambda now=None: (first_look(now), looked.append(now))[0]  # noted once it is over
     with threads_running(bot):
+        assert wait_for(lambda: looked)  # its first look is over: from now on only a wake-up makes it look
         assert requests.get(bot.server.url + "/healthz", timeout=5).status_code == 200
         # a report taken in ten minutes ago that nothing woke the applier for (say, taken in while no process led)
         bot.db.conn.execute(

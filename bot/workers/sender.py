@@ -148,16 +148,17 @@ class Sender(Worker):
 
     def recover(self, now: float | None = None, epoch: int | None = None) -> list[sqlite3.Row]:
         """Call at start-up, or when this process becomes the leader in term ``epoch``, before the thread
-        runs: apply the journal of accepted SMS, then mark what was left in flight (by an earlier term)
-        unconfirmed (in one transaction); returns those rows."""
+        runs: settle the sent SMS an earlier term left unsettled, then apply the journal of accepted SMS and mark
+        what was left in flight (by an earlier term) unconfirmed (in one transaction); returns those rows."""
         now = self.clock() if now is None else now
         self._put_back(now)
+        # sent SMS an earlier term recorded but did not settle, first (a notice a bug breaks stops no recovery)
+        while self.settle(now):
+            pass
         accepted = self.journal.entries()
         with self.queue.db.transaction() as conn:
             for entry in accepted:
                 self._apply_journaled(conn, entry, now)
-            while self._settle_in(conn):  # sent SMS an earlier term recorded but did not settle
-                pass
             rows = self.queue.recover(conn, now, epoch)
             for row in rows:
                 self.notify(conn, SendEvent.UNCONFIRMED, row, None)

@@ -148,3 +148,24 @@ def test_a_sent_sms_whose_notice_cannot_be_made_is_settled_without_it_and_holds_
     assert [(r["status"], r["settled"]) for r in queue.messages_of(1)] == [("sent", 1), ("sent", 1), ("sending", 1)]
     assert sender.run_once()
     assert events[-1] == ("sent", NUMBERS[2], "sent")
+
+
+@responses.activate
+def test_a_notice_a_bug_breaks_never_stops_the_next_leaders_recovery(queue, make_sender, events, caplog):
+    gateway_numbers()
+    enqueue(queue, NUMBERS[:2])
+    dead = make_sender(settle_behind=lambda: None)
+    assert dead.run_once()  # the first sent, unsettled; the second claimed: then the leader dies
+
+    def notify(conn, event, row, error):
+        if str(event) == "sent":
+            raise ValueError("a bug in the notice")
+        events.append((str(event), row["recipient"], row["status"]))
+
+    taking_over = make_sender(settle_behind=lambda: None, notify=notify)
+    with caplog.at_level(logging.ERROR, logger="bot.workers.sender"):
+        rows = taking_over.recover(now=1010.0)
+    assert [r["recipient"] for r in rows] == [NUMBERS[1]]
+    assert events == [("unconfirmed", NUMBERS[1], "unconfirmed")]
+    assert "event=send_settle_failed" in caplog.text
+    assert [(r["status"], r["settled"]) for r in queue.messages_of(1)] == [("sent", 1), ("unconfirmed", 1)]

@@ -153,7 +153,7 @@ class Sender(Worker):
         now = self.clock() if now is None else now
         self._put_back(now)
         # sent SMS an earlier term recorded but did not settle, first (a notice a bug breaks stops no recovery)
-        while self.settle(now):
+        while self.settle():
             pass
         accepted = self.journal.entries()
         with self.queue.db.transaction() as conn:
@@ -220,7 +220,7 @@ class Sender(Worker):
             entry.tracking_id,
         )
 
-    def settle(self, now: float | None = None) -> int:
+    def settle(self) -> int:
         """Do what follows from up to SETTLE_BATCH SMS recorded sent in one statement (``notify``: delivery
         reports that came first, the Slack notice, the counters), oldest first, in one transaction; returns
         how many. Raises while the database refuses (they stay unsettled). A row whose ``notify`` fails for

@@ -17,10 +17,11 @@ class Settler(Worker):
     name = "settler"
     idle_poll = 1.0
 
-    def __init__(self, settle: Callable[[float], int], **kwargs) -> None:
+    def __init__(self, settle: Callable[[], int], **kwargs) -> None:
         super().__init__(**kwargs)
         self.settle = settle
 
     def run_once(self, now: float | None = None) -> bool:
-        """Settle one batch; True if there was any (the loop then looks again at once)."""
-        return self.settle(self.clock() if now is None else now) > 0
+        """Settle one batch; True if there was any (the loop then looks again at once). No clock: settling
+        writes what the sent SMS already hold."""
+        return self.settle() > 0
